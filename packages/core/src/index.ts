@@ -1,0 +1,2 @@
+// The public API of @sftkit/core, exported by name.
+export {};
