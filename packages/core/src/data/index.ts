@@ -1,0 +1,17 @@
+// Public pieces of the data pipeline (readers, formats, filters, mixing, batching, cache, inspection).
+export { DATA_CODE_VERSION } from "./cache/key.ts";
+export { fakeDecode, fakeEncode, fakeEncodeCompletion } from "./fake-encoder.ts";
+export { type Converted, convertRow, type DatasetInfoEntry, fromDatasetInfo } from "./formats/index.ts";
+export { drawSource, mixSamples, samplesPerEpoch } from "./mix/mix.ts";
+export { mulberry32, rngFor, shuffle } from "./mix/rng.ts";
+export { splitIndices } from "./mix/split.ts";
+export {
+  type DataPipelineOptions,
+  mixEpoch,
+  type PreparedData,
+  prepareData,
+  type SourceOutput,
+  type SourceReport,
+} from "./pipeline.ts";
+export { countRows, type DataProblem, formatProblem, readRows, resolveFiles } from "./readers/index.ts";
+export * from "./types.ts";

@@ -1,0 +1,34 @@
+import { createReadStream } from "node:fs";
+import { parse } from "csv-parse";
+import { ReadError, type ReadItem, type ReadOptions } from "./types.ts";
+
+interface CsvRecord {
+  record: Record<string, string>;
+  info: { lines: number };
+}
+
+/** CSV with a header row; each record's line is where it starts. */
+export async function* readCsv(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  const parser = createReadStream(file).pipe(
+    parse({ columns: true, bom: true, info: true, skip_empty_lines: true, relax_quotes: true }),
+  );
+  let index = 0;
+  try {
+    for await (const item of parser as AsyncIterable<CsvRecord>) {
+      if (index >= limit) break;
+      yield { kind: "row", row: { value: item.record, file, line: item.info.lines, index: index++ } };
+    }
+  } catch (e) {
+    const err = e as Error & { lines?: number };
+    throw new ReadError(`CSV: ${err.message}`, file, err.lines);
+  } finally {
+    parser.destroy();
+  }
+}
+
+export async function countCsvRows(file: string): Promise<number> {
+  let n = 0;
+  for await (const _ of readCsv(file)) n++;
+  return n;
+}
