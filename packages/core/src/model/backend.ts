@@ -1,0 +1,115 @@
+// Backend choice: tensorflow (if its optional package is importable) > wasm > cpu; overridable.
+import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendChoice = BackendName | "auto";
+
+export interface BackendInfo {
+  backend: string;
+  threads: number;
+  simd: boolean;
+}
+
+export class BackendError extends Error {
+  override name = "BackendError";
+}
+
+const CHOICES: readonly BackendChoice[] = ["auto", "tensorflow", "wasm", "cpu"];
+
+let current: BackendInfo | null = null;
+let wasmConfigured = false;
+
+async function tryTensorflow(): Promise<boolean> {
+  // Optional native packages: never required, so imported by a computed name.
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    try {
+      await import(/* @vite-ignore */ pkg);
+      if (await tf.setBackend("tensorflow")) return true;
+    } catch {
+      // not installed, or libtensorflow missing: fall through
+    }
+  }
+  return false;
+}
+
+async function tryWasm(threads: number): Promise<boolean> {
+  try {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const require = createRequire(import.meta.url);
+    // Load the .wasm binaries from node_modules, never from the network.
+    const dist = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
+    if (!wasmConfigured) {
+      wasm.setWasmPaths(`${join(dist)}/`);
+      wasm.setThreadsCount(threads);
+      wasmConfigured = true;
+    }
+    return await tf.setBackend("wasm");
+  } catch {
+    return false;
+  }
+}
+
+async function tryCpu(): Promise<boolean> {
+  await import("@tensorflow/tfjs-backend-cpu");
+  return tf.setBackend("cpu");
+}
+
+function parseChoice(v: string | undefined, where: string): BackendChoice | undefined {
+  if (v === undefined || v === "") return undefined;
+  if ((CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
+  throw new BackendError(`${where}: unknown backend "${v}" (expected one of ${CHOICES.join(", ")})`);
+}
+
+/**
+ * Selects and initialises a backend. Order of precedence: `opts.backend`, then `$SFTKIT_BACKEND`,
+ * then auto (tensorflow > wasm > cpu). An explicitly requested backend that cannot load is an error.
+ */
+export async function initBackend(
+  opts: { backend?: BackendChoice; threads?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<BackendInfo> {
+  const env = opts.env ?? process.env;
+  const choice =
+    parseChoice(opts.backend, "backend option") ??
+    parseChoice(env.SFTKIT_BACKEND, "SFTKIT_BACKEND") ??
+    "auto";
+  const requestedThreads = opts.threads ?? availableParallelism();
+  if (current && (choice === "auto" || choice === current.backend)) {
+    if (tf.getBackend() !== current.backend) await tf.setBackend(current.backend);
+    return current;
+  }
+  const order: BackendName[] = choice === "auto" ? ["tensorflow", "wasm", "cpu"] : [choice];
+  for (const name of order) {
+    const ok =
+      name === "tensorflow"
+        ? await tryTensorflow()
+        : name === "wasm"
+          ? await tryWasm(requestedThreads)
+          : await tryCpu();
+    if (!ok) continue;
+    await tf.ready();
+    let simd = false;
+    let threads = 1;
+    if (name === "wasm") {
+      simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+      // Node: tfjs-backend-wasm turns threads off (WASM_HAS_MULTITHREAD_SUPPORT is false there).
+      threads = (await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")) ? requestedThreads : 1;
+    } else if (name === "tensorflow") {
+      threads = requestedThreads;
+    }
+    current = { backend: name, threads, simd };
+    return current;
+  }
+  if (choice === "tensorflow")
+    throw new BackendError(
+      'backend "tensorflow" needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu, which is not installed',
+    );
+  throw new BackendError(`backend "${choice}" could not be initialised`);
+}
+
+/** The backend initialised last, or null. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}

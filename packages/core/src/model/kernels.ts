@@ -1,0 +1,191 @@
+// Hand-shaped ops: on wasm only a plain 2-D non-transposed matMul reaches XNNPACK, gather's
+// gradient (UnsortedSegmentSum) is missing, and full [rows x vocab] logits are too large to keep.
+import * as tf from "@tensorflow/tfjs-core";
+
+/** What each op compiles to; the planner records this in the plan's kernels section. */
+export function describeKernels(backend: string): { op: string; formulation: string }[] {
+  const plain =
+    backend === "wasm"
+      ? "2-D non-transposed matMul (XNNPACK); transposes are explicit copies"
+      : "2-D matMul with explicit transposes";
+  return [
+    {
+      op: "linear",
+      formulation: `y = x[T,in] @ Wt[in,out]; dx = dy @ transpose(Wt); dWt = transpose(x) @ dy; ${plain}`,
+    },
+    {
+      op: "embedding",
+      formulation:
+        "forward gather rows; gradient scatterNd (scatter-add of row gradients), no UnsortedSegmentSum",
+    },
+    {
+      op: "cross_entropy",
+      formulation:
+        "fused lm_head + masked CE over trained rows only (labels != -100), loss summed; chunks of rows, logits recomputed in backward, at most one [chunk x vocab] block alive",
+    },
+    {
+      op: "attention",
+      formulation:
+        "batched matMul per kv-head group ([B,KV,G*S,hd] x [B,KV,S,hd]^T), additive block-diagonal causal mask, no per-head slices",
+    },
+    {
+      op: "rope",
+      formulation: "rotate-half as x*cos + (x @ R)*sin with a constant [hd,hd] rotation, plain matMul",
+    },
+    { op: "rmsnorm", formulation: "x * rsqrt(mean(x^2) + eps) * w, built-in gradients" },
+    { op: "swiglu", formulation: "silu(gate) * up, built-in gradients" },
+  ];
+}
+
+/**
+ * y = x @ wt (+ b) with wt stored as [in, out]. Gradients use only plain 2-D matmuls.
+ * With `weightGrad` false (a frozen weight) no weight gradient is computed.
+ */
+export function linear(
+  x: tf.Tensor2D,
+  wt: tf.Tensor2D,
+  b: tf.Tensor1D | null,
+  weightGrad = true,
+): tf.Tensor2D {
+  if (!weightGrad) {
+    const f = tf.customGrad((xi, _save) => {
+      const xx = xi as tf.Tensor2D;
+      const value = tf.matMul(xx, wt);
+      return { value, gradFunc: (dy) => [tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(wt)))] };
+    });
+    const y = f(x) as tf.Tensor2D;
+    return b ? tf.add(y, b) : y;
+  }
+  const f = tf.customGrad((xi, wi, _save) => {
+    const xx = xi as tf.Tensor2D;
+    const ww = wi as tf.Tensor2D;
+    const value = tf.matMul(xx, ww);
+    return {
+      value,
+      gradFunc: (dy) =>
+        tf.tidy(() => {
+          const d = dy as tf.Tensor2D;
+          return [tf.matMul(d, tf.transpose(ww)), tf.matMul(tf.transpose(xx), d)];
+        }),
+    };
+  });
+  const y = f(x, wt) as tf.Tensor2D;
+  return b ? tf.add(y, b) : y;
+}
+
+/** Row lookup table[ids] with a scatter-add gradient (wasm has no UnsortedSegmentSum). */
+export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const [vocab, dim] = table.shape;
+  const f = tf.customGrad((t, _save) => {
+    const value = tf.gather(t as tf.Tensor2D, ids);
+    return {
+      value,
+      gradFunc: (dy) =>
+        tf.tidy(() => [
+          tf.scatterND(tf.reshape(ids, [-1, 1]), dy as tf.Tensor2D, [vocab, dim]) as tf.Tensor2D,
+        ]),
+    };
+  });
+  return f(table) as tf.Tensor2D;
+}
+
+/** Rows (token positions) whose label is trained, in order, and their labels. */
+export function trainedRows(labels: ArrayLike<number>): { rows: Int32Array; targets: Int32Array } {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== -100) n++;
+  const rows = new Int32Array(n);
+  const targets = new Int32Array(n);
+  let j = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    if (l !== -100) {
+      rows[j] = i;
+      targets[j++] = l;
+    }
+  }
+  return { rows, targets };
+}
+
+/**
+ * Fused lm_head + masked cross-entropy, summed over trained tokens (labels != -100).
+ * h: [T, d] final hidden states; wt: [d, V] (lm_head transposed). Only trained rows are
+ * computed; logits are made `chunkRows` rows at a time and recomputed in the backward pass,
+ * so at most one [chunk x V] block of logits (or of their gradient) is alive at once.
+ */
+export function fusedCrossEntropy(
+  h: tf.Tensor2D,
+  wt: tf.Tensor2D,
+  labels: ArrayLike<number>,
+  opts: { chunkRows?: number; weightGrad?: boolean } = {},
+): tf.Scalar {
+  const { rows, targets } = trainedRows(labels);
+  const [T, d] = h.shape;
+  const V = wt.shape[1];
+  for (const t of targets)
+    if (t < 0 || t >= V) throw new RangeError(`label ${t} is outside the vocabulary (size ${V})`);
+  const n = rows.length;
+  if (n === 0) return tf.tidy(() => tf.mul(tf.sum(h), 0) as tf.Scalar);
+  const chunk = Math.max(1, Math.min(n, opts.chunkRows ?? Math.max(1, Math.floor((1 << 22) / V))));
+  const weightGrad = opts.weightGrad ?? true;
+  const bounds: [number, number][] = [];
+  for (let s = 0; s < n; s += chunk) bounds.push([s, Math.min(n, s + chunk)]);
+  const rowIdx = bounds.map(([s, e]) => rows.subarray(s, e));
+  const tgtIdx = bounds.map(([s, e]) => targets.subarray(s, e));
+
+  const f = tf.customGrad((hi, wi, save) => {
+    const hh = hi as tf.Tensor2D;
+    const ww = wi as tf.Tensor2D;
+    const lses: tf.Tensor1D[] = [];
+    let total = tf.scalar(0);
+    for (let c = 0; c < bounds.length; c++) {
+      const [lse, part] = tf.tidy((): [tf.Tensor1D, tf.Scalar] => {
+        const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32"));
+        const logits = tf.matMul(hc, ww);
+        const lse = tf.logSumExp(logits, 1) as tf.Tensor1D;
+        const flat = Int32Array.from(tgtIdx[c]!, (t, i) => i * V + t);
+        const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
+        return [lse, tf.sum(tf.sub(lse, picked)) as tf.Scalar];
+      });
+      lses.push(lse);
+      const next = tf.add(total, part) as tf.Scalar;
+      total.dispose();
+      part.dispose();
+      total = next;
+    }
+    const lseAll = tf.concat(lses);
+    for (const l of lses) l.dispose();
+    (save as tf.GradSaveFunc)([lseAll]);
+    return {
+      value: total,
+      gradFunc: (dy, saved) =>
+        tf.tidy(() => {
+          const lse = saved[0] as tf.Tensor1D;
+          const w = tf.transpose(ww); // [V, d]
+          let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
+          const dRows: tf.Tensor2D[] = [];
+          for (let c = 0; c < bounds.length; c++) {
+            const [s, e] = bounds[c]!;
+            const parts = tf.tidy(() => {
+              const idx = tf.tensor1d(rowIdx[c]!, "int32");
+              const hc = tf.gather(hh, idx);
+              const logits = tf.matMul(hc, ww);
+              const p = tf.exp(tf.sub(logits, tf.reshape(tf.slice(lse, [s], [e - s]), [-1, 1])));
+              const g = tf.mul(tf.sub(p, tf.oneHot(tf.tensor1d(tgtIdx[c]!, "int32"), V)), dy) as tf.Tensor2D;
+              const dh = tf.matMul(g, w);
+              const dw = dwt ? tf.add(dwt, tf.matMul(tf.transpose(hc), g)) : null;
+              return dw ? [dh, dw] : [dh];
+            });
+            dRows.push(parts[0] as tf.Tensor2D);
+            if (dwt && parts[1]) {
+              dwt.dispose();
+              dwt = parts[1] as tf.Tensor2D;
+            }
+          }
+          const dTrained = tf.concat(dRows);
+          const dh = tf.scatterND(tf.tensor2d(rows, [n, 1], "int32"), dTrained, [T, d]) as tf.Tensor2D;
+          return [dh, dwt ?? tf.zerosLike(ww)];
+        }),
+    };
+  });
+  return f(h, wt) as tf.Scalar;
+}

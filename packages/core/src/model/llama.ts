@@ -1,0 +1,346 @@
+// The Llama-family decoder (llama, qwen2, mistral) as transformers computes it, on tfjs.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./batch.ts";
+import { Checkpoint } from "./checkpoint.ts";
+import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
+import type { StDtype } from "./dtype.ts";
+import { embedding, linear } from "./kernels.ts";
+import { ropeTables, rotateHalfMatrix } from "./rope.ts";
+import type { TensorToWrite } from "./safetensors.ts";
+
+export type LinearName = LinearModule["name"];
+
+/** Adapter hooks; the methods themselves (LoRA, P-tuning v2) live elsewhere. */
+export interface AdapterHooks {
+  /** Added to a linear layer's output, e.g. LoRA's (x @ A @ B) * scale. x: [T, in]; return [T, out]. */
+  linear?: (layer: number, module: LinearName, x: tf.Tensor2D) => tf.Tensor2D | null;
+  /** Per-layer key/value prefixes (P-tuning v2), each [numKvHeads, P, headDim]; used as given (no RoPE). */
+  prefix?: (layer: number) => { key: tf.Tensor3D; value: tf.Tensor3D } | null;
+}
+
+/** Per-layer keys/values already seen (post-RoPE), [batch, numKvHeads, pastLen, headDim]. */
+export interface KvCache {
+  length: number;
+  keys: (tf.Tensor4D | null)[];
+  values: (tf.Tensor4D | null)[];
+}
+
+export interface ForwardOptions {
+  hooks?: AdapterHooks;
+  /** Variables whose gradients will be asked for (frozen linears then skip their weight gradient). */
+  trainable?: ReadonlySet<tf.Variable>;
+  cache?: KvCache;
+}
+
+let modelSerial = 0;
+
+/** HF name -> whether we store it transposed ([in, out] for linears, [d, V] for lm_head). */
+function isTransposed(name: string): boolean {
+  return name === "lm_head.weight" || /\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name);
+}
+
+/** The tensors (HF names and shapes) a config needs, in checkpoint order. */
+export function expectedTensors(cfg: ModelConfig): { name: string; shape: number[] }[] {
+  const out: { name: string; shape: number[] }[] = [
+    { name: "model.embed_tokens.weight", shape: [cfg.vocabSize, cfg.hiddenSize] },
+  ];
+  const mods = linearModules(cfg);
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    out.push({ name: `${p}.input_layernorm.weight`, shape: [cfg.hiddenSize] });
+    for (const m of mods) {
+      out.push({ name: `${p}.${m.path}.weight`, shape: [m.outFeatures, m.inFeatures] });
+      if (m.bias) out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures] });
+    }
+    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [cfg.hiddenSize] });
+  }
+  out.push({ name: "model.norm.weight", shape: [cfg.hiddenSize] });
+  if (!cfg.tieWordEmbeddings) out.push({ name: "lm_head.weight", shape: [cfg.vocabSize, cfg.hiddenSize] });
+  return out;
+}
+
+export class Model {
+  readonly id = ++modelSerial;
+  private readonly rot: tf.Tensor2D;
+  private disposed = false;
+
+  /** `weights` by HF name; linear weights and lm_head are stored transposed (see `isTransposed`). */
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: Map<string, tf.Variable>,
+  ) {
+    this.rot = tf.tensor2d(rotateHalfMatrix(config.headDim), [config.headDim, config.headDim]);
+  }
+
+  /** A weight by HF name (transposed layout for linears and lm_head). */
+  w(name: string): tf.Variable {
+    const v = this.weights.get(name);
+    if (!v) throw new Error(`model has no weight "${name}"`);
+    return v;
+  }
+
+  /** All parameters, by HF name. */
+  parameters(): [string, tf.Variable][] {
+    return [...this.weights.entries()];
+  }
+
+  private rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
+    const variance = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), w);
+  }
+
+  private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
+    const p = `model.layers.${layer}.${m.path}`;
+    const wt = this.w(`${p}.weight`) as tf.Tensor as tf.Tensor2D;
+    const b = m.bias ? (this.w(`${p}.bias`) as tf.Tensor as tf.Tensor1D) : null;
+    let y: tf.Tensor2D;
+    if (!opts.trainable) y = b ? tf.add(tf.matMul(x, wt), b) : tf.matMul(x, wt);
+    else y = linear(x, wt, b, opts.trainable.has(this.w(`${p}.weight`)));
+    const extra = opts.hooks?.linear?.(layer, m.name, x);
+    return extra ? tf.add(y, extra) : y;
+  }
+
+  /** x * cos + rotate_half(x) * sin; x: [T, heads * hd]. */
+  private rope(
+    x: tf.Tensor2D,
+    heads: number,
+    cos: tf.Tensor3D,
+    sin: tf.Tensor3D,
+    grad: boolean,
+  ): tf.Tensor2D {
+    const [T] = x.shape;
+    const hd = this.config.headDim;
+    const flat = tf.reshape(x, [T * heads, hd]) as tf.Tensor2D;
+    const rotated = grad ? linear(flat, this.rot, null, false) : tf.matMul(flat, this.rot);
+    const x3 = tf.reshape(x, [T, heads, hd]);
+    const out = tf.add(tf.mul(x3, cos), tf.mul(tf.reshape(rotated, [T, heads, hd]), sin));
+    return tf.reshape(out, [T, heads * hd]);
+  }
+
+  /**
+   * Final hidden states (after the last norm), [batch * seqLen, hidden]. Call inside tf.tidy.
+   * With a cache, the batch continues the cached sequences (single segment per row, no padding).
+   */
+  hidden(b: TokenBatch, opts: ForwardOptions = {}): tf.Tensor2D {
+    if (this.disposed) throw new Error("model is disposed");
+    const cfg = this.config;
+    const { batch: B, seqLen: S } = b;
+    const T = B * S;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const G = H / KV;
+    const hd = cfg.headDim;
+    const grad = opts.trainable !== undefined;
+    const cache = opts.cache;
+    const past = cache?.length ?? 0;
+    const prefixes = Array.from({ length: cfg.numLayers }, (_, l) => opts.hooks?.prefix?.(l) ?? null);
+    const P = prefixes[0]?.key.shape[1] ?? 0;
+    if (prefixes.some((p) => (p?.key.shape[1] ?? 0) !== P))
+      throw new Error("prefix hooks must give the same prefix length for every layer");
+    const positions = b.positions ?? defaultPositions(b, P + past);
+    const { cos: c, sin: s } = ropeTables(cfg, positions);
+    const cos = tf.tensor3d(c, [T, 1, hd]);
+    const sin = tf.tensor3d(s, [T, 1, hd]);
+    const K = P + past + S;
+    const mask = tf.tensor(attentionMask(b, P, past), [B, 1, 1, S, K]);
+    const ids = tf.tensor1d(b.ids, "int32");
+    const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
+    let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
+      ? embedding(E, ids)
+      : tf.gather(E, ids);
+    const mods = linearModules(cfg);
+    const [q, kp, vp, o, gate, up, down] = mods as [
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+    ];
+    const scale = 1 / Math.sqrt(hd);
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const pre = `model.layers.${l}`;
+      const h = this.rmsNorm(x, this.w(`${pre}.input_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
+      const qs = this.rope(this.lin(l, q, h, opts), H, cos, sin, grad);
+      const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
+      const vs = this.lin(l, vp, h, opts);
+      // [B, S, heads, hd] -> [B, heads, S, hd]
+      const q4 = tf.reshape(tf.transpose(tf.reshape(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]);
+      let k4 = tf.transpose(tf.reshape(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      let v4 = tf.transpose(tf.reshape(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      if (cache) {
+        const pk = cache.keys[l];
+        const pv = cache.values[l];
+        if (pk && pv) {
+          k4 = tf.concat([pk, k4], 2);
+          v4 = tf.concat([pv, v4], 2);
+        }
+        const nk = tf.keep(k4);
+        const nv = tf.keep(v4);
+        cache.keys[l]?.dispose();
+        cache.values[l]?.dispose();
+        cache.keys[l] = nk;
+        cache.values[l] = nv;
+      }
+      const pfx = prefixes[l];
+      if (pfx) {
+        // Broadcast [KV, P, hd] over the batch by adding zeros: its gradient is a plain sum.
+        const zeros = tf.zeros([B, 1, 1, 1]);
+        k4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.key, 0)) as tf.Tensor4D, k4], 2);
+        v4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.value, 0)) as tf.Tensor4D, v4], 2);
+      }
+      const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
+      const probs = tf.softmax(tf.add(tf.reshape(scores, [B, KV, G, S, K]), mask));
+      const attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4); // [B, KV, G*S, hd]
+      const merged = tf.reshape(tf.transpose(tf.reshape(attn, [B, H, S, hd]), [0, 2, 1, 3]), [
+        T,
+        H * hd,
+      ]) as tf.Tensor2D;
+      x = tf.add(x, this.lin(l, o, merged, opts));
+      const h2 = this.rmsNorm(
+        x,
+        this.w(`${pre}.post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
+      );
+      const g = this.lin(l, gate, h2, opts);
+      const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
+      x = tf.add(x, this.lin(l, down, act, opts));
+    }
+    if (cache) cache.length = past + S;
+    return this.rmsNorm(x, this.w("model.norm.weight") as tf.Tensor as tf.Tensor1D);
+  }
+
+  /** lm_head as a [hidden, vocab] tensor (the embedding transposed when tied). Call inside tf.tidy. */
+  lmHeadT(): tf.Tensor2D {
+    if (this.config.tieWordEmbeddings)
+      return tf.transpose(this.w("model.embed_tokens.weight") as tf.Tensor2D);
+    return this.w("lm_head.weight") as tf.Tensor as tf.Tensor2D;
+  }
+
+  /** Logits [batch * seqLen, vocab] as a tensor (caller disposes). */
+  logitsTensor(b: TokenBatch, opts: ForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => tf.matMul(this.hidden(b, opts), this.lmHeadT()));
+  }
+
+  /** Logits of the last position of each row, [batch, vocab] (caller disposes). */
+  lastLogitsTensor(b: TokenBatch, opts: ForwardOptions = {}): tf.Tensor2D {
+    return tf.tidy(() => {
+      const h = this.hidden(b, opts);
+      const idx = Int32Array.from({ length: b.batch }, (_, r) => r * b.seqLen + b.seqLen - 1);
+      return tf.matMul(tf.gather(h, tf.tensor1d(idx, "int32")), this.lmHeadT());
+    });
+  }
+
+  /** Logits for each row (rows may differ in length; right-padded internally). */
+  async logits(ids: number[][]): Promise<number[][][]> {
+    const b = padRows(ids);
+    const t = this.logitsTensor(b);
+    const flat = await t.data();
+    t.dispose();
+    const V = this.config.vocabSize;
+    return ids.map((row, r) =>
+      row.map((_, i) => Array.from(flat.subarray((r * b.seqLen + i) * V, (r * b.seqLen + i + 1) * V))),
+    );
+  }
+
+  /** Frees a cache's tensors. */
+  static disposeCache(cache: KvCache): void {
+    for (const t of [...cache.keys, ...cache.values]) t?.dispose();
+    cache.keys.fill(null);
+    cache.values.fill(null);
+    cache.length = 0;
+  }
+
+  /** A new empty KV cache for incremental decoding. */
+  newCache(): KvCache {
+    return {
+      length: 0,
+      keys: Array(this.config.numLayers).fill(null),
+      values: Array(this.config.numLayers).fill(null),
+    };
+  }
+
+  /** The tensors to write, in HF names and layout. */
+  checkpointTensors(): TensorToWrite[] {
+    return expectedTensors(this.config).map(({ name, shape }) => ({
+      name,
+      shape,
+      data: async () => {
+        const v = this.w(name);
+        if (!isTransposed(name)) return (await v.data()) as Float32Array;
+        const t = tf.transpose(v);
+        const d = (await t.data()) as Float32Array;
+        t.dispose();
+        return d;
+      },
+    }));
+  }
+
+  /** Writes config.json + model.safetensors (sharded above `maxShardBytes`). */
+  async save(dir: string, opts: { dtype?: StDtype; maxShardBytes?: number } = {}): Promise<void> {
+    const { writeCheckpoint } = await import("./checkpoint.ts");
+    await mkdir(dir, { recursive: true });
+    const dtype = opts.dtype ?? "F32";
+    const torchDtype = dtype === "F32" ? "float32" : dtype === "F16" ? "float16" : "bfloat16";
+    await writeCheckpoint(dir, this.checkpointTensors(), { dtype, maxShardBytes: opts.maxShardBytes });
+    const cfg = toHfConfig({ ...this.config, torchDtype });
+    await writeFile(join(dir, "config.json"), `${JSON.stringify(cfg, null, 2)}\n`);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const v of this.weights.values()) v.dispose();
+    this.rot.dispose();
+  }
+}
+
+function makeVariable(model: number, name: string, t: tf.Tensor): tf.Variable {
+  return tf.variable(t, true, `m${model}/${name}`);
+}
+
+/** A model with transformers-style random init (normal(0, std) weights, unit norms, zero biases). */
+export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: number } = {}): Model {
+  const seed = opts.seed ?? 0;
+  const std = opts.std ?? 0.02;
+  const weights = new Map<string, tf.Variable>();
+  const serial = modelSerial + 1;
+  expectedTensors(cfg).forEach(({ name, shape }, i) => {
+    const t = tf.tidy(() => {
+      if (name.endsWith("norm.weight")) return tf.ones(shape);
+      if (name.endsWith(".bias")) return tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
+      const r = tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
+      return isTransposed(name) ? tf.transpose(r) : r;
+    });
+    weights.set(name, makeVariable(serial, name, t));
+    t.dispose();
+  });
+  return new Model(cfg, weights);
+}
+
+/** Loads a HF model folder (config.json + model.safetensors or shards), tensor by tensor. */
+export async function loadModel(dir: string): Promise<Model> {
+  const cfg = await readHfConfig(dir);
+  const ck = await Checkpoint.open(dir);
+  const weights = new Map<string, tf.Variable>();
+  const serial = modelSerial + 1;
+  try {
+    for (const { name, shape } of expectedTensors(cfg)) {
+      const data = await ck.readF32(name, shape);
+      const t = tf.tidy(() => {
+        const raw = tf.tensor(data, shape);
+        return isTransposed(name) ? tf.transpose(raw) : raw;
+      });
+      weights.set(name, makeVariable(serial, name, t));
+      t.dispose();
+    }
+  } catch (e) {
+    for (const v of weights.values()) v.dispose();
+    throw e;
+  } finally {
+    await ck.close();
+  }
+  return new Model(cfg, weights);
+}

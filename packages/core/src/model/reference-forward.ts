@@ -1,0 +1,150 @@
+// A plain float64 Llama forward for tests: independent of tfjs, written straight from the HF math.
+import type { ModelConfig } from "./config.ts";
+import { inverseFrequencies } from "./rope.ts";
+
+type Weights = Map<string, Float32Array>;
+
+function get(w: Weights, name: string): Float32Array {
+  const v = w.get(name);
+  if (!v) throw new Error(`reference: missing ${name}`);
+  return v;
+}
+
+/** y[t, out] = sum_in x[t, in] * W[out, in] (+ b[out]); W in HF [out, in] layout. */
+function matT(
+  x: Float64Array,
+  T: number,
+  n: number,
+  W: Float32Array,
+  out: number,
+  b?: Float32Array,
+): Float64Array {
+  const y = new Float64Array(T * out);
+  for (let t = 0; t < T; t++)
+    for (let o = 0; o < out; o++) {
+      let s = b ? b[o]! : 0;
+      for (let i = 0; i < n; i++) s += x[t * n + i]! * W[o * n + i]!;
+      y[t * out + o] = s;
+    }
+  return y;
+}
+
+function rms(x: Float64Array, T: number, d: number, w: Float32Array, eps: number): Float64Array {
+  const y = new Float64Array(T * d);
+  for (let t = 0; t < T; t++) {
+    let v = 0;
+    for (let i = 0; i < d; i++) v += x[t * d + i]! ** 2;
+    const r = 1 / Math.sqrt(v / d + eps);
+    for (let i = 0; i < d; i++) y[t * d + i] = x[t * d + i]! * r * w[i]!;
+  }
+  return y;
+}
+
+function rope(x: Float64Array, T: number, heads: number, hd: number, inv: Float64Array, pos: number[]): void {
+  const half = hd / 2;
+  for (let t = 0; t < T; t++)
+    for (let h = 0; h < heads; h++) {
+      const o = (t * heads + h) * hd;
+      for (let i = 0; i < half; i++) {
+        const a = pos[t]! * inv[i]!;
+        const c = Math.cos(a);
+        const s = Math.sin(a);
+        const x1 = x[o + i]!;
+        const x2 = x[o + i + half]!;
+        x[o + i] = x1 * c - x2 * s;
+        x[o + i + half] = x2 * c + x1 * s;
+      }
+    }
+}
+
+/** Logits [T][V] for one causal sequence; positions default to 0..T-1. */
+export function referenceLogits(
+  cfg: ModelConfig,
+  w: Weights,
+  ids: number[],
+  positions?: number[],
+): number[][] {
+  const T = ids.length;
+  const d = cfg.hiddenSize;
+  const H = cfg.numHeads;
+  const KV = cfg.numKvHeads;
+  const hd = cfg.headDim;
+  const pos = positions ?? ids.map((_, i) => i);
+  const inv = inverseFrequencies(cfg);
+  const E = get(w, "model.embed_tokens.weight");
+  let x = new Float64Array(T * d);
+  ids.forEach((id, t) => {
+    for (let i = 0; i < d; i++) x[t * d + i] = E[id * d + i]!;
+  });
+  const bias = (n: string) => w.get(n);
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    const h = rms(x, T, d, get(w, `${p}.input_layernorm.weight`), cfg.rmsNormEps);
+    const q = matT(
+      h,
+      T,
+      d,
+      get(w, `${p}.self_attn.q_proj.weight`),
+      H * hd,
+      bias(`${p}.self_attn.q_proj.bias`),
+    );
+    const k = matT(
+      h,
+      T,
+      d,
+      get(w, `${p}.self_attn.k_proj.weight`),
+      KV * hd,
+      bias(`${p}.self_attn.k_proj.bias`),
+    );
+    const v = matT(
+      h,
+      T,
+      d,
+      get(w, `${p}.self_attn.v_proj.weight`),
+      KV * hd,
+      bias(`${p}.self_attn.v_proj.bias`),
+    );
+    rope(q, T, H, hd, inv, pos);
+    rope(k, T, KV, hd, inv, pos);
+    const att = new Float64Array(T * H * hd);
+    for (let hh = 0; hh < H; hh++) {
+      const kh = Math.floor(hh / (H / KV));
+      for (let t = 0; t < T; t++) {
+        const sc: number[] = [];
+        for (let s = 0; s <= t; s++) {
+          let dot = 0;
+          for (let i = 0; i < hd; i++) dot += q[(t * H + hh) * hd + i]! * k[(s * KV + kh) * hd + i]!;
+          sc.push(dot / Math.sqrt(hd));
+        }
+        const m = Math.max(...sc);
+        const e = sc.map((z) => Math.exp(z - m));
+        const z = e.reduce((a, b) => a + b, 0);
+        for (let s = 0; s <= t; s++)
+          for (let i = 0; i < hd; i++)
+            att[(t * H + hh) * hd + i]! += (e[s]! / z) * v[(s * KV + kh) * hd + i]!;
+      }
+    }
+    const o = matT(
+      att,
+      T,
+      H * hd,
+      get(w, `${p}.self_attn.o_proj.weight`),
+      d,
+      bias(`${p}.self_attn.o_proj.bias`),
+    );
+    x = x.map((a, i) => a + o[i]!);
+    const h2 = rms(x, T, d, get(w, `${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
+    const F = cfg.intermediateSize;
+    const g = matT(h2, T, d, get(w, `${p}.mlp.gate_proj.weight`), F, bias(`${p}.mlp.gate_proj.bias`));
+    const u = matT(h2, T, d, get(w, `${p}.mlp.up_proj.weight`), F, bias(`${p}.mlp.up_proj.bias`));
+    const a = g.map((gg, i) => (gg / (1 + Math.exp(-gg))) * u[i]!);
+    const dn = matT(a, T, F, get(w, `${p}.mlp.down_proj.weight`), d, bias(`${p}.mlp.down_proj.bias`));
+    x = x.map((xx, i) => xx + dn[i]!);
+  }
+  const hf = rms(x, T, d, get(w, "model.norm.weight"), cfg.rmsNormEps);
+  const head = cfg.tieWordEmbeddings ? E : get(w, "lm_head.weight");
+  const logits = matT(hf, T, d, head, cfg.vocabSize);
+  return Array.from({ length: T }, (_, t) =>
+    Array.from(logits.subarray(t * cfg.vocabSize, (t + 1) * cfg.vocabSize)),
+  );
+}

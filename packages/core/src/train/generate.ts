@@ -1,0 +1,138 @@
+// Autoregressive generation with a KV cache: greedy or sampled (temperature, top-p, seeded RNG).
+import { Model } from "../model/llama.ts";
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  /** Nucleus sampling mass, (0, 1]; 1 = off. */
+  topP?: number;
+  seed?: number;
+  /** Stop (and include the token) when one of these ids is produced: EOS, end-of-turn ids. */
+  stopIds?: readonly number[];
+  /** Stop when the decoded continuation contains one of these; needs `decode`. Trimmed from `text`. */
+  stopStrings?: readonly string[];
+  decode?: (ids: number[]) => string;
+  /** Called with each new token id; return false to stop. */
+  onToken?: (id: number) => boolean | undefined;
+}
+
+export interface GenerateResult {
+  /** New token ids only (the prompt excluded), including a final stop id if one was produced. */
+  ids: number[];
+  /** Decoded new tokens (when `decode` was given), cut before a stop string. */
+  text?: string;
+  stopReason: "stop_id" | "stop_string" | "max_new_tokens" | "callback" | "context_full";
+}
+
+/** mulberry32: small, fast, seedable. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Picks the next token from one row of logits. */
+export function sampleToken(
+  logits: ArrayLike<number>,
+  temperature: number,
+  topP: number,
+  rand: () => number,
+): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+  if (temperature <= 0) return best;
+  const max = logits[best]!;
+  const probs = new Float64Array(logits.length);
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) {
+    probs[i] = Math.exp((logits[i]! - max) / temperature);
+    z += probs[i]!;
+  }
+  let order = Array.from({ length: logits.length }, (_, i) => i);
+  let mass = z;
+  if (topP < 1) {
+    order.sort((a, b) => probs[b]! - probs[a]!);
+    let cum = 0;
+    let keep = 0;
+    while (keep < order.length && cum < topP * z) cum += probs[order[keep++]!]!;
+    order = order.slice(0, Math.max(1, keep));
+    mass = cum;
+  }
+  let r = rand() * mass;
+  for (const i of order) {
+    r -= probs[i]!;
+    if (r <= 0) return i;
+  }
+  return order[order.length - 1]!;
+}
+
+/** Generates a continuation of `promptIds` (one sequence). */
+export async function generate(
+  model: Model,
+  promptIds: readonly number[],
+  opts: GenerateOptions = {},
+): Promise<GenerateResult> {
+  if (promptIds.length === 0) throw new Error("generate: the prompt is empty (add a BOS token)");
+  const max = opts.maxNewTokens ?? 128;
+  const temperature = opts.temperature ?? 0;
+  const topP = opts.topP ?? 1;
+  if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
+  const rand = seededRandom(opts.seed ?? 0);
+  const stopIds = new Set(opts.stopIds ?? []);
+  const limit = model.config.maxPositionEmbeddings;
+  const cache = model.newCache();
+  const out: number[] = [];
+  let stopReason: GenerateResult["stopReason"] = "max_new_tokens";
+  let text: string | undefined;
+  try {
+    let input = [...promptIds];
+    while (out.length < max) {
+      if (cache.length + input.length > limit) {
+        stopReason = "context_full";
+        break;
+      }
+      const t = model.lastLogitsTensor(
+        { batch: 1, seqLen: input.length, ids: Int32Array.from(input) },
+        { cache },
+      );
+      const logits = await t.data();
+      t.dispose();
+      const next = sampleToken(logits, temperature, topP, rand);
+      out.push(next);
+      if (stopIds.has(next)) {
+        stopReason = "stop_id";
+        break;
+      }
+      if (opts.onToken?.(next) === false) {
+        stopReason = "callback";
+        break;
+      }
+      if (opts.stopStrings?.length && opts.decode) {
+        const s = opts.decode(out);
+        const hit = opts.stopStrings.map((x) => s.indexOf(x)).filter((i) => i >= 0);
+        if (hit.length) {
+          text = s.slice(0, Math.min(...hit));
+          stopReason = "stop_string";
+          break;
+        }
+      }
+      input = [next];
+    }
+  } finally {
+    Model.disposeCache(cache);
+  }
+  if (opts.decode && text === undefined) text = opts.decode(out);
+  return text === undefined ? { ids: out, stopReason } : { ids: out, text, stopReason };
+}
+
+/** The model's stop ids from its config (eos_token_id, one or many). */
+export function configStopIds(model: Model): number[] {
+  const e = model.config.eosTokenId;
+  return e === null ? [] : Array.isArray(e) ? e : [e];
+}
