@@ -1,0 +1,3 @@
+export { compatSource, generationTags } from "./compat.ts";
+export type { RenderOptions } from "./render.ts";
+export { ChatTemplateError, renderChatTemplate, strftimeNow } from "./render.ts";

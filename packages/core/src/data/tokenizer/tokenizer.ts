@@ -1,0 +1,320 @@
+// A Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) over @huggingface/tokenizers,
+// with the extras SFT needs: special tokens, chat template, added tokens and token offsets.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { renderChatTemplate } from "../template/render.ts";
+import type { Message } from "../types.ts";
+import { alignTokens, SurfaceTable, surfaceKind } from "./surface.ts";
+
+export interface EncodeOptions {
+  /** Add the post-processor's special tokens (e.g. BOS). Default true, as in transformers. */
+  addSpecialTokens?: boolean;
+}
+
+export interface ChatTemplateOptions {
+  addGenerationPrompt?: boolean;
+  tools?: unknown[];
+  /** A template string to use instead of the tokenizer's own. */
+  template?: string;
+  /** Extra variables for the template (e.g. enable_thinking). */
+  extra?: Record<string, unknown>;
+}
+
+export interface Encoded {
+  ids: number[];
+  /** [start, end) of each token in the text, in UTF-16 code units (JS string indices). */
+  offsets: [number, number][];
+}
+
+export interface Tokenizer {
+  encode(text: string, opts?: EncodeOptions): number[];
+  /** Ids plus per-token character offsets; throws if the tokens cannot be aligned to the text. */
+  encodeWithOffsets(text: string, opts?: EncodeOptions): Encoded;
+  decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /** Size including added tokens (transformers' len(tokenizer)). */
+  readonly vocabSize: number;
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  readonly padToken: string | null;
+  readonly unkToken: string | null;
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly padTokenId: number | null;
+  readonly unkTokenId: number | null;
+  /** Contents of all special added tokens (never split by the tokenizer). */
+  readonly specialTokens: readonly string[];
+  tokenToId(token: string): number | undefined;
+  idToToken(id: number): string | undefined;
+  readonly chatTemplate: string | null;
+  /** Named templates from a list-form chat_template (e.g. "default", "tool_use"). */
+  readonly chatTemplates: Readonly<Record<string, string>>;
+  /** The context variables transformers passes besides messages: bos_token, eos_token, ... */
+  templateContext(): Record<string, unknown>;
+  applyChatTemplate(messages: readonly Message[], opts?: ChatTemplateOptions): string;
+  /** Appends tokens with fresh ids after the current vocab; returns their ids (existing ones keep theirs). */
+  addTokens(tokens: readonly { content: string; special: boolean }[]): number[];
+}
+
+type Json = Record<string, unknown>;
+interface AddedTokenJson {
+  id: number;
+  content: string;
+  special?: boolean;
+  normalized?: boolean;
+  lstrip?: boolean;
+  rstrip?: boolean;
+  single_word?: boolean;
+}
+
+const SPECIAL_KEYS = [
+  "bos_token",
+  "eos_token",
+  "unk_token",
+  "pad_token",
+  "sep_token",
+  "cls_token",
+  "mask_token",
+];
+
+/** tokenizer_config.json may spell a token as { content, ... } (AddedToken) instead of a string. */
+function tokenString(v: unknown): string | null {
+  if (typeof v === "string") return v;
+  if (v && typeof v === "object" && typeof (v as Json).content === "string")
+    return (v as Json).content as string;
+  return null;
+}
+
+function parseTemplates(raw: unknown): { main: string | null; named: Record<string, string> } {
+  if (typeof raw === "string") return { main: raw, named: { default: raw } };
+  const named: Record<string, string> = {};
+  if (Array.isArray(raw)) {
+    for (const e of raw) {
+      if (
+        e &&
+        typeof e === "object" &&
+        typeof (e as Json).name === "string" &&
+        typeof (e as Json).template === "string"
+      )
+        named[(e as Json).name as string] = (e as Json).template as string;
+    }
+  } else if (raw && typeof raw === "object") {
+    for (const [k, v] of Object.entries(raw)) if (typeof v === "string") named[k] = v;
+  }
+  return { main: named.default ?? null, named };
+}
+
+class HfBackedTokenizer implements Tokenizer {
+  private hf!: HfTokenizer;
+  private table!: SurfaceTable;
+  private addedSet!: Set<string>;
+  private specialSet!: Set<string>;
+  private maxId = -1;
+  readonly chatTemplate: string | null;
+  readonly chatTemplates: Readonly<Record<string, string>>;
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  readonly padToken: string | null;
+  readonly unkToken: string | null;
+  private readonly special: Record<string, string | string[]> = {};
+
+  constructor(
+    private readonly json: Json,
+    private readonly config: Json,
+    specialMap: Json,
+  ) {
+    for (const k of SPECIAL_KEYS) {
+      const v = tokenString(config[k]) ?? tokenString(specialMap[k]);
+      if (v !== null) this.special[k] = v;
+    }
+    const extra = config.additional_special_tokens ?? specialMap.additional_special_tokens;
+    if (Array.isArray(extra))
+      this.special.additional_special_tokens = extra.map(tokenString).filter((x): x is string => x !== null);
+    this.bosToken = (this.special.bos_token as string | undefined) ?? null;
+    this.eosToken = (this.special.eos_token as string | undefined) ?? null;
+    this.padToken = (this.special.pad_token as string | undefined) ?? null;
+    this.unkToken = (this.special.unk_token as string | undefined) ?? null;
+    const t = parseTemplates(config.chat_template);
+    this.chatTemplate = t.main;
+    this.chatTemplates = t.named;
+    this.rebuild();
+  }
+
+  private rebuild(): void {
+    const cfg: Json = { ...this.config };
+    for (const [k, v] of Object.entries(this.special)) cfg[k] = v;
+    delete cfg.chat_template;
+    this.hf = new HfTokenizer(this.json, cfg);
+    const added = (this.json.added_tokens ?? []) as AddedTokenJson[];
+    this.addedSet = new Set();
+    this.specialSet = new Set();
+    for (const a of added) {
+      this.addedSet.add(a.content);
+      if (a.special) this.specialSet.add(a.content);
+    }
+    // Token strings of normalized added tokens (e.g. "▁</s>") also count as added.
+    for (const tok of this.hf.get_added_tokens_decoder().values()) this.addedSet.add(tok.content);
+    const normalizer = this.hf.normalizer;
+    if (normalizer)
+      for (const a of added) if (a.normalized) this.addedSet.add(normalizer(a.content) as string);
+    this.table = new SurfaceTable(surfaceKind(this.json), this.addedSet);
+    this.maxId = -1;
+    for (const id of this.hf.get_vocab(true).values()) if (id > this.maxId) this.maxId = id;
+    for (const a of added) if (a.id > this.maxId) this.maxId = a.id;
+  }
+
+  get vocabSize(): number {
+    return this.maxId + 1;
+  }
+  get bosTokenId(): number | null {
+    return this.idOf(this.bosToken);
+  }
+  get eosTokenId(): number | null {
+    return this.idOf(this.eosToken);
+  }
+  get padTokenId(): number | null {
+    return this.idOf(this.padToken);
+  }
+  get unkTokenId(): number | null {
+    return this.idOf(this.unkToken);
+  }
+  get specialTokens(): readonly string[] {
+    return [...this.specialSet];
+  }
+  private idOf(tok: string | null): number | null {
+    return tok === null ? null : (this.tokenToId(tok) ?? null);
+  }
+
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    if (text.length === 0 && !opts.addSpecialTokens) return [];
+    return this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+  }
+
+  encodeWithOffsets(text: string, opts: EncodeOptions = {}): Encoded {
+    const enc = this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true });
+    const bytes = new TextEncoder().encode(text);
+    const byteOffsets = alignTokens(bytes, enc.tokens, this.table, this.addedSet);
+    if (!byteOffsets)
+      throw new Error("tokenizer: cannot map tokens back to the text (a normalizer rewrites it)");
+    const toChar = byteToCharIndex(text, bytes.length);
+    const offsets: [number, number][] = new Array(enc.ids.length);
+    for (let i = 0; i < enc.ids.length; i++)
+      offsets[i] = [toChar[byteOffsets[2 * i]!]!, toChar[byteOffsets[2 * i + 1]!]!];
+    return { ids: enc.ids, offsets };
+  }
+
+  decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
+    if (ids.length === 0) return "";
+    return this.hf.decode([...ids], {
+      skip_special_tokens: opts.skipSpecialTokens ?? false,
+    });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.hf.token_to_id(token);
+  }
+  idToToken(id: number): string | undefined {
+    return this.hf.id_to_token(id);
+  }
+
+  templateContext(): Record<string, unknown> {
+    return { ...this.special };
+  }
+
+  applyChatTemplate(messages: readonly Message[], opts: ChatTemplateOptions = {}): string {
+    const template = opts.template ?? this.chatTemplate;
+    if (template === null)
+      throw new Error("tokenizer has no chat_template; pass { template } (see builtinTemplates)");
+    const ctx: Record<string, unknown> = {
+      ...this.templateContext(),
+      ...opts.extra,
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt ?? false,
+    };
+    if (opts.tools !== undefined) ctx.tools = opts.tools;
+    return renderChatTemplate(template, ctx);
+  }
+
+  addTokens(tokens: readonly { content: string; special: boolean }[]): number[] {
+    const added = [...((this.json.added_tokens ?? []) as AddedTokenJson[])];
+    const ids: number[] = [];
+    let next = this.vocabSize;
+    for (const t of tokens) {
+      const existing = this.tokenToId(t.content);
+      if (existing !== undefined) {
+        ids.push(existing);
+        continue;
+      }
+      // transformers' AddedToken default: special tokens are matched on the raw text, others normalized.
+      added.push({
+        id: next,
+        content: t.content,
+        special: t.special,
+        normalized: !t.special,
+        lstrip: false,
+        rstrip: false,
+        single_word: false,
+      });
+      ids.push(next++);
+    }
+    this.json.added_tokens = added;
+    this.rebuild();
+    return ids;
+  }
+}
+
+function byteToCharIndex(text: string, nBytes: number): Int32Array {
+  const map = new Int32Array(nBytes + 1);
+  let b = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let n: number;
+    if (c < 0x80) n = 1;
+    else if (c < 0x800) n = 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      // Surrogate pair: 4 bytes for two UTF-16 units.
+      for (let k = 0; k < 4; k++) map[b++] = i;
+      i++;
+      continue;
+    } else n = 3;
+    for (let k = 0; k < n; k++) map[b++] = i;
+  }
+  map[b] = text.length;
+  return map;
+}
+
+/** A tokenizer from parsed JSON objects (tokenizer.json, tokenizer_config.json, special_tokens_map.json). */
+export function createTokenizer(
+  tokenizerJson: Json,
+  config: Json = {},
+  specialTokensMap: Json = {},
+): Tokenizer {
+  // Own copy: addTokens edits added_tokens.
+  const json = { ...tokenizerJson, added_tokens: [...((tokenizerJson.added_tokens ?? []) as unknown[])] };
+  return new HfBackedTokenizer(json, config, specialTokensMap);
+}
+
+async function readJson(path: string, required: boolean): Promise<Json> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as Json;
+  } catch (e) {
+    if (!required && (e as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Loads a folder with tokenizer.json (+ tokenizer_config.json, special_tokens_map.json, chat_template.jinja). */
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  const [json, config, specialMap] = await Promise.all([
+    readJson(join(dir, "tokenizer.json"), true),
+    readJson(join(dir, "tokenizer_config.json"), false),
+    readJson(join(dir, "special_tokens_map.json"), false),
+  ]);
+  if (config.chat_template === undefined) {
+    // Newer checkpoints ship the template as its own file.
+    try {
+      config.chat_template = await readFile(join(dir, "chat_template.jinja"), "utf8");
+    } catch {}
+  }
+  return createTokenizer(json, config, specialMap);
+}
