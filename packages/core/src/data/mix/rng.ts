@@ -16,7 +16,7 @@ export function mulberry32(seed: number): Rng {
 
 /** A 32-bit seed from a seed and labels (FNV-1a), so each use (split, epoch, source) gets its own stream. */
 export function deriveSeed(seed: number, ...labels: (string | number)[]): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
+  let h = 0x811c9dc5;
   for (const part of [String(seed), ...labels.map(String)]) {
     for (let i = 0; i < part.length; i++) h = Math.imul(h ^ part.charCodeAt(i), 0x01000193);
     h = Math.imul(h ^ 0x2f, 0x01000193);

@@ -5,19 +5,22 @@ import { ReadError, type ReadItem, type ReadOptions } from "./types.ts";
 interface CsvRecord {
   record: Record<string, string>;
   info: { lines: number };
+  raw: string;
 }
 
 /** CSV with a header row; each record's line is where it starts. */
 export async function* readCsv(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
   const parser = createReadStream(file).pipe(
-    parse({ columns: true, bom: true, info: true, skip_empty_lines: true, relax_quotes: true }),
+    parse({ columns: true, bom: true, info: true, raw: true, skip_empty_lines: true, relax_quotes: true }),
   );
   let index = 0;
   try {
     for await (const item of parser as AsyncIterable<CsvRecord>) {
       if (index >= limit) break;
-      yield { kind: "row", row: { value: item.record, file, line: item.info.lines, index: index++ } };
+      // info.lines is where the record ends; a quoted field may span lines.
+      const inner = item.raw.replace(/\r?\n$/, "").split("\n").length - 1;
+      yield { kind: "row", row: { value: item.record, file, line: item.info.lines - inner, index: index++ } };
     }
   } catch (e) {
     const err = e as Error & { lines?: number };

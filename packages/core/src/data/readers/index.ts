@@ -16,17 +16,17 @@ function pick(file: string, fileType: FileType | "auto"): FileType {
   return type;
 }
 
-/** Rows of one file; file-level failures throw ReadError. */
-export function readRows(
+/** Rows of one file; file-level failures throw ReadError while iterating. */
+export async function* readRows(
   file: string,
   fileType: FileType | "auto" = "auto",
   opts: ReadOptions = {},
 ): AsyncGenerator<ReadItem> {
   const type = pick(file, fileType);
-  if (type === "jsonl") return readJsonl(file, opts);
-  if (type === "json") return readJson(file, opts);
-  if (type === "parquet") return readParquet(file, opts);
-  return readCsv(file, opts);
+  if (type === "jsonl") yield* readJsonl(file, opts);
+  else if (type === "json") yield* readJson(file, opts);
+  else if (type === "parquet") yield* readParquet(file, opts);
+  else yield* readCsv(file, opts);
 }
 
 /** Row count without converting rows (Parquet: from the footer; JSONL: non-empty lines). */
