@@ -1,0 +1,81 @@
+import { createRequire } from "node:module";
+import { availableParallelism, arch, platform, totalmem } from "node:os";
+import { defineCommand } from "citty";
+import { availableBackends } from "../../compile/backend-choice.ts";
+import { colorsFor, formatBytes } from "../format.ts";
+
+const require = createRequire(import.meta.url);
+
+function versionOf(pkg: string): string | null {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Tries to initialise a backend and run a small matmul; returns the error text when it fails. */
+async function probe(backend: "tensorflow" | "wasm" | "cpu"): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const { initBackend } = await import("../../model/backend.ts");
+    const tf = await import("@tensorflow/tfjs-core");
+    const info = await initBackend({ backend });
+    const start = performance.now();
+    const a = tf.randomNormal([256, 256]);
+    const b = tf.matMul(a, a);
+    await b.data();
+    a.dispose();
+    b.dispose();
+    return { ok: true, detail: `${info.threads} thread(s)${info.simd ? ", SIMD" : ""}, 256² matmul ${(performance.now() - start).toFixed(1)} ms` };
+  } catch (e) {
+    return { ok: false, detail: (e as Error).message.split("\n")[0] ?? "failed" };
+  }
+}
+
+export const doctorCommand = defineCommand({
+  meta: { name: "doctor", description: "Which backends load, threads, versions, how to enable the GPU" },
+  args: { json: { type: "boolean", description: "Print JSON" } },
+  async run({ args }) {
+    const installed = availableBackends();
+    const backends: Record<string, { installed: boolean; ok: boolean; detail: string }> = {};
+    for (const name of ["tensorflow", "wasm", "cpu"] as const) {
+      if (!installed.includes(name)) {
+        backends[name] = { installed: false, ok: false, detail: "not installed" };
+        continue;
+      }
+      backends[name] = { installed: true, ...(await probe(name)) };
+    }
+    const report = {
+      node: process.version,
+      platform: `${platform()} ${arch()}`,
+      cores: availableParallelism(),
+      memory: totalmem(),
+      versions: Object.fromEntries(
+        ["@sftkit/core", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"].map((p) => [
+          p,
+          versionOf(p),
+        ]),
+      ),
+      backends,
+      backendOverride: process.env.SFTKIT_BACKEND ?? null,
+    };
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      return;
+    }
+    const c = colorsFor(process.stdout);
+    const lines = [
+      c.bold("sft doctor"),
+      `  node ${report.node} · ${report.platform} · ${report.cores} cores · ${formatBytes(report.memory)}`,
+      ...Object.entries(report.versions).map(([p, v]) => `  ${p.padEnd(32)} ${v ?? c.dim("not installed")}`),
+      c.bold("Backends") + c.dim(" (auto picks the first that loads: tensorflow > wasm > cpu; override with SFTKIT_BACKEND or train.backend)"),
+      ...Object.entries(backends).map(
+        ([n, b]) => `  ${n.padEnd(11)} ${b.ok ? c.green("ok") : b.installed ? c.red("fails") : c.dim("—")}  ${b.detail}`,
+      ),
+      c.bold("GPU"),
+      "  Install @tensorflow/tfjs-node-gpu (4.22 needs CUDA 11.2 and cuDNN 8.1 on Linux x86_64). Its install downloads",
+      "  libtensorflow from outside the npm registry, so it is optional and never required; see docs/gpu.md.",
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  },
+});

@@ -1,0 +1,20 @@
+import { defineCommand } from "citty";
+import { compileRecipe } from "../../compile/compile.ts";
+import { colorsFor } from "../format.ts";
+import { formatPlanSummary } from "../plan-summary.ts";
+import { reportDiagnostics } from "../report.ts";
+
+export const planCommand = defineCommand({
+  meta: { name: "plan", description: "Compile a recipe and print its plan (no training)" },
+  args: {
+    recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+    json: { type: "boolean", description: "Print the plan as JSON" },
+    data: { type: "boolean", default: true, description: "Read and tokenize the data (--no-data skips it)" },
+  },
+  async run({ args }) {
+    const result = await compileRecipe(args.recipe, { readData: args.data });
+    if (!reportDiagnostics(result) || !result.plan) return;
+    if (args.json) process.stdout.write(`${JSON.stringify(result.plan, null, 2)}\n`);
+    else process.stdout.write(`${formatPlanSummary(result.plan, colorsFor(process.stdout))}\n`);
+  },
+});

@@ -1,0 +1,104 @@
+// The readable form of a Plan for `sft plan`: sections, tables, units.
+import { relative } from "node:path";
+import type { Plan } from "../compile/plan-schema.ts";
+import { type Colors, formatBytes, formatCount, formatPercent, table } from "./format.ts";
+
+export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): string {
+  const rel = (p: string | null) => (p ? relative(cwd, p) || "." : "–");
+  const out: string[] = [];
+  const section = (title: string, body: string) => out.push(`${c.bold(title.padEnd(10))}${body}`);
+  const m = plan.model;
+  const cfg = m.config;
+
+  out.push(`${c.bold(c.cyan(`Plan ${plan.recipe.name}`))} ${c.dim(`(plan v${plan.version}, sftkit ${plan.sftkit}${plan.recipe.file ? `, ${rel(plan.recipe.file)}` : ""})`)}`);
+  const source = m.source.kind === "hub" ? `hub ${m.source.hub}@${m.source.revision}` : m.source.kind === "path" ? rel(m.source.path) : "random init";
+  section(
+    "Model",
+    `${m.architecture} · ${cfg.numLayers} layers · d ${cfg.hiddenSize} · ffn ${cfg.intermediateSize} · heads ${cfg.numHeads}/${cfg.numKvHeads} kv × ${cfg.headDim} · vocab ${m.vocab.model}${m.vocab.added ? ` + ${m.vocab.added} added = ${m.vocab.total}` : ""} · ${formatCount(m.parameters)} params · ${m.dtype} · ${source}`,
+  );
+  const t = plan.tokenizer;
+  const tok = (x: { text: string; id: number } | null) => (x ? `${x.text} (${x.id})` : "–");
+  section(
+    "Tokens",
+    `bos ${tok(t.bos)} · eos ${tok(t.eos)} · pad ${tok(t.pad)}${t.added.length ? ` · added ${t.added.map((a) => `${a.content} (${a.id}, ${a.init})`).join(", ")}` : ""}`,
+  );
+  section("Template", `${plan.template.source}${plan.template.name ? ` ${plan.template.name}` : ""}${plan.template.hash ? c.dim(` sha256 ${plan.template.hash.slice(0, 12)}`) : ""}`);
+  section("Method", describeMethod(plan.method));
+
+  out.push(c.bold("Parameters"));
+  out.push(
+    table(
+      ["group", "role", "tensors", "params", "dtype", "size"],
+      plan.parameterGroups.map((g) => [g.name, g.role, String(g.tensors), formatCount(g.parameters), g.dtype, formatBytes(g.bytes)]),
+      c,
+    ),
+  );
+  const p = plan.parameters;
+  out.push(`  trainable ${c.green(formatCount(p.trainable))} (${formatPercent(p.trainableFraction, 2)}) · frozen ${formatCount(p.frozen)} · quantized ${formatCount(p.quantized)} · total ${formatCount(p.total)}`);
+
+  out.push(c.bold("Data"));
+  const d = plan.data;
+  if (d.sources.length) {
+    out.push(
+      table(
+        ["source", "format", "rows", "train", "eval", "tokens", "trained", "longest", "weight", "samples/epoch"],
+        d.sources.map((s) => [
+          s.name,
+          s.format,
+          formatCount(s.rows),
+          formatCount(s.trainRows),
+          formatCount(s.evalRows),
+          formatCount(s.tokens),
+          formatCount(s.trainedTokens),
+          formatCount(s.longest),
+          s.weight === null ? "–" : String(Number(s.weight.toFixed(3))),
+          formatCount(s.samplesPerEpoch),
+        ]),
+        c,
+      ),
+    );
+  } else {
+    out.push("  (data not read)");
+  }
+  out.push(
+    `  loss on ${d.masking.lossOn} · EOS ${d.masking.eos === "turn" ? "after every trained turn" : d.masking.eos === "last" ? "after the last turn" : "never trained"} · maxLength ${d.maxLength} (${d.overLength} longer) · packing ${d.packing ? "on" : "off"} · seed ${d.seed}${d.cache.hit === null ? "" : ` · cache ${d.cache.hit ? "hit" : "written"}`}`,
+  );
+  const b = plan.batching;
+  section(
+    "Batching",
+    `${b.mode} · ${b.tokensPerMicroBatch !== null ? `${formatCount(b.tokensPerMicroBatch)} tokens/micro-batch` : `${b.microBatchSize} rows/micro-batch`} · accumulation ${b.gradientAccumulation} · ${formatCount(b.microBatchesPerEpoch)} micro-batches/epoch · padding ${formatPercent(b.paddingFraction)}`,
+  );
+  const o = plan.optimizer;
+  section(
+    "Optimizer",
+    `adamw lr ${o.learningRate} ${o.schedule.kind} · warmup ${o.schedule.warmupSteps ?? "–"} of ${o.schedule.totalSteps ?? "–"} steps${o.epochs !== null ? ` (${o.epochs} epoch${o.epochs === 1 ? "" : "s"}, ${o.stepsPerEpoch ?? "–"}/epoch)` : ""} · betas ${o.betas.join("/")} · eps ${o.eps} · weight decay ${o.weightDecay} · clip ${o.clipNorm || "off"}`,
+  );
+  const mem = plan.memory;
+  const weights = Object.entries(mem.weights)
+    .map(([dtype, n]) => `${formatBytes(n)} ${dtype}`)
+    .join(" + ");
+  section(
+    "Memory",
+    `weights ${weights} · gradients ${formatBytes(mem.gradients)} · AdamW ${formatBytes(mem.optimizerState)} · activations ${formatBytes(mem.activations)} (${formatBytes(mem.activationsPerToken)}/token${mem.gradientCheckpointing ? ", checkpointed" : ""}) · logits ${formatBytes(mem.logits)}`,
+  );
+  out.push(
+    `          peak ${c.bold(formatBytes(mem.peak))} of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
+  );
+  section("Backend", `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}`);
+  section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
+  section("Output", `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`);
+  const shown = plan.warnings.filter((w) => !w.acknowledged);
+  if (shown.length) {
+    out.push(c.bold("Warnings"));
+    for (const w of shown) out.push(`  ${c.yellow(w.id)} ${w.path}: ${w.message}`);
+  }
+  return out.join("\n");
+}
+
+function describeMethod(method: Plan["method"]): string {
+  const { kind, ...rest } = method;
+  const fields = Object.entries(rest)
+    .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join(" · ");
+  return fields ? `${kind} · ${fields}` : kind;
+}

@@ -1,0 +1,106 @@
+// compile: recipe (object or file) -> load -> parse -> check -> resolve -> data -> plan. Every problem from every
+// stage is collected, located in the recipe source, and reported together.
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { checkRecipe } from "../recipe/checks.ts";
+import { recipeSourceFile } from "../recipe/define.ts";
+import { codeFrame, type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostics.ts";
+import { loadRecipeFile } from "../recipe/load.ts";
+import { RecipeLocator } from "../recipe/locate.ts";
+import { parseRecipe } from "../recipe/parse.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { type DataStage, emptyDataFacts, runDataStage } from "./data-facts.ts";
+import { buildPlan, stableJson } from "./plan.ts";
+import { type Plan, PlanSchema } from "./plan-schema.ts";
+import { type ResolvedRecipe, resolveRecipe } from "./resolve.ts";
+
+export interface CompileOptions {
+  /** Write plan.json and recipe.resolved.json to the output folder (default true). */
+  write?: boolean;
+  /** Read and tokenize the data (default true); without it the plan's data numbers are null. */
+  readData?: boolean;
+}
+
+export interface CompileResult {
+  plan: Plan | null;
+  /** Errors and warnings, located in the recipe source. Acknowledged warnings are left out. */
+  diagnostics: Diagnostic[];
+  resolved: ResolvedRecipe | null;
+  data: DataStage | null;
+}
+
+/** Compiles a recipe and returns its plan; throws a RecipeError carrying every diagnostic when it has errors. */
+export async function compile(recipeOrPath: string | RecipeInput | object, opts: CompileOptions = {}): Promise<Plan> {
+  const result = await compileRecipe(recipeOrPath, opts);
+  if (!result.plan) throw new RecipeError(result.diagnostics);
+  return result.plan;
+}
+
+/** Like compile, but returns diagnostics instead of throwing (for the CLI and editors). */
+export async function compileRecipe(recipeOrPath: string | RecipeInput | object, opts: CompileOptions = {}): Promise<CompileResult> {
+  let value: unknown = recipeOrPath;
+  let file: string | null = null;
+  if (typeof recipeOrPath === "string") {
+    const loaded = await loadRecipeFile(recipeOrPath);
+    if (!loaded.ok) return { plan: null, diagnostics: loaded.diagnostics, resolved: null, data: null };
+    value = loaded.value;
+    file = loaded.file;
+  }
+  file ??= (value as Record<symbol, string | undefined> | null)?.[recipeSourceFile] ?? null;
+  const locate = (problems: Problem[]) => locateProblems(problems, file);
+
+  const parsed = parseRecipe(value);
+  if (!parsed.ok) return { plan: null, diagnostics: locate(parsed.problems), resolved: null, data: null };
+  const recipe = parsed.recipe;
+
+  const problems = checkRecipe(recipe);
+  const { resolved, problems: resolveProblems } = await resolveRecipe(recipe, file);
+  problems.push(...resolveProblems);
+
+  let data: DataStage = { facts: emptyDataFacts(), prepared: null };
+  if (opts.readData !== false && !problems.some((p) => p.severity === "error")) {
+    data = await runDataStage(resolved, problems);
+  }
+
+  const acknowledged = new Set<string>(recipe.acknowledge);
+  const errors = problems.some((p) => p.severity === "error");
+  const shown = problems.filter((p) => p.severity === "error" || !acknowledged.has(p.code));
+  if (errors || !resolved.model) return { plan: null, diagnostics: locate(shown), resolved, data };
+
+  const plan = buildPlan(resolved, data.facts, problems);
+  if (opts.write !== false) await writePlan(plan, resolved);
+  return { plan, diagnostics: locate(shown), resolved, data };
+}
+
+function locateProblems(problems: Problem[], file: string | null): Diagnostic[] {
+  if (!file || problems.length === 0) return problems;
+  let locator: RecipeLocator;
+  try {
+    locator = new RecipeLocator(file);
+  } catch {
+    return problems;
+  }
+  return problems.map((p) => {
+    const location = locator.locate(p.path, p.at ?? "value");
+    if (!location) return p;
+    const text = locator.text(location.file);
+    return { ...p, location, ...(text ? { frame: codeFrame(text, location.line, location.column) } : {}) };
+  });
+}
+
+async function writePlan(plan: Plan, resolved: ResolvedRecipe): Promise<void> {
+  await mkdir(resolved.outputDir, { recursive: true });
+  await writeJsonAtomic(join(resolved.outputDir, "plan.json"), PlanSchema.parse(plan));
+  await writeJsonAtomic(join(resolved.outputDir, "recipe.resolved.json"), JSON.parse(stableJson(resolved.recipe)));
+}
+
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+/** Reads a plan.json back, validated against the schema of its version. */
+export function readPlan(json: unknown): Plan {
+  return PlanSchema.parse(json);
+}

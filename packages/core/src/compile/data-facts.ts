@@ -1,0 +1,139 @@
+// The data stage as the compiler sees it: run the pipeline, turn its reports and problems into plan facts.
+import { join } from "node:path";
+import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
+import { prepareData, type PreparedData } from "../data/pipeline.ts";
+import { IGNORE_INDEX } from "../data/types.ts";
+import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import type { DataFacts } from "./plan.ts";
+import { type ResolvedRecipe, sha256 } from "./resolve.ts";
+
+export interface DataStage {
+  facts: DataFacts;
+  prepared: PreparedData | null;
+}
+
+export function emptyDataFacts(): DataFacts {
+  return {
+    sources: [],
+    samplesPerEpoch: null,
+    tokensPerEpoch: null,
+    evalSamples: null,
+    microBatchesPerEpoch: null,
+    paddingFraction: null,
+    longestRow: null,
+    cacheDir: null,
+    cacheHit: null,
+  };
+}
+
+export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]): Promise<DataStage> {
+  const { recipe, tokenizer, template } = resolved;
+  const facts = emptyDataFacts();
+  const needsTemplate = Object.values(recipe.data.sources).some((s) => s.format !== "completion" && s.format !== "tokenized");
+  if (!tokenizer || (needsTemplate && !template)) return { facts, prepared: null };
+
+  const train = recipe.train;
+  const added = recipe.tokens.add.map((t) => (typeof t === "string" ? { content: t, special: true } : { content: t.content, special: t.special }));
+  if (added.length) tokenizer.addTokens(added);
+  const templateText = template?.text ?? "";
+  const cacheDir = recipe.data.cacheDir ? join(resolved.baseDir, recipe.data.cacheDir) : join(resolved.baseDir, ".sft-cache");
+
+  let prepared: PreparedData;
+  try {
+    prepared = await prepareData({
+      baseDir: resolved.baseDir,
+      sources: recipe.data.sources,
+      seed: recipe.data.seed,
+      cacheDir,
+      encode: (conv) =>
+        tokenizeConversation(conv, { tokenizer, template: templateText, lossOn: train.lossOn, eos: train.eos }),
+      encodeCompletion: (text) => tokenizeCompletion(text, tokenizer, { eos: train.eos }),
+      cacheKeyExtra: sha256(
+        JSON.stringify([resolved.tokenizerDir, tokenizer.vocabSize, templateText, added, train.lossOn, train.eos]),
+      ),
+      maxLength: train.maxLength,
+      overLength: train.overLength,
+    });
+  } catch (e) {
+    problems.push({ severity: "error", code: "sft/data", message: (e as Error).message, path: ["data"] });
+    return { facts, prepared: null };
+  }
+
+  for (const p of prepared.problems) {
+    const where = [p.file, p.line ?? (p.index !== undefined ? `row ${p.index}` : undefined)].filter(Boolean).join(":");
+    const path: PathSegment[] = ["data", "sources", p.source, "path"];
+    problems.push({
+      severity: "error",
+      code: "sft/bad-data",
+      message: `${where ? `${where}: ` : ""}${p.field ? `field "${p.field}": ` : ""}${p.message}`,
+      path,
+      hint: recipe.data.sources[p.source]?.onBadRow === "error" ? "fix the row, or set onBadRow: \"skip\" to skip and count such rows" : undefined,
+    } as Problem);
+  }
+
+  for (const r of prepared.reports) {
+    const source = recipe.data.sources[r.name];
+    if (r.rows === 0 && source && (source.weight !== undefined || source.samples !== undefined)) {
+      problems.push({
+        severity: "error",
+        code: "sft/empty-source",
+        message: `source \`${r.name}\` has no rows, so its ${source.weight !== undefined ? "weight" : "samples"} cannot be met`,
+        path: ["data", "sources", r.name, source.weight !== undefined ? "weight" : "samples"],
+        hint: "check the path and filters, or remove the source",
+      });
+    }
+    if (r.badRows > 0) {
+      problems.push({
+        severity: "warning",
+        code: "sft/rows-skipped",
+        message: `${r.badRows} row(s) of \`${r.name}\` did not fit the ${source?.format} format and were skipped`,
+        path: ["data", "sources", r.name, "onBadRow"],
+      });
+    }
+    if (r.overLength.dropped > 0) {
+      problems.push({
+        severity: "warning",
+        code: "sft/samples-dropped",
+        message: `${r.overLength.dropped} sample(s) of \`${r.name}\` are longer than maxLength ${train.maxLength} (longest ${r.longestBeforeLimit}) and are dropped`,
+        path: ["train", "maxLength"],
+      });
+    }
+    const untrainable = (prepared.train[r.name] ?? []).filter((s) => !s.labels.some((l) => l !== IGNORE_INDEX)).length;
+    if (untrainable > 0) {
+      problems.push({
+        severity: "error",
+        code: "sft/prompt-exceeds-max-length",
+        message: `${untrainable} sample(s) of \`${r.name}\` have no trained token within maxLength ${train.maxLength}: their prompts are longer`,
+        path: ["train", "maxLength"],
+        hint: `raise maxLength to at least ${r.longestBeforeLimit}, or set overLength: "drop"`,
+      });
+    }
+  }
+
+  facts.sources = prepared.reports.map((r) => ({
+    name: r.name,
+    format: recipe.data.sources[r.name]?.format ?? "unknown",
+    files: r.files,
+    rows: r.rows,
+    badRows: r.badRows,
+    filtered: r.filtered,
+    trainRows: r.trainRows,
+    evalRows: r.evalRows,
+    tokens: r.tokens,
+    trainedTokens: r.trainedTokens,
+    longest: r.longest,
+    overLength: r.overLength.dropped + r.overLength.truncated,
+    weight: r.weight,
+    samplesPerEpoch: r.samplesPerEpoch,
+  }));
+  facts.samplesPerEpoch = prepared.reports.reduce((a, r) => a + r.samplesPerEpoch, 0);
+  facts.tokensPerEpoch = prepared.reports.reduce(
+    (a, r) => a + (r.trainRows > 0 ? Math.round((r.tokens / r.trainRows) * r.samplesPerEpoch) : 0),
+    0,
+  );
+  facts.evalSamples = prepared.reports.reduce((a, r) => a + r.evalRows, 0);
+  facts.cacheDir = cacheDir;
+  facts.cacheHit = prepared.cacheHit;
+  facts.longestRow = Math.max(0, ...prepared.reports.map((r) => r.longest));
+  return { facts, prepared };
+}

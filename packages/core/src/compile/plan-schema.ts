@@ -1,0 +1,167 @@
+// The execution plan: versioned, plain JSON, validated by its own schema when written and read.
+import { z } from "zod";
+
+export const PLAN_VERSION = 1;
+
+const int = () => z.number().int().nonnegative();
+const bytes = () => z.number().nonnegative();
+
+const TokenFactSchema = z.object({ text: z.string(), id: int() }).nullable();
+
+export const ParameterGroupSchema = z.object({
+  name: z.string().describe("e.g. `layers.0-3.self_attn`, `embed_tokens (new rows)`, `lora_A/B`"),
+  role: z.enum(["trainable", "frozen", "quantized"]),
+  tensors: int(),
+  parameters: int(),
+  dtype: z.enum(["float32", "bfloat16", "float16", "nf4"]),
+  bytes: bytes(),
+});
+
+export const SourcePlanSchema = z.object({
+  name: z.string(),
+  format: z.string(),
+  files: z.array(z.string()),
+  rows: int().nullable().describe("Rows read (null when the data was not read)."),
+  badRows: int(),
+  filtered: z.record(z.string(), int()),
+  trainRows: int().nullable(),
+  evalRows: int().nullable(),
+  tokens: int().nullable().describe("Tokens in the train rows."),
+  trainedTokens: int().nullable().describe("Tokens with a label (not masked)."),
+  longest: int().nullable(),
+  overLength: int().describe("Samples dropped or truncated for exceeding maxLength."),
+  weight: z.number().nullable(),
+  samplesPerEpoch: int().nullable().describe("Effective samples per epoch after weighting."),
+});
+
+export const PlanSchema = z.object({
+  version: z.literal(PLAN_VERSION),
+  sftkit: z.string(),
+  recipe: z.object({ name: z.string(), file: z.string().nullable(), hash: z.string() }),
+  model: z.object({
+    source: z.object({
+      kind: z.enum(["path", "hub", "architecture"]),
+      path: z.string().nullable(),
+      hub: z.string().nullable(),
+      revision: z.string().nullable(),
+    }),
+    architecture: z.enum(["llama", "qwen2", "mistral"]),
+    config: z.object({
+      hiddenSize: int(),
+      intermediateSize: int(),
+      numLayers: int(),
+      numHeads: int(),
+      numKvHeads: int(),
+      headDim: int(),
+      maxPositionEmbeddings: int(),
+      ropeTheta: z.number(),
+      ropeScaling: z.unknown(),
+      rmsNormEps: z.number(),
+      tieWordEmbeddings: z.boolean(),
+      attentionBias: z.boolean(),
+      mlpBias: z.boolean(),
+    }),
+    parameters: int().describe("Parameters of the base model, before added tokens."),
+    layers: int(),
+    vocab: z.object({ model: int(), tokenizer: int().nullable(), added: int(), total: int() }),
+    dtype: z.string().describe("Checkpoint dtype; training runs in float32."),
+  }),
+  tokenizer: z.object({
+    dir: z.string().nullable(),
+    bos: TokenFactSchema,
+    eos: TokenFactSchema,
+    pad: TokenFactSchema,
+    added: z.array(
+      z.object({
+        content: z.string(),
+        id: int().nullable(),
+        special: z.boolean(),
+        init: z.enum(["mean", "noise", "describe"]),
+        description: z.string().nullable(),
+      }),
+    ),
+  }),
+  template: z.object({
+    source: z.enum(["model", "builtin", "inline", "file"]),
+    name: z.string().nullable(),
+    hash: z.string().nullable(),
+    endOfTurn: z.string().nullable(),
+  }),
+  method: z.object({ kind: z.enum(["full", "partial", "frozen", "lora", "qlora", "prefix"]) }).catchall(z.unknown()),
+  parameterGroups: z.array(ParameterGroupSchema),
+  parameters: z.object({
+    total: int(),
+    trainable: int(),
+    frozen: int(),
+    quantized: int(),
+    trainableFraction: z.number(),
+  }),
+  data: z.object({
+    sources: z.array(SourcePlanSchema),
+    masking: z.object({ lossOn: z.enum(["assistant", "all", "last"]), eos: z.enum(["turn", "last", "none"]) }),
+    maxLength: int(),
+    overLength: z.enum(["truncate", "drop", "error"]),
+    packing: z.boolean(),
+    seed: z.number().int(),
+    samplesPerEpoch: int().nullable(),
+    tokensPerEpoch: int().nullable(),
+    evalSamples: int().nullable(),
+    cache: z.object({ dir: z.string().nullable(), hit: z.boolean().nullable() }),
+  }),
+  batching: z.object({
+    mode: z.enum(["bucketed", "fixed", "packed"]),
+    tokensPerMicroBatch: int().nullable(),
+    microBatchSize: int().nullable(),
+    gradientAccumulation: int(),
+    microBatchesPerEpoch: int().nullable(),
+    paddingFraction: z.number().nullable(),
+  }),
+  optimizer: z.object({
+    name: z.literal("adamw"),
+    learningRate: z.number(),
+    betas: z.tuple([z.number(), z.number()]),
+    eps: z.number(),
+    weightDecay: z.number(),
+    clipNorm: z.number(),
+    schedule: z.object({
+      kind: z.enum(["cosine", "linear", "constant"]),
+      warmupSteps: int().nullable(),
+      totalSteps: int().nullable(),
+      minLearningRateRatio: z.number(),
+    }),
+    epochs: z.number().nullable(),
+    stepsPerEpoch: int().nullable(),
+  }),
+  memory: z.object({
+    weights: z.record(z.string(), bytes()).describe("Bytes of weights by storage dtype."),
+    gradients: bytes(),
+    optimizerState: bytes(),
+    activationsPerToken: bytes(),
+    activations: bytes(),
+    logits: bytes(),
+    workspace: bytes(),
+    peak: bytes(),
+    device: z.object({ backend: z.string(), bytes: bytes(), note: z.string() }),
+    fits: z.boolean(),
+    gradientCheckpointing: z.boolean(),
+  }),
+  backend: z.object({
+    requested: z.string(),
+    chosen: z.string(),
+    available: z.array(z.string()),
+    threads: int(),
+    reason: z.string(),
+  }),
+  kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
+  eval: z.object({ every: int().nullable(), maxSamples: int().nullable() }),
+  checkpoints: z.object({ every: int().nullable() }),
+  output: z.object({ dir: z.string(), save: z.enum(["adapter", "merged", "both"]) }),
+  seed: z.number().int(),
+  warnings: z.array(
+    z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),
+  ),
+});
+
+export type Plan = z.infer<typeof PlanSchema>;
+export type ParameterGroup = z.infer<typeof ParameterGroupSchema>;
+export type SourcePlan = z.infer<typeof SourcePlanSchema>;

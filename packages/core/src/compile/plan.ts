@@ -1,0 +1,228 @@
+// plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
+import { readFileSync } from "node:fs";
+import { describeKernels } from "../model/kernels.ts";
+import { formatPath, type Problem } from "../recipe/diagnostics.ts";
+import type { Recipe } from "../recipe/schema/recipe.ts";
+import { decideBackend } from "./backend-choice.ts";
+import { estimateMemory } from "./memory.ts";
+import { planParameters, summarizeParameters } from "./params.ts";
+import { PLAN_VERSION, type Plan, PlanSchema, type SourcePlan } from "./plan-schema.ts";
+import { type ResolvedRecipe, sha256 } from "./resolve.ts";
+
+/** What the data stage learned; numbers stay null when the data was not read. */
+export interface DataFacts {
+  sources: SourcePlan[];
+  samplesPerEpoch: number | null;
+  tokensPerEpoch: number | null;
+  evalSamples: number | null;
+  microBatchesPerEpoch: number | null;
+  paddingFraction: number | null;
+  /** Longest padded row of any micro-batch (for the attention term of the memory model). */
+  longestRow: number | null;
+  cacheDir: string | null;
+  cacheHit: boolean | null;
+}
+
+export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
+
+const version = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  } catch {
+    return "0.0.0";
+  }
+})();
+
+export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: Problem[]): Plan {
+  const { recipe, model } = resolved;
+  if (!model) throw new Error("buildPlan needs a resolved model");
+  const cfg = model.config;
+  const train = recipe.train;
+  const tokenizer = resolved.tokenizer;
+
+  // Added tokens take fresh ids after the tokenizer's vocabulary; the embedding grows only if needed.
+  const tokenizerVocab = tokenizer?.vocabSize ?? null;
+  const addedTexts = recipe.tokens.add.map((t) => (typeof t === "string" ? { content: t, special: true } : t));
+  let nextId = tokenizerVocab ?? cfg.vocabSize;
+  const added = addedTexts.map((t) => {
+    const existing = tokenizer?.tokenToId(t.content);
+    const id = existing ?? nextId++;
+    const obj = typeof t === "object" && "init" in t ? t : undefined;
+    return {
+      content: t.content,
+      id,
+      special: t.special ?? true,
+      init: obj?.init ?? recipe.tokens.init,
+      description: (obj as { description?: string } | undefined)?.description ?? null,
+      isNew: existing === undefined,
+    };
+  });
+  const newCount = added.filter((t) => t.isNew).length;
+  const totalVocab = Math.max(cfg.vocabSize, nextId);
+
+  const { groups } = planParameters(cfg, totalVocab, newCount, recipe.method);
+  const parameters = summarizeParameters(groups);
+
+  // Batching.
+  const mode = train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed";
+  const tokensPerMicroBatch =
+    train.microBatchSize !== undefined ? null : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
+  const microBatchTokens = tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength;
+
+  // Optimizer schedule: steps from the data when it was read, else only from `train.steps`.
+  const stepsPerEpoch =
+    data.microBatchesPerEpoch !== null ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / train.gradientAccumulation)) : null;
+  const epochs = train.steps !== undefined ? null : (train.epochs ?? 1);
+  const totalSteps = train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
+  const warmupSteps =
+    train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
+
+  const backend = decideBackend(train.backend, train.threads);
+  const memory = estimateMemory({
+    cfg,
+    vocab: totalVocab,
+    groups,
+    method: recipe.method,
+    tokensPerMicroBatch: microBatchTokens,
+    sequenceLength: Math.min(train.maxLength, data.longestRow ?? train.maxLength),
+    gradientCheckpointing: train.gradientCheckpointing,
+    device: backend.device,
+  });
+
+  const tokenFact = (role: "bos" | "eos" | "pad") => {
+    const ref = recipe.tokens[role];
+    if (ref !== undefined) {
+      if (typeof ref === "string") {
+        const t = added.find((a) => a.content === ref);
+        return t ? { text: t.content, id: t.id } : null;
+      }
+      if ("vocab" in ref) {
+        const id = tokenizer?.tokenToId(ref.vocab);
+        return id === undefined ? null : { text: ref.vocab, id };
+      }
+      return { text: tokenizer?.idToToken(ref.id) ?? added.find((a) => a.id === ref.id)?.content ?? `#${ref.id}`, id: ref.id };
+    }
+    const text = tokenizer ? tokenizer[`${role}Token`] : null;
+    const id = tokenizer ? tokenizer[`${role}TokenId`] : null;
+    return text !== null && id !== null ? { text, id } : null;
+  };
+
+  const defaultSave = recipe.method.kind === "lora" || recipe.method.kind === "qlora" || recipe.method.kind === "prefix" ? "adapter" : "merged";
+  const warnings = problems
+    .filter((p) => p.severity === "warning")
+    .map((p) => ({
+      id: p.code,
+      message: p.message,
+      path: formatPath(p.path),
+      acknowledged: (recipe.acknowledge as string[]).includes(p.code),
+    }));
+
+  const plan: Plan = {
+    version: PLAN_VERSION,
+    sftkit: version,
+    recipe: { name: resolved.name, file: resolved.file, hash: sha256(stableJson(recipe)) },
+    model: {
+      source: model.source,
+      architecture: cfg.architecture,
+      config: {
+        hiddenSize: cfg.hiddenSize,
+        intermediateSize: cfg.intermediateSize,
+        numLayers: cfg.numLayers,
+        numHeads: cfg.numHeads,
+        numKvHeads: cfg.numKvHeads,
+        headDim: cfg.headDim,
+        maxPositionEmbeddings: cfg.maxPositionEmbeddings,
+        ropeTheta: cfg.ropeTheta,
+        ropeScaling: cfg.ropeScaling,
+        rmsNormEps: cfg.rmsNormEps,
+        tieWordEmbeddings: cfg.tieWordEmbeddings,
+        attentionBias: cfg.attentionBias,
+        mlpBias: cfg.mlpBias,
+      },
+      parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce((a, g) => a + g.parameters, 0),
+      layers: cfg.numLayers,
+      vocab: { model: cfg.vocabSize, tokenizer: tokenizerVocab, added: newCount, total: totalVocab },
+      dtype: cfg.torchDtype,
+    },
+    tokenizer: {
+      dir: resolved.tokenizerDir,
+      bos: tokenFact("bos"),
+      eos: tokenFact("eos"),
+      pad: tokenFact("pad"),
+      added: added.map(({ isNew: _isNew, ...t }) => t),
+    },
+    template: {
+      source: resolved.template?.source ?? "model",
+      name: resolved.template?.name ?? null,
+      hash: resolved.template ? sha256(resolved.template.text) : null,
+      endOfTurn: null,
+    },
+    method: stripFunctions(recipe.method) as Plan["method"],
+    parameterGroups: groups,
+    parameters,
+    data: {
+      sources: data.sources,
+      masking: { lossOn: train.lossOn, eos: train.eos },
+      maxLength: train.maxLength,
+      overLength: train.overLength,
+      packing: train.packing,
+      seed: recipe.data.seed,
+      samplesPerEpoch: data.samplesPerEpoch,
+      tokensPerEpoch: data.tokensPerEpoch,
+      evalSamples: data.evalSamples,
+      cache: { dir: data.cacheDir, hit: data.cacheHit },
+    },
+    batching: {
+      mode,
+      tokensPerMicroBatch,
+      microBatchSize: train.microBatchSize ?? null,
+      gradientAccumulation: train.gradientAccumulation,
+      microBatchesPerEpoch: data.microBatchesPerEpoch,
+      paddingFraction: data.paddingFraction,
+    },
+    optimizer: {
+      name: "adamw",
+      learningRate: train.learningRate,
+      betas: train.optimizer.betas,
+      eps: train.optimizer.eps,
+      weightDecay: train.optimizer.weightDecay,
+      clipNorm: train.clipNorm,
+      schedule: { kind: train.schedule, warmupSteps, totalSteps, minLearningRateRatio: train.minLearningRateRatio },
+      epochs,
+      stepsPerEpoch,
+    },
+    memory,
+    backend: {
+      requested: backend.requested,
+      chosen: backend.chosen,
+      available: backend.available,
+      threads: backend.threads,
+      reason: backend.reason,
+    },
+    kernels: describeKernels(backend.chosen),
+    eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
+    checkpoints: { every: train.checkpointEvery ?? null },
+    output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave },
+    seed: train.seed,
+    warnings,
+  };
+  return PlanSchema.parse(plan);
+}
+
+/** JSON with sorted keys and functions named, so equal recipes hash equal. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === "function") return `[function ${(v as { name?: string }).name || "anonymous"}]`;
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return v;
+  });
+}
+
+function stripFunctions(value: unknown): unknown {
+  return JSON.parse(stableJson(value));
+}
+
+export type { Plan };
+export type RecipeMethod = Recipe["method"];

@@ -1,0 +1,219 @@
+// resolve: the parsed recipe + the file system -> plain facts (model config, tokenizer, template, data files).
+// Every problem is collected with its recipe path; nothing here holds tensors.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { basename, dirname, join, resolve as resolvePath } from "node:path";
+import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
+import { builtinTemplates } from "../data/template/builtins.ts";
+import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
+import { resolveHubModel } from "../model/hub-cache.ts";
+import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import { addedTokenTexts } from "../recipe/checks.ts";
+import type { Recipe } from "../recipe/schema/recipe.ts";
+
+export interface ResolvedModel {
+  source: { kind: "path" | "hub" | "architecture"; path: string | null; hub: string | null; revision: string | null };
+  dir: string | null;
+  config: ModelConfig;
+  /** The checkpoint is already quantized (config.json has a quantization_config). */
+  quantized: boolean;
+}
+
+export interface ResolvedTemplate {
+  source: "model" | "builtin" | "inline" | "file";
+  name: string | null;
+  text: string;
+}
+
+export interface ResolvedRecipe {
+  recipe: Recipe;
+  file: string | null;
+  baseDir: string;
+  name: string;
+  model: ResolvedModel | null;
+  tokenizerDir: string | null;
+  tokenizer: Tokenizer | null;
+  template: ResolvedTemplate | null;
+  outputDir: string;
+}
+
+export interface ResolveResult {
+  resolved: ResolvedRecipe;
+  problems: Problem[];
+}
+
+export async function resolveRecipe(recipe: Recipe, file: string | null): Promise<ResolveResult> {
+  const baseDir = file ? dirname(file) : process.cwd();
+  const problems: Problem[] = [];
+  const error = (path: PathSegment[], code: string, message: string, hint?: string) =>
+    problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
+
+  const name = recipe.name ?? (file ? basename(file).replace(/\.[cm]?[jt]s$/, "").replace(/^recipe$/, basename(baseDir)) : "recipe");
+  const model = await resolveModel(recipe, baseDir, error);
+
+  // Tokenizer: the recipe's folder, else the model's.
+  const tokenizerDir = recipe.tokenizer ? resolvePath(baseDir, recipe.tokenizer) : model?.dir ?? null;
+  let tokenizer: Tokenizer | null = null;
+  const tokenizerPath: PathSegment[] = recipe.tokenizer ? ["tokenizer"] : recipe.model.path ? ["model", "path"] : ["model"];
+  if (!tokenizerDir) {
+    error(["tokenizer"], "sft/no-tokenizer", "a model built from `architecture` needs a `tokenizer` folder", "set tokenizer: \"path/to/folder with tokenizer.json\"");
+  } else if (!existsSync(join(tokenizerDir, "tokenizer.json"))) {
+    error(tokenizerPath, "sft/no-tokenizer", `no tokenizer.json in ${tokenizerDir}`, "point `tokenizer` at a folder with tokenizer.json");
+  } else {
+    try {
+      tokenizer = await loadTokenizer(tokenizerDir);
+    } catch (e) {
+      error(tokenizerPath, "sft/bad-tokenizer", `cannot load the tokenizer in ${tokenizerDir}: ${(e as Error).message}`);
+    }
+  }
+
+  const template = resolveTemplate(recipe, baseDir, tokenizer, error);
+
+  if (tokenizer) {
+    for (const role of ["bos", "eos", "pad"] as const) {
+      const ref = recipe.tokens[role];
+      if (ref === undefined || typeof ref === "string") continue;
+      if ("vocab" in ref && tokenizer.tokenToId(ref.vocab) === undefined) {
+        error(["tokens", role, "vocab"], "sft/unknown-token", `\`${ref.vocab}\` is not in the tokenizer's vocabulary`);
+      }
+      if ("id" in ref && ref.id >= tokenizer.vocabSize + recipe.tokens.add.length) {
+        error(["tokens", role, "id"], "sft/unknown-token", `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`);
+      }
+    }
+    const existing = addedTokenTexts(recipe).flatMap((t, i) => (tokenizer.tokenToId(t) !== undefined ? [[t, i] as const] : []));
+    for (const [text, i] of existing) {
+      problems.push({
+        severity: "warning",
+        code: "sft/token-exists",
+        message: `\`${text}\` is already in the vocabulary; it keeps its id and embedding`,
+        path: ["tokens", "add", i],
+      });
+    }
+  }
+
+  if (recipe.method.kind === "qlora" && model?.quantized) {
+    error(
+      ["method", "kind"],
+      "sft/already-quantized",
+      "qlora quantizes the base to NF4, but this checkpoint is already quantized",
+      "use `lora` on this checkpoint, or start from its unquantized weights",
+    );
+  }
+
+  const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
+  return {
+    resolved: { recipe, file, baseDir, name, model, tokenizerDir, tokenizer, template, outputDir },
+    problems,
+  };
+}
+
+type ErrorFn = (path: PathSegment[], code: string, message: string, hint?: string) => void;
+
+async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<ResolvedModel | null> {
+  const m = recipe.model;
+  if (m.architecture) {
+    const a = m.architecture;
+    const json = {
+      model_type: a.type,
+      vocab_size: a.vocabSize,
+      hidden_size: a.hiddenSize,
+      intermediate_size: a.intermediateSize,
+      num_hidden_layers: a.numLayers,
+      num_attention_heads: a.numHeads,
+      num_key_value_heads: a.numKvHeads ?? a.numHeads,
+      head_dim: a.headDim ?? a.hiddenSize / a.numHeads,
+      max_position_embeddings: a.maxPositionEmbeddings,
+      rope_theta: a.ropeTheta,
+      rms_norm_eps: a.rmsNormEps,
+      tie_word_embeddings: a.tieWordEmbeddings,
+      attention_bias: a.attentionBias ?? a.type === "qwen2",
+      mlp_bias: a.mlpBias,
+      torch_dtype: "float32",
+    };
+    if (!Number.isInteger(json.head_dim)) {
+      error(["model", "architecture", "numHeads"], "sft/bad-architecture", `hiddenSize ${a.hiddenSize} is not divisible by numHeads ${a.numHeads}`, "set headDim explicitly");
+      return null;
+    }
+    if (json.num_attention_heads % json.num_key_value_heads !== 0) {
+      error(["model", "architecture", "numKvHeads"], "sft/bad-architecture", `numHeads ${a.numHeads} is not a multiple of numKvHeads ${json.num_key_value_heads}`);
+      return null;
+    }
+    try {
+      const config = parseHfConfig(json, "model.architecture");
+      return { source: { kind: "architecture", path: null, hub: null, revision: null }, dir: null, config, quantized: false };
+    } catch (e) {
+      error(["model", "architecture"], "sft/bad-architecture", (e as Error).message);
+      return null;
+    }
+  }
+
+  let dir: string;
+  let source: ResolvedModel["source"];
+  const at: PathSegment[] = m.path ? ["model", "path"] : ["model", "hub"];
+  if (m.path) {
+    dir = resolvePath(baseDir, m.path);
+    source = { kind: "path", path: dir, hub: null, revision: null };
+    if (!existsSync(dir)) {
+      error(at, "sft/model-not-found", `model folder not found: ${dir}`, "paths are relative to the recipe file");
+      return null;
+    }
+  } else {
+    const hub = m.hub!;
+    const found = resolveHubModel(hub, m.revision ? { revision: m.revision } : {});
+    if (!found) {
+      error(
+        at,
+        "sft/model-not-found",
+        `${hub}${m.revision ? `@${m.revision}` : ""} is not in the local Hugging Face cache`,
+        "sftkit never downloads: fetch it once elsewhere (e.g. `huggingface-cli download`) into $HF_HOME, or use `path`",
+      );
+      return null;
+    }
+    dir = found.dir;
+    source = { kind: "hub", path: dir, hub, revision: found.revision };
+  }
+  if (!existsSync(join(dir, "config.json"))) {
+    error(at, "sft/model-not-found", `no config.json in ${dir}`, "a model folder holds config.json and *.safetensors");
+    return null;
+  }
+  try {
+    const config = await readHfConfig(dir);
+    const raw = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
+    return { source, dir, config, quantized: raw.quantization_config !== undefined };
+  } catch (e) {
+    error(at, "sft/bad-model-config", (e as Error).message);
+    return null;
+  }
+}
+
+function resolveTemplate(recipe: Recipe, baseDir: string, tokenizer: Tokenizer | null, error: ErrorFn): ResolvedTemplate | null {
+  const t = recipe.template;
+  if (typeof t === "string" && t !== "model") return { source: "builtin", name: t, text: builtinTemplates[t] };
+  if (typeof t === "object" && "jinja" in t) return { source: "inline", name: null, text: t.jinja };
+  if (typeof t === "object" && "file" in t) {
+    const path = resolvePath(baseDir, t.file);
+    if (!existsSync(path)) {
+      error(["template", "file"], "sft/template-not-found", `template file not found: ${path}`);
+      return null;
+    }
+    return { source: "file", name: basename(path), text: readFileSync(path, "utf8") };
+  }
+  if (!tokenizer) return null;
+  if (!tokenizer.chatTemplate) {
+    const usesChat = Object.values(recipe.data.sources).some((s) => s.format !== "completion" && s.format !== "tokenized");
+    if (usesChat) {
+      error(
+        ["template"],
+        "sft/no-chat-template",
+        "the tokenizer has no chat_template, and chat-format data needs one",
+        `choose a built-in: ${Object.keys(builtinTemplates).join(", ")}; or give { jinja } / { file }`,
+      );
+    }
+    return null;
+  }
+  return { source: "model", name: null, text: tokenizer.chatTemplate };
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}

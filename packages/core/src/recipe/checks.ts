@@ -1,0 +1,148 @@
+// Cross-field rules that need only the parsed recipe (no files): token references, method/train coherence.
+import type { Problem } from "./diagnostics.ts";
+import type { Recipe } from "./schema/recipe.ts";
+import { closest } from "./suggest.ts";
+import { type WarningId, warningIds } from "./warnings.ts";
+
+export function addedTokenTexts(recipe: Recipe): string[] {
+  return recipe.tokens.add.map((t) => (typeof t === "string" ? t : t.content));
+}
+
+export function checkRecipe(recipe: Recipe): Problem[] {
+  const problems: Problem[] = [];
+  const added = addedTokenTexts(recipe);
+  const error = (path: Problem["path"], code: string, message: string, hint?: string) =>
+    problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
+  const warn = (path: Problem["path"], id: WarningId, detail?: string, hint?: string) =>
+    problems.push({
+      severity: "warning",
+      code: id,
+      message: detail ?? warningIds[id],
+      path,
+      ...(hint ? { hint } : {}),
+    });
+
+  // Added tokens: no duplicates; `describe` init needs a description.
+  const seen = new Map<string, number>();
+  recipe.tokens.add.forEach((t, i) => {
+    const text = typeof t === "string" ? t : t.content;
+    const first = seen.get(text);
+    if (first !== undefined) error(["tokens", "add", i], "sft/duplicate-token", `\`${text}\` is already added at tokens.add[${first}]`);
+    else seen.set(text, i);
+    const init = typeof t === "string" ? recipe.tokens.init : (t.init ?? recipe.tokens.init);
+    const description = typeof t === "string" ? undefined : t.description;
+    if (init === "describe" && !description) {
+      error(
+        typeof t === "string" || t.init === undefined ? ["tokens", "add", i] : ["tokens", "add", i, "init"],
+        "sft/missing-description",
+        `init \`describe\` needs a description for \`${text}\``,
+        `write { content: ${JSON.stringify(text)}, description: "what this token means" }`,
+      );
+    }
+  });
+
+  // Token references by name must name an added token.
+  for (const role of ["bos", "eos", "pad"] as const) {
+    const ref = recipe.tokens[role];
+    if (typeof ref === "string" && !added.includes(ref)) {
+      const guess = closest(ref, added);
+      error(
+        ["tokens", role],
+        "sft/unknown-token",
+        `\`${ref}\` is not a token this recipe adds`,
+        guess
+          ? `did you mean \`${guess}\`?`
+          : `add it to tokens.add, or name an existing token as { vocab: ${JSON.stringify(ref)} }`,
+      );
+    }
+  }
+  if (recipe.tokens.pad !== undefined && recipe.tokens.eos !== undefined && sameRef(recipe.tokens.pad, recipe.tokens.eos)) {
+    if (recipe.train.eos !== "none") {
+      error(
+        ["tokens", "pad"],
+        "sft/pad-is-eos",
+        "the pad token is the EOS token, so masking padding would also mask the EOS the model must learn",
+        "use a separate pad token (e.g. add one), as the EOS must stay trainable",
+      );
+    }
+  }
+
+  const method = recipe.method;
+  if (method.kind === "frozen") {
+    const { newTokens, lmHead, norms } = method.trainable;
+    if (Array.isArray(newTokens)) {
+      newTokens.forEach((name, i) => {
+        if (!added.includes(name)) {
+          const guess = closest(name, added);
+          error(
+            ["method", "trainable", "newTokens", i],
+            "sft/unknown-token",
+            `\`${name}\` is not a token this recipe adds`,
+            guess ? `did you mean \`${guess}\`?` : "list tokens from tokens.add",
+          );
+        }
+      });
+    }
+    const trainsTokens = newTokens === true ? added.length > 0 : Array.isArray(newTokens) && newTokens.length > 0;
+    if (!trainsTokens && !lmHead && !norms) {
+      error(
+        ["method", "trainable"],
+        "sft/nothing-trains",
+        "a frozen method with nothing trainable: no new tokens, lm_head or norms",
+        added.length === 0 ? "add tokens in tokens.add, or set lmHead/norms to true" : "set newTokens, lmHead or norms",
+      );
+    }
+  }
+  if (added.length > 0) {
+    const trainsRows =
+      method.kind === "full" ||
+      method.kind === "frozen" ||
+      ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens) ||
+      (method.kind === "partial" && method.embeddings);
+    if (!trainsRows) {
+      warn(
+        ["method", "kind"],
+        "sft/new-tokens-untrained",
+        `${added.length} added token(s) keep their initial embedding: method \`${method.kind}\` does not train their rows`,
+        method.kind === "partial" ? "set method.embeddings: true" : "set method.trainNewTokens: true",
+      );
+    }
+  }
+
+  if (recipe.train.eos === "none") {
+    warn(["train", "eos"], "sft/eos-not-trained", undefined, "use eos: \"turn\" (default) so the model learns to end its answers");
+  }
+  if (recipe.train.overLength === "truncate") {
+    warn(["train", "overLength"], "sft/truncation-cuts-eos", undefined, "use `drop` to keep only whole samples");
+  }
+  if (!Object.values(recipe.data.sources).some((s) => s.eval !== undefined)) {
+    warn(["data", "sources"], "sft/no-eval-split", undefined, "set `eval: 0.05` (a fraction) or a row count on a source");
+  }
+  for (const [name, source] of Object.entries(recipe.data.sources)) {
+    if (source.weight !== undefined && source.weight > 3) {
+      warn(
+        ["data", "sources", name, "weight"],
+        "sft/heavy-upsampling",
+        `source \`${name}\` is repeated ${source.weight}× per epoch; the model may memorise it`,
+      );
+    }
+  }
+  const lr = recipe.train.learningRate;
+  const fullLike = method.kind === "full" || method.kind === "partial";
+  if ((fullLike && lr > 1e-4) || lr > 1e-2) {
+    warn(
+      ["train", "learningRate"],
+      "sft/high-learning-rate",
+      `learning rate ${lr} is high for method \`${method.kind}\``,
+      fullLike ? "full and partial SFT usually use 1e-5 to 5e-5" : "adapters usually use 1e-4 to 1e-3",
+    );
+  }
+  if (recipe.train.backend === "cpu") {
+    warn(["train", "backend"], "sft/slow-backend", "backend `cpu` is a pure-JS debugging fallback, hundreds of times slower", "use `auto` or `wasm`");
+  }
+  return problems;
+}
+
+function sameRef(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,134 @@
+// defineRecipe / extendRecipe: typed identities over the zod schema's input type, with literal token names
+// flowing from `tokens.add` to every field that names a token.
+import { fileURLToPath } from "node:url";
+import type { z } from "zod";
+import type { AddedTokenSchema } from "./schema/tokens.ts";
+import type { RecipeInput } from "./schema/recipe.ts";
+
+type TokensIn = NonNullable<RecipeInput["tokens"]>;
+type AddedTokenIn = z.input<typeof AddedTokenSchema>;
+type AddedTokenObjectIn = Extract<AddedTokenIn, object>;
+
+/** A token reference: one of the names the recipe adds, or an existing token by `{ vocab }` / `{ id }`. */
+export type TokenRefIn<Name extends string> = Name | { vocab: string } | { id: number };
+
+type MethodIn<Name extends string> = RecipeInput["method"] extends infer M
+  ? M extends { kind: "frozen"; trainable?: infer T }
+    ? Omit<M, "trainable"> & {
+        trainable?: Omit<NonNullable<T>, "newTokens"> & { newTokens?: boolean | NoInfer<Name>[] };
+      }
+    : M
+  : never;
+
+/**
+ * The recipe a user writes: the schema's input type, with token names narrowed to those in `tokens.add`
+ * so a misspelled name is an editor error and names autocomplete.
+ */
+export type RecipeOf<Name extends string> = Omit<RecipeInput, "tokens" | "method"> & {
+  tokens?: Omit<TokensIn, "add" | "bos" | "eos" | "pad"> & {
+    add?: (Name | (Omit<AddedTokenObjectIn, "content"> & { content: Name }))[];
+    bos?: TokenRefIn<NoInfer<Name>>;
+    eos?: TokenRefIn<NoInfer<Name>>;
+    pad?: TokenRefIn<NoInfer<Name>>;
+  };
+  method: MethodIn<Name>;
+};
+
+/** Where a recipe object was written: compile() maps diagnostics into this file. */
+export const recipeSourceFile: unique symbol = Symbol.for("sftkit.recipe.sourceFile");
+
+/** Set by the CLI while it imports recipe files, so a recipe run as `tsx recipe.ts` knows it is not the entry. */
+export const loadingRecipeFlag = Symbol.for("sftkit.loadingRecipe");
+
+/** Declares a recipe. Returns it unchanged (typed); running the file directly (`tsx recipe.ts`) runs it. */
+export function defineRecipe<Name extends string = never>(recipe: RecipeOf<Name>): RecipeOf<Name> {
+  const file = callerFile();
+  tagSource(recipe, file);
+  if (file && isEntryModule(file)) scheduleDirectRun(file);
+  return recipe;
+}
+
+/** Recipe fields a derived recipe may override: any subset, at any depth. */
+export type RecipeOverrides = DeepPartial<RecipeInput>;
+type DeepPartial<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends readonly unknown[]
+    ? T
+    : T extends object
+      ? { [K in keyof T]?: DeepPartial<T[K]> }
+      : T;
+
+/**
+ * A recipe built on another: objects merge key by key, arrays and scalars replace, and a method of another
+ * `kind` replaces the base method whole (its fields would not fit).
+ */
+export function extendRecipe<Name extends string = never>(
+  base: RecipeOf<Name> | RecipeInput,
+  overrides: RecipeOverrides,
+): RecipeOf<Name> {
+  const merged = deepMerge(base, overrides) as RecipeOf<Name>;
+  const baseMethod = (base as RecipeInput).method;
+  if (overrides.method?.kind && overrides.method.kind !== baseMethod?.kind) {
+    (merged as RecipeInput).method = overrides.method as RecipeInput["method"];
+  }
+  tagSource(merged, callerFile());
+  return merged;
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (!isPlainObject(base) || !isPlainObject(over)) return over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+function tagSource(recipe: object, file: string | undefined): void {
+  if (!file || typeof recipe !== "object" || recipe === null) return;
+  Object.defineProperty(recipe, recipeSourceFile, { value: file, enumerable: false, configurable: true });
+}
+
+/** The source file that called into this module (first stack frame outside it). */
+function callerFile(): string | undefined {
+  const original = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_err, frames) => frames;
+    const frames = new Error().stack as unknown as NodeJS.CallSite[];
+    const here = frames[0]?.getFileName();
+    for (const frame of frames) {
+      const name = frame.getFileName();
+      if (name && name !== here && !name.startsWith("node:")) {
+        return name.startsWith("file:") ? fileURLToPath(name) : name;
+      }
+    }
+  } catch {
+    // Stack introspection is best effort: without it, diagnostics lose their locations, nothing else.
+  } finally {
+    Error.prepareStackTrace = original;
+  }
+  return undefined;
+}
+
+function isEntryModule(file: string): boolean {
+  if ((globalThis as Record<symbol, unknown>)[loadingRecipeFlag]) return false;
+  const entry = process.argv[1];
+  if (!entry) return false;
+  const stripExt = (p: string) => p.replace(/\.[cm]?[jt]s$/, "");
+  return stripExt(entry) === stripExt(file) || stripExt(entry) === stripExt(file.replace(process.cwd() + "/", ""));
+}
+
+function scheduleDirectRun(file: string): void {
+  // After the module finished evaluating, run it as `sft run <file>` would.
+  setImmediate(() => {
+    import("../cli/direct.ts")
+      .then((m) => m.runRecipeFileDirectly(file))
+      .catch((err: unknown) => {
+        console.error(err);
+        process.exitCode = 1;
+      });
+  });
+}

@@ -1,0 +1,55 @@
+// load: import a recipe module (TypeScript via tsx) and take its default export. Failures become diagnostics.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { tsImport } from "tsx/esm/api";
+import { loadingRecipeFlag } from "./define.ts";
+import type { Diagnostic } from "./diagnostics.ts";
+
+export type LoadResult = { ok: true; value: unknown; file: string } | { ok: false; diagnostics: Diagnostic[] };
+
+export async function loadRecipeFile(path: string): Promise<LoadResult> {
+  const file = resolve(path);
+  const fail = (message: string, hint?: string, line = 1, column = 1): LoadResult => ({
+    ok: false,
+    diagnostics: [
+      {
+        severity: "error",
+        code: "sft/recipe-load",
+        message,
+        path: [],
+        location: { file, line, column },
+        ...(hint ? { hint } : {}),
+      },
+    ],
+  });
+  if (!existsSync(file)) return fail(`recipe file not found: ${file}`, "pass the path to a recipe.ts");
+
+  const globals = globalThis as Record<symbol, unknown>;
+  const previous = globals[loadingRecipeFlag];
+  globals[loadingRecipeFlag] = true;
+  let mod: { default?: unknown };
+  try {
+    mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+  } catch (err) {
+    const { message, line, column } = describeLoadError(err, file);
+    return fail(message, "fix the error above; the recipe module must import and run without throwing", line, column);
+  } finally {
+    globals[loadingRecipeFlag] = previous;
+  }
+  if (mod.default === undefined) {
+    return fail("the recipe module has no default export", "end the file with `export default defineRecipe({ ... })`");
+  }
+  return { ok: true, value: mod.default, file };
+}
+
+/** A message and the place in the recipe file, from an esbuild syntax error or a thrown error's stack. */
+function describeLoadError(err: unknown, file: string): { message: string; line: number; column: number } {
+  const e = err as { message?: string; stack?: string; errors?: { text: string; location?: { line: number; column: number } }[] };
+  const first = e.errors?.[0];
+  if (first?.location) return { message: first.text, line: first.location.line, column: first.location.column + 1 };
+  const message = (e.message ?? String(err)).split("\n")[0] ?? "the recipe failed to load";
+  const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const match = (e.stack ?? e.message ?? "").match(new RegExp(`${escaped}:(\\d+):(\\d+)`));
+  return { message, line: match ? Number(match[1]) : 1, column: match ? Number(match[2]) : 1 };
+}
