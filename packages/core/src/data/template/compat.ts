@@ -36,5 +36,6 @@ function markerRaw(mark: string): string {
 }
 
 export function compatSource(source: string, markers?: { start: string; end: string }): string {
-  return generationTags(source, markers);
+  // Jinja2's lexer normalizes every newline sequence in the source to "\n".
+  return generationTags(source.replace(/\r\n?/g, "\n"), markers);
 }

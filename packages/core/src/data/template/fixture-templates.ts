@@ -25,8 +25,10 @@ export function loadFixtureTemplates(tokenizersDir: string): Record<string, stri
       else if (Array.isArray(ct))
         for (const e of ct as { name: string; template: string }[]) out[`${rel}#${e.name}`] = e.template;
     } else if (rel.endsWith("ollama/index.json")) {
-      for (const e of JSON.parse(readFileSync(path, "utf8")) as { name: string; template: string }[])
-        out[`${rel}#${e.name}`] = e.template;
+      // Names repeat in ollama's index: the position keeps ids unique.
+      (JSON.parse(readFileSync(path, "utf8")) as { name: string; template: string }[]).forEach((e, i) => {
+        out[`${rel}#${i}-${e.name}`] = e.template;
+      });
     }
   }
   return out;

@@ -3,6 +3,9 @@
 // loopcontrols, the {% generation %} tag, raise_exception, strftime_now and its own tojson.
 import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { compatSource } from "./compat.ts";
+import { applyPythonCompat } from "./python-compat.ts";
+
+applyPythonCompat();
 
 export class ChatTemplateError extends Error {
   constructor(
