@@ -1,6 +1,7 @@
 // Hand-shaped ops: on wasm only a plain 2-D non-transposed matMul reaches XNNPACK, gather's
 // gradient (UnsortedSegmentSum) is missing, and full [rows x vocab] logits are too large to keep.
 import * as tf from "@tensorflow/tfjs-core";
+import "./gradients.ts";
 
 /** What each op compiles to; the planner records this in the plan's kernels section. */
 export function describeKernels(backend: string): { op: string; formulation: string }[] {
@@ -38,6 +39,14 @@ export function describeKernels(backend: string): { op: string; formulation: str
 }
 
 /**
+ * Tensors made in a forward pass are disposed before the backward pass runs unless saved (which
+ * copies them), so only non-variable inputs are saved; variables outlive the pass.
+ */
+function saveable(t: tf.Tensor): boolean {
+  return !(t instanceof tf.Variable);
+}
+
+/**
  * y = x @ wt (+ b) with wt stored as [in, out]. Gradients use only plain 2-D matmuls.
  * With `weightGrad` false (a frozen weight) no weight gradient is computed.
  */
@@ -48,24 +57,34 @@ export function linear(
   weightGrad = true,
 ): tf.Tensor2D {
   if (!weightGrad) {
-    const f = tf.customGrad((xi, _save) => {
-      const xx = xi as tf.Tensor2D;
-      const value = tf.matMul(xx, wt);
-      return { value, gradFunc: (dy) => [tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(wt)))] };
+    const f = tf.customGrad((xi, save) => {
+      const keepW = saveable(wt);
+      if (keepW) (save as tf.GradSaveFunc)([wt]);
+      const value = tf.matMul(xi as tf.Tensor2D, wt);
+      return {
+        value,
+        gradFunc: (dy, saved) => [
+          tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(keepW ? (saved[0] as tf.Tensor2D) : wt))),
+        ],
+      };
     });
     const y = f(x) as tf.Tensor2D;
     return b ? tf.add(y, b) : y;
   }
-  const f = tf.customGrad((xi, wi, _save) => {
+  const f = tf.customGrad((xi, wi, save) => {
     const xx = xi as tf.Tensor2D;
     const ww = wi as tf.Tensor2D;
+    const keepW = saveable(ww);
+    (save as tf.GradSaveFunc)(keepW ? [xx, ww] : [xx]);
     const value = tf.matMul(xx, ww);
     return {
       value,
-      gradFunc: (dy) =>
+      gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const d = dy as tf.Tensor2D;
-          return [tf.matMul(d, tf.transpose(ww)), tf.matMul(tf.transpose(xx), d)];
+          const xs = saved[0] as tf.Tensor2D;
+          const ws = keepW ? (saved[1] as tf.Tensor2D) : ww;
+          return [tf.matMul(d, tf.transpose(ws)), tf.matMul(tf.transpose(xs), d)];
         }),
     };
   });
@@ -74,15 +93,19 @@ export function linear(
 }
 
 /** Row lookup table[ids] with a scatter-add gradient (wasm has no UnsortedSegmentSum). */
-export function embedding(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+export function embedding(table: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
   const [vocab, dim] = table.shape;
+  // ids are re-uploaded in the backward pass: forward tensors are gone by then.
   const f = tf.customGrad((t, _save) => {
-    const value = tf.gather(t as tf.Tensor2D, ids);
+    const value = tf.gather(t as tf.Tensor2D, tf.tensor1d(ids, "int32"));
     return {
       value,
       gradFunc: (dy) =>
         tf.tidy(() => [
-          tf.scatterND(tf.reshape(ids, [-1, 1]), dy as tf.Tensor2D, [vocab, dim]) as tf.Tensor2D,
+          tf.scatterND(tf.tensor2d(ids, [ids.length, 1], "int32"), dy as tf.Tensor2D, [
+            vocab,
+            dim,
+          ]) as tf.Tensor2D,
         ]),
     };
   });
@@ -154,12 +177,15 @@ export function fusedCrossEntropy(
     }
     const lseAll = tf.concat(lses);
     for (const l of lses) l.dispose();
-    (save as tf.GradSaveFunc)([lseAll]);
+    const keepW = saveable(ww);
+    (save as tf.GradSaveFunc)(keepW ? [lseAll, hh, ww] : [lseAll, hh]);
     return {
       value: total,
       gradFunc: (dy, saved) =>
         tf.tidy(() => {
           const lse = saved[0] as tf.Tensor1D;
+          const hh = saved[1] as tf.Tensor2D;
+          const ww = keepW ? (saved[2] as tf.Tensor2D) : (wi as tf.Tensor2D);
           const w = tf.transpose(ww); // [V, d]
           let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
           const dRows: tf.Tensor2D[] = [];

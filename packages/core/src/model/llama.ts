@@ -148,7 +148,7 @@ export class Model {
     const ids = tf.tensor1d(b.ids, "int32");
     const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
     let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
-      ? embedding(E, ids)
+      ? embedding(E, b.ids)
       : tf.gather(E, ids);
     const mods = linearModules(cfg);
     const [q, kp, vp, o, gate, up, down] = mods as [
