@@ -305,38 +305,44 @@ describe("dataset_info.json entries", () => {
   });
 });
 
-describe.skipIf(!hasSharedFixtures)(`formats on LLaMA-Factory fixtures (${sharedFixturesSkipReason})`, () => {
-  const dir = fixture("datasets/llama-factory");
-  const info = () =>
-    JSON.parse(readFileSync(`${dir}/dataset_info.json`, "utf8")) as Record<string, DatasetInfoEntry>;
-  for (const name of [
-    "identity",
-    "alpaca_en_demo",
-    "glaive_toolcall_en_demo",
-    "glaive_toolcall_zh_demo",
-    "mllm_demo",
-  ]) {
-    it(`converts every row of ${name} via its dataset_info entry`, () => {
-      const entry = info()[name]!;
-      const r = fromDatasetInfo(
-        name === "mllm_demo" ? { ...entry, columns: { messages: "messages" } } : entry,
-      );
-      if (!r.ok) throw new Error(r.reason);
-      const src = SourceSchema.parse(r.source);
-      const rows = JSON.parse(readFileSync(`${dir}/${entry.file_name}`, "utf8")) as Record<string, unknown>[];
-      const results = rows.map((row) => convertRow(row, src));
-      expect(results.filter((x) => !x.ok)).toEqual([]);
-      if (name.startsWith("glaive")) {
-        const calls = results
-          .flatMap((x) => (x.ok && x.value.kind === "chat" ? x.value.conversation.messages : []))
-          .filter((m) => m.tool_calls);
-        expect(calls.length).toBeGreaterThan(50);
-      }
+describe.skipIf(!hasSharedFixtures)(
+  hasSharedFixtures ? "formats on LLaMA-Factory fixtures" : sharedFixturesSkipReason,
+  () => {
+    const dir = fixture("datasets/llama-factory");
+    const info = () =>
+      JSON.parse(readFileSync(`${dir}/dataset_info.json`, "utf8")) as Record<string, DatasetInfoEntry>;
+    for (const name of [
+      "identity",
+      "alpaca_en_demo",
+      "glaive_toolcall_en_demo",
+      "glaive_toolcall_zh_demo",
+      "mllm_demo",
+    ]) {
+      it(`converts every row of ${name} via its dataset_info entry`, () => {
+        const entry = info()[name]!;
+        const r = fromDatasetInfo(
+          name === "mllm_demo" ? { ...entry, columns: { messages: "messages" } } : entry,
+        );
+        if (!r.ok) throw new Error(r.reason);
+        const src = SourceSchema.parse(r.source);
+        const rows = JSON.parse(readFileSync(`${dir}/${entry.file_name}`, "utf8")) as Record<
+          string,
+          unknown
+        >[];
+        const results = rows.map((row) => convertRow(row, src));
+        expect(results.filter((x) => !x.ok)).toEqual([]);
+        if (name.startsWith("glaive")) {
+          const calls = results
+            .flatMap((x) => (x.ok && x.value.kind === "chat" ? x.value.conversation.messages : []))
+            .filter((m) => m.tool_calls);
+          expect(calls.length).toBeGreaterThan(50);
+        }
+      });
+    }
+    it("skips the hub-only and preference entries with a reason", () => {
+      const all = info();
+      expect(fromDatasetInfo(all.alpaca_en!)).toMatchObject({ ok: false });
+      expect(fromDatasetInfo(all.dpo_en_demo!)).toMatchObject({ ok: false, reason: /preference/ });
     });
-  }
-  it("skips the hub-only and preference entries with a reason", () => {
-    const all = info();
-    expect(fromDatasetInfo(all.alpaca_en!)).toMatchObject({ ok: false });
-    expect(fromDatasetInfo(all.dpo_en_demo!)).toMatchObject({ ok: false, reason: /preference/ });
-  });
-});
+  },
+);

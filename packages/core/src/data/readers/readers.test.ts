@@ -104,39 +104,42 @@ describe("readers", () => {
   });
 });
 
-describe.skipIf(!hasSharedFixtures)(`readers on shared fixtures (${sharedFixturesSkipReason})`, () => {
-  it("reads zstd Parquet with nested list<struct> and struct columns", async () => {
-    const file = fixture("datasets/turkish-daily-dialogues-5k/test.parquet");
-    const items = await all(readRows(file));
-    expect(items.length).toBe(await countRows(file));
-    const first = items[0];
-    if (first?.kind !== "row") throw new Error("expected a row");
-    const messages = first.row.value.messages as { role: string; content: string }[];
-    expect(messages[0]?.role).toBe("user");
-    expect(typeof (first.row.value.source as Record<string, unknown>).seed).toBe("number");
-    expect(first.row.index).toBe(0);
-  });
+describe.skipIf(!hasSharedFixtures)(
+  hasSharedFixtures ? "readers on shared fixtures" : sharedFixturesSkipReason,
+  () => {
+    it("reads zstd Parquet with nested list<struct> and struct columns", async () => {
+      const file = fixture("datasets/turkish-daily-dialogues-5k/test.parquet");
+      const items = await all(readRows(file));
+      expect(items.length).toBe(await countRows(file));
+      const first = items[0];
+      if (first?.kind !== "row") throw new Error("expected a row");
+      const messages = first.row.value.messages as { role: string; content: string }[];
+      expect(messages[0]?.role).toBe("user");
+      expect(typeof (first.row.value.source as Record<string, unknown>).seed).toBe("number");
+      expect(first.row.index).toBe(0);
+    });
 
-  it("reads snappy Parquet over several row groups with stable row indices", async () => {
-    const file = fixture("datasets/fashion-style-instruct/train.parquet");
-    const n = await countRows(file);
-    expect(n).toBe(3193);
-    const items = await all(readRows(file));
-    expect(items.map((i) => (i.kind === "row" ? i.row.index : -1))).toEqual(
-      Array.from({ length: n }, (_, i) => i),
-    );
-    const limited = await all(readRows(file, "auto", { limit: 10 }));
-    expect(limited).toHaveLength(10);
-  });
+    it("reads snappy Parquet over several row groups with stable row indices", async () => {
+      const file = fixture("datasets/fashion-style-instruct/train.parquet");
+      const n = await countRows(file);
+      expect(n).toBe(3193);
+      const items = await all(readRows(file));
+      expect(items.map((i) => (i.kind === "row" ? i.row.index : -1))).toEqual(
+        Array.from({ length: n }, (_, i) => i),
+      );
+      const limited = await all(readRows(file, "auto", { limit: 10 }));
+      expect(limited).toHaveLength(10);
+    });
 
-  it("reads the JSONL twin of the Parquet rows identically", async () => {
-    const pq = await all(readRows(fixture("datasets/turkish-daily-dialogues-5k/validation.parquet")));
-    const jl = await all(readRows(fixture("datasets/turkish-daily-dialogues-5k/validation.jsonl")));
-    expect(pq.length).toBe(jl.length);
-    const a = pq[5];
-    const b = jl[5];
-    expect(a?.kind === "row" && b?.kind === "row" && a.row.value.messages).toEqual(
-      b?.kind === "row" && b.row.value.messages,
-    );
-  });
-});
+    it("reads the JSONL twin of the Parquet rows identically", async () => {
+      const pq = await all(readRows(fixture("datasets/turkish-daily-dialogues-5k/validation.parquet")));
+      const jl = await all(readRows(fixture("datasets/turkish-daily-dialogues-5k/validation.jsonl")));
+      expect(pq.length).toBe(jl.length);
+      const a = pq[5];
+      const b = jl[5];
+      expect(a?.kind === "row" && b?.kind === "row" && a.row.value.messages).toEqual(
+        b?.kind === "row" && b.row.value.messages,
+      );
+    });
+  },
+);
