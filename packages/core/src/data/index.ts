@@ -1,7 +1,23 @@
 // Public pieces of the data pipeline (readers, formats, filters, mixing, batching, cache, inspection).
+
+export {
+  type BatchOptions,
+  type BatchSchedule,
+  packRows,
+  planBatches,
+  positionIds,
+  segmentIds,
+} from "./batch/index.ts";
 export { DATA_CODE_VERSION } from "./cache/key.ts";
 export { fakeDecode, fakeEncode, fakeEncodeCompletion } from "./fake-encoder.ts";
 export { type Converted, convertRow, type DatasetInfoEntry, fromDatasetInfo } from "./formats/index.ts";
+export {
+  formatInspection,
+  formatSourceStats,
+  type InspectedSample,
+  inspectJson,
+  pickSamples,
+} from "./inspect/index.ts";
 export { drawSource, mixSamples, samplesPerEpoch } from "./mix/mix.ts";
 export { mulberry32, rngFor, shuffle } from "./mix/rng.ts";
 export { splitIndices } from "./mix/split.ts";
