@@ -1,0 +1,212 @@
+// `sft generate`: text from a model folder, through its chat template when it has one.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { defineCommand } from "citty";
+import { loadTokenizer, type Tokenizer } from "../../data/tokenizer/index.ts";
+import type { Message } from "../../data/types.ts";
+import type { BackendChoice } from "../../model/backend.ts";
+import { resolveHubModel } from "../../model/hub-cache.ts";
+
+// Tokens that end a turn in common chat templates; used as stop ids when the vocabulary has them.
+const END_OF_TURN = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>"];
+
+export class GenerateArgsError extends Error {
+  override name = "GenerateArgsError";
+}
+
+export interface GenerateRequest {
+  model: string;
+  adapter?: string;
+  prompt?: string;
+  messages?: string;
+  maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  backend?: BackendChoice;
+  /** Receives text as it is generated (a plain continuation's prompt first). */
+  write?: (chunk: string) => void;
+}
+
+export interface GenerateOutput {
+  /** The prompt as the model saw it (after the chat template). */
+  promptText: string;
+  promptIds: number[];
+  ids: number[];
+  text: string;
+  stopReason: string;
+}
+
+function num(
+  v: string | number | undefined,
+  name: string,
+  check: (n: number) => boolean,
+): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = typeof v === "number" ? v : Number(v);
+  if (!Number.isFinite(n) || !check(n)) throw new GenerateArgsError(`--${name}: invalid value "${v}"`);
+  return n;
+}
+
+function resolveModelDir(model: string): string {
+  if (existsSync(model)) return model;
+  const hub = resolveHubModel(model);
+  if (hub) return hub.dir;
+  throw new GenerateArgsError(`--model ${model}: no such folder, and not found in the Hugging Face cache`);
+}
+
+async function readMessages(file: string): Promise<Message[]> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, "utf8"));
+  } catch (e) {
+    throw new GenerateArgsError(`--messages ${file}: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(json) ? json : (json as { messages?: unknown }).messages;
+  if (
+    !Array.isArray(list) ||
+    !list.every((m) => typeof m?.role === "string" && typeof m?.content === "string")
+  )
+    throw new GenerateArgsError(
+      `--messages ${file}: expected a JSON array of {role, content} (or {"messages": [...]})`,
+    );
+  return list as Message[];
+}
+
+function stopIds(tok: Tokenizer, configEos: number | number[] | null, genEos: unknown): number[] {
+  const ids = new Set<number>();
+  const add = (v: unknown) => {
+    if (typeof v === "number") ids.add(v);
+    else if (Array.isArray(v)) for (const x of v) add(x);
+  };
+  add(configEos);
+  add(genEos);
+  if (tok.eosTokenId !== null) ids.add(tok.eosTokenId);
+  for (const t of END_OF_TURN) {
+    const id = tok.tokenToId(t);
+    if (id !== undefined && tok.specialTokens.includes(t)) ids.add(id);
+  }
+  return [...ids];
+}
+
+/** Loads the model and tokenizer, builds the prompt and generates. */
+export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput> {
+  if (req.adapter) throw new GenerateArgsError("--adapter: adapters are not supported yet");
+  if ((req.prompt === undefined) === (req.messages === undefined))
+    throw new GenerateArgsError("give exactly one of --prompt TEXT or --messages FILE");
+  const maxNewTokens = num(req.maxNewTokens, "max-new-tokens", (n) => Number.isInteger(n) && n > 0) ?? 128;
+  const temperature = num(req.temperature, "temperature", (n) => n >= 0) ?? 0;
+  const topP = num(req.topP, "top-p", (n) => n > 0 && n <= 1) ?? 1;
+  const seed = num(req.seed, "seed", Number.isInteger) ?? 0;
+  const dir = resolveModelDir(req.model);
+  if (!existsSync(join(dir, "tokenizer.json"))) throw new GenerateArgsError(`${dir}: no tokenizer.json`);
+
+  const { initBackend } = await import("../../model/backend.ts");
+  const { loadModel } = await import("../../model/llama.ts");
+  const { generate } = await import("../../train/generate.ts");
+  await initBackend({ backend: req.backend });
+  const tok = await loadTokenizer(dir);
+  let genEos: unknown = null;
+  try {
+    genEos = (
+      JSON.parse(await readFile(join(dir, "generation_config.json"), "utf8")) as { eos_token_id?: unknown }
+    ).eos_token_id;
+  } catch {}
+
+  let promptText: string;
+  let promptIds: number[];
+  const messages = req.messages !== undefined ? await readMessages(req.messages) : null;
+  if (tok.chatTemplate) {
+    const msgs = messages ?? [{ role: "user", content: req.prompt ?? "" } as Message];
+    promptText = tok.applyChatTemplate(msgs, { addGenerationPrompt: true });
+    // The template writes its own BOS.
+    promptIds = tok.encode(promptText, { addSpecialTokens: false });
+  } else {
+    if (messages) throw new GenerateArgsError(`--messages: ${dir} has no chat template; use --prompt`);
+    promptText = req.prompt ?? "";
+    promptIds = tok.encode(promptText);
+  }
+  const model = await loadModel(dir);
+  try {
+    const bos = model.config.bosTokenId ?? tok.bosTokenId;
+    if (!tok.chatTemplate && bos !== null && promptIds[0] !== bos) promptIds = [bos, ...promptIds];
+    // A plain continuation reads best with its prompt in front.
+    if (!tok.chatTemplate) req.write?.(promptText);
+    let shown = "";
+    const out: number[] = [];
+    const res = await generate(model, promptIds, {
+      maxNewTokens,
+      temperature,
+      topP,
+      seed,
+      stopIds: stopIds(tok, model.config.eosTokenId, genEos),
+      onToken: (id) => {
+        out.push(id);
+        if (req.write) {
+          const s = tok.decode(out, { skipSpecialTokens: true });
+          // Hold back text that may still change (an incomplete UTF-8 sequence decodes to U+FFFD).
+          if (s.startsWith(shown) && !s.endsWith("\uFFFD")) {
+            req.write(s.slice(shown.length));
+            shown = s;
+          }
+        }
+        return undefined;
+      },
+    });
+    const text = tok.decode(res.ids, { skipSpecialTokens: true });
+    if (req.write && text.startsWith(shown) && text.length > shown.length)
+      req.write(text.slice(shown.length));
+    return { promptText, promptIds, ids: res.ids, text, stopReason: res.stopReason };
+  } finally {
+    model.dispose();
+  }
+}
+
+export const generateCommand = defineCommand({
+  meta: {
+    name: "generate",
+    description: "Generate text with a model folder (its chat template when it has one)",
+  },
+  args: {
+    model: {
+      type: "string",
+      required: true,
+      description: "Model folder (config.json, safetensors, tokenizer) or hub id",
+    },
+    adapter: { type: "string", description: "Adapter folder (not supported yet)" },
+    prompt: { type: "string", description: "Prompt text (a user turn when the model has a chat template)" },
+    messages: { type: "string", description: "JSON file with [{role, content}, ...]" },
+    "max-new-tokens": { type: "string", description: "Tokens to generate (default 128)" },
+    temperature: { type: "string", description: "0 = greedy (default)" },
+    "top-p": { type: "string", description: "Nucleus sampling mass (default 1)" },
+    seed: { type: "string", description: "Sampling seed (default 0)" },
+    backend: {
+      type: "string",
+      description: "auto | tensorflow | wasm | cpu (default: $SFTKIT_BACKEND or auto)",
+    },
+  },
+  async run({ args }) {
+    try {
+      const res = await runGenerate({
+        model: args.model,
+        adapter: args.adapter,
+        prompt: args.prompt,
+        messages: args.messages,
+        maxNewTokens: num(args["max-new-tokens"], "max-new-tokens", (n) => Number.isInteger(n) && n > 0),
+        temperature: num(args.temperature, "temperature", (n) => n >= 0),
+        topP: num(args["top-p"], "top-p", (n) => n > 0 && n <= 1),
+        seed: num(args.seed, "seed", Number.isInteger),
+        backend: args.backend as BackendChoice | undefined,
+        write: (s) => process.stdout.write(s),
+      });
+      process.stdout.write("\n");
+      process.stderr.write(
+        `[${res.promptIds.length} prompt + ${res.ids.length} new tokens, stop: ${res.stopReason}]\n`,
+      );
+    } catch (e) {
+      process.stderr.write(`sft generate: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  },
+});
