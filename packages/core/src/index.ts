@@ -1,2 +1,49 @@
 // The public API of @sftkit/core, exported by name.
-export {};
+
+// Compiler
+export {
+  type CompileOptions,
+  type CompileResult,
+  compile,
+  compileRecipe,
+  readPlan,
+} from "./compile/compile.ts";
+export { PLAN_VERSION, type Plan, PlanSchema } from "./compile/plan-schema.ts";
+export { renderChatTemplate } from "./data/template/index.ts";
+// Data
+export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
+// Recipe language
+export {
+  defineRecipe,
+  extendRecipe,
+  type RecipeOf,
+  type RecipeOverrides,
+  type TokenRefIn,
+} from "./recipe/define.ts";
+export {
+  codeFrame,
+  type Diagnostic,
+  formatDiagnostic,
+  formatDiagnostics,
+  formatPath,
+  type Problem,
+  RecipeError,
+  type SourceLocation,
+} from "./recipe/diagnostics.ts";
+export { parseRecipe } from "./recipe/parse.ts";
+export {
+  ArchitectureSchema,
+  builtinTemplateNames,
+  DataSchema,
+  MethodSchema,
+  ModelSchema,
+  OutputSchema,
+  type Recipe,
+  type RecipeInput,
+  RecipeSchema,
+  SourceSchema,
+  TemplateSchema,
+  TokensSchema,
+  TrainSchema,
+} from "./recipe/schema/index.ts";
+export { type WarningId, warningIds } from "./recipe/warnings.ts";

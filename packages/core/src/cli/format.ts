@@ -36,7 +36,9 @@ export function formatPercent(x: number | null | undefined, digits = 1): string 
 export function table(header: string[], rows: string[][], c?: Colors): string {
   const all = [header, ...rows];
   const widths = header.map((_, j) => Math.max(...all.map((r) => visibleLength(r[j] ?? ""))));
-  const numeric = header.map((_, j) => rows.length > 0 && rows.every((r) => /^[-–\d.,%KMB ]+[a-zA-Z]*$/.test(r[j] ?? "")));
+  const numeric = header.map(
+    (_, j) => rows.length > 0 && rows.every((r) => /^[-–\d.,%KMB ]+[a-zA-Z]*$/.test(r[j] ?? "")),
+  );
   const line = (r: string[]) =>
     r
       .map((cell, j) => {

@@ -6,12 +6,19 @@ import { planCommand } from "./commands/plan.ts";
 import { runCommand } from "./commands/run.ts";
 
 const main = defineCommand({
-  meta: { name: "sft", description: "Typed supervised fine-tuning recipes, compiled to a plan and run on TensorFlow.js" },
+  meta: {
+    name: "sft",
+    description: "Typed supervised fine-tuning recipes, compiled to a plan and run on TensorFlow.js",
+  },
   subCommands: {
     plan: planCommand,
     run: runCommand,
     data: () => import("./commands/data.ts").then((m) => m.dataCommand),
-    export: notBuiltCommand("export", "Write a config + prepared data for Axolotl or TRL", "sft export <recipe.ts> --target axolotl|trl --out DIR"),
+    export: notBuiltCommand(
+      "export",
+      "Write a config + prepared data for Axolotl or TRL",
+      "sft export <recipe.ts> --target axolotl|trl --out DIR",
+    ),
     generate: () => import("./commands/generate.ts").then((m) => m.generateCommand),
     doctor: doctorCommand,
   },

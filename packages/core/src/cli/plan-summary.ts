@@ -10,8 +10,15 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   const m = plan.model;
   const cfg = m.config;
 
-  out.push(`${c.bold(c.cyan(`Plan ${plan.recipe.name}`))} ${c.dim(`(plan v${plan.version}, sftkit ${plan.sftkit}${plan.recipe.file ? `, ${rel(plan.recipe.file)}` : ""})`)}`);
-  const source = m.source.kind === "hub" ? `hub ${m.source.hub}@${m.source.revision}` : m.source.kind === "path" ? rel(m.source.path) : "random init";
+  out.push(
+    `${c.bold(c.cyan(`Plan ${plan.recipe.name}`))} ${c.dim(`(plan v${plan.version}, sftkit ${plan.sftkit}${plan.recipe.file ? `, ${rel(plan.recipe.file)}` : ""})`)}`,
+  );
+  const source =
+    m.source.kind === "hub"
+      ? `hub ${m.source.hub}@${m.source.revision}`
+      : m.source.kind === "path"
+        ? rel(m.source.path)
+        : "random init";
   section(
     "Model",
     `${m.architecture} · ${cfg.numLayers} layers · d ${cfg.hiddenSize} · ffn ${cfg.intermediateSize} · heads ${cfg.numHeads}/${cfg.numKvHeads} kv × ${cfg.headDim} · vocab ${m.vocab.model}${m.vocab.added ? ` + ${m.vocab.added} added = ${m.vocab.total}` : ""} · ${formatCount(m.parameters)} params · ${m.dtype} · ${source}`,
@@ -22,26 +29,49 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
     "Tokens",
     `bos ${tok(t.bos)} · eos ${tok(t.eos)} · pad ${tok(t.pad)}${t.added.length ? ` · added ${t.added.map((a) => `${a.content} (${a.id}, ${a.init})`).join(", ")}` : ""}`,
   );
-  section("Template", `${plan.template.source}${plan.template.name ? ` ${plan.template.name}` : ""}${plan.template.hash ? c.dim(` sha256 ${plan.template.hash.slice(0, 12)}`) : ""}`);
+  section(
+    "Template",
+    `${plan.template.source}${plan.template.name ? ` ${plan.template.name}` : ""}${plan.template.hash ? c.dim(` sha256 ${plan.template.hash.slice(0, 12)}`) : ""}`,
+  );
   section("Method", describeMethod(plan.method));
 
   out.push(c.bold("Parameters"));
   out.push(
     table(
       ["group", "role", "tensors", "params", "dtype", "size"],
-      plan.parameterGroups.map((g) => [g.name, g.role, String(g.tensors), formatCount(g.parameters), g.dtype, formatBytes(g.bytes)]),
+      plan.parameterGroups.map((g) => [
+        g.name,
+        g.role,
+        String(g.tensors),
+        formatCount(g.parameters),
+        g.dtype,
+        formatBytes(g.bytes),
+      ]),
       c,
     ),
   );
   const p = plan.parameters;
-  out.push(`  trainable ${c.green(formatCount(p.trainable))} (${formatPercent(p.trainableFraction, 2)}) · frozen ${formatCount(p.frozen)} · quantized ${formatCount(p.quantized)} · total ${formatCount(p.total)}`);
+  out.push(
+    `  trainable ${c.green(formatCount(p.trainable))} (${formatPercent(p.trainableFraction, 2)}) · frozen ${formatCount(p.frozen)} · quantized ${formatCount(p.quantized)} · total ${formatCount(p.total)}`,
+  );
 
   out.push(c.bold("Data"));
   const d = plan.data;
   if (d.sources.length) {
     out.push(
       table(
-        ["source", "format", "rows", "train", "eval", "tokens", "trained", "longest", "weight", "samples/epoch"],
+        [
+          "source",
+          "format",
+          "rows",
+          "train",
+          "eval",
+          "tokens",
+          "trained",
+          "longest",
+          "weight",
+          "samples/epoch",
+        ],
         d.sources.map((s) => [
           s.name,
           s.format,
@@ -84,13 +114,23 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(
     `          peak ${c.bold(formatBytes(mem.peak))} of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
   );
-  section("Backend", `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}`);
+  section(
+    "Backend",
+    `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}`,
+  );
   section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
-  section("Output", `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`);
-  const shown = plan.warnings.filter((w) => !w.acknowledged);
-  if (shown.length) {
-    out.push(c.bold("Warnings"));
-    for (const w of shown) out.push(`  ${c.yellow(w.id)} ${w.path}: ${w.message}`);
+  section(
+    "Output",
+    `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`,
+  );
+  // The warnings themselves go to stderr with their source locations; here only the tally.
+  const shown = plan.warnings.filter((w) => !w.acknowledged).length;
+  const acknowledged = plan.warnings.length - shown;
+  if (plan.warnings.length) {
+    section(
+      "Warnings",
+      `${shown ? c.yellow(`${shown} shown`) : "none shown"}${acknowledged ? ` · ${acknowledged} acknowledged` : ""}`,
+    );
   }
   return out.join("\n");
 }

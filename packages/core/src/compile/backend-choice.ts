@@ -30,7 +30,11 @@ export function availableBackends(): ("tensorflow" | "wasm" | "cpu")[] {
   return out;
 }
 
-export function decideBackend(recipeBackend: string, threads: number | undefined, env = process.env): BackendDecision {
+export function decideBackend(
+  recipeBackend: string,
+  threads: number | undefined,
+  env = process.env,
+): BackendDecision {
   const fromEnv = env.SFTKIT_BACKEND;
   const requested = fromEnv && fromEnv !== "auto" ? fromEnv : recipeBackend;
   const available = availableBackends();
@@ -51,6 +55,11 @@ export function decideBackend(recipeBackend: string, threads: number | undefined
   const device =
     chosen === "wasm"
       ? { backend: chosen, bytes: Math.min(WASM_MAX_BYTES, machine), note: "wasm32 heap (at most 4 GiB)" }
-      : { backend: chosen, bytes: machine, note: chosen === "tensorflow" ? "host memory (GPU memory is not probed at plan time)" : "host memory" };
+      : {
+          backend: chosen,
+          bytes: machine,
+          note:
+            chosen === "tensorflow" ? "host memory (GPU memory is not probed at plan time)" : "host memory",
+        };
   return { requested, chosen, available, threads: threads ?? cores, reason, device };
 }

@@ -30,14 +30,20 @@ export interface CompileResult {
 }
 
 /** Compiles a recipe and returns its plan; throws a RecipeError carrying every diagnostic when it has errors. */
-export async function compile(recipeOrPath: string | RecipeInput | object, opts: CompileOptions = {}): Promise<Plan> {
+export async function compile(
+  recipeOrPath: string | RecipeInput | object,
+  opts: CompileOptions = {},
+): Promise<Plan> {
   const result = await compileRecipe(recipeOrPath, opts);
   if (!result.plan) throw new RecipeError(result.diagnostics);
   return result.plan;
 }
 
 /** Like compile, but returns diagnostics instead of throwing (for the CLI and editors). */
-export async function compileRecipe(recipeOrPath: string | RecipeInput | object, opts: CompileOptions = {}): Promise<CompileResult> {
+export async function compileRecipe(
+  recipeOrPath: string | RecipeInput | object,
+  opts: CompileOptions = {},
+): Promise<CompileResult> {
   let value: unknown = recipeOrPath;
   let file: string | null = null;
   if (typeof recipeOrPath === "string") {
@@ -91,7 +97,10 @@ function locateProblems(problems: Problem[], file: string | null): Diagnostic[] 
 async function writePlan(plan: Plan, resolved: ResolvedRecipe): Promise<void> {
   await mkdir(resolved.outputDir, { recursive: true });
   await writeJsonAtomic(join(resolved.outputDir, "plan.json"), PlanSchema.parse(plan));
-  await writeJsonAtomic(join(resolved.outputDir, "recipe.resolved.json"), JSON.parse(stableJson(resolved.recipe)));
+  await writeJsonAtomic(
+    join(resolved.outputDir, "recipe.resolved.json"),
+    JSON.parse(stableJson(resolved.recipe)),
+  );
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {

@@ -1,10 +1,11 @@
 // The data stage as the compiler sees it: run the pipeline, turn its reports and problems into plan facts.
 import { join } from "node:path";
+import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
-import { prepareData, type PreparedData } from "../data/pipeline.ts";
+import { mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
 import { IGNORE_INDEX } from "../data/types.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
-import type { DataFacts } from "./plan.ts";
+import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
 
 export interface DataStage {
@@ -29,14 +30,17 @@ export function emptyDataFacts(): DataFacts {
 export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]): Promise<DataStage> {
   const { recipe, tokenizer, template } = resolved;
   const facts = emptyDataFacts();
-  const needsTemplate = Object.values(recipe.data.sources).some((s) => s.format !== "completion" && s.format !== "tokenized");
+  const needsTemplate = Object.values(recipe.data.sources).some(
+    (s) => s.format !== "completion" && s.format !== "tokenized",
+  );
   if (!tokenizer || (needsTemplate && !template)) return { facts, prepared: null };
 
   const train = recipe.train;
-  const added = recipe.tokens.add.map((t) => (typeof t === "string" ? { content: t, special: true } : { content: t.content, special: t.special }));
-  if (added.length) tokenizer.addTokens(added);
+  const added = recipe.tokens.add.map((t) => (typeof t === "string" ? t : t.content));
   const templateText = template?.text ?? "";
-  const cacheDir = recipe.data.cacheDir ? join(resolved.baseDir, recipe.data.cacheDir) : join(resolved.baseDir, ".sft-cache");
+  const cacheDir = recipe.data.cacheDir
+    ? join(resolved.baseDir, recipe.data.cacheDir)
+    : join(resolved.baseDir, ".sft-cache");
 
   let prepared: PreparedData;
   try {
@@ -46,10 +50,22 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
       seed: recipe.data.seed,
       cacheDir,
       encode: (conv) =>
-        tokenizeConversation(conv, { tokenizer, template: templateText, lossOn: train.lossOn, eos: train.eos }),
+        tokenizeConversation(conv, {
+          tokenizer,
+          template: templateText,
+          lossOn: train.lossOn,
+          eos: train.eos,
+        }),
       encodeCompletion: (text) => tokenizeCompletion(text, tokenizer, { eos: train.eos }),
       cacheKeyExtra: sha256(
-        JSON.stringify([resolved.tokenizerDir, tokenizer.vocabSize, templateText, added, train.lossOn, train.eos]),
+        JSON.stringify([
+          resolved.tokenizerDir,
+          tokenizer.vocabSize,
+          templateText,
+          added,
+          train.lossOn,
+          train.eos,
+        ]),
       ),
       maxLength: train.maxLength,
       overLength: train.overLength,
@@ -60,14 +76,19 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   }
 
   for (const p of prepared.problems) {
-    const where = [p.file, p.line ?? (p.index !== undefined ? `row ${p.index}` : undefined)].filter(Boolean).join(":");
+    const where = [p.file, p.line ?? (p.index !== undefined ? `row ${p.index}` : undefined)]
+      .filter(Boolean)
+      .join(":");
     const path: PathSegment[] = ["data", "sources", p.source, "path"];
     problems.push({
       severity: "error",
       code: "sft/bad-data",
       message: `${where ? `${where}: ` : ""}${p.field ? `field "${p.field}": ` : ""}${p.message}`,
       path,
-      hint: recipe.data.sources[p.source]?.onBadRow === "error" ? "fix the row, or set onBadRow: \"skip\" to skip and count such rows" : undefined,
+      hint:
+        recipe.data.sources[p.source]?.onBadRow === "error"
+          ? 'fix the row, or set onBadRow: "skip" to skip and count such rows'
+          : undefined,
     } as Problem);
   }
 
@@ -98,7 +119,9 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
         path: ["train", "maxLength"],
       });
     }
-    const untrainable = (prepared.train[r.name] ?? []).filter((s) => !s.labels.some((l) => l !== IGNORE_INDEX)).length;
+    const untrainable = (prepared.train[r.name] ?? []).filter(
+      (s) => !s.labels.some((l) => l !== IGNORE_INDEX),
+    ).length;
     if (untrainable > 0) {
       problems.push({
         severity: "error",
@@ -135,5 +158,27 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   facts.cacheDir = cacheDir;
   facts.cacheHit = prepared.cacheHit;
   facts.longestRow = Math.max(0, ...prepared.reports.map((r) => r.longest));
+
+  // The first epoch's schedule gives the batching numbers (later epochs differ only in order).
+  const lengths = mixEpoch(prepared, 0, recipe.data.seed).map((s) => s.inputIds.length);
+  if (lengths.length > 0) {
+    const budget = Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
+    const schedule = planBatches(
+      lengths,
+      train.packing
+        ? {
+            mode: "pack",
+            maxLength: train.maxLength,
+            rowsPerMicroBatch: train.microBatchSize ?? Math.floor(budget / train.maxLength),
+            seed: recipe.data.seed,
+          }
+        : train.microBatchSize !== undefined
+          ? { mode: "fixed", microBatchSize: train.microBatchSize, seed: recipe.data.seed }
+          : { mode: "bucket", tokensPerMicroBatch: budget, seed: recipe.data.seed },
+    );
+    facts.microBatchesPerEpoch = schedule.summary.microBatches;
+    facts.paddingFraction = schedule.summary.paddingFraction;
+    facts.longestRow = schedule.summary.longestRow;
+  }
   return { facts, prepared };
 }

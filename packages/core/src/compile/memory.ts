@@ -22,7 +22,11 @@ export interface MemoryInput {
 }
 
 /** f32 values kept for backward, per token, in one decoder layer. */
-export function activationFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"], sequenceLength: number): number {
+export function activationFloatsPerTokenPerLayer(
+  cfg: ModelConfig,
+  method: Recipe["method"],
+  sequenceLength: number,
+): number {
   const d = cfg.hiddenSize;
   const q = cfg.numHeads * cfg.headDim;
   const kv = cfg.numKvHeads * cfg.headDim;
@@ -57,9 +61,16 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
   // QLoRA dequantizes one layer's linear weights at a time, for forward and again for backward.
   const dequant =
     method.kind === "qlora"
-      ? (groups.filter((g) => g.role === "quantized").reduce((a, g) => a + g.parameters, 0) / cfg.numLayers) * 4
+      ? (groups.filter((g) => g.role === "quantized").reduce((a, g) => a + g.parameters, 0) / cfg.numLayers) *
+        4
       : 0;
-  const base = Object.values(weights).reduce((a, b) => a + b, 0) + gradients + optimizerState + activations + logits + dequant;
+  const base =
+    Object.values(weights).reduce((a, b) => a + b, 0) +
+    gradients +
+    optimizerState +
+    activations +
+    logits +
+    dequant;
   const workspace = Math.round(base * 0.1);
   const peak = base + workspace;
   return {

@@ -14,18 +14,27 @@ export interface TensorFact {
 /** Every tensor of a Llama-family model with `vocab` embedding rows. */
 export function tensorInventory(cfg: ModelConfig, vocab: number): TensorFact[] {
   const d = cfg.hiddenSize;
-  const out: TensorFact[] = [{ name: "model.embed_tokens.weight", shape: [vocab, d], layer: null, kind: "embedding" }];
+  const out: TensorFact[] = [
+    { name: "model.embed_tokens.weight", shape: [vocab, d], layer: null, kind: "embedding" },
+  ];
   for (let i = 0; i < cfg.numLayers; i++) {
     const p = `model.layers.${i}`;
     out.push({ name: `${p}.input_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
     for (const m of linearModules(cfg)) {
-      if (m.name === "gate_proj") out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
-      out.push({ name: `${p}.${m.path}.weight`, shape: [m.outFeatures, m.inFeatures], layer: i, kind: "linear" });
+      if (m.name === "gate_proj")
+        out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
+      out.push({
+        name: `${p}.${m.path}.weight`,
+        shape: [m.outFeatures, m.inFeatures],
+        layer: i,
+        kind: "linear",
+      });
       if (m.bias) out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures], layer: i, kind: "bias" });
     }
   }
   out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
-  if (!cfg.tieWordEmbeddings) out.push({ name: "lm_head.weight", shape: [vocab, d], layer: null, kind: "lm_head" });
+  if (!cfg.tieWordEmbeddings)
+    out.push({ name: "lm_head.weight", shape: [vocab, d], layer: null, kind: "lm_head" });
   return out;
 }
 
@@ -49,13 +58,25 @@ export interface ParameterPlan {
 }
 
 /** Groups of parameters for `method`, with `added` new token rows at the end of the embedding. */
-export function planParameters(cfg: ModelConfig, vocab: number, added: number, method: Recipe["method"]): ParameterPlan {
+export function planParameters(
+  cfg: ModelConfig,
+  vocab: number,
+  added: number,
+  method: Recipe["method"],
+): ParameterPlan {
   const tensors = tensorInventory(cfg, vocab);
   const groups = new Map<string, ParameterGroup>();
   const trainableTensors: string[] = [];
   const add = (name: string, role: Role, parameters: number, tensorsCount = 1, bytesPerParam = 4) => {
     const key = `${name}|${role.role}|${role.dtype}`;
-    const g = groups.get(key) ?? { name, role: role.role, tensors: 0, parameters: 0, dtype: role.dtype, bytes: 0 };
+    const g = groups.get(key) ?? {
+      name,
+      role: role.role,
+      tensors: 0,
+      parameters: 0,
+      dtype: role.dtype,
+      bytes: 0,
+    };
     g.tensors += tensorsCount;
     g.parameters += parameters;
     g.bytes += Math.round(parameters * bytesPerParam);
@@ -63,7 +84,10 @@ export function planParameters(cfg: ModelConfig, vocab: number, added: number, m
   };
   const trainable: Role = { role: "trainable", dtype: "float32" };
   const frozen: Role = { role: "frozen", dtype: "float32" };
-  const layerGroup = (t: TensorFact) => (t.layer === null ? t.name.replace(/\.weight$/, "") : `layers.*.${t.kind === "norm" ? "norms" : t.name.split(".").slice(3, 5).join(".")}`);
+  const layerGroup = (t: TensorFact) =>
+    t.layer === null
+      ? t.name.replace(/\.weight$/, "")
+      : `layers.*.${t.kind === "norm" ? "norms" : t.name.split(".").slice(3, 5).join(".")}`;
 
   const selectPartial = partialSelector(cfg, method);
   const trainNewRows =
@@ -71,14 +95,18 @@ export function planParameters(cfg: ModelConfig, vocab: number, added: number, m
     ((method.kind === "frozen" && method.trainable.newTokens !== false) ||
       ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens));
   const newRowCount =
-    method.kind === "frozen" && Array.isArray(method.trainable.newTokens) ? method.trainable.newTokens.length : added;
+    method.kind === "frozen" && Array.isArray(method.trainable.newTokens)
+      ? method.trainable.newTokens.length
+      : added;
 
   for (const t of tensors) {
     const n = numel(t.shape);
     let trains = false;
     if (method.kind === "full") trains = true;
     else if (method.kind === "partial") trains = selectPartial(t);
-    else if (method.kind === "frozen") trains = (t.kind === "lm_head" && method.trainable.lmHead) || (t.kind === "norm" && method.trainable.norms);
+    else if (method.kind === "frozen")
+      trains =
+        (t.kind === "lm_head" && method.trainable.lmHead) || (t.kind === "norm" && method.trainable.norms);
 
     if (trains) {
       add(layerGroup(t), trainable, n);
@@ -87,7 +115,13 @@ export function planParameters(cfg: ModelConfig, vocab: number, added: number, m
     }
     if (method.kind === "qlora" && t.kind === "linear") {
       const q = method.quantization;
-      add(layerGroup(t), { role: "quantized", dtype: "nf4" }, n, 1, nf4BytesPerParam(q.blockSize, q.doubleQuant));
+      add(
+        layerGroup(t),
+        { role: "quantized", dtype: "nf4" },
+        n,
+        1,
+        nf4BytesPerParam(q.blockSize, q.doubleQuant),
+      );
       continue;
     }
     add(layerGroup(t), frozen, n);
@@ -101,9 +135,17 @@ export function planParameters(cfg: ModelConfig, vocab: number, added: number, m
   }
 
   if (method.kind === "lora" || method.kind === "qlora") {
-    const targets = method.targets === "all-linear" ? linearModules(cfg) : linearModules(cfg).filter((m) => method.targets.includes(m.name));
+    const targets =
+      method.targets === "all-linear"
+        ? linearModules(cfg)
+        : linearModules(cfg).filter((m) => method.targets.includes(m.name));
     for (const m of targets) {
-      add(`lora.${m.name}`, trainable, cfg.numLayers * method.rank * (m.inFeatures + m.outFeatures), 2 * cfg.numLayers);
+      add(
+        `lora.${m.name}`,
+        trainable,
+        cfg.numLayers * method.rank * (m.inFeatures + m.outFeatures),
+        2 * cfg.numLayers,
+      );
     }
   }
   if (method.kind === "prefix") {
@@ -139,7 +181,8 @@ function partialSelector(cfg: ModelConfig, method: Recipe["method"]): (t: Tensor
 }
 
 export function summarizeParameters(groups: ParameterGroup[]) {
-  const sum = (role: ParameterGroup["role"]) => groups.filter((g) => g.role === role).reduce((a, g) => a + g.parameters, 0);
+  const sum = (role: ParameterGroup["role"]) =>
+    groups.filter((g) => g.role === role).reduce((a, g) => a + g.parameters, 0);
   const trainable = sum("trainable");
   const frozen = sum("frozen");
   const quantized = sum("quantized");

@@ -87,7 +87,9 @@ export const PlanSchema = z.object({
     hash: z.string().nullable(),
     endOfTurn: z.string().nullable(),
   }),
-  method: z.object({ kind: z.enum(["full", "partial", "frozen", "lora", "qlora", "prefix"]) }).catchall(z.unknown()),
+  method: z
+    .object({ kind: z.enum(["full", "partial", "frozen", "lora", "qlora", "prefix"]) })
+    .catchall(z.unknown()),
   parameterGroups: z.array(ParameterGroupSchema),
   parameters: z.object({
     total: int(),
@@ -98,7 +100,10 @@ export const PlanSchema = z.object({
   }),
   data: z.object({
     sources: z.array(SourcePlanSchema),
-    masking: z.object({ lossOn: z.enum(["assistant", "all", "last"]), eos: z.enum(["turn", "last", "none"]) }),
+    masking: z.object({
+      lossOn: z.enum(["assistant", "all", "last"]),
+      eos: z.enum(["turn", "last", "none"]),
+    }),
     maxLength: int(),
     overLength: z.enum(["truncate", "drop", "error"]),
     packing: z.boolean(),

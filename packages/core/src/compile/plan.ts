@@ -27,7 +27,9 @@ export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
 
 const version = (() => {
   try {
-    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+    ).version;
   } catch {
     return "0.0.0";
   }
@@ -40,25 +42,12 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   const train = recipe.train;
   const tokenizer = resolved.tokenizer;
 
-  // Added tokens take fresh ids after the tokenizer's vocabulary; the embedding grows only if needed.
-  const tokenizerVocab = tokenizer?.vocabSize ?? null;
-  const addedTexts = recipe.tokens.add.map((t) => (typeof t === "string" ? { content: t, special: true } : t));
-  let nextId = tokenizerVocab ?? cfg.vocabSize;
-  const added = addedTexts.map((t) => {
-    const existing = tokenizer?.tokenToId(t.content);
-    const id = existing ?? nextId++;
-    const obj = typeof t === "object" && "init" in t ? t : undefined;
-    return {
-      content: t.content,
-      id,
-      special: t.special ?? true,
-      init: obj?.init ?? recipe.tokens.init,
-      description: (obj as { description?: string } | undefined)?.description ?? null,
-      isNew: existing === undefined,
-    };
-  });
+  // Added tokens take fresh ids after the tokenizer's vocabulary; the embedding grows only past the model's rows.
+  const tokenizerVocab = resolved.tokenizerVocab;
+  const added = resolved.added;
   const newCount = added.filter((t) => t.isNew).length;
-  const totalVocab = Math.max(cfg.vocabSize, nextId);
+  const highestId = Math.max(tokenizerVocab ?? 0, ...added.map((t) => (t.id ?? -1) + 1));
+  const totalVocab = Math.max(cfg.vocabSize, highestId);
 
   const { groups } = planParameters(cfg, totalVocab, newCount, recipe.method);
   const parameters = summarizeParameters(groups);
@@ -66,14 +55,19 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   // Batching.
   const mode = train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed";
   const tokensPerMicroBatch =
-    train.microBatchSize !== undefined ? null : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
+    train.microBatchSize !== undefined
+      ? null
+      : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
   const microBatchTokens = tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength;
 
   // Optimizer schedule: steps from the data when it was read, else only from `train.steps`.
   const stepsPerEpoch =
-    data.microBatchesPerEpoch !== null ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / train.gradientAccumulation)) : null;
+    data.microBatchesPerEpoch !== null
+      ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / train.gradientAccumulation))
+      : null;
   const epochs = train.steps !== undefined ? null : (train.epochs ?? 1);
-  const totalSteps = train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
+  const totalSteps =
+    train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
   const warmupSteps =
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
 
@@ -94,20 +88,26 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     if (ref !== undefined) {
       if (typeof ref === "string") {
         const t = added.find((a) => a.content === ref);
-        return t ? { text: t.content, id: t.id } : null;
+        return t && t.id !== null ? { text: t.content, id: t.id } : null;
       }
       if ("vocab" in ref) {
         const id = tokenizer?.tokenToId(ref.vocab);
         return id === undefined ? null : { text: ref.vocab, id };
       }
-      return { text: tokenizer?.idToToken(ref.id) ?? added.find((a) => a.id === ref.id)?.content ?? `#${ref.id}`, id: ref.id };
+      return {
+        text: tokenizer?.idToToken(ref.id) ?? added.find((a) => a.id === ref.id)?.content ?? `#${ref.id}`,
+        id: ref.id,
+      };
     }
     const text = tokenizer ? tokenizer[`${role}Token`] : null;
     const id = tokenizer ? tokenizer[`${role}TokenId`] : null;
     return text !== null && id !== null ? { text, id } : null;
   };
 
-  const defaultSave = recipe.method.kind === "lora" || recipe.method.kind === "qlora" || recipe.method.kind === "prefix" ? "adapter" : "merged";
+  const defaultSave =
+    recipe.method.kind === "lora" || recipe.method.kind === "qlora" || recipe.method.kind === "prefix"
+      ? "adapter"
+      : "merged";
   const warnings = problems
     .filter((p) => p.severity === "warning")
     .map((p) => ({
@@ -139,7 +139,10 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
         attentionBias: cfg.attentionBias,
         mlpBias: cfg.mlpBias,
       },
-      parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce((a, g) => a + g.parameters, 0),
+      parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce(
+        (a, g) => a + g.parameters,
+        0,
+      ),
       layers: cfg.numLayers,
       vocab: { model: cfg.vocabSize, tokenizer: tokenizerVocab, added: newCount, total: totalVocab },
       dtype: cfg.torchDtype,
@@ -155,7 +158,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       source: resolved.template?.source ?? "model",
       name: resolved.template?.name ?? null,
       hash: resolved.template ? sha256(resolved.template.text) : null,
-      endOfTurn: null,
+      endOfTurn: resolved.endOfTurn,
     },
     method: stripFunctions(recipe.method) as Plan["method"],
     parameterGroups: groups,
@@ -187,7 +190,12 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       eps: train.optimizer.eps,
       weightDecay: train.optimizer.weightDecay,
       clipNorm: train.clipNorm,
-      schedule: { kind: train.schedule, warmupSteps, totalSteps, minLearningRateRatio: train.minLearningRateRatio },
+      schedule: {
+        kind: train.schedule,
+        warmupSteps,
+        totalSteps,
+        minLearningRateRatio: train.minLearningRateRatio,
+      },
       epochs,
       stepsPerEpoch,
     },
@@ -214,7 +222,9 @@ export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === "function") return `[function ${(v as { name?: string }).name || "anonymous"}]`;
     if (v && typeof v === "object" && !Array.isArray(v)) {
-      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)));
+      return Object.fromEntries(
+        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+      );
     }
     return v;
   });

@@ -3,20 +3,36 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
+import { templateEndOfTurn } from "../data/labels/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
+import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
-import { addedTokenTexts } from "../recipe/checks.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 
 export interface ResolvedModel {
-  source: { kind: "path" | "hub" | "architecture"; path: string | null; hub: string | null; revision: string | null };
+  source: {
+    kind: "path" | "hub" | "architecture";
+    path: string | null;
+    hub: string | null;
+    revision: string | null;
+  };
   dir: string | null;
   config: ModelConfig;
   /** The checkpoint is already quantized (config.json has a quantization_config). */
   quantized: boolean;
+}
+
+export interface AddedToken {
+  content: string;
+  special: boolean;
+  init: "mean" | "noise" | "describe";
+  description: string | null;
+  /** Its id once added (null without a tokenizer). */
+  id: number | null;
+  /** False when the vocabulary already had it. */
+  isNew: boolean;
 }
 
 export interface ResolvedTemplate {
@@ -33,7 +49,12 @@ export interface ResolvedRecipe {
   model: ResolvedModel | null;
   tokenizerDir: string | null;
   tokenizer: Tokenizer | null;
+  /** Vocabulary size before the recipe's tokens were added. */
+  tokenizerVocab: number | null;
+  added: AddedToken[];
   template: ResolvedTemplate | null;
+  /** The token the template puts after assistant turns, if any. */
+  endOfTurn: string | null;
   outputDir: string;
 }
 
@@ -48,47 +69,111 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   const error = (path: PathSegment[], code: string, message: string, hint?: string) =>
     problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
 
-  const name = recipe.name ?? (file ? basename(file).replace(/\.[cm]?[jt]s$/, "").replace(/^recipe$/, basename(baseDir)) : "recipe");
+  const name =
+    recipe.name ??
+    (file
+      ? basename(file)
+          .replace(/\.[cm]?[jt]s$/, "")
+          .replace(/^recipe$/, basename(baseDir))
+      : "recipe");
   const model = await resolveModel(recipe, baseDir, error);
 
   // Tokenizer: the recipe's folder, else the model's.
-  const tokenizerDir = recipe.tokenizer ? resolvePath(baseDir, recipe.tokenizer) : model?.dir ?? null;
+  const tokenizerDir = recipe.tokenizer ? resolvePath(baseDir, recipe.tokenizer) : (model?.dir ?? null);
   let tokenizer: Tokenizer | null = null;
-  const tokenizerPath: PathSegment[] = recipe.tokenizer ? ["tokenizer"] : recipe.model.path ? ["model", "path"] : ["model"];
+  const tokenizerPath: PathSegment[] = recipe.tokenizer
+    ? ["tokenizer"]
+    : recipe.model.path
+      ? ["model", "path"]
+      : ["model"];
   if (!tokenizerDir) {
-    error(["tokenizer"], "sft/no-tokenizer", "a model built from `architecture` needs a `tokenizer` folder", "set tokenizer: \"path/to/folder with tokenizer.json\"");
+    error(
+      ["tokenizer"],
+      "sft/no-tokenizer",
+      "a model built from `architecture` needs a `tokenizer` folder",
+      'set tokenizer: "path/to/folder with tokenizer.json"',
+    );
   } else if (!existsSync(join(tokenizerDir, "tokenizer.json"))) {
-    error(tokenizerPath, "sft/no-tokenizer", `no tokenizer.json in ${tokenizerDir}`, "point `tokenizer` at a folder with tokenizer.json");
+    error(
+      tokenizerPath,
+      "sft/no-tokenizer",
+      `no tokenizer.json in ${tokenizerDir}`,
+      "point `tokenizer` at a folder with tokenizer.json",
+    );
   } else {
     try {
       tokenizer = await loadTokenizer(tokenizerDir);
     } catch (e) {
-      error(tokenizerPath, "sft/bad-tokenizer", `cannot load the tokenizer in ${tokenizerDir}: ${(e as Error).message}`);
+      error(
+        tokenizerPath,
+        "sft/bad-tokenizer",
+        `cannot load the tokenizer in ${tokenizerDir}: ${(e as Error).message}`,
+      );
     }
   }
 
+  // Added tokens get their ids before anything renders or tokenizes with them.
+  const tokenizerVocab = tokenizer?.vocabSize ?? null;
+  const addedSpecs = recipe.tokens.add.map((t) =>
+    typeof t === "string"
+      ? { content: t, special: true, init: recipe.tokens.init, description: null }
+      : {
+          content: t.content,
+          special: t.special,
+          init: t.init ?? recipe.tokens.init,
+          description: t.description ?? null,
+        },
+  );
+  const existed = addedSpecs.map((t) => tokenizer?.tokenToId(t.content) !== undefined);
+  const ids = tokenizer ? tokenizer.addTokens(addedSpecs) : addedSpecs.map(() => null);
+  const added: AddedToken[] = addedSpecs.map((t, i) => ({ ...t, id: ids[i] ?? null, isNew: !existed[i] }));
   const template = resolveTemplate(recipe, baseDir, tokenizer, error);
+  let endOfTurn: string | null = null;
+  if (template && tokenizer) {
+    try {
+      const eot = templateEndOfTurn(template.text, tokenizer);
+      endOfTurn = eot.endOfTurn;
+      if (!eot.eosAfterAssistant && recipe.train.eos !== "none") {
+        error(
+          ["train", "eos"],
+          "sft/eos-impossible",
+          `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns`,
+          'choose a template that closes assistant turns (e.g. a built-in), or set train.eos: "none" and acknowledge sft/eos-not-trained',
+        );
+      }
+    } catch (e) {
+      error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
+    }
+  }
 
   if (tokenizer) {
     for (const role of ["bos", "eos", "pad"] as const) {
       const ref = recipe.tokens[role];
       if (ref === undefined || typeof ref === "string") continue;
       if ("vocab" in ref && tokenizer.tokenToId(ref.vocab) === undefined) {
-        error(["tokens", role, "vocab"], "sft/unknown-token", `\`${ref.vocab}\` is not in the tokenizer's vocabulary`);
+        error(
+          ["tokens", role, "vocab"],
+          "sft/unknown-token",
+          `\`${ref.vocab}\` is not in the tokenizer's vocabulary`,
+        );
       }
       if ("id" in ref && ref.id >= tokenizer.vocabSize + recipe.tokens.add.length) {
-        error(["tokens", role, "id"], "sft/unknown-token", `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`);
+        error(
+          ["tokens", role, "id"],
+          "sft/unknown-token",
+          `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`,
+        );
       }
     }
-    const existing = addedTokenTexts(recipe).flatMap((t, i) => (tokenizer.tokenToId(t) !== undefined ? [[t, i] as const] : []));
-    for (const [text, i] of existing) {
+    added.forEach((t, i) => {
+      if (t.isNew) return;
       problems.push({
         severity: "warning",
         code: "sft/token-exists",
-        message: `\`${text}\` is already in the vocabulary; it keeps its id and embedding`,
+        message: `\`${t.content}\` is already in the vocabulary; it keeps its id and embedding`,
         path: ["tokens", "add", i],
       });
-    }
+    });
   }
 
   if (recipe.method.kind === "qlora" && model?.quantized) {
@@ -102,7 +187,20 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
 
   const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
   return {
-    resolved: { recipe, file, baseDir, name, model, tokenizerDir, tokenizer, template, outputDir },
+    resolved: {
+      recipe,
+      file,
+      baseDir,
+      name,
+      model,
+      tokenizerDir,
+      tokenizer,
+      tokenizerVocab,
+      added,
+      template,
+      endOfTurn,
+      outputDir,
+    },
     problems,
   };
 }
@@ -131,16 +229,30 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
       torch_dtype: "float32",
     };
     if (!Number.isInteger(json.head_dim)) {
-      error(["model", "architecture", "numHeads"], "sft/bad-architecture", `hiddenSize ${a.hiddenSize} is not divisible by numHeads ${a.numHeads}`, "set headDim explicitly");
+      error(
+        ["model", "architecture", "numHeads"],
+        "sft/bad-architecture",
+        `hiddenSize ${a.hiddenSize} is not divisible by numHeads ${a.numHeads}`,
+        "set headDim explicitly",
+      );
       return null;
     }
     if (json.num_attention_heads % json.num_key_value_heads !== 0) {
-      error(["model", "architecture", "numKvHeads"], "sft/bad-architecture", `numHeads ${a.numHeads} is not a multiple of numKvHeads ${json.num_key_value_heads}`);
+      error(
+        ["model", "architecture", "numKvHeads"],
+        "sft/bad-architecture",
+        `numHeads ${a.numHeads} is not a multiple of numKvHeads ${json.num_key_value_heads}`,
+      );
       return null;
     }
     try {
       const config = parseHfConfig(json, "model.architecture");
-      return { source: { kind: "architecture", path: null, hub: null, revision: null }, dir: null, config, quantized: false };
+      return {
+        source: { kind: "architecture", path: null, hub: null, revision: null },
+        dir: null,
+        config,
+        quantized: false,
+      };
     } catch (e) {
       error(["model", "architecture"], "sft/bad-architecture", (e as Error).message);
       return null;
@@ -154,7 +266,12 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
     dir = resolvePath(baseDir, m.path);
     source = { kind: "path", path: dir, hub: null, revision: null };
     if (!existsSync(dir)) {
-      error(at, "sft/model-not-found", `model folder not found: ${dir}`, "paths are relative to the recipe file");
+      error(
+        at,
+        "sft/model-not-found",
+        `model folder not found: ${dir}`,
+        "paths are relative to the recipe file",
+      );
       return null;
     }
   } else {
@@ -173,7 +290,12 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
     source = { kind: "hub", path: dir, hub, revision: found.revision };
   }
   if (!existsSync(join(dir, "config.json"))) {
-    error(at, "sft/model-not-found", `no config.json in ${dir}`, "a model folder holds config.json and *.safetensors");
+    error(
+      at,
+      "sft/model-not-found",
+      `no config.json in ${dir}`,
+      "a model folder holds config.json and *.safetensors",
+    );
     return null;
   }
   try {
@@ -186,9 +308,15 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
   }
 }
 
-function resolveTemplate(recipe: Recipe, baseDir: string, tokenizer: Tokenizer | null, error: ErrorFn): ResolvedTemplate | null {
+function resolveTemplate(
+  recipe: Recipe,
+  baseDir: string,
+  tokenizer: Tokenizer | null,
+  error: ErrorFn,
+): ResolvedTemplate | null {
   const t = recipe.template;
-  if (typeof t === "string" && t !== "model") return { source: "builtin", name: t, text: builtinTemplates[t] };
+  if (typeof t === "string" && t !== "model")
+    return { source: "builtin", name: t, text: builtinTemplates[t] };
   if (typeof t === "object" && "jinja" in t) return { source: "inline", name: null, text: t.jinja };
   if (typeof t === "object" && "file" in t) {
     const path = resolvePath(baseDir, t.file);
@@ -200,7 +328,9 @@ function resolveTemplate(recipe: Recipe, baseDir: string, tokenizer: Tokenizer |
   }
   if (!tokenizer) return null;
   if (!tokenizer.chatTemplate) {
-    const usesChat = Object.values(recipe.data.sources).some((s) => s.format !== "completion" && s.format !== "tokenized");
+    const usesChat = Object.values(recipe.data.sources).some(
+      (s) => s.format !== "completion" && s.format !== "tokenized",
+    );
     if (usesChat) {
       error(
         ["template"],

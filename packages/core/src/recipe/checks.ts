@@ -27,7 +27,12 @@ export function checkRecipe(recipe: Recipe): Problem[] {
   recipe.tokens.add.forEach((t, i) => {
     const text = typeof t === "string" ? t : t.content;
     const first = seen.get(text);
-    if (first !== undefined) error(["tokens", "add", i], "sft/duplicate-token", `\`${text}\` is already added at tokens.add[${first}]`);
+    if (first !== undefined)
+      error(
+        ["tokens", "add", i],
+        "sft/duplicate-token",
+        `\`${text}\` is already added at tokens.add[${first}]`,
+      );
     else seen.set(text, i);
     const init = typeof t === "string" ? recipe.tokens.init : (t.init ?? recipe.tokens.init);
     const description = typeof t === "string" ? undefined : t.description;
@@ -56,7 +61,11 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
-  if (recipe.tokens.pad !== undefined && recipe.tokens.eos !== undefined && sameRef(recipe.tokens.pad, recipe.tokens.eos)) {
+  if (
+    recipe.tokens.pad !== undefined &&
+    recipe.tokens.eos !== undefined &&
+    sameRef(recipe.tokens.pad, recipe.tokens.eos)
+  ) {
     if (recipe.train.eos !== "none") {
       error(
         ["tokens", "pad"],
@@ -83,13 +92,16 @@ export function checkRecipe(recipe: Recipe): Problem[] {
         }
       });
     }
-    const trainsTokens = newTokens === true ? added.length > 0 : Array.isArray(newTokens) && newTokens.length > 0;
+    const trainsTokens =
+      newTokens === true ? added.length > 0 : Array.isArray(newTokens) && newTokens.length > 0;
     if (!trainsTokens && !lmHead && !norms) {
       error(
         ["method", "trainable"],
         "sft/nothing-trains",
         "a frozen method with nothing trainable: no new tokens, lm_head or norms",
-        added.length === 0 ? "add tokens in tokens.add, or set lmHead/norms to true" : "set newTokens, lmHead or norms",
+        added.length === 0
+          ? "add tokens in tokens.add, or set lmHead/norms to true"
+          : "set newTokens, lmHead or norms",
       );
     }
   }
@@ -110,13 +122,28 @@ export function checkRecipe(recipe: Recipe): Problem[] {
   }
 
   if (recipe.train.eos === "none") {
-    warn(["train", "eos"], "sft/eos-not-trained", undefined, "use eos: \"turn\" (default) so the model learns to end its answers");
+    warn(
+      ["train", "eos"],
+      "sft/eos-not-trained",
+      undefined,
+      'use eos: "turn" (default) so the model learns to end its answers',
+    );
   }
   if (recipe.train.overLength === "truncate") {
-    warn(["train", "overLength"], "sft/truncation-cuts-eos", undefined, "use `drop` to keep only whole samples");
+    warn(
+      ["train", "overLength"],
+      "sft/truncation-cuts-eos",
+      undefined,
+      "use `drop` to keep only whole samples",
+    );
   }
   if (!Object.values(recipe.data.sources).some((s) => s.eval !== undefined)) {
-    warn(["data", "sources"], "sft/no-eval-split", undefined, "set `eval: 0.05` (a fraction) or a row count on a source");
+    warn(
+      ["data", "sources"],
+      "sft/no-eval-split",
+      undefined,
+      "set `eval: 0.05` (a fraction) or a row count on a source",
+    );
   }
   for (const [name, source] of Object.entries(recipe.data.sources)) {
     if (source.weight !== undefined && source.weight > 3) {
@@ -138,7 +165,12 @@ export function checkRecipe(recipe: Recipe): Problem[] {
     );
   }
   if (recipe.train.backend === "cpu") {
-    warn(["train", "backend"], "sft/slow-backend", "backend `cpu` is a pure-JS debugging fallback, hundreds of times slower", "use `auto` or `wasm`");
+    warn(
+      ["train", "backend"],
+      "sft/slow-backend",
+      "backend `cpu` is a pure-JS debugging fallback, hundreds of times slower",
+      "use `auto` or `wasm`",
+    );
   }
   return problems;
 }

@@ -2,8 +2,8 @@
 // flowing from `tokens.add` to every field that names a token.
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
-import type { AddedTokenSchema } from "./schema/tokens.ts";
 import type { RecipeInput } from "./schema/recipe.ts";
+import type { AddedTokenSchema } from "./schema/tokens.ts";
 
 type TokensIn = NonNullable<RecipeInput["tokens"]>;
 type AddedTokenIn = z.input<typeof AddedTokenSchema>;
@@ -84,7 +84,9 @@ function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+  return (
+    typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
+  );
 }
 
 function tagSource(recipe: object, file: string | undefined): void {
@@ -118,7 +120,9 @@ function isEntryModule(file: string): boolean {
   const entry = process.argv[1];
   if (!entry) return false;
   const stripExt = (p: string) => p.replace(/\.[cm]?[jt]s$/, "");
-  return stripExt(entry) === stripExt(file) || stripExt(entry) === stripExt(file.replace(process.cwd() + "/", ""));
+  return (
+    stripExt(entry) === stripExt(file) || stripExt(entry) === stripExt(file.replace(process.cwd() + "/", ""))
+  );
 }
 
 function scheduleDirectRun(file: string): void {

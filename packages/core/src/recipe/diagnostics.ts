@@ -55,7 +55,9 @@ export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): strin
   const c = pc.createColors(opts.color ?? false);
   const where = d.location ? `${formatLocation(d.location, opts.cwd)} ` : "";
   const label = d.severity === "error" ? c.red(c.bold("error")) : c.yellow(c.bold("warning"));
-  const lines = [`${c.cyan(where)}${label} ${c.bold(formatPath(d.path))}: ${d.message} ${c.dim(`[${d.code}]`)}`];
+  const lines = [
+    `${c.cyan(where)}${label} ${c.bold(formatPath(d.path))}: ${d.message} ${c.dim(`[${d.code}]`)}`,
+  ];
   if (d.frame) lines.push(d.frame);
   if (d.hint) lines.push(`  ${c.green("hint:")} ${d.hint}`);
   return lines.join("\n");
@@ -65,7 +67,10 @@ export function formatDiagnostics(diags: readonly Diagnostic[], opts: FormatOpti
   const errors = diags.filter((d) => d.severity === "error").length;
   const warnings = diags.length - errors;
   const body = diags.map((d) => formatDiagnostic(d, opts)).join("\n\n");
-  const summary = [errors && `${errors} error${errors > 1 ? "s" : ""}`, warnings && `${warnings} warning${warnings > 1 ? "s" : ""}`]
+  const summary = [
+    errors && `${errors} error${errors > 1 ? "s" : ""}`,
+    warnings && `${warnings} warning${warnings > 1 ? "s" : ""}`,
+  ]
     .filter(Boolean)
     .join(", ");
   return summary ? `${body}\n\n${summary}` : body;

@@ -6,7 +6,9 @@ import { tsImport } from "tsx/esm/api";
 import { loadingRecipeFlag } from "./define.ts";
 import type { Diagnostic } from "./diagnostics.ts";
 
-export type LoadResult = { ok: true; value: unknown; file: string } | { ok: false; diagnostics: Diagnostic[] };
+export type LoadResult =
+  | { ok: true; value: unknown; file: string }
+  | { ok: false; diagnostics: Diagnostic[] };
 
 export async function loadRecipeFile(path: string): Promise<LoadResult> {
   const file = resolve(path);
@@ -33,22 +35,38 @@ export async function loadRecipeFile(path: string): Promise<LoadResult> {
     mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
   } catch (err) {
     const { message, line, column } = describeLoadError(err, file);
-    return fail(message, "fix the error above; the recipe module must import and run without throwing", line, column);
+    return fail(
+      message,
+      "fix the error above; the recipe module must import and run without throwing",
+      line,
+      column,
+    );
   } finally {
     globals[loadingRecipeFlag] = previous;
   }
   if (mod.default === undefined) {
-    return fail("the recipe module has no default export", "end the file with `export default defineRecipe({ ... })`");
+    return fail(
+      "the recipe module has no default export",
+      "end the file with `export default defineRecipe({ ... })`",
+    );
   }
   return { ok: true, value: mod.default, file };
 }
 
 /** A message and the place in the recipe file, from an esbuild syntax error or a thrown error's stack. */
 function describeLoadError(err: unknown, file: string): { message: string; line: number; column: number } {
-  const e = err as { message?: string; stack?: string; errors?: { text: string; location?: { line: number; column: number } }[] };
+  const e = err as {
+    message?: string;
+    stack?: string;
+    errors?: { text: string; location?: { line: number; column: number } }[];
+  };
   const first = e.errors?.[0];
-  if (first?.location) return { message: first.text, line: first.location.line, column: first.location.column + 1 };
-  const message = (e.message ?? String(err)).split("\n")[0] ?? "the recipe failed to load";
+  if (first?.location)
+    return { message: first.text, line: first.location.line, column: first.location.column + 1 };
+  const text = e.message ?? String(err);
+  // esbuild: "Transform failed with 1 error:\n/path/recipe.ts:4:23: ERROR: Unexpected ..."
+  const esbuild = text.match(/ERROR: (.+)/);
+  const message = esbuild?.[1] ?? text.split("\n")[0] ?? "the recipe failed to load";
   const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const match = (e.stack ?? e.message ?? "").match(new RegExp(`${escaped}:(\\d+):(\\d+)`));
   return { message, line: match ? Number(match[1]) : 1, column: match ? Number(match[2]) : 1 };

@@ -59,7 +59,7 @@ export class RecipeLocator {
     const seg = path[depth]!;
 
     if (Node.isObjectLiteralExpression(node)) {
-      let best: Found = here;
+      const best: Found = here;
       // Later properties win, as in the object's runtime value.
       for (const prop of [...node.getProperties()].reverse()) {
         if (Node.isPropertyAssignment(prop) && propertyName(prop.getNameNode()) === String(seg)) {
@@ -150,7 +150,9 @@ export class RecipeLocator {
       const file = resolveModule(spec, sf.getFilePath());
       if (!file) return undefined;
       const target = this.sourceFile(file);
-      return exported === "default" ? defaultExportOf(target) : target.getVariableDeclaration(exported)?.getInitializer();
+      return exported === "default"
+        ? defaultExportOf(target)
+        : target.getVariableDeclaration(exported)?.getInitializer();
     }
     return undefined;
   }

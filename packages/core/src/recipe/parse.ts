@@ -8,7 +8,9 @@ import { closest } from "./suggest.ts";
 
 type Issue = z.core.$ZodIssue;
 
-export type ParseResult = { ok: true; recipe: Recipe; problems: Problem[] } | { ok: false; problems: Problem[] };
+export type ParseResult =
+  | { ok: true; recipe: Recipe; problems: Problem[] }
+  | { ok: false; problems: Problem[] };
 
 export function parseRecipe(value: unknown): ParseResult {
   const result = RecipeSchema.safeParse(value, { reportInput: true });
@@ -38,7 +40,8 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
       }));
     }
     case "invalid_type": {
-      if (input === undefined) return [error("sft/missing", `missing required field (expected ${issue.expected})`)];
+      if (input === undefined)
+        return [error("sft/missing", `missing required field (expected ${issue.expected})`)];
       return [error("sft/invalid-type", `expected ${issue.expected}, got ${describe(input)}`)];
     }
     case "invalid_value": {
@@ -53,9 +56,18 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
       ];
     }
     case "invalid_union": {
-      const disc = discriminatorOf(schemaAt(RecipeSchema, path, root));
+      // zod reports an unknown discriminator either at the union (older) or at the discriminator key itself.
+      const withDisc = issue as { discriminator?: string; options?: unknown[] };
+      const atKey = withDisc.discriminator !== undefined && path[path.length - 1] === withDisc.discriminator;
+      const unionPath = atKey ? path.slice(0, -1) : path;
+      const disc = withDisc.discriminator
+        ? { key: withDisc.discriminator, values: (withDisc.options ?? []).map(String) }
+        : discriminatorOf(schemaAt(RecipeSchema, path, root));
       if (disc && issue.errors.length === 0) {
-        const tag = typeof input === "object" && input !== null ? (input as Record<string, unknown>)[disc.key] : undefined;
+        const tag =
+          typeof input === "object" && input !== null
+            ? (input as Record<string, unknown>)[disc.key]
+            : undefined;
         const guess = typeof tag === "string" ? closest(tag, disc.values) : undefined;
         return [
           {
@@ -66,15 +78,21 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
                 : `unknown ${disc.key} ${describe(tag)}: expected one of ${disc.values.join(", ")}`,
               guess ? `did you mean "${guess}"?` : undefined,
             ),
-            path: tag === undefined ? path : [...path, disc.key],
+            path: tag === undefined ? unionPath : [...unionPath, disc.key],
           },
         ];
       }
       // Report the branch that matched the value's type; otherwise say which types are accepted.
-      const branches = issue.errors.filter((errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0));
+      const branches = issue.errors.filter(
+        (errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0),
+      );
       const chosen = branches[0];
       if (chosen) return chosen.flatMap((e) => issueToProblems(e as Issue, path, root));
-      const expected = [...new Set(issue.errors.flatMap((errs) => errs.map((e) => (e as { expected?: string }).expected ?? "")))]
+      const expected = [
+        ...new Set(
+          issue.errors.flatMap((errs) => errs.map((e) => (e as { expected?: string }).expected ?? "")),
+        ),
+      ]
         .filter(Boolean)
         .join(" or ");
       return [error("sft/invalid-type", `expected ${expected || "another value"}, got ${describe(input)}`)];
@@ -91,13 +109,17 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
       return [error("sft/out-of-range", `must be ${op} ${String(bound)}, got ${describe(input)}`)];
     }
     case "not_multiple_of":
-      return [error("sft/out-of-range", `must be a multiple of ${String(issue.divisor)}, got ${describe(input)}`)];
+      return [
+        error("sft/out-of-range", `must be a multiple of ${String(issue.divisor)}, got ${describe(input)}`),
+      ];
     case "invalid_format":
       return [error("sft/invalid-format", `${issue.message}, got ${describe(input)}`)];
     case "invalid_key":
       return issue.issues.flatMap((e) => issueToProblems(e as Issue, path, root));
     case "invalid_element":
-      return issue.issues.flatMap((e) => issueToProblems(e as Issue, [...path, issue.key as PathSegment], root));
+      return issue.issues.flatMap((e) =>
+        issueToProblems(e as Issue, [...path, issue.key as PathSegment], root),
+      );
     case "custom": {
       const params = (issue.params ?? {}) as { hint?: string; code?: string };
       return [error(params.code ?? "sft/invalid", issue.message, params.hint)];
@@ -107,7 +129,12 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
   }
 }
 
-function unknownKeyHint(key: string, known: string[], path: PathSegment[], objectValue: unknown): string | undefined {
+function unknownKeyHint(
+  key: string,
+  known: string[],
+  path: PathSegment[],
+  objectValue: unknown,
+): string | undefined {
   const isMethod = path.length === 1 && path[0] === "method";
   if (isMethod) {
     const kind = (objectValue as { kind?: string } | undefined)?.kind;

@@ -23,7 +23,10 @@ export function unwrap(schema: AnySchema): AnySchema {
   let s = schema;
   for (;;) {
     const def = defOf(s);
-    if (def.innerType && ["optional", "default", "prefault", "nullable", "readonly", "catch"].includes(def.type)) {
+    if (
+      def.innerType &&
+      ["optional", "default", "prefault", "nullable", "readonly", "catch"].includes(def.type)
+    ) {
       s = def.innerType;
     } else if (def.type === "pipe" && def.in) {
       s = def.in;
@@ -34,14 +37,21 @@ export function unwrap(schema: AnySchema): AnySchema {
 }
 
 /** The schema at `path`, choosing discriminated-union members by the value written there. */
-export function schemaAt(root: AnySchema, path: readonly PathSegment[], value: unknown): AnySchema | undefined {
+export function schemaAt(
+  root: AnySchema,
+  path: readonly PathSegment[],
+  value: unknown,
+): AnySchema | undefined {
   let schema: AnySchema | undefined = root;
   let current: unknown = value;
   for (const seg of path) {
     if (!schema) return undefined;
     schema = pickUnionMember(unwrap(schema), current);
     const def = defOf(schema);
-    const next = typeof current === "object" && current !== null ? (current as Record<PathSegment, unknown>)[seg] : undefined;
+    const next =
+      typeof current === "object" && current !== null
+        ? (current as Record<PathSegment, unknown>)[seg]
+        : undefined;
     if (def.type === "object" && def.shape) schema = def.shape[String(seg)];
     else if (def.type === "record") schema = def.valueType;
     else if (def.type === "array") schema = def.element;
@@ -87,11 +97,15 @@ export function objectKeys(schema: AnySchema | undefined): string[] {
 }
 
 /** The discriminator and its allowed values, for a discriminated union. */
-export function discriminatorOf(schema: AnySchema | undefined): { key: string; values: string[] } | undefined {
+export function discriminatorOf(
+  schema: AnySchema | undefined,
+): { key: string; values: string[] } | undefined {
   if (!schema) return undefined;
   const def = defOf(unwrap(schema));
   if (def.type !== "union" || !def.discriminator || !def.options) return undefined;
   const key = def.discriminator;
-  const values = def.options.flatMap((o) => literalValues(defOf(unwrap(o)).shape?.[key] as AnySchema)).map(String);
+  const values = def.options
+    .flatMap((o) => literalValues(defOf(unwrap(o)).shape?.[key] as AnySchema))
+    .map(String);
   return { key, values };
 }

@@ -4,7 +4,8 @@ export const warningIds = {
   "sft/template-no-eos": "The chat template puts no EOS or end-of-turn token after assistant turns.",
   "sft/truncation-cuts-eos": "overLength `truncate` cuts the end of long samples, EOS included.",
   "sft/no-eval-split": "No source holds out an eval split, so there is no eval loss.",
-  "sft/new-tokens-untrained": "Added tokens keep their initial embedding because the method does not train their rows.",
+  "sft/new-tokens-untrained":
+    "Added tokens keep their initial embedding because the method does not train their rows.",
   "sft/heavy-upsampling": "A source is repeated more than 3 times per epoch; the model may memorise it.",
   "sft/samples-dropped": "Samples longer than maxLength are dropped.",
   "sft/rows-skipped": "Rows that do not fit the format are skipped.",

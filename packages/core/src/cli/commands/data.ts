@@ -3,7 +3,10 @@ import { compileRecipe } from "../../compile/compile.ts";
 import { reportDiagnostics } from "../report.ts";
 
 export const dataCommand = defineCommand({
-  meta: { name: "data", description: "Render samples with their trained tokens, per-source statistics, the data report" },
+  meta: {
+    name: "data",
+    description: "Render samples with their trained tokens, per-source statistics, the data report",
+  },
   args: {
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
     inspect: { type: "string", description: "Print N rendered samples", default: "3" },

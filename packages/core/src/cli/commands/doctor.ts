@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { availableParallelism, arch, platform, totalmem } from "node:os";
+import { arch, availableParallelism, platform, totalmem } from "node:os";
 import { defineCommand } from "citty";
 import { availableBackends } from "../../compile/backend-choice.ts";
 import { colorsFor, formatBytes } from "../format.ts";
@@ -26,7 +26,10 @@ async function probe(backend: "tensorflow" | "wasm" | "cpu"): Promise<{ ok: bool
     await b.data();
     a.dispose();
     b.dispose();
-    return { ok: true, detail: `${info.threads} thread(s)${info.simd ? ", SIMD" : ""}, 256² matmul ${(performance.now() - start).toFixed(1)} ms` };
+    return {
+      ok: true,
+      detail: `${info.threads} thread(s)${info.simd ? ", SIMD" : ""}, 256² matmul ${(performance.now() - start).toFixed(1)} ms`,
+    };
   } catch (e) {
     return { ok: false, detail: (e as Error).message.split("\n")[0] ?? "failed" };
   }
@@ -51,10 +54,13 @@ export const doctorCommand = defineCommand({
       cores: availableParallelism(),
       memory: totalmem(),
       versions: Object.fromEntries(
-        ["@sftkit/core", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-wasm", "@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"].map((p) => [
-          p,
-          versionOf(p),
-        ]),
+        [
+          "@sftkit/core",
+          "@tensorflow/tfjs-core",
+          "@tensorflow/tfjs-backend-wasm",
+          "@tensorflow/tfjs-node",
+          "@tensorflow/tfjs-node-gpu",
+        ].map((p) => [p, versionOf(p)]),
       ),
       backends,
       backendOverride: process.env.SFTKIT_BACKEND ?? null,
@@ -68,9 +74,13 @@ export const doctorCommand = defineCommand({
       c.bold("sft doctor"),
       `  node ${report.node} · ${report.platform} · ${report.cores} cores · ${formatBytes(report.memory)}`,
       ...Object.entries(report.versions).map(([p, v]) => `  ${p.padEnd(32)} ${v ?? c.dim("not installed")}`),
-      c.bold("Backends") + c.dim(" (auto picks the first that loads: tensorflow > wasm > cpu; override with SFTKIT_BACKEND or train.backend)"),
+      c.bold("Backends") +
+        c.dim(
+          " (auto picks the first that loads: tensorflow > wasm > cpu; override with SFTKIT_BACKEND or train.backend)",
+        ),
       ...Object.entries(backends).map(
-        ([n, b]) => `  ${n.padEnd(11)} ${b.ok ? c.green("ok") : b.installed ? c.red("fails") : c.dim("—")}  ${b.detail}`,
+        ([n, b]) =>
+          `  ${n.padEnd(11)} ${b.ok ? c.green("ok") : b.installed ? c.red("fails") : c.dim("—")}  ${b.detail}`,
       ),
       c.bold("GPU"),
       "  Install @tensorflow/tfjs-node-gpu (4.22 needs CUDA 11.2 and cuDNN 8.1 on Linux x86_64). Its install downloads",

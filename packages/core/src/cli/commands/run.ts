@@ -5,7 +5,10 @@ import { formatPlanSummary } from "../plan-summary.ts";
 import { reportDiagnostics } from "../report.ts";
 
 /** Compiles, shows the plan, then trains (the training loop is not built yet). */
-export async function runRecipe(recipe: string, opts: { resume?: boolean; maxSteps?: number } = {}): Promise<void> {
+export async function runRecipe(
+  recipe: string,
+  opts: { resume?: boolean; maxSteps?: number } = {},
+): Promise<void> {
   const result = await compileRecipe(recipe);
   if (!reportDiagnostics(result) || !result.plan) return;
   const c = colorsFor(process.stdout);

@@ -12,9 +12,18 @@ export const ColumnsSchema = z
     input: z.string().optional().describe("alpaca: the optional input column (default `input`)."),
     output: z.string().optional().describe("alpaca: the response column (default `output`)."),
     system: z.string().optional().describe("alpaca/sharegpt: a system prompt column (default `system`)."),
-    history: z.string().optional().describe("alpaca: earlier [instruction, response] pairs (default `history`)."),
-    messages: z.string().optional().describe("sharegpt/messages: the turns column (default `conversations` / `messages`)."),
-    tools: z.string().optional().describe("sharegpt/messages: the tool definitions column (default `tools`)."),
+    history: z
+      .string()
+      .optional()
+      .describe("alpaca: earlier [instruction, response] pairs (default `history`)."),
+    messages: z
+      .string()
+      .optional()
+      .describe("sharegpt/messages: the turns column (default `conversations` / `messages`)."),
+    tools: z
+      .string()
+      .optional()
+      .describe("sharegpt/messages: the tool definitions column (default `tools`)."),
     text: z.string().optional().describe("completion: the text column (default `text`)."),
     inputIds: z.string().optional().describe("tokenized: the ids column (default `input_ids`)."),
     labels: z.string().optional().describe("tokenized: the labels column (default `labels`; -100 = masked)."),
@@ -24,7 +33,10 @@ export const ColumnsSchema = z
 export const TagsSchema = z
   .strictObject({
     role: z.string().default("from").describe("Key of a turn's role (sharegpt: `from`; messages: `role`)."),
-    content: z.string().default("value").describe("Key of a turn's text (sharegpt: `value`; messages: `content`)."),
+    content: z
+      .string()
+      .default("value")
+      .describe("Key of a turn's text (sharegpt: `value`; messages: `content`)."),
     roles: z
       .record(z.string(), z.enum(chatRoles))
       .optional()
@@ -39,7 +51,10 @@ export const FiltersSchema = z
     minChars: positiveInt().optional().describe("Drop rows whose text is shorter than this."),
     maxChars: positiveInt().optional().describe("Drop rows whose text is longer than this."),
     where: z
-      .custom<(row: Record<string, unknown>) => boolean>((v) => typeof v === "function", "expected a function")
+      .custom<(row: Record<string, unknown>) => boolean>(
+        (v) => typeof v === "function",
+        "expected a function",
+      )
       .optional()
       .describe("A predicate on the raw row; false drops it."),
   })
@@ -58,14 +73,21 @@ export const SourceSchema = z
       .number()
       .positive()
       .optional()
-      .describe("Relative share of this source in the mix (1 = its own size); above 1 upsamples by repetition."),
-    samples: positiveInt().optional().describe("Target samples per epoch from this source (instead of `weight`)."),
+      .describe(
+        "Relative share of this source in the mix (1 = its own size); above 1 upsamples by repetition.",
+      ),
+    samples: positiveInt()
+      .optional()
+      .describe("Target samples per epoch from this source (instead of `weight`)."),
     maxRows: positiveInt().optional().describe("Read at most this many rows (before filters)."),
     eval: z
       .union([fraction(), positiveInt()])
       .optional()
       .describe("Rows held out for evaluation: a fraction in (0, 1) or a count."),
-    onBadRow: z.enum(["error", "skip"]).default("error").describe("A row that does not fit the format: stop, or skip it and count it."),
+    onBadRow: z
+      .enum(["error", "skip"])
+      .default("error")
+      .describe("A row that does not fit the format: stop, or skip it and count it."),
     filters: FiltersSchema.optional(),
   })
   .superRefine((s, ctx) => {
@@ -87,6 +109,9 @@ export const DataSchema = z
       .refine((r) => Object.keys(r).length > 0, "at least one source is needed")
       .describe("Named datasets."),
     seed: z.number().int().default(42).describe("Seed of mixing and shuffling (reshuffled each epoch)."),
-    cacheDir: z.string().optional().describe("Tokenized-data cache folder (default: `.sft-cache` beside the recipe)."),
+    cacheDir: z
+      .string()
+      .optional()
+      .describe("Tokenized-data cache folder (default: `.sft-cache` beside the recipe)."),
   })
   .describe("The data mix.");

@@ -1,7 +1,15 @@
 import { z } from "zod";
 import { nonNegativeInt, positiveInt } from "./common.ts";
 
-export const linearModuleNames = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export const linearModuleNames = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+] as const;
 export type LinearModuleName = (typeof linearModuleNames)[number];
 
 const FullMethod = z.strictObject({ kind: z.literal("full").describe("Every parameter trains.") });
@@ -22,7 +30,13 @@ const PartialMethod = z
     lmHead: z.boolean().default(false).describe("Also train lm_head (or the tied embedding)."),
   })
   .superRefine((m, ctx) => {
-    if (m.lastLayers === undefined && m.layerRanges === undefined && m.modules === undefined && !m.embeddings && !m.lmHead) {
+    if (
+      m.lastLayers === undefined &&
+      m.layerRanges === undefined &&
+      m.modules === undefined &&
+      !m.embeddings &&
+      !m.lmHead
+    ) {
       ctx.addIssue({
         code: "custom",
         message: "a partial method selects nothing to train",
@@ -30,13 +44,22 @@ const PartialMethod = z
       });
     }
     m.layerRanges?.forEach(([start, end], i) => {
-      if (end <= start) ctx.addIssue({ code: "custom", path: ["layerRanges", i], message: `empty layer range [${start}, ${end})` });
+      if (end <= start)
+        ctx.addIssue({
+          code: "custom",
+          path: ["layerRanges", i],
+          message: `empty layer range [${start}, ${end})`,
+        });
     });
     m.modules?.forEach((pattern, i) => {
       try {
         new RegExp(pattern);
       } catch (e) {
-        ctx.addIssue({ code: "custom", path: ["modules", i], message: `not a regular expression: ${(e as Error).message}` });
+        ctx.addIssue({
+          code: "custom",
+          path: ["modules", i],
+          message: `not a regular expression: ${(e as Error).message}`,
+        });
       }
     });
   });
@@ -48,7 +71,9 @@ const FrozenMethod = z.strictObject({
       newTokens: z
         .union([z.boolean(), z.array(z.string().min(1))])
         .default(true)
-        .describe("Rows of newly added tokens (all, or by name); the other rows stay fixed, as PEFT's trainable tokens."),
+        .describe(
+          "Rows of newly added tokens (all, or by name); the other rows stay fixed, as PEFT's trainable tokens.",
+        ),
       lmHead: z.boolean().default(false).describe("Train lm_head."),
       norms: z.boolean().default(false).describe("Train the RMSNorm weights."),
     })
@@ -58,7 +83,11 @@ const FrozenMethod = z.strictObject({
 
 const loraFields = {
   rank: positiveInt().default(16).describe("LoRA rank r."),
-  alpha: z.number().positive().default(32).describe("LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with rsLoRA)."),
+  alpha: z
+    .number()
+    .positive()
+    .default(32)
+    .describe("LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with rsLoRA)."),
   dropout: z.number().min(0).lt(1).default(0.05).describe("Dropout on the LoRA input."),
   targets: z
     .union([z.literal("all-linear"), z.array(z.enum(linearModuleNames)).min(1)])
@@ -71,12 +100,18 @@ const loraFields = {
     .describe("Also train the embedding rows of added tokens (PEFT trainable_token_indices)."),
 };
 
-const LoraMethod = z.strictObject({ kind: z.literal("lora").describe("Low-rank adapters on linear modules."), ...loraFields });
+const LoraMethod = z.strictObject({
+  kind: z.literal("lora").describe("Low-rank adapters on linear modules."),
+  ...loraFields,
+});
 
 export const Nf4Schema = z
   .strictObject({
     blockSize: z.literal(64).default(64).describe("Values per absmax block (QLoRA: 64)."),
-    doubleQuant: z.boolean().default(true).describe("Quantize the absmax constants to 8 bits in blocks of 256."),
+    doubleQuant: z
+      .boolean()
+      .default(true)
+      .describe("Quantize the absmax constants to 8 bits in blocks of 256."),
   })
   .prefault({})
   .describe("NF4 storage of the frozen base linear weights.");
@@ -98,7 +133,14 @@ const PrefixMethod = z.strictObject({
 });
 
 export const MethodSchema = z
-  .discriminatedUnion("kind", [FullMethod, PartialMethod, FrozenMethod, LoraMethod, QloraMethod, PrefixMethod])
+  .discriminatedUnion("kind", [
+    FullMethod,
+    PartialMethod,
+    FrozenMethod,
+    LoraMethod,
+    QloraMethod,
+    PrefixMethod,
+  ])
   .describe("How the model is tuned, chosen by `kind`.");
 
 export const methodKinds = ["full", "partial", "frozen", "lora", "qlora", "prefix"] as const;

@@ -16,7 +16,11 @@ export const RecipeSchema = z
       .describe("The run's name (default: the recipe file's name)."),
     description: z.string().optional().describe("What this recipe is for."),
     model: ModelSchema,
-    tokenizer: z.string().min(1).optional().describe("Folder with tokenizer.json (default: the model folder)."),
+    tokenizer: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Folder with tokenizer.json (default: the model folder)."),
     template: TemplateSchema,
     tokens: TokensSchema,
     data: DataSchema,

@@ -16,7 +16,9 @@ export const TemplateSchema = z
   .union([
     z
       .enum(["model", ...builtinTemplateNames])
-      .describe("`model`: the model's own `chat_template` from tokenizer_config.json; otherwise a built-in template."),
+      .describe(
+        "`model`: the model's own `chat_template` from tokenizer_config.json; otherwise a built-in template.",
+      ),
     z.strictObject({ jinja: z.string().min(1).describe("An inline Jinja chat template.") }),
     z.strictObject({ file: z.string().min(1).describe("A .jinja file, relative to the recipe file.") }),
   ])

@@ -22,24 +22,47 @@ export const EvalSchema = z
 
 export const TrainSchema = z
   .strictObject({
-    epochs: z.number().positive().optional().describe("Passes over the mix (default 1 when `steps` is unset)."),
+    epochs: z
+      .number()
+      .positive()
+      .optional()
+      .describe("Passes over the mix (default 1 when `steps` is unset)."),
     steps: positiveInt().optional().describe("Optimizer steps; overrides `epochs`."),
     learningRate: z.number().positive().default(2e-4).describe("Peak learning rate."),
     schedule: z.enum(["cosine", "linear", "constant"]).default("cosine").describe("Decay after warmup."),
     warmupSteps: nonNegativeInt().optional().describe("Linear warmup steps."),
-    warmupRatio: z.number().min(0).lt(1).optional().describe("Warmup as a fraction of all steps (default 0.03)."),
-    minLearningRateRatio: z.number().min(0).max(1).default(0).describe("Floor of the decay, as a fraction of the peak."),
+    warmupRatio: z
+      .number()
+      .min(0)
+      .lt(1)
+      .optional()
+      .describe("Warmup as a fraction of all steps (default 0.03)."),
+    minLearningRateRatio: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe("Floor of the decay, as a fraction of the peak."),
     optimizer: OptimizerSchema,
-    tokensPerMicroBatch: positiveInt().optional().describe("Token budget of a micro-batch (rows × padded length); default 4096."),
-    microBatchSize: positiveInt().optional().describe("Fixed rows per micro-batch (instead of a token budget)."),
+    tokensPerMicroBatch: positiveInt()
+      .optional()
+      .describe("Token budget of a micro-batch (rows × padded length); default 4096."),
+    microBatchSize: positiveInt()
+      .optional()
+      .describe("Fixed rows per micro-batch (instead of a token budget)."),
     gradientAccumulation: positiveInt().default(1).describe("Micro-batches per optimizer step."),
     maxLength: positiveInt().default(1024).describe("Longest sample in tokens."),
     overLength: z
       .enum(["truncate", "drop", "error"])
       .default("drop")
-      .describe("Samples longer than maxLength: cut (may lose the EOS), drop (counted in the plan), or stop."),
+      .describe(
+        "Samples longer than maxLength: cut (may lose the EOS), drop (counted in the plan), or stop.",
+      ),
     packing: z.boolean().default(false).describe("Pack several samples per row (block-diagonal attention)."),
-    lossOn: z.enum(["assistant", "all", "last"]).default("assistant").describe("Which tokens are trained: assistant turns, everything, or the last assistant turn."),
+    lossOn: z
+      .enum(["assistant", "all", "last"])
+      .default("assistant")
+      .describe("Which tokens are trained: assistant turns, everything, or the last assistant turn."),
     eos: z
       .enum(["turn", "last", "none"])
       .default("turn")
@@ -48,9 +71,15 @@ export const TrainSchema = z
     eval: EvalSchema,
     checkpointEvery: positiveInt().optional().describe("Write a checkpoint every N steps."),
     seed: z.number().int().default(42).describe("Seed of initialisation, dropout and shuffling."),
-    backend: z.enum(backendNames).default("auto").describe("TensorFlow.js backend; `auto`: tensorflow > wasm > cpu."),
+    backend: z
+      .enum(backendNames)
+      .default("auto")
+      .describe("TensorFlow.js backend; `auto`: tensorflow > wasm > cpu."),
     threads: positiveInt().optional().describe("wasm threads (default: the core count)."),
-    gradientCheckpointing: z.boolean().default(false).describe("Recompute each layer in backward to save activation memory."),
+    gradientCheckpointing: z
+      .boolean()
+      .default(false)
+      .describe("Recompute each layer in backward to save activation memory."),
   })
   .superRefine((t, ctx) => {
     if (t.tokensPerMicroBatch !== undefined && t.microBatchSize !== undefined) {
@@ -61,7 +90,11 @@ export const TrainSchema = z
       });
     }
     if (t.warmupSteps !== undefined && t.warmupRatio !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["warmupRatio"], message: "give either `warmupSteps` or `warmupRatio`, not both" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["warmupRatio"],
+        message: "give either `warmupSteps` or `warmupRatio`, not both",
+      });
     }
     if (t.tokensPerMicroBatch !== undefined && t.tokensPerMicroBatch < t.maxLength) {
       ctx.addIssue({
@@ -77,11 +110,17 @@ export const TrainSchema = z
 
 export const OutputSchema = z
   .strictObject({
-    dir: z.string().min(1).optional().describe("Output folder, relative to the recipe (default `out/<recipe name>`)."),
+    dir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Output folder, relative to the recipe (default `out/<recipe name>`)."),
     save: z
       .enum(["adapter", "merged", "both"])
       .optional()
-      .describe("What to write: a PEFT adapter, a merged HF model, or both (default: adapter for lora/qlora/prefix, merged otherwise)."),
+      .describe(
+        "What to write: a PEFT adapter, a merged HF model, or both (default: adapter for lora/qlora/prefix, merged otherwise).",
+      ),
   })
   .prefault({})
   .describe("Where artefacts go.");
