@@ -33,8 +33,11 @@ export function encodeEntry<M>(meta: M, samples: TokenizedSample[], source: stri
     data[1 + n + i] = f;
     data[1 + 2 * n + i] = s.origin.line ?? -1;
     data[1 + 3 * n + i] = s.origin.index;
-    data.set(s.inputIds, ids);
-    data.set(s.labels, labels);
+    // A plain loop: TypedArray.set from a JS array is several times slower.
+    const inputIds = s.inputIds;
+    const lab = s.labels;
+    for (let k = 0; k < inputIds.length; k++) data[ids + k] = inputIds[k]!;
+    for (let k = 0; k < lab.length; k++) data[labels + k] = lab[k]!;
     ids += s.inputIds.length;
     labels += s.labels.length;
   });
@@ -84,8 +87,8 @@ export function decodeEntry<M>(buf: Buffer): EncodedSamples<M> | null {
     };
     if (line >= 0) origin.line = line;
     samples[i] = {
-      inputIds: Array.from(data.subarray(ids, ids + len)),
-      labels: Array.from(data.subarray(labels, labels + len)),
+      inputIds: toArray(data, ids, len),
+      labels: toArray(data, labels, len),
       source: parsed.source,
       origin,
     };
@@ -93,4 +96,10 @@ export function decodeEntry<M>(buf: Buffer): EncodedSamples<M> | null {
     labels += len;
   }
   return { meta: parsed.meta, files: parsed.files, samples };
+}
+
+function toArray(data: Int32Array, start: number, len: number): number[] {
+  const out = new Array<number>(len);
+  for (let k = 0; k < len; k++) out[k] = data[start + k]!;
+  return out;
 }
