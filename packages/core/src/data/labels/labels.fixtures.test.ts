@@ -1,0 +1,155 @@
+// Labels on real tokenizers and every real chat template in ../shared/fixtures.
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../../testing/fixtures.ts";
+import { builtinTemplates } from "../template/builtins.ts";
+import { loadFixtureTemplates } from "../template/fixture-templates.ts";
+import { ChatTemplateError } from "../template/render.ts";
+import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
+import { type Conversation, IGNORE_INDEX, type Message } from "../types.ts";
+import { templateEndOfTurn } from "./end-of-turn.ts";
+import { trainedRuns } from "./inspect.ts";
+import { tokenizeConversation } from "./tokenize.ts";
+
+const title = (s: string) => (hasSharedFixtures ? s : `${s} (${sharedFixturesSkipReason})`);
+
+describe.skipIf(!hasSharedFixtures)(title("labels against axolotl's Llama-2 fixture"), () => {
+  let tok: Tokenizer;
+  beforeAll(async () => {
+    tok = await loadTokenizer(fixture("tokenizers", "llama-2"));
+  });
+
+  it("renders the same text and trains the same replies + EOS as conversation.tokenized_llama2chat.json", () => {
+    const dir = fixture("datasets", "axolotl-fixtures");
+    const raw = JSON.parse(readFileSync(`${dir}/conversation.json`, "utf8")) as {
+      conversations: { from: string; value: string }[];
+    };
+    const want = JSON.parse(readFileSync(`${dir}/conversation.tokenized_llama2chat.json`, "utf8")) as {
+      input_ids: number[];
+      labels: number[];
+    };
+    // Axolotl used Llama-2's default system prompt; read it back from the fixture's own text.
+    const fixtureText = tok.decode(want.input_ids);
+    const system = /<<SYS>>\n([\s\S]*?)\n<<\/SYS>>/.exec(fixtureText)?.[1];
+    expect(system).toBeDefined();
+    const conv: Conversation = {
+      messages: [
+        { role: "system", content: system! },
+        ...raw.conversations.map(
+          (t): Message => ({ role: t.from === "human" ? "user" : "assistant", content: t.value }),
+        ),
+      ],
+    };
+    const r = tokenizeConversation(conv, {
+      tokenizer: tok,
+      template: builtinTemplates["llama-2"],
+      eos: "turn",
+    });
+    // Same text: axolotl tokenized turn by turn, we tokenize the whole text once (ids differ at joins).
+    const ours = tok.decode(r.inputIds);
+    // The fixture ends with a stray <s> and <unk> padding (id 0) to 4096 tokens; joins decode slightly differently.
+    const norm = (x: string) =>
+      x
+        .replace(/(<s>)?(<unk>)*$/, "")
+        .replaceAll(" </s>", "</s>")
+        .replaceAll("<s> [INST]", "<s>[INST]");
+    expect(norm(ours)).toBe(norm(fixtureText));
+    expect(r.inputIds).toEqual(tok.encode(r.text, { addSpecialTokens: false }));
+    const wantRuns = trainedRuns(tok, want.labels);
+    const gotRuns = trainedRuns(tok, r.labels);
+    expect(wantRuns.length).toBeGreaterThanOrEqual(4);
+    // One difference: whole-text encoding folds " </s>" into the single token "▁</s>" (id 2, decoded "</s>").
+    expect(gotRuns.slice(0, wantRuns.length)).toEqual(
+      wantRuns.map((x) => x.replace(/ <\/s>(<s>)?$/, "</s>")),
+    );
+    expect(gotRuns[0]!.endsWith("</s>")).toBe(true);
+  });
+});
+
+const PROBE: Message[] = [
+  { role: "system", content: "You are a pirate." },
+  { role: "user", content: "Where is the treasure?" },
+  { role: "assistant", content: "Arr, buried on the isle!" },
+  { role: "user", content: "  And the map?  " },
+  { role: "assistant", content: "  Lost at sea, matey.  " },
+];
+
+describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template"), () => {
+  const templates = hasSharedFixtures ? loadFixtureTemplates(fixture("tokenizers")) : {};
+  let tok: Tokenizer;
+  beforeAll(async () => {
+    tok = await loadTokenizer(fixture("tokenizers", "phi-2"));
+  });
+
+  it("trains exactly the assistant contents (+ end of turn), never user text, with whole-text ids", () => {
+    let checked = 0;
+    const refused: string[] = [];
+    const untrained: string[] = [];
+    for (const [id, template] of Object.entries(templates)) {
+      const rows = [PROBE, PROBE.slice(1)];
+      let r: ReturnType<typeof tokenizeConversation> | undefined;
+      for (const messages of rows) {
+        try {
+          r = tokenizeConversation({ messages }, { tokenizer: tok, template, eos: "turn", templateName: id });
+          break;
+        } catch (e) {
+          if (!(e instanceof ChatTemplateError)) throw new Error(`${id}: ${(e as Error).message}`);
+        }
+      }
+      if (!r) {
+        refused.push(id);
+        continue;
+      }
+      checked++;
+      expect(r.inputIds, id).toEqual(tok.encode(r.text, { addSpecialTokens: false }));
+      const trained = trainedRuns(tok, r.labels).join("\u0000");
+      // Every assistant reply is trained (templates may trim its outer spaces)...
+      for (const reply of ["Arr, buried on the isle!", "Lost at sea, matey."]) {
+        if (r.text.includes(reply)) expect(trained, `${id}: ${reply}`).toContain(reply);
+      }
+      // ...and no user or system text is.
+      for (const other of ["Where is the treasure", "And the map", "You are a pirate"])
+        expect(trained, `${id}: ${other}`).not.toContain(other);
+      // Multimodal templates that only render list-form contents show no reply to train.
+      const shown = r.text.includes("Arr, buried");
+      if (shown && !r.labels.some((l) => l !== IGNORE_INDEX)) untrained.push(id);
+    }
+    // Python Jinja2 refuses these too with string contents: they need list-form (multimodal) contents.
+    expect(refused).toEqual([
+      "_chat_templates/trl/llava_next.jinja",
+      "_chat_templates/trl/llava_next_training.jinja",
+    ]);
+    expect(untrained).toEqual([]);
+    expect(checked).toBeGreaterThanOrEqual(180);
+  });
+
+  it("finds the end-of-turn token of the main families", async () => {
+    const cases: [string, string | null][] = [
+      ["_chat_templates/axolotl/chatml.jinja", "<|im_end|>"],
+      ["_chat_templates/axolotl/llama3.jinja", "<|eot_id|>"],
+      ["_chat_templates/axolotl/gemma.jinja", "<end_of_turn>"],
+      ["_chat_templates/axolotl/phi_3.jinja", "<|end|>"],
+      ["_chat_templates/axolotl/mistral_v1.jinja", "</s>"],
+      ["_chat_templates/chujiezheng-chat_templates/chat_templates/llama-2-chat.jinja", "</s>"],
+      ["_chat_templates/trl/qwen2_5_training.jinja", "<|im_end|>"],
+      ["_chat_templates/trl/llama3_training.jinja", "<|eot_id|>"],
+      ["_chat_templates/ollama/index.json#25-granite-instruct", null],
+    ];
+    const llama = await loadTokenizer(fixture("tokenizers", "llama-2"));
+    for (const [id, eot] of cases) {
+      const got = templateEndOfTurn(templates[id]!, llama);
+      expect(got, id).toEqual({ endOfTurn: eot, eosAfterAssistant: eot !== null });
+    }
+  });
+
+  it("Llama-2: the [/INST] header of the user turn is not trained, ' </s>' is", async () => {
+    const llama = await loadTokenizer(fixture("tokenizers", "llama-2"));
+    const r = tokenizeConversation(
+      { messages: PROBE },
+      { tokenizer: llama, template: builtinTemplates["llama-2"], eos: "turn" },
+    );
+    // " </s>" is one token ("▁</s>", id 2) in whole-text encoding; it decodes as "</s>".
+    expect(trainedRuns(llama, r.labels)).toEqual(["Arr, buried on the isle!</s>", "Lost at sea, matey.</s>"]);
+    expect(r.text).toContain("[/INST] Arr, buried on the isle! </s>");
+  });
+});
