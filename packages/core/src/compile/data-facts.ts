@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
 import { mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
-import { IGNORE_INDEX } from "../data/types.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
@@ -119,9 +118,8 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
         path: ["train", "maxLength"],
       });
     }
-    const untrainable = (prepared.train[r.name] ?? []).filter(
-      (s) => !s.labels.some((l) => l !== IGNORE_INDEX),
-    ).length;
+    // Truncation left these with no trained token: their prompts alone fill maxLength.
+    const untrainable = r.filtered.emptyAfterTruncate ?? 0;
     if (untrainable > 0) {
       problems.push({
         severity: "error",

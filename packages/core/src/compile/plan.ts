@@ -1,6 +1,7 @@
 // plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
 import { readFileSync } from "node:fs";
 import { describeKernels } from "../model/kernels.ts";
+import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { decideBackend } from "./backend-choice.ts";
@@ -185,7 +186,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     },
     optimizer: {
       name: "adamw",
-      learningRate: train.learningRate,
+      learningRate: learningRateOf(recipe),
       betas: train.optimizer.betas,
       eps: train.optimizer.eps,
       weightDecay: train.optimizer.weightDecay,

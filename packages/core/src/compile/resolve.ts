@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { templateEndOfTurn } from "../data/labels/index.ts";
+import { resolveFiles } from "../data/readers/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
@@ -87,12 +88,14 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       ? ["model", "path"]
       : ["model"];
   if (!tokenizerDir) {
-    error(
-      ["tokenizer"],
-      "sft/no-tokenizer",
-      "a model built from `architecture` needs a `tokenizer` folder",
-      'set tokenizer: "path/to/folder with tokenizer.json"',
-    );
+    // A model that failed to resolve has been reported already; only an inline architecture lacks a folder.
+    if (recipe.model.architecture)
+      error(
+        ["tokenizer"],
+        "sft/no-tokenizer",
+        "a model built from `architecture` needs a `tokenizer` folder",
+        'set tokenizer: "path/to/folder with tokenizer.json"',
+      );
   } else if (!existsSync(join(tokenizerDir, "tokenizer.json"))) {
     error(
       tokenizerPath,
@@ -174,6 +177,21 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
         path: ["tokens", "add", i],
       });
     });
+  }
+
+  // Data files are checked here too, so a missing file is reported with every other problem.
+  for (const [name, source] of Object.entries(recipe.data.sources)) {
+    const { missing } = await resolveFiles(baseDir, source.path);
+    const paths = Array.isArray(source.path) ? source.path : [source.path];
+    for (const m of missing) {
+      const index = paths.indexOf(m.pattern);
+      error(
+        ["data", "sources", name, "path", ...(Array.isArray(source.path) && index >= 0 ? [index] : [])],
+        "sft/data-not-found",
+        m.message,
+        "data paths are relative to the recipe file",
+      );
+    }
   }
 
   if (recipe.method.kind === "qlora" && model?.quantized) {

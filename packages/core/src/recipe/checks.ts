@@ -8,6 +8,20 @@ export function addedTokenTexts(recipe: Recipe): string[] {
   return recipe.tokens.add.map((t) => (typeof t === "string" ? t : t.content));
 }
 
+const defaultLearningRates: Record<Recipe["method"]["kind"], number> = {
+  full: 2e-5,
+  partial: 2e-5,
+  lora: 2e-4,
+  qlora: 2e-4,
+  frozen: 1e-3,
+  prefix: 1e-2,
+};
+
+/** The recipe's learning rate, or the method's default. */
+export function learningRateOf(recipe: Recipe): number {
+  return recipe.train.learningRate ?? defaultLearningRates[recipe.method.kind];
+}
+
 export function checkRecipe(recipe: Recipe): Problem[] {
   const problems: Problem[] = [];
   const added = addedTokenTexts(recipe);
@@ -154,7 +168,7 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
-  const lr = recipe.train.learningRate;
+  const lr = learningRateOf(recipe);
   const fullLike = method.kind === "full" || method.kind === "partial";
   if ((fullLike && lr > 1e-4) || lr > 1e-2) {
     warn(

@@ -72,9 +72,9 @@ describe("recipe types", () => {
   it("rejects wrong value types", () => {
     // @ts-expect-error learningRate is a number
     defineRecipe({ ...base, method: { kind: "full" }, train: { learningRate: "3e-4" } });
-    // @ts-expect-error an unknown data format
     defineRecipe({
       model: { path: "." },
+      // @ts-expect-error an unknown data format
       data: { sources: { a: { path: "a.json", format: "alpacca" } } },
       method: { kind: "full" },
     });
@@ -89,8 +89,8 @@ describe("recipe types", () => {
   });
 
   it("derives input and output types from the schema", () => {
-    expectTypeOf<Recipe["train"]["learningRate"]>().toEqualTypeOf<number>();
-    expectTypeOf<NonNullable<RecipeInput["train"]>["learningRate"]>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<Recipe["train"]["maxLength"]>().toEqualTypeOf<number>();
+    expectTypeOf<NonNullable<RecipeInput["train"]>["maxLength"]>().toEqualTypeOf<number | undefined>();
     expectTypeOf<Recipe["method"]["kind"]>().toEqualTypeOf<
       "full" | "partial" | "frozen" | "lora" | "qlora" | "prefix"
     >();

@@ -83,10 +83,13 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
         ];
       }
       // Report the branch that matched the value's type; otherwise say which types are accepted.
-      const branches = issue.errors.filter(
+      // Prefer a branch that failed only below the root (the value had the right shape), then one whose
+      // root failure is not a type mismatch.
+      const deep = issue.errors.find((errs) => errs.every((e) => e.path.length > 0));
+      const sameType = issue.errors.find(
         (errs) => !errs.some((e) => e.code === "invalid_type" && e.path.length === 0),
       );
-      const chosen = branches[0];
+      const chosen = deep ?? sameType;
       if (chosen) return chosen.flatMap((e) => issueToProblems(e as Issue, path, root));
       const expected = [
         ...new Set(

@@ -28,7 +28,13 @@ export const TrainSchema = z
       .optional()
       .describe("Passes over the mix (default 1 when `steps` is unset)."),
     steps: positiveInt().optional().describe("Optimizer steps; overrides `epochs`."),
-    learningRate: z.number().positive().default(2e-4).describe("Peak learning rate."),
+    learningRate: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        "Peak learning rate (default by method: 2e-5 full/partial, 2e-4 lora/qlora, 1e-3 frozen, 1e-2 prefix).",
+      ),
     schedule: z.enum(["cosine", "linear", "constant"]).default("cosine").describe("Decay after warmup."),
     warmupSteps: nonNegativeInt().optional().describe("Linear warmup steps."),
     warmupRatio: z
