@@ -22,7 +22,6 @@ describe("parseRecipe", () => {
     if (!r.ok) return;
     expect(r.recipe.method).toMatchObject({ kind: "lora", rank: 16, alpha: 32, rslora: false });
     expect(r.recipe.train).toMatchObject({
-      learningRate: 2e-4,
       lossOn: "assistant",
       eos: "turn",
       overLength: "drop",
