@@ -270,3 +270,30 @@ describe("mixEpoch", () => {
     expect(key(mixEpoch(p, 0, 8))).not.toBe(key(e0));
   });
 });
+
+describe("prepareData robustness", () => {
+  it("turns a throwing where predicate into a bad row, and an unwritable cache into a warning", async () => {
+    const dir = tmp({ "a.jsonl": jsonl(alpacaRows(3)), blocker: "a file where the cache folder should be" });
+    const p = await prepareData(
+      opts(
+        dir,
+        {
+          a: {
+            path: "a.jsonl",
+            format: "alpaca",
+            filters: {
+              where: (r: Record<string, unknown>) => {
+                if (r.instruction === "q1") throw new Error("boom");
+                return true;
+              },
+            },
+          },
+        },
+        { cacheDir: join(dir, "blocker") },
+      ),
+    );
+    expect(p.problems.map((q) => [q.line, q.message])).toEqual([[2, "filters.where threw: boom"]]);
+    expect(p.reports[0]).toMatchObject({ trainRows: 2, badRows: 1 });
+    expect(p.warnings).toEqual([expect.stringContaining("cache not written")]);
+  });
+});

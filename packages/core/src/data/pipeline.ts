@@ -60,6 +60,8 @@ export interface PreparedData {
   problems: DataProblem[];
   /** True when every source came from the cache. */
   cacheHit: boolean;
+  /** Not errors: a cache that could not be read or written. */
+  warnings: string[];
 }
 
 /** What the tokenizing stage produced for a source: the part that is cached. */
@@ -76,7 +78,7 @@ interface StageMeta {
 const MAX_PROBLEMS = 50;
 
 export async function prepareData(opts: DataPipelineOptions): Promise<PreparedData> {
-  const out: PreparedData = { reports: [], train: {}, eval: {}, problems: [], cacheHit: true };
+  const out: PreparedData = { reports: [], train: {}, eval: {}, problems: [], cacheHit: true, warnings: [] };
   for (const [name, source] of Object.entries(opts.sources)) {
     const resolved = await resolveFiles(opts.baseDir, source.path);
     for (const m of resolved.missing)
@@ -84,17 +86,31 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
     let stage: { meta: StageMeta; samples: TokenizedSample[] } | null = null;
     let key: string | undefined;
     if (opts.cacheDir && resolved.files.length > 0) {
-      key = await cacheKey({
-        files: resolved.files,
-        settings: cacheSettings(source, opts),
-        extra: opts.cacheKeyExtra,
-      });
-      stage = await readEntry<StageMeta>(opts.cacheDir, key);
+      try {
+        key = await cacheKey({
+          files: resolved.files,
+          settings: cacheSettings(source, opts),
+          extra: opts.cacheKeyExtra,
+        });
+        stage = await readEntry<StageMeta>(opts.cacheDir, key);
+      } catch (e) {
+        // An unreadable input file is reported by the reader below; the cache is just skipped.
+        key = undefined;
+        out.warnings.push(`source "${name}": cache skipped: ${(e as Error).message}`);
+      }
     }
     const cached = stage !== null;
     if (!stage) {
       stage = await tokenizeSource(name, source, resolved.files, opts);
-      if (opts.cacheDir && key) await writeEntry(opts.cacheDir, key, stage.meta, stage.samples, name);
+      if (opts.cacheDir && key) {
+        try {
+          await writeEntry(opts.cacheDir, key, stage.meta, stage.samples, name);
+        } catch (e) {
+          out.warnings.push(
+            `source "${name}": cache not written to ${opts.cacheDir}: ${(e as Error).message}`,
+          );
+        }
+      }
     }
     out.cacheHit &&= cached;
     out.problems.push(...stage.meta.problems);
@@ -208,7 +224,14 @@ async function tokenizeSource(
           bad({ ...where, ...(conv.field ? { field: conv.field } : {}), message: conv.message });
           continue;
         }
-        if (filters.check(item.row.value, conv.value) !== null) continue;
+        let dropped: string | null;
+        try {
+          dropped = filters.check(item.row.value, conv.value);
+        } catch (e) {
+          bad({ ...where, message: `filters.where threw: ${(e as Error).message}` });
+          continue;
+        }
+        if (dropped !== null) continue;
         let enc: Encoded;
         try {
           enc = encodeConverted(conv.value, opts);

@@ -80,6 +80,7 @@ describe("inspection", () => {
       eval: {},
       problems: [],
       cacheHit: false,
+      warnings: [],
     };
     expect(pickSamples(prepared, 3).map((x) => `${x.source}${x.origin.line}`)).toEqual(["a1", "b1", "a2"]);
   });

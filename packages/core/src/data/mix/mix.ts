@@ -22,6 +22,7 @@ export function samplesPerEpoch(s: MixSource): number {
 export function drawSource(s: MixSource, epoch: number, seed: number): number[] {
   const target = samplesPerEpoch(s);
   const out: number[] = [];
+  if (target === 0) return out;
   const reps = Math.floor(target / s.size);
   for (let r = 0; r < reps; r++) for (let i = 0; i < s.size; i++) out.push(i);
   const rest = target - reps * s.size;
