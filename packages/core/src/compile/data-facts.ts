@@ -131,6 +131,21 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     }
   }
 
+  for (const r of prepared.reports) {
+    if (r.rows > 0 && r.trainRows === 0) {
+      problems.push({
+        severity: "error",
+        code: "sft/no-train-samples",
+        message: `source \`${r.name}\` has ${r.rows} rows but none is left to train on (eval ${r.evalRows}, too long ${r.overLength.dropped}, filtered ${Object.values(r.filtered).reduce((a, b) => a + b, 0)})`,
+        path: ["data", "sources", r.name],
+        hint:
+          r.overLength.dropped > 0
+            ? `raise train.maxLength (the longest sample has ${r.longestBeforeLimit} tokens)`
+            : "check the eval split and filters",
+      });
+    }
+  }
+
   facts.sources = prepared.reports.map((r) => ({
     name: r.name,
     format: recipe.data.sources[r.name]?.format ?? "unknown",

@@ -1,0 +1,50 @@
+// Every example recipe compiles; `sft plan --json` on each is snapshot-tested (machine-specific fields masked).
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const repo = join(import.meta.dirname, "..");
+const examples = readdirSync(import.meta.dirname, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && readdirSync(join(import.meta.dirname, d.name)).includes("recipe.ts"))
+  .map((d) => d.name);
+
+/** Masks what differs between machines and runs: paths, core counts, device memory, cache state. */
+function normalise(plan: Record<string, unknown>): unknown {
+  const text = JSON.stringify(plan).replaceAll(repo, "<repo>");
+  const p = JSON.parse(text);
+  p.backend = {
+    ...p.backend,
+    threads: "<cores>",
+    available: "<installed>",
+    chosen: "<backend>",
+    reason: "<reason>",
+  };
+  p.memory.device = "<device>";
+  p.memory.fits = "<fits>";
+  p.data.cache.hit = "<hit>";
+  p.kernels = "<per backend>";
+  return p;
+}
+
+describe("examples", () => {
+  it("finds the examples", () => {
+    expect(examples).toContain("quickstart");
+  });
+
+  for (const name of examples) {
+    it(`sft plan --json examples/${name}/recipe.ts`, () => {
+      const r = spawnSync(
+        process.execPath,
+        [join(repo, "packages/core/bin/sft.js"), "plan", `examples/${name}/recipe.ts`, "--json"],
+        {
+          cwd: repo,
+          encoding: "utf8",
+          env: { ...process.env, NO_COLOR: "1", SFTKIT_BACKEND: "" },
+        },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(normalise(JSON.parse(r.stdout))).toMatchSnapshot();
+    });
+  }
+});

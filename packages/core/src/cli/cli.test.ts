@@ -1,0 +1,69 @@
+// The `sft` bin as a user runs it: exit codes, streams, JSON output.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { PlanSchema } from "../compile/plan-schema.ts";
+
+const repo = join(import.meta.dirname, "../../../..");
+const bin = join(repo, "packages/core/bin/sft.js");
+const sft = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], {
+    cwd: repo,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+
+describe("sft CLI", () => {
+  it("plan --json prints a plan that validates against its schema", () => {
+    const r = sft("plan", "examples/quickstart/recipe.ts", "--json");
+    expect(r.status).toBe(0);
+    const plan = PlanSchema.parse(JSON.parse(r.stdout));
+    expect(plan.recipe.name).toBe("quickstart");
+  });
+
+  it("plan prints a readable summary with units", () => {
+    const r = sft("plan", "examples/quickstart/recipe.ts");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Model\s+llama · 5 layers/);
+    expect(r.stdout).toMatch(/peak [\d.]+ MiB of 4.00 GiB/);
+    expect(r.stdout).toMatch(/trainable [\d.]+K \([\d.]+%\)/);
+  });
+
+  it("plan exits 1 and prints every located diagnostic on stderr", () => {
+    const r = sft("plan", "packages/core/src/recipe/fixtures/bad/many-errors.ts");
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(
+      "packages/core/src/recipe/fixtures/bad/many-errors.ts:12:33 error method.rank",
+    );
+    expect(r.stderr).toContain("8 errors");
+    expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+\)/); // no stack trace
+  });
+
+  it("says plainly which subcommands are not built yet", () => {
+    const r = sft("export", "examples/quickstart/recipe.ts", "--target", "axolotl", "--out", "x");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("not built yet");
+  });
+
+  it("doctor reports the backends that load", () => {
+    const r = sft("doctor", "--json");
+    expect(r.status).toBe(0);
+    const report = JSON.parse(r.stdout) as { backends: Record<string, { ok: boolean }> };
+    expect(report.backends.wasm?.ok || report.backends.cpu?.ok).toBe(true);
+  });
+
+  it("a recipe run directly with tsx does what `sft run` does", () => {
+    const r = spawnSync(
+      process.execPath,
+      [join(repo, "node_modules/tsx/dist/cli.mjs"), "examples/quickstart/recipe.ts"],
+      {
+        cwd: repo,
+        encoding: "utf8",
+        env: { ...process.env, NO_COLOR: "1" },
+      },
+    );
+    expect(r.stdout).toContain("Plan quickstart");
+    expect(r.stdout).toContain("sft run:");
+  });
+});
