@@ -215,3 +215,116 @@ export function fusedCrossEntropy(
   });
   return f(h, wt) as tf.Scalar;
 }
+
+/**
+ * Causal attention over kv-head groups without batched matmuls (slow loops on wasm) and without
+ * tf.slice (copies its whole input per slice on wasm): q/k/v are read once into JS and each
+ * (row, kv head) block is uploaded as its own 2-D tensor, so every matmul is a plain 2-D call.
+ * q: [B, KV, G*S, hd], k/v: [B, KV, K, hd], mask: additive [B, S, K]. Returns [B, KV, G*S, hd].
+ */
+export function blockAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  mask: Float32Array,
+  scale: number,
+  withGrad: boolean,
+): tf.Tensor4D {
+  const [B, KV, GS, hd] = q.shape;
+  const K = k.shape[2];
+  const S = mask.length / (B * K);
+  const G = GS / S;
+  // Mask rows repeated for the G query heads that share a kv head.
+  const masks: Float32Array[] = [];
+  for (let b = 0; b < B; b++) {
+    const mb = new Float32Array(GS * K);
+    for (let g = 0; g < G; g++) mb.set(mask.subarray(b * S * K, (b + 1) * S * K), g * S * K);
+    masks.push(mb);
+  }
+  const qSize = GS * hd;
+  const kSize = K * hd;
+
+  const forward = (qd: Float32Array, kd: Float32Array, vd: Float32Array) => {
+    const outs: tf.Tensor[] = [];
+    const probs: tf.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      const mb = tf.tensor2d(masks[b]!, [GS, K]);
+      for (let h = 0; h < KV; h++) {
+        const i = b * KV + h;
+        const [o, p] = tf.tidy(() => {
+          const qb = tf.tensor2d(qd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
+          const kb = tf.tensor2d(kd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+          const vb = tf.tensor2d(vd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+          const p = tf.softmax(tf.add(tf.mul(tf.matMul(qb, tf.transpose(kb)), scale), mb));
+          return [tf.matMul(p, vb), p];
+        });
+        outs.push(o);
+        if (withGrad) probs.push(p);
+        else p.dispose();
+      }
+      mb.dispose();
+    }
+    const out = tf.reshape(tf.concat(outs), [B, KV, GS, hd]) as tf.Tensor4D;
+    tf.dispose(outs);
+    const p = withGrad ? tf.concat(probs) : null;
+    tf.dispose(probs);
+    return { out, p };
+  };
+
+  if (!withGrad) {
+    const { out } = forward(
+      q.dataSync() as Float32Array,
+      k.dataSync() as Float32Array,
+      v.dataSync() as Float32Array,
+    );
+    return out;
+  }
+  const f = tf.customGrad((qi, ki, vi, save) => {
+    const { out, p } = forward(
+      (qi as tf.Tensor).dataSync() as Float32Array,
+      (ki as tf.Tensor).dataSync() as Float32Array,
+      (vi as tf.Tensor).dataSync() as Float32Array,
+    );
+    (save as tf.GradSaveFunc)([qi as tf.Tensor, ki as tf.Tensor, vi as tf.Tensor, p!]);
+    p!.dispose();
+    return {
+      value: out,
+      gradFunc: (dy, saved) => {
+        const [qs, ks, vs, ps] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const qd = qs.dataSync() as Float32Array;
+        const kd = ks.dataSync() as Float32Array;
+        const vd = vs.dataSync() as Float32Array;
+        const pd = ps.dataSync() as Float32Array;
+        const dyd = (dy as tf.Tensor).dataSync() as Float32Array;
+        const dqs: tf.Tensor[] = [];
+        const dks: tf.Tensor[] = [];
+        const dvs: tf.Tensor[] = [];
+        const pSize = GS * K;
+        for (let i = 0; i < B * KV; i++) {
+          const [dq, dk, dv] = tf.tidy(() => {
+            const qb = tf.tensor2d(qd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
+            const kb = tf.tensor2d(kd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+            const vb = tf.tensor2d(vd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+            const pb = tf.tensor2d(pd.subarray(i * pSize, (i + 1) * pSize), [GS, K]);
+            const dob = tf.tensor2d(dyd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
+            const dp = tf.matMul(dob, tf.transpose(vb));
+            const dv = tf.matMul(tf.transpose(pb), dob);
+            const ds = tf.mul(tf.mul(pb, tf.sub(dp, tf.sum(tf.mul(dp, pb), -1, true))), scale) as tf.Tensor2D;
+            return [tf.matMul(ds, kb), tf.matMul(tf.transpose(ds), qb), dv];
+          });
+          dqs.push(dq);
+          dks.push(dk);
+          dvs.push(dv);
+        }
+        const grads = [
+          tf.reshape(tf.concat(dqs), [B, KV, GS, hd]),
+          tf.reshape(tf.concat(dks), [B, KV, K, hd]),
+          tf.reshape(tf.concat(dvs), [B, KV, K, hd]),
+        ];
+        tf.dispose([...dqs, ...dks, ...dvs]);
+        return grads;
+      },
+    };
+  });
+  return f(q, k, v) as tf.Tensor4D;
+}

@@ -6,7 +6,7 @@ import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./bat
 import { Checkpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
-import { embedding, linear } from "./kernels.ts";
+import { blockAttention, embedding, linear } from "./kernels.ts";
 import { ropeTables, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
@@ -32,6 +32,8 @@ export interface ForwardOptions {
   /** Variables whose gradients will be asked for (frozen linears then skip their weight gradient). */
   trainable?: ReadonlySet<tf.Variable>;
   cache?: KvCache;
+  /** Use batched matmuls with built-in gradients for attention (a reference for tests). */
+  batchedAttention?: boolean;
 }
 
 let modelSerial = 0;
@@ -144,7 +146,7 @@ export class Model {
     const cos = tf.tensor3d(c, [T, 1, hd]);
     const sin = tf.tensor3d(s, [T, 1, hd]);
     const K = P + past + S;
-    const mask = tf.tensor(attentionMask(b, P, past), [B, 1, 1, S, K]);
+    const maskData = attentionMask(b, P, past);
     const ids = tf.tensor1d(b.ids, "int32");
     const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
     let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
@@ -192,9 +194,15 @@ export class Model {
         k4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.key, 0)) as tf.Tensor4D, k4], 2);
         v4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.value, 0)) as tf.Tensor4D, v4], 2);
       }
-      const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
-      const probs = tf.softmax(tf.add(tf.reshape(scores, [B, KV, G, S, K]), mask));
-      const attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4); // [B, KV, G*S, hd]
+      let attn: tf.Tensor;
+      if (opts.batchedAttention) {
+        // Reference formulation with built-in gradients (batched matmuls: slow on wasm).
+        const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
+        const probs = tf.softmax(
+          tf.add(tf.reshape(scores, [B, KV, G, S, K]), tf.tensor(maskData, [B, 1, 1, S, K])),
+        );
+        attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4);
+      } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, maskData, scale, grad);
       const merged = tf.reshape(tf.transpose(tf.reshape(attn, [B, H, S, hd]), [0, 2, 1, 3]), [
         T,
         H * hd,
@@ -229,7 +237,11 @@ export class Model {
     return tf.tidy(() => {
       const h = this.hidden(b, opts);
       const idx = Int32Array.from({ length: b.batch }, (_, r) => r * b.seqLen + b.seqLen - 1);
-      return tf.matMul(tf.gather(h, tf.tensor1d(idx, "int32")), this.lmHeadT());
+      const last = tf.gather(h, tf.tensor1d(idx, "int32"));
+      // Few rows: a transposed matmul is cheaper than transposing the tied embedding.
+      if (this.config.tieWordEmbeddings && b.batch <= 16)
+        return tf.matMul(last, this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D, false, true);
+      return tf.matMul(last, this.lmHeadT());
     });
   }
 

@@ -136,7 +136,7 @@ describe("lossAndGrads", () => {
     const keep = Array.from(targets, (t) => (t === -100 ? 0 : 1));
     const safe = Array.from(targets, (t) => Math.max(t, 0));
     const plain = tf.variableGrads(() => {
-      const logp = tf.logSoftmax(tf.matMul(m.hidden(batch), m.lmHeadT()));
+      const logp = tf.logSoftmax(tf.matMul(m.hidden(batch, { batchedAttention: true }), m.lmHeadT()));
       const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(safe, "int32"), cfg.vocabSize)), 1);
       return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(keep)))) as tf.Scalar;
     }, vars);
