@@ -1,5 +1,6 @@
 // Ids on the real fixture tokenizers, against evidence produced by Hugging Face tokenizers elsewhere.
 import { readFileSync } from "node:fs";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { describe, expect, it } from "vitest";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../../testing/fixtures.ts";
 import { IGNORE_INDEX } from "../types.ts";
@@ -94,6 +95,30 @@ describe.skipIf(!hasSharedFixtures)(
       expect(ids.slice(0, 2)).toEqual([64790, 64792]);
       expect(t.decode(ids, { skipSpecialTokens: true }).trim()).toBe("Hello");
     });
+
+    for (const name of ["llama-2", "phi-3-mini", "chatglm3"]) {
+      it(`${name}: splitting at "▁word" starts (our speed-up) gives the library's whole-text ids`, async () => {
+        const dir = fixture("tokenizers", name);
+        const raw = new HfTokenizer(
+          JSON.parse(readFileSync(`${dir}/tokenizer.json`, "utf8")),
+          JSON.parse(readFileSync(`${dir}/tokenizer_config.json`, "utf8")),
+        );
+        const t = await loadTokenizer(dir);
+        const rows = JSON.parse(
+          readFileSync(fixture("datasets", "llama-factory", "alpaca_zh_demo.json"), "utf8"),
+        ) as { instruction: string; output: string }[];
+        const texts = [
+          "  leading  and   double spaces\n\n\tindent\u00a0nbsp  ",
+          "code:\n    def f(x):\n        return x  # ok\n",
+          "emoji 🌍🚀 and accents déjà vu, 中文 日本語 한국어",
+          ...rows.slice(0, 60).map((r) => `${r.instruction}\n${r.output}`),
+        ];
+        for (const x of texts)
+          expect(t.encode(x, { addSpecialTokens: false })).toEqual(
+            raw.encode(x, { add_special_tokens: false }).ids,
+          );
+      });
+    }
 
     const text = "<s>[INST] Hi there, 世界! 🌍 [/INST] ok </s>\n\n<|user|>\n  x\ty";
     for (const name of ["llama-2", "phi-2", "phi-3-mini", "chatglm3"]) {

@@ -158,6 +158,7 @@ class HfBackedTokenizer implements Tokenizer {
     if (normalizer)
       for (const a of added) if (a.normalized) this.addedSet.add(normalizer(a.content) as string);
     this.table = new SurfaceTable(surfaceKind(this.json), this.addedSet);
+    installWordSplit(this.hf, this.json);
     this.maxId = -1;
     for (const id of this.hf.get_vocab(true).values()) if (id > this.maxId) this.maxId = id;
     for (const a of added) if (a.id > this.maxId) this.maxId = a.id;
@@ -261,6 +262,22 @@ class HfBackedTokenizer implements Tokenizer {
     this.rebuild();
     return ids;
   }
+}
+
+const WORD_BOUNDARY = /(?<=[^\u2581])(?=\u2581)/u;
+const PREFIX_ONLY = /^\u2581*[^\u2581]*$/u;
+
+/**
+ * SentencePiece-style BPE (no pre-tokenizer) runs over the whole text, which is slow and defeats the
+ * word cache. When no vocab token has "▁" after another character, no merge can cross the start of a
+ * "▁word", so splitting there gives the same ids: a pre-tokenizer that splits is exact and much faster.
+ */
+function installWordSplit(hf: HfTokenizer, json: Json): void {
+  const model = json.model as { type?: string; vocab?: Record<string, number> } | undefined;
+  if (hf.pre_tokenizer !== null || model?.type !== "BPE" || !model.vocab) return;
+  for (const token of Object.keys(model.vocab)) if (!PREFIX_ONLY.test(token)) return;
+  const split = (text: string) => text.split(WORD_BOUNDARY);
+  (hf as unknown as { pre_tokenizer: unknown }).pre_tokenizer = split;
 }
 
 function byteToCharIndex(text: string, nBytes: number): Int32Array {
