@@ -73,9 +73,29 @@ export async function compileRecipe(
   const shown = problems.filter((p) => p.severity === "error" || !acknowledged.has(p.code));
   if (errors || !resolved.model) return { plan: null, diagnostics: locate(shown), resolved, data };
 
-  const plan = buildPlan(resolved, data.facts, problems);
+  let plan = buildPlan(resolved, data.facts, problems);
+  if (!plan.memory.fits) {
+    problems.push(memoryProblem(plan));
+    plan = buildPlan(resolved, data.facts, problems);
+    if (!acknowledged.has("sft/memory-exceeds-device")) shown.push(problems[problems.length - 1]!);
+  }
   if (opts.write !== false) await writePlan(plan, resolved);
   return { plan, diagnostics: locate(shown), resolved, data };
+}
+
+function memoryProblem(plan: Plan): Problem {
+  const gib = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  const m = plan.memory;
+  return {
+    severity: "warning",
+    code: "sft/memory-exceeds-device",
+    message: `the estimated peak ${gib(m.peak)} exceeds the ${gib(m.device.bytes)} of the ${m.device.backend} device (${m.device.note})`,
+    path:
+      plan.batching.tokensPerMicroBatch !== null
+        ? ["train", "tokensPerMicroBatch"]
+        : ["train", "microBatchSize"],
+    hint: `lower the micro-batch (activations ${gib(m.activations)}) and raise gradientAccumulation, or set gradientCheckpointing: true`,
+  };
 }
 
 function locateProblems(problems: Problem[], file: string | null): Diagnostic[] {

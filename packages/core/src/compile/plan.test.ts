@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { defineRecipe } from "../recipe/define.ts";
 import { RecipeError } from "../recipe/diagnostics.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { compile, compileRecipe, readPlan } from "./compile.ts";
 import { PlanSchema } from "./plan-schema.ts";
 
@@ -11,8 +11,8 @@ const repo = join(import.meta.dirname, "../../../..");
 const model = join(repo, "examples/models/stories260K");
 const data = join(repo, "examples/quickstart/data/chat.jsonl");
 
-function recipe(method: Parameters<typeof defineRecipe>[0]["method"], extra: Record<string, unknown> = {}) {
-  return defineRecipe({
+function recipe(method: RecipeInput["method"], extra: Record<string, unknown> = {}): RecipeInput {
+  return {
     name: `t-${method.kind}`,
     model: { path: model },
     template: "chatml",
@@ -20,7 +20,7 @@ function recipe(method: Parameters<typeof defineRecipe>[0]["method"], extra: Rec
     method,
     output: { dir: mkdtempSync(join(tmpdir(), "sft-plan-")) },
     ...extra,
-  });
+  };
 }
 
 describe("compile → Plan", () => {
@@ -127,6 +127,13 @@ describe("compile → Plan", () => {
     );
     expect(big.memory.peak).toBeGreaterThan(big.memory.device.bytes);
     expect(big.memory.fits).toBe(false);
+    const bigResult = await compileRecipe(
+      recipe({ kind: "full" }, { train: { tokensPerMicroBatch: 4_000_000, maxLength: 512 } }),
+      {
+        write: false,
+      },
+    );
+    expect(bigResult.diagnostics.map((d) => d.code)).toContain("sft/memory-exceeds-device");
     const ckpt = await compile(recipe({ kind: "full" }, { train: { gradientCheckpointing: true } }), {
       write: false,
     });

@@ -1,7 +1,6 @@
 // Stable warning ids: docs and recipes' `acknowledge` lists refer to them, so never rename one.
 export const warningIds = {
   "sft/eos-not-trained": "No end-of-turn/EOS token is trained, so the model never learns to stop.",
-  "sft/template-no-eos": "The chat template puts no EOS or end-of-turn token after assistant turns.",
   "sft/truncation-cuts-eos": "overLength `truncate` cuts the end of long samples, EOS included.",
   "sft/no-eval-split": "No source holds out an eval split, so there is no eval loss.",
   "sft/new-tokens-untrained":
@@ -12,7 +11,7 @@ export const warningIds = {
   "sft/high-learning-rate": "The learning rate is high for this method.",
   "sft/memory-exceeds-device": "The memory estimate exceeds the memory of the chosen device.",
   "sft/slow-backend": "The chosen backend is a slow debugging fallback.",
-  "sft/no-chat-template": "The tokenizer has no chat template; a built-in one is used.",
+  "sft/token-exists": "A token in `tokens.add` is already in the vocabulary; it keeps its id and embedding.",
 } as const;
 
 export type WarningId = keyof typeof warningIds;

@@ -38,7 +38,7 @@ export const TagsSchema = z
       .default("value")
       .describe("Key of a turn's text (sharegpt: `value`; messages: `content`)."),
     roles: z
-      .record(z.string(), z.enum(chatRoles))
+      .record(z.string(), z.enum(chatRoles).describe("The chat role this name stands for."))
       .optional()
       .describe("Map from the data's role names to chat roles, e.g. { human: 'user', gpt: 'assistant' }."),
   })

@@ -127,7 +127,12 @@ const PrefixMethod = z.strictObject({
   kind: z.literal("prefix").describe("P-tuning v2: trainable key/value prefixes in every layer."),
   virtualTokens: positiveInt().default(20).describe("Number of virtual tokens (prefix length)."),
   reparameterize: z
-    .union([z.literal(false), z.strictObject({ hiddenSize: positiveInt().default(512) })])
+    .union([
+      z.literal(false),
+      z.strictObject({
+        hiddenSize: positiveInt().default(512).describe("Hidden width of the reparameterization MLP."),
+      }),
+    ])
     .default(false)
     .describe("Train the prefixes through an MLP (P-tuning v2's reparameterization), or directly."),
 });
