@@ -25,7 +25,7 @@ interface Js {
   pattern?: string;
 }
 
-const escape = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");
+const escapeCell = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");
 
 function typeOf(s: Js): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
@@ -57,7 +57,7 @@ function typeOf(s: Js): string {
 
 function rows(path: string, s: Js, required: boolean, out: string[]): void {
   const def = s.default === undefined ? (required ? "required" : "–") : `\`${JSON.stringify(s.default)}\``;
-  out.push(`| \`${path}\` | ${escape(typeOf(s))} | ${def} | ${escape(s.description ?? "")} |`);
+  out.push(`| \`${path}\` | ${escapeCell(typeOf(s))} | ${def} | ${escapeCell(s.description ?? "")} |`);
   const objects = [s, ...(s.anyOf ?? [])].filter((m) => m.type === "object");
   for (const o of objects) {
     for (const [k, v] of Object.entries(o.properties ?? {}))
@@ -123,7 +123,7 @@ export function renderRecipeReference(): string {
     "| id | meaning |",
     "|---|---|",
   );
-  for (const [id, text] of Object.entries(warningIds)) out.push(`| \`${id}\` | ${escape(text)} |`);
+  for (const [id, text] of Object.entries(warningIds)) out.push(`| \`${id}\` | ${escapeCell(text)} |`);
   out.push("");
   return out.join("\n");
 }
