@@ -83,6 +83,8 @@ describe("readers", () => {
     expect(folder.files.map((f) => f.slice(dir.length + 1))).toEqual(["d/a.jsonl", "d/sub/b.json"]);
     const globbed = await resolveFiles(dir, ["d/**/*.json", "c.csv", "c.csv"]);
     expect(globbed.files.map((f) => f.slice(dir.length + 1))).toEqual(["c.csv", "d/sub/b.json"]);
+    const absolute = await resolveFiles("/", join(dir, "d/*.jsonl"));
+    expect(absolute.files).toEqual([join(dir, "d/a.jsonl")]);
     const missing = await resolveFiles(dir, ["nope.jsonl", "x/*.parquet"]);
     expect(missing.files).toEqual([]);
     expect(missing.missing.map((m) => m.message)).toEqual([
