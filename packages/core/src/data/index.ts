@@ -18,7 +18,7 @@ export {
   inspectJson,
   pickSamples,
 } from "./inspect/index.ts";
-export { drawSource, mixSamples, samplesPerEpoch } from "./mix/mix.ts";
+export { countBySource, drawSource, mixSamples, samplesPerEpoch } from "./mix/mix.ts";
 export { mulberry32, rngFor, shuffle } from "./mix/rng.ts";
 export { splitIndices } from "./mix/split.ts";
 export {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SourceSchema } from "../recipe/schema/data.ts";
 import { fakeDecode, fakeEncode, fakeEncodeCompletion } from "./fake-encoder.ts";
+import { countBySource } from "./mix/mix.ts";
 import { type DataPipelineOptions, mixEpoch, prepareData } from "./pipeline.ts";
 import { formatProblem } from "./readers/index.ts";
 
@@ -252,8 +253,7 @@ describe("mixEpoch", () => {
       [7, 0.35],
     ]);
     const e0 = mixEpoch(p, 0, 7);
-    const count = (xs: typeof e0) =>
-      Object.fromEntries(["a", "b", "c"].map((n) => [n, xs.filter((s) => s.source === n).length]));
+    const count = countBySource;
     expect(count(e0)).toEqual({ a: 20, b: 25, c: 7 });
     // Downsampling draws without replacement; upsampling repeats every row twice, then 5 distinct ones.
     const aIdx = e0.filter((s) => s.source === "a").map((s) => s.origin.index);

@@ -47,3 +47,10 @@ export function mixSamples(
     for (const i of drawSource(source, epoch, seed)) out.push(samples[i]!);
   return shuffle(out, rngFor(seed, "epoch", epoch));
 }
+
+/** Realised samples per source in an epoch's mix. */
+export function countBySource(samples: readonly TokenizedSample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) out[s.source] = (out[s.source] ?? 0) + 1;
+  return out;
+}
