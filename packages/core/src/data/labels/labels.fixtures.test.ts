@@ -9,6 +9,7 @@ import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type Conversation, IGNORE_INDEX, type Message } from "../types.ts";
 import { templateEndOfTurn } from "./end-of-turn.ts";
 import { trainedRuns } from "./inspect.ts";
+import { endOfTurnCandidates } from "./spans.ts";
 import { tokenizeConversation } from "./tokenize.ts";
 
 const title = (s: string) => (hasSharedFixtures ? s : `${s} (${sharedFixturesSkipReason})`);
@@ -85,6 +86,9 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
     let checked = 0;
     const refused: string[] = [];
     const untrained: string[] = [];
+    const missingEot: string[] = [];
+    const noEot: string[] = [];
+    const closers = endOfTurnCandidates(tok.eosToken, tok.specialTokens);
     for (const [id, template] of Object.entries(templates)) {
       const rows = [PROBE, PROBE.slice(1)];
       let r: ReturnType<typeof tokenizeConversation> | undefined;
@@ -107,6 +111,17 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
       for (const reply of ["Arr, buried on the isle!", "Lost at sea, matey."]) {
         if (r.text.includes(reply)) expect(trained, `${id}: ${reply}`).toContain(reply);
       }
+      // ...with its end-of-turn token when the template closes turns with one.
+      const eot = templateEndOfTurn(template, tok);
+      if (eot.endOfTurn && eot.eosAfterAssistant) {
+        const runs = trainedRuns(tok, r.labels);
+        for (const reply of ["Arr, buried on the isle!", "Lost at sea, matey."]) {
+          if (!r.text.includes(reply)) continue;
+          const run = runs.find((x) => x.includes(reply));
+          const after = run?.slice(run.indexOf(reply)) ?? "";
+          if (![eot.endOfTurn, ...closers].some((c) => after.includes(c))) missingEot.push(`${id}: ${reply}`);
+        }
+      } else noEot.push(id);
       // ...and no user or system text is.
       for (const other of ["Where is the treasure", "And the map", "You are a pirate"])
         expect(trained, `${id}: ${other}`).not.toContain(other);
@@ -120,6 +135,8 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
       "_chat_templates/trl/llava_next_training.jinja",
     ]);
     expect(untrained).toEqual([]);
+    expect(missingEot).toEqual([]);
+    console.log(`templates without an end-of-turn token after assistant turns: ${noEot.join(", ")}`);
     expect(checked).toBeGreaterThanOrEqual(180);
   });
 

@@ -200,7 +200,7 @@ class HfBackedTokenizer implements Tokenizer {
     const toChar = byteToCharIndex(text, bytes.length);
     const offsets: [number, number][] = new Array(enc.ids.length);
     for (let i = 0; i < enc.ids.length; i++)
-      offsets[i] = [toChar[byteOffsets[2 * i]!]!, toChar[byteOffsets[2 * i + 1]!]!];
+      offsets[i] = [toChar.start[byteOffsets[2 * i]!]!, toChar.end[byteOffsets[2 * i + 1]!]!];
     return { ids: enc.ids, offsets };
   }
 
@@ -280,24 +280,29 @@ function installWordSplit(hf: HfTokenizer, json: Json): void {
   (hf as unknown as { pre_tokenizer: unknown }).pre_tokenizer = split;
 }
 
-function byteToCharIndex(text: string, nBytes: number): Int32Array {
-  const map = new Int32Array(nBytes + 1);
+/**
+ * Byte offset -> UTF-16 index, rounding starts down and ends up to whole characters: a byte-fallback or
+ * byte-level token holding part of a character covers that whole character (as HF offsets do).
+ */
+function byteToCharIndex(text: string, nBytes: number): { start: Int32Array; end: Int32Array } {
+  const start = new Int32Array(nBytes + 1);
+  const end = new Int32Array(nBytes + 1);
   let b = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    let n: number;
-    if (c < 0x80) n = 1;
-    else if (c < 0x800) n = 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      // Surrogate pair: 4 bytes for two UTF-16 units.
-      for (let k = 0; k < 4; k++) map[b++] = i;
-      i++;
-      continue;
-    } else n = 3;
-    for (let k = 0; k < n; k++) map[b++] = i;
+    const pair = c >= 0xd800 && c <= 0xdbff;
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : pair ? 4 : 3;
+    const units = pair ? 2 : 1;
+    for (let k = 0; k < n; k++) {
+      start[b + k] = i;
+      end[b + k] = k === 0 ? i : i + units;
+    }
+    b += n;
+    if (pair) i++;
   }
-  map[b] = text.length;
-  return map;
+  start[b] = text.length;
+  end[b] = text.length;
+  return { start, end };
 }
 
 /** A tokenizer from parsed JSON objects (tokenizer.json, tokenizer_config.json, special_tokens_map.json). */
