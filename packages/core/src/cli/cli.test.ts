@@ -40,6 +40,34 @@ describe("sft CLI", () => {
     expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+\)/); // no stack trace
   });
 
+  it("data --inspect marks trained spans with brackets off a terminal", () => {
+    const r = sft("data", "examples/quickstart/recipe.ts", "--inspect", "2");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("── sample 2/2 · chat · data/chat.jsonl:2");
+    // The answer and its end-of-turn token are trained; the prompt is not.
+    expect(r.stdout).toMatch(/<\|assistant\|>\[\[[^\]]+<\|end\|>\]\]/);
+    expect(r.stdout).not.toMatch(/\[\[<s>/);
+  });
+
+  it("data --json gives ids and labels, -100 where masked, the end-of-turn token trained", () => {
+    const r = sft("data", "examples/quickstart/recipe.ts", "--inspect", "3", "--json");
+    expect(r.status).toBe(0);
+    const samples = JSON.parse(r.stdout) as {
+      source: string;
+      input_ids: number[];
+      labels: number[];
+      text: string;
+    }[];
+    expect(samples).toHaveLength(3);
+    for (const s of samples) {
+      expect(s.labels).toHaveLength(s.input_ids.length);
+      expect(s.labels[0]).toBe(-100);
+      expect(s.input_ids.at(-1)).toBe(514); // <|end|>
+      expect(s.labels.at(-1)).toBe(514);
+      s.labels.forEach((l, i) => expect(l === -100 || l === s.input_ids[i]).toBe(true));
+    }
+  });
+
   it("says plainly which subcommands are not built yet", () => {
     const r = sft("export", "examples/quickstart/recipe.ts", "--target", "axolotl", "--out", "x");
     expect(r.status).toBe(2);

@@ -1,17 +1,22 @@
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
+import { formatInspection, formatSourceStats, inspectJson, pickSamples } from "../../data/inspect/index.ts";
+import { colorsFor } from "../format.ts";
 import { reportDiagnostics } from "../report.ts";
 
 export const dataCommand = defineCommand({
   meta: {
     name: "data",
-    description: "Render samples with their trained tokens, per-source statistics, the data report",
+    description: "Rendered samples with their trained tokens marked, and per-source statistics",
   },
   args: {
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
-    inspect: { type: "string", description: "Print N rendered samples", default: "3" },
-    json: { type: "boolean", description: "Print {source, row, text, input_ids, labels} per sample as JSON" },
-    report: { type: "string", description: "Write the data-quality report (not built yet)" },
+    inspect: { type: "string", description: "Print N rendered samples (trained tokens highlighted)" },
+    json: {
+      type: "boolean",
+      description: "Print {source, file, row, text, input_ids, labels} per sample as JSON",
+    },
+    report: { type: "string", description: "Write the data-quality report to FILE (not built yet)" },
   },
   async run({ args }) {
     if (args.report) {
@@ -19,9 +24,44 @@ export const dataCommand = defineCommand({
       process.exitCode = 2;
       return;
     }
+    const n = args.inspect === undefined ? (args.json ? 3 : 0) : Number(args.inspect);
+    if (!Number.isInteger(n) || n < 0) {
+      process.stderr.write(`sft data: --inspect takes a count, got "${args.inspect}"\n`);
+      process.exitCode = 1;
+      return;
+    }
     const result = await compileRecipe(args.recipe, { write: false });
     if (!reportDiagnostics(result)) return;
-    process.stderr.write("sft data --inspect: not built yet\n");
-    process.exitCode = 2;
+    const prepared = result.data?.prepared;
+    const tokenizer = result.resolved?.tokenizer;
+    if (!prepared || !tokenizer) {
+      process.stderr.write("sft data: the recipe's data could not be prepared\n");
+      process.exitCode = 1;
+      return;
+    }
+    const decode = (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: false });
+    const baseDir = result.resolved?.baseDir;
+    const samples = pickSamples(prepared, n);
+    if (args.json) {
+      process.stdout.write(
+        `${JSON.stringify(inspectJson(samples, { n, decode, ...(baseDir ? { baseDir } : {}) }), null, 2)}\n`,
+      );
+      return;
+    }
+    const color = colorsFor(process.stdout).isColorSupported;
+    const parts: string[] = [];
+    if (n > 0) {
+      parts.push(
+        formatInspection(samples, {
+          n,
+          color,
+          decode,
+          tokenText: (id) => tokenizer.idToToken(id) ?? `<${id}>`,
+          ...(baseDir ? { baseDir } : {}),
+        }),
+      );
+    }
+    parts.push(formatSourceStats(prepared.reports));
+    process.stdout.write(`${parts.join("\n\n")}\n`);
   },
 });
