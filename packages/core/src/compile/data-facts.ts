@@ -131,6 +131,14 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     }
   }
 
+  for (const message of prepared.warnings) {
+    problems.push({
+      severity: "warning",
+      code: "sft/cache-unavailable",
+      message,
+      path: ["data", "cacheDir"],
+    });
+  }
   for (const r of prepared.reports) {
     if (r.rows > 0 && r.trainRows === 0) {
       problems.push({
@@ -163,10 +171,6 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     samplesPerEpoch: r.samplesPerEpoch,
   }));
   facts.samplesPerEpoch = prepared.reports.reduce((a, r) => a + r.samplesPerEpoch, 0);
-  facts.tokensPerEpoch = prepared.reports.reduce(
-    (a, r) => a + (r.trainRows > 0 ? Math.round((r.tokens / r.trainRows) * r.samplesPerEpoch) : 0),
-    0,
-  );
   facts.evalSamples = prepared.reports.reduce((a, r) => a + r.evalRows, 0);
   facts.cacheDir = cacheDir;
   facts.cacheHit = prepared.cacheHit;
@@ -190,6 +194,7 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
           : { mode: "bucket", tokensPerMicroBatch: budget, seed: recipe.data.seed },
     );
     facts.microBatchesPerEpoch = schedule.summary.microBatches;
+    facts.tokensPerEpoch = schedule.summary.tokens;
     facts.paddingFraction = schedule.summary.paddingFraction;
     facts.longestRow = schedule.summary.longestRow;
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -138,6 +138,33 @@ describe("compile → Plan", () => {
       write: false,
     });
     expect(ckpt.memory.activationsPerToken).toBeLessThan(plan.memory.activationsPerToken);
+  });
+
+  it("resolves a hub id offline from the local Hugging Face cache", async () => {
+    const cache = mkdtempSync(join(tmpdir(), "sft-hf-"));
+    const repoDir = join(cache, "models--karpathy--stories260K");
+    mkdirSync(join(repoDir, "refs"), { recursive: true });
+    cpSync(model, join(repoDir, "snapshots", "abc123"), { recursive: true });
+    writeFileSync(join(repoDir, "refs", "main"), "abc123");
+    const saved = process.env.HF_HUB_CACHE;
+    process.env.HF_HUB_CACHE = cache;
+    try {
+      const r = { ...recipe({ kind: "lora" }), model: { hub: "karpathy/stories260K" } };
+      const plan = await compile(r, { write: false });
+      expect(plan.model.source).toEqual({
+        kind: "hub",
+        path: join(repoDir, "snapshots", "abc123"),
+        hub: "karpathy/stories260K",
+        revision: "abc123",
+      });
+      const missing = await compileRecipe({ ...r, model: { hub: "karpathy/nope" } }, { write: false });
+      expect(missing.diagnostics).toContainEqual(
+        expect.objectContaining({ code: "sft/model-not-found", path: ["model", "hub"] }),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.HF_HUB_CACHE;
+      else process.env.HF_HUB_CACHE = saved;
+    }
   });
 
   it("throws a RecipeError with every diagnostic on a bad recipe object", async () => {
