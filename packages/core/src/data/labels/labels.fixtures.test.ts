@@ -159,6 +159,20 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
     }
   });
 
+  it("Phi-3-mini and ChatGLM3 with their own templates and tokenizers", async () => {
+    const phi3 = await loadTokenizer(fixture("tokenizers", "phi-3-mini"));
+    const p = tokenizeConversation({ messages: PROBE }, { tokenizer: phi3, template: phi3.chatTemplate! });
+    expect(trainedRuns(phi3, p.labels)).toEqual([
+      "Arr, buried on the isle!<|end|>",
+      "Lost at sea, matey.  <|end|>",
+    ]);
+    // ChatGLM3 closes a turn with the next role token only: nothing to train after the reply.
+    const glm = await loadTokenizer(fixture("tokenizers", "chatglm3"));
+    const g = tokenizeConversation({ messages: PROBE }, { tokenizer: glm, template: glm.chatTemplate! });
+    expect(trainedRuns(glm, g.labels)).toEqual(["Arr, buried on the isle!", "Lost at sea, matey."]);
+    expect(templateEndOfTurn(glm.chatTemplate!, glm)).toEqual({ endOfTurn: null, eosAfterAssistant: false });
+  });
+
   it("Llama-2: the [/INST] header of the user turn is not trained, ' </s>' is", async () => {
     const llama = await loadTokenizer(fixture("tokenizers", "llama-2"));
     const r = tokenizeConversation(

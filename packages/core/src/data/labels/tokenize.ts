@@ -62,6 +62,17 @@ export function labelsFromRanges(
   return labels;
 }
 
+const candidateCache = new WeakMap<Tokenizer, { vocab: number; list: string[] }>();
+
+/** End-of-turn candidates per tokenizer, recomputed when tokens were added. */
+function candidatesFor(tokenizer: Tokenizer): string[] {
+  const hit = candidateCache.get(tokenizer);
+  if (hit && hit.vocab === tokenizer.vocabSize) return hit.list;
+  const list = endOfTurnCandidates(tokenizer.eosToken, tokenizer.specialTokens);
+  candidateCache.set(tokenizer, { vocab: tokenizer.vocabSize, list });
+  return list;
+}
+
 export function tokenizeConversation(
   conv: Conversation,
   opts: TokenizeConversationOptions,
@@ -75,7 +86,7 @@ export function tokenizeConversation(
     template: opts.template,
     context,
     messages,
-    candidates: endOfTurnCandidates(tokenizer.eosToken, tokenizer.specialTokens),
+    candidates: candidatesFor(tokenizer),
     name: opts.templateName,
   });
   const { ids, offsets } = tokenizer.encodeWithOffsets(text, { addSpecialTokens: false });

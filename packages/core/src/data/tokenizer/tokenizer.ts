@@ -67,6 +67,7 @@ interface AddedTokenJson {
   single_word?: boolean;
 }
 
+const utf8 = new TextEncoder();
 const SPECIAL_KEYS = [
   "bos_token",
   "eos_token",
@@ -193,7 +194,7 @@ class HfBackedTokenizer implements Tokenizer {
 
   encodeWithOffsets(text: string, opts: EncodeOptions = {}): Encoded {
     const enc = this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true });
-    const bytes = new TextEncoder().encode(text);
+    const bytes = utf8.encode(text);
     const byteOffsets = alignTokens(bytes, enc.tokens, this.table, this.addedSet);
     if (!byteOffsets)
       throw new Error("tokenizer: cannot map tokens back to the text (a normalizer rewrites it)");
