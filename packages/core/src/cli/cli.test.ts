@@ -64,7 +64,7 @@ describe("sft CLI", () => {
       expect(s.labels[0]).toBe(-100);
       expect(s.input_ids.at(-1)).toBe(514); // <|end|>
       expect(s.labels.at(-1)).toBe(514);
-      s.labels.forEach((l, i) => expect(l === -100 || l === s.input_ids[i]).toBe(true));
+      expect(s.labels.every((l, i) => l === -100 || l === s.input_ids[i])).toBe(true);
     }
   });
 
