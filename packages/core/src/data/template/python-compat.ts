@@ -3,121 +3,36 @@
 // (TypeError on str + dict, Markup escaping after |safe), Python str()/repr() when printing,
 // and strip/lstrip/rstrip with a chars argument. Each patch is small and could go upstream.
 import { Environment, Interpreter } from "@huggingface/jinja";
+import { extraBinary, extraFilter, extraStringMethods, pyJson } from "./python-methods.ts";
+import {
+  ArrayValue,
+  BooleanValue,
+  FunctionValue,
+  markup,
+  NullValue,
+  ObjectValue,
+  pyAdd,
+  pyRepr,
+  pyStr,
+  StringValue,
+  UndefinedValue,
+  type Value,
+} from "./python-values.ts";
 
-// biome-ignore lint/suspicious/noExplicitAny: the library's runtime value classes are not exported
-type Value = any;
-type Ctor = new (...args: Value[]) => Value;
+export { pyRepr, pyStr };
 
-const probe = new Environment();
-const StringValue = probe.set("__s", "").constructor as Ctor;
-const IntegerValue = probe.set("__i", 1).constructor as Ctor;
-const FloatValue = probe.set("__f", 1.5).constructor as Ctor;
-const BooleanValue = probe.set("__b", true).constructor as Ctor;
-const NullValue = probe.set("__n", null).constructor as Ctor;
-const UndefinedValue = probe.set("__u", undefined).constructor as Ctor;
-const ArrayValue = probe.set("__a", []).constructor as Ctor;
-const ObjectValue = probe.set("__o", {}).constructor as Ctor;
-const FunctionValue = probe.set("__fn", () => null).constructor as Ctor;
-
-/** StringValues that are Markup (after |safe): `+` with a plain string escapes the plain side. */
-const markup = new WeakSet<object>();
-
-function isType(v: Value, name: string): boolean {
-  return v?.type === name;
-}
-
-function pyStrRepr(s: string): string {
-  const quote = s.includes("'") && !s.includes('"') ? '"' : "'";
-  let out = quote;
-  for (const ch of s) {
-    const c = ch.codePointAt(0)!;
-    if (ch === "\\") out += "\\\\";
-    else if (ch === quote) out += `\\${quote}`;
-    else if (ch === "\n") out += "\\n";
-    else if (ch === "\r") out += "\\r";
-    else if (ch === "\t") out += "\\t";
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, "0")}`;
-    else out += ch;
-  }
-  return out + quote;
-}
-
-/** Python repr() of a runtime value (what str() gives for dicts and lists). */
-export function pyRepr(v: Value): string {
-  if (isType(v, "StringValue")) return pyStrRepr(v.value);
-  if (isType(v, "TupleValue")) {
-    const items = (v.value as Value[]).map(pyRepr);
-    return items.length === 1 ? `(${items[0]},)` : `(${items.join(", ")})`;
-  }
-  if (v instanceof ArrayValue) return `[${(v.value as Value[]).map(pyRepr).join(", ")}]`;
-  if (v instanceof ObjectValue || isType(v, "NamespaceValue")) {
-    const parts: string[] = [];
-    for (const [k, x] of v.value as Map<string, Value>) parts.push(`${pyStrRepr(k)}: ${pyRepr(x)}`);
-    return `{${parts.join(", ")}}`;
-  }
-  return pyStr(v);
-}
-
-/** Python str() of a runtime value, as Jinja2 prints it. */
-export function pyStr(v: Value): string {
-  if (v instanceof StringValue) return v.value;
-  if (v instanceof BooleanValue) return v.value ? "True" : "False";
-  if (v instanceof NullValue) return "None";
-  if (v instanceof UndefinedValue) return "";
-  if (v instanceof ArrayValue || v instanceof ObjectValue || isType(v, "NamespaceValue")) return pyRepr(v);
-  return v.toString();
-}
-
-function pyType(v: Value): string {
-  if (v instanceof StringValue) return "str";
-  if (v instanceof IntegerValue) return "int";
-  if (v instanceof FloatValue) return "float";
-  if (v instanceof BooleanValue) return "bool";
-  if (v instanceof NullValue) return "NoneType";
-  if (isType(v, "TupleValue")) return "tuple";
-  if (v instanceof ArrayValue) return "list";
-  if (v instanceof ObjectValue) return "dict";
-  return String(v?.type ?? typeof v);
-}
-
-function escapeHtml(s: string): string {
-  return s
-    .replaceAll("&", "&amp;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;")
-    .replaceAll('"', "&#34;")
-    .replaceAll("'", "&#39;");
-}
-
-function isNumeric(v: Value): boolean {
-  return v instanceof IntegerValue || v instanceof FloatValue || v instanceof BooleanValue;
-}
-
-function pyAdd(left: Value, right: Value): Value {
-  if (left instanceof UndefinedValue || right instanceof UndefinedValue)
-    throw new Error("UndefinedError: an undefined value was used with +");
-  if (left instanceof StringValue && right instanceof StringValue) {
-    const lm = markup.has(left);
-    const rm = markup.has(right);
-    if (!lm && !rm) return new StringValue(left.value + right.value);
-    const out = new StringValue(
-      (lm ? left.value : escapeHtml(left.value)) + (rm ? right.value : escapeHtml(right.value)),
-    );
-    markup.add(out);
-    return out;
-  }
-  if (left instanceof ArrayValue && right instanceof ArrayValue && pyType(left) === pyType(right))
-    return new (left.constructor as Ctor)([...left.value, ...right.value]);
-  if (isNumeric(left) && isNumeric(right)) {
-    const sum = Number(left.value) + Number(right.value);
-    return left instanceof FloatValue || right instanceof FloatValue
-      ? new FloatValue(sum)
-      : new IntegerValue(sum);
-  }
-  if (left instanceof StringValue)
-    throw new TypeError(`can only concatenate str (not "${pyType(right)}") to str`);
-  throw new TypeError(`unsupported operand type(s) for +: '${pyType(left)}' and '${pyType(right)}'`);
-}
+/** Statements that print nothing; any other statement is an expression Python prints, None as "None". */
+const SILENT = new Set([
+  "Set",
+  "Macro",
+  "Comment",
+  "Break",
+  "Continue",
+  "If",
+  "For",
+  "CallStatement",
+  "FilterStatement",
+]);
 
 function stripChars(s: string, chars: Value, left: boolean, right: boolean): string {
   if (chars === undefined || chars instanceof NullValue || chars instanceof UndefinedValue) {
@@ -146,6 +61,23 @@ const ITERABLE_FILTERS = new Set([
   "list",
   "unique",
   "batch",
+]);
+
+/** Jinja2 filters that start with `if value:` and so yield nothing for None. */
+const LAZY_FILTERS = new Set(["selectattr", "rejectattr", "select", "reject", "map"]);
+/** Jinja2 filters that apply str() to their operand first. */
+const STRING_FILTERS = new Set([
+  "trim",
+  "upper",
+  "lower",
+  "title",
+  "capitalize",
+  "replace",
+  "indent",
+  "center",
+  "wordcount",
+  "truncate",
+  "striptags",
 ]);
 
 let applied = false;
@@ -177,7 +109,9 @@ export function applyPythonCompat(): void {
         this.__sftkitBreak = partial;
         throw e;
       }
-      if (v.type !== "NullValue" && v.type !== "UndefinedValue") result += v.toString();
+      if (v.type === "NullValue") {
+        if (!SILENT.has(st.type)) result += "None";
+      } else if (v.type !== "UndefinedValue") result += v.toString();
     }
     return new StringValue(result);
   };
@@ -220,7 +154,15 @@ export function applyPythonCompat(): void {
     if (op === "+") return pyAdd(this.evaluate(node.left, env), this.evaluate(node.right, env));
     if (op === "~")
       return new StringValue(pyStr(this.evaluate(node.left, env)) + pyStr(this.evaluate(node.right, env)));
-    return origBinary.call(this, node, env);
+    try {
+      return origBinary.call(this, node, env);
+    } catch (e) {
+      // str * int, list * int, str % args: evaluated again only on this rare path.
+      if (op !== "*" && op !== "%") throw e;
+      const out = extraBinary(op, this.evaluate(node.left, env), this.evaluate(node.right, env));
+      if (out === undefined) throw e;
+      return out;
+    }
   };
 
   const origFilter = proto.applyFilter;
@@ -233,9 +175,44 @@ export function applyPythonCompat(): void {
       return out;
     }
     if (name === "string") return new StringValue(pyStr(operand));
+    const call = filterNode.type === "CallExpression";
+    const [args, kwargs]: [Value[], Map<string, Value>] = call
+      ? this.evaluateArguments(filterNode.args, env)
+      : [[], new Map()];
+    if (name === "tojson") {
+      const arg = (i: number, k: string) => args[i] ?? kwargs.get(k);
+      const sep = arg(2, "separators");
+      return new StringValue(
+        pyJson(operand, {
+          ensureAscii: Boolean(arg(0, "ensure_ascii")?.value),
+          indent: arg(1, "indent")?.value ?? null,
+          separators: sep?.value ? [sep.value[0].value, sep.value[1].value] : undefined,
+          sortKeys: Boolean(arg(3, "sort_keys")?.value),
+        }),
+      );
+    }
+    if (name === "list" && operand?.type === "TupleValue") return new ArrayValue(operand.value);
+    if (
+      name === "map" &&
+      operand instanceof ArrayValue &&
+      args[0] instanceof StringValue &&
+      args.length === 1
+    ) {
+      // map('upper'): apply a filter by name to each item.
+      const filter = { type: "Identifier", value: args[0].value };
+      return new ArrayValue((operand.value as Value[]).map((x) => this.applyFilter(x, filter, env)));
+    }
     try {
-      return origFilter.call(this, operand, filterNode, env);
+      // A filter of an empty list (first, last) gives Undefined, not a JS undefined.
+      return origFilter.call(this, operand, filterNode, env) ?? new UndefinedValue();
     } catch (e) {
+      const extra = name ? extraFilter(name, operand, args, kwargs) : undefined;
+      if (extra !== undefined) return extra;
+      // Python: select/map families skip a falsy value; string filters see str(None) == "None".
+      if (operand instanceof NullValue && name) {
+        if (LAZY_FILTERS.has(name)) return new ArrayValue([]);
+        if (STRING_FILTERS.has(name)) return origFilter.call(this, new StringValue("None"), filterNode, env);
+      }
       // Python: an undefined value prints as "" and filters see that.
       if (operand instanceof UndefinedValue)
         return origFilter.call(this, new StringValue(""), filterNode, env);
@@ -292,6 +269,7 @@ export function applyPythonCompat(): void {
             "rstrip",
             new FunctionValue((args: Value[]) => new StringValue(stripChars(s, args[0], false, true))),
           );
+          for (const [k, f] of extraStringMethods(s)) if (!map.has(k)) map.set(k, f);
         }
         return map;
       },

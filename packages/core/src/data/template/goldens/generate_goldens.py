@@ -157,5 +157,22 @@ def main():
         print(f"{len(out)} builtin templates")
 
 
+def snippets():
+    """Small Python-Jinja2 behaviours (None printing, str methods, filters...) for snippets.test.ts."""
+    with open(os.path.join(HERE, "snippets.in.json"), encoding="utf-8") as fh:
+        items = json.load(fh)
+    out = []
+    for source, ctx in items:
+        try:
+            out.append({"text": compile_template(source).render(**ctx)})
+        except Exception as e:  # noqa: BLE001
+            out.append({"error": f"{type(e).__name__}: {e}"})
+    with open(os.path.join(HERE, "snippets.json"), "w", encoding="utf-8") as fh:
+        json.dump(out, fh, ensure_ascii=False, indent=0)
+        fh.write("\n")
+    print(f"{len(out)} snippets")
+
+
 if __name__ == "__main__":
     main()
+    snippets()
