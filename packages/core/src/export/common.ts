@@ -1,0 +1,164 @@
+// Mappings both targets share: batch size, schedule, precision, DeepSpeed, layer classes, per-turn training flags.
+
+import { DEFAULT_TOKENS_PER_MICRO_BATCH } from "../compile/plan.ts";
+import type { Conversation } from "../data/types.ts";
+import type { Architecture } from "../model/config.ts";
+import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import type { Recipe } from "../recipe/schema/recipe.ts";
+import type { ExportContext } from "./types.ts";
+
+/** A recipe setting the target cannot express: the export stops. */
+export function unsupported(path: PathSegment[], message: string, hint?: string): Problem {
+  return { severity: "error", code: "sft/export-unsupported", message, path, ...(hint ? { hint } : {}) };
+}
+
+/** A setting the target expresses only approximately: exported, and said. */
+export function approximate(path: PathSegment[], message: string, hint?: string): Problem {
+  return { severity: "warning", code: "sft/export-approximate", message, path, ...(hint ? { hint } : {}) };
+}
+
+/** Rows per micro-batch per GPU: fixed, or what the token budget holds at maxLength. */
+export function microBatchSize(recipe: Recipe): number {
+  const t = recipe.train;
+  if (t.microBatchSize !== undefined) return t.microBatchSize;
+  const budget = Math.max(t.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, t.maxLength);
+  return Math.max(1, Math.floor(budget / t.maxLength));
+}
+
+/** Integer warmup steps as compile planned them (a ratio becomes steps once the data is known). */
+export function warmupSteps(ctx: ExportContext): number {
+  return ctx.plan.optimizer.schedule.warmupSteps ?? ctx.recipe.train.warmupSteps ?? 0;
+}
+
+/** HF scheduler name; a decay floor needs cosine (`cosine_min_lr_ratio` / `cosine_with_min_lr`). */
+export function scheduler(recipe: Recipe, problems: Problem[]): { name: string; minRatio: number | null } {
+  const t = recipe.train;
+  const minRatio = t.minLearningRateRatio > 0 ? t.minLearningRateRatio : null;
+  if (minRatio !== null && t.schedule !== "cosine") {
+    problems.push(
+      unsupported(
+        ["train", "minLearningRateRatio"],
+        `a learning-rate floor with the \`${t.schedule}\` schedule has no equivalent in the exported scheduler`,
+        'use schedule: "cosine", or minLearningRateRatio: 0',
+      ),
+    );
+  }
+  const name = t.schedule === "constant" ? "constant_with_warmup" : t.schedule;
+  return { name, minRatio: t.schedule === "cosine" ? minRatio : null };
+}
+
+export function precision(recipe: Recipe): { bf16: boolean; fp16: boolean } {
+  return { bf16: recipe.scale.precision === "bf16", fp16: recipe.scale.precision === "fp16" };
+}
+
+export function activationCheckpointing(recipe: Recipe): boolean {
+  return recipe.scale.activationCheckpointing || recipe.train.gradientCheckpointing;
+}
+
+export const decoderLayerClass: Record<Architecture, string> = {
+  llama: "LlamaDecoderLayer",
+  qwen2: "Qwen2DecoderLayer",
+  mistral: "MistralDecoderLayer",
+};
+
+/** DeepSpeed config for a ZeRO stage; "auto" values are filled by the HF Trainer from its own arguments. */
+export function deepspeedConfig(recipe: Recipe): Record<string, unknown> {
+  const { strategy, cpuOffload, precision: p } = recipe.scale;
+  const stage = strategy === "zero1" ? 1 : strategy === "zero2" ? 2 : 3;
+  const offload = { device: "cpu", pin_memory: true };
+  const zero: Record<string, unknown> = {
+    stage,
+    overlap_comm: true,
+    contiguous_gradients: true,
+    reduce_bucket_size: "auto",
+    ...(cpuOffload ? { offload_optimizer: offload } : {}),
+  };
+  if (stage === 3) {
+    Object.assign(zero, {
+      ...(cpuOffload ? { offload_param: offload } : {}),
+      stage3_prefetch_bucket_size: "auto",
+      stage3_param_persistence_threshold: "auto",
+      stage3_max_live_parameters: 1e9,
+      stage3_max_reuse_distance: 1e9,
+      stage3_gather_16bit_weights_on_model_save: true,
+    });
+  }
+  return {
+    zero_optimization: zero,
+    bf16: { enabled: p === "bf16" ? "auto" : false },
+    fp16: { enabled: p === "fp16" ? "auto" : false },
+    gradient_accumulation_steps: "auto",
+    gradient_clipping: "auto",
+    train_batch_size: "auto",
+    train_micro_batch_size_per_gpu: "auto",
+    wall_clock_breakdown: false,
+  };
+}
+
+/**
+ * Which assistant turns are trained, as a per-message flag (undefined for other roles): a turn marked
+ * `train: false` is not, and with lossOn "last" only the last eligible one is.
+ */
+export function trainingFlags(
+  conv: Conversation,
+  lossOn: Recipe["train"]["lossOn"],
+): (boolean | undefined)[] {
+  const eligible = conv.messages.flatMap((m, i) => (m.role === "assistant" && m.train !== false ? [i] : []));
+  const last = eligible[eligible.length - 1];
+  return conv.messages.map((m, i) => {
+    if (m.role !== "assistant") return undefined;
+    if (m.train === false) return false;
+    return lossOn === "last" ? i === last : true;
+  });
+}
+
+export function jsonl(rows: unknown[]): string {
+  return rows.map((r) => `${JSON.stringify(r)}\n`).join("");
+}
+
+/** Parameter-name regexes (HF Llama names) that the partial/frozen methods train, for re.match in Python. */
+export function trainableRegexes(ctx: ExportContext): string[] {
+  const { method } = ctx.recipe;
+  const numLayers = ctx.plan.model.layers;
+  const tied = ctx.plan.model.config.tieWordEmbeddings;
+  const out: string[] = [];
+  if (method.kind === "partial") {
+    const layers = new Set<number>();
+    if (method.lastLayers !== undefined)
+      for (let i = Math.max(0, numLayers - method.lastLayers); i < numLayers; i++) layers.add(i);
+    for (const [a, b] of method.layerRanges ?? [])
+      for (let i = a; i < Math.min(b, numLayers); i++) layers.add(i);
+    if (layers.size > 0) out.push(`^model\\.layers\\.(?:${[...layers].sort((x, y) => x - y).join("|")})\\.`);
+    // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head.
+    for (const p of method.modules ?? []) out.push(`^(?!model\\.embed_tokens\\.|lm_head\\.).*(?:${p})`);
+    if (method.embeddings || (method.lmHead && tied)) out.push("^model\\.embed_tokens\\.");
+    if (method.lmHead && !tied) out.push("^lm_head\\.");
+  }
+  if (method.kind === "frozen") {
+    const t = method.trainable;
+    const newTokens = t.newTokens === true || (Array.isArray(t.newTokens) && t.newTokens.length > 0);
+    if ((newTokens && ctx.resolved.added.some((a) => a.isNew)) || (t.lmHead && tied))
+      out.push("^model\\.embed_tokens\\.");
+    if (t.lmHead && !tied) out.push("^lm_head\\.");
+    if (t.norms)
+      out.push("^model\\.(?:norm|layers\\.\\d+\\.(?:input_layernorm|post_attention_layernorm))\\.");
+  }
+  return out;
+}
+
+/** Ids of the new tokens a frozen/LoRA method trains (all new ones, or those named). */
+export function trainedNewTokens(ctx: ExportContext): { content: string; id: number }[] {
+  const { method } = ctx.recipe;
+  const added = ctx.resolved.added.filter((a) => a.isNew && a.id !== null);
+  let names: string[] | null = null;
+  if (method.kind === "frozen") {
+    const nt = method.trainable.newTokens;
+    if (nt === false) return [];
+    if (Array.isArray(nt)) names = nt;
+  } else if (method.kind === "lora" || method.kind === "qlora") {
+    if (!method.trainNewTokens) return [];
+  } else return [];
+  return added
+    .filter((a) => names === null || names.includes(a.content))
+    .map((a) => ({ content: a.content, id: a.id as number }));
+}

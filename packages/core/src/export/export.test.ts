@@ -1,0 +1,161 @@
+// Golden exports for every method and both targets, and a structural check: every key written exists in the
+// targeted schema version's field list (axolotl-fields.json, trl-fields.json).
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatPath } from "../recipe/diagnostics.ts";
+import axolotlFields from "./axolotl-fields.json" with { type: "json" };
+import { exportRecipe } from "./export.ts";
+import { normalise, type Overrides, recipeFor, repo, writeData } from "./testing.ts";
+import trlFields from "./trl-fields.json" with { type: "json" };
+import type { ExportTarget } from "./types.ts";
+import { parseYaml, type YamlValue } from "./yaml.ts";
+
+const methods: Record<string, Overrides> = {
+  full: {
+    method: { kind: "full" },
+    train: { steps: 20, lossOn: "last", eos: "last" },
+    scale: { nodes: 2, gpusPerNode: 4, strategy: "zero3", cpuOffload: true },
+  },
+  partial: {
+    method: { kind: "partial", lastLayers: 2, modules: ["mlp\\.down_proj"], lmHead: true },
+    train: { minLearningRateRatio: 0.1, gradientCheckpointing: true },
+    scale: { strategy: "fsdp", gpusPerNode: 8, precision: "bf16" },
+  },
+  frozen: { method: { kind: "frozen" }, scale: { strategy: "zero1", precision: "fp16" } },
+  lora: {
+    method: { kind: "lora", rank: 4, alpha: 8, targets: ["q_proj", "v_proj"], rslora: true },
+    train: { packing: true, epochs: 3, warmupSteps: 2 },
+  },
+  qlora: {
+    method: { kind: "qlora", rank: 8, targets: "all-linear", quantization: { doubleQuant: true } },
+    train: { schedule: "linear", checkpointEvery: 5, eval: { every: 4 } },
+    scale: { strategy: "fsdp", cpuOffload: true, activationCheckpointing: true },
+  },
+  prefix: { method: { kind: "prefix", virtualTokens: 8, reparameterize: { hiddenSize: 32 } } },
+};
+
+const configFiles: Record<ExportTarget, string[]> = {
+  axolotl: ["axolotl.yaml", "deepspeed.json", "launch.sh"],
+  trl: ["sft.yaml", "model.yaml", "accelerate.yaml", "deepspeed.json", "launch.sh"],
+};
+
+let data: ReturnType<typeof writeData>;
+beforeAll(() => {
+  data = writeData();
+});
+afterAll(() => rmSync(data.dir, { recursive: true, force: true }));
+
+const read = (out: string, f: string) => readFileSync(join(out, f), "utf8");
+const asMap = (v: YamlValue | undefined): Record<string, YamlValue> =>
+  v && typeof v === "object" && !Array.isArray(v) ? v : {};
+const keysOf = (v: YamlValue | undefined) => Object.keys(asMap(v));
+
+function unknownKeys(keys: string[], allowed: Iterable<string>, where: string): string[] {
+  const set = new Set(allowed);
+  return keys.filter((k) => !set.has(k)).map((k) => `${where}.${k}`);
+}
+
+function axolotlUnknown(out: string): string[] {
+  const cfg = asMap(parseYaml(read(out, "axolotl.yaml")));
+  const g = axolotlFields.groups;
+  const top = axolotlFields.top.flatMap((name) => g[name as keyof typeof g].fields);
+  const bad = unknownKeys(Object.keys(cfg), top, "axolotl.yaml");
+  for (const list of ["datasets", "test_datasets"]) {
+    const entries = (cfg[list] ?? []) as YamlValue[];
+    entries.forEach((d, i) => {
+      bad.push(...unknownKeys(keysOf(d), g.SFTDataset.fields, `${list}[${i}]`));
+    });
+  }
+  bad.push(...unknownKeys(keysOf(cfg.special_tokens), g.SpecialTokensConfig.fields, "special_tokens"));
+  return bad;
+}
+
+function trlUnknown(out: string): string[] {
+  const g = trlFields.groups;
+  const sftKeys = trlFields.sftConfigGroups.flatMap((name) => g[name as keyof typeof g].fields);
+  const bad = unknownKeys(keysOf(parseYaml(read(out, "sft.yaml"))), sftKeys, "sft.yaml");
+  const acc = asMap(parseYaml(read(out, "accelerate.yaml")));
+  bad.push(...unknownKeys(Object.keys(acc), g.AccelerateConfig.fields, "accelerate.yaml"));
+  bad.push(...unknownKeys(keysOf(acc.deepspeed_config), g.AccelerateDeepSpeed.fields, "deepspeed_config"));
+  bad.push(...unknownKeys(keysOf(acc.fsdp_config), g.AccelerateFsdp.fields, "fsdp_config"));
+  const spec = asMap(parseYaml(read(out, "model.yaml")));
+  for (const part of ["peft", "quantization"]) {
+    const p = asMap(spec[part]);
+    if (!p.class) continue;
+    const group = g[p.class as keyof typeof g];
+    expect(group, `${part}.class ${String(p.class)}`).toBeDefined();
+    bad.push(...unknownKeys(keysOf(p.kwargs), group.fields, `${part}.kwargs`));
+  }
+  return bad;
+}
+
+describe.each(["axolotl", "trl"] as const)("export --target %s", (target) => {
+  it.each(Object.keys(methods))(
+    "%s: golden files, and every key is in the schema's field list",
+    async (kind) => {
+      const out = join(data.dir, `${target}-${kind}`);
+      const r = await exportRecipe(recipeFor(data, methods[kind]!), { target, out });
+      const messages = r.diagnostics.map(
+        (d) => `${d.severity} ${d.code} ${formatPath(d.path)}: ${d.message}`,
+      );
+      if (target === "axolotl" && kind === "prefix") {
+        expect(r.ok).toBe(false);
+        expect(r.files).toEqual([]);
+        expect(messages).toContain(
+          "error sft/export-unsupported method.kind: Axolotl has no prefix tuning (P-tuning v2)",
+        );
+        return;
+      }
+      expect(r.ok, messages.join("\n")).toBe(true);
+      const golden = [`diagnostics:\n${messages.join("\n")}\n`];
+      for (const f of configFiles[target])
+        if (r.files.includes(f)) golden.push(`==> ${f} <==\n${read(out, f)}`);
+      await expect(normalise(golden.join("\n"), data.dir)).toMatchFileSnapshot(
+        `__golden__/${target}-${kind}.txt`,
+      );
+      expect(target === "axolotl" ? axolotlUnknown(out) : trlUnknown(out)).toEqual([]);
+    },
+  );
+});
+
+describe("export diagnostics", () => {
+  it("locates what a target cannot express in the recipe file, and writes nothing", async () => {
+    const file = join(data.dir, "prefix-recipe.ts");
+    // An ES module, as recipes in a package are.
+    writeFileSync(join(data.dir, "package.json"), '{ "type": "module" }\n');
+    writeFileSync(
+      file,
+      [
+        `import { defineRecipe } from ${JSON.stringify(join(repo, "packages/core/src/index.ts"))};`,
+        "",
+        "export default defineRecipe({",
+        `  model: { path: ${JSON.stringify(join(repo, "examples/models/stories260K"))} },`,
+        `  template: "chatml",`,
+        `  data: { sources: { chat: { path: ${JSON.stringify(data.chat)}, format: "messages" } } },`,
+        `  method: { kind: "prefix", virtualTokens: 4 },`,
+        `  train: { maxLength: 64, eos: "none" },`,
+        "  acknowledge: ['sft/eos-not-trained'],",
+        "});",
+        "",
+      ].join("\n"),
+    );
+    const out = join(data.dir, "nothing");
+    const r = await exportRecipe(file, { target: "axolotl", out });
+    expect(r.ok).toBe(false);
+    const found = r.diagnostics
+      .filter((d) => d.code === "sft/export-unsupported")
+      .map((d) => [formatPath(d.path), d.location?.line, d.location?.column]);
+    expect(found).toEqual([
+      ["method.kind", 7, 19],
+      ["train.eos", 8, 32],
+    ]);
+    expect(() => readFileSync(join(out, "axolotl.yaml"))).toThrow();
+  });
+
+  it("rejects an unknown target with a message", async () => {
+    const r = await exportRecipe(recipeFor(data, {}), { target: "megatron" as ExportTarget, out: data.dir });
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics[0]?.message).toMatch(/unknown export target `megatron`/);
+  });
+});

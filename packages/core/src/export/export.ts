@@ -1,0 +1,117 @@
+// exportRecipe: compile a recipe (no training), realise its data mix, and write a config + prepared data for a
+// distributed engine. What the target cannot express is a located diagnostic; with an error nothing is written.
+import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { compileRecipe } from "../compile/compile.ts";
+import { codeFrame, type Diagnostic, type Problem } from "../recipe/diagnostics.ts";
+import { RecipeLocator } from "../recipe/locate.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { exportAxolotl } from "./axolotl.ts";
+import { ExportDataError, realiseData } from "./data.ts";
+import { exportTrl } from "./trl.ts";
+import { type ExportTarget, exportTargets } from "./types.ts";
+
+export interface ExportOptions {
+  target: ExportTarget;
+  /** Output folder (created; files in it are replaced). */
+  out: string;
+}
+
+export interface ExportResult {
+  /** False when there are errors; then nothing was written. */
+  ok: boolean;
+  /** Compile's diagnostics and the export's own, located in the recipe source. */
+  diagnostics: Diagnostic[];
+  /** Written files, relative to `out`. */
+  files: string[];
+  /** Rows written: the realised train mix (per source) and the eval split. */
+  counts: { train: number; eval: number; perSource: Record<string, number> };
+}
+
+export async function exportRecipe(
+  recipeOrPath: string | RecipeInput | object,
+  opts: ExportOptions,
+): Promise<ExportResult> {
+  const empty = { train: 0, eval: 0, perSource: {} };
+  if (!(exportTargets as readonly string[]).includes(opts.target)) {
+    const problem: Problem = {
+      severity: "error",
+      code: "sft/export-target",
+      message: `unknown export target \`${String(opts.target)}\` (use ${exportTargets.join(" or ")})`,
+      path: [],
+    };
+    return { ok: false, diagnostics: [problem], files: [], counts: empty };
+  }
+  const compiled = await compileRecipe(recipeOrPath, { write: false });
+  const { plan, resolved, data: stage } = compiled;
+  if (!plan || !resolved || !stage?.prepared)
+    return { ok: false, diagnostics: compiled.diagnostics, files: [], counts: empty };
+
+  let data: Awaited<ReturnType<typeof realiseData>>;
+  try {
+    data = await realiseData(resolved.recipe, stage.prepared);
+  } catch (e) {
+    if (!(e instanceof ExportDataError)) throw e;
+    const problem: Problem = {
+      severity: "error",
+      code: "sft/export-data",
+      message: e.message,
+      path: ["data"],
+    };
+    return {
+      ok: false,
+      diagnostics: [...compiled.diagnostics, ...locate([problem], resolved.file)],
+      files: [],
+      counts: empty,
+    };
+  }
+  const ctx = { recipe: resolved.recipe, resolved, plan, data };
+  const output = opts.target === "axolotl" ? exportAxolotl(ctx) : exportTrl(ctx);
+  const diagnostics = [...compiled.diagnostics, ...locate(output.problems, resolved.file)];
+  const counts = { train: data.train.length, eval: data.eval.length, perSource: data.perSource };
+  if (output.problems.some((p) => p.severity === "error"))
+    return { ok: false, diagnostics, files: [], counts };
+
+  const files = { ...output.files };
+  files["export.json"] = `${JSON.stringify(
+    {
+      target: opts.target,
+      engine: output.engine,
+      sftkit: plan.sftkit,
+      recipe: plan.recipe,
+      counts,
+      warnings: output.problems.map((p) => ({ id: p.code, path: p.path.join("."), message: p.message })),
+      files: Object.keys(files).sort(),
+    },
+    null,
+    2,
+  )}\n`;
+  const out = resolve(opts.out);
+  for (const [rel, text] of Object.entries(files)) await writeAtomic(join(out, rel), text);
+  await chmod(join(out, "launch.sh"), 0o755);
+  return { ok: true, diagnostics, files: Object.keys(files).sort(), counts };
+}
+
+/** Temp file + rename, so a reader never sees half a file. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+function locate(problems: Problem[], file: string | null): Diagnostic[] {
+  if (!file || problems.length === 0) return problems;
+  let locator: RecipeLocator;
+  try {
+    locator = new RecipeLocator(file);
+  } catch {
+    return problems;
+  }
+  return problems.map((p) => {
+    const location = locator.locate(p.path, p.at ?? "value");
+    if (!location) return p;
+    const text = locator.text(location.file);
+    return { ...p, location, ...(text ? { frame: codeFrame(text, location.line, location.column) } : {}) };
+  });
+}
