@@ -140,6 +140,53 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
     expect(checked).toBeGreaterThanOrEqual(180);
   });
 
+  it("tool calls: trained with their end of turn (also with content null); tool results never", () => {
+    const cases = (
+      JSON.parse(
+        readFileSync(new URL("../template/goldens/conversations.json", import.meta.url), "utf8"),
+      ) as {
+        cases: { name: string; messages: Message[]; tools?: unknown[] }[];
+      }
+    ).cases.filter((c) => c.tools);
+    expect(cases.map((c) => c.name)).toEqual(["tools", "tool-call-null-content"]);
+    for (const id of [
+      "qwen2.5/tokenizer_config.json",
+      "qwen3/tokenizer_config.json",
+      "_chat_templates/trl/qwen2_5_training.jinja",
+      // Not prefix-stable (reasoning kept after the last user turn): located by its assistant header.
+      "_chat_templates/axolotl/qwen3.jinja",
+    ]) {
+      for (const c of cases) {
+        const r = tokenizeConversation(
+          { messages: c.messages, tools: c.tools },
+          { tokenizer: tok, template: templates[id]!, eos: "turn" },
+        );
+        const runs = trainedRuns(tok, r.labels);
+        const call = runs.find((x) => x.includes('"name": "get_weather"'));
+        expect(call, `${id} ${c.name}`).toMatch(/^\n?<tool_call>[\s\S]*<\/tool_call><\|im_end\|>\n?$/);
+        expect(runs.join("")).not.toContain("temperature");
+      }
+    }
+    // Every template: tool results and user text are never trained.
+    const unlocated: string[] = [];
+    for (const [id, template] of Object.entries(templates)) {
+      for (const c of cases) {
+        let r: ReturnType<typeof tokenizeConversation>;
+        try {
+          r = tokenizeConversation({ messages: c.messages, tools: c.tools }, { tokenizer: tok, template });
+        } catch (e) {
+          if (e instanceof ChatTemplateError) continue;
+          unlocated.push(`${id} ${c.name}`);
+          continue;
+        }
+        const trained = trainedRuns(tok, r.labels).join("\u0000");
+        for (const other of ["temperature", "Weather in Oslo", "weather in Paris"])
+          expect(trained, `${id} ${c.name}`).not.toContain(other);
+      }
+    }
+    expect(unlocated).toEqual([]);
+  });
+
   it("finds the end-of-turn token of the main families", async () => {
     const cases: [string, string | null][] = [
       ["_chat_templates/axolotl/chatml.jinja", "<|im_end|>"],

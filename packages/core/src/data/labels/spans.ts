@@ -126,7 +126,8 @@ function parseMarkers(marked: string): Parsed | null {
 
 /** Wraps the non-whitespace core of each string content so that strip()/trim in templates keep working. */
 function markContent(m: Message, i: number): Message {
-  if (typeof m.content !== "string") return m;
+  // Empty contents stay as they are (a marker would make them truthy); their turn is found by prefix.
+  if (typeof m.content !== "string" || m.content.trim() === "") return m;
   const lead = /^\s*/.exec(m.content)![0];
   const core = m.content.slice(lead.length).trimEnd();
   const trail = m.content.slice(lead.length + core.length);
@@ -219,12 +220,21 @@ function fromMarkers(opts: SpanOptions, text: string): AssistantSpan[] | null {
   const starts = contentStarts(parsed);
   const spans: AssistantSpan[] = [];
   for (let i = 0; i < opts.messages.length; i++) {
-    if (opts.messages[i]!.role !== "assistant" || typeof opts.messages[i]!.content !== "string") continue;
+    if (opts.messages[i]!.role !== "assistant") continue;
     const places = parsed.contents.get(i) ?? [];
     // Rendered twice (e.g. also quoted in a system prompt) is ambiguous.
     if (places.length > 1) return null;
     const place = places[0];
-    if (!place) continue;
+    if (!place) {
+      // No content rendered (e.g. content null beside tool calls): locate the turn by prefix rendering.
+      let prevEnd = 0;
+      for (let j = 0; j < i; j++)
+        for (const [, e] of parsed.contents.get(j) ?? []) prevEnd = Math.max(prevEnd, e);
+      const span = prefixSpan(opts, text, i, starts, prevEnd);
+      if (!span) return null;
+      spans.push(span);
+      continue;
+    }
     const [start, contentEnd] = place;
     const limit = starts.find((a) => a >= contentEnd && a > start) ?? text.length;
     const eot = findEndOfTurn(text, contentEnd, limit, opts.candidates);
@@ -237,6 +247,51 @@ function fromMarkers(opts: SpanOptions, text: string): AssistantSpan[] | null {
     });
   }
   return spans;
+}
+
+/** One assistant turn located as "after the prompt rendered with add_generation_prompt". */
+function prefixSpan(
+  opts: SpanOptions,
+  text: string,
+  i: number,
+  starts: number[],
+  prevEnd: number,
+): AssistantSpan | null {
+  let before: string;
+  let start: number;
+  try {
+    before = render(opts, opts.messages.slice(0, i), true);
+    if (text.startsWith(before)) start = before.length;
+    else {
+      // Earlier turns render differently once later ones exist (e.g. reasoning kept only after the last
+      // user turn): take what the prompt adds after the previous message's content (its closing and the
+      // assistant header) and match it in the text from there.
+      const marked = parseMarkers(render(opts, opts.messages.slice(0, i).map(markContent), true));
+      if (!marked) return null;
+      let lastClose = 0;
+      for (const places of marked.contents.values())
+        for (const [, e] of places) lastClose = Math.max(lastClose, e);
+      const suffix = marked.text.slice(lastClose);
+      let n = 0;
+      while (n < suffix.length && text[prevEnd + n] === suffix[n]) n++;
+      // Partly matched (the prompt would open a think block, the turn opens a tool call): keep only
+      // whole pieces of the header, up to its last ">", "]" or newline.
+      if (n < suffix.length) while (n > 0 && !">]\n".includes(suffix[n - 1]!)) n--;
+      start = prevEnd + n;
+    }
+  } catch {
+    return null;
+  }
+  const limit = starts.find((a) => a > start) ?? text.length;
+  const eot = findEndOfTurn(text, start, limit, opts.candidates);
+  if (eot) return { message: i, start, contentEnd: eot.start, end: eot.end, endOfTurn: eot.token };
+  // No end-of-turn token: the turn ends where the conversation up to it ends.
+  let end = limit;
+  try {
+    const through = render(opts, opts.messages.slice(0, i + 1), false);
+    if (text.startsWith(through) && through.length > start) end = Math.min(end, through.length);
+  } catch {}
+  return { message: i, start, contentEnd: end, end, endOfTurn: null };
 }
 
 function fromPrefixes(opts: SpanOptions, text: string): AssistantSpan[] | null {
