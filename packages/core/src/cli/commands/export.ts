@@ -1,0 +1,40 @@
+import { defineCommand } from "citty";
+import { exportRecipe } from "../../export/export.ts";
+import { type ExportTarget, exportTargets } from "../../export/types.ts";
+import { formatDiagnostics } from "../../recipe/diagnostics.ts";
+import { colorsFor } from "../format.ts";
+
+export const exportCommand = defineCommand({
+  meta: {
+    name: "export",
+    description: "Write a config + prepared data for Axolotl or TRL + accelerate (multi-GPU, multi-node)",
+  },
+  args: {
+    recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+    target: { type: "string", required: true, description: `Engine: ${exportTargets.join(" | ")}` },
+    out: { type: "string", required: true, description: "Output folder" },
+  },
+  async run({ args }) {
+    if (!(exportTargets as readonly string[]).includes(args.target)) {
+      process.stderr.write(
+        `sft export: unknown --target \`${args.target}\` (use ${exportTargets.join(" or ")})\n`,
+      );
+      process.exitCode = 1;
+      return;
+    }
+    const result = await exportRecipe(args.recipe, { target: args.target as ExportTarget, out: args.out });
+    const c = colorsFor(process.stderr);
+    const color = c.isColorSupported;
+    if (result.diagnostics.length)
+      process.stderr.write(`${formatDiagnostics(result.diagnostics, { color })}\n\n`);
+    if (!result.ok) {
+      process.exitCode = 1;
+      return;
+    }
+    const { train, eval: evalRows } = result.counts;
+    process.stdout.write(
+      `Wrote ${result.files.length} files to ${args.out} (${train} train rows, ${evalRows} eval rows): ${result.files.join(", ")}\n` +
+        `Next: cd ${args.out} && ./launch.sh\n`,
+    );
+  },
+});
