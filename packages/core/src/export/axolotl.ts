@@ -79,7 +79,18 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
     if (method.targets === "all-linear") cfg.lora_target_linear = true;
     else cfg.lora_target_modules = [...method.targets];
     cfg.peft_use_rslora = method.rslora;
-    if (newTokens.length > 0)
+    const changed = changedSpecialTokens(ctx);
+    if (changed.length > 0) {
+      // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
+      cfg.lora_modules_to_save = ["embed_tokens", "lm_head"];
+      problems.push(
+        approximate(
+          ["tokens", changed[0]!],
+          "Axolotl needs lora_modules_to_save [embed_tokens, lm_head] when an adapter run sets a special token to a new one: the whole embedding and lm_head train, not only the new rows",
+          "or use --target trl (PEFT trainable tokens)",
+        ),
+      );
+    } else if (newTokens.length > 0)
       cfg.peft_trainable_token_indices = newTokens.map((n) => axolotlIds.get(n.content) ?? n.id);
   } else if (method.kind === "partial" || method.kind === "frozen") {
     cfg.unfrozen_parameters = trainableRegexes(ctx);
@@ -166,6 +177,8 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
     cfg.chat_template = "jinja";
     cfg.chat_template_jinja = TEMPLATE_FILE;
   }
+  // The token closing assistant turns may not be the tokenizer's EOS: Axolotl trains it as an end-of-turn token.
+  if (resolved.endOfTurn) cfg.eot_tokens = [resolved.endOfTurn];
   cfg.train_on_inputs = t.lossOn === "all";
   cfg.sequence_len = t.maxLength;
   cfg.sample_packing = t.packing;
@@ -276,6 +289,16 @@ function specialTokens(ctx: ExportContext): Record<string, string> {
     if (ctx.recipe.tokens[role] !== undefined && fact) out[`${role}_token`] = fact.text;
   }
   return out;
+}
+
+/** bos/eos overrides that name a token new to the vocabulary (Axolotl checks these; pad is exempt). */
+function changedSpecialTokens(ctx: ExportContext): ("bos" | "eos")[] {
+  const isNew = new Set(ctx.resolved.added.filter((a) => a.isNew).map((a) => a.content));
+  const special = specialTokens(ctx);
+  return (["bos", "eos"] as const).filter((role) => {
+    const text = special[`${role}_token`];
+    return text !== undefined && isNew.has(text);
+  });
 }
 
 /** The ids Axolotl gives new tokens: special_tokens values first, then `tokens`, in order. */

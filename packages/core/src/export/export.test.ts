@@ -25,6 +25,8 @@ const methods: Record<string, Overrides> = {
   frozen: { method: { kind: "frozen" }, scale: { strategy: "zero1", precision: "fp16" } },
   lora: {
     method: { kind: "lora", rank: 4, alpha: 8, targets: ["q_proj", "v_proj"], rslora: true },
+    // No EOS override: Axolotl then trains exactly the new rows (peft_trainable_token_indices).
+    tokens: { add: ["<|user|>", "<|assistant|>", { content: "<|end|>", init: "noise" }] },
     train: { packing: true, epochs: 3, warmupSteps: 2 },
   },
   qlora: {
