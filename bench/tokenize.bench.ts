@@ -65,6 +65,3 @@ export default async function tokenizeBench(): Promise<void> {
       `(${tokens} tokens, ${((100 * trained) / tokens).toFixed(1)}% trained)`,
   );
 }
-
-// Run directly: npx tsx bench/tokenize.bench.ts
-if (process.argv[1]?.endsWith("tokenize.bench.ts")) await tokenizeBench();

@@ -123,6 +123,8 @@ function makeGlobals(): Environment {
   return env;
 }
 
+/** Shared read-only globals; each render gets its own child scope for the context. */
+const globals = makeGlobals();
 const cache = new Map<string, Template>();
 
 function compiled(template: string, markers?: { start: string; end: string }): Template {
@@ -162,7 +164,7 @@ export function renderChatTemplate(
       false,
     );
   }
-  const env = new Environment(makeGlobals());
+  const env = new Environment(globals);
   for (const [k, v] of Object.entries(context)) if (v !== undefined) env.set(k, v);
   try {
     const out = new Interpreter(env).run(tmpl.parsed) as { value: string };
