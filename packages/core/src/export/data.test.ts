@@ -96,3 +96,20 @@ describe.each(Object.entries(masks))("exported rows (%s)", (_name, train) => {
     expect(evalChat.length).toBe(p.plan.data.evalSamples);
   });
 });
+
+describe("a `where` filter", () => {
+  it("needs no diagnostic: the exported rows are already filtered", async () => {
+    const where = (row: Record<string, unknown>) => !JSON.stringify(row).includes("Max");
+    const out = join(data.dir, "where");
+    const r = await exportRecipe(recipeFor(data, { where }), { target: "axolotl", out });
+    expect(r.ok).toBe(true);
+    expect(r.diagnostics.filter((d) => d.code.startsWith("sft/export"))).toEqual(
+      r.diagnostics.filter((d) => d.code === "sft/export-approximate" && d.path[0] === "tokens"),
+    );
+    const text = readFileSync(join(out, "data/train.chat.jsonl"), "utf8");
+    expect(text).not.toContain("Max");
+    expect(text).toContain("Anna");
+    const p = await pipeline({ where });
+    expect(r.counts.perSource.chat).toBe(p.prepared.reports.find((x) => x.name === "chat")?.samplesPerEpoch);
+  });
+});

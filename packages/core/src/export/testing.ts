@@ -45,7 +45,10 @@ export function writeData(): { dir: string; chat: string; story: string } {
   return { dir, chat: chatFile, story: storyFile };
 }
 
-export type Overrides = Partial<Pick<RecipeInput, "method" | "train" | "scale" | "tokens">>;
+export type Overrides = Partial<Pick<RecipeInput, "method" | "train" | "scale" | "tokens">> & {
+  /** A row predicate on the chat source (filters.where). */
+  where?: (row: Record<string, unknown>) => boolean;
+};
 
 /** A recipe over both sources: chat weighted 1.5 with 2 eval rows, story drawn 8 times per epoch. */
 export function recipeFor(data: { dir: string; chat: string; story: string }, over: Overrides) {
@@ -56,7 +59,13 @@ export function recipeFor(data: { dir: string; chat: string; story: string }, ov
     tokens: over.tokens ?? { add: ["<|user|>", "<|assistant|>", "<|end|>"], eos: "<|end|>" },
     data: {
       sources: {
-        chat: { path: data.chat, format: "messages", eval: 2, weight: 1.5, filters: { minChars: 20 } },
+        chat: {
+          path: data.chat,
+          format: "messages",
+          eval: 2,
+          weight: 1.5,
+          filters: { minChars: 20, ...(over.where ? { where: over.where } : {}) },
+        },
         story: { path: data.story, format: "completion", samples: 8 },
       },
       cacheDir: relative(import.meta.dirname, join(data.dir, "cache")),
