@@ -57,6 +57,7 @@ export interface Tokenizer {
 }
 
 type Json = Record<string, unknown>;
+type UnicodeForm = "NFC" | "NFKC" | "NFD" | "NFKD";
 interface AddedTokenJson {
   id: number;
   content: string;
@@ -111,6 +112,7 @@ class HfBackedTokenizer implements Tokenizer {
   private addedSet!: Set<string>;
   private specialSet!: Set<string>;
   private maxId = -1;
+  private unicodeForm: UnicodeForm | null = null;
   readonly chatTemplate: string | null;
   readonly chatTemplates: Readonly<Record<string, string>>;
   readonly bosToken: string | null;
@@ -160,6 +162,8 @@ class HfBackedTokenizer implements Tokenizer {
       for (const a of added) if (a.normalized) this.addedSet.add(normalizer(a.content) as string);
     this.table = new SurfaceTable(surfaceKind(this.json), this.addedSet);
     installWordSplit(this.hf, this.json);
+    const form = /"type":"(NFC|NFKC|NFD|NFKD)"/.exec(JSON.stringify(this.json.normalizer ?? null));
+    this.unicodeForm = (form?.[1] as UnicodeForm | undefined) ?? null;
     this.maxId = -1;
     for (const id of this.hf.get_vocab(true).values()) if (id > this.maxId) this.maxId = id;
     for (const a of added) if (a.id > this.maxId) this.maxId = a.id;
@@ -194,15 +198,56 @@ class HfBackedTokenizer implements Tokenizer {
 
   encodeWithOffsets(text: string, opts: EncodeOptions = {}): Encoded {
     const enc = this.hf.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true });
-    const bytes = utf8.encode(text);
-    const byteOffsets = alignTokens(bytes, enc.tokens, this.table, this.addedSet);
-    if (!byteOffsets)
-      throw new Error("tokenizer: cannot map tokens back to the text (a normalizer rewrites it)");
-    const toChar = byteToCharIndex(text, bytes.length);
-    const offsets: [number, number][] = new Array(enc.ids.length);
-    for (let i = 0; i < enc.ids.length; i++)
-      offsets[i] = [toChar.start[byteOffsets[2 * i]!]!, toChar.end[byteOffsets[2 * i + 1]!]!];
+    let offsets = this.align(text, enc.tokens);
+    if (!offsets && this.unicodeForm) offsets = this.alignNormalized(text, enc.tokens, this.unicodeForm);
+    if (!offsets) throw new Error("tokenizer: cannot map tokens back to the text (a normalizer rewrites it)");
     return { ids: enc.ids, offsets };
+  }
+
+  private align(text: string, tokens: readonly string[]): [number, number][] | null {
+    const bytes = utf8.encode(text);
+    const byteOffsets = alignTokens(bytes, tokens, this.table, this.addedSet);
+    if (!byteOffsets) return null;
+    const toChar = byteToCharIndex(text, bytes.length);
+    const offsets: [number, number][] = new Array(tokens.length);
+    for (let i = 0; i < tokens.length; i++)
+      offsets[i] = [toChar.start[byteOffsets[2 * i]!]!, toChar.end[byteOffsets[2 * i + 1]!]!];
+    return offsets;
+  }
+
+  /**
+   * A Unicode normalizer (e.g. Qwen2's NFC) rewrote the text: align against the normalized text, built
+   * one character cluster at a time so that every normalized char knows the cluster it came from.
+   */
+  private alignNormalized(
+    text: string,
+    tokens: readonly string[],
+    form: UnicodeForm,
+  ): [number, number][] | null {
+    const clusters = text.match(/\P{M}\p{M}*|\p{M}+/gsu) ?? [];
+    let normalized = "";
+    // origin[k]: start of the cluster of normalized char k; clusterEnd[k]: its end.
+    const origin: number[] = [];
+    const clusterEnd: number[] = [];
+    let pos = 0;
+    for (const c of clusters) {
+      const n = c.normalize(form);
+      for (let k = 0; k < n.length; k++) {
+        origin.push(pos);
+        clusterEnd.push(pos + c.length);
+      }
+      normalized += n;
+      pos += c.length;
+    }
+    const inner = this.align(normalized, tokens);
+    if (!inner) return null;
+    // A token ending inside a cluster covers the whole cluster.
+    const end = (b: number) =>
+      b >= origin.length ? text.length : b > 0 && origin[b] === origin[b - 1] ? clusterEnd[b]! : origin[b]!;
+    return inner.map(([a, b]) => [
+      a >= origin.length ? text.length : origin[a]!,
+      b === a ? (origin[a] ?? text.length) : end(b),
+    ]);
   }
 
   decode(ids: readonly number[], opts: { skipSpecialTokens?: boolean } = {}): string {
