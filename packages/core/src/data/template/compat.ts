@@ -30,7 +30,7 @@ export function generationTags(source: string, markers?: { start: string; end: s
   );
 }
 
-/** Raw text that survives the lexer: wrap in {% raw %} only when there is something to emit. */
+/** The marker as an expression (so the lexer's own whitespace rules do not touch it); nothing without one. */
 function markerRaw(mark: string): string {
   return mark === "" ? "" : `{{ ${JSON.stringify(mark)} }}`;
 }
