@@ -58,10 +58,14 @@ async function readOrigins(
   }
   const out = new Map<string, Record<string, unknown>>();
   for (const [file, { source, keys }] of wanted) {
-    for await (const item of readRows(file, source.fileType, { rowKeys: rowKeys(source) })) {
-      if (item.kind !== "row") continue;
-      const key = `${file}\u0000${item.row.index}`;
-      if (keys.has(key)) out.set(key, item.row.value);
+    try {
+      for await (const item of readRows(file, source.fileType, { rowKeys: rowKeys(source) })) {
+        if (item.kind !== "row") continue;
+        const key = `${file}\u0000${item.row.index}`;
+        if (keys.has(key)) out.set(key, item.row.value);
+      }
+    } catch (e) {
+      throw new ExportDataError(`${file}: cannot read it again: ${(e as Error).message}`);
     }
   }
   return out;

@@ -155,6 +155,15 @@ describe("export diagnostics", () => {
     expect(() => readFileSync(join(out, "axolotl.yaml"))).toThrow();
   });
 
+  it("reports an output folder it cannot write as a diagnostic, not a throw", async () => {
+    const blocker = join(data.dir, "a-file");
+    writeFileSync(blocker, "");
+    const r = await exportRecipe(recipeFor(data, {}), { target: "trl", out: join(blocker, "out") });
+    expect(r.ok).toBe(false);
+    expect(r.diagnostics.at(-1)?.code).toBe("sft/export-write");
+    expect(r.diagnostics.at(-1)?.message).toContain(join(blocker, "out"));
+  });
+
   it("rejects an unknown target with a message", async () => {
     const r = await exportRecipe(recipeFor(data, {}), { target: "megatron" as ExportTarget, out: data.dir });
     expect(r.ok).toBe(false);

@@ -87,8 +87,18 @@ export async function exportRecipe(
     2,
   )}\n`;
   const out = resolve(opts.out);
-  for (const [rel, text] of Object.entries(files)) await writeAtomic(join(out, rel), text);
-  await chmod(join(out, "launch.sh"), 0o755);
+  try {
+    for (const [rel, text] of Object.entries(files)) await writeAtomic(join(out, rel), text);
+    await chmod(join(out, "launch.sh"), 0o755);
+  } catch (e) {
+    const problem: Problem = {
+      severity: "error",
+      code: "sft/export-write",
+      message: `cannot write to ${out}: ${(e as Error).message}`,
+      path: [],
+    };
+    return { ok: false, diagnostics: [...diagnostics, problem], files: [], counts };
+  }
   return { ok: true, diagnostics, files: Object.keys(files).sort(), counts };
 }
 
