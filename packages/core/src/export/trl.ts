@@ -91,7 +91,8 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
     completion_only_loss: true,
     logging_steps: 1,
     report_to: "none",
-    save_strategy: t.checkpointEvery !== undefined ? "steps" : "epoch",
+    // Checkpoints only when the recipe asks; train.py saves the final weights either way.
+    save_strategy: t.checkpointEvery !== undefined ? "steps" : "no",
     ...(t.checkpointEvery !== undefined ? { save_steps: t.checkpointEvery } : {}),
     ...(hasEval
       ? t.eval.every !== undefined
