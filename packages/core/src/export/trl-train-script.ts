@@ -58,6 +58,17 @@ def init_new_rows(model, tokenizer, spec, old_rows):
                 emb[i] = emb[ids].float().mean(0).to(emb.dtype)
 
 
+def save_merged(spec, tokenizer, adapter_dir, out_dir):
+    """Merged weights from the saved adapter, on one process: works whatever sharding trained it."""
+    m = spec["model"]
+    base = AutoModelForCausalLM.from_pretrained(m["path"], revision=m.get("revision"), dtype=getattr(torch, m["dtype"]))
+    if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
+        base.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    merged = peft.PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
 def main():
     args = SFTConfig(**load_yaml("sft.yaml"))
     spec = load_yaml("model.yaml")
@@ -100,6 +111,8 @@ def main():
     trainer.save_model()
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(args.output_dir)
+        if peft_config is not None and spec.get("save") in ("merged", "both"):
+            save_merged(spec, tokenizer, args.output_dir, f"{args.output_dir}/merged")
 
 
 if __name__ == "__main__":

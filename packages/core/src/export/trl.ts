@@ -206,12 +206,14 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
   } else if (method.kind === "partial") {
     spec.trainable = trainableRegexes(ctx);
   }
+  // Adapters are merged by train.py after training (outputs/merged); prompt-learning prefixes cannot be.
   const save = plan.output.save;
-  if (spec.peft && save !== "adapter")
+  spec.save = save;
+  if (method.kind === "prefix" && save !== "adapter")
     problems.push(
       approximate(
         ["output", "save"],
-        `train.py saves the PEFT adapter; merge it afterwards for \`${save}\` weights (peft merge_and_unload)`,
+        "prefix-tuning prefixes cannot be merged into the weights; train.py saves the PEFT adapter only",
       ),
     );
   files["model.yaml"] = toYaml(
