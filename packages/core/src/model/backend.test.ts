@@ -33,3 +33,33 @@ describe("initBackend", () => {
     expect(k.find((x) => x.op === "linear")?.formulation).toMatch(/XNNPACK/);
   });
 });
+
+describe("wasm threads in Node", () => {
+  it("starts the threaded SIMD binary with workers served from a file (child process)", async () => {
+    const { execFile } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const backendPath = fileURLToPath(new URL("./backend.ts", import.meta.url));
+    const script = `
+      const { initBackend } = await import(${JSON.stringify(backendPath)});
+      const tf = await import("@tensorflow/tfjs-core");
+      const info = await initBackend({ backend: "wasm" });
+      const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+      const b = tf.tensor2d([1, 0, 0, 1, 1, 1], [3, 2]);
+      console.log(JSON.stringify({ info, y: Array.from(tf.matMul(a, b).dataSync()) }));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", script],
+        {
+          cwd: fileURLToPath(new URL(".", import.meta.url)),
+          env: { ...process.env, SFTKIT_THREADS: "2" },
+          timeout: 60_000,
+        },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    const res = JSON.parse(out.trim().split("\n").at(-1)!);
+    expect(res.info).toEqual({ backend: "wasm", threads: 2, simd: true });
+    expect(res.y).toEqual([4, 5, 10, 11]);
+  }, 60_000);
+});

@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
+import { enableWasmThreads } from "./wasm-threads.ts";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
 export type BackendChoice = BackendName | "auto";
@@ -42,20 +43,57 @@ async function tryWasm(threads: number): Promise<boolean> {
     const require = createRequire(import.meta.url);
     // Load the .wasm binaries from node_modules, never from the network.
     const dist = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
+    let restore = () => {};
     if (!wasmConfigured) {
       wasm.setWasmPaths(`${join(dist)}/`);
-      wasm.setThreadsCount(threads);
+      if (threads > 1) {
+        try {
+          restore = enableWasmThreads(threads);
+          tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", true);
+          wasm.setThreadsCount(threads);
+        } catch {
+          // Threads are an optimisation: fall back to one thread.
+          restore();
+          restore = () => {};
+        }
+      }
       wasmConfigured = true;
     }
-    return await tf.setBackend("wasm");
+    try {
+      return await tf.setBackend("wasm");
+    } finally {
+      restore();
+    }
   } catch {
     return false;
   }
 }
 
+async function wasmThreads(): Promise<number> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  return wasm.getThreadsCount();
+}
+
 async function tryCpu(): Promise<boolean> {
   await import("@tensorflow/tfjs-backend-cpu");
   return tf.setBackend("cpu");
+}
+
+/** Threads: the argument, else $SFTKIT_THREADS, else the core count (1 under vitest: tests stay light). */
+function threadCount(arg: number | undefined, env: NodeJS.ProcessEnv): number {
+  if (arg !== undefined) {
+    if (!Number.isInteger(arg) || arg < 1)
+      throw new BackendError(`threads must be a positive integer, got ${arg}`);
+    return arg;
+  }
+  const v = env.SFTKIT_THREADS;
+  if (v !== undefined && v !== "") {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new BackendError(`SFTKIT_THREADS must be a positive integer, got "${v}"`);
+    return n;
+  }
+  return env.VITEST ? 1 : availableParallelism();
 }
 
 function parseChoice(v: string | undefined, where: string): BackendChoice | undefined {
@@ -67,6 +105,7 @@ function parseChoice(v: string | undefined, where: string): BackendChoice | unde
 /**
  * Selects and initialises a backend. Order of precedence: `opts.backend`, then `$SFTKIT_BACKEND`,
  * then auto (tensorflow > wasm > cpu). An explicitly requested backend that cannot load is an error.
+ * wasm threads are fixed by the first initialisation in a process.
  */
 export async function initBackend(
   opts: { backend?: BackendChoice; threads?: number; env?: NodeJS.ProcessEnv } = {},
@@ -76,7 +115,7 @@ export async function initBackend(
     parseChoice(opts.backend, "backend option") ??
     parseChoice(env.SFTKIT_BACKEND, "SFTKIT_BACKEND") ??
     "auto";
-  const requestedThreads = opts.threads ?? availableParallelism();
+  const requestedThreads = threadCount(opts.threads, env);
   if (current && (choice === "auto" || choice === current.backend)) {
     if (tf.getBackend() !== current.backend) await tf.setBackend(current.backend);
     return current;
@@ -95,8 +134,7 @@ export async function initBackend(
     let threads = 1;
     if (name === "wasm") {
       simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
-      // Node: tfjs-backend-wasm turns threads off (WASM_HAS_MULTITHREAD_SUPPORT is false there).
-      threads = (await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")) ? requestedThreads : 1;
+      threads = await wasmThreads();
     } else if (name === "tensorflow") {
       threads = requestedThreads;
     }
