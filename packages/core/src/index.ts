@@ -12,6 +12,10 @@ export { PLAN_VERSION, type Plan, PlanSchema } from "./compile/plan-schema.ts";
 export { renderChatTemplate } from "./data/template/index.ts";
 // Data
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
+// Export to distributed engines
+export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
+// Model
+export { loadModel } from "./model/llama.ts";
 // Recipe language
 export {
   defineRecipe,
@@ -41,6 +45,7 @@ export {
   type Recipe,
   type RecipeInput,
   RecipeSchema,
+  ScaleSchema,
   SourceSchema,
   TemplateSchema,
   TokensSchema,

@@ -68,10 +68,11 @@ describe("sft CLI", () => {
     }
   });
 
-  it("says plainly which subcommands are not built yet", () => {
-    const r = sft("export", "examples/quickstart/recipe.ts", "--target", "axolotl", "--out", "x");
+  it("says plainly what is not built yet", () => {
+    const r = sft("run", "examples/quickstart/recipe.ts");
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain("not built yet");
+    expect(r.stdout).toContain("Plan quickstart");
+    expect(r.stdout).toContain("training is not built yet");
   });
 
   it("doctor reports the backends that load", () => {

@@ -1,7 +1,6 @@
 // The `sft` command line: one subcommand per file under ./commands.
 import { defineCommand, runMain } from "citty";
 import { doctorCommand } from "./commands/doctor.ts";
-import { notBuiltCommand } from "./commands/not-built.ts";
 import { planCommand } from "./commands/plan.ts";
 import { runCommand } from "./commands/run.ts";
 
@@ -14,11 +13,7 @@ const main = defineCommand({
     plan: planCommand,
     run: runCommand,
     data: () => import("./commands/data.ts").then((m) => m.dataCommand),
-    export: notBuiltCommand(
-      "export",
-      "Write a config + prepared data for Axolotl or TRL",
-      "sft export <recipe.ts> --target axolotl|trl --out DIR",
-    ),
+    export: () => import("./commands/export.ts").then((m) => m.exportCommand),
     generate: () => import("./commands/generate.ts").then((m) => m.generateCommand),
     doctor: doctorCommand,
   },

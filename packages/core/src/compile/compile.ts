@@ -1,14 +1,15 @@
 // compile: recipe (object or file) -> load -> parse -> check -> resolve -> data -> plan. Every problem from every
 // stage is collected, located in the recipe source, and reported together.
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { checkRecipe } from "../recipe/checks.ts";
 import { recipeSourceFile } from "../recipe/define.ts";
-import { codeFrame, type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostics.ts";
+import { type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostics.ts";
 import { loadRecipeFile } from "../recipe/load.ts";
-import { RecipeLocator } from "../recipe/locate.ts";
+import { locateProblems } from "../recipe/locate.ts";
 import { parseRecipe } from "../recipe/parse.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataStage, emptyDataFacts, runDataStage } from "./data-facts.ts";
 import { buildPlan, stableJson } from "./plan.ts";
 import { type Plan, PlanSchema } from "./plan-schema.ts";
@@ -98,22 +99,6 @@ function memoryProblem(plan: Plan): Problem {
   };
 }
 
-function locateProblems(problems: Problem[], file: string | null): Diagnostic[] {
-  if (!file || problems.length === 0) return problems;
-  let locator: RecipeLocator;
-  try {
-    locator = new RecipeLocator(file);
-  } catch {
-    return problems;
-  }
-  return problems.map((p) => {
-    const location = locator.locate(p.path, p.at ?? "value");
-    if (!location) return p;
-    const text = locator.text(location.file);
-    return { ...p, location, ...(text ? { frame: codeFrame(text, location.line, location.column) } : {}) };
-  });
-}
-
 async function writePlan(plan: Plan, resolved: ResolvedRecipe): Promise<void> {
   await mkdir(resolved.outputDir, { recursive: true });
   await writeJsonAtomic(join(resolved.outputDir, "plan.json"), PlanSchema.parse(plan));
@@ -124,9 +109,7 @@ async function writePlan(plan: Plan, resolved: ResolvedRecipe): Promise<void> {
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, path);
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Reads a plan.json back, validated against the schema of its version. */

@@ -3,9 +3,10 @@
 import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { compileRecipe } from "../compile/compile.ts";
-import { codeFrame, type Diagnostic, type Problem } from "../recipe/diagnostics.ts";
-import { RecipeLocator } from "../recipe/locate.ts";
+import type { Diagnostic, Problem } from "../recipe/diagnostics.ts";
+import { locateProblems } from "../recipe/locate.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { exportAxolotl } from "./axolotl.ts";
 import { ExportDataError, realiseData } from "./data.ts";
 import { exportTrl } from "./trl.ts";
@@ -60,14 +61,14 @@ export async function exportRecipe(
     };
     return {
       ok: false,
-      diagnostics: [...compiled.diagnostics, ...locate([problem], resolved.file)],
+      diagnostics: [...compiled.diagnostics, ...locateProblems([problem], resolved.file)],
       files: [],
       counts: empty,
     };
   }
   const ctx = { recipe: resolved.recipe, resolved, plan, data };
   const output = opts.target === "axolotl" ? exportAxolotl(ctx) : exportTrl(ctx);
-  const diagnostics = [...compiled.diagnostics, ...locate(output.problems, resolved.file)];
+  const diagnostics = [...compiled.diagnostics, ...locateProblems(output.problems, resolved.file)];
   const counts = { train: data.train.length, eval: data.eval.length, perSource: data.perSource };
   if (output.problems.some((p) => p.severity === "error"))
     return { ok: false, diagnostics, files: [], counts };
@@ -88,7 +89,7 @@ export async function exportRecipe(
   )}\n`;
   const out = resolve(opts.out);
   try {
-    for (const [rel, text] of Object.entries(files)) await writeAtomic(join(out, rel), text);
+    for (const [rel, text] of Object.entries(files)) await writeFileAtomic(join(out, rel), text);
     await chmod(join(out, "launch.sh"), 0o755);
   } catch (e) {
     const problem: Problem = {
@@ -100,28 +101,4 @@ export async function exportRecipe(
     return { ok: false, diagnostics: [...diagnostics, problem], files: [], counts };
   }
   return { ok: true, diagnostics, files: Object.keys(files).sort(), counts };
-}
-
-/** Temp file + rename, so a reader never sees half a file. */
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
-function locate(problems: Problem[], file: string | null): Diagnostic[] {
-  if (!file || problems.length === 0) return problems;
-  let locator: RecipeLocator;
-  try {
-    locator = new RecipeLocator(file);
-  } catch {
-    return problems;
-  }
-  return problems.map((p) => {
-    const location = locator.locate(p.path, p.at ?? "value");
-    if (!location) return p;
-    const text = locator.text(location.file);
-    return { ...p, location, ...(text ? { frame: codeFrame(text, location.line, location.column) } : {}) };
-  });
 }

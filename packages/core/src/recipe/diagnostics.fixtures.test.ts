@@ -55,6 +55,7 @@ const cases: Record<string, Expected[]> = {
   ],
   "max-length-too-short.ts": [
     ["error sft/prompt-exceeds-max-length", "train.maxLength", "max-length-too-short.ts", 10, 16],
+    ["error sft/no-train-samples", "data.sources.chat", "_shared.ts", 4, 40],
   ],
   "qlora-on-quantized.ts": [["error sft/already-quantized", "method.kind", "qlora-on-quantized.ts", 9, 19]],
   "eos-impossible.ts": [["error sft/eos-impossible", "train.eos", "eos-impossible.ts", 10, 17]],

@@ -4,7 +4,13 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { Node, Project, type SourceFile } from "ts-morph";
-import type { PathSegment, SourceLocation } from "./diagnostics.ts";
+import {
+  codeFrame,
+  type Diagnostic,
+  type PathSegment,
+  type Problem,
+  type SourceLocation,
+} from "./diagnostics.ts";
 
 interface Found {
   /** The value node reached. */
@@ -179,4 +185,21 @@ function resolveModule(spec: string, fromFile: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Problems -> diagnostics with file:line:column and a code frame, when the recipe's source file is known. */
+export function locateProblems(problems: Problem[], file: string | null): Diagnostic[] {
+  if (!file || problems.length === 0) return problems;
+  let locator: RecipeLocator;
+  try {
+    locator = new RecipeLocator(file);
+  } catch {
+    return problems;
+  }
+  return problems.map((p) => {
+    const location = locator.locate(p.path, p.at ?? "value");
+    if (!location) return p;
+    const text = locator.text(location.file);
+    return { ...p, location, ...(text ? { frame: codeFrame(text, location.line, location.column) } : {}) };
+  });
 }

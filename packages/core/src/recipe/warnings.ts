@@ -12,6 +12,7 @@ export const warningIds = {
   "sft/memory-exceeds-device": "The memory estimate exceeds the memory of the chosen device.",
   "sft/slow-backend": "The chosen backend is a slow debugging fallback.",
   "sft/cache-unavailable": "The tokenized-data cache could not be read or written; data is tokenized anew.",
+  "sft/export-approximate": "An export target can only approximate part of the recipe (see the message).",
   "sft/token-exists": "A token in `tokens.add` is already in the vocabulary; it keeps its id and embedding.",
 } as const;
 

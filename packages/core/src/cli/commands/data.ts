@@ -3,11 +3,13 @@ import { compileRecipe } from "../../compile/compile.ts";
 import { formatInspection, formatSourceStats, inspectJson, pickSamples } from "../../data/inspect/index.ts";
 import { colorsFor } from "../format.ts";
 import { reportDiagnostics } from "../report.ts";
+import { writeQualityReport } from "./data-report.ts";
 
 export const dataCommand = defineCommand({
   meta: {
     name: "data",
-    description: "Rendered samples with their trained tokens marked, and per-source statistics",
+    description:
+      "Rendered samples with their trained tokens marked, per-source statistics, the data-quality report",
   },
   args: {
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
@@ -16,12 +18,15 @@ export const dataCommand = defineCommand({
       type: "boolean",
       description: "Print {source, file, row, text, input_ids, labels} per sample as JSON",
     },
-    report: { type: "string", description: "Write the data-quality report to FILE (not built yet)" },
+    report: {
+      type: "string",
+      description:
+        "Write the data-quality report to FILE: HTML, or JSON with --json or a .json name (- for stdout)",
+    },
   },
   async run({ args }) {
-    if (args.report) {
-      process.stderr.write("sft data --report: the data-quality report is not built yet\n");
-      process.exitCode = 2;
+    if (args.report !== undefined) {
+      await writeQualityReport(args.recipe, args.report, Boolean(args.json));
       return;
     }
     const n = args.inspect === undefined ? (args.json ? 3 : 0) : Number(args.inspect);

@@ -3,6 +3,7 @@ export * from "./data.ts";
 export * from "./method.ts";
 export * from "./model.ts";
 export * from "./recipe.ts";
+export * from "./scale.ts";
 export * from "./template.ts";
 export * from "./tokens.ts";
 export * from "./train.ts";
