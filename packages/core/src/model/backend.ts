@@ -59,10 +59,18 @@ async function tryWasm(threads: number): Promise<boolean> {
       }
       wasmConfigured = true;
     }
+    const events = ["uncaughtException", "unhandledRejection"];
+    const before = events.map((e) => new Set<unknown>(process.listeners(e as "uncaughtException")));
     try {
       return await tf.setBackend("wasm");
     } finally {
       restore();
+      // Emscripten adds handlers that rethrow, so any later uncaught error prints its whole
+      // one-line script as the source line; they do nothing else.
+      events.forEach((e, i) => {
+        for (const l of process.listeners(e as "uncaughtException"))
+          if (!before[i]!.has(l)) process.removeListener(e, l);
+      });
     }
   } catch {
     return false;

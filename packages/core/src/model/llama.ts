@@ -32,8 +32,22 @@ export interface ForwardOptions {
   /** Variables whose gradients will be asked for (frozen linears then skip their weight gradient). */
   trainable?: ReadonlySet<tf.Variable>;
   cache?: KvCache;
+  /** Recompute each layer in the backward pass instead of keeping its activations (training only). */
+  recompute?: boolean;
   /** Use batched matmuls with built-in gradients for attention (a reference for tests). */
   batchedAttention?: boolean;
+}
+
+interface LayerContext {
+  B: number;
+  S: number;
+  /** Prefix (P-tuning) and cached lengths before this batch's keys. */
+  P: number;
+  past: number;
+  cos: Float32Array;
+  sin: Float32Array;
+  mask: Float32Array;
+  opts: ForwardOptions;
 }
 
 let modelSerial = 0;
@@ -129,31 +143,35 @@ export class Model {
     if (this.disposed) throw new Error("model is disposed");
     const cfg = this.config;
     const { batch: B, seqLen: S } = b;
+    const cache = opts.cache;
+    const past = cache?.length ?? 0;
+    const P = opts.hooks?.prefix?.(0)?.key.shape[1] ?? 0;
+    const positions = b.positions ?? defaultPositions(b, P + past);
+    const { cos, sin } = ropeTables(cfg, positions);
+    const ctx: LayerContext = { B, S, P, past, cos, sin, mask: attentionMask(b, P, past), opts };
+    const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
+    let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
+      ? embedding(E, b.ids)
+      : tf.gather(E, tf.tensor1d(b.ids, "int32"));
+    for (let l = 0; l < cfg.numLayers; l++) {
+      x = opts.recompute && opts.trainable && !cache ? this.checkpointed(l, x, ctx) : this.layer(l, x, ctx);
+    }
+    if (cache) cache.length = past + S;
+    return this.rmsNorm(x, this.w("model.norm.weight") as tf.Tensor as tf.Tensor1D);
+  }
+
+  /** One decoder layer: x [T, hidden] -> [T, hidden]. */
+  private layer(l: number, x: tf.Tensor2D, ctx: LayerContext): tf.Tensor2D {
+    const cfg = this.config;
+    const { B, S, P, past, opts } = ctx;
     const T = B * S;
     const H = cfg.numHeads;
     const KV = cfg.numKvHeads;
     const G = H / KV;
     const hd = cfg.headDim;
-    const grad = opts.trainable !== undefined;
-    const cache = opts.cache;
-    const past = cache?.length ?? 0;
-    const prefixes = Array.from({ length: cfg.numLayers }, (_, l) => opts.hooks?.prefix?.(l) ?? null);
-    const P = prefixes[0]?.key.shape[1] ?? 0;
-    if (prefixes.some((p) => (p?.key.shape[1] ?? 0) !== P))
-      throw new Error("prefix hooks must give the same prefix length for every layer");
-    const positions = b.positions ?? defaultPositions(b, P + past);
-    const { cos: c, sin: s } = ropeTables(cfg, positions);
-    const cos = tf.tensor3d(c, [T, 1, hd]);
-    const sin = tf.tensor3d(s, [T, 1, hd]);
     const K = P + past + S;
-    const maskData = attentionMask(b, P, past);
-    const ids = tf.tensor1d(b.ids, "int32");
-    const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
-    let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
-      ? embedding(E, b.ids)
-      : tf.gather(E, ids);
-    const mods = linearModules(cfg);
-    const [q, kp, vp, o, gate, up, down] = mods as [
+    const grad = opts.trainable !== undefined;
+    const [q, kp, vp, o, gate, up, down] = linearModules(cfg) as [
       LinearModule,
       LinearModule,
       LinearModule,
@@ -162,62 +180,103 @@ export class Model {
       LinearModule,
       LinearModule,
     ];
-    const scale = 1 / Math.sqrt(hd);
-    for (let l = 0; l < cfg.numLayers; l++) {
-      const pre = `model.layers.${l}`;
-      const h = this.rmsNorm(x, this.w(`${pre}.input_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
-      const qs = this.rope(this.lin(l, q, h, opts), H, cos, sin, grad);
-      const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
-      const vs = this.lin(l, vp, h, opts);
-      // [B, S, heads, hd] -> [B, heads, S, hd]
-      const q4 = tf.reshape(tf.transpose(tf.reshape(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]);
-      let k4 = tf.transpose(tf.reshape(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-      let v4 = tf.transpose(tf.reshape(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-      if (cache) {
-        const pk = cache.keys[l];
-        const pv = cache.values[l];
-        if (pk && pv) {
-          k4 = tf.concat([pk, k4], 2);
-          v4 = tf.concat([pv, v4], 2);
-        }
-        const nk = tf.keep(k4);
-        const nv = tf.keep(v4);
-        cache.keys[l]?.dispose();
-        cache.values[l]?.dispose();
-        cache.keys[l] = nk;
-        cache.values[l] = nv;
+    const cos = tf.tensor3d(ctx.cos, [T, 1, hd]);
+    const sin = tf.tensor3d(ctx.sin, [T, 1, hd]);
+    const pre = `model.layers.${l}`;
+    const h = this.rmsNorm(x, this.w(`${pre}.input_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
+    const qs = this.rope(this.lin(l, q, h, opts), H, cos, sin, grad);
+    const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
+    const vs = this.lin(l, vp, h, opts);
+    // [B, S, heads, hd] -> [B, heads, S, hd]
+    const q4 = tf.reshape(tf.transpose(tf.reshape(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]);
+    let k4 = tf.transpose(tf.reshape(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    let v4 = tf.transpose(tf.reshape(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const cache = opts.cache;
+    if (cache) {
+      const pk = cache.keys[l];
+      const pv = cache.values[l];
+      if (pk && pv) {
+        k4 = tf.concat([pk, k4], 2);
+        v4 = tf.concat([pv, v4], 2);
       }
-      const pfx = prefixes[l];
-      if (pfx) {
-        // Broadcast [KV, P, hd] over the batch by adding zeros: its gradient is a plain sum.
-        const zeros = tf.zeros([B, 1, 1, 1]);
-        k4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.key, 0)) as tf.Tensor4D, k4], 2);
-        v4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.value, 0)) as tf.Tensor4D, v4], 2);
-      }
-      let attn: tf.Tensor;
-      if (opts.batchedAttention) {
-        // Reference formulation with built-in gradients (batched matmuls: slow on wasm).
-        const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
-        const probs = tf.softmax(
-          tf.add(tf.reshape(scores, [B, KV, G, S, K]), tf.tensor(maskData, [B, 1, 1, S, K])),
-        );
-        attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4);
-      } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, maskData, scale, grad);
-      const merged = tf.reshape(tf.transpose(tf.reshape(attn, [B, H, S, hd]), [0, 2, 1, 3]), [
-        T,
-        H * hd,
-      ]) as tf.Tensor2D;
-      x = tf.add(x, this.lin(l, o, merged, opts));
-      const h2 = this.rmsNorm(
-        x,
-        this.w(`${pre}.post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D,
-      );
-      const g = this.lin(l, gate, h2, opts);
-      const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
-      x = tf.add(x, this.lin(l, down, act, opts));
+      const nk = tf.keep(k4);
+      const nv = tf.keep(v4);
+      cache.keys[l]?.dispose();
+      cache.values[l]?.dispose();
+      cache.keys[l] = nk;
+      cache.values[l] = nv;
     }
-    if (cache) cache.length = past + S;
-    return this.rmsNorm(x, this.w("model.norm.weight") as tf.Tensor as tf.Tensor1D);
+    const pfx = opts.hooks?.prefix?.(l) ?? null;
+    if ((pfx?.key.shape[1] ?? 0) !== P)
+      throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
+    if (pfx) {
+      // Broadcast [KV, P, hd] over the batch by adding zeros: its gradient is a plain sum.
+      const zeros = tf.zeros([B, 1, 1, 1]);
+      k4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.key, 0)) as tf.Tensor4D, k4], 2);
+      v4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.value, 0)) as tf.Tensor4D, v4], 2);
+    }
+    const scale = 1 / Math.sqrt(hd);
+    let attn: tf.Tensor;
+    if (opts.batchedAttention) {
+      // Reference formulation with built-in gradients (batched matmuls: slow on wasm).
+      const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
+      const probs = tf.softmax(
+        tf.add(tf.reshape(scores, [B, KV, G, S, K]), tf.tensor(ctx.mask, [B, 1, 1, S, K])),
+      );
+      attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4);
+    } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, ctx.mask, scale, grad);
+    const merged = tf.reshape(tf.transpose(tf.reshape(attn, [B, H, S, hd]), [0, 2, 1, 3]), [
+      T,
+      H * hd,
+    ]) as tf.Tensor2D;
+    const x1 = tf.add(x, this.lin(l, o, merged, opts)) as tf.Tensor2D;
+    const h2 = this.rmsNorm(x1, this.w(`${pre}.post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
+    const g = this.lin(l, gate, h2, opts);
+    const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
+    return tf.add(x1, this.lin(l, down, act, opts));
+  }
+
+  /**
+   * A layer whose activations are not kept: only its input is saved, and the backward pass runs
+   * the layer again to get its gradients (gradient checkpointing).
+   */
+  private checkpointed(l: number, x: tf.Tensor2D, ctx: LayerContext): tf.Tensor2D {
+    const trainable = ctx.opts.trainable!;
+    const model = new Set(this.weights.values());
+    const own = `m${this.id}/model.layers.${l}.`;
+    // This layer's trainable weights, and every non-model variable (adapters used through hooks).
+    const vars = [...trainable].filter((v) => !model.has(v) || v.name.startsWith(own));
+    const f = tf.customGrad((...args) => {
+      const save = args.pop() as tf.GradSaveFunc;
+      const xin = args[0] as tf.Tensor2D;
+      save([xin]);
+      // Forward without the training kernels: nothing here is kept for the backward pass.
+      const value = this.layer(l, xin, { ...ctx, opts: { ...ctx.opts, trainable: undefined } });
+      return {
+        value,
+        gradFunc: (dy, saved) => {
+          const xs = saved[0] as tf.Tensor2D;
+          // A nested gradients() call ends by clearing the engine's tape, which the outer pass
+          // still needs for its own cleanup: keep and restore it.
+          const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+          const outerTape = state.activeTape;
+          try {
+            const { grads } = tf
+              .engine()
+              .gradients(
+                () => tf.sum(tf.mul(this.layer(l, xs, ctx), dy as tf.Tensor)) as tf.Scalar,
+                [xs, ...vars],
+                undefined,
+                true,
+              );
+            return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? xs : vars[i - 1]!));
+          } finally {
+            state.activeTape = outerTape;
+          }
+        },
+      };
+    });
+    return f(x, ...vars) as tf.Tensor2D;
   }
 
   /** lm_head as a [hidden, vocab] tensor (the embedding transposed when tied). Call inside tf.tidy. */

@@ -22,6 +22,14 @@ export interface LossAndGrads {
   grads: tf.Tensor[];
 }
 
+export interface StepOptions {
+  hooks?: AdapterHooks;
+  /** Rows of [rows x vocab] logits per cross-entropy chunk (default: about 4M logits). */
+  chunkRows?: number;
+  /** Gradient checkpointing: recompute each layer in the backward pass. */
+  recompute?: boolean;
+}
+
 /** Shifted targets: target[t] = labels[t+1] when t+1 is in the same row and segment, else -100. */
 export function shiftLabels(b: TokenBatch, labels: ArrayLike<number>): Int32Array {
   const { batch, seqLen } = b;
@@ -43,10 +51,10 @@ export function lossTensor(
   model: Model,
   input: StepInput,
   trainable: ReadonlySet<tf.Variable>,
-  opts: { hooks?: AdapterHooks; chunkRows?: number } = {},
+  opts: StepOptions = {},
 ): tf.Scalar {
   const targets = shiftLabels(input.batch, input.labels);
-  const h = model.hidden(input.batch, { trainable, hooks: opts.hooks });
+  const h = model.hidden(input.batch, { trainable, hooks: opts.hooks, recompute: opts.recompute });
   const headVar = model.config.tieWordEmbeddings
     ? model.w("model.embed_tokens.weight")
     : model.w("lm_head.weight");
@@ -64,7 +72,7 @@ export async function lossAndGrads(
   model: Model,
   input: StepInput,
   trainable: readonly tf.Variable[],
-  opts: { hooks?: AdapterHooks; chunkRows?: number } = {},
+  opts: StepOptions = {},
 ): Promise<LossAndGrads> {
   if (trainable.length === 0) throw new Error("lossAndGrads: no trainable variables");
   const set = new Set(trainable);
