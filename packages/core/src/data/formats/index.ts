@@ -5,7 +5,15 @@ import { convertTokenized } from "./tokenized.ts";
 import { type ConvertResult, RowError, type SourceFormatOptions } from "./types.ts";
 
 export { type DatasetInfoEntry, fromDatasetInfo } from "./dataset-info.ts";
-export { applyFilters, type FilterCounts, sampleText, trainedText } from "./filters.ts";
+export {
+  applyFilters,
+  type FilterCounts,
+  type FiltersOutput,
+  lastAnswer,
+  promptText,
+  sampleText,
+  trainedText,
+} from "./filters.ts";
 export type { Converted, ConvertResult, SourceFormatOptions, SourceOutput } from "./types.ts";
 
 const converters = {

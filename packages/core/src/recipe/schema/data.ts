@@ -44,12 +44,44 @@ export const TagsSchema = z
   })
   .describe("Turn keys and role names for `sharegpt`/`messages` data.");
 
+export const DedupeSchema = z
+  .union([
+    z.boolean(),
+    z.strictObject({
+      threshold: z
+        .number()
+        .gt(0)
+        .max(1)
+        .default(0.8)
+        .describe("Estimated Jaccard similarity of word 3-grams (MinHash) at which two rows are duplicates."),
+    }),
+  ])
+  .describe("`true`: drop exact duplicates (normalised text); `{ threshold }`: near-duplicates too.");
+
 export const FiltersSchema = z
   .strictObject({
-    dedupe: z.boolean().default(false).describe("Drop exact duplicates (normalised text)."),
+    dedupe: DedupeSchema.default(false),
     dropEmpty: z.boolean().default(true).describe("Drop rows whose trained answer is empty or whitespace."),
-    minChars: positiveInt().optional().describe("Drop rows whose text is shorter than this."),
-    maxChars: positiveInt().optional().describe("Drop rows whose text is longer than this."),
+    dropTruncated: z
+      .boolean()
+      .default(false)
+      .describe("Drop rows whose answer looks cut off: mid-sentence, an unclosed code fence or bracket."),
+    dropRefusals: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Drop rows whose answer refuses or disclaims ("As an AI language model...", "I\'m sorry, but I can\'t").',
+      ),
+    language: z
+      .union([z.literal("same"), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe(
+        "`same`: drop rows whose answer's language differs from the instruction's (translation requests kept); a list of codes (`en`, `zh`, `de`, ...) or scripts (`latin`, `cyrillic`): keep answers in these. Undetected languages are kept.",
+      ),
+    minLength: positiveInt().optional().describe("Drop rows whose trained answer has fewer characters."),
+    maxLength: positiveInt().optional().describe("Drop rows whose trained answer has more characters."),
+    minChars: positiveInt().optional().describe("Drop rows whose whole text is shorter than this."),
+    maxChars: positiveInt().optional().describe("Drop rows whose whole text is longer than this."),
     where: z
       .custom<(row: Record<string, unknown>) => boolean>(
         (v) => typeof v === "function",

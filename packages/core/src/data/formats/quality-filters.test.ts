@@ -1,0 +1,81 @@
+// The quality filters of `filters`: each drops what its detector flags, counts under its own name,
+// and keeps clean rows.
+import { describe, expect, it } from "vitest";
+import { FiltersSchema, SourceSchema } from "../../recipe/schema/data.ts";
+import { applyFilters } from "./filters.ts";
+import { convertRow } from "./index.ts";
+import type { Converted } from "./types.ts";
+
+const src = SourceSchema.parse({ path: "x.jsonl", format: "alpaca" });
+const row = (instruction: string, output: string): [Record<string, unknown>, Converted] => {
+  const raw = { instruction, output };
+  const c = convertRow(raw, src);
+  if (!c.ok) throw new Error(c.message);
+  return [raw, c.value];
+};
+const clean = row(
+  "Describe how the water cycle works in the environment.",
+  "Water evaporates, condenses into clouds and falls back as rain.",
+);
+
+function run(filters: unknown, rows: [Record<string, unknown>, Converted][]) {
+  const f = applyFilters(FiltersSchema.parse(filters));
+  const kept = rows.map(([raw, c]) => f.check(raw, c));
+  return { dropped: kept, counts: f.counts };
+}
+
+describe("quality filters", () => {
+  it("dropTruncated: mid-sentence answers and unclosed code fences", () => {
+    const cut = row("Explain the loop.", "The loop runs over each item and adds it to the total because the");
+    const fence = row("Write code.", "Here it is:\n```python\nprint(1)");
+    const r = run({ dropTruncated: true }, [clean, cut, fence]);
+    expect(r.dropped).toEqual([null, "dropTruncated", "dropTruncated"]);
+    expect(r.counts).toEqual({ dropTruncated: 2 });
+  });
+
+  it("dropRefusals", () => {
+    const refusal = row("Tell me a secret.", "I'm sorry, but I can't help with that.");
+    expect(run({ dropRefusals: true }, [clean, refusal]).dropped).toEqual([null, "dropRefusals"]);
+    expect(run({}, [refusal]).dropped).toEqual([null]);
+  });
+
+  it("language: same as the instruction (translation requests kept), or a list", () => {
+    const french = row(
+      "Describe how the water cycle works in the environment and what it does.",
+      "Le cycle de l'eau est le mouvement de l'eau dans la nature et il est très important pour la vie.",
+    );
+    const translate = row(
+      "Translate into French: the water cycle is important.",
+      "Le cycle de l'eau est très important pour la vie et pour la nature.",
+    );
+    expect(run({ language: "same" }, [clean, french, translate]).dropped).toEqual([null, "language", null]);
+    expect(run({ language: ["fr"] }, [french, translate]).dropped).toEqual([null, null]);
+    expect(run({ language: ["zh"] }, [french]).dropped).toEqual(["language"]);
+    // A script name keeps every language written in it.
+    expect(run({ language: ["latin"] }, [french]).dropped).toEqual([null]);
+  });
+
+  it("minLength/maxLength measure the trained answer; minChars/maxChars the whole text", () => {
+    const short = row("Describe the sea in detail please, with colours and sounds.", "Blue.");
+    expect(run({ minLength: 10 }, [clean, short]).dropped).toEqual([null, "minLength"]);
+    expect(run({ maxLength: 20 }, [clean, short]).dropped).toEqual(["maxLength", null]);
+    expect(run({ minChars: 10 }, [short]).dropped).toEqual([null]);
+  });
+
+  it("dedupe: true drops exact copies only; { threshold } drops near-duplicates too", () => {
+    const base =
+      "The committee met on Tuesday to review the budget, approve the new hiring plan, and discuss the schedule for the spring conference in the capital.";
+    const a = row("Summarize the meeting notes.", base);
+    const copy = row(" summarize the MEETING notes. ", base);
+    const near = row("Summarize the meeting notes.", base.replace("Tuesday", "Wednesday"));
+    expect(run({ dedupe: true }, [a, copy, near]).dropped).toEqual([null, "dedupe", null]);
+    const fuzzy = run({ dedupe: { threshold: 0.7 } }, [a, near, clean]);
+    expect(fuzzy.dropped).toEqual([null, "dedupe", null]);
+    expect(FiltersSchema.parse({ dedupe: {} }).dedupe).toEqual({ threshold: 0.8 });
+  });
+
+  it("rejects a threshold outside (0, 1] with a message", () => {
+    const r = FiltersSchema.safeParse({ dedupe: { threshold: 1.5 } });
+    expect(r.success).toBe(false);
+  });
+});
