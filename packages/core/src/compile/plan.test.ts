@@ -88,6 +88,19 @@ describe("compile → Plan", () => {
     expect(plan.parameters.trainable).toBe(2 * 64); // tied embeddings: rows of the embedding only
   });
 
+  it("makes an eos override the token the template emits and the labels train", async () => {
+    const r = recipe(
+      { kind: "lora" },
+      { template: "llama-2", tokens: { add: ["<|stop|>"], eos: "<|stop|>" } },
+    );
+    const result = await compileRecipe(r, { write: false });
+    expect(result.plan!.tokenizer.eos).toEqual({ text: "<|stop|>", id: 512 });
+    const sample = result.data!.prepared!.train.chat![0]!;
+    expect(sample.inputIds.at(-1)).toBe(512);
+    expect(sample.labels.at(-1)).toBe(512);
+    expect(sample.inputIds).not.toContain(2); // the checkpoint's own </s> is gone
+  });
+
   it("plans data, batches and the optimizer schedule from the real rows", async () => {
     const plan = await compile(
       recipe(

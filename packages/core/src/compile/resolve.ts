@@ -130,6 +130,47 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   const existed = addedSpecs.map((t) => tokenizer?.tokenToId(t.content) !== undefined);
   const ids = tokenizer ? tokenizer.addTokens(addedSpecs) : addedSpecs.map(() => null);
   const added: AddedToken[] = addedSpecs.map((t, i) => ({ ...t, id: ids[i] ?? null, isNew: !existed[i] }));
+  if (tokenizer) {
+    // bos/eos/pad overrides: the template context, the labels and generation all follow them.
+    for (const role of ["bos", "eos", "pad"] as const) {
+      const ref = recipe.tokens[role];
+      if (ref === undefined) continue;
+      let content: string | undefined;
+      if (typeof ref === "string") content = ref;
+      else if ("vocab" in ref) {
+        content = ref.vocab;
+        if (tokenizer.tokenToId(ref.vocab) === undefined) {
+          error(
+            ["tokens", role, "vocab"],
+            "sft/unknown-token",
+            `\`${ref.vocab}\` is not in the tokenizer's vocabulary`,
+          );
+          continue;
+        }
+      } else {
+        content = tokenizer.idToToken(ref.id);
+        if (content === undefined) {
+          error(
+            ["tokens", role, "id"],
+            "sft/unknown-token",
+            `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`,
+          );
+          continue;
+        }
+      }
+      // A name missing from tokens.add was reported by the recipe checks already.
+      if (tokenizer.tokenToId(content) !== undefined) tokenizer.setSpecialToken(role, content);
+    }
+    added.forEach((t, i) => {
+      if (t.isNew) return;
+      problems.push({
+        severity: "warning",
+        code: "sft/token-exists",
+        message: `\`${t.content}\` is already in the vocabulary; it keeps its id and embedding`,
+        path: ["tokens", "add", i],
+      });
+    });
+  }
   const template = resolveTemplate(recipe, baseDir, tokenizer, error);
   let endOfTurn: string | null = null;
   if (template && tokenizer) {
@@ -147,36 +188,6 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
     } catch (e) {
       error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
     }
-  }
-
-  if (tokenizer) {
-    for (const role of ["bos", "eos", "pad"] as const) {
-      const ref = recipe.tokens[role];
-      if (ref === undefined || typeof ref === "string") continue;
-      if ("vocab" in ref && tokenizer.tokenToId(ref.vocab) === undefined) {
-        error(
-          ["tokens", role, "vocab"],
-          "sft/unknown-token",
-          `\`${ref.vocab}\` is not in the tokenizer's vocabulary`,
-        );
-      }
-      if ("id" in ref && ref.id >= tokenizer.vocabSize + recipe.tokens.add.length) {
-        error(
-          ["tokens", role, "id"],
-          "sft/unknown-token",
-          `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`,
-        );
-      }
-    }
-    added.forEach((t, i) => {
-      if (t.isNew) return;
-      problems.push({
-        severity: "warning",
-        code: "sft/token-exists",
-        message: `\`${t.content}\` is already in the vocabulary; it keeps its id and embedding`,
-        path: ["tokens", "add", i],
-      });
-    });
   }
 
   // Data files are checked here too, so a missing file is reported with every other problem.

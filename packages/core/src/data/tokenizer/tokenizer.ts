@@ -52,6 +52,8 @@ export interface Tokenizer {
   /** The context variables transformers passes besides messages: bos_token, eos_token, ... */
   templateContext(): Record<string, unknown>;
   applyChatTemplate(messages: readonly Message[], opts?: ChatTemplateOptions): string;
+  /** Makes an existing token the bos/eos/pad/unk token (the template context and generation follow it). */
+  setSpecialToken(role: "bos" | "eos" | "pad" | "unk", content: string): void;
   /** Appends tokens with fresh ids after the current vocab; returns their ids (existing ones keep theirs). */
   addTokens(tokens: readonly { content: string; special: boolean }[]): number[];
 }
@@ -115,10 +117,10 @@ class HfBackedTokenizer implements Tokenizer {
   private unicodeForm: UnicodeForm | null = null;
   readonly chatTemplate: string | null;
   readonly chatTemplates: Readonly<Record<string, string>>;
-  readonly bosToken: string | null;
-  readonly eosToken: string | null;
-  readonly padToken: string | null;
-  readonly unkToken: string | null;
+  bosToken: string | null;
+  eosToken: string | null;
+  padToken: string | null;
+  unkToken: string | null;
   private readonly special: Record<string, string | string[]> = {};
 
   constructor(
@@ -280,6 +282,13 @@ class HfBackedTokenizer implements Tokenizer {
     };
     if (opts.tools !== undefined) ctx.tools = opts.tools;
     return renderChatTemplate(template, ctx);
+  }
+
+  setSpecialToken(role: "bos" | "eos" | "pad" | "unk", content: string): void {
+    if (this.tokenToId(content) === undefined)
+      throw new Error(`cannot make "${content}" the ${role} token: it is not in the vocabulary`);
+    this.special[`${role}_token`] = content;
+    this[`${role}Token`] = content;
   }
 
   addTokens(tokens: readonly { content: string; special: boolean }[]): number[] {
