@@ -1,11 +1,14 @@
 // The Llama-family decoder (llama, qwen2, mistral) as transformers computes it, on tfjs.
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "./backend.ts";
 import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./batch.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
+import { resolveHubModel } from "./hub-cache.ts";
 import { blockAttention, embedding, linear } from "./kernels.ts";
 import { ropeTables, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
@@ -391,8 +394,15 @@ export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: numbe
   return new Model(cfg, weights);
 }
 
-/** Loads a HF model folder (config.json + model.safetensors or shards), tensor by tensor. */
-export async function loadModel(dir: string): Promise<Model> {
+/**
+ * Loads a HF model folder (config.json + model.safetensors or shards), tensor by tensor, as float32.
+ * Initialises the default backend when none is active.
+ */
+export async function loadModel(dirOrHubId: string): Promise<Model> {
+  // A hub id ("org/name") is looked up in the local Hugging Face cache, never downloaded.
+  const hub = existsSync(dirOrHubId) ? null : resolveHubModel(dirOrHubId);
+  const dir = hub?.dir ?? dirOrHubId;
+  if (tf.engine().backendName == null) await initBackend();
   const cfg = await readHfConfig(dir);
   const ck = await Checkpoint.open(dir);
   const weights = new Map<string, tf.Variable>();
