@@ -22,7 +22,7 @@ export function describeKernels(backend: string): { op: string; formulation: str
     {
       op: "cross_entropy",
       formulation:
-        "fused lm_head + masked CE over trained rows only (labels != -100), loss summed; chunks of rows, logits recomputed in backward, at most one [chunk x vocab] block alive",
+        "fused lm_head + masked CE over trained rows only (labels != -100), loss summed; chunks of rows whose gradients are formed in the forward pass (no recomputed logits), at most one [chunk x vocab] block alive",
     },
     {
       op: "attention",
@@ -132,14 +132,15 @@ export function trainedRows(labels: ArrayLike<number>): { rows: Int32Array; targ
 /**
  * Fused lm_head + masked cross-entropy, summed over trained tokens (labels != -100).
  * h: [T, d] final hidden states; wt: [d, V] (lm_head transposed). Only trained rows are
- * computed; logits are made `chunkRows` rows at a time and recomputed in the backward pass,
- * so at most one [chunk x V] block of logits (or of their gradient) is alive at once.
+ * computed; logits are made `chunkRows` rows at a time and their gradients are formed right away
+ * (kept as dh [T, d] and dW [d, V]), so at most one [chunk x V] block is alive at once.
+ * `grad: false` computes the loss only (evaluation).
  */
 export function fusedCrossEntropy(
   h: tf.Tensor2D,
   wt: tf.Tensor2D,
   labels: ArrayLike<number>,
-  opts: { chunkRows?: number; weightGrad?: boolean } = {},
+  opts: { chunkRows?: number; weightGrad?: boolean; grad?: boolean } = {},
 ): tf.Scalar {
   const { rows, targets } = trainedRows(labels);
   const [T, d] = h.shape;
@@ -155,62 +156,62 @@ export function fusedCrossEntropy(
   const rowIdx = bounds.map(([s, e]) => rows.subarray(s, e));
   const tgtIdx = bounds.map(([s, e]) => targets.subarray(s, e));
 
+  // One pass per chunk computes the loss and, eagerly, the chunk's gradients (softmax - onehot),
+  // so the backward pass only scales them: no second [chunk x V] matmul.
+  const chunkPass = (hh: tf.Tensor2D, ww: tf.Tensor2D, w: tf.Tensor2D | null, c: number) => {
+    const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32"));
+    const logits = tf.matMul(hc, ww);
+    const lse = tf.logSumExp(logits, 1, true);
+    const flat = Int32Array.from(tgtIdx[c]!, (t, i) => i * V + t);
+    const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
+    const loss = tf.sum(tf.sub(tf.reshape(lse, [-1]), picked)) as tf.Scalar;
+    if (!w) return { loss, dh: null, dw: null };
+    const g = tf.sub(
+      tf.exp(tf.sub(logits, lse)),
+      tf.oneHot(tf.tensor1d(tgtIdx[c]!, "int32"), V),
+    ) as tf.Tensor2D;
+    return { loss, dh: tf.matMul(g, w), dw: weightGrad ? tf.matMul(tf.transpose(hc), g) : null };
+  };
+
+  if (opts.grad === false) {
+    return tf.tidy(() => {
+      let total: tf.Scalar = tf.scalar(0);
+      for (let c = 0; c < bounds.length; c++) total = tf.add(total, chunkPass(h, wt, null, c).loss);
+      return total;
+    });
+  }
+
   const f = tf.customGrad((hi, wi, save) => {
     const hh = hi as tf.Tensor2D;
     const ww = wi as tf.Tensor2D;
-    const lses: tf.Tensor1D[] = [];
-    let total = tf.scalar(0);
+    const w = tf.transpose(ww); // [V, d]
+    let total: tf.Scalar = tf.scalar(0);
+    let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
+    const dRows: tf.Tensor2D[] = [];
     for (let c = 0; c < bounds.length; c++) {
-      const [lse, part] = tf.tidy((): [tf.Tensor1D, tf.Scalar] => {
-        const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32"));
-        const logits = tf.matMul(hc, ww);
-        const lse = tf.logSumExp(logits, 1) as tf.Tensor1D;
-        const flat = Int32Array.from(tgtIdx[c]!, (t, i) => i * V + t);
-        const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
-        return [lse, tf.sum(tf.sub(lse, picked)) as tf.Scalar];
-      });
-      lses.push(lse);
-      const next = tf.add(total, part) as tf.Scalar;
+      const [loss, dh, dw] = tf.tidy((): tf.Tensor[] => {
+        const r = chunkPass(hh, ww, w, c);
+        const acc = dwt && r.dw ? tf.add(dwt, r.dw) : null;
+        return acc ? [tf.add(total, r.loss), r.dh!, acc] : [tf.add(total, r.loss), r.dh!];
+      }) as [tf.Scalar, tf.Tensor2D, tf.Tensor2D | undefined];
       total.dispose();
-      part.dispose();
-      total = next;
+      total = loss;
+      dRows.push(dh);
+      if (dw) {
+        dwt?.dispose();
+        dwt = dw;
+      }
     }
-    const lseAll = tf.concat(lses);
-    for (const l of lses) l.dispose();
-    const keepW = saveable(ww);
-    (save as tf.GradSaveFunc)(keepW ? [lseAll, hh, ww] : [lseAll, hh]);
+    const dh = tf.tidy(() => tf.scatterND(tf.tensor2d(rows, [n, 1], "int32"), tf.concat(dRows), [T, d]));
+    tf.dispose(dRows);
+    (save as tf.GradSaveFunc)(dwt ? [dh, dwt] : [dh]);
     return {
       value: total,
       gradFunc: (dy, saved) =>
-        tf.tidy(() => {
-          const lse = saved[0] as tf.Tensor1D;
-          const hh = saved[1] as tf.Tensor2D;
-          const ww = keepW ? (saved[2] as tf.Tensor2D) : (wi as tf.Tensor2D);
-          const w = tf.transpose(ww); // [V, d]
-          let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
-          const dRows: tf.Tensor2D[] = [];
-          for (let c = 0; c < bounds.length; c++) {
-            const [s, e] = bounds[c]!;
-            const parts = tf.tidy(() => {
-              const idx = tf.tensor1d(rowIdx[c]!, "int32");
-              const hc = tf.gather(hh, idx);
-              const logits = tf.matMul(hc, ww);
-              const p = tf.exp(tf.sub(logits, tf.reshape(tf.slice(lse, [s], [e - s]), [-1, 1])));
-              const g = tf.mul(tf.sub(p, tf.oneHot(tf.tensor1d(tgtIdx[c]!, "int32"), V)), dy) as tf.Tensor2D;
-              const dh = tf.matMul(g, w);
-              const dw = dwt ? tf.add(dwt, tf.matMul(tf.transpose(hc), g)) : null;
-              return dw ? [dh, dw] : [dh];
-            });
-            dRows.push(parts[0] as tf.Tensor2D);
-            if (dwt && parts[1]) {
-              dwt.dispose();
-              dwt = parts[1] as tf.Tensor2D;
-            }
-          }
-          const dTrained = tf.concat(dRows);
-          const dh = tf.scatterND(tf.tensor2d(rows, [n, 1], "int32"), dTrained, [T, d]) as tf.Tensor2D;
-          return [dh, dwt ?? tf.zerosLike(ww)];
-        }),
+        tf.tidy(() => [
+          tf.mul(saved[0]!, dy),
+          saved[1] ? tf.mul(saved[1], dy) : tf.zerosLike(wi as tf.Tensor2D),
+        ]),
     };
   });
   return f(h, wt) as tf.Scalar;
