@@ -1,7 +1,12 @@
 // The quality filters of `filters`: each drops what its detector flags, counts under its own name,
 // and keeps clean rows.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { FiltersSchema, SourceSchema } from "../../recipe/schema/data.ts";
+import { fakeEncode, fakeEncodeCompletion } from "../fake-encoder.ts";
+import { prepareData } from "../pipeline.ts";
 import { applyFilters } from "./filters.ts";
 import { convertRow } from "./index.ts";
 import type { Converted } from "./types.ts";
@@ -77,5 +82,59 @@ describe("quality filters", () => {
   it("rejects a threshold outside (0, 1] with a message", () => {
     const r = FiltersSchema.safeParse({ dedupe: { threshold: 1.5 } });
     expect(r.success).toBe(false);
+  });
+});
+
+describe("quality filters in the pipeline", () => {
+  it("run before the split and count under their names in the source report", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sft-qfilters-"));
+    try {
+      const long =
+        "The river rises in the hills, runs through three towns and the old mill, and reaches the sea in the south.";
+      const rows = [
+        { instruction: "Describe the river and where it goes.", output: long },
+        { instruction: "Describe the river and where it goes.", output: long.replace("three", "four") },
+        {
+          instruction: "Explain the weather today in the valley.",
+          output: "It rains in the morning and the",
+        },
+        {
+          instruction: "Tell me the password of the admin account.",
+          output: "I'm sorry, but I can't help with that.",
+        },
+        {
+          instruction: "Describe what the farmers do in the spring and why they do it.",
+          output: "Les agriculteurs sèment le blé au printemps et ils le font pour la récolte de l'été.",
+        },
+        { instruction: "Name the capital city of France for me.", output: "Paris." },
+      ];
+      writeFileSync(join(dir, "d.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n"));
+      const p = await prepareData({
+        baseDir: dir,
+        sources: {
+          d: SourceSchema.parse({
+            path: "d.jsonl",
+            format: "alpaca",
+            filters: {
+              dedupe: { threshold: 0.7 },
+              dropTruncated: true,
+              dropRefusals: true,
+              language: "same",
+            },
+          }),
+        },
+        seed: 1,
+        cacheDir: null,
+        encode: fakeEncode,
+        encodeCompletion: fakeEncodeCompletion,
+        cacheKeyExtra: "",
+        maxLength: 4096,
+        overLength: "truncate",
+      });
+      expect(p.reports[0]!.filtered).toEqual({ dedupe: 1, dropTruncated: 1, dropRefusals: 1, language: 1 });
+      expect(p.reports[0]!.trainRows).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
