@@ -28,15 +28,18 @@ export function activationBytes(
   const kv = cfg.numKvHeads * cfg.headDim;
   const F = cfg.intermediateSize;
   const K = (opts.prefixLen ?? 0) + opts.seqLen;
-  // Per token: two RMSNorms (4d each), linear inputs, RoPE (9 copies of q and of k), head
-  // reshapes, attention inputs, SwiGLU (6F), residual adds; plus attention probabilities.
-  let perRow = 17 * d + 15 * q + 13 * kv + 6 * F;
+  // Per token: two RMSNorms (4d each), linear inputs (5d + q + F), RoPE (2q + 2kv), attention
+  // inputs (q + 2kv), SwiGLU (5F); reshapes and residual adds keep nothing. Plus attention
+  // probabilities per head.
+  let perRow = 13 * d + 4 * q + 4 * kv + 6 * F;
   if (cfg.attentionBias) perRow += 2 * (q + 2 * kv) + (cfg.architecture === "qwen2" ? 0 : 2 * d);
   if (cfg.mlpBias) perRow += 2 * (2 * F + d);
-  const perLayer = 4 * (T * perRow + opts.batch * cfg.numHeads * opts.seqLen * K);
+  // RoPE tables kept by the q and k products (4 T hd), the rotation matrix, the norm weights.
+  const fixed = 4 * T * cfg.headDim + 2 * cfg.headDim * cfg.headDim + 2 * d;
+  const perLayer = 4 * (T * perRow + opts.batch * cfg.numHeads * opts.seqLen * K + fixed);
   const perLayerRecomputed = 4 * T * d;
-  // Final norm (4d) and the loss's saved hidden states (d).
-  const head = 4 * T * 5 * d;
+  // Final norm (4d), the loss's row gradients (d) and its lm_head gradient (d x V).
+  const head = 4 * (T * 5 * d + d * cfg.vocabSize);
   const full = cfg.numLayers * perLayer + head;
   const recomputed = cfg.numLayers * perLayerRecomputed + perLayer + head;
   return {

@@ -9,7 +9,7 @@ import { Checkpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
 import { resolveHubModel } from "./hub-cache.ts";
-import { blockAttention, embedding, linear } from "./kernels.ts";
+import { addLean, blockAttention, embedding, linear, reshapeLean } from "./kernels.ts";
 import { ropeTables, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
@@ -118,7 +118,8 @@ export class Model {
     if (!opts.trainable) y = b ? tf.add(tf.matMul(x, wt), b) : tf.matMul(x, wt);
     else y = linear(x, wt, b, opts.trainable.has(this.w(`${p}.weight`)));
     const extra = opts.hooks?.linear?.(layer, m.name, x);
-    return extra ? tf.add(y, extra) : y;
+    if (!extra) return y;
+    return opts.trainable ? addLean(y, extra) : tf.add(y, extra);
   }
 
   /** x * cos + rotate_half(x) * sin; x: [T, heads * hd]. */
@@ -131,11 +132,14 @@ export class Model {
   ): tf.Tensor2D {
     const [T] = x.shape;
     const hd = this.config.headDim;
-    const flat = tf.reshape(x, [T * heads, hd]) as tf.Tensor2D;
+    const rs = (t: tf.Tensor, shape: number[]): tf.Tensor =>
+      grad ? reshapeLean(t, shape) : tf.reshape(t, shape);
+    const flat = rs(x, [T * heads, hd]) as tf.Tensor2D;
     const rotated = grad ? linear(flat, this.rot, null, false) : tf.matMul(flat, this.rot);
-    const x3 = tf.reshape(x, [T, heads, hd]);
-    const out = tf.add(tf.mul(x3, cos), tf.mul(tf.reshape(rotated, [T, heads, hd]), sin));
-    return tf.reshape(out, [T, heads * hd]);
+    const x3 = rs(x, [T, heads, hd]);
+    const a = tf.mul(x3, cos);
+    const b = tf.mul(rs(rotated, [T, heads, hd]), sin);
+    return rs(grad ? addLean(a, b) : tf.add(a, b), [T, heads * hd]) as tf.Tensor2D;
   }
 
   /**
@@ -191,9 +195,13 @@ export class Model {
     const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
     const vs = this.lin(l, vp, h, opts);
     // [B, S, heads, hd] -> [B, heads, S, hd]
-    const q4 = tf.reshape(tf.transpose(tf.reshape(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]);
-    let k4 = tf.transpose(tf.reshape(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    let v4 = tf.transpose(tf.reshape(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    // Training keeps no copies for reshapes and same-shape adds (see reshapeLean / addLean).
+    const rs = (t: tf.Tensor, shape: number[]): tf.Tensor =>
+      grad ? reshapeLean(t, shape) : tf.reshape(t, shape);
+    const add = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => (grad ? addLean(a, b) : tf.add(a, b));
+    const q4 = rs(tf.transpose(rs(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]) as tf.Tensor4D;
+    let k4 = tf.transpose(rs(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+    let v4 = tf.transpose(rs(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
     const cache = opts.cache;
     if (cache) {
       const pk = cache.keys[l];
@@ -228,15 +236,12 @@ export class Model {
       );
       attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4);
     } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, ctx.mask, scale, grad);
-    const merged = tf.reshape(tf.transpose(tf.reshape(attn, [B, H, S, hd]), [0, 2, 1, 3]), [
-      T,
-      H * hd,
-    ]) as tf.Tensor2D;
-    const x1 = tf.add(x, this.lin(l, o, merged, opts)) as tf.Tensor2D;
+    const merged = rs(tf.transpose(rs(attn, [B, H, S, hd]), [0, 2, 1, 3]), [T, H * hd]) as tf.Tensor2D;
+    const x1 = add(x, this.lin(l, o, merged, opts)) as tf.Tensor2D;
     const h2 = this.rmsNorm(x1, this.w(`${pre}.post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
     const g = this.lin(l, gate, h2, opts);
     const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
-    return tf.add(x1, this.lin(l, down, act, opts));
+    return add(x1, this.lin(l, down, act, opts)) as tf.Tensor2D;
   }
 
   /**

@@ -80,8 +80,8 @@ describe("gradient checkpointing", () => {
       const rec = keptBytes(m, B, S, true);
       m.dispose();
       const est = activationBytes(cfg, { batch: B, seqLen: S });
-      // Layers dominate; the estimate is within 10% of the measurement.
-      expect(Math.abs(est.total - full) / full).toBeLessThan(0.1);
+      // Layers dominate; the estimate is within 10% of the measurement (tiny shapes: constants weigh more).
+      expect(Math.abs(est.total - full) / full, `estimate ${est.total}, measured ${full}`).toBeLessThan(0.1);
       expect(rec).toBeLessThan(full / 3);
       expect(est.savedByRecompute).toBeGreaterThan(0);
       expect(activationBytes(cfg, { batch: B, seqLen: S, recompute: true }).total).toBeLessThan(est.total);
