@@ -59,4 +59,22 @@ describe("generate", () => {
     expect(tf.memory().numTensors).toBe(before);
     m.dispose();
   });
+
+  it("applies adapter hooks: a prefix of cached keys/values continues like the full prompt", async () => {
+    const m = randomModel(tinyConfig("llama"), { seed: 4, std: 0.3 });
+    const full = await generate(m, [1, 10, 11, 12], { maxNewTokens: 5 });
+    const cache = m.newCache();
+    tf.dispose(m.lastLogitsTensor({ batch: 1, seqLen: 2, ids: Int32Array.from([1, 10]) }, { cache }));
+    const hooks = {
+      prefix: (l: number) => ({
+        key: tf.squeeze(cache.keys[l]!, [0]) as tf.Tensor3D,
+        value: tf.squeeze(cache.values[l]!, [0]) as tf.Tensor3D,
+      }),
+    };
+    const withPrefix = await generate(m, [11, 12], { maxNewTokens: 5, hooks });
+    expect(withPrefix.ids).toEqual(full.ids);
+    const { Model } = await import("../model/llama.ts");
+    Model.disposeCache(cache);
+    m.dispose();
+  });
 });

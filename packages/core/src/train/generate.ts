@@ -1,5 +1,5 @@
 // Autoregressive generation with a KV cache: greedy or sampled (temperature, top-p, seeded RNG).
-import { Model } from "../model/llama.ts";
+import { type AdapterHooks, Model } from "../model/llama.ts";
 
 export interface GenerateOptions {
   maxNewTokens?: number;
@@ -13,6 +13,8 @@ export interface GenerateOptions {
   /** Stop when the decoded continuation contains one of these; needs `decode`. Trimmed from `text`. */
   stopStrings?: readonly string[];
   decode?: (ids: number[]) => string;
+  /** Adapter hooks (LoRA, prefixes) applied while generating. */
+  hooks?: AdapterHooks;
   /** Called with each new token id; return false to stop. */
   onToken?: (id: number) => boolean | undefined;
 }
@@ -99,7 +101,7 @@ export async function generate(
       }
       const t = model.lastLogitsTensor(
         { batch: 1, seqLen: input.length, ids: Int32Array.from(input) },
-        { cache },
+        { cache, hooks: opts.hooks },
       );
       const logits = await t.data();
       t.dispose();
