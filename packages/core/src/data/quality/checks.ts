@@ -1,6 +1,6 @@
 // Row-level label checks on an answer, shared by the report's detectors and the recipe filters.
 import type { Message } from "../types.ts";
-import { normalise, words } from "./text.ts";
+import { normalise, unicodeWords, words } from "./text.ts";
 
 const TERMINAL = /[.!?。！？…」』"'”’)\]}>*`~|;\p{Emoji_Presentation}]$/u;
 // Words a sentence does not end on (lower case): an answer ending on one was cut.
@@ -57,18 +57,20 @@ function unclosedBracket(text: string): boolean {
   return stack.length > 0;
 }
 
-const REFUSAL = new RegExp(
-  [
-    "\\bas an ai(?: language model| assistant| model)?\\b",
-    "\\bi(?:'m| am) (?:sorry|afraid),? (?:but )?i (?:can(?:no|')t|am unable|won't|am not able)",
-    "\\bi (?:cannot|can't|can not|am unable to|won't be able to|am not able to) (?:help|assist|provide|fulfil|fulfill|comply|do that|answer|generate|create|write)",
-    "\\bi(?:'m| am) not able to (?:help|assist|provide|comply)",
-    "\\bi must (?:decline|refuse)",
-    "作为一个?(?:人工智能|ai|AI|语言模型)",
-    "(?:抱歉|对不起)[，,]?\\s*(?:我)?(?:无法|不能)",
-    "我无法(?:回答|提供|完成|满足)",
-  ].join("|"),
-  "iu",
+const REFUSAL = unicodeWords(
+  new RegExp(
+    [
+      "\\bas an ai(?: language model| assistant| model)?\\b",
+      "\\bi(?:'m| am) (?:sorry|afraid),? (?:but )?i (?:can(?:no|')t|am unable|won't|am not able)",
+      "\\bi (?:cannot|can't|can not|am unable to|won't be able to|am not able to) (?:help|assist|provide|fulfil|fulfill|comply|do that|answer|generate|create|write)",
+      "\\bi(?:'m| am) not able to (?:help|assist|provide|comply)",
+      "\\bi must (?:decline|refuse)",
+      "作为一个?(?:人工智能|ai|AI|语言模型)",
+      "(?:抱歉|对不起)[，,]?\\s*(?:我)?(?:无法|不能)",
+      "我无法(?:回答|提供|完成|满足)",
+    ].join("|"),
+    "iu",
+  ),
 );
 
 /** A refusal or an "as an AI" disclaimer in the answer. */

@@ -6,6 +6,7 @@ import type { Finding, QualityRow } from "./types.ts";
 /** Answers whose word sets overlap this much are rewordings, not a conflict. */
 const SAME_ANSWER = 0.8;
 
+/** Per source; with `source: null`, over the mix, keeping only groups that span sources. */
 export function consistencyFindings(
   source: string | null,
   rows: readonly QualityRow[],
@@ -20,9 +21,12 @@ export function consistencyFindings(
     else groups.set(key, [r]);
   }
   const b = new FindingBuilder(baseDir, {
-    id: "consistency/conflict",
+    id: source === null ? "consistency/cross-conflict" : "consistency/conflict",
     category: "consistency",
-    title: "Same instruction, conflicting answers",
+    title:
+      source === null
+        ? "Same instruction, conflicting answers in different sources"
+        : "Same instruction, conflicting answers",
     severity: "warning",
     source,
     filter: {
@@ -35,6 +39,7 @@ export function consistencyFindings(
   for (const g of groups.values()) {
     measured += g.length;
     if (g.length < 2) continue;
+    if (source === null && g.every((r) => r.source === g[0]!.source)) continue;
     const answers = new Map<string, QualityRow>();
     for (const r of g) if (!answers.has(normalise(r.answer))) answers.set(normalise(r.answer), r);
     if (answers.size < 2 || !conflicting([...answers.keys()])) continue;

@@ -1,4 +1,5 @@
 // Heuristic task categories and leading words of instructions (when the data has no task field).
+import { unicodeWords } from "./text.ts";
 
 const CATEGORIES: [string, RegExp][] = [
   ["translation", /translat|übersetz|tradu|翻译|翻譯|翻訳|번역|çevir/iu],
@@ -37,14 +38,16 @@ const CATEGORIES: [string, RegExp][] = [
   ],
 ];
 
+const UNICODE_CATEGORIES = CATEGORIES.map(([name, re]) => [name, unicodeWords(re)] as const);
+
 export function heuristicCategory(prompt: string): string {
   if (prompt.trim() === "") return "(no instruction)";
-  for (const [name, re] of CATEGORIES) if (re.test(prompt)) return name;
+  for (const [name, re] of UNICODE_CATEGORIES) if (re.test(prompt)) return name;
   return "other";
 }
 
 const POLITE = new Set(["please", "kindly", "now", "then", "so", "ok", "okay", "hi", "hello", "hey"]);
-const LEADING = /[\p{L}\p{N}']+/gu;
+const LEADING = /[\p{L}\p{M}\p{N}']+/gu;
 
 /** The instruction's first word (politeness skipped); scripts without spaces give their first two characters. */
 export function leadingWord(prompt: string): string {

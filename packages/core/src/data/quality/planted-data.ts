@@ -138,7 +138,8 @@ export function plantedData(): PlantedData {
     });
   }
   for (let i = 0; i < 5; i++) {
-    plant("concision/long", "a.jsonl", {
+    // Far longer than train.maxLength in the test (2000 byte-level tokens): also cut there.
+    plant(["concision/long", "completeness/cut"], "a.jsonl", {
       instruction: `${pick(VERBS)} the ${word()}.`,
       input: "",
       output: Array.from({ length: 80 }, sentence).join(" "),
@@ -162,6 +163,11 @@ export function plantedData(): PlantedData {
   // Source b: clean rows plus copies of rows of a.
   for (let i = 0; i < 60; i++) files["b.jsonl"]!.push(JSON.stringify(clean()));
   for (let i = 0; i < 5; i++) copy("duplicates/cross-exact", "b.jsonl", i * 13 + 1, base[i * 13 + 1]!);
+  // The instruction of a row of a, answered differently in b: both rows conflict.
+  for (const i of [50, 60, 70]) {
+    plant("consistency/cross-conflict", "b.jsonl", { ...base[i]!, output: `${sentence()} ${sentence()}` });
+    truth["consistency/cross-conflict"]!.push(`a.jsonl:${i + 1}`);
+  }
   // Tool calls: valid JSON arguments, and planted ones that do not parse.
   const call = (args: string) => ({
     messages: [

@@ -37,7 +37,7 @@ beforeAll(async () => {
     encode: fakeEncode,
     encodeCompletion: fakeEncodeCompletion,
     cacheKeyExtra: "",
-    maxLength: 100_000,
+    maxLength: 2000,
     overLength: "truncate",
   });
   for (const [set, groups] of [

@@ -71,8 +71,10 @@ export function analyse(collected: CollectedSource[], opts: QualityOptions): Qua
       findings: sortFindings(findings),
     };
   });
-  const mix = opts.prepared && split ? mixQuality(opts, all, split, dups.mix) : null;
-  const findings = sortFindings([...sources.flatMap((s) => s.findings), ...(mix?.findings ?? dups.mix)]);
+  // Across sources: duplicates, leakage, conflicting answers.
+  const cross = [...dups.mix, ...consistencyFindings(null, all, baseDir)];
+  const mix = opts.prepared && split ? mixQuality(opts, all, split, cross) : null;
+  const findings = sortFindings([...sources.flatMap((s) => s.findings), ...(mix?.findings ?? cross)]);
   return {
     version: 1,
     recipe: opts.recipe,
@@ -144,7 +146,7 @@ function mixQuality(
   opts: QualityOptions,
   all: QualityRow[],
   split: Split,
-  dupFindings: Finding[],
+  crossFindings: Finding[],
 ): MixQuality {
   const prepared = opts.prepared!;
   const epoch = mixEpoch(prepared, 0, opts.seed);
@@ -164,7 +166,7 @@ function mixQuality(
     target: r.samplesPerEpoch / planned,
     realised: (realised.get(r.name) ?? 0) / (epoch.length || 1),
   }));
-  const findings = [...dupFindings];
+  const findings = [...crossFindings];
   for (const s of sources) {
     if (Math.abs(s.realised - s.target) > 0.02) {
       findings.push({

@@ -55,3 +55,14 @@ export function snippet(s: string, max = 120): string {
   const one = s.replace(/\s+/g, " ").trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
+
+const UNICODE_BOUNDARY =
+  "(?:(?<![\\p{L}\\p{M}\\p{N}_])(?=[\\p{L}\\p{N}_])|(?<=[\\p{L}\\p{M}\\p{N}_])(?![\\p{L}\\p{M}\\p{N}_]))";
+
+/** The regex with `\b` meaning a boundary of Unicode words: JS's `\b` is ASCII-only, so "Bugün" matched "bug". */
+export function unicodeWords(re: RegExp): RegExp {
+  return new RegExp(
+    re.source.replaceAll("\\b", UNICODE_BOUNDARY),
+    re.flags.includes("u") ? re.flags : `${re.flags}u`,
+  );
+}
