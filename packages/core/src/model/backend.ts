@@ -84,7 +84,11 @@ async function wasmThreads(): Promise<number> {
 
 async function tryCpu(): Promise<boolean> {
   await import("@tensorflow/tfjs-backend-cpu");
-  return tf.setBackend("cpu");
+  const ok = await tf.setBackend("cpu");
+  // Its first write prints a banner recommending tfjs-node; `sft doctor` covers that advice.
+  const cpu = tf.backend() as unknown as { firstUse?: boolean };
+  if (ok && "firstUse" in cpu) cpu.firstUse = false;
+  return ok;
 }
 
 /** Threads: the argument, else $SFTKIT_THREADS, else the core count (1 under vitest: tests stay light). */
