@@ -1,4 +1,4 @@
-// Public pieces of the data pipeline (readers, formats, filters, mixing, batching, cache, inspection).
+// Public pieces of the data pipeline (readers, formats, filters, mixing, batching, cache, inspection, quality).
 
 export {
   type BatchOptions,
@@ -29,5 +29,13 @@ export {
   type SourceOutput,
   type SourceReport,
 } from "./pipeline.ts";
+export {
+  buildQualityReport,
+  type Finding,
+  type QualityOptions,
+  type QualityReport,
+  renderHtml as renderQualityHtml,
+  reportJson as qualityReportJson,
+} from "./quality/index.ts";
 export { countRows, type DataProblem, formatProblem, readRows, resolveFiles } from "./readers/index.ts";
 export * from "./types.ts";

@@ -34,7 +34,8 @@ export interface SourceReport {
   /** Rows read (before filters; bad rows included). */
   rows: number;
   badRows: number;
-  /** Rows dropped per filter (where, dropEmpty, minChars, maxChars, dedupe, emptyAfterTruncate). */
+  /** Rows dropped per filter (where, dropEmpty, minChars/maxChars, minLength/maxLength, dropTruncated,
+   * dropRefusals, language, dedupe), and emptyAfterTruncate. */
   filtered: Record<string, number>;
   trainRows: number;
   evalRows: number;
