@@ -1,7 +1,7 @@
 // A checkpoint folder: one model.safetensors or shards listed in model.safetensors.index.json.
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { StDtype } from "./dtype.ts";
+import { isFloatDtype, type StDtype } from "./dtype.ts";
 import {
   checkShape,
   fileExists,
@@ -94,7 +94,7 @@ export class Checkpoint {
     const count = new Map<StDtype, number>();
     for (const n of this.where.keys()) {
       const d = this.info(n).dtype;
-      count.set(d, (count.get(d) ?? 0) + 1);
+      if (isFloatDtype(d)) count.set(d, (count.get(d) ?? 0) + 1);
     }
     return [...count.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? "F32";
   }

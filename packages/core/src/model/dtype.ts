@@ -1,8 +1,32 @@
 // float16 / bfloat16 <-> float32 conversions for checkpoints (tfjs has neither dtype).
 
+/** The float dtypes we read and write. */
 export type StDtype = "F32" | "F16" | "BF16";
 
 export const DTYPE_BYTES: Record<StDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+
+/** Every dtype the safetensors format defines, with its size: a header may list any of them. */
+export const ALL_DTYPE_BYTES: Record<string, number> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+};
+
+export function isFloatDtype(d: string): d is StDtype {
+  return d === "F32" || d === "F16" || d === "BF16";
+}
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

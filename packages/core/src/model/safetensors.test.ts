@@ -85,7 +85,7 @@ describe("safetensors", () => {
     [
       "unknown dtype",
       rawFile({ x: { dtype: "Q4", shape: [1], data_offsets: [0, 1] } }, new Uint8Array(1)),
-      /tensor "x": unsupported dtype "Q4"/,
+      /tensor "x": unknown dtype "Q4"/,
     ],
     [
       "out of range",
@@ -116,6 +116,24 @@ describe("safetensors", () => {
       await expect(SafetensorsFile.open(p)).rejects.toThrow(re);
     });
   }
+
+  it("opens files with non-float tensors but refuses to read those as floats", async () => {
+    const p = join(dir, "ints.safetensors");
+    await writeFile(
+      p,
+      rawFile(
+        {
+          ids: { dtype: "I64", shape: [2], data_offsets: [0, 16] },
+          w: { dtype: "F32", shape: [1], data_offsets: [16, 20] },
+        },
+        new Uint8Array(20),
+      ),
+    );
+    const f = await SafetensorsFile.open(p);
+    expect([...(await f.readF32("w"))]).toEqual([0]);
+    await expect(f.readF32("ids")).rejects.toThrow(/tensor "ids" has dtype I64; only F32, F16 and BF16/);
+    await f.close();
+  });
 
   it("writes shards with an index and reads them back", async () => {
     const d = join(dir, "sharded");

@@ -1,7 +1,14 @@
 // Hand-written safetensors reader/writer: header validated before any tensor-sized allocation,
 // tensors read one at a time, files written atomically (temp file + rename).
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
-import { DTYPE_BYTES, decodeToF32, encodeFromF32, type StDtype } from "./dtype.ts";
+import {
+  ALL_DTYPE_BYTES,
+  DTYPE_BYTES,
+  decodeToF32,
+  encodeFromF32,
+  isFloatDtype,
+  type StDtype,
+} from "./dtype.ts";
 
 export class SafetensorsError extends Error {
   override name = "SafetensorsError";
@@ -9,7 +16,8 @@ export class SafetensorsError extends Error {
 
 export interface TensorInfo {
   name: string;
-  dtype: StDtype;
+  /** A safetensors dtype; only F32, F16 and BF16 tensors can be read as float32. */
+  dtype: string;
   shape: number[];
   /** Absolute byte offset of the data in the file. */
   offset: number;
@@ -51,11 +59,9 @@ export function parseHeader(
     const at = `${file}: tensor "${name}"`;
     const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (typeof t !== "object" || t === null) throw new SafetensorsError(`${at}: entry is not an object`);
-    if (typeof t.dtype !== "string" || !(t.dtype in DTYPE_BYTES))
-      throw new SafetensorsError(
-        `${at}: unsupported dtype ${JSON.stringify(t.dtype)} (supported: F32, F16, BF16)`,
-      );
-    const dtype = t.dtype as StDtype;
+    if (typeof t.dtype !== "string" || !(t.dtype in ALL_DTYPE_BYTES))
+      throw new SafetensorsError(`${at}: unknown dtype ${JSON.stringify(t.dtype)}`);
+    const dtype = t.dtype;
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0))
       throw new SafetensorsError(`${at}: invalid shape ${JSON.stringify(t.shape)}`);
     const shape = t.shape as number[];
@@ -67,7 +73,7 @@ export function parseHeader(
       throw new SafetensorsError(
         `${at}: data_offsets [${begin}, ${end}] out of range (data section is ${dataSize} bytes; truncated file?)`,
       );
-    const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    const expected = shape.reduce((a, b) => a * b, 1) * ALL_DTYPE_BYTES[dtype]!;
     if (expected !== end - begin)
       throw new SafetensorsError(
         `${at}: shape ${shapeStr(shape)} of ${dtype} needs ${expected} bytes but data_offsets span ${end - begin}`,
@@ -146,6 +152,10 @@ export class SafetensorsFile {
   async readF32(name: string, expectedShape?: readonly number[]): Promise<Float32Array> {
     const t = this.info(name);
     if (expectedShape) checkShape(this.path, name, expectedShape, t.shape);
+    if (!isFloatDtype(t.dtype))
+      throw new SafetensorsError(
+        `${this.path}: tensor "${name}" has dtype ${t.dtype}; only F32, F16 and BF16 tensors are supported`,
+      );
     return decodeToF32(await this.readRaw(name), t.dtype);
   }
 
