@@ -30,6 +30,8 @@ export function truncation(answer: string): TruncationKind | null {
   const lastLine = text.slice(text.lastIndexOf("\n") + 1).trim();
   if (/#\w+$/u.test(lastLine) || /\s[-–—]\s*\p{Lu}[^\n]{0,40}$/u.test(lastLine)) return null;
   if (/^([-*+#>|]|\d+[.)]|[a-z][.)]\s)/i.test(lastLine)) return null;
+  // "Label: value" lines (outfits, specs, key facts) end without a mark too.
+  if (/^[\p{L}\p{N} /&-]{1,30}:\s/u.test(lastLine)) return null;
   if (DANGLING_END.test(text)) return "mid-sentence";
   // A long last line of prose with no end mark.
   if (lastLine.split(/\s+/).length >= 12 && /\p{Ll}$/u.test(lastLine)) return "mid-sentence";
@@ -44,7 +46,16 @@ function unclosedFence(text: string): boolean {
 
 /** An opening bracket never closed (closers without openers are common in "1)" lists and are ignored). */
 function unclosedBracket(text: string): boolean {
-  const body = text.replace(/`[^`\n]*`/g, "").replace(/:\(|\(:/g, "");
+  // Full-width brackets pair with half-width ones in mixed CJK text: "(假设…）".
+  const body = text
+    .replace(/`[^`\n]*`/g, "")
+    .replace(/:\(|\(:/g, "")
+    .replace(/（/g, "(")
+    .replace(/）/g, ")")
+    .replace(/［/g, "[")
+    .replace(/］/g, "]")
+    .replace(/｛/g, "{")
+    .replace(/｝/g, "}");
   const stack: string[] = [];
   const pairs: Record<string, string> = { ")": "(", "]": "[", "}": "{" };
   for (const ch of body) {

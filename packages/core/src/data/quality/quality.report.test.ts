@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceSchema } from "../../recipe/schema/data.ts";
+import { truncation } from "./checks.ts";
 import { renderHtml } from "./html.ts";
 import { detectLanguage } from "./language.ts";
 import { bandsFor } from "./minhash.ts";
@@ -119,5 +120,24 @@ describe("helpers", () => {
     expect(detectLanguage("这是一个很好的问题，我们需要仔细考虑所有的因素。")).toBe("zh");
     expect(detectLanguage("これは日本語の文章です。ひらがなとカタカナがあります。")).toBe("ja");
     expect(detectLanguage("Yes.")).toBeNull();
+  });
+});
+
+describe("truncation heuristics on shapes seen in real data", () => {
+  it("does not flag label lines, full-width brackets closing half-width ones; flags a cut list", () => {
+    const outfit =
+      "Outfit combination 1:\nTop: A navy blue polo shirt\nBottom: Dark wash slim-fit jeans\nAccessories: A matching navy blue belt and a patterned silk pocket square";
+    expect(truncation(outfit)).toBeNull();
+    expect(
+      truncation("支出：\n- 房租：$1050 (假设按照月收入的30%计算）\n- 其他: $70 (约2%)\n\n总支出: $2980。"),
+    ).toBeNull();
+    expect(truncation("化学元素列表：\n1. 氢（Hydrogen, H）\n2. 氦（Helium, He）\n43. 锝(T")).toBe(
+      "unclosed-bracket",
+    );
+    expect(
+      truncation(
+        "Bitcoin is volatile, so consider the risks of the currency you want to invest in. While Bitcoin",
+      ),
+    ).toBe("mid-sentence");
   });
 });
