@@ -161,15 +161,16 @@ export function fusedCrossEntropy(
   const chunkPass = (hh: tf.Tensor2D, ww: tf.Tensor2D, w: tf.Tensor2D | null, c: number) => {
     const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32"));
     const logits = tf.matMul(hc, ww);
-    const lse = tf.logSumExp(logits, 1, true);
+    // One exp serves both the log-sum-exp and the softmax.
+    const mx = tf.max(logits, 1, true);
+    const e = tf.exp(tf.sub(logits, mx));
+    const z = tf.sum(e, 1, true);
+    const lse = tf.add(mx, tf.log(z));
     const flat = Int32Array.from(tgtIdx[c]!, (t, i) => i * V + t);
     const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
     const loss = tf.sum(tf.sub(tf.reshape(lse, [-1]), picked)) as tf.Scalar;
     if (!w) return { loss, dh: null, dw: null };
-    const g = tf.sub(
-      tf.exp(tf.sub(logits, lse)),
-      tf.oneHot(tf.tensor1d(tgtIdx[c]!, "int32"), V),
-    ) as tf.Tensor2D;
+    const g = tf.sub(tf.div(e, z), tf.oneHot(tf.tensor1d(tgtIdx[c]!, "int32"), V)) as tf.Tensor2D;
     return { loss, dh: tf.matMul(g, w), dw: weightGrad ? tf.matMul(tf.transpose(hc), g) : null };
   };
 
@@ -245,7 +246,15 @@ export function blockAttention(
   const qSize = GS * hd;
   const kSize = K * hd;
 
-  const forward = (qd: Float32Array, kd: Float32Array, vd: Float32Array) => {
+  // Transposes are done once for all blocks ([.., K, hd] -> [.., hd, K]), not per block.
+  const transposedData = (t: tf.Tensor): Float32Array => {
+    const tt = tf.transpose(t, [0, 1, 3, 2]);
+    const d = tt.dataSync() as Float32Array;
+    tt.dispose();
+    return d;
+  };
+
+  const forward = (qd: Float32Array, kTd: Float32Array, vd: Float32Array) => {
     const outs: tf.Tensor[] = [];
     const probs: tf.Tensor[] = [];
     for (let b = 0; b < B; b++) {
@@ -254,9 +263,9 @@ export function blockAttention(
         const i = b * KV + h;
         const [o, p] = tf.tidy(() => {
           const qb = tf.tensor2d(qd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
-          const kb = tf.tensor2d(kd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+          const kTb = tf.tensor2d(kTd.subarray(i * kSize, (i + 1) * kSize), [hd, K]);
           const vb = tf.tensor2d(vd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
-          const p = tf.softmax(tf.add(tf.mul(tf.matMul(qb, tf.transpose(kb)), scale), mb));
+          const p = tf.softmax(tf.add(tf.mul(tf.matMul(qb, kTb), scale), mb));
           return [tf.matMul(p, vb), p];
         });
         outs.push(o);
@@ -273,17 +282,13 @@ export function blockAttention(
   };
 
   if (!withGrad) {
-    const { out } = forward(
-      q.dataSync() as Float32Array,
-      k.dataSync() as Float32Array,
-      v.dataSync() as Float32Array,
-    );
+    const { out } = forward(q.dataSync() as Float32Array, transposedData(k), v.dataSync() as Float32Array);
     return out;
   }
   const f = tf.customGrad((qi, ki, vi, save) => {
     const { out, p } = forward(
       (qi as tf.Tensor).dataSync() as Float32Array,
-      (ki as tf.Tensor).dataSync() as Float32Array,
+      transposedData(ki as tf.Tensor),
       (vi as tf.Tensor).dataSync() as Float32Array,
     );
     (save as tf.GradSaveFunc)([qi as tf.Tensor, ki as tf.Tensor, vi as tf.Tensor, p!]);
@@ -292,10 +297,13 @@ export function blockAttention(
       value: out,
       gradFunc: (dy, saved) => {
         const [qs, ks, vs, ps] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const qd = qs.dataSync() as Float32Array;
+        const qTd = transposedData(qs);
         const kd = ks.dataSync() as Float32Array;
-        const vd = vs.dataSync() as Float32Array;
+        const vTd = transposedData(vs);
         const pd = ps.dataSync() as Float32Array;
+        const p4 = tf.reshape(ps, [B, KV, GS, K]);
+        const pTd = transposedData(p4);
+        p4.dispose();
         const dyd = (dy as tf.Tensor).dataSync() as Float32Array;
         const dqs: tf.Tensor[] = [];
         const dks: tf.Tensor[] = [];
@@ -303,15 +311,17 @@ export function blockAttention(
         const pSize = GS * K;
         for (let i = 0; i < B * KV; i++) {
           const [dq, dk, dv] = tf.tidy(() => {
-            const qb = tf.tensor2d(qd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
+            const qTb = tf.tensor2d(qTd.subarray(i * qSize, (i + 1) * qSize), [hd, GS]);
             const kb = tf.tensor2d(kd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
-            const vb = tf.tensor2d(vd.subarray(i * kSize, (i + 1) * kSize), [K, hd]);
+            const vTb = tf.tensor2d(vTd.subarray(i * kSize, (i + 1) * kSize), [hd, K]);
+            const pTb = tf.tensor2d(pTd.subarray(i * pSize, (i + 1) * pSize), [K, GS]);
             const pb = tf.tensor2d(pd.subarray(i * pSize, (i + 1) * pSize), [GS, K]);
             const dob = tf.tensor2d(dyd.subarray(i * qSize, (i + 1) * qSize), [GS, hd]);
-            const dp = tf.matMul(dob, tf.transpose(vb));
-            const dv = tf.matMul(tf.transpose(pb), dob);
+            const dp = tf.matMul(dob, vTb);
+            const dv = tf.matMul(pTb, dob);
             const ds = tf.mul(tf.mul(pb, tf.sub(dp, tf.sum(tf.mul(dp, pb), -1, true))), scale) as tf.Tensor2D;
-            return [tf.matMul(ds, kb), tf.matMul(tf.transpose(ds), qb), dv];
+            // dk^T = q^T ds: one transpose for all blocks at the end.
+            return [tf.matMul(ds, kb), tf.matMul(qTb, ds), dv];
           });
           dqs.push(dq);
           dks.push(dk);
@@ -319,7 +329,7 @@ export function blockAttention(
         }
         const grads = [
           tf.reshape(tf.concat(dqs), [B, KV, GS, hd]),
-          tf.reshape(tf.concat(dks), [B, KV, K, hd]),
+          tf.tidy(() => tf.transpose(tf.reshape(tf.concat(dks), [B, KV, hd, K]), [0, 1, 3, 2])),
           tf.reshape(tf.concat(dvs), [B, KV, K, hd]),
         ];
         tf.dispose([...dqs, ...dks, ...dvs]);
