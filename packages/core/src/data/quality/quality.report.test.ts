@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SourceSchema } from "../../recipe/schema/data.ts";
+import { FiltersSchema, languageCodes, SourceSchema } from "../../recipe/schema/data.ts";
 import { truncation } from "./checks.ts";
 import { renderHtml } from "./html.ts";
 import { detectLanguage } from "./language.ts";
@@ -120,6 +120,26 @@ describe("helpers", () => {
     expect(detectLanguage("这是一个很好的问题，我们需要仔细考虑所有的因素。")).toBe("zh");
     expect(detectLanguage("これは日本語の文章です。ひらがなとカタカナがあります。")).toBe("ja");
     expect(detectLanguage("Yes.")).toBeNull();
+  });
+
+  it("every language or script it can return is a valid `language` filter value; others are rejected", () => {
+    const texts = [
+      "The cat is on the table and it is sleeping in the sun for the day.",
+      "Это очень хороший вопрос, и мы должны подумать о нём внимательно.",
+      "Це дуже гарне питання, і ми повинні подумати про нього уважно.",
+      "이것은 매우 좋은 질문입니다. 우리는 신중하게 생각해야 합니다.",
+      "هذا سؤال جيد جدا ويجب أن نفكر فيه بعناية شديدة",
+      "Αυτή είναι μια πολύ καλή ερώτηση και πρέπει να τη σκεφτούμε",
+      "यह एक बहुत अच्छा प्रश्न है और हमें इस पर ध्यान से सोचना चाहिए",
+      "Lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod",
+    ];
+    for (const t of texts) {
+      const lang = detectLanguage(t);
+      expect(lang).not.toBeNull();
+      expect(languageCodes).toContain(lang);
+    }
+    const bad = FiltersSchema.safeParse({ language: ["english"] });
+    expect(bad.success).toBe(false);
   });
 });
 

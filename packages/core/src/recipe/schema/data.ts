@@ -4,6 +4,36 @@ import { fraction, positiveInt } from "./common.ts";
 export const dataFormats = ["alpaca", "sharegpt", "messages", "completion", "tokenized"] as const;
 export const fileTypes = ["auto", "jsonl", "json", "parquet", "csv"] as const;
 export const chatRoles = ["system", "user", "assistant", "tool"] as const;
+/** What the `language` filter can tell apart: languages, and scripts for text whose language is not told. */
+export const languageCodes = [
+  "en",
+  "de",
+  "fr",
+  "es",
+  "pt",
+  "it",
+  "nl",
+  "tr",
+  "ru",
+  "uk",
+  "zh",
+  "ja",
+  "ko",
+  "ar",
+  "he",
+  "el",
+  "hi",
+  "th",
+  "latin",
+  "cyrillic",
+  "han",
+  "kana",
+  "hangul",
+  "arabic",
+  "hebrew",
+  "greek",
+  "devanagari",
+] as const;
 
 /** Column names per format, as LLaMA-Factory's dataset_info.json maps them. */
 export const ColumnsSchema = z
@@ -73,7 +103,7 @@ export const FiltersSchema = z
         'Drop rows whose answer refuses or disclaims ("As an AI language model...", "I\'m sorry, but I can\'t").',
       ),
     language: z
-      .union([z.literal("same"), z.array(z.string().min(1)).min(1)])
+      .union([z.literal("same"), z.array(z.enum(languageCodes)).min(1)])
       .optional()
       .describe(
         "`same`: drop rows whose answer's language differs from the instruction's (translation requests kept); a list of codes (`en`, `zh`, `de`, ...) or scripts (`latin`, `cyrillic`): keep answers in these. Undetected languages are kept.",
