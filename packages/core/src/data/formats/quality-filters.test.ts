@@ -58,6 +58,8 @@ describe("quality filters", () => {
     expect(run({ language: ["zh"] }, [french]).dropped).toEqual(["language"]);
     // A script name keeps every language written in it.
     expect(run({ language: ["latin"] }, [french]).dropped).toEqual([null]);
+    const chinese = row("用中文描述水循环。", "水循环是水在自然界中不断运动的过程，包括蒸发、凝结和降水。");
+    expect(run({ language: ["han"] }, [chinese, french]).dropped).toEqual([null, "language"]);
   });
 
   it("minLength/maxLength measure the trained answer; minChars/maxChars the whole text", () => {

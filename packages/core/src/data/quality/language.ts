@@ -130,9 +130,21 @@ const LATIN_LANGS = new Set(["latin", ...Object.keys(STOP_WORDS)]);
 /** The script a language code is written in (`en` -> `latin`); a script name maps to itself. */
 export function scriptOf(lang: string): string {
   if (LATIN_LANGS.has(lang)) return "latin";
-  if (lang === "ru" || lang === "uk") return "cyrillic";
-  return lang;
+  return SCRIPT_OF[lang] ?? lang;
 }
+
+const SCRIPT_OF: Record<string, string> = {
+  ru: "cyrillic",
+  uk: "cyrillic",
+  zh: "han",
+  ja: "kana",
+  ko: "hangul",
+  ar: "arabic",
+  he: "hebrew",
+  el: "greek",
+  hi: "devanagari",
+  th: "thai",
+};
 
 /** Instructions that ask for another language: a different answer language is expected. */
 export const TRANSLATION_REQUEST =

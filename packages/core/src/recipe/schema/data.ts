@@ -33,6 +33,7 @@ export const languageCodes = [
   "hebrew",
   "greek",
   "devanagari",
+  "thai",
 ] as const;
 
 /** Column names per format, as LLaMA-Factory's dataset_info.json maps them. */
