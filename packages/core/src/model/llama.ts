@@ -161,7 +161,14 @@ export class Model {
       ? embedding(E, b.ids)
       : tf.gather(E, tf.tensor1d(b.ids, "int32"));
     for (let l = 0; l < cfg.numLayers; l++) {
-      x = opts.recompute && opts.trainable && !cache ? this.checkpointed(l, x, ctx) : this.layer(l, x, ctx);
+      const input = x;
+      // Each layer in its own tidy: the gradient tape keeps its own copies of what it needs, so
+      // the layer's intermediates can go now instead of at the end of the whole forward pass.
+      x = tf.tidy(() =>
+        opts.recompute && opts.trainable && !cache
+          ? this.checkpointed(l, input, ctx)
+          : this.layer(l, input, ctx),
+      );
     }
     if (cache) cache.length = past + S;
     return this.rmsNorm(x, this.w("model.norm.weight") as tf.Tensor as tf.Tensor1D);
