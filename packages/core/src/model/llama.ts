@@ -21,6 +21,13 @@ export interface AdapterHooks {
   linear?: (layer: number, module: LinearName, x: tf.Tensor2D) => tf.Tensor2D | null;
   /** Per-layer key/value prefixes (P-tuning v2), each [numKvHeads, P, headDim]; used as given (no RoPE). */
   prefix?: (layer: number) => { key: tf.Tensor3D; value: tf.Tensor3D } | null;
+  /** Computes a frozen base linear's x @ W instead of the stored weight (NF4 base); the bias is still added. */
+  base?: (layer: number, module: LinearName, x: tf.Tensor2D) => tf.Tensor2D | null;
+  /**
+   * Replaces the embedding table [V, d] or an untied lm_head (stored [d, V]) for one pass, e.g. with
+   * trainable new-token rows; gradients flow through the returned tensor.
+   */
+  table?: (name: "model.embed_tokens.weight" | "lm_head.weight") => tf.Tensor2D | null;
 }
 
 /** Per-layer keys/values already seen (post-RoPE), [batch, numKvHeads, pastLen, headDim]. */
@@ -112,11 +119,15 @@ export class Model {
 
   private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
     const p = `model.layers.${layer}.${m.path}`;
-    const wt = this.w(`${p}.weight`) as tf.Tensor as tf.Tensor2D;
     const b = m.bias ? (this.w(`${p}.bias`) as tf.Tensor as tf.Tensor1D) : null;
+    const base = opts.hooks?.base?.(layer, m.name, x);
     let y: tf.Tensor2D;
-    if (!opts.trainable) y = b ? tf.add(tf.matMul(x, wt), b) : tf.matMul(x, wt);
-    else y = linear(x, wt, b, opts.trainable.has(this.w(`${p}.weight`)));
+    if (base) y = b ? tf.add(base, b) : base;
+    else {
+      const wt = this.w(`${p}.weight`) as tf.Tensor as tf.Tensor2D;
+      if (!opts.trainable) y = b ? tf.add(tf.matMul(x, wt), b) : tf.matMul(x, wt);
+      else y = linear(x, wt, b, opts.trainable.has(this.w(`${p}.weight`)));
+    }
     const extra = opts.hooks?.linear?.(layer, m.name, x);
     if (!extra) return y;
     return opts.trainable ? addLean(y, extra) : tf.add(y, extra);
@@ -156,10 +167,12 @@ export class Model {
     const positions = b.positions ?? defaultPositions(b, P + past);
     const { cos, sin } = ropeTables(cfg, positions);
     const ctx: LayerContext = { B, S, P, past, cos, sin, mask: attentionMask(b, P, past), opts };
-    const E = this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D;
-    let x: tf.Tensor2D = opts.trainable?.has(this.w("model.embed_tokens.weight"))
-      ? embedding(E, b.ids)
-      : tf.gather(E, tf.tensor1d(b.ids, "int32"));
+    const table = opts.hooks?.table?.("model.embed_tokens.weight") ?? null;
+    const E = table ?? (this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D);
+    let x: tf.Tensor2D =
+      opts.trainable && (table || opts.trainable.has(this.w("model.embed_tokens.weight")))
+        ? embedding(E, b.ids)
+        : tf.gather(E, tf.tensor1d(b.ids, "int32"));
     for (let l = 0; l < cfg.numLayers; l++) {
       const input = x;
       // Each layer in its own tidy: the gradient tape keeps its own copies of what it needs, so
@@ -295,15 +308,17 @@ export class Model {
   }
 
   /** lm_head as a [hidden, vocab] tensor (the embedding transposed when tied). Call inside tf.tidy. */
-  lmHeadT(): tf.Tensor2D {
+  lmHeadT(hooks?: AdapterHooks): tf.Tensor2D {
     if (this.config.tieWordEmbeddings)
-      return tf.transpose(this.w("model.embed_tokens.weight") as tf.Tensor2D);
-    return this.w("lm_head.weight") as tf.Tensor as tf.Tensor2D;
+      return tf.transpose(
+        hooks?.table?.("model.embed_tokens.weight") ?? (this.w("model.embed_tokens.weight") as tf.Tensor2D),
+      );
+    return hooks?.table?.("lm_head.weight") ?? (this.w("lm_head.weight") as tf.Tensor as tf.Tensor2D);
   }
 
   /** Logits [batch * seqLen, vocab] as a tensor (caller disposes). */
   logitsTensor(b: TokenBatch, opts: ForwardOptions = {}): tf.Tensor2D {
-    return tf.tidy(() => tf.matMul(this.hidden(b, opts), this.lmHeadT()));
+    return tf.tidy(() => tf.matMul(this.hidden(b, opts), this.lmHeadT(opts.hooks)));
   }
 
   /** Logits of the last position of each row, [batch, vocab] (caller disposes). */
@@ -313,9 +328,13 @@ export class Model {
       const idx = Int32Array.from({ length: b.batch }, (_, r) => r * b.seqLen + b.seqLen - 1);
       const last = tf.gather(h, tf.tensor1d(idx, "int32"));
       // Few rows: a transposed matmul is cheaper than transposing the tied embedding.
-      if (this.config.tieWordEmbeddings && b.batch <= 16)
-        return tf.matMul(last, this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D, false, true);
-      return tf.matMul(last, this.lmHeadT());
+      if (this.config.tieWordEmbeddings && b.batch <= 16) {
+        const E =
+          opts.hooks?.table?.("model.embed_tokens.weight") ??
+          (this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D);
+        return tf.matMul(last, E, false, true);
+      }
+      return tf.matMul(last, this.lmHeadT(opts.hooks));
     });
   }
 

@@ -58,9 +58,10 @@ export function lossTensor(
   const headVar = model.config.tieWordEmbeddings
     ? model.w("model.embed_tokens.weight")
     : model.w("lm_head.weight");
-  return fusedCrossEntropy(h, model.lmHeadT(), targets, {
+  return fusedCrossEntropy(h, model.lmHeadT(opts.hooks), targets, {
     chunkRows: opts.chunkRows,
-    weightGrad: trainable.has(headVar),
+    // A replaced table (trainable token rows) takes its gradient through the head too.
+    weightGrad: trainable.has(headVar) || opts.hooks?.table !== undefined,
   });
 }
 
