@@ -8,6 +8,7 @@
 // 1 thread: full 816, LoRA 1,148, generation 442.
 import { resourceUsage } from "node:process";
 import { pathToFileURL } from "node:url";
+import { activationBytes } from "../packages/core/src/model/activations.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
 import type { ModelConfig } from "../packages/core/src/model/config.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
@@ -86,6 +87,18 @@ export default async function modelBench(): Promise<void> {
     "full-parameter step",
     m.parameters().map(([, v]) => v),
     0.1,
+  );
+
+  await timeSteps(
+    "full-parameter step, recomputing layers",
+    m.parameters().map(([, v]) => v),
+    0.1,
+    { recompute: true },
+  );
+  const est = activationBytes(cfg, { batch: BATCH, seqLen: SEQ });
+  const estRec = activationBytes(cfg, { batch: BATCH, seqLen: SEQ, recompute: true });
+  console.log(
+    `activation estimate: peak ${(est.peak / 2 ** 20).toFixed(0)} MiB, with recomputation ${(estRec.peak / 2 ** 20).toFixed(0)} MiB`,
   );
 
   // LoRA-style: rank 8 adapters on q_proj and v_proj, base frozen.
