@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
 import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./batch.ts";
-import { Checkpoint } from "./checkpoint.ts";
+import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
 import { resolveHubModel } from "./hub-cache.ts";
@@ -385,7 +385,6 @@ export class Model {
 
   /** Writes config.json + model.safetensors (sharded above `maxShardBytes`). */
   async save(dir: string, opts: { dtype?: StDtype; maxShardBytes?: number } = {}): Promise<void> {
-    const { writeCheckpoint } = await import("./checkpoint.ts");
     await mkdir(dir, { recursive: true });
     const dtype = opts.dtype ?? "F32";
     const torchDtype = dtype === "F32" ? "float32" : dtype === "F16" ? "float16" : "bfloat16";
