@@ -9,7 +9,7 @@ export {
   readPlan,
 } from "./compile/compile.ts";
 export { PLAN_VERSION, type Plan, PlanSchema } from "./compile/plan-schema.ts";
-export { renderChatTemplate } from "./data/template/index.ts";
+export { type BuiltinTemplateName, builtinTemplates, renderChatTemplate } from "./data/template/index.ts";
 // Data
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
 // Export to distributed engines
