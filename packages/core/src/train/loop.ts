@@ -1,0 +1,353 @@
+// The training loop: plan -> data, model, method -> steps of accumulated micro-batches -> AdamW,
+// with evaluations, samples, metrics, atomic checkpoints, exact resume, Ctrl-C, and the method's artefacts.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { resourceUsage } from "node:process";
+import { type CompileResult, compileRecipe } from "../compile/compile.ts";
+import type { Plan } from "../compile/plan-schema.ts";
+import type { PreparedData } from "../data/pipeline.ts";
+import { initBackend } from "../model/backend.ts";
+import { loadModel, type Model, randomModel } from "../model/llama.ts";
+import { AdamW } from "./adamw.ts";
+import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
+import { type CheckpointState, latestCheckpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
+import type { MethodRuntime } from "./method-runtime.ts";
+import { defaultMethods, type Methods, TrainError } from "./methods.ts";
+import { MetricsLog, type StepMetrics } from "./metrics.ts";
+import { createProgress, type ProgressMode } from "./progress.ts";
+import { learningRateAt } from "./schedule.ts";
+import { stepGradients } from "./step.ts";
+
+export interface TrainOptions {
+  /** Called after every optimizer step. */
+  onStep?: (m: StepMetrics) => void;
+  /** Aborting writes a checkpoint after the current step and returns (`interrupted: true`). */
+  signal?: AbortSignal;
+  /** Stop once this many optimizer steps are done in all (the schedule still spans the plan's steps). */
+  maxSteps?: number;
+  /** Continue from the latest complete checkpoint in the output folder. */
+  resume?: boolean;
+  /** Ctrl-C writes a checkpoint and returns (default true; a second Ctrl-C exits at once). */
+  handleSigint?: boolean;
+  progress?: ProgressMode;
+  /** Prompts answered greedily at each evaluation (default 2; 0 = none). */
+  samples?: number;
+  /** The compile result of the plan's recipe, when the caller has it (skips compiling again). */
+  compiled?: CompileResult;
+  /** The tuning methods (default: src/model/adapters). */
+  methods?: Methods;
+}
+
+export interface RunResult {
+  /** Optimizer steps done in all (resumed ones included). */
+  steps: number;
+  epochs: number;
+  /** Loss of the last step, and the eval loss at the start (null when resumed) and at the end. */
+  loss: number | null;
+  initialEvalLoss: number | null;
+  evalLoss: number | null;
+  /** Real tokens trained in this call, its training seconds and their ratio. */
+  tokens: number;
+  seconds: number;
+  tokensPerSecond: number;
+  /** Peak resident memory of the process (bytes). */
+  peakRssBytes: number;
+  interrupted: boolean;
+  resumedFrom: string | null;
+  outputDir: string;
+  metricsFile: string;
+  checkpoint: string | null;
+  /** Files the method wrote (adapter/, model/); empty when interrupted. */
+  artefacts: string[];
+  samples: SampleAnswer[];
+}
+
+/** Seed of one micro-batch's dropout: a function of the run's seed and the data position only, so resume repeats it. */
+export function dropoutSeed(seed: number, step: number, micro: number): number {
+  return (Math.imul(seed + 1, 1000003) + Math.imul(step, 1009) + micro) >>> 0;
+}
+
+async function prepare(plan: Plan, compiled: CompileResult | undefined): Promise<CompileResult> {
+  if (compiled) return compiled;
+  if (!plan.recipe.file)
+    throw new TrainError("train needs a plan compiled from a recipe file (plan.recipe.file is null)");
+  const result = await compileRecipe(plan.recipe.file, { write: false });
+  if (!result.plan) {
+    const first = result.diagnostics.find((d) => d.severity === "error");
+    throw new TrainError(
+      `the recipe ${plan.recipe.file} no longer compiles${first ? `: ${first.message}` : ""}`,
+    );
+  }
+  if (result.plan.recipe.hash !== plan.recipe.hash)
+    throw new TrainError(`${plan.recipe.file} changed since this plan was made; compile it again`);
+  return result;
+}
+
+async function openModel(plan: Plan, compiled: CompileResult): Promise<Model> {
+  const m = compiled.resolved?.model;
+  if (!m) throw new TrainError("the recipe's model did not resolve");
+  if (m.dir) return loadModel(m.dir);
+  return randomModel(m.config, { seed: plan.seed });
+}
+
+export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunResult> {
+  const compiled = await prepare(plan, opts.compiled);
+  const prepared: PreparedData | null = compiled.data?.prepared ?? null;
+  if (!prepared) throw new TrainError("the recipe's data could not be prepared");
+  const total = plan.optimizer.schedule.totalSteps;
+  if (total === null) throw new TrainError("the plan has no step count (its data was not read)");
+  const stopAt = Math.min(total, opts.maxSteps ?? total);
+
+  await initBackend({ backend: plan.backend.chosen as "wasm", threads: plan.backend.threads });
+  const methods = opts.methods ?? (await defaultMethods());
+  let model = await openModel(plan, compiled);
+  let method: MethodRuntime | null = null;
+  let optimizer: AdamW | null = null;
+  const outDir = plan.output.dir;
+  await mkdir(outDir, { recursive: true });
+  const metrics = new MetricsLog(join(outDir, "metrics.jsonl"));
+  const progress = createProgress(opts.progress ?? "auto");
+
+  // Ctrl-C: finish the step, checkpoint, return. A second Ctrl-C exits at once.
+  const local = new AbortController();
+  const onAbort = () => local.abort();
+  opts.signal?.addEventListener("abort", onAbort);
+  if (opts.signal?.aborted) local.abort();
+  let sigints = 0;
+  const onSigint = () => {
+    if (++sigints > 1) process.exit(130);
+    progress.log("interrupted: writing a checkpoint after this step (Ctrl-C again to quit now)");
+    local.abort();
+  };
+  if (opts.handleSigint !== false) process.on("SIGINT", onSigint);
+
+  try {
+    if (plan.model.vocab.total > model.config.vocabSize) {
+      if (!methods.growVocabulary)
+        throw new TrainError(
+          `the plan adds ${plan.model.vocab.total - model.config.vocabSize} token(s) but no vocabulary grower is available`,
+        );
+      model = await methods.growVocabulary(model, plan);
+    }
+    method = methods.buildMethod(model, plan, plan.seed);
+    const trainable = method.trainable;
+    const names = [...trainable.keys()];
+    const vars = names.map((n) => trainable.get(n)!);
+    if (vars.length === 0) throw new TrainError(`method ${plan.method.kind} trains no variables`);
+    optimizer = new AdamW(trainable, {
+      betas: plan.optimizer.betas,
+      eps: plan.optimizer.eps,
+      weightDecay: plan.optimizer.weightDecay,
+      decays: (n) => method!.decays(n),
+    });
+
+    const pos = { step: 0, epoch: 0, micro: 0, tokens: 0, seconds: 0 };
+    let resumedFrom: string | null = null;
+    if (opts.resume) {
+      resumedFrom = await latestCheckpoint(outDir);
+      if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
+      else {
+        const s = await readCheckpoint(resumedFrom, trainable, optimizer);
+        if (s.recipeHash !== plan.recipe.hash)
+          throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
+        if (s.method !== plan.method.kind)
+          throw new TrainError(
+            `${resumedFrom} was written by method ${s.method}, this plan uses ${plan.method.kind}`,
+          );
+        Object.assign(pos, {
+          step: s.step,
+          epoch: s.epoch,
+          micro: s.microBatch,
+          tokens: s.tokens,
+          seconds: s.seconds,
+        });
+        progress.log(`resuming from ${resumedFrom} (step ${s.step})`);
+      }
+    }
+    await metrics.truncateAfter(pos.step);
+
+    const padId = plan.tokenizer.pad?.id ?? plan.tokenizer.eos?.id ?? 0;
+    const accum = plan.batching.gradientAccumulation;
+    const evalSet = evalSamples(plan, prepared);
+    const tokenizer = compiled.resolved?.tokenizer ?? null;
+    const stopIds = [
+      plan.tokenizer.eos?.id,
+      plan.template.endOfTurn ? tokenizer?.tokenToId(plan.template.endOfTurn) : undefined,
+    ].filter((x): x is number => typeof x === "number");
+    const sampleCount = tokenizer ? (opts.samples ?? 2) : 0;
+    const evalEvery = plan.eval.every ?? plan.optimizer.stepsPerEpoch;
+    let lastEval: number | null = null;
+    let initialEval: number | null = null;
+    let samples: SampleAnswer[] = [];
+
+    const runEval = async (step: number) => {
+      const t0 = performance.now();
+      const r = await evaluate(model, method!, evalSet, plan, padId);
+      if (r) {
+        lastEval = r.loss;
+        metrics.append({
+          step,
+          evalLoss: r.loss,
+          evalTokens: r.tokens,
+          seconds: (performance.now() - t0) / 1000,
+        });
+        progress.log(`eval step ${step}: loss ${r.loss.toFixed(4)} over ${r.tokens} tokens`);
+      }
+      if (sampleCount > 0 && tokenizer) {
+        samples = await sampleAnswers(model, method!, evalSet.length ? evalSet : [], {
+          count: sampleCount,
+          stopIds,
+          decode: (ids) => tokenizer.decode(ids),
+        });
+        for (const s of samples) {
+          metrics.append({ step, sample: { step, ...s } });
+          progress.log(`  sample: ${JSON.stringify(s.prompt)} -> ${JSON.stringify(s.completion)}`);
+        }
+      }
+      return r?.loss ?? null;
+    };
+
+    const checkpoint = async () => {
+      const state: CheckpointState = {
+        version: 1,
+        step: pos.step,
+        epoch: pos.epoch,
+        microBatch: pos.micro,
+        seed: plan.seed,
+        recipeHash: plan.recipe.hash,
+        method: plan.method.kind,
+        tokens: pos.tokens,
+        seconds: pos.seconds,
+      };
+      const dir = await writeCheckpoint(outDir, trainable, optimizer!, state);
+      lastCheckpointStep = pos.step;
+      return dir;
+    };
+    let lastCheckpointStep = resumedFrom ? pos.step : -1;
+    let lastCheckpoint: string | null = resumedFrom;
+
+    if (!resumedFrom && pos.step < stopAt) initialEval = await runEval(0);
+
+    let epoch: EpochBatches | null = null;
+    const epochAt = (e: number) => {
+      if (epoch === null || epochIndex !== e) {
+        epoch = epochBatches(plan, prepared, e);
+        epochIndex = e;
+        if (microBatchCount(epoch) === 0) throw new TrainError(`epoch ${e} has no micro-batches`);
+      }
+      return epoch;
+    };
+    let epochIndex = -1;
+    let lastLoss: number | null = null;
+    let lastEpoch = pos.epoch;
+    let runTokens = 0;
+    let runSeconds = 0;
+    let rssPeak = process.memoryUsage().rss;
+    const schedule = {
+      kind: plan.optimizer.schedule.kind,
+      warmupSteps: plan.optimizer.schedule.warmupSteps ?? 0,
+      totalSteps: total,
+      minLearningRateRatio: plan.optimizer.schedule.minLearningRateRatio,
+    };
+    progress.start(stopAt, pos.step);
+
+    while (pos.step < stopAt && !local.signal.aborted) {
+      const t0 = performance.now();
+      const ep = epochAt(pos.epoch);
+      const count = microBatchCount(ep);
+      const end = Math.min(count, pos.micro + accum);
+      const lr = learningRateAt(pos.step, plan.optimizer.learningRate, schedule);
+      const micro = function* () {
+        for (let k = pos.micro; k < end; k++) yield microBatchAt(ep, k, padId);
+      };
+      const step = pos.step;
+      const { grads, norm, loss, trainedTokens, tokens } = await stepGradients(model, vars, micro(), {
+        forward: (k) => method!.forward(true, dropoutSeed(plan.seed, step, k)),
+        clipNorm: plan.optimizer.clipNorm,
+        recompute: plan.memory.gradientCheckpointing,
+        onMicroBatch: () => {
+          rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+        },
+      });
+      optimizer.update(new Map(names.map((n, i) => [n, grads[i]!])), lr);
+      for (const g of grads) g.dispose();
+      method.afterStep?.();
+
+      pos.step++;
+      pos.micro = end;
+      const epochDone = end >= count;
+      if (epochDone) {
+        pos.epoch++;
+        pos.micro = 0;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      pos.tokens += tokens;
+      pos.seconds += seconds;
+      runTokens += tokens;
+      runSeconds += seconds;
+      lastLoss = loss;
+      const m: StepMetrics = {
+        step: pos.step,
+        epoch: pos.epoch + pos.micro / count,
+        loss: lastLoss,
+        lr,
+        tokens,
+        trainedTokens,
+        seconds,
+        gradNorm: norm,
+      };
+      lastEpoch = m.epoch;
+      metrics.append(m);
+      progress.step(m, runSeconds > 0 ? runTokens / runSeconds : 0);
+      opts.onStep?.(m);
+
+      const last = pos.step >= stopAt;
+      if (!last && evalEvery && pos.step % evalEvery === 0) await runEval(pos.step);
+      const every = plan.checkpoints.every;
+      if (!last && every && pos.step % every === 0) lastCheckpoint = await checkpoint();
+    }
+
+    const interrupted = local.signal.aborted && pos.step < stopAt;
+    let artefacts: string[] = [];
+    if (!interrupted) await runEval(pos.step);
+    if (lastCheckpointStep !== pos.step) lastCheckpoint = await checkpoint();
+    if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${lastCheckpoint}`);
+    else {
+      const resolved = compiled.resolved;
+      artefacts = await method.save({
+        outDir,
+        save: plan.output.save,
+        tokenizerDir: resolved?.tokenizerDir ?? null,
+        chatTemplate: resolved?.template?.text ?? null,
+        baseModel: plan.model.source.hub ?? plan.model.source.path ?? "",
+      });
+    }
+    rssPeak = Math.max(rssPeak, resourceUsage().maxRSS * 1024);
+    return {
+      steps: pos.step,
+      epochs: lastEpoch,
+      loss: lastLoss,
+      initialEvalLoss: initialEval,
+      evalLoss: lastEval,
+      tokens: runTokens,
+      seconds: runSeconds,
+      tokensPerSecond: runSeconds > 0 ? runTokens / runSeconds : 0,
+      peakRssBytes: rssPeak,
+      interrupted,
+      resumedFrom,
+      outputDir: outDir,
+      metricsFile: metrics.path,
+      checkpoint: lastCheckpoint,
+      artefacts,
+      samples,
+    };
+  } finally {
+    progress.stop();
+    process.off("SIGINT", onSigint);
+    opts.signal?.removeEventListener("abort", onAbort);
+    optimizer?.dispose();
+    method?.dispose();
+    model.dispose();
+  }
+}
