@@ -1,0 +1,140 @@
+// PEFT adapter folders: adapter_config.json + adapter_model.safetensors, named and shaped as
+// huggingface/peft saves them, so PeftModel.from_pretrained loads them onto the base model.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type TensorToWrite, writeSafetensors } from "../model/safetensors.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
+
+export const ADAPTER_CONFIG = "adapter_config.json";
+export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
+
+/** PEFT's state-dict prefix for a causal LM (PeftModel -> LoraModel -> LlamaForCausalLM). */
+export const PEFT_PREFIX = "base_model.model.";
+
+export interface LoraMatrices {
+  layer: number;
+  /** Below `model.layers.N.`, e.g. `self_attn.q_proj`. */
+  path: string;
+  inFeatures: number;
+  outFeatures: number;
+  /** [r, in] row-major. */
+  a: Float32Array;
+  /** [out, r] row-major. */
+  b: Float32Array;
+}
+
+export interface TrainedTokens {
+  ids: number[];
+  hiddenSize: number;
+  /** New values of the embedding rows, [ids.length, hidden]. */
+  embed: Float32Array;
+  /** New values of an untied lm_head's rows, or null when tied to the embedding. */
+  lmHead: Float32Array | null;
+}
+
+export interface LoraAdapter {
+  baseModel: string;
+  rank: number;
+  alpha: number;
+  dropout: number;
+  rslora: boolean;
+  targetModules: string[];
+  matrices: LoraMatrices[];
+  tokens: TrainedTokens | null;
+}
+
+export function loraTensorName(layer: number, path: string, which: "A" | "B"): string {
+  return `${PEFT_PREFIX}model.layers.${layer}.${path}.lora_${which}.weight`;
+}
+
+export const EMBED_TOKENS_DELTA = `${PEFT_PREFIX}model.embed_tokens.token_adapter.trainable_tokens_delta`;
+export const LM_HEAD_TOKENS_DELTA = `${PEFT_PREFIX}lm_head.token_adapter.trainable_tokens_delta`;
+
+const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+
+/** Writes a PEFT LoRA adapter folder; returns the file names. */
+export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const tensors: TensorToWrite[] = [];
+  for (const m of a.matrices) {
+    tensors.push({ name: loraTensorName(m.layer, m.path, "A"), shape: [a.rank, m.inFeatures], data: m.a });
+    tensors.push({ name: loraTensorName(m.layer, m.path, "B"), shape: [m.outFeatures, a.rank], data: m.b });
+  }
+  let trainableTokenIndices: number[] | Record<string, number[]> | null = null;
+  if (a.tokens?.ids.length) {
+    const { ids, hiddenSize: d } = a.tokens;
+    tensors.push({ name: EMBED_TOKENS_DELTA, shape: [ids.length, d], data: a.tokens.embed });
+    // A list applies to the input embedding (and a tied lm_head); untied heads are named explicitly.
+    trainableTokenIndices = ids;
+    if (a.tokens.lmHead) {
+      tensors.push({ name: LM_HEAD_TOKENS_DELTA, shape: [ids.length, d], data: a.tokens.lmHead });
+      trainableTokenIndices = { embed_tokens: ids, lm_head: ids };
+    }
+  }
+  await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { metadata: { format: "pt" } });
+  const config = {
+    peft_type: "LORA",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: a.baseModel,
+    revision: null,
+    inference_mode: true,
+    r: a.rank,
+    lora_alpha: a.alpha,
+    lora_dropout: a.dropout,
+    target_modules: a.targetModules,
+    bias: "none",
+    use_rslora: a.rslora,
+    use_dora: false,
+    fan_in_fan_out: false,
+    init_lora_weights: true,
+    layers_to_transform: null,
+    layers_pattern: null,
+    rank_pattern: {},
+    alpha_pattern: {},
+    modules_to_save: null,
+    trainable_token_indices: trainableTokenIndices,
+  };
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG), json(config));
+  return [ADAPTER_CONFIG, ADAPTER_WEIGHTS];
+}
+
+export interface PrefixAdapter {
+  baseModel: string;
+  virtualTokens: number;
+  numLayers: number;
+  /** headDim * numKvHeads (PEFT sizes GQA prefixes by the kv heads). */
+  tokenDim: number;
+  numKvHeads: number;
+  /** [virtualTokens, numLayers * 2 * tokenDim]. */
+  table: Float32Array;
+  /** The MLP's hidden width when trained through PEFT's prefix projection. */
+  encoderHiddenSize: number | null;
+}
+
+/** Writes a PEFT PREFIX_TUNING folder holding the prefixes themselves (`prompt_embeddings`). */
+export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const width = a.numLayers * 2 * a.tokenDim;
+  await writeSafetensors(
+    join(dir, ADAPTER_WEIGHTS),
+    [{ name: "prompt_embeddings", shape: [a.virtualTokens, width], data: a.table }],
+    { metadata: { format: "pt" } },
+  );
+  // The saved table already went through any projection: PEFT loads it as a plain embedding.
+  const config = {
+    peft_type: "PREFIX_TUNING",
+    task_type: "CAUSAL_LM",
+    base_model_name_or_path: a.baseModel,
+    revision: null,
+    inference_mode: true,
+    num_virtual_tokens: a.virtualTokens,
+    num_layers: a.numLayers,
+    token_dim: a.tokenDim,
+    num_attention_heads: a.numKvHeads,
+    num_transformer_submodules: 1,
+    encoder_hidden_size: a.encoderHiddenSize ?? a.tokenDim,
+    prefix_projection: false,
+  };
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG), json(config));
+  return [ADAPTER_CONFIG, ADAPTER_WEIGHTS];
+}

@@ -1,0 +1,100 @@
+// LoRA: y += dropout(x) @ A^T @ B^T * scale on chosen linear modules. A starts like PEFT
+// (Kaiming-uniform, a = sqrt(5): U(-1/sqrt(in), 1/sqrt(in))) and B at zero, so step 0 is the base model.
+import * as tf from "@tensorflow/tfjs-core";
+import { type LinearModule, linearModules } from "../config.ts";
+import { linear } from "../kernels.ts";
+import type { LinearName, Model } from "../llama.ts";
+import type { LoraMethod, Piece } from "./method.ts";
+import { subSeed, uniformArray } from "./random.ts";
+
+export interface LoraPair {
+  layer: number;
+  module: LinearModule;
+  /** A stored transposed, [in, r] (x @ A is a plain matmul). */
+  a: tf.Variable;
+  /** B stored transposed, [r, out]. */
+  b: tf.Variable;
+}
+
+export interface Lora extends Piece {
+  readonly rank: number;
+  readonly scale: number;
+  readonly targets: LinearName[];
+  readonly pairs: readonly LoraPair[];
+}
+
+export function loraScale(m: Pick<LoraMethod, "alpha" | "rank" | "rslora">): number {
+  return m.rslora ? m.alpha / Math.sqrt(m.rank) : m.alpha / m.rank;
+}
+
+export function loraTargets(model: Model, m: Pick<LoraMethod, "targets">): LinearModule[] {
+  const all = linearModules(model.config);
+  return m.targets === "all-linear" ? all : all.filter((x) => m.targets.includes(x.name));
+}
+
+/** The stable name of a LoRA matrix, e.g. `model.layers.0.self_attn.q_proj.lora_A`. */
+export function loraName(layer: number, module: LinearModule, which: "A" | "B"): string {
+  return `model.layers.${layer}.${module.path}.lora_${which}`;
+}
+
+export function lora(model: Model, m: LoraMethod, seed: number): Lora {
+  const targets = loraTargets(model, m);
+  const r = m.rank;
+  const scale = loraScale(m);
+  const pairs: LoraPair[] = [];
+  const byKey = new Map<string, LoraPair>();
+  const trainable: [string, tf.Variable][] = [];
+  const order = linearModules(model.config).map((x) => x.name);
+  for (let l = 0; l < model.config.numLayers; l++) {
+    for (const mod of targets) {
+      const aInit = uniformArray(
+        mod.inFeatures * r,
+        1 / Math.sqrt(mod.inFeatures),
+        subSeed(seed, l, order.indexOf(mod.name)),
+      );
+      const a = tf.variable(
+        tf.tensor2d(aInit, [mod.inFeatures, r]),
+        true,
+        `lora${model.id}/${loraName(l, mod, "A")}`,
+      );
+      const b = tf.variable(tf.zeros([r, mod.outFeatures]), true, `lora${model.id}/${loraName(l, mod, "B")}`);
+      const pair = { layer: l, module: mod, a, b };
+      pairs.push(pair);
+      byKey.set(`${l}/${mod.name}`, pair);
+      trainable.push([loraName(l, mod, "A"), a], [loraName(l, mod, "B"), b]);
+    }
+  }
+  return {
+    rank: r,
+    scale,
+    targets: targets.map((t) => t.name),
+    pairs,
+    trainable,
+    hooks(training, stepSeed) {
+      return {
+        linear: (layer, module, x) => {
+          const p = byKey.get(`${layer}/${module}`);
+          if (!p) return null;
+          // Seeded per step, layer and module: a recomputed layer draws the same mask.
+          const xin =
+            training && m.dropout > 0
+              ? tf.dropout(x, m.dropout, undefined, subSeed(stepSeed, layer, order.indexOf(module)))
+              : x;
+          const h = linear(xin as tf.Tensor2D, p.a as tf.Tensor as tf.Tensor2D, null, true);
+          return linear(tf.mul(h, scale) as tf.Tensor2D, p.b as tf.Tensor as tf.Tensor2D, null, true);
+        },
+      };
+    },
+    dispose() {
+      for (const p of pairs) {
+        p.a.dispose();
+        p.b.dispose();
+      }
+    },
+  };
+}
+
+/** scale * (A @ B) as [in, out] (the stored layout of the linear's weight). */
+export function loraDeltaT(p: LoraPair, scale: number): tf.Tensor2D {
+  return tf.tidy(() => tf.mul(tf.matMul(p.a, p.b), scale) as tf.Tensor2D);
+}

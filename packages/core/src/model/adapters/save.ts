@@ -1,0 +1,136 @@
+// A method's artefacts: the PEFT adapter (LoRA, QLoRA, prefix) and/or the merged HF model folder.
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import type { Plan } from "../../compile/plan-schema.ts";
+import { writeHfModel } from "../../export/hf-model.ts";
+import { type LoraMatrices, writeLoraAdapter, writePrefixAdapter } from "../../export/peft.ts";
+import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
+import type { SaveOptions } from "../../train/method-runtime.ts";
+import { expectedTensors, type Model } from "../llama.ts";
+import type { TensorToWrite } from "../safetensors.ts";
+import { type Lora, type LoraPair, loraDeltaT } from "./lora.ts";
+import type { LoraMethod, Method } from "./method.ts";
+import type { NF4Base } from "./nf4-base.ts";
+import type { Prefix } from "./prefix.ts";
+import type { TokenRows } from "./token-rows.ts";
+
+export interface MethodParts {
+  rows: TokenRows | null;
+  lora: Lora | null;
+  nf4: NF4Base | null;
+  prefix: Prefix | null;
+}
+
+const LINEAR = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.weight$/;
+
+function values(t: tf.Tensor): Float32Array {
+  const d = t.dataSync() as Float32Array;
+  t.dispose();
+  return d;
+}
+
+/** The model's tensors in HF names and layout, with LoRA deltas, trained rows and NF4 bases merged in f32. */
+export function mergedTensors(model: Model, parts: MethodParts): TensorToWrite[] {
+  const pairs = new Map<string, LoraPair>();
+  for (const p of parts.lora?.pairs ?? []) pairs.set(`${p.layer}/${p.module.name}`, p);
+  return expectedTensors(model.config).map(({ name, shape }) => ({
+    name,
+    shape,
+    data: async () => {
+      const lin = LINEAR.exec(name);
+      const key = lin ? `${lin[1]}/${lin[2]}` : "";
+      let out: Float32Array;
+      if (lin && parts.nf4?.linears.has(key)) out = parts.nf4.dequantized(Number(lin[1]), lin[2]!);
+      else if (lin || name === "lm_head.weight") out = values(tf.transpose(model.w(name)));
+      else out = Float32Array.from(model.w(name).dataSync() as Float32Array);
+      const pair = pairs.get(key);
+      if (lin && pair) {
+        const delta = values(tf.tidy(() => tf.transpose(loraDeltaT(pair, parts.lora!.scale))));
+        for (let i = 0; i < out.length; i++) out[i]! += delta[i]!;
+      }
+      if (parts.rows && (name === "model.embed_tokens.weight" || name === "lm_head.weight"))
+        out = await parts.rows.mergedRows(name, out);
+      return out;
+    },
+  }));
+}
+
+function loraMatrices(l: Lora): LoraMatrices[] {
+  return l.pairs.map((p) => ({
+    layer: p.layer,
+    path: p.module.path,
+    inFeatures: p.module.inFeatures,
+    outFeatures: p.module.outFeatures,
+    a: values(tf.transpose(p.a)),
+    b: values(tf.transpose(p.b)),
+  }));
+}
+
+export async function saveMethod(
+  model: Model,
+  plan: Plan,
+  method: Method,
+  parts: MethodParts,
+  opts: SaveOptions,
+): Promise<string[]> {
+  const written: string[] = [];
+  const tokenizer = {
+    added: plan.tokenizer.added,
+    chatTemplate: opts.chatTemplate,
+    eos: plan.tokenizer.eos?.text ?? null,
+  };
+  const adapterKind = method.kind === "lora" || method.kind === "qlora" || method.kind === "prefix";
+  const wantAdapter = adapterKind && (opts.save !== "merged" || method.kind === "prefix");
+  // Prefixes cannot be merged into weights: a prefix run always writes its adapter.
+  const wantMerged = !adapterKind || (method.kind !== "prefix" && opts.save !== "adapter");
+  if (wantAdapter) {
+    const dir = join(opts.outDir, "adapter");
+    let files: string[];
+    if (parts.prefix) {
+      const t = parts.prefix.table();
+      const table = values(t);
+      const m = method as Extract<Method, { kind: "prefix" }>;
+      files = await writePrefixAdapter(dir, {
+        baseModel: opts.baseModel,
+        virtualTokens: parts.prefix.virtualTokens,
+        numLayers: model.config.numLayers,
+        tokenDim: parts.prefix.tokenDim,
+        numKvHeads: model.config.numKvHeads,
+        table,
+        encoderHiddenSize: m.reparameterize === false ? null : m.reparameterize.hiddenSize,
+      });
+    } else {
+      const l = parts.lora!;
+      const m = method as LoraMethod;
+      const rows = parts.rows;
+      files = await writeLoraAdapter(dir, {
+        baseModel: opts.baseModel,
+        rank: m.rank,
+        alpha: m.alpha,
+        dropout: m.dropout,
+        rslora: m.rslora,
+        targetModules: l.targets,
+        matrices: loraMatrices(l),
+        tokens: rows
+          ? {
+              ids: [...rows.ids],
+              hiddenSize: model.config.hiddenSize,
+              embed: await rows.rows("model.embed_tokens.weight"),
+              lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+            }
+          : null,
+      });
+    }
+    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
+    written.push(...files.map((f) => join("adapter", f)));
+  }
+  if (wantMerged) {
+    const files = await writeHfModel(join(opts.outDir, "model"), model.config, mergedTensors(model, parts), {
+      baseDir: plan.model.source.path,
+      tokenizerDir: opts.tokenizerDir,
+      tokenizer,
+    });
+    written.push(...files.map((f) => join("model", f)));
+  }
+  return written;
+}

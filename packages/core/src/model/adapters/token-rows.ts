@@ -1,0 +1,92 @@
+// Trainable token rows (PEFT's trainable tokens): only the rows of chosen token ids train, as their own
+// small variables; the stored tables never change, so every other row stays bit-exact.
+import * as tf from "@tensorflow/tfjs-core";
+import type { AdapterHooks, Model } from "../llama.ts";
+import type { Piece } from "./method.ts";
+
+export const EMBED_ROWS = "model.embed_tokens.trainable_tokens";
+export const HEAD_ROWS = "lm_head.trainable_tokens";
+
+export interface TokenRows extends Piece {
+  readonly ids: readonly number[];
+  /** A table's rows in HF layout [V, d] with the trained rows written in. */
+  mergedRows(
+    table: "model.embed_tokens.weight" | "lm_head.weight",
+    hfRows: Float32Array,
+  ): Promise<Float32Array>;
+  /** The trained rows [n, d] of a table (PEFT's trainable_tokens_delta holds the values, not a difference). */
+  rows(table: "model.embed_tokens.weight" | "lm_head.weight"): Promise<Float32Array>;
+}
+
+/** `base` [V, d] with rows `ids` taken from `rows` [n, d]; gradients reach `rows` only. */
+function withRows(base: tf.Tensor2D, ids: readonly number[], rows: tf.Tensor2D): tf.Tensor2D {
+  const [V, d] = base.shape;
+  const n = ids.length;
+  const tail = ids.every((id, i) => id === V - n + i);
+  if (tail) return tf.concat([tf.slice(base, [0, 0], [V - n, d]), rows], 0);
+  // Scatter by a one-hot matmul (plain 2-D; wasm has no gather gradient); kept rows get exactly + 0.
+  const oneHot = new Float32Array(V * n);
+  const keep = new Float32Array(V).fill(1);
+  ids.forEach((id, i) => {
+    oneHot[id * n + i] = 1;
+    keep[id] = 0;
+  });
+  const scattered = tf.matMul(tf.tensor2d(oneHot, [V, n]), rows);
+  return tf.add(tf.mul(base, tf.tensor2d(keep, [V, 1])), scattered) as tf.Tensor2D;
+}
+
+/** Rows `ids` of the embedding (and of an untied lm_head) train; `ids` sorted, distinct, inside the tables. */
+export function tokenRows(model: Model, ids: readonly number[]): TokenRows {
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const V = model.config.vocabSize;
+  const bad = sorted.find((id) => id < 0 || id >= V);
+  if (bad !== undefined) throw new Error(`trainable token id ${bad} is outside the embedding (${V} rows)`);
+  const idx = tf.tensor1d(sorted, "int32");
+  const E = model.w("model.embed_tokens.weight");
+  const embed = tf.variable(tf.gather(E, idx), true, `rows${model.id}/${EMBED_ROWS}`);
+  const trainable: [string, tf.Variable][] = [[EMBED_ROWS, embed]];
+  let head: tf.Variable | null = null;
+  if (!model.config.tieWordEmbeddings) {
+    // lm_head is stored [d, V]: its rows are columns here.
+    const rowsT = tf.tidy(() => tf.transpose(tf.gather(model.w("lm_head.weight"), idx, 1)));
+    head = tf.variable(rowsT, true, `rows${model.id}/${HEAD_ROWS}`);
+    rowsT.dispose();
+    trainable.push([HEAD_ROWS, head]);
+  }
+  idx.dispose();
+  const hooks: AdapterHooks = {
+    table: (name) => {
+      if (name === "model.embed_tokens.weight")
+        return withRows(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, embed as tf.Tensor as tf.Tensor2D);
+      if (!head) return null;
+      const base = tf.transpose(model.w(name)) as tf.Tensor2D;
+      return tf.transpose(withRows(base, sorted, head as tf.Tensor as tf.Tensor2D));
+    },
+  };
+  const varOf = (table: string) => (table === "lm_head.weight" ? head : embed);
+  return {
+    ids: sorted,
+    trainable,
+    hooks: () => hooks,
+    async rows(table) {
+      const v = varOf(table);
+      if (!v) throw new Error(`no trainable rows for ${table} (tied to the embedding)`);
+      return (await v.data()) as Float32Array;
+    },
+    async mergedRows(table, hfRows) {
+      const out = Float32Array.from(hfRows);
+      const v = varOf(table);
+      if (!v) return out;
+      const r = (await v.data()) as Float32Array;
+      const d = model.config.hiddenSize;
+      sorted.forEach((id, i) => {
+        out.set(r.subarray(i * d, (i + 1) * d), id * d);
+      });
+      return out;
+    },
+    dispose() {
+      embed.dispose();
+      head?.dispose();
+    },
+  };
+}
