@@ -2,8 +2,10 @@
 import { join } from "node:path";
 import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
-import { mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
+import { type DataPipelineOptions, mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
+import { PROBES_SOURCE, type ProbeFact, probeConversation } from "../data/probes.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
 
@@ -41,34 +43,36 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     ? join(resolved.baseDir, recipe.data.cacheDir)
     : join(resolved.baseDir, ".sft-cache");
 
+  const options: Omit<DataPipelineOptions, "sources"> = {
+    baseDir: resolved.baseDir,
+    seed: recipe.data.seed,
+    cacheDir,
+    encode: (conv) =>
+      tokenizeConversation(conv, { tokenizer, template: templateText, lossOn: train.lossOn, eos: train.eos }),
+    encodeCompletion: (text) => tokenizeCompletion(text, tokenizer, { eos: train.eos }),
+    cacheKeyExtra: sha256(
+      JSON.stringify([
+        resolved.tokenizerDir,
+        tokenizer.vocabSize,
+        [tokenizer.bosToken, tokenizer.eosToken, tokenizer.padToken],
+        templateText,
+        added,
+        train.lossOn,
+        train.eos,
+      ]),
+    ),
+    maxLength: train.maxLength,
+    overLength: train.overLength,
+  };
   let prepared: PreparedData;
   try {
-    prepared = await prepareData({
-      baseDir: resolved.baseDir,
-      sources: recipe.data.sources,
-      seed: recipe.data.seed,
-      cacheDir,
-      encode: (conv) =>
-        tokenizeConversation(conv, {
-          tokenizer,
-          template: templateText,
-          lossOn: train.lossOn,
-          eos: train.eos,
-        }),
-      encodeCompletion: (text) => tokenizeCompletion(text, tokenizer, { eos: train.eos }),
-      cacheKeyExtra: sha256(
-        JSON.stringify([
-          resolved.tokenizerDir,
-          tokenizer.vocabSize,
-          templateText,
-          added,
-          train.lossOn,
-          train.eos,
-        ]),
-      ),
-      maxLength: train.maxLength,
-      overLength: train.overLength,
-    });
+    prepared = await prepareData({ ...options, sources: recipe.data.sources });
+    if (resolved.probes?.length) {
+      prepared = mergePrepared(
+        prepared,
+        await prepareProbes(resolved.probes, recipe.probes!.rate, prepared, cacheDir, options),
+      );
+    }
   } catch (e) {
     problems.push({ severity: "error", code: "sft/data", message: (e as Error).message, path: ["data"] });
     return { facts, prepared: null };
@@ -199,4 +203,39 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     facts.longestRow = schedule.summary.longestRow;
   }
   return { facts, prepared };
+}
+
+/**
+ * The probes as one more source: their conversations are written to the cache folder (content-addressed),
+ * then drawn so that they make up `rate` of each epoch's samples.
+ */
+async function prepareProbes(
+  probes: ProbeFact[],
+  rate: number,
+  main: PreparedData,
+  cacheDir: string,
+  options: Omit<DataPipelineOptions, "sources">,
+): Promise<PreparedData> {
+  const text = `${probes.map((f) => JSON.stringify(probeConversation(f))).join("\n")}\n`;
+  const file = join(cacheDir, `probes-${sha256(text).slice(0, 16)}.jsonl`);
+  await writeFileAtomic(file, text);
+  const others = main.reports.reduce((a, r) => a + r.samplesPerEpoch, 0);
+  const samples = Math.max(probes.length, Math.round((rate / (1 - rate)) * others));
+  return prepareData({
+    ...options,
+    sources: {
+      [PROBES_SOURCE]: { path: file, format: "messages", fileType: "jsonl", onBadRow: "error", samples },
+    },
+  });
+}
+
+function mergePrepared(a: PreparedData, b: PreparedData): PreparedData {
+  return {
+    reports: [...a.reports, ...b.reports],
+    train: { ...a.train, ...b.train },
+    eval: { ...a.eval, ...b.eval },
+    problems: [...a.problems, ...b.problems],
+    cacheHit: a.cacheHit && b.cacheHit,
+    warnings: [...a.warnings, ...b.warnings],
+  };
 }

@@ -158,6 +158,17 @@ export const PlanSchema = z.object({
     reason: z.string(),
   }),
   kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
+  probes: z
+    .object({
+      count: int(),
+      rate: z.number(),
+      samplesPerEpoch: int().nullable(),
+      answerSpace: int(),
+      chance: z.number().describe("Recall a guesser would get: 1 / answer space."),
+      tokens: z.array(z.string()),
+    })
+    .nullable()
+    .describe("Knowledge probes mixed into training (null without them)."),
   eval: z.object({ every: int().nullable(), maxSamples: int().nullable() }),
   checkpoints: z.object({ every: int().nullable() }),
   output: z.object({ dir: z.string(), save: z.enum(["adapter", "merged", "both"]) }),

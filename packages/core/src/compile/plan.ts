@@ -1,5 +1,6 @@
 // plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
 import { readFileSync } from "node:fs";
+import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
@@ -209,6 +210,17 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       reason: backend.reason,
     },
     kernels: describeKernels(backend.chosen),
+    probes:
+      resolved.probes && recipe.probes
+        ? {
+            count: resolved.probes.length,
+            rate: recipe.probes.rate,
+            samplesPerEpoch: data.sources.find((s) => s.name === PROBES_SOURCE)?.samplesPerEpoch ?? null,
+            answerSpace: probeAnswerSpace(recipe.probes),
+            chance: 1 / probeAnswerSpace(recipe.probes),
+            tokens: resolved.probes.map((f) => f.token),
+          }
+        : null,
     eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
     checkpoints: { every: train.checkpointEvery ?? null },
     output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave },

@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { templateEndOfTurn } from "../data/labels/index.ts";
+import { type ProbeFact, probeFacts } from "../data/probes.ts";
 import { resolveFiles } from "../data/readers/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
@@ -56,6 +57,8 @@ export interface ResolvedRecipe {
   template: ResolvedTemplate | null;
   /** The token the template puts after assistant turns, if any. */
   endOfTurn: string | null;
+  /** Knowledge probes (facts keyed on fresh tokens), when the recipe has them. */
+  probes: ProbeFact[] | null;
   outputDir: string;
 }
 
@@ -117,7 +120,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
 
   // Added tokens get their ids before anything renders or tokenizes with them.
   const tokenizerVocab = tokenizer?.vocabSize ?? null;
-  const addedSpecs = recipe.tokens.add.map((t) =>
+  const addedSpecs: Omit<AddedToken, "id" | "isNew">[] = recipe.tokens.add.map((t) =>
     typeof t === "string"
       ? { content: t, special: true, init: recipe.tokens.init, description: null }
       : {
@@ -127,6 +130,13 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
           description: t.description ?? null,
         },
   );
+  // Knowledge probes key their facts on fresh tokens of their own.
+  const probes = recipe.probes ? probeFacts(recipe.probes) : null;
+  for (const fact of probes ?? []) {
+    if (!addedSpecs.some((t) => t.content === fact.token)) {
+      addedSpecs.push({ content: fact.token, special: true, init: recipe.tokens.init, description: null });
+    }
+  }
   const existed = addedSpecs.map((t) => tokenizer?.tokenToId(t.content) !== undefined);
   const ids = tokenizer ? tokenizer.addTokens(addedSpecs) : addedSpecs.map(() => null);
   const added: AddedToken[] = addedSpecs.map((t, i) => ({ ...t, id: ids[i] ?? null, isNew: !existed[i] }));
@@ -228,6 +238,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       added,
       template,
       endOfTurn,
+      probes,
       outputDir,
     },
     problems,

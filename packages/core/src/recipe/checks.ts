@@ -168,6 +168,32 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
+  if (recipe.probes) {
+    if (recipe.data.sources.probes) {
+      error(
+        ["data", "sources", "probes"],
+        "sft/probes-name",
+        "the source name `probes` is taken by the knowledge probes",
+        "rename this source",
+      );
+    }
+    (recipe.probes.facts ?? []).forEach((f, i) => {
+      if (added.includes(f.token)) {
+        error(
+          ["probes", "facts", i, "token"],
+          "sft/duplicate-token",
+          `\`${f.token}\` is also in tokens.add; a probe needs a token of its own`,
+        );
+      }
+    });
+    if (recipe.method.kind === "prefix") {
+      warn(
+        ["probes"],
+        "sft/new-tokens-untrained",
+        "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
+      );
+    }
+  }
   const lr = learningRateOf(recipe);
   const fullLike = method.kind === "full" || method.kind === "partial";
   if ((fullLike && lr > 1e-4) || lr > 1e-2) {

@@ -2,6 +2,7 @@ export * from "./common.ts";
 export * from "./data.ts";
 export * from "./method.ts";
 export * from "./model.ts";
+export * from "./probes.ts";
 export * from "./recipe.ts";
 export * from "./scale.ts";
 export * from "./template.ts";

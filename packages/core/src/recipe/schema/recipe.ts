@@ -3,6 +3,7 @@ import { warningIdList } from "../warnings.ts";
 import { DataSchema } from "./data.ts";
 import { MethodSchema } from "./method.ts";
 import { ModelSchema } from "./model.ts";
+import { ProbesSchema } from "./probes.ts";
 import { ScaleSchema } from "./scale.ts";
 import { TemplateSchema } from "./template.ts";
 import { TokensSchema } from "./tokens.ts";
@@ -28,6 +29,7 @@ export const RecipeSchema = z
     method: MethodSchema,
     train: TrainSchema,
     output: OutputSchema,
+    probes: ProbesSchema.optional(),
     scale: ScaleSchema,
     acknowledge: z
       .array(z.enum(warningIdList))
