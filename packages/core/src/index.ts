@@ -14,8 +14,22 @@ export { type BuiltinTemplateName, builtinTemplates, renderChatTemplate } from "
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
+export { buildMethod, dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
 // Model
-export { loadModel } from "./model/llama.ts";
+export {
+  type AdapterHooks,
+  activationBytes,
+  importLlama2c,
+  initBackend,
+  loadModel,
+  Model,
+  type ModelConfig,
+  randomModel,
+  readHfConfig,
+  resolveHubModel,
+  SafetensorsFile,
+  writeSafetensors,
+} from "./model/index.ts";
 // Recipe language
 export {
   defineRecipe,
@@ -52,3 +66,7 @@ export {
   TrainSchema,
 } from "./recipe/schema/index.ts";
 export { type WarningId, warningIds } from "./recipe/warnings.ts";
+// Training and generation
+export { type GenerateOptions, type GenerateResult, generate } from "./train/generate.ts";
+export type { MethodRuntime } from "./train/method-runtime.ts";
+export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";
