@@ -19,9 +19,9 @@ afterAll(async () => {
 });
 
 describe("runGenerate argument errors", () => {
-  it("rejects adapters, missing prompt and bad numbers with clear messages", async () => {
+  it("rejects a folder without an adapter, missing prompt and bad numbers with clear messages", async () => {
     await expect(runGenerate({ model: dir, adapter: "x", prompt: "hi" })).rejects.toThrow(
-      /adapters are not supported yet/,
+      /--adapter x: no adapter_config.json there/,
     );
     await expect(runGenerate({ model: dir })).rejects.toThrow(/exactly one of --prompt/);
     await expect(runGenerate({ model: dir, prompt: "a", topP: 2 })).rejects.toThrow(/--top-p: invalid value/);

@@ -7,6 +7,7 @@ import { loadTokenizer, type Tokenizer } from "../../data/tokenizer/index.ts";
 import type { Message } from "../../data/types.ts";
 import type { BackendChoice } from "../../model/backend.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
+import type { AdapterHooks } from "../../model/llama.ts";
 
 // Tokens that end a turn in common chat templates; used as stop ids when the vocabulary has them.
 const END_OF_TURN = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>"];
@@ -92,14 +93,18 @@ function stopIds(tok: Tokenizer, configEos: number | number[] | null, genEos: un
 
 /** Loads the model and tokenizer, builds the prompt and generates. */
 export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput> {
-  if (req.adapter) throw new GenerateArgsError("--adapter: adapters are not supported yet");
   if ((req.prompt === undefined) === (req.messages === undefined))
     throw new GenerateArgsError("give exactly one of --prompt TEXT or --messages FILE");
   const maxNewTokens = num(req.maxNewTokens, "max-new-tokens", (n) => Number.isInteger(n) && n > 0) ?? 128;
   const temperature = num(req.temperature, "temperature", (n) => n >= 0) ?? 0;
   const topP = num(req.topP, "top-p", (n) => n > 0 && n <= 1) ?? 1;
   const seed = num(req.seed, "seed", Number.isInteger) ?? 0;
-  const dir = resolveModelDir(req.model);
+  const modelDir = resolveModelDir(req.model);
+  if (req.adapter !== undefined && !existsSync(join(req.adapter, "adapter_config.json")))
+    throw new GenerateArgsError(`--adapter ${req.adapter}: no adapter_config.json there`);
+  // An adapter folder carries the tokenizer it was trained with (added tokens, chat template).
+  const dir =
+    req.adapter !== undefined && existsSync(join(req.adapter, "tokenizer.json")) ? req.adapter : modelDir;
   if (!existsSync(join(dir, "tokenizer.json"))) throw new GenerateArgsError(`${dir}: no tokenizer.json`);
 
   const { initBackend } = await import("../../model/backend.ts");
@@ -127,8 +132,17 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
     promptText = req.prompt ?? "";
     promptIds = tok.encode(promptText);
   }
-  const model = await loadModel(dir);
+  const model = await loadModel(modelDir);
+  let adapter: { hooks: AdapterHooks; dispose(): void } | null = null;
   try {
+    if (req.adapter !== undefined) {
+      const { applyAdapter } = await import("../../model/adapters/load.ts");
+      try {
+        adapter = await applyAdapter(model, req.adapter);
+      } catch (e) {
+        throw new GenerateArgsError(`--adapter: ${(e as Error).message}`);
+      }
+    }
     const bos = model.config.bosTokenId ?? tok.bosTokenId;
     if (!tok.chatTemplate && bos !== null && promptIds[0] !== bos) promptIds = [bos, ...promptIds];
     // A plain continuation reads best with its prompt in front.
@@ -141,6 +155,7 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
       topP,
       seed,
       stopIds: stopIds(tok, model.config.eosTokenId, genEos),
+      hooks: adapter?.hooks,
       onToken: (id) => {
         out.push(id);
         if (req.write) {
@@ -159,6 +174,7 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
       req.write(text.slice(shown.length));
     return { promptText, promptIds, ids: res.ids, text, stopReason: res.stopReason };
   } finally {
+    adapter?.dispose();
     model.dispose();
   }
 }
@@ -174,7 +190,10 @@ export const generateCommand = defineCommand({
       required: true,
       description: "Model folder (config.json, safetensors, tokenizer) or hub id",
     },
-    adapter: { type: "string", description: "Adapter folder (not supported yet)" },
+    adapter: {
+      type: "string",
+      description: "PEFT adapter folder (LoRA or prefix tuning) to apply on the model",
+    },
     prompt: { type: "string", description: "Prompt text (a user turn when the model has a chat template)" },
     messages: { type: "string", description: "JSON file with [{role, content}, ...]" },
     "max-new-tokens": { type: "string", description: "Tokens to generate (default 128)" },

@@ -1,0 +1,70 @@
+// A saved PEFT adapter applied to a loaded base model for inference (`sft generate --adapter`).
+import * as tf from "@tensorflow/tfjs-core";
+import { readPeftAdapter } from "../../export/peft-read.ts";
+import type { AdapterHooks, Model } from "../llama.ts";
+import { prefixHooks } from "./prefix.ts";
+
+export interface AppliedAdapter {
+  kind: "lora" | "prefix";
+  hooks: AdapterHooks;
+  dispose(): void;
+}
+
+/** Writes token rows into the stored tables (growing them when the ids run past the base vocabulary). */
+function setRows(model: Model, ids: number[], embed: Float32Array, lmHead: Float32Array | null): void {
+  const cfg = model.config;
+  const d = cfg.hiddenSize;
+  const V = Math.max(cfg.vocabSize, ...ids.map((i) => i + 1));
+  const tables: [string, Float32Array | null, boolean][] = [["model.embed_tokens.weight", embed, false]];
+  if (!cfg.tieWordEmbeddings) tables.push(["lm_head.weight", lmHead, true]);
+  for (const [name, rows, transposed] of tables) {
+    const old = model.w(name);
+    const t = transposed ? tf.transpose(old) : old;
+    const data = new Float32Array(V * d);
+    data.set(t.dataSync() as Float32Array);
+    if (t !== old) t.dispose();
+    if (rows) for (const [i, id] of ids.entries()) data.set(rows.subarray(i * d, (i + 1) * d), id * d);
+    const varName = old.name;
+    old.dispose();
+    const next = tf.tidy(() => {
+      const r = tf.tensor2d(data, [V, d]);
+      return transposed ? tf.transpose(r) : r;
+    });
+    model.weights.set(name, tf.variable(next, false, varName));
+    next.dispose();
+  }
+  cfg.vocabSize = V;
+}
+
+export async function applyAdapter(model: Model, dir: string): Promise<AppliedAdapter> {
+  const a = await readPeftAdapter(dir, model.config);
+  if (a.kind === "prefix") {
+    const table = tf.tensor2d(a.table, [a.virtualTokens, a.table.length / a.virtualTokens]);
+    return { kind: "prefix", hooks: prefixHooks(model, () => table), dispose: () => table.dispose() };
+  }
+  if (a.tokens) setRows(model, a.tokens.ids, a.tokens.embed, a.tokens.lmHead);
+  const pairs = new Map<string, { at: tf.Tensor2D; bt: tf.Tensor2D }>();
+  for (const [key, m] of a.matrices) {
+    const inF = m.a.length / a.rank;
+    const outF = m.b.length / a.rank;
+    const at = tf.tidy(() => tf.transpose(tf.tensor2d(m.a, [a.rank, inF])));
+    // Scale folded into B once.
+    const bt = tf.tidy(() => tf.mul(tf.transpose(tf.tensor2d(m.b, [outF, a.rank])), a.scale) as tf.Tensor2D);
+    pairs.set(key, { at, bt });
+  }
+  return {
+    kind: "lora",
+    hooks: {
+      linear: (layer, module, x) => {
+        const p = pairs.get(`${layer}/${module}`);
+        return p ? (tf.matMul(tf.matMul(x, p.at), p.bt) as tf.Tensor2D) : null;
+      },
+    },
+    dispose() {
+      for (const p of pairs.values()) {
+        p.at.dispose();
+        p.bt.dispose();
+      }
+    },
+  };
+}

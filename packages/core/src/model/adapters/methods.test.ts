@@ -1,0 +1,336 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { beforeAll, describe, expect, it } from "vitest";
+import { initBackend } from "../backend.ts";
+import { type Model, randomModel } from "../llama.ts";
+import { tinyConfig } from "../tiny.ts";
+import { lossAndGrads, sgdUpdate } from "../train-step.ts";
+import { prefixKV } from "./prefix.ts";
+import { buildMethodRuntime, type MethodRuntimeWithParts } from "./runtime.ts";
+import { newToken, testPlan } from "./testing.ts";
+import { growVocabulary } from "./vocab.ts";
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+// With the two added tokens (ids 61, 62) where a test adds them, plain ids otherwise.
+let ids = Int32Array.from([1, 5, 11, 7, 12, 9, 3, 4, 8, 11, 10, 2]);
+let batch = { batch: 2, seqLen: 6, ids };
+const useNewTokens = (on: boolean) => {
+  ids = Int32Array.from([1, 5, on ? 61 : 11, 7, on ? 62 : 12, 9, 3, 4, 8, on ? 61 : 11, 10, 2]);
+  batch = { batch: 2, seqLen: 6, ids };
+};
+const added = [newToken("<a>", 61), newToken("<b>", 62)];
+
+async function logits(
+  m: Model,
+  rt?: MethodRuntimeWithParts,
+  training = false,
+  seed = 0,
+): Promise<Float32Array> {
+  const t = m.logitsTensor(batch, { hooks: rt?.forward(training, seed).hooks });
+  const d = (await t.data()) as Float32Array;
+  t.dispose();
+  return d;
+}
+
+async function steps(m: Model, rt: MethodRuntimeWithParts, n: number, lr = 0.05): Promise<number[]> {
+  const vars = [...rt.trainable.values()];
+  const losses: number[] = [];
+  for (let s = 0; s < n; s++) {
+    const r = await lossAndGrads(m, { batch, labels: ids }, vars, { hooks: rt.forward(true, s).hooks });
+    losses.push(r.loss / r.tokens);
+    sgdUpdate(vars, r.grads, lr);
+    for (const g of r.grads) g.dispose();
+    rt.afterStep?.();
+  }
+  return losses;
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+const numel = (rt: MethodRuntimeWithParts) => [...rt.trainable.values()].reduce((a, v) => a + v.size, 0);
+
+describe("vocabulary growth", () => {
+  it("grows tied and untied tables; mean, noise (seeded) and describe inits", async () => {
+    for (const arch of ["llama", "qwen2"] as const) {
+      const cfg = tinyConfig(arch);
+      const m = randomModel(cfg, { seed: 2 });
+      const E0 = (await m.w("model.embed_tokens.weight").data()) as Float32Array;
+      const plan = testPlan(
+        cfg,
+        { kind: "full" },
+        {
+          added: [
+            newToken("<m>", 61),
+            newToken("<n>", 62, "noise"),
+            { ...newToken("<d>", 63, "describe"), description: "xy" },
+          ],
+        },
+      );
+      await growVocabulary(m, plan, { encode: () => [3, 4] });
+      useNewTokens(true);
+      expect(m.config.vocabSize).toBe(64);
+      const E = (await m.w("model.embed_tokens.weight").data()) as Float32Array;
+      expect(E.subarray(0, 61 * 32)).toEqual(E0);
+      const d = 32;
+      const mean = Array.from({ length: d }, (_, j) => {
+        let s = 0;
+        for (let r = 0; r < 61; r++) s += E0[r * d + j]!;
+        return s / 61;
+      });
+      for (let j = 0; j < d; j++) {
+        expect(E[61 * d + j]).toBeCloseTo(mean[j]!, 6);
+        expect(E[63 * d + j]).toBeCloseTo((E0[3 * d + j]! + E0[4 * d + j]!) / 2, 6);
+      }
+      const noise = Array.from({ length: d }, (_, j) => E[62 * d + j]! - mean[j]!);
+      const std = Math.sqrt(noise.reduce((a, x) => a + x * x, 0) / d);
+      expect(std).toBeGreaterThan(0.3 / Math.sqrt(d));
+      expect(std).toBeLessThan(3 / Math.sqrt(d));
+      if (arch === "qwen2") expect(m.w("lm_head.weight").shape).toEqual([32, 64]);
+      const logitsShape = m.logitsTensor(batch);
+      expect(logitsShape.shape).toEqual([12, 64]);
+      logitsShape.dispose();
+      useNewTokens(false);
+      m.dispose();
+    }
+  });
+});
+
+describe("LoRA", () => {
+  it("starts as the base model (B = 0), A ~ U(-1/sqrt(in), 1/sqrt(in)); scale alpha/r or alpha/sqrt(r)", async () => {
+    const cfg = tinyConfig("qwen2");
+    const m = randomModel(cfg, { seed: 3 });
+    const base = await logits(m);
+    const rt = buildMethodRuntime(
+      m,
+      testPlan(cfg, { kind: "lora", rank: 4, alpha: 8, targets: "all-linear" }),
+      1,
+    );
+    expect(rt.parts.lora!.scale).toBe(2);
+    expect(maxDiff(await logits(m, rt, true, 3), base)).toBe(0);
+    for (const p of rt.parts.lora!.pairs) {
+      const a = (await p.a.data()) as Float32Array;
+      const bound = 1 / Math.sqrt(p.module.inFeatures);
+      expect(Math.max(...a.map(Math.abs))).toBeLessThanOrEqual(bound);
+      expect(Math.max(...a.map(Math.abs))).toBeGreaterThan(bound * 0.8);
+      expect(Math.max(...((await p.b.data()) as Float32Array).map(Math.abs))).toBe(0);
+    }
+    rt.dispose();
+    const rs = buildMethodRuntime(m, testPlan(cfg, { kind: "lora", rank: 4, alpha: 8, rslora: true }), 1);
+    expect(rs.parts.lora!.scale).toBe(4);
+    expect(rs.parts.lora!.targets).toEqual(["q_proj", "k_proj", "v_proj", "o_proj"]);
+    rs.dispose();
+    m.dispose();
+  });
+
+  it("trains only adapters; dropout is seeded and off outside training; loss falls", async () => {
+    const cfg = tinyConfig("llama");
+    const m = randomModel(cfg, { seed: 4 });
+    const W0 = (await m.w("model.layers.0.self_attn.q_proj.weight").data()).slice();
+    const rt = buildMethodRuntime(m, testPlan(cfg, { kind: "lora", rank: 4, dropout: 0.5 }), 1);
+    const losses = await steps(m, rt, 6);
+    expect(losses[5]!).toBeLessThan(losses[0]!);
+    expect(await m.w("model.layers.0.self_attn.q_proj.weight").data()).toEqual(W0);
+    const [a, b, c, e] = [
+      await logits(m, rt, true, 7),
+      await logits(m, rt, true, 7),
+      await logits(m, rt, true, 8),
+      await logits(m, rt, false, 7),
+    ];
+    expect(maxDiff(a, b)).toBe(0);
+    expect(maxDiff(a, c)).toBeGreaterThan(0);
+    expect(maxDiff(e, await logits(m, rt, false, 9))).toBe(0);
+    rt.dispose();
+    m.dispose();
+  });
+
+  it("gives the same gradients with gradient checkpointing (dropout masks replay)", async () => {
+    const cfg = tinyConfig("llama");
+    const grads = async (recompute: boolean) => {
+      const m = randomModel(cfg, { seed: 5 });
+      const rt = buildMethodRuntime(
+        m,
+        testPlan(cfg, { kind: "lora", rank: 2, dropout: 0.3 }, { recompute }),
+        1,
+      );
+      await steps(m, rt, 1); // B non-zero
+      const vars = [...rt.trainable.values()];
+      const f = rt.forward(true, 11);
+      expect(f.recompute).toBe(recompute);
+      const r = await lossAndGrads(m, { batch, labels: ids }, vars, f);
+      const out = await Promise.all(r.grads.map(async (g) => (await g.data()) as Float32Array));
+      rt.dispose();
+      m.dispose();
+      return out;
+    };
+    const plain = await grads(false);
+    const rec = await grads(true);
+    plain.forEach((g, i) => expect(maxDiff(g, rec[i]!)).toBeLessThan(1e-4));
+  });
+});
+
+describe("trainable token rows (frozen method, PEFT trainable tokens)", () => {
+  for (const arch of ["llama", "qwen2"] as const) {
+    it(`${arch}: only the new rows change; every other row stays bit-exact`, async () => {
+      useNewTokens(true);
+      const cfg = tinyConfig(arch);
+      const m = randomModel(cfg, { seed: 6 });
+      const plan = testPlan(cfg, { kind: "frozen" }, { added });
+      const rt = buildMethodRuntime(m, plan, 1);
+      expect([...rt.trainable.keys()]).toEqual(
+        arch === "llama"
+          ? ["model.embed_tokens.trainable_tokens"]
+          : ["model.embed_tokens.trainable_tokens", "lm_head.trainable_tokens"],
+      );
+      expect(numel(rt)).toBe(2 * 32 * (arch === "llama" ? 1 : 2));
+      const before = await Promise.all(
+        rt.parts.rows
+          ? (await import("./save.ts"))
+              .mergedTensors(m, rt.parts)
+              .map(async (t) => [t.name, await (t.data as () => Promise<Float32Array>)()] as const)
+          : [],
+      );
+      const losses = await steps(m, rt, 5, 0.05);
+      useNewTokens(false);
+      expect(losses[4]!).toBeLessThan(losses[0]!);
+      const { mergedTensors } = await import("./save.ts");
+      const after = new Map<string, Float32Array>();
+      for (const t of mergedTensors(m, rt.parts))
+        after.set(t.name, await (t.data as () => Promise<Float32Array>)());
+      const d = 32;
+      for (const [name, b] of before) {
+        const a = after.get(name)!;
+        if (name === "model.embed_tokens.weight" || name === "lm_head.weight") {
+          // Bit-exact: compare the bytes, not the values.
+          const ab = new Uint32Array(a.buffer, a.byteOffset, 61 * d);
+          const bb = new Uint32Array(b.buffer, b.byteOffset, 61 * d);
+          expect(ab).toEqual(bb);
+          expect(maxDiff(a.subarray(61 * d), b.subarray(61 * d))).toBeGreaterThan(0);
+        } else expect(a).toEqual(b);
+      }
+      rt.dispose();
+      m.dispose();
+    });
+  }
+
+  it("trains only the named new tokens", async () => {
+    const cfg = tinyConfig("llama");
+    const m = randomModel(cfg, { seed: 6 });
+    const rt = buildMethodRuntime(
+      m,
+      testPlan(cfg, { kind: "frozen", trainable: { newTokens: ["<b>"], norms: true } }, { added }),
+      1,
+    );
+    expect(rt.parts.rows!.ids).toEqual([62]);
+    expect(rt.decays("model.norm.weight")).toBe(false);
+    expect(rt.decays("model.embed_tokens.trainable_tokens")).toBe(true);
+    rt.dispose();
+    expect(() =>
+      buildMethodRuntime(
+        m,
+        testPlan(cfg, { kind: "frozen", trainable: { newTokens: ["<zz>"] } }, { added }),
+        1,
+      ),
+    ).toThrow(/"<zz>" is not one of the added tokens/);
+    m.dispose();
+  });
+});
+
+describe("QLoRA", () => {
+  it("NF4 base: close to the f32 model at step 0, trains LoRA only, stores ~0.52 bytes per parameter", async () => {
+    const cfg = tinyConfig("qwen2", { hiddenSize: 64, intermediateSize: 128, numHeads: 8, numKvHeads: 2 });
+    const m = randomModel(cfg, { seed: 8 });
+    const base = await logits(m);
+    const rt = buildMethodRuntime(m, testPlan(cfg, { kind: "qlora", rank: 4, targets: "all-linear" }), 1);
+    expect(m.weights.has("model.layers.0.mlp.up_proj.weight")).toBe(false);
+    expect(m.weights.has("model.layers.0.self_attn.q_proj.bias")).toBe(true);
+    const q = await logits(m, rt);
+    // 4-bit weights move the logits of a random (structureless) model by about the weight error, ~10%.
+    const rms = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0) / a.length);
+    const rel = rms(q.map((x, i) => x - base[i]!)) / rms(base);
+    expect(rel).toBeGreaterThan(0);
+    expect(rel).toBeLessThan(0.25);
+    const { bytes, parameters } = rt.parts.nf4!.storage();
+    expect(parameters).toBe(2 * (64 * 64 + 2 * 64 * 16 + 64 * 64 + 3 * 64 * 128));
+    expect(bytes / parameters).toBeGreaterThan(0.515);
+    expect(bytes / parameters).toBeLessThan(0.53);
+    const losses = await steps(m, rt, 5, 0.1);
+    expect(losses[4]!).toBeLessThan(losses[0]!);
+    expect([...rt.trainable.keys()].every((k) => k.includes("lora_"))).toBe(true);
+    rt.dispose();
+    m.dispose();
+  });
+});
+
+describe("prefix (P-tuning v2)", () => {
+  it("lays out keys then values per layer, kv heads then head_dim (PEFT's view/permute)", async () => {
+    const P = 3;
+    const L = 2;
+    const KV = 2;
+    const hd = 4;
+    const td = KV * hd;
+    const table = tf.tensor2d(
+      Float32Array.from({ length: P * L * 2 * td }, (_, i) => i),
+      [P, L * 2 * td],
+    );
+    const { key, value } = prefixKV(table, 1, KV, hd);
+    expect(key.shape).toEqual([KV, P, hd]);
+    const k = (await key.array()) as number[][][];
+    const v = (await value.array()) as number[][][];
+    for (let h = 0; h < KV; h++)
+      for (let p = 0; p < P; p++)
+        for (let j = 0; j < hd; j++) {
+          expect(k[h]![p]![j]).toBe(p * L * 2 * td + 2 * td + h * hd + j);
+          expect(v[h]![p]![j]).toBe(p * L * 2 * td + 3 * td + h * hd + j);
+        }
+    tf.dispose([table, key, value]);
+  });
+
+  for (const reparameterize of [false, { hiddenSize: 16 }] as const) {
+    it(`trains with grouped-query attention (${reparameterize ? "MLP" : "direct"}); base weights untouched`, async () => {
+      const cfg = tinyConfig("llama");
+      const m = randomModel(cfg, { seed: 9 });
+      const E0 = (await m.w("model.embed_tokens.weight").data()).slice();
+      const rt = buildMethodRuntime(
+        m,
+        testPlan(cfg, { kind: "prefix", virtualTokens: 4, reparameterize }),
+        1,
+      );
+      const td = cfg.headDim * cfg.numKvHeads;
+      const out = cfg.numLayers * 2 * td;
+      expect(numel(rt)).toBe(reparameterize ? 4 * td + td * 16 + 16 + 16 * out + out : 4 * out);
+      const losses = await steps(m, rt, 6, reparameterize ? 0.05 : 0.5);
+      expect(losses[5]!).toBeLessThan(losses[0]!);
+      expect(await m.w("model.embed_tokens.weight").data()).toEqual(E0);
+      const t = rt.parts.prefix!.table();
+      expect(t.shape).toEqual([4, out]);
+      t.dispose();
+      rt.dispose();
+      m.dispose();
+    });
+  }
+});
+
+describe("full and partial", () => {
+  it("full trains every tensor; partial trains the planner's selection", async () => {
+    const cfg = tinyConfig("qwen2");
+    const m = randomModel(cfg, { seed: 10 });
+    const full = buildMethodRuntime(m, testPlan(cfg, { kind: "full" }), 1);
+    expect(full.trainable.size).toBe(m.weights.size);
+    const losses = await steps(m, full, 4, 0.01);
+    expect(losses[3]!).toBeLessThan(losses[0]!);
+    full.dispose();
+    const part = buildMethodRuntime(
+      m,
+      testPlan(cfg, { kind: "partial", lastLayers: 1, modules: ["norm"] }),
+      1,
+    );
+    const names = [...part.trainable.keys()];
+    expect(names.every((n) => n.startsWith("model.layers.1.") || n.endsWith("norm.weight"))).toBe(true);
+    expect(names).toContain("model.layers.0.input_layernorm.weight");
+    expect(names).toContain("model.layers.1.mlp.down_proj.weight");
+    part.dispose();
+    m.dispose();
+  });
+});
