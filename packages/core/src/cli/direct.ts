@@ -3,5 +3,11 @@ import { runRecipe } from "./commands/run.ts";
 
 export async function runRecipeFileDirectly(file: string): Promise<void> {
   const args = process.argv.slice(2);
-  await runRecipe(file, { resume: args.includes("--resume") });
+  const at = args.indexOf("--max-steps");
+  const flag = args.find((a) => a.startsWith("--max-steps="));
+  const maxSteps = flag ? flag.slice("--max-steps=".length) : at >= 0 ? args[at + 1] : undefined;
+  await runRecipe(file, {
+    resume: args.includes("--resume"),
+    ...(maxSteps !== undefined ? { maxSteps } : {}),
+  });
 }

@@ -25,9 +25,15 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   );
   const t = plan.tokenizer;
   const tok = (x: { text: string; id: number } | null) => (x ? `${x.text} (${x.id})` : "–");
+  const probeTokens = new Set(plan.probes?.tokens ?? []);
+  const named = t.added.filter((a) => !probeTokens.has(a.content));
+  const addedText = [
+    ...named.map((a) => `${a.content} (${a.id}, ${a.init})`),
+    ...(probeTokens.size ? [`${probeTokens.size} probe tokens`] : []),
+  ].join(", ");
   section(
     "Tokens",
-    `bos ${tok(t.bos)} · eos ${tok(t.eos)} · pad ${tok(t.pad)}${t.added.length ? ` · added ${t.added.map((a) => `${a.content} (${a.id}, ${a.init})`).join(", ")}` : ""}`,
+    `bos ${tok(t.bos)} · eos ${tok(t.eos)} · pad ${tok(t.pad)}${addedText ? ` · added ${addedText}` : ""}`,
   );
   section(
     "Template",
@@ -93,6 +99,13 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(
     `  loss on ${d.masking.lossOn} · EOS ${d.masking.eos === "turn" ? "after every trained turn" : d.masking.eos === "last" ? "after the last turn" : "never trained"} · maxLength ${d.maxLength} (${d.overLength} longer) · packing ${d.packing ? "on" : "off"} · seed ${d.seed}${d.cache.hit === null ? "" : ` · cache ${d.cache.hit ? "hit" : "written"}`}`,
   );
+  if (plan.probes) {
+    const p = plan.probes;
+    section(
+      "Probes",
+      `${p.count} facts on fresh tokens · ${formatPercent(p.rate, 0)} of each epoch (${formatCount(p.samplesPerEpoch)} samples) · chance recall ${formatPercent(p.chance)}`,
+    );
+  }
   const b = plan.batching;
   section(
     "Batching",

@@ -9,6 +9,7 @@ import { loadRecipeFile } from "../recipe/load.ts";
 import { locateProblems } from "../recipe/locate.ts";
 import { parseRecipe } from "../recipe/parse.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { displayable } from "../report/display-plan.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataStage, emptyDataFacts, runDataStage } from "./data-facts.ts";
 import { buildPlan, stableJson } from "./plan.ts";
@@ -37,7 +38,7 @@ export async function compile(
 ): Promise<Plan> {
   const result = await compileRecipe(recipeOrPath, opts);
   if (!result.plan) throw new RecipeError(result.diagnostics);
-  return result.plan;
+  return displayable(result.plan);
 }
 
 /** Like compile, but returns diagnostics instead of throwing (for the CLI and editors). */
@@ -114,5 +115,5 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 
 /** Reads a plan.json back, validated against the schema of its version. */
 export function readPlan(json: unknown): Plan {
-  return PlanSchema.parse(json);
+  return displayable(PlanSchema.parse(json));
 }

@@ -160,7 +160,7 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
 
   facts.sources = prepared.reports.map((r) => ({
     name: r.name,
-    format: recipe.data.sources[r.name]?.format ?? "unknown",
+    format: recipe.data.sources[r.name]?.format ?? (r.name === PROBES_SOURCE ? "messages" : "unknown"),
     files: r.files,
     rows: r.rows,
     badRows: r.badRows,

@@ -1,22 +1,51 @@
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
-import { colorsFor } from "../format.ts";
+import { type RunResult, train } from "../../train/loop.ts";
+import { colorsFor, formatBytes } from "../format.ts";
 import { formatPlanSummary } from "../plan-summary.ts";
 import { reportDiagnostics } from "../report.ts";
 
-/** Compiles, shows the plan, then trains (the training loop is not built yet). */
+/** Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. */
 export async function runRecipe(
   recipe: string,
-  opts: { resume?: boolean; maxSteps?: number } = {},
+  opts: { resume?: boolean; maxSteps?: number | string } = {},
 ): Promise<void> {
+  const maxSteps = opts.maxSteps === undefined ? undefined : Number(opts.maxSteps);
+  if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps > 0)) {
+    process.stderr.write(`sft run: --max-steps must be a positive integer, got "${opts.maxSteps}"\n`);
+    process.exitCode = 1;
+    return;
+  }
   const result = await compileRecipe(recipe);
   if (!reportDiagnostics(result) || !result.plan) return;
   const c = colorsFor(process.stdout);
   process.stdout.write(`${formatPlanSummary(result.plan, c)}\n\n`);
-  process.stdout.write(
-    `${c.yellow("sft run:")} training is not built yet; the plan above was written to ${result.plan.output.dir}/plan.json.${opts.resume ? " (--resume has nothing to resume.)" : ""}\n`,
-  );
-  process.exitCode = 2;
+  let run: RunResult;
+  try {
+    run = await train(result.plan, {
+      compiled: result,
+      ...(opts.resume ? { resume: true } : {}),
+      ...(maxSteps !== undefined ? { maxSteps } : {}),
+    });
+  } catch (e) {
+    process.stderr.write(`sft run: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`\n${formatRun(run, c)}\n`);
+  if (run.interrupted) process.exitCode = 130;
+}
+
+function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>): string {
+  const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
+  const lines = [
+    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} steps (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`,
+    `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)}`,
+    `metrics:    ${r.metricsFile}`,
+    `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
+  ];
+  for (const a of r.artefacts) lines.push(`wrote:      ${a}`);
+  return lines.join("\n");
 }
 
 export const runCommand = defineCommand({
@@ -29,7 +58,7 @@ export const runCommand = defineCommand({
   async run({ args }) {
     await runRecipe(args.recipe, {
       resume: args.resume,
-      ...(args["max-steps"] ? { maxSteps: Number(args["max-steps"]) } : {}),
+      ...(args["max-steps"] !== undefined ? { maxSteps: args["max-steps"] } : {}),
     });
   },
 });
