@@ -66,6 +66,23 @@ export {
   TrainSchema,
 } from "./recipe/schema/index.ts";
 export { type WarningId, warningIds } from "./recipe/warnings.ts";
+// Plots, run reports, notebook display
+export {
+  type Displayable,
+  displayable,
+  displayQualityReport,
+  displayRunResult,
+  JUPYTER_DISPLAY,
+  learningRateSvg,
+  lossCurveSvg,
+  type MimeBundle,
+  parseMetrics,
+  type RunMetrics,
+  type RunResultLike,
+  readRunMetrics,
+  throughputSvg,
+  writeRunReport,
+} from "./report/index.ts";
 // Training and generation
 export { type GenerateOptions, type GenerateResult, generate } from "./train/generate.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
