@@ -136,3 +136,16 @@ export async function readCheckpoint(
   }
   return state;
 }
+
+/**
+ * A fresh run keeps the previous run's checkpoints as `checkpoints.previous/` (replacing an older one),
+ * so a later --resume never mixes runs. Returns the folder they went to, or null when there were none.
+ */
+export async function retireCheckpoints(outDir: string): Promise<string | null> {
+  const root = checkpointsDir(outDir);
+  if (!existsSync(root)) return null;
+  const previous = `${root}.previous`;
+  await rm(previous, { recursive: true, force: true });
+  await rename(root, previous);
+  return previous;
+}

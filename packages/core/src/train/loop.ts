@@ -1,16 +1,22 @@
 // The training loop: plan -> data, model, method -> steps of accumulated micro-batches -> AdamW,
 // with evaluations, samples, metrics, atomic checkpoints, exact resume, Ctrl-C, and the method's artefacts.
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { resourceUsage } from "node:process";
 import { type CompileResult, compileRecipe } from "../compile/compile.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { PreparedData } from "../data/pipeline.ts";
-import { initBackend } from "../model/backend.ts";
+import { type BackendChoice, initBackend } from "../model/backend.ts";
 import { loadModel, type Model, randomModel } from "../model/llama.ts";
 import { AdamW } from "./adamw.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
-import { type CheckpointState, latestCheckpoint, readCheckpoint, writeCheckpoint } from "./checkpoint.ts";
+import {
+  type CheckpointState,
+  latestCheckpoint,
+  readCheckpoint,
+  retireCheckpoints,
+  writeCheckpoint,
+} from "./checkpoint.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
 import type { MethodRuntime } from "./method-runtime.ts";
 import { defaultMethods, type Methods, TrainError } from "./methods.ts";
@@ -99,9 +105,13 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   if (total === null) throw new TrainError("the plan has no step count (its data was not read)");
   const stopAt = Math.min(total, opts.maxSteps ?? total);
 
-  await initBackend({ backend: plan.backend.chosen as "wasm", threads: plan.backend.threads });
-  const methods = opts.methods ?? (await defaultMethods());
-  let model = await openModel(plan, compiled);
+  // $SFTKIT_THREADS wins over the plan's thread count (the core count unless the recipe set one).
+  await initBackend({
+    backend: plan.backend.chosen as BackendChoice,
+    ...(process.env.SFTKIT_THREADS ? {} : { threads: plan.backend.threads }),
+  });
+  const methods = opts.methods ?? defaultMethods;
+  const model = await openModel(plan, compiled);
   let method: MethodRuntime | null = null;
   let optimizer: AdamW | null = null;
   const outDir = plan.output.dir;
@@ -123,13 +133,11 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   if (opts.handleSigint !== false) process.on("SIGINT", onSigint);
 
   try {
-    if (plan.model.vocab.total > model.config.vocabSize) {
-      if (!methods.growVocabulary)
-        throw new TrainError(
-          `the plan adds ${plan.model.vocab.total - model.config.vocabSize} token(s) but no vocabulary grower is available`,
-        );
-      model = await methods.growVocabulary(model, plan);
-    }
+    if (methods.growVocabulary && plan.tokenizer.added.length > 0) await methods.growVocabulary(model, plan);
+    if (plan.model.vocab.total > model.config.vocabSize)
+      throw new TrainError(
+        `the plan adds ${plan.model.vocab.total - model.config.vocabSize} token(s) but the model's vocabulary was not grown`,
+      );
     method = methods.buildMethod(model, plan, plan.seed);
     const trainable = method.trainable;
     const names = [...trainable.keys()];
@@ -165,7 +173,12 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         progress.log(`resuming from ${resumedFrom} (step ${s.step})`);
       }
     }
-    await metrics.truncateAfter(pos.step);
+    if (!resumedFrom) {
+      const previous = await retireCheckpoints(outDir);
+      if (previous) progress.log(`a fresh run: the earlier run's checkpoints are now in ${previous}`);
+    }
+    // A fresh run starts metrics.jsonl over; a resumed one drops what came after its checkpoint.
+    await metrics.truncateAfter(resumedFrom ? pos.step : -1);
 
     const padId = plan.tokenizer.pad?.id ?? plan.tokenizer.eos?.id ?? 0;
     const accum = plan.batching.gradientAccumulation;
@@ -315,13 +328,14 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${lastCheckpoint}`);
     else {
       const resolved = compiled.resolved;
-      artefacts = await method.save({
+      const written = await method.save({
         outDir,
         save: plan.output.save,
         tokenizerDir: resolved?.tokenizerDir ?? null,
         chatTemplate: resolved?.template?.text ?? null,
         baseModel: plan.model.source.hub ?? plan.model.source.path ?? "",
       });
+      artefacts = written.map((f) => (isAbsolute(f) ? f : join(outDir, f)));
     }
     rssPeak = Math.max(rssPeak, resourceUsage().maxRSS * 1024);
     return {
