@@ -138,7 +138,7 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
     if (req.adapter !== undefined) {
       const { applyAdapter } = await import("../../model/adapters/load.ts");
       try {
-        adapter = await applyAdapter(model, req.adapter);
+        adapter = await applyAdapter(model, req.adapter, tok.vocabSize);
       } catch (e) {
         throw new GenerateArgsError(`--adapter: ${(e as Error).message}`);
       }

@@ -36,13 +36,48 @@ function setRows(model: Model, ids: number[], embed: Float32Array, lmHead: Float
   cfg.vocabSize = V;
 }
 
-export async function applyAdapter(model: Model, dir: string): Promise<AppliedAdapter> {
+/**
+ * Grows the tables to `V` rows, new rows at the mean row (transformers' resize_token_embeddings default),
+ * for tokens an adapter's tokenizer added but whose rows it does not carry (prefix tuning).
+ */
+export function growToMean(model: Model, V: number): void {
+  const cfg = model.config;
+  if (V <= cfg.vocabSize) return;
+  const d = cfg.hiddenSize;
+  const tables: [string, boolean][] = [["model.embed_tokens.weight", false]];
+  if (!cfg.tieWordEmbeddings) tables.push(["lm_head.weight", true]);
+  for (const [name, transposed] of tables) {
+    const old = model.w(name);
+    const t = transposed ? tf.transpose(old) : old;
+    const rows = t.dataSync() as Float32Array;
+    if (t !== old) t.dispose();
+    const data = new Float32Array(V * d);
+    data.set(rows);
+    const mean = new Float64Array(d);
+    for (let r = 0; r < cfg.vocabSize; r++) for (let j = 0; j < d; j++) mean[j]! += rows[r * d + j]!;
+    for (let r = cfg.vocabSize; r < V; r++)
+      for (let j = 0; j < d; j++) data[r * d + j] = mean[j]! / cfg.vocabSize;
+    const varName = old.name;
+    old.dispose();
+    const next = tf.tidy(() => {
+      const r = tf.tensor2d(data, [V, d]);
+      return transposed ? tf.transpose(r) : r;
+    });
+    model.weights.set(name, tf.variable(next, false, varName));
+    next.dispose();
+  }
+  cfg.vocabSize = V;
+}
+
+/** Applies the adapter in `dir`; `vocabSize` (its tokenizer's) grows the tables for rows it does not carry. */
+export async function applyAdapter(model: Model, dir: string, vocabSize = 0): Promise<AppliedAdapter> {
   const a = await readPeftAdapter(dir, model.config);
+  if (a.kind === "lora" && a.tokens) setRows(model, a.tokens.ids, a.tokens.embed, a.tokens.lmHead);
+  growToMean(model, vocabSize);
   if (a.kind === "prefix") {
     const table = tf.tensor2d(a.table, [a.virtualTokens, a.table.length / a.virtualTokens]);
     return { kind: "prefix", hooks: prefixHooks(model, () => table), dispose: () => table.dispose() };
   }
-  if (a.tokens) setRows(model, a.tokens.ids, a.tokens.embed, a.tokens.lmHead);
   const pairs = new Map<string, { at: tf.Tensor2D; bt: tf.Tensor2D }>();
   for (const [key, m] of a.matrices) {
     const inF = m.a.length / a.rank;

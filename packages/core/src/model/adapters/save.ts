@@ -3,7 +3,12 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { writeHfModel } from "../../export/hf-model.ts";
-import { type LoraMatrices, writeLoraAdapter, writePrefixAdapter } from "../../export/peft.ts";
+import {
+  type LoraMatrices,
+  type TrainedTokens,
+  writeLoraAdapter,
+  writePrefixAdapter,
+} from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import type { SaveOptions } from "../../train/method-runtime.ts";
 import { expectedTensors, type Model } from "../llama.ts";
@@ -13,6 +18,7 @@ import type { LoraMethod, Method } from "./method.ts";
 import type { NF4Base } from "./nf4-base.ts";
 import type { Prefix } from "./prefix.ts";
 import type { TokenRows } from "./token-rows.ts";
+import { newTokens } from "./vocab.ts";
 
 export interface MethodParts {
   rows: TokenRows | null;
@@ -53,6 +59,24 @@ export function mergedTensors(model: Model, parts: MethodParts): TensorToWrite[]
       return out;
     },
   }));
+}
+
+/** Rows of new tokens that did not train (their initial values), so base + adapter still has them. */
+function initialRows(model: Model, ids: number[]): TrainedTokens | null {
+  if (!ids.length) return null;
+  const take = (name: string, transposed: boolean) =>
+    values(
+      tf.tidy(() => {
+        const idx = tf.tensor1d(ids, "int32");
+        return transposed ? tf.transpose(tf.gather(model.w(name), idx, 1)) : tf.gather(model.w(name), idx);
+      }),
+    );
+  return {
+    ids,
+    hiddenSize: model.config.hiddenSize,
+    embed: take("model.embed_tokens.weight", false),
+    lmHead: model.config.tieWordEmbeddings ? null : take("lm_head.weight", true),
+  };
 }
 
 function loraMatrices(l: Lora): LoraMatrices[] {
@@ -118,7 +142,10 @@ export async function saveMethod(
               embed: await rows.rows("model.embed_tokens.weight"),
               lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
             }
-          : null,
+          : initialRows(
+              model,
+              newTokens(plan).map((t) => t.id),
+            ),
       });
     }
     if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
