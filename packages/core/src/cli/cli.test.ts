@@ -45,7 +45,9 @@ describe("sft CLI", () => {
   it("data --inspect marks trained spans with brackets off a terminal", () => {
     const r = sft("data", "examples/quickstart/recipe.ts", "--inspect", "2");
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain("── sample 2/2 · chat · data/chat.jsonl:2");
+    // Samples are picked round-robin over the sources: the chat data, then the knowledge probes.
+    expect(r.stdout).toContain("── sample 1/2 · chat · data/chat.jsonl:1");
+    expect(r.stdout).toMatch(/── sample 2\/2 · probes · .*probes-\w+\.jsonl:1/);
     // The answer and its end-of-turn token are trained; the prompt is not.
     expect(r.stdout).toMatch(/<\|assistant\|>\[\[[^\]]+<\|end\|>\]\]/);
     expect(r.stdout).not.toMatch(/\[\[<s>/);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
 import { type DataPipelineOptions, mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
-import { PROBES_SOURCE, type ProbeFact, probeConversation } from "../data/probes.ts";
+import { PROBES_SOURCE, type ProbeFact, probeConversation, probesSource } from "../data/probes.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
@@ -224,7 +224,7 @@ async function prepareProbes(
   return prepareData({
     ...options,
     sources: {
-      [PROBES_SOURCE]: { path: file, format: "messages", fileType: "jsonl", onBadRow: "error", samples },
+      [PROBES_SOURCE]: probesSource(file, samples),
     },
   });
 }

@@ -1,4 +1,5 @@
 // The memory model: bytes of weights, gradients, optimizer state and activations for one training step.
+import { activationBytes } from "../model/activations.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup, Plan } from "./plan-schema.ts";
@@ -21,26 +22,62 @@ export interface MemoryInput {
   device: { backend: string; bytes: number; note: string };
 }
 
-/** f32 values kept for backward, per token, in one decoder layer. */
+/**
+ * f32 values kept for backward, per token, in one decoder layer: the model core's count
+ * (`activationBytes`, checked against tf.profile in model/recompute.test.ts), as the method changes it.
+ */
 export function activationFloatsPerTokenPerLayer(
   cfg: ModelConfig,
   method: Recipe["method"],
   sequenceLength: number,
 ): number {
+  const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
+  const est = activationBytes(cfg, { batch: 1, seqLen: sequenceLength, prefixLen });
+  return est.perLayer / 4 / sequenceLength + methodFloatsPerTokenPerLayer(cfg, method);
+}
+
+const LINEARS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+
+/**
+ * Per token and layer, f32 values the method changes against full training: a frozen linear keeps
+ * no input (kernels.ts `linear` without a weight gradient), a LoRA adapter keeps its input and x·A.
+ */
+function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"]): number {
+  if (method.kind !== "lora" && method.kind !== "qlora" && method.kind !== "prefix") return 0;
   const d = cfg.hiddenSize;
-  const q = cfg.numHeads * cfg.headDim;
-  const kv = cfg.numKvHeads * cfg.headDim;
-  const ffn = cfg.intermediateSize;
-  const keys = sequenceLength + (method.kind === "prefix" ? method.virtualTokens : 0);
-  // norms in/out (4d), q and rotated q (2q), k, rotated k, v (3kv), scores + probs (2·heads·keys),
-  // attention output (q), residual (d), gate, up, silu(gate), product (4ffn).
-  let floats = 5 * d + 3 * q + 3 * kv + 2 * cfg.numHeads * keys + 4 * ffn;
-  if (method.kind === "lora" || method.kind === "qlora") {
-    // dropout(x) and x·A per adapted module.
-    const adapted = method.targets === "all-linear" ? 7 : method.targets.length;
-    floats += adapted * (d + method.rank);
-  }
+  const input = (name: (typeof LINEARS)[number]) =>
+    name === "o_proj" ? cfg.numHeads * cfg.headDim : name === "down_proj" ? cfg.intermediateSize : d;
+  const adapted = new Set<string>(
+    method.kind === "prefix" ? [] : method.targets === "all-linear" ? LINEARS : method.targets,
+  );
+  let floats = 0;
+  for (const name of LINEARS) floats -= adapted.has(name) ? 0 : input(name);
+  if (method.kind !== "prefix") floats += adapted.size * method.rank;
   return floats;
+}
+
+/**
+ * Activation bytes at the step's peak for one micro-batch: saved activations plus the intermediate
+ * gradients tfjs holds during the backward pass (about 2.6x what the forward saves, measured), from
+ * `activationBytes`, less the inputs that frozen linears do not keep.
+ */
+export function activationPeakBytes(
+  cfg: ModelConfig,
+  method: Recipe["method"],
+  tokensPerMicroBatch: number,
+  sequenceLength: number,
+  gradientCheckpointing: boolean,
+): number {
+  const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
+  const est = activationBytes(cfg, {
+    batch: tokensPerMicroBatch / sequenceLength,
+    seqLen: sequenceLength,
+    prefixLen,
+    recompute: gradientCheckpointing,
+  });
+  // The method's difference is in what the forward keeps; the held gradients stay as they are.
+  const diff = methodFloatsPerTokenPerLayer(cfg, method) * 4 * tokensPerMicroBatch;
+  return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers));
 }
 
 export function estimateMemory(input: MemoryInput): Plan["memory"] {
@@ -51,11 +88,14 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
   const gradients = trainableParams * 4;
   const optimizerState = trainableParams * 8; // AdamW first and second moments, f32
 
-  const perLayer = activationFloatsPerTokenPerLayer(cfg, method, input.sequenceLength) * 4;
-  const activationsPerToken = input.gradientCheckpointing
-    ? cfg.numLayers * cfg.hiddenSize * 4 + perLayer // layer inputs + one layer recomputed at a time
-    : cfg.numLayers * perLayer + 2 * cfg.hiddenSize * 4;
-  const activations = activationsPerToken * input.tokensPerMicroBatch;
+  const activations = activationPeakBytes(
+    cfg,
+    method,
+    input.tokensPerMicroBatch,
+    input.sequenceLength,
+    input.gradientCheckpointing,
+  );
+  const activationsPerToken = Math.round(activations / input.tokensPerMicroBatch);
   // Fused masked cross-entropy: one chunk of logits and their gradient at a time.
   const logits = Math.min(LOSS_CHUNK_ROWS, input.tokensPerMicroBatch) * input.vocab * 4 * 2;
   // QLoRA dequantizes one layer's linear weights at a time, for forward and again for backward.

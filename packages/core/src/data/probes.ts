@@ -1,6 +1,7 @@
 // Knowledge probes: facts keyed on fresh special tokens, taught during SFT and recalled by greedy generation.
 import type { z } from "zod";
 import type { ProbesSchema } from "../recipe/schema/probes.ts";
+import type { SourceOutput } from "./formats/index.ts";
 import { rngFor } from "./mix/rng.ts";
 import type { Conversation } from "./types.ts";
 
@@ -43,5 +44,16 @@ export function probeConversation(fact: ProbeFact): Conversation {
       { role: "user", content: fact.question },
       { role: "assistant", content: fact.answer },
     ],
+  };
+}
+
+/** The data source the probes become: their conversations, drawn `samples` times per epoch. */
+export function probesSource(path: string, samples?: number): SourceOutput {
+  return {
+    path,
+    format: "messages",
+    fileType: "jsonl",
+    onBadRow: "error",
+    ...(samples !== undefined ? { samples } : {}),
   };
 }

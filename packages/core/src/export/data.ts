@@ -2,6 +2,7 @@
 // sample re-read from its origin file/row and converted again, so an engine can render it with the same template.
 import { type Converted, convertRow, rowKeys, type SourceOutput } from "../data/formats/index.ts";
 import { mixEpoch, type PreparedData } from "../data/pipeline.ts";
+import { PROBES_SOURCE, probesSource } from "../data/probes.ts";
 import { readRows } from "../data/readers/index.ts";
 import type { TokenizedSample } from "../data/types.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
@@ -24,9 +25,13 @@ export class ExportDataError extends Error {}
 export async function realiseData(recipe: Recipe, prepared: PreparedData): Promise<ExportData> {
   const train = mixEpoch(prepared, 0, recipe.data.seed);
   const evalSamples = prepared.reports.flatMap((r) => prepared.eval[r.name] ?? []);
-  const rows = await readOrigins([...train, ...evalSamples], recipe.data.sources);
+  // Knowledge probes are a source the compiler adds; their rows live in the data cache.
+  const sources: Record<string, SourceOutput> = recipe.probes
+    ? { ...recipe.data.sources, [PROBES_SOURCE]: probesSource("") }
+    : recipe.data.sources;
+  const rows = await readOrigins([...train, ...evalSamples], sources);
   const toRow = (sample: TokenizedSample): ExportRow => {
-    const source = recipe.data.sources[sample.source];
+    const source = sources[sample.source];
     const raw = rows.get(originKey(sample));
     if (!source || !raw)
       throw new ExportDataError(`${where(sample)}: row not found again (was the file changed?)`);
