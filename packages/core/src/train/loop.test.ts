@@ -1,19 +1,21 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { compileRecipe } from "../compile/compile.ts";
 import { initBackend } from "../model/backend.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { latestCheckpoint } from "./checkpoint.ts";
 import { compileTest, testRecipe } from "./fixtures.testing.ts";
 import { train } from "./loop.ts";
 import { readStepMetrics } from "./metrics.ts";
-import { fullMethods } from "./testing.ts";
 
 beforeAll(async () => {
   await initBackend();
 });
 
-const quiet = { methods: fullMethods, progress: "off", samples: 0 } as const;
+const quiet = { progress: "off", samples: 0, handleSigint: true } as const;
 
 describe("train", () => {
   it("lowers the eval loss and writes metrics, a checkpoint and the method's artefacts", async () => {
@@ -78,6 +80,25 @@ describe("train", () => {
     expect(Math.abs(rest.evalLoss! - full.evalLoss!)).toBeLessThan(1e-6);
   });
 
+  it("resumes exactly with LoRA dropout and trained new-token rows (seeded per step and micro-batch)", async () => {
+    const lora: Partial<RecipeInput> = {
+      tokens: { add: ["<|q|>"] },
+      method: { kind: "lora", rank: 4, alpha: 8, dropout: 0.1, targets: "all-linear", trainNewTokens: true },
+    };
+    const t = { steps: 4, checkpointEvery: 2, gradientAccumulation: 2 };
+    const a = await compileTest(testRecipe(t, lora));
+    expect(a.plan.model.vocab.added).toBe(1);
+    const full = await train(a.plan, { ...quiet, compiled: a.compiled });
+    const b = await compileTest(testRecipe(t, lora));
+    await train(b.plan, { ...quiet, compiled: b.compiled, maxSteps: 2 });
+    const rest = await train(b.plan, { ...quiet, compiled: b.compiled, resume: true });
+    const want = readStepMetrics(full.metricsFile);
+    const got = readStepMetrics(rest.metricsFile);
+    expect(got).toHaveLength(4);
+    got.forEach((m, i) => expect(Math.abs(m.loss - want[i]!.loss)).toBeLessThan(1e-6));
+    expect(rest.artefacts.some((f) => f.endsWith("adapter_model.safetensors"))).toBe(true);
+  });
+
   it("Ctrl-C checkpoints after the current step and returns; resume finishes the run", async () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 5 }));
     const r = await train(plan, {
@@ -103,6 +124,22 @@ describe("train", () => {
     const r = await train(plan, { ...quiet, compiled, signal: ac.signal, onStep: () => ac.abort() });
     expect(r).toMatchObject({ interrupted: true, steps: 1 });
     expect(existsSync(join(plan.output.dir, "checkpoints", "step-1", "state.json"))).toBe(true);
+  });
+
+  it("compiles the plan's recipe file again, and refuses a plan whose recipe has changed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sft-recipe-"));
+    const file = join(dir, "recipe.ts");
+    writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+    writeFileSync(file, `export default ${JSON.stringify(testRecipe({ steps: 2 }))};\n`);
+    const c = await compileRecipe(file, { write: false });
+    expect(c.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const plan = c.plan!;
+    expect(plan.recipe.file).toBe(file);
+    const r = await train(plan, quiet);
+    expect(r.steps).toBe(2);
+    await expect(train({ ...plan, recipe: { ...plan.recipe, hash: "0" } }, quiet)).rejects.toThrow(
+      /changed since this plan was made/,
+    );
   });
 
   it("resume ignores leftover temp folders and incomplete checkpoints", async () => {
