@@ -95,7 +95,7 @@ describe("train", () => {
     const want = readStepMetrics(full.metricsFile);
     const got = readStepMetrics(rest.metricsFile);
     expect(got).toHaveLength(4);
-    got.forEach((m, i) => expect(Math.abs(m.loss - want[i]!.loss)).toBeLessThan(1e-6));
+    for (const [i, m] of got.entries()) expect(Math.abs(m.loss - want[i]!.loss)).toBeLessThan(1e-6);
     expect(rest.artefacts.some((f) => f.endsWith("adapter_model.safetensors"))).toBe(true);
   });
 
