@@ -5,6 +5,7 @@ import { type LinearModule, linearModules } from "../config.ts";
 import { linear } from "../kernels.ts";
 import type { LinearName, Model } from "../llama.ts";
 import type { LoraMethod, Piece } from "./method.ts";
+import { variableOf } from "./ops.ts";
 import { subSeed, uniformArray } from "./random.ts";
 
 export interface LoraPair {
@@ -52,12 +53,11 @@ export function lora(model: Model, m: LoraMethod, seed: number): Lora {
         1 / Math.sqrt(mod.inFeatures),
         subSeed(seed, l, order.indexOf(mod.name)),
       );
-      const a = tf.variable(
+      const a = variableOf(
         tf.tensor2d(aInit, [mod.inFeatures, r]),
-        true,
         `lora${model.id}/${loraName(l, mod, "A")}`,
       );
-      const b = tf.variable(tf.zeros([r, mod.outFeatures]), true, `lora${model.id}/${loraName(l, mod, "B")}`);
+      const b = variableOf(tf.zeros([r, mod.outFeatures]), `lora${model.id}/${loraName(l, mod, "B")}`);
       const pair = { layer: l, module: mod, a, b };
       pairs.push(pair);
       byKey.set(`${l}/${mod.name}`, pair);

@@ -334,3 +334,32 @@ describe("full and partial", () => {
     m.dispose();
   });
 });
+
+describe("no leaked tensors", () => {
+  it("building, stepping and disposing each method leaves the tensor count as it was", async () => {
+    for (const method of [
+      { kind: "full" },
+      { kind: "frozen" },
+      { kind: "lora", rank: 2 },
+      { kind: "qlora", rank: 2 },
+      { kind: "prefix", virtualTokens: 2, reparameterize: { hiddenSize: 4 } },
+    ]) {
+      // Growth edits the model's config in place: a fresh one per model.
+      const cfg = tinyConfig("qwen2");
+      const m = randomModel(cfg, { seed: 1 });
+      const plan = testPlan(cfg, method, { added });
+      const { growVocabularySync } = await import("./vocab.ts");
+      growVocabularySync(m, plan, null);
+      const n0 = tf.memory().numTensors;
+      const rt = buildMethodRuntime(m, plan, 1);
+      useNewTokens(true);
+      await steps(m, rt, 1, 0.01);
+      useNewTokens(false);
+      rt.dispose();
+      // QLoRA frees the float32 linears it quantized.
+      const freed = method.kind === "qlora" ? 2 * 7 : 0;
+      expect(tf.memory().numTensors).toBe(n0 - freed);
+      m.dispose();
+    }
+  });
+});

@@ -27,3 +27,10 @@ export function tanh(x: tf.Tensor2D): tf.Tensor2D {
   });
   return f(x) as tf.Tensor2D;
 }
+
+/** A trainable variable holding `t`'s values; `t` itself is disposed (tf.variable keeps a copy). */
+export function variableOf(t: tf.Tensor, name: string): tf.Variable {
+  const v = tf.variable(t, true, name);
+  t.dispose();
+  return v;
+}

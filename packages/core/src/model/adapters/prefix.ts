@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { linear } from "../kernels.ts";
 import type { AdapterHooks, Model } from "../llama.ts";
 import type { Piece, PrefixMethod } from "./method.ts";
-import { sliceCols, tanh } from "./ops.ts";
+import { sliceCols, tanh, variableOf } from "./ops.ts";
 import { normalArray, subSeed, uniformArray } from "./random.ts";
 
 export interface Prefix extends Piece {
@@ -45,7 +45,7 @@ export function prefix(model: Model, m: PrefixMethod, seed: number): Prefix {
   const td = cfg.headDim * cfg.numKvHeads;
   const out = cfg.numLayers * 2 * td;
   const v = (name: string, values: Float32Array, shape: [number, number] | [number]) =>
-    [name, tf.variable(tf.tensor(values, shape), true, `prefix${model.id}/${name}`)] as [string, tf.Variable];
+    [name, variableOf(tf.tensor(values, shape), `prefix${model.id}/${name}`)] as [string, tf.Variable];
   const trainable: [string, tf.Variable][] = [];
   let table: () => tf.Tensor2D;
   if (m.reparameterize === false) {

@@ -3,6 +3,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { AdapterHooks, Model } from "../llama.ts";
 import type { Piece } from "./method.ts";
+import { variableOf } from "./ops.ts";
 
 export const EMBED_ROWS = "model.embed_tokens.trainable_tokens";
 export const HEAD_ROWS = "lm_head.trainable_tokens";
@@ -43,14 +44,13 @@ export function tokenRows(model: Model, ids: readonly number[]): TokenRows {
   if (bad !== undefined) throw new Error(`trainable token id ${bad} is outside the embedding (${V} rows)`);
   const idx = tf.tensor1d(sorted, "int32");
   const E = model.w("model.embed_tokens.weight");
-  const embed = tf.variable(tf.gather(E, idx), true, `rows${model.id}/${EMBED_ROWS}`);
+  const embed = variableOf(tf.gather(E, idx), `rows${model.id}/${EMBED_ROWS}`);
   const trainable: [string, tf.Variable][] = [[EMBED_ROWS, embed]];
   let head: tf.Variable | null = null;
   if (!model.config.tieWordEmbeddings) {
     // lm_head is stored [d, V]: its rows are columns here.
     const rowsT = tf.tidy(() => tf.transpose(tf.gather(model.w("lm_head.weight"), idx, 1)));
-    head = tf.variable(rowsT, true, `rows${model.id}/${HEAD_ROWS}`);
-    rowsT.dispose();
+    head = variableOf(rowsT, `rows${model.id}/${HEAD_ROWS}`);
     trainable.push([HEAD_ROWS, head]);
   }
   idx.dispose();
