@@ -2,16 +2,23 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { makeHfStandInCache } from "../packages/core/src/testing/hf-standins.ts";
 
 const repo = join(import.meta.dirname, "..");
 const examples = readdirSync(import.meta.dirname, { withFileTypes: true })
   .filter((d) => d.isDirectory() && readdirSync(join(import.meta.dirname, d.name)).includes("recipe.ts"))
   .map((d) => d.name);
 
+// Hub models come from stand-ins with the real architectures (sftkit never downloads).
+let hubCache = "";
+beforeAll(() => {
+  hubCache = makeHfStandInCache();
+});
+
 /** Masks what differs between machines and runs: paths, core counts, device memory, cache state. */
 function normalise(plan: Record<string, unknown>): unknown {
-  const text = JSON.stringify(plan).replaceAll(repo, "<repo>");
+  const text = JSON.stringify(plan).replaceAll(hubCache, "<hf-cache>").replaceAll(repo, "<repo>");
   const p = JSON.parse(text);
   p.backend = {
     ...p.backend,
@@ -40,7 +47,7 @@ describe("examples", () => {
         {
           cwd: repo,
           encoding: "utf8",
-          env: { ...process.env, NO_COLOR: "1", SFTKIT_BACKEND: "" },
+          env: { ...process.env, NO_COLOR: "1", SFTKIT_BACKEND: "", HF_HUB_CACHE: hubCache },
         },
       );
       expect(r.status, r.stderr).toBe(0);
