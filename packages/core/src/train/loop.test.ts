@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileRecipe } from "../compile/compile.ts";
+import { compile, compileRecipe } from "../compile/compile.ts";
 import { initBackend } from "../model/backend.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { latestCheckpoint } from "./checkpoint.ts";
@@ -53,7 +53,8 @@ describe("train", () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 4, gradientAccumulation: 2 }));
     const before = tf.memory().numTensors;
     const counts: number[] = [];
-    await train(plan, { ...quiet, compiled, onStep: () => counts.push(tf.memory().numTensors) });
+    // Evaluations and sample generations at the start and end included.
+    await train(plan, { ...quiet, samples: 2, compiled, onStep: () => counts.push(tf.memory().numTensors) });
     expect(new Set(counts).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -140,6 +141,12 @@ describe("train", () => {
     await expect(train({ ...plan, recipe: { ...plan.recipe, hash: "0" } }, quiet)).rejects.toThrow(
       /changed since this plan was made/,
     );
+  });
+
+  it("a plan compiled from an object (a notebook) trains from the recipe written beside it", async () => {
+    const plan = await compile(testRecipe({ steps: 1 }));
+    expect(plan.recipe.file).toBeNull();
+    expect((await train(plan, quiet)).steps).toBe(1);
   });
 
   it("resume ignores leftover temp folders and incomplete checkpoints", async () => {

@@ -1,5 +1,6 @@
 // The training loop: plan -> data, model, method -> steps of accumulated micro-batches -> AdamW,
 // with evaluations, samples, metrics, atomic checkpoints, exact resume, Ctrl-C, and the method's artefacts.
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { resourceUsage } from "node:process";
@@ -76,17 +77,22 @@ export function dropoutSeed(seed: number, step: number, micro: number): number {
 
 async function prepare(plan: Plan, compiled: CompileResult | undefined): Promise<CompileResult> {
   if (compiled) return compiled;
-  if (!plan.recipe.file)
-    throw new TrainError("train needs a plan compiled from a recipe file (plan.recipe.file is null)");
-  const result = await compileRecipe(plan.recipe.file, { write: false });
+  // A recipe defined in a notebook has no file: its parsed form, written beside the plan, stands in.
+  const source = plan.recipe.file ?? join(plan.output.dir, "recipe.resolved.json");
+  const where = plan.recipe.file ?? "the recipe";
+  let input: string | object = source;
+  if (!plan.recipe.file) {
+    if (!existsSync(source))
+      throw new TrainError(`${source} is missing: compile the recipe with writing on, or pass \`compiled\``);
+    input = JSON.parse(readFileSync(source, "utf8")) as object;
+  }
+  const result = await compileRecipe(input, { write: false });
   if (!result.plan) {
     const first = result.diagnostics.find((d) => d.severity === "error");
-    throw new TrainError(
-      `the recipe ${plan.recipe.file} no longer compiles${first ? `: ${first.message}` : ""}`,
-    );
+    throw new TrainError(`${where} no longer compiles${first ? `: ${first.message}` : ""}`);
   }
   if (result.plan.recipe.hash !== plan.recipe.hash)
-    throw new TrainError(`${plan.recipe.file} changed since this plan was made; compile it again`);
+    throw new TrainError(`${where} changed since this plan was made; compile it again`);
   return result;
 }
 
@@ -208,7 +214,8 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         progress.log(`eval step ${step}: loss ${r.loss.toFixed(4)} over ${r.tokens} tokens`);
       }
       if (sampleCount > 0 && tokenizer) {
-        samples = await sampleAnswers(model, method!, evalSet.length ? evalSet : [], {
+        const prompts = evalSet.length ? evalSet : epochBatches(plan, prepared, 0).samples;
+        samples = await sampleAnswers(model, method!, prompts, {
           count: sampleCount,
           stopIds,
           decode: (ids) => tokenizer.decode(ids),
