@@ -67,6 +67,7 @@ export function activationPeakBytes(
   tokensPerMicroBatch: number,
   sequenceLength: number,
   gradientCheckpointing: boolean,
+  headTrains = true,
 ): number {
   const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
   const est = activationBytes(cfg, {
@@ -77,7 +78,16 @@ export function activationPeakBytes(
   });
   // The method's difference is in what the forward keeps; the held gradients stay as they are.
   const diff = methodFloatsPerTokenPerLayer(cfg, method) * 4 * tokensPerMicroBatch;
-  return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers));
+  // A frozen head takes no [d x vocab] gradient in the loss (adapter methods without new token rows).
+  const headGrad = headTrains ? 0 : 4 * cfg.hiddenSize * cfg.vocabSize;
+  return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers) - headGrad);
+}
+
+/** Whether the loss computes a gradient for the lm_head/embedding table. */
+function headTrains(method: Recipe["method"], newRows: boolean): boolean {
+  if (method.kind === "prefix") return false;
+  if (method.kind === "lora" || method.kind === "qlora") return method.trainNewTokens && newRows;
+  return true; // full; partial and frozen may train the head or new rows: counted as if they do
 }
 
 export function estimateMemory(input: MemoryInput): Plan["memory"] {
@@ -94,6 +104,7 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
     input.tokensPerMicroBatch,
     input.sequenceLength,
     input.gradientCheckpointing,
+    headTrains(method, input.vocab > cfg.vocabSize),
   );
   const activationsPerToken = Math.round(activations / input.tokensPerMicroBatch);
   // Fused masked cross-entropy: one chunk of logits and their gradient at a time.
