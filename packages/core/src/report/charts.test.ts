@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { learningRateSvg, lossCurveSvg, throughputSvg } from "./charts.ts";
+import { learningRateSvg, lossCurveSvg, probeRecallSvg, throughputSvg } from "./charts.ts";
 import { parseMetrics } from "./metrics.ts";
 import { stripText, svgToPng } from "./png.ts";
 import { metricsLines } from "./testing.ts";
@@ -16,6 +16,16 @@ describe("parseMetrics", () => {
     expect(m.steps[0]).toMatchObject({ lr: 7.5e-4, tokens: 950, gradNorm: 1.5 });
     expect(m.evals).toEqual([{ step: 2, evalLoss: 3.2 - Math.log(2) / 3 }]);
     expect(m.samples).toHaveLength(1);
+    expect(m.probes).toEqual([]);
+  });
+
+  it("reads probe recall from eval lines and from lines of its own", () => {
+    const m = parseMetrics('{"step":2,"evalLoss":1.5,"probeRecall":0.25}\n{"step":4,"probeRecall":0.75}\n');
+    expect(m.evals).toEqual([{ step: 2, evalLoss: 1.5 }]);
+    expect(m.probes).toEqual([
+      { step: 2, recall: 0.25 },
+      { step: 4, recall: 0.75 },
+    ]);
   });
 });
 
@@ -45,6 +55,15 @@ describe("charts", () => {
     const tp = await throughputSvg(m);
     expect(lineMarks(tp)).toBe(2); // per step and the moving mean
     expect(tp).toContain(">tokens/s<");
+  });
+
+  it("probe recall is drawn as a share from 0 to 100%", async () => {
+    const svg = await probeRecallSvg(
+      parseMetrics('{"step":2,"probeRecall":0.25}\n{"step":4,"probeRecall":0.75}\n'),
+    );
+    expect(lineMarks(svg)).toBe(1);
+    for (const text of [">probe recall<", ">0%<", ">100%<"]) expect(svg).toContain(text);
+    expect(await probeRecallSvg(parseMetrics(""))).toContain("no probe evaluation logged");
   });
 
   it("one step is drawn as a point; no steps gives a titled placeholder", async () => {

@@ -111,6 +111,20 @@ export function throughputSpec(m: RunMetrics, window = 10): TopLevelSpec {
   });
 }
 
+export function probeRecallSpec(m: RunMetrics): TopLevelSpec {
+  if (m.probes.length === 0) return emptySpec("Probe recall", "no probe evaluation logged");
+  const rows: Row[] = m.probes.map((p) => ({ step: p.step, value: p.recall, series: "probe recall" }));
+  const spec = seriesSpec("Probe recall", "probe recall", rows, {
+    domain: ["probe recall"],
+    colors: ["#b279a2"],
+    yFormat: ".0%",
+    points: ["probe recall"],
+  }) as { layer: { encoding: { y: Record<string, unknown> } }[] };
+  // Recall is a share: always show 0 to 100%.
+  for (const l of spec.layer) l.encoding.y = { ...l.encoding.y, scale: { domain: [0, 1] } };
+  return spec as unknown as TopLevelSpec;
+}
+
 let chartCount = 0;
 
 /** Compiles a vega-lite spec and renders it to a standalone SVG string. */
@@ -136,3 +150,4 @@ function uniqueIds(svg: string, prefix: string): string {
 export const lossCurveSvg = (m: RunMetrics): Promise<string> => renderSvg(lossSpec(m));
 export const learningRateSvg = (m: RunMetrics): Promise<string> => renderSvg(learningRateSpec(m));
 export const throughputSvg = (m: RunMetrics): Promise<string> => renderSvg(throughputSpec(m));
+export const probeRecallSvg = (m: RunMetrics): Promise<string> => renderSvg(probeRecallSpec(m));

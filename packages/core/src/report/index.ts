@@ -4,6 +4,8 @@ export {
   learningRateSvg,
   lossCurveSvg,
   lossSpec,
+  probeRecallSpec,
+  probeRecallSvg,
   renderSvg,
   throughputSpec,
   throughputSvg,
@@ -14,6 +16,7 @@ export { displayQualityReport } from "./display-quality.ts";
 export { displayRunResult, type RunResultLike } from "./display-run.ts";
 export {
   type EvalPoint,
+  type ProbePoint,
   parseMetrics,
   type RunMetrics,
   readRunMetrics,

@@ -24,10 +24,17 @@ export interface SamplePoint {
   completion: string;
 }
 
+/** Share of knowledge probes answered exactly (0..1), from a line that carries `probeRecall`. */
+export interface ProbePoint {
+  step: number;
+  recall: number;
+}
+
 export interface RunMetrics {
   steps: StepPoint[];
   evals: EvalPoint[];
   samples: SamplePoint[];
+  probes: ProbePoint[];
 }
 
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
@@ -36,6 +43,7 @@ const num = (v: unknown): number | undefined => (typeof v === "number" && Number
 export function toRunMetrics(lines: readonly unknown[]): RunMetrics {
   const steps = new Map<number, StepPoint>();
   const evals = new Map<number, EvalPoint>();
+  const probes = new Map<number, ProbePoint>();
   const samples: SamplePoint[] = [];
   for (const line of lines) {
     if (!line || typeof line !== "object") continue;
@@ -44,6 +52,9 @@ export function toRunMetrics(lines: readonly unknown[]): RunMetrics {
     if (step === undefined) continue;
     const loss = num(o.loss);
     const evalLoss = num(o.evalLoss);
+    const recall = num(o.probeRecall);
+    // An eval line may carry the probe recall too; a line of its own works as well.
+    if (recall !== undefined && loss === undefined) probes.set(step, { step, recall });
     if (loss !== undefined) {
       const p: StepPoint = { step, loss };
       for (const k of ["epoch", "lr", "tokens", "seconds", "gradNorm"] as const) {
@@ -58,7 +69,12 @@ export function toRunMetrics(lines: readonly unknown[]): RunMetrics {
     }
   }
   const byStep = (a: { step: number }, b: { step: number }) => a.step - b.step;
-  return { steps: [...steps.values()].sort(byStep), evals: [...evals.values()].sort(byStep), samples };
+  return {
+    steps: [...steps.values()].sort(byStep),
+    evals: [...evals.values()].sort(byStep),
+    samples,
+    probes: [...probes.values()].sort(byStep),
+  };
 }
 
 export function parseMetrics(text: string): RunMetrics {
@@ -76,7 +92,9 @@ export function parseMetrics(text: string): RunMetrics {
 
 /** The run's metrics; empty when the file does not exist yet. */
 export function readRunMetrics(file: string): RunMetrics {
-  return existsSync(file) ? parseMetrics(readFileSync(file, "utf8")) : { steps: [], evals: [], samples: [] };
+  return existsSync(file)
+    ? parseMetrics(readFileSync(file, "utf8"))
+    : { steps: [], evals: [], samples: [], probes: [] };
 }
 
 /** Tokens per second of each step that logged both tokens and a positive duration. */

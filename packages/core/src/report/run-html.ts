@@ -11,6 +11,7 @@ export interface RunCharts {
   loss: string;
   learningRate: string;
   throughput: string;
+  probeRecall?: string;
 }
 
 const fixed = (x: number | undefined, d = 4) => (x === undefined ? "–" : String(Number(x.toFixed(d))));
@@ -27,6 +28,7 @@ export function runSummaryFacts(m: RunMetrics): [string, string][] {
   const tokens = m.steps.reduce((a, s) => a + (s.tokens ?? 0), 0);
   const seconds = m.steps.reduce((a, s) => a + (s.seconds ?? 0), 0);
   const timed = throughput(m);
+  const probe = m.probes.at(-1);
   return [
     ["steps logged", String(m.steps.length)],
     [
@@ -40,6 +42,9 @@ export function runSummaryFacts(m: RunMetrics): [string, string][] {
         ? `${fixed(firstEval?.evalLoss)} / ${fixed(lastEval.evalLoss)} / ${fixed(best)}`
         : "no evaluation yet",
     ],
+    ...(probe
+      ? [["probe recall", `${(probe.recall * 100).toFixed(1)}% at step ${probe.step}`] as [string, string]]
+      : []),
     ["tokens trained", formatCount(tokens)],
     ["training time", seconds ? `${seconds.toFixed(1)} s` : "–"],
     ["tokens/s", timed.length && seconds ? String(Math.round(tokens / seconds)) : "–"],
@@ -69,7 +74,10 @@ export function runReportHtml(opts: {
     `<title>${esc(title)}</title><style>body{margin:24px auto;max-width:1180px;padding:0 16px}${CSS}</style></head>`,
     `<body><div class="sftkit"><h1>${esc(title)}</h1>`,
     factsTable(runSummaryFacts(opts.metrics)),
-    `<h2>Curves</h2><div class="charts">${[c.loss, c.learningRate, c.throughput].map(inlineSvg).join("")}</div>`,
+    `<h2>Curves</h2><div class="charts">${[c.loss, c.probeRecall, c.learningRate, c.throughput]
+      .filter((x) => x !== undefined)
+      .map(inlineSvg)
+      .join("")}</div>`,
     samplesHtml(opts.metrics),
     opts.plan ? planHtml(opts.plan) : `<h2>Plan</h2><p class="muted">plan.json is missing or unreadable.</p>`,
     `</div></body></html>`,

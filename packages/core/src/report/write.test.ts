@@ -77,6 +77,17 @@ describe("writeRunReport", () => {
     expect(readFileSync(join(dir, "plots/loss.svg"), "utf8")).not.toContain("eval loss");
   });
 
+  it("a run with knowledge probes also gets the probe recall chart and figure", async () => {
+    const probes = '{"step":5,"probeRecall":0.125}\n{"step":10,"probeRecall":0.6875}\n';
+    const dir = runDir(metricsLines(10, 5) + probes, true);
+    const { files } = await writeRunReport(dir);
+    expect(files.map((f) => f.slice(dir.length + 1))).toContain("plots/probe-recall.png");
+    expect(readFileSync(join(dir, "plots/probe-recall.svg"), "utf8")).toContain(">probe recall<");
+    const html = readFileSync(join(dir, "report.html"), "utf8");
+    expect(html).toContain("<th>probe recall</th><td>68.8% at step 10</td>");
+    expect((html.match(/<svg\b/g) ?? []).length).toBe(4);
+  });
+
   it("a folder without metrics or plan gets placeholders, not an error", async () => {
     const dir = runDir(null, false);
     const { files } = await writeRunReport(dir);

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Plan, PlanSchema } from "../compile/plan-schema.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
-import { learningRateSvg, lossCurveSvg, throughputSvg } from "./charts.ts";
+import { learningRateSvg, lossCurveSvg, probeRecallSvg, throughputSvg } from "./charts.ts";
 import { readRunMetrics } from "./metrics.ts";
 import { svgToPng } from "./png.ts";
 import { runReportHtml } from "./run-html.ts";
@@ -35,6 +35,8 @@ export async function writeRunReport(outDir: string): Promise<RunReportFiles> {
     loss: await lossCurveSvg(metrics),
     learningRate: await learningRateSvg(metrics),
     throughput: await throughputSvg(metrics),
+    // Only for runs that evaluate knowledge probes.
+    probeRecall: metrics.probes.length ? await probeRecallSvg(metrics) : undefined,
   };
   const files: string[] = [];
   const warnings: string[] = [];
@@ -43,11 +45,18 @@ export async function writeRunReport(outDir: string): Promise<RunReportFiles> {
     await writeFileAtomic(path, data);
     files.push(path);
   };
-  const names = { loss: "loss", learningRate: "learning-rate", throughput: "throughput" } as const;
+  const names = {
+    loss: "loss",
+    learningRate: "learning-rate",
+    throughput: "throughput",
+    probeRecall: "probe-recall",
+  } as const;
   for (const [key, name] of Object.entries(names) as [keyof typeof names, string][]) {
-    await write(`plots/${name}.svg`, charts[key]);
+    const svg = charts[key];
+    if (svg === undefined) continue;
+    await write(`plots/${name}.svg`, svg);
     try {
-      await write(`plots/${name}.png`, await svgToPng(charts[key]));
+      await write(`plots/${name}.png`, await svgToPng(svg));
     } catch (e) {
       warnings.push(`plots/${name}.png not written: ${(e as Error).message}`);
     }
