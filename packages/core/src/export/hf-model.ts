@@ -1,6 +1,6 @@
 // A Hugging Face model folder (config.json, safetensors, generation config, tokenizer files): what full,
 // partial and frozen runs write, and what LoRA/QLoRA write once merged.
-import { copyFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeCheckpoint } from "../model/checkpoint.ts";
 import { type ModelConfig, toHfConfig } from "../model/config.ts";
@@ -14,6 +14,14 @@ export interface HfModelOptions {
   tokenizerDir: string | null;
   tokenizer: TokenizerFilesOptions;
   maxShardBytes?: number;
+  /** The end-of-sequence id the run trained on (an added end-of-turn token), written where HF reads it. */
+  eosTokenId?: number | null;
+}
+
+/** `eos` first, then the base's ids (transformers stops on any of them). */
+function withEos(base: number | number[] | null | undefined, eos: number): number | number[] {
+  const rest = (Array.isArray(base) ? base : base == null ? [] : [base]).filter((x) => x !== eos);
+  return rest.length ? [eos, ...rest] : eos;
 }
 
 export async function writeHfModel(
@@ -23,14 +31,22 @@ export async function writeHfModel(
   opts: HfModelOptions,
 ): Promise<string[]> {
   const files = await writeCheckpoint(dir, tensors, { dtype: "F32", maxShardBytes: opts.maxShardBytes });
+  const eos = opts.eosTokenId ?? null;
+  const eosTokenId = eos === null ? cfg.eosTokenId : withEos(cfg.eosTokenId, eos);
   await writeFileAtomic(
     join(dir, "config.json"),
-    `${JSON.stringify(toHfConfig({ ...cfg, torchDtype: "float32" }), null, 2)}\n`,
+    `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }), null, 2)}\n`,
   );
   files.push("config.json");
   if (opts.baseDir) {
     try {
-      await copyFile(join(opts.baseDir, "generation_config.json"), join(dir, "generation_config.json"));
+      const gen = JSON.parse(await readFile(join(opts.baseDir, "generation_config.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
+      // generate() stops on these: the trained end-of-turn token must be one of them.
+      if (eos !== null) gen.eos_token_id = withEos(gen.eos_token_id as number | number[] | null, eos);
+      await writeFileAtomic(join(dir, "generation_config.json"), `${JSON.stringify(gen, null, 2)}\n`);
       files.push("generation_config.json");
     } catch {}
   }

@@ -1,5 +1,6 @@
 // `sft generate --adapter` on the real stories260K: base + saved adapter decodes what the trained model
 // decodes, and the merged folder decodes the same.
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,6 +103,13 @@ describe("sft generate --adapter on stories260K", () => {
     expect(viaAdapter.ids).toEqual(trainedIds.slice(0, viaAdapter.ids.length));
     const merged = await runGenerate({ model: join(out, "model"), prompt: "Who is Lily?", maxNewTokens: 12 });
     expect(merged.ids).toEqual(viaAdapter.ids);
+    // The trained end-of-turn token is where transformers' generate() stops.
+    const end = 514;
+    const read = (f: string) =>
+      JSON.parse(readFileSync(join(out, "model", f), "utf8")) as Record<string, unknown>;
+    expect(read("config.json").eos_token_id).toEqual([end, 2]);
+    expect(read("generation_config.json").eos_token_id).toEqual([end, 2]);
+    expect(read("tokenizer_config.json").eos_token).toBe("<|end|>");
   });
 
   it("prefix: base + adapter = trained model", async () => {

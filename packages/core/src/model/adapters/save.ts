@@ -154,6 +154,7 @@ export async function saveMethod(
   if (wantMerged) {
     const files = await writeHfModel(join(opts.outDir, "model"), model.config, mergedTensors(model, parts), {
       baseDir: plan.model.source.path,
+      eosTokenId: plan.tokenizer.eos?.id ?? null,
       tokenizerDir: opts.tokenizerDir,
       tokenizer,
     });
