@@ -2,15 +2,16 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { inspect } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { Plan } from "../compile/plan-schema.ts";
 import { PlanSchema } from "../compile/plan-schema.ts";
 import { buildQualityReport } from "../data/quality/report.ts";
 import { SourceSchema } from "../recipe/schema/data.ts";
+import type { RunResult } from "../train/loop.ts";
 import { JUPYTER_DISPLAY, type MimeBundle } from "./display.ts";
 import { displayable } from "./display-plan.ts";
 import { displayQualityReport, scopeCss } from "./display-quality.ts";
-import { displayRunResult } from "./display-run.ts";
+import { displayRunResult, type RunResultLike } from "./display-run.ts";
 import { metricsLines, quickstartPlan, quickstartRecipe } from "./testing.ts";
 
 let plan: Plan;
@@ -54,6 +55,10 @@ describe("displayable(plan)", () => {
 });
 
 describe("displayRunResult", () => {
+  it("accepts the training loop's RunResult", () => {
+    expectTypeOf<RunResult>().toExtend<RunResultLike>();
+  });
+
   it("shows the result's numbers and the loss curve from its metrics file", async () => {
     const out = join(dir, "run");
     const metricsFile = join(out, "metrics.jsonl");
