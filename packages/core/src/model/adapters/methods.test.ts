@@ -263,6 +263,41 @@ describe("QLoRA", () => {
   });
 });
 
+describe("QLoRA memory", () => {
+  it("holds at most about one float32 linear weight at a time during a training step", async () => {
+    const cfg = () =>
+      tinyConfig("llama", {
+        hiddenSize: 128,
+        intermediateSize: 256,
+        numHeads: 4,
+        numKvHeads: 2,
+        headDim: 32,
+        numLayers: 4,
+      });
+    const layerBytes = 4 * (2 * 128 * 128 + 2 * 128 * 64 + 3 * 128 * 256);
+    const small = { batch: 1, seqLen: 4, ids: Int32Array.from([1, 2, 3, 4]) };
+    const peak = async (kind: "lora" | "qlora") => {
+      const c = cfg();
+      const m = randomModel(c, { seed: 12 });
+      const rt = buildMethodRuntime(m, testPlan(c, { kind, rank: 2, targets: "all-linear", dropout: 0 }), 1);
+      const vars = [...rt.trainable.values()];
+      const prof = await tf.profile(async () => {
+        const r = await lossAndGrads(m, { batch: small, labels: small.ids }, vars, {
+          hooks: rt.forward(true, 0).hooks,
+        });
+        for (const g of r.grads) g.dispose();
+      });
+      rt.dispose();
+      m.dispose();
+      return prof.peakBytes;
+    };
+    const lora = await peak("lora");
+    const qlora = await peak("qlora");
+    // LoRA keeps 4 layers of float32 linears; QLoRA's peak sits below it by more than 3 of them.
+    expect(lora - qlora).toBeGreaterThan(3 * layerBytes);
+  });
+});
+
 describe("prefix (P-tuning v2)", () => {
   it("lays out keys then values per layer, kv heads then head_dim (PEFT's view/permute)", async () => {
     const P = 3;
