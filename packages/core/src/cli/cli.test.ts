@@ -1,8 +1,8 @@
 // The `sft` bin as a user runs it: exit codes, streams, JSON output.
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { PlanSchema } from "../compile/plan-schema.ts";
 
 const repo = join(import.meta.dirname, "../../../..");
@@ -14,6 +14,27 @@ const sft = (...args: string[]) =>
     encoding: "utf8",
     env: { ...process.env, NO_COLOR: "1", SFTKIT_THREADS: "1" },
   });
+
+/**
+ * The quickstart copied under out/ (its model linked), so training runs write their own output folder
+ * and never race another run of the same recipe.
+ */
+const copies: string[] = [];
+afterAll(() => {
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+});
+
+function quickstartCopy(): { recipe: string; out: string } {
+  mkdirSync(join(repo, "out"), { recursive: true });
+  const root = mkdtempSync(join(repo, "out", "cli-run-"));
+  copies.push(root);
+  cpSync(join(repo, "examples/quickstart"), join(root, "examples/quickstart"), {
+    recursive: true,
+    filter: (src) => !src.includes(".sft-cache"),
+  });
+  symlinkSync(join(repo, "examples/models"), join(root, "examples/models"));
+  return { recipe: join(root, "examples/quickstart/recipe.ts"), out: join(root, "out/quickstart") };
+}
 
 describe("sft CLI", () => {
   it("plan --json prints a plan that validates against its schema", () => {
@@ -73,11 +94,11 @@ describe("sft CLI", () => {
   });
 
   it("run trains: prints the plan, then writes metrics, a checkpoint and the adapter", () => {
-    const r = sft("run", "examples/quickstart/recipe.ts", "--max-steps", "2");
+    const { recipe, out } = quickstartCopy();
+    const r = sft("run", recipe, "--max-steps", "2");
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("Plan quickstart");
     expect(r.stdout).toContain("Trained 2 steps");
-    const out = join(repo, "out/quickstart");
     const steps = readFileSync(join(out, "metrics.jsonl"), "utf8")
       .trim()
       .split("\n")
@@ -86,6 +107,31 @@ describe("sft CLI", () => {
     expect(steps.map((l) => l.step)).toEqual([1, 2]);
     expect(existsSync(join(out, "checkpoints/step-2/state.json"))).toBe(true);
     expect(existsSync(join(out, "adapter/adapter_model.safetensors"))).toBe(true);
+  });
+
+  it("run: Ctrl-C writes a checkpoint and exits 130; --resume continues from it", async () => {
+    const { recipe } = quickstartCopy();
+    const child = spawn(process.execPath, [bin, "run", recipe, "--max-steps", "30"], {
+      cwd: repo,
+      env: { ...process.env, NO_COLOR: "1", SFTKIT_THREADS: "1" },
+    });
+    let stdout = "";
+    let sent = false;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      // Once: a second Ctrl-C quits without a checkpoint.
+      if (!sent && /^step 1\//m.test(stdout)) sent = child.kill("SIGINT");
+    });
+    const code = await new Promise<number | null>((res) => child.on("close", res));
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/Interrupted \d+ steps/);
+    const step = Number(/checkpoint: .*step-(\d+)/.exec(stdout)?.[1]);
+    expect(step).toBeGreaterThan(0);
+    expect(step).toBeLessThan(30);
+    const r = sft("run", recipe, "--resume", "--max-steps", String(step + 1));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`resuming from`);
+    expect(r.stdout).toContain(`Trained ${step + 1} steps`);
   });
 
   it("run: a bad --max-steps is one line, not a stack trace", () => {
@@ -104,7 +150,7 @@ describe("sft CLI", () => {
   it("a recipe run directly with tsx does what `sft run` does", () => {
     const r = spawnSync(
       process.execPath,
-      [join(repo, "node_modules/tsx/dist/cli.mjs"), "examples/quickstart/recipe.ts", "--max-steps", "1"],
+      [join(repo, "node_modules/tsx/dist/cli.mjs"), quickstartCopy().recipe, "--max-steps", "1"],
       {
         cwd: repo,
         encoding: "utf8",

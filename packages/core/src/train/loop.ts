@@ -322,6 +322,8 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       progress.step(m, runSeconds > 0 ? runTokens / runSeconds : 0);
       opts.onStep?.(m);
 
+      // tfjs work resolves in microtasks only: let signals (Ctrl-C) and timers in once per step.
+      await new Promise((resolve) => setImmediate(resolve));
       const last = pos.step >= stopAt;
       if (!last && evalEvery && pos.step % evalEvery === 0) await runEval(pos.step);
       const every = plan.checkpoints.every;
