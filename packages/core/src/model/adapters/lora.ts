@@ -6,7 +6,7 @@ import { linear } from "../kernels.ts";
 import type { LinearName, Model } from "../llama.ts";
 import type { LoraMethod, Piece } from "./method.ts";
 import { variableOf } from "./ops.ts";
-import { subSeed, uniformArray } from "./random.ts";
+import { subSeed, uniform, uniformArray } from "./random.ts";
 
 export interface LoraPair {
   layer: number;
@@ -36,6 +36,40 @@ export function loraTargets(model: Model, m: Pick<LoraMethod, "targets">): Linea
 /** The stable name of a LoRA matrix, e.g. `model.layers.0.self_attn.q_proj.lora_A`. */
 export function loraName(layer: number, module: LinearModule, which: "A" | "B"): string {
   return `model.layers.${layer}.${module.path}.lora_${which}`;
+}
+
+/** An inverted-dropout mask (0 or 1/keep) drawn in plain JS from its seed (tf.randomUniform is slower). */
+export function dropoutMaskValues(n: number, rate: number, seed: number): Float32Array {
+  const r = uniform(seed);
+  const keep = 1 - rate;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = r() < keep ? 1 / keep : 0;
+  return out;
+}
+
+function dropoutMask(shape: [number, number], rate: number, seed: number): tf.Tensor2D {
+  return tf.tensor2d(dropoutMaskValues(shape[0] * shape[1], rate, seed), shape);
+}
+
+/**
+ * dropout(x) @ a as one op: only dropout(x) is kept for the backward pass (the mask is regenerated
+ * from its seed), and the gradients are plain 2-D matmuls.
+ */
+export function dropoutLinear(x: tf.Tensor2D, a: tf.Tensor2D, rate: number, seed: number): tf.Tensor2D {
+  const f = tf.customGrad((xi, ai, save) => {
+    const xd = tf.tidy(() => tf.mul(xi as tf.Tensor2D, dropoutMask(x.shape, rate, seed))) as tf.Tensor2D;
+    (save as tf.GradSaveFunc)([xd]);
+    return {
+      value: tf.matMul(xd, ai as tf.Tensor2D),
+      gradFunc: (dy, saved) =>
+        tf.tidy(() => {
+          const d = dy as tf.Tensor2D;
+          const dx = tf.mul(tf.matMul(d, tf.transpose(a)), dropoutMask(x.shape, rate, seed));
+          return [dx, tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), d)];
+        }),
+    };
+  });
+  return f(x, a) as tf.Tensor2D;
 }
 
 export function lora(model: Model, m: LoraMethod, seed: number): Lora {
@@ -75,12 +109,12 @@ export function lora(model: Model, m: LoraMethod, seed: number): Lora {
         linear: (layer, module, x) => {
           const p = byKey.get(`${layer}/${module}`);
           if (!p) return null;
+          const a = p.a as tf.Tensor as tf.Tensor2D;
           // Seeded per step, layer and module: a recomputed layer draws the same mask.
-          const xin =
+          const h =
             training && m.dropout > 0
-              ? tf.dropout(x, m.dropout, undefined, subSeed(stepSeed, layer, order.indexOf(module)))
-              : x;
-          const h = linear(xin as tf.Tensor2D, p.a as tf.Tensor as tf.Tensor2D, null, true);
+              ? dropoutLinear(x, a, m.dropout, subSeed(stepSeed, layer, order.indexOf(module)))
+              : linear(x, a, null, true);
           return linear(tf.mul(h, scale) as tf.Tensor2D, p.b as tf.Tensor as tf.Tensor2D, null, true);
         },
       };

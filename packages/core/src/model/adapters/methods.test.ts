@@ -145,6 +145,26 @@ describe("LoRA", () => {
     m.dispose();
   });
 
+  it("fused dropout + A: same values and gradients as masking then matMul", async () => {
+    const { dropoutLinear, dropoutMaskValues } = await import("./lora.ts");
+    const x = tf.randomNormal([9, 6], 0, 1, "float32", 1) as tf.Tensor2D;
+    const a = tf.randomNormal([6, 3], 0, 1, "float32", 2) as tf.Tensor2D;
+    const dy = tf.randomNormal([9, 3], 0, 1, "float32", 3);
+    const fused = tf.grads((xx, aa) =>
+      tf.mul(dropoutLinear(xx as tf.Tensor2D, aa as tf.Tensor2D, 0.4, 77), dy),
+    );
+    const mask = tf.tensor2d(dropoutMaskValues(54, 0.4, 77), [9, 6]);
+    const plain = tf.grads((xx, aa) => tf.mul(tf.matMul(tf.mul(xx, mask), aa as tf.Tensor2D), dy));
+    const [g1, g2] = [fused([x, a]), plain([x, a])];
+    for (let i = 0; i < 2; i++)
+      expect(
+        maxDiff((await g1[i]!.data()) as Float32Array, (await g2[i]!.data()) as Float32Array),
+      ).toBeLessThan(1e-5);
+    const zeros = ((await g1[0]!.data()) as Float32Array).filter((v) => v === 0).length;
+    expect(zeros).toBeGreaterThan(5); // some inputs were dropped
+    tf.dispose([x, a, dy, mask, ...g1, ...g2]);
+  });
+
   it("gives the same gradients with gradient checkpointing (dropout masks replay)", async () => {
     const cfg = tinyConfig("llama");
     const grads = async (recompute: boolean) => {
