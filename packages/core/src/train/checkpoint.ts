@@ -23,6 +23,8 @@ export interface CheckpointState {
   /** Real tokens and seconds trained so far (for throughput over a resumed run). */
   tokens: number;
   seconds: number;
+  /** The data the run was planned on (a resume on changed data is told so). */
+  data?: { samplesPerEpoch: number | null; tokensPerEpoch: number | null };
 }
 
 const WEIGHTS = "trainable.safetensors";

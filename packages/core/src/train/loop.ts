@@ -117,13 +117,14 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     ...(process.env.SFTKIT_THREADS ? {} : { threads: plan.backend.threads }),
   });
   const methods = opts.methods ?? defaultMethods;
-  const model = await openModel(plan, compiled);
   let method: MethodRuntime | null = null;
   let optimizer: AdamW | null = null;
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });
   const metrics = new MetricsLog(join(outDir, "metrics.jsonl"));
   const progress = createProgress(opts.progress ?? "auto");
+  // Last before the try: nothing between here and its finally can throw.
+  const model = await openModel(plan, compiled);
 
   // Ctrl-C: finish the step, checkpoint, return. A second Ctrl-C exits at once.
   const local = new AbortController();
@@ -177,6 +178,10 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
           seconds: s.seconds,
         });
         progress.log(`resuming from ${resumedFrom} (step ${s.step})`);
+        if (s.data && s.data.tokensPerEpoch !== plan.data.tokensPerEpoch)
+          progress.log(
+            `warning: the data changed since ${resumedFrom} (${s.data.tokensPerEpoch} tokens per epoch then, ${plan.data.tokensPerEpoch} now); the loss curve will differ`,
+          );
       }
     }
     if (!resumedFrom) {
@@ -239,6 +244,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         method: plan.method.kind,
         tokens: pos.tokens,
         seconds: pos.seconds,
+        data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
       const dir = await writeCheckpoint(outDir, trainable, optimizer!, state);
       lastCheckpointStep = pos.step;
