@@ -57,8 +57,8 @@ function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"]
 }
 
 /**
- * Activation bytes at the step's peak for one micro-batch: saved activations plus the intermediate
- * gradients tfjs holds during the backward pass (about 2.6x what the forward saves, measured), from
+ * Activation bytes at the step's peak for one micro-batch: saved activations plus the backward
+ * pass's working set (about 2.2 layers' worth, measured; gradients are freed as they are used), from
  * `activationBytes`, less the inputs that frozen linears do not keep.
  */
 export function activationPeakBytes(

@@ -1,6 +1,7 @@
 // Activation memory of a training step, as our forward and tfjs's tape keep it (tfjs saves a copy
-// of every tensor a gradient needs, and holds the gradient of every intermediate until the step
-// ends). Counted from the ops in llama.ts; the backward factor is measured (see recompute.test.ts).
+// of every tensor a gradient needs; free.ts releases each node's copies and incoming gradient as
+// soon as the backward pass has used them). Counted from the ops in llama.ts; the backward pass's
+// working set is measured (see recompute.test.ts).
 import type { ModelConfig } from "./config.ts";
 
 export interface ActivationEstimate {
@@ -16,8 +17,11 @@ export interface ActivationEstimate {
   savedByRecompute: number;
 }
 
-// Intermediate gradients held during the backward pass, per byte a layer saves (measured: 1.58).
-const BACKWARD_FACTOR = 1.6;
+// What the backward pass holds at once beyond what is still saved, in layers' worth of saved bytes:
+// the gradients in flight and the layer being differentiated (or rebuilt). Measured with tf.profile
+// on 2–8 layers, with and without recomputation: 2.0–2.4 (3.3 for a long-sequence GQA case). Before
+// free.ts it was the whole tape: 1.6 x every layer's saved bytes on top of them all.
+const HELD_LAYERS = 2.2;
 
 /**
  * Activation bytes for full-parameter training of `batch` rows of `seqLen` tokens (float32). An upper
@@ -48,10 +52,10 @@ export function activationBytes(
   // Final norm (4d), the loss's row gradients (d) and its lm_head gradient (d x V).
   const head = 4 * (T * 5 * d + d * cfg.vocabSize);
   const fullSaved = L * perLayer + head;
-  const fullPeak = fullSaved + BACKWARD_FACTOR * L * perLayer;
+  const fullPeak = fullSaved + HELD_LAYERS * perLayer;
   const recSaved = L * perLayerRecomputed + head;
-  // One layer rebuilt at a time: its saved tensors and intermediate gradients.
-  const recPeak = recSaved + (1 + BACKWARD_FACTOR + 0.4) * perLayer;
+  // One layer rebuilt at a time, inside the same working set.
+  const recPeak = recSaved + HELD_LAYERS * perLayer;
   const rec = opts.recompute ?? false;
   return {
     perLayer,

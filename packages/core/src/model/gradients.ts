@@ -1,6 +1,7 @@
 // Gradients for the kernels our forward uses. @tensorflow/tfjs-core's Node bundle registers none
 // (only the @tensorflow/tfjs union does), and writing them here lets each choose plain 2-D matmuls.
 import * as tf from "@tensorflow/tfjs-core";
+import { freeingConfig } from "./free.ts";
 
 const { getReductionAxes } = tf.backend_util;
 
@@ -181,7 +182,7 @@ let registered = false;
 export function registerGradients(): void {
   if (registered) return;
   registered = true;
-  for (const c of configs) if (!tf.getGradient(c.kernelName)) tf.registerGradient(c);
+  for (const c of configs) if (!tf.getGradient(c.kernelName)) tf.registerGradient(freeingConfig(c));
 }
 
 registerGradients();

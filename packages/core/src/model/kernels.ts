@@ -2,6 +2,7 @@
 // gradient (UnsortedSegmentSum) is missing, and full [rows x vocab] logits are too large to keep.
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
+import { freeing } from "./free.ts";
 
 /** What each op compiles to; the planner records this in the plan's kernels section. */
 export function describeKernels(backend: string): { op: string; formulation: string }[] {
@@ -63,9 +64,9 @@ export function linear(
       const value = tf.matMul(xi as tf.Tensor2D, wt);
       return {
         value,
-        gradFunc: (dy, saved) => [
+        gradFunc: freeing((dy, saved) => [
           tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(keepW ? (saved[0] as tf.Tensor2D) : wt))),
-        ],
+        ]),
       };
     });
     const y = f(x) as tf.Tensor2D;
@@ -79,13 +80,14 @@ export function linear(
     const value = tf.matMul(xx, ww);
     return {
       value,
-      gradFunc: (dy, saved) =>
+      gradFunc: freeing((dy, saved) =>
         tf.tidy(() => {
           const d = dy as tf.Tensor2D;
           const xs = saved[0] as tf.Tensor2D;
           const ws = keepW ? (saved[1] as tf.Tensor2D) : ww;
           return [tf.matMul(d, tf.transpose(ws)), tf.matMul(tf.transpose(xs), d)];
         }),
+      ),
     };
   });
   const y = f(x, wt) as tf.Tensor2D;
@@ -100,13 +102,14 @@ export function embedding(table: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
     const value = tf.gather(t as tf.Tensor2D, tf.tensor1d(ids, "int32"));
     return {
       value,
-      gradFunc: (dy) =>
+      gradFunc: freeing((dy) =>
         tf.tidy(() => [
           tf.scatterND(tf.tensor2d(ids, [ids.length, 1], "int32"), dy as tf.Tensor2D, [
             vocab,
             dim,
           ]) as tf.Tensor2D,
         ]),
+      ),
     };
   });
   return f(table) as tf.Tensor2D;
@@ -208,11 +211,12 @@ export function fusedCrossEntropy(
     (save as tf.GradSaveFunc)(dwt ? [dh, dwt] : [dh]);
     return {
       value: total,
-      gradFunc: (dy, saved) =>
+      gradFunc: freeing((dy, saved) =>
         tf.tidy(() => [
-          tf.mul(saved[0]!, dy),
-          saved[1] ? tf.mul(saved[1], dy) : tf.zerosLike(wi as tf.Tensor2D),
+          tf.mul(saved[0]!, dy as tf.Tensor),
+          saved[1] ? tf.mul(saved[1], dy as tf.Tensor) : tf.zerosLike(wi as tf.Tensor2D),
         ]),
+      ),
     };
   });
   return f(h, wt) as tf.Scalar;
@@ -295,7 +299,7 @@ export function blockAttention(
     p!.dispose();
     return {
       value: out,
-      gradFunc: (dy, saved) => {
+      gradFunc: freeing((dy, saved) => {
         const [qs, ks, vs, ps] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const qTd = transposedData(qs);
         const kd = ks.dataSync() as Float32Array;
@@ -334,7 +338,7 @@ export function blockAttention(
         ];
         tf.dispose([...dqs, ...dks, ...dvs]);
         return grads;
-      },
+      }),
     };
   });
   return f(q, k, v) as tf.Tensor4D;
@@ -345,7 +349,7 @@ export function reshapeLean<T extends tf.Tensor>(x: tf.Tensor, shape: number[]):
   const inShape = x.shape;
   const f = tf.customGrad((xi, _save) => ({
     value: tf.reshape(xi as tf.Tensor, shape),
-    gradFunc: (dy) => tf.reshape(dy as tf.Tensor, inShape),
+    gradFunc: freeing((dy) => tf.reshape(dy as tf.Tensor, inShape)),
   }));
   return f(x) as T;
 }
@@ -357,7 +361,7 @@ export function addLean<T extends tf.Tensor>(a: T, b: tf.Tensor): T {
   const f = tf.customGrad((ai, bi, _save) => ({
     value: tf.add(ai as tf.Tensor, bi as tf.Tensor),
     // Two distinct tensor objects over the same data: no copy.
-    gradFunc: (dy) => [tf.reshape(dy as tf.Tensor, a.shape), tf.reshape(dy as tf.Tensor, a.shape)],
+    gradFunc: freeing((dy) => [tf.reshape(dy as tf.Tensor, a.shape), tf.reshape(dy as tf.Tensor, a.shape)]),
   }));
   return f(a, b) as T;
 }
