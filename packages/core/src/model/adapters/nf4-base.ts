@@ -44,7 +44,8 @@ export function nf4Base(model: Model, opts: NF4Options): NF4Base {
   for (let l = 0; l < model.config.numLayers; l++) {
     for (const m of linearModules(model.config)) {
       const name = `model.layers.${l}.${m.path}.weight`;
-      const v = model.w(name);
+      const v = model.weights.get(name);
+      if (!v) throw new Error(`QLoRA: ${name} is already quantized (build the method once per loaded model)`);
       // Stored [in, out]; quantize in HF's [out, in] order, as bitsandbytes blocks it.
       const t = tf.transpose(v);
       const hf = t.dataSync() as Float32Array;

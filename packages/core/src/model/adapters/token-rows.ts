@@ -36,6 +36,23 @@ function withRows(base: tf.Tensor2D, ids: readonly number[], rows: tf.Tensor2D):
   return tf.add(tf.mul(base, tf.tensor2d(keep, [V, 1])), scattered) as tf.Tensor2D;
 }
 
+/** `baseT` [d, V] (a transposed table) with columns `ids` taken from `rows` [n, d]. */
+function withColumns(baseT: tf.Tensor2D, ids: readonly number[], rows: tf.Tensor2D): tf.Tensor2D {
+  const [d, V] = baseT.shape;
+  const n = ids.length;
+  const rowsT = tf.transpose(rows) as tf.Tensor2D;
+  if (ids.every((id, i) => id === V - n + i))
+    return tf.concat([tf.slice(baseT, [0, 0], [d, V - n]), rowsT], 1);
+  const oneHotT = new Float32Array(n * V);
+  const keep = new Float32Array(V).fill(1);
+  ids.forEach((id, i) => {
+    oneHotT[i * V + id] = 1;
+    keep[id] = 0;
+  });
+  const scattered = tf.matMul(rowsT, tf.tensor2d(oneHotT, [n, V]));
+  return tf.add(tf.mul(baseT, tf.tensor2d(keep, [1, V])), scattered) as tf.Tensor2D;
+}
+
 /** Rows `ids` of the embedding (and of an untied lm_head) train; `ids` sorted, distinct, inside the tables. */
 export function tokenRows(model: Model, ids: readonly number[]): TokenRows {
   const sorted = [...new Set(ids)].sort((a, b) => a - b);
@@ -59,8 +76,7 @@ export function tokenRows(model: Model, ids: readonly number[]): TokenRows {
       if (name === "model.embed_tokens.weight")
         return withRows(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, embed as tf.Tensor as tf.Tensor2D);
       if (!head) return null;
-      const base = tf.transpose(model.w(name)) as tf.Tensor2D;
-      return tf.transpose(withRows(base, sorted, head as tf.Tensor as tf.Tensor2D));
+      return withColumns(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, head as tf.Tensor as tf.Tensor2D);
     },
   };
   const varOf = (table: string) => (table === "lm_head.weight" ? head : embed);
