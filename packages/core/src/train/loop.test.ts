@@ -47,6 +47,9 @@ describe("train", () => {
       "trainable.safetensors",
     ]);
     expect(r.artefacts.every((f) => existsSync(f))).toBe(true);
+    expect(JSON.parse(readFileSync(join(plan.output.dir, "plan.json"), "utf8"))).toEqual(
+      JSON.parse(JSON.stringify(plan)),
+    );
   });
 
   it("keeps no tensors between steps and leaves none behind", async () => {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { resourceUsage } from "node:process";
-import { type CompileResult, compileRecipe } from "../compile/compile.ts";
+import { type CompileResult, compileRecipe, writeJsonAtomic } from "../compile/compile.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { PreparedData } from "../data/pipeline.ts";
 import { type BackendChoice, initBackend } from "../model/backend.ts";
@@ -121,6 +121,8 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   let optimizer: AdamW | null = null;
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });
+  // The plan actually run sits beside its results (compile writes it too, unless told not to).
+  await writeJsonAtomic(join(outDir, "plan.json"), plan);
   const metrics = new MetricsLog(join(outDir, "metrics.jsonl"));
   const progress = createProgress(opts.progress ?? "auto");
   // Last before the try: nothing between here and its finally can throw.
