@@ -272,8 +272,12 @@ export class Model {
     const trainable = ctx.opts.trainable!;
     const model = new Set(this.weights.values());
     const own = `m${this.id}/model.layers.${l}.`;
-    // This layer's trainable weights, and every non-model variable (adapters used through hooks).
-    const vars = [...trainable].filter((v) => !model.has(v) || v.name.startsWith(own));
+    // This layer's trainable weights, and every non-model variable (adapters used through hooks)
+    // except those named for another layer (`.../model.layers.K.`, e.g. LoRA), whose gradient here is 0.
+    const layerOf = (v: tf.Variable) => /\/model\.layers\.(\d+)\./.exec(v.name)?.[1];
+    const vars = [...trainable].filter((v) =>
+      model.has(v) ? v.name.startsWith(own) : (layerOf(v) ?? String(l)) === String(l),
+    );
     const f = tf.customGrad((...args) => {
       const save = args.pop() as tf.GradSaveFunc;
       const xin = args[0] as tf.Tensor2D;
