@@ -52,6 +52,17 @@ describe("train", () => {
     );
   });
 
+  it("trains with packed rows and with fixed-size micro-batches, as the plan batches them", async () => {
+    for (const t of [{ packing: true }, { microBatchSize: 4, tokensPerMicroBatch: undefined }]) {
+      const { plan, compiled } = await compileTest(testRecipe({ steps: 2, ...t }));
+      const r = await train(plan, { ...quiet, compiled });
+      const steps = readStepMetrics(r.metricsFile);
+      expect(steps).toHaveLength(2);
+      for (const m of steps) expect(m.trainedTokens).toBeGreaterThan(0);
+      expect(plan.batching.mode).toBe(t.packing ? "packed" : "fixed");
+    }
+  });
+
   it("keeps no tensors between steps and leaves none behind", async () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 4, gradientAccumulation: 2 }));
     const before = tf.memory().numTensors;

@@ -147,6 +147,27 @@ describe("gradient averaging and clipping", () => {
     tf.dispose([...acc.grads, ...r.grads, ...la.grads, ...lb.grads]);
   });
 
+  it("a packed row (samples one after another) gives the loss of the same samples in padded rows", async () => {
+    const vars = model.parameters().map(([, v]) => v);
+    const packed = fillBatch(
+      [
+        [
+          { sample: a[0]!, start: 0 },
+          { sample: b[0]!, start: 30 },
+        ],
+      ],
+      50,
+      0,
+    );
+    const padded = fillBatch(rowsOf([a[0]!, b[0]!]), 30, 0);
+    expect(packed.batch.segments!.slice(28, 32)).toEqual(Int32Array.from([1, 1, 2, 2]));
+    expect(packed.trainedTokens).toBe(padded.trainedTokens);
+    const p = await stepGradients(model, vars, [packed], { forward: () => ({}), clipNorm: 0 });
+    const q = await stepGradients(model, vars, [padded], { forward: () => ({}), clipNorm: 0 });
+    expect(p.loss).toBeCloseTo(q.loss, 5);
+    tf.dispose([...p.grads, ...q.grads]);
+  });
+
   it("clips the global norm (0 = off) and reports it before clipping", async () => {
     const g = () => [tf.tensor1d([3, 0]), tf.tensor2d([[0, 4]])];
     const off = await finishGradients(g(), 1, 0);
