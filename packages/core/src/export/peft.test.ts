@@ -165,6 +165,29 @@ describe("LoRA adapter (PEFT) and merged model", () => {
       const lb = st.get("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")!.data;
       expect(lb.some((x) => x !== 0)).toBe(true);
 
+      // PEFT's own formula on the files alone: W' = W + (lora_alpha / r) * B @ A.
+      const baseSt = readSt(join(baseDir, "model.safetensors"));
+      const mergedSt = readSt(join(out, "model/model.safetensors"));
+      for (const [l, path, outF, inF] of [
+        [1, "self_attn.q_proj", cfg.numHeads * cfg.headDim, d],
+        [0, "mlp.down_proj", d, cfg.intermediateSize],
+      ] as const) {
+        const W = baseSt.get(`model.layers.${l}.${path}.weight`)!.data;
+        const A = st.get(`base_model.model.model.layers.${l}.${path}.lora_A.weight`)!.data;
+        const B = st.get(`base_model.model.model.layers.${l}.${path}.lora_B.weight`)!.data;
+        const M = mergedSt.get(`model.layers.${l}.${path}.weight`)!.data;
+        let worst = 0;
+        for (let o = 0; o < outF; o++)
+          for (let i = 0; i < inF; i++) {
+            let delta = 0;
+            for (let k = 0; k < 4; k++) delta += B[o * 4 + k]! * A[k * inF + i]!;
+            worst = Math.max(worst, Math.abs(W[o * inF + i]! + (16 / 4) * delta - M[o * inF + i]!));
+          }
+        expect(worst).toBeLessThan(1e-6);
+      }
+      // trainable_tokens_delta holds the rows' new values (PEFT index_copy's them in), not differences.
+      const rows = st.get("base_model.model.model.embed_tokens.token_adapter.trainable_tokens_delta")!.data;
+      expect(mergedSt.get("model.embed_tokens.weight")!.data.subarray(V * d, (V + 2) * d)).toEqual(rows);
       const mcfg = readJson(join(out, "model/config.json"));
       expect(mcfg.vocab_size).toBe(V + 2);
       const merged = readSt(join(out, "model/model.safetensors"));
