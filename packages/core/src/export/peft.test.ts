@@ -354,6 +354,18 @@ describe("bad adapters give a message naming the file and the tensor", () => {
     );
     await writeFile(join(a, "adapter_config.json"), "{");
     await expect(applyAdapter(m, a)).rejects.toThrow(/adapter_config\.json: invalid JSON/);
+    await writeFile(
+      join(a, "adapter_config.json"),
+      JSON.stringify({ peft_type: "PREFIX_TUNING", num_virtual_tokens: 2, num_layers: 3, token_dim: 16 }),
+    );
+    await expect(applyAdapter(m, a)).rejects.toThrow(
+      /num_layers 3 and token_dim 16 do not fit the model \(2 layers/,
+    );
+    await writeFile(
+      join(a, "adapter_config.json"),
+      JSON.stringify({ peft_type: "PREFIX_TUNING", num_virtual_tokens: 2, num_layers: 2, token_dim: 16 }),
+    );
+    await expect(applyAdapter(m, a)).rejects.toThrow(/tensor "prompt_embeddings" \[2, 64\] is missing/);
     await writeFile(join(a, "adapter_config.json"), JSON.stringify({ peft_type: "IA3" }));
     await expect(applyAdapter(m, a)).rejects.toThrow(/peft_type "IA3" is not supported/);
     m.dispose();
