@@ -158,6 +158,23 @@ export const PlanSchema = z.object({
     reason: z.string(),
   }),
   kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
+  gpu: z
+    .object({
+      device: z.object({ name: z.string(), bytes: bytes(), simulated: z.boolean() }),
+      usableBytes: bytes(),
+      residentBytes: bytes().describe("Weights, gradients and optimizer state."),
+      gradientCheckpointing: z.boolean(),
+      buckets: z.array(
+        z.object({ length: int(), rows: int(), tokensPerMicroBatch: int(), peakBytes: bytes() }),
+      ),
+      distinctShapes: int(),
+      note: z.string(),
+    })
+    .nullable()
+    .optional()
+    .describe(
+      "Micro-batch rows per length bucket sized for a GPU (tensorflow backend or $SFTKIT_GPU_MEMORY); absent otherwise.",
+    ),
   probes: z
     .object({
       count: int(),

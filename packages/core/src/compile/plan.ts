@@ -6,6 +6,7 @@ import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { decideBackend } from "./backend-choice.ts";
+import { findGpu, planGpu } from "./gpu-plan.ts";
 import { estimateMemory } from "./memory.ts";
 import { planParameters, summarizeParameters } from "./params.ts";
 import { PLAN_VERSION, type Plan, PlanSchema, type SourcePlan } from "./plan-schema.ts";
@@ -84,6 +85,21 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     gradientCheckpointing: train.gradientCheckpointing,
     device: backend.device,
   });
+
+  // A GPU (tensorflow backend, or a simulated one): rows per length bucket from the memory model.
+  const gpuDevice = findGpu(backend.chosen);
+  const gpu = gpuDevice
+    ? planGpu({
+        cfg,
+        vocab: totalVocab,
+        method: recipe.method,
+        residentBytes:
+          Object.values(memory.weights).reduce((a, b) => a + b, 0) + memory.gradients + memory.optimizerState,
+        maxLength: train.maxLength,
+        gradientCheckpointing: train.gradientCheckpointing,
+        device: gpuDevice,
+      })
+    : null;
 
   const tokenFact = (role: "bos" | "eos" | "pad") => {
     const ref = recipe.tokens[role];
@@ -210,6 +226,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       reason: backend.reason,
     },
     kernels: describeKernels(backend.chosen),
+    ...(gpu ? { gpu } : {}),
     probes:
       resolved.probes && recipe.probes
         ? {
