@@ -249,6 +249,45 @@ describe("trainable token rows (frozen method, PEFT trainable tokens)", () => {
     });
   }
 
+  for (const arch of ["llama", "qwen2"] as const) {
+    it(`${arch}: row gradients equal those rows of the full table's gradient (lookup + logits)`, async () => {
+      useNewTokens(true);
+      const grad = async (kind: "full" | "frozen") => {
+        const cfg = tinyConfig(arch);
+        const m = randomModel(cfg, { seed: 13 });
+        const rt = buildMethodRuntime(m, testPlan(cfg, { kind }, { added }), 1);
+        const names = ["model.embed_tokens.weight", "lm_head.weight"];
+        const vars = [...rt.trainable.entries()];
+        const r = await lossAndGrads(
+          m,
+          { batch, labels: ids },
+          vars.map(([, v]) => v),
+          rt.forward(true, 0),
+        );
+        const out = new Map<string, Float32Array>();
+        for (const [i, [name]] of vars.entries()) {
+          let g = r.grads[i]!;
+          // Full: rows 61, 62 of the [V, d] gradient (lm_head's is stored [d, V]).
+          if (kind === "full" && names.includes(name)) {
+            const rows = name === "lm_head.weight" ? tf.transpose(g) : g;
+            g = tf.slice(rows, [61, 0], [2, 32]);
+          }
+          if (kind === "full" && !names.includes(name)) continue;
+          out.set(name.replace("trainable_tokens", "weight"), (await g.data()) as Float32Array);
+        }
+        rt.dispose();
+        m.dispose();
+        return out;
+      };
+      const full = await grad("full");
+      const rows = await grad("frozen");
+      useNewTokens(false);
+      expect([...rows.keys()].sort()).toEqual([...full.keys()].sort());
+      for (const [name, g] of rows) expect(maxDiff(g, full.get(name)!)).toBeLessThan(1e-4);
+      expect(Math.max(...[...rows.values()][0]!.map(Math.abs))).toBeGreaterThan(0);
+    });
+  }
+
   it("trains only the named new tokens", async () => {
     const cfg = tinyConfig("llama");
     const m = randomModel(cfg, { seed: 6 });

@@ -71,19 +71,34 @@ export function tokenRows(model: Model, ids: readonly number[]): TokenRows {
     trainable.push([HEAD_ROWS, head]);
   }
   idx.dispose();
-  const hooks: AdapterHooks = {
-    table: (name) => {
-      if (name === "model.embed_tokens.weight")
-        return withRows(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, embed as tf.Tensor as tf.Tensor2D);
-      if (!head) return null;
-      return withColumns(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, head as tf.Tensor as tf.Tensor2D);
-    },
+  // One pass asks for the embedding twice when lm_head is tied (lookup and logits): build it once per
+  // pass; a table disposed by an earlier scope (generation steps) is rebuilt.
+  const hooks = (): AdapterHooks => {
+    const built = new Map<string, tf.Tensor2D>();
+    return {
+      table: (name) => {
+        const have = built.get(name);
+        if (have && !have.isDisposed) return have;
+        let t: tf.Tensor2D;
+        if (name === "model.embed_tokens.weight")
+          t = withRows(model.w(name) as tf.Tensor as tf.Tensor2D, sorted, embed as tf.Tensor as tf.Tensor2D);
+        else if (head)
+          t = withColumns(
+            model.w(name) as tf.Tensor as tf.Tensor2D,
+            sorted,
+            head as tf.Tensor as tf.Tensor2D,
+          );
+        else return null;
+        built.set(name, t);
+        return t;
+      },
+    };
   };
   const varOf = (table: string) => (table === "lm_head.weight" ? head : embed);
   return {
     ids: sorted,
     trainable,
-    hooks: () => hooks,
+    hooks,
     async rows(table) {
       const v = varOf(table);
       if (!v) throw new Error(`no trainable rows for ${table} (tied to the embedding)`);
