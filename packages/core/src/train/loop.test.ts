@@ -63,6 +63,21 @@ describe("train", () => {
     }
   });
 
+  it("measures knowledge-probe recall at each evaluation when the recipe has probes", async () => {
+    const { plan, compiled } = await compileTest(
+      testRecipe({ steps: 1 }, { probes: { count: 4, rate: 0.2 } } as Partial<RecipeInput>),
+    );
+    const r = await train(plan, { ...quiet, compiled });
+    expect(r.probeRecall).toBeGreaterThanOrEqual(0);
+    const evals = readFileSync(r.metricsFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { evalLoss?: number; probeRecall?: number })
+      .filter((l) => l.evalLoss !== undefined);
+    expect(evals).toHaveLength(2);
+    for (const e of evals) expect(typeof e.probeRecall).toBe("number");
+  });
+
   it("keeps no tensors between steps and leaves none behind", async () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 4, gradientAccumulation: 2 }));
     const before = tf.memory().numTensors;

@@ -22,6 +22,7 @@ import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evalu
 import type { MethodRuntime } from "./method-runtime.ts";
 import { defaultMethods, type Methods, TrainError } from "./methods.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
+import { evaluateProbes } from "./probes.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { learningRateAt } from "./schedule.ts";
 import { stepGradients } from "./step.ts";
@@ -54,6 +55,8 @@ export interface RunResult {
   loss: number | null;
   initialEvalLoss: number | null;
   evalLoss: number | null;
+  /** Knowledge-probe recall at the last evaluation (null without probes). */
+  probeRecall: number | null;
   /** Real tokens trained in this call, its training seconds and their ratio. */
   tokens: number;
   seconds: number;
@@ -204,12 +207,32 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     const sampleCount = tokenizer ? (opts.samples ?? 2) : 0;
     const evalEvery = plan.eval.every ?? plan.optimizer.stepsPerEpoch;
     let lastEval: number | null = null;
+    let lastRecall: number | null = null;
     let initialEval: number | null = null;
     let samples: SampleAnswer[] = [];
 
+    const probes = compiled.resolved?.probes ?? [];
+    const template = compiled.resolved?.template?.text ?? null;
     const runEval = async (step: number) => {
       const t0 = performance.now();
       const r = await evaluate(model, method!, evalSet, plan, padId);
+      // Knowledge probes: the share of taught facts answered exactly (greedy), when the recipe has them.
+      let recall: number | undefined;
+      if (probes.length && tokenizer && template) {
+        const hooks = method!.forward(false, 0).hooks;
+        const pr = await evaluateProbes(model, probes, {
+          tokenizer,
+          template,
+          stopIds,
+          ...(hooks ? { hooks } : {}),
+        });
+        recall = lastRecall = pr.recall;
+        for (const x of pr.results.slice(0, sampleCount))
+          progress.log(
+            `  probe: ${x.token} -> ${JSON.stringify(x.output)} (taught ${JSON.stringify(x.answer)})`,
+          );
+      }
+      const extra = recall === undefined ? {} : { probeRecall: recall };
       if (r) {
         lastEval = r.loss;
         metrics.append({
@@ -217,9 +240,14 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
           evalLoss: r.loss,
           evalTokens: r.tokens,
           seconds: (performance.now() - t0) / 1000,
+          ...extra,
         });
-        progress.log(`eval step ${step}: loss ${r.loss.toFixed(4)} over ${r.tokens} tokens`);
-      }
+      } else if (recall !== undefined) metrics.append({ step, probeRecall: recall });
+      const parts = [
+        r ? `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens` : null,
+        recall !== undefined ? `probe recall ${(recall * 100).toFixed(0)}% of ${probes.length}` : null,
+      ].filter(Boolean);
+      if (parts.length) progress.log(`eval step ${step}: ${parts.join(", ")}`);
       if (sampleCount > 0 && tokenizer) {
         const prompts = evalSet.length ? evalSet : epochBatches(plan, prepared, 0).samples;
         samples = await sampleAnswers(model, method!, prompts, {
@@ -361,6 +389,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       loss: lastLoss,
       initialEvalLoss: initialEval,
       evalLoss: lastEval,
+      probeRecall: lastRecall,
       tokens: runTokens,
       seconds: runSeconds,
       tokensPerSecond: runSeconds > 0 ? runTokens / runSeconds : 0,

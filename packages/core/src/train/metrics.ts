@@ -23,6 +23,8 @@ export interface EvalMetrics {
   evalLoss: number;
   evalTokens: number;
   seconds: number;
+  /** Share of knowledge probes answered exactly (recipes with probes). */
+  probeRecall?: number;
 }
 
 export interface SampleMetrics {
@@ -34,7 +36,13 @@ export interface SampleMetrics {
 export class MetricsLog {
   constructor(readonly path: string) {}
 
-  append(entry: StepMetrics | EvalMetrics | { step: number; sample: SampleMetrics }): void {
+  append(
+    entry:
+      | StepMetrics
+      | EvalMetrics
+      | { step: number; probeRecall: number }
+      | { step: number; sample: SampleMetrics },
+  ): void {
     appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
   }
 
