@@ -50,7 +50,9 @@ export async function evaluate(
     if (trainedTokens === 0) continue;
     const targets = shiftLabels(batch, labels);
     const t = tf.tidy(() =>
-      fusedCrossEntropy(model.hidden(batch, { hooks: fwd.hooks }), model.lmHeadT(), targets, { grad: false }),
+      fusedCrossEntropy(model.hidden(batch, { hooks: fwd.hooks }), model.lmHeadT(fwd.hooks), targets, {
+        grad: false,
+      }),
     );
     sum += (await t.data())[0]!;
     t.dispose();
