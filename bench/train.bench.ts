@@ -2,12 +2,13 @@
 // stories260K (examples/models) with the quickstart's chat data and role tokens, each method in its own
 // process so its peak memory is its own. Run: pnpm bench train (BENCH_STEPS, SFTKIT_THREADS,
 // SFTKIT_BACKEND apply). Throughput counts real (non-padding) tokens over the training steps only.
-// Measured 05:23 UTC on the 2-core project machine (load average ~8 from other jobs), wasm SIMD, 20 steps:
-//   SFTKIT_THREADS=1: full 3,599 tokens/s, 351 MiB; partial 3,760, 329; frozen 3,770, 329;
-//                     lora 3,656, 374; qlora 2,475, 365; prefix 3,787, 366.
-//   2 threads (the default, the core count): 498-745 tokens/s for every method, 406-435 MiB: on a model
-//   this small, and on a busy machine, thread synchronisation costs more than it gives.
-// Eval losses were identical at 1 and 2 threads (full 1.803 -> 0.497, lora -> 0.665, qlora -> 0.670).
+// Measured on the 2-core project machine shared with other jobs (load average 5-8), wasm SIMD, 20 steps:
+//   1 thread (05:31 UTC): full 4,607 tokens/s, 347 MiB peak RSS; partial 6,678, 326; frozen 6,040, 334;
+//     lora 4,178, 373; qlora 4,840, 377; prefix 7,742, 366. Eval loss 1.803 -> full 0.497, partial 0.524,
+//     frozen 1.592, lora 0.610, qlora 0.614 (NF4 base: 1.872 before); prefix 7.011 -> 6.380 (random prefixes).
+//   2 threads (05:21 UTC, the default: the core count): 498-745 tokens/s for every method, 406-435 MiB; on
+//   a model this small, and on a busy machine, thread synchronisation costs more than it gives.
+
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
