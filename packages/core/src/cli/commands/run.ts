@@ -38,8 +38,14 @@ export async function runRecipe(
 
 function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>): string {
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
+  // An interrupted run may have had no evaluation since the one at its start.
+  const evalPart =
+    r.interrupted && r.evalLoss === r.initialEvalLoss
+      ? `eval loss ${f(r.initialEvalLoss)} at the start`
+      : `eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`;
+  const recall = r.probeRecall === null ? "" : `, probe recall ${(r.probeRecall * 100).toFixed(0)}%`;
   const lines = [
-    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} steps (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`,
+    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} steps (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}`,
     `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)}`,
     `metrics:    ${r.metricsFile}`,
     `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
