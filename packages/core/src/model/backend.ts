@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
+import { registerWasmKernels } from "./wasm-kernels.ts";
 import { enableWasmThreads } from "./wasm-threads.ts";
 
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -62,7 +63,10 @@ async function tryWasm(threads: number): Promise<boolean> {
     const events = ["uncaughtException", "unhandledRejection"];
     const before = events.map((e) => new Set<unknown>(process.listeners(e as "uncaughtException")));
     try {
-      return await tf.setBackend("wasm");
+      const ok = await tf.setBackend("wasm");
+      // Our kernels (wasm-kernels.ts); SFTKIT_WASM_KERNELS=0 keeps tfjs's own, for comparison.
+      if (ok && process.env.SFTKIT_WASM_KERNELS !== "0") registerWasmKernels();
+      return ok;
     } finally {
       restore();
       // Emscripten adds handlers that rethrow, so any later uncaught error prints its whole

@@ -8,9 +8,18 @@ import { freeing } from "./free.ts";
 export function describeKernels(backend: string): { op: string; formulation: string }[] {
   const plain =
     backend === "wasm"
-      ? "2-D non-transposed matMul (XNNPACK); transposes are explicit copies"
+      ? "2-D non-transposed matMul (XNNPACK); transposes are explicit copies (our Transpose kernel)"
       : "2-D matMul with explicit transposes";
   return [
+    ...(backend === "wasm"
+      ? [
+          {
+            op: "transpose",
+            formulation:
+              "registered wasm Transpose kernel: swaps of the last two axes as 16x16-tiled copies between places on the wasm heap (5-15x tfjs's); other permutations use tfjs's",
+          },
+        ]
+      : []),
     {
       op: "linear",
       formulation: `y = x[T,in] @ Wt[in,out]; dx = dy @ transpose(Wt); dWt = transpose(x) @ dy; ${plain}`,
@@ -23,7 +32,7 @@ export function describeKernels(backend: string): { op: string; formulation: str
     {
       op: "cross_entropy",
       formulation:
-        "fused lm_head + masked CE over trained rows only (labels != -100), loss summed; chunks of rows whose gradients are formed in the forward pass (no recomputed logits), at most one [chunk x vocab] block alive",
+        "fused lm_head + masked CE over trained rows only (labels != -100), loss summed; chunks of rows whose gradients are formed in the forward pass (no recomputed logits), at most one [chunk x vocab] block alive; a tied head reads the embedding table as is (one transpose, not two)",
     },
     {
       op: "attention",
@@ -143,7 +152,13 @@ export function fusedCrossEntropy(
   h: tf.Tensor2D,
   wt: tf.Tensor2D,
   labels: ArrayLike<number>,
-  opts: { chunkRows?: number; weightGrad?: boolean; grad?: boolean } = {},
+  opts: {
+    chunkRows?: number;
+    weightGrad?: boolean;
+    grad?: boolean;
+    /** The same weights as [V, d] (a tied embedding table): saves transposing wt back. */
+    table?: tf.Tensor2D;
+  } = {},
 ): tf.Scalar {
   const { rows, targets } = trainedRows(labels);
   const [T, d] = h.shape;
@@ -188,7 +203,7 @@ export function fusedCrossEntropy(
   const f = tf.customGrad((hi, wi, save) => {
     const hh = hi as tf.Tensor2D;
     const ww = wi as tf.Tensor2D;
-    const w = tf.transpose(ww); // [V, d]
+    const w = opts.table ?? tf.transpose(ww); // [V, d]
     let total: tf.Scalar = tf.scalar(0);
     let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
     const dRows: tf.Tensor2D[] = [];

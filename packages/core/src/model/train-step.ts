@@ -58,7 +58,13 @@ export function lossTensor(
   const headVar = model.config.tieWordEmbeddings
     ? model.w("model.embed_tokens.weight")
     : model.w("lm_head.weight");
-  return fusedCrossEntropy(h, model.lmHeadT(opts.hooks), targets, {
+  // A tied head: the table is already the [V, d] layout the loss's row gradients need.
+  const table = model.config.tieWordEmbeddings
+    ? (opts.hooks?.table?.("model.embed_tokens.weight") ??
+      (model.w("model.embed_tokens.weight") as tf.Tensor2D))
+    : undefined;
+  return fusedCrossEntropy(h, table ? tf.transpose(table) : model.lmHeadT(opts.hooks), targets, {
+    table,
     chunkRows: opts.chunkRows,
     // A replaced table (trainable token rows) takes its gradient through the head too.
     weightGrad: trainable.has(headVar) || opts.hooks?.table !== undefined,

@@ -1,0 +1,104 @@
+// Kernels we register for the wasm backend through tfjs's kernel registry (replacing the built-in
+// ones for the shapes they handle and delegating the rest to them).
+//
+// Transpose: the built-in wasm kernel took ~500-800 ms for a [49152 x 576] table (the tied SmolLM2
+// head), more than the lm_head matmul itself; this one ~35-60 ms.
+// Every transpose our model makes swaps the last two axes (weights and activations for plain 2-D
+// matmuls, attention's k^T): done here as a cache-blocked copy straight between the input's and the
+// output's places on the wasm heap, no copy in or out of JS.
+import * as tf from "@tensorflow/tfjs-core";
+
+interface HeapTensor {
+  dataId: object;
+  shape: number[];
+  dtype: tf.DataType;
+}
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: tf.DataType): HeapTensor;
+  typedArrayFromHeap(t: HeapTensor): Float32Array | Int32Array | Uint8Array;
+}
+
+// Tiles of 16 x 16, walking the output in order within a tile (strided reads, sequential writes):
+// for the [49152 x 576] table 34 ms, against 530 ms for 64 x 64 tiles with strided writes (TLB).
+const BLOCK = 16;
+
+/** dst[b][j][i] = src[b][i][j] for `batches` [rows x cols] matrices, in BLOCK x BLOCK tiles. */
+export function transposeLastTwo(
+  src: Float32Array | Int32Array | Uint8Array,
+  dst: Float32Array | Int32Array | Uint8Array,
+  batches: number,
+  rows: number,
+  cols: number,
+): void {
+  const size = rows * cols;
+  for (let b = 0; b < batches; b++) {
+    const base = b * size;
+    for (let j0 = 0; j0 < cols; j0 += BLOCK) {
+      const j1 = Math.min(cols, j0 + BLOCK);
+      for (let i0 = 0; i0 < rows; i0 += BLOCK) {
+        const i1 = Math.min(rows, i0 + BLOCK);
+        for (let j = j0; j < j1; j++) {
+          const d = base + j * rows;
+          let s = base + i0 * cols + j;
+          for (let i = i0; i < i1; i++, s += cols) dst[d + i] = src[s]!;
+        }
+      }
+    }
+  }
+}
+
+/** Shape and perm with size-1 axes removed (they never move data). */
+function squeezeAxes(shape: readonly number[], perm: readonly number[]): { shape: number[]; perm: number[] } {
+  const keep = shape.map((s) => s !== 1);
+  const newIndex: number[] = [];
+  let k = 0;
+  for (let i = 0; i < shape.length; i++) newIndex.push(keep[i] ? k++ : -1);
+  return {
+    shape: shape.filter((_, i) => keep[i]),
+    perm: perm.filter((p) => keep[p]).map((p) => newIndex[p]!),
+  };
+}
+
+/** [batches, rows, cols] when the transpose swaps the last two (non-trivial) axes, else null. */
+export function lastTwoSwap(
+  shape: readonly number[],
+  perm: readonly number[],
+): [number, number, number] | null {
+  const r = squeezeAxes(shape, perm);
+  const n = r.perm.length;
+  if (n < 2) return null;
+  for (let i = 0; i < n - 2; i++) if (r.perm[i] !== i) return null;
+  if (r.perm[n - 2] !== n - 1 || r.perm[n - 1] !== n - 2) return null;
+  const batches = r.shape.slice(0, n - 2).reduce((a, b) => a * b, 1);
+  return [batches, r.shape[n - 2]!, r.shape[n - 1]!];
+}
+
+let registered = false;
+
+/** Registers our wasm kernels (idempotent; call once the wasm backend is initialised). */
+export function registerWasmKernels(): boolean {
+  if (registered) return true;
+  const original = tf.getKernel("Transpose", "wasm");
+  if (!original) return false;
+  registered = true;
+  const fallback = original.kernelFunc;
+  tf.unregisterKernel("Transpose", "wasm");
+  tf.registerKernel({
+    ...original,
+    setupFunc: undefined,
+    kernelFunc: (args) => {
+      const x = args.inputs.x as HeapTensor;
+      const perm = (args.attrs as { perm: number[] }).perm;
+      const swap = lastTwoSwap(x.shape, perm);
+      if (!swap || x.dtype === "string" || x.dtype === "complex64") return fallback(args);
+      const backend = args.backend as unknown as WasmBackendLike;
+      const outShape = perm.map((p) => x.shape[p]!);
+      const out = backend.makeOutput(outShape, x.dtype);
+      // Views after makeOutput: an allocation may grow (and replace) the heap's buffer.
+      transposeLastTwo(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), ...swap);
+      return out as unknown as tf.TensorInfo;
+    },
+  });
+  return true;
+}
