@@ -11,12 +11,16 @@
 // backward + plain SGD update of the trainable tensors. LoRA: rank 8, alpha 16, dropout 0 on
 // q_proj and v_proj; QLoRA: the same over an NF4 base (buildMethod; torch dequantizes in Python).
 //
-// Env: BENCH_MODELS=ref,smollm2 (which models), BENCH_METHODS=full,lora,qlora, BENCH_ROUNDS
+// Where bench/native is built (bench/native/build.sh: g++, Node headers, libopenblas-dev), a third
+// column runs ours with a prototype N-API OpenBLAS BatchMatMul registered for wasm (reading and
+// writing the wasm heap in place): the measurement behind the optional native matmul tier.
+//
+// Env: BENCH_NATIVE=0 (skip that column), BENCH_MODELS=ref,smollm2 (which models), BENCH_METHODS=full,lora,qlora, BENCH_ROUNDS
 // (alternations per cell, default 2 on ref and 1 on smollm2), BENCH_STEPS (timed steps, default 3
 // on ref, 1 on smollm2), SMOLLM2_LAYERS (fewer layers for a quicker run), BENCH_PYTHON (python3).
 // Writes bench/results/throughput.json (gitignored: a record lives in docs/performance.md).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { resourceUsage } from "node:process";
@@ -29,6 +33,7 @@ import { countParameters } from "../packages/core/src/model/config.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
+import { registerNativeMatMul } from "./native/register.ts";
 
 type MethodName = "full" | "lora" | "qlora";
 
@@ -46,6 +51,8 @@ interface Job {
   peak: boolean;
   /** Threads on both sides (torch.set_num_threads; SFTKIT_THREADS for wasm). */
   threads: number;
+  /** Ours with the prototype OpenBLAS BatchMatMul (bench/native) registered for wasm. */
+  native?: boolean;
 }
 
 interface RunResult {
@@ -177,6 +184,10 @@ function benchPlan(job: Job): Plan {
 /** Child process: one configuration on our side. */
 async function ours(job: Job): Promise<RunResult & { backend: string; threads: number }> {
   const info = await initBackend();
+  if (job.native) {
+    const why = registerNativeMatMul(info.threads);
+    if (why) throw new Error(`native matmul: ${why}`);
+  }
   const matmulPeakGflops = job.peak ? wasmMatmulPeak() : undefined;
   const model = randomModel({ ...job.model }, { seed: 1 });
   const runtime = buildMethod(model, benchPlan(job), 1);
@@ -276,6 +287,9 @@ interface Cell {
   seq: number;
   ours: RunResult[];
   torch: RunResult[];
+  native: RunResult[];
+  nativeTps: number | null;
+  nativeRatio: number | null;
   oursTps: number;
   torchTps: number | null;
   ratio: number | null;
@@ -293,6 +307,13 @@ export default async function throughputBench(): Promise<void> {
   const threads = Number(process.env.SFTKIT_THREADS ?? availableParallelism());
   const torchMissing = torchAvailable();
   if (torchMissing) console.log(`torch side skipped: ${torchMissing}`);
+  // The prototype native matmul tier, measured as a third column where bench/native is built.
+  const nativeFile = join(here, "native", "build", "blas.node");
+  const native = process.env.BENCH_NATIVE !== "0" && existsSync(nativeFile);
+  if (!native)
+    console.log(
+      `ours+blas skipped: ${process.env.BENCH_NATIVE === "0" ? "BENCH_NATIVE=0" : `${nativeFile} not built (bench/native/build.sh; needs g++ and libopenblas-dev)`}`,
+    );
   console.log(
     `throughput bench: ${availableParallelism()} CPUs, ${threads} threads on both sides; alternating torch/ours per cell`,
   );
@@ -323,18 +344,21 @@ export default async function throughputBench(): Promise<void> {
       };
       const o: RunResult[] = [];
       const t: RunResult[] = [];
+      const nat: RunResult[] = [];
       for (let r = 0; r < rounds; r++) {
         if (!torchMissing) t.push(runTorch({ ...job, peak: job.peak && r === 0 }));
         o.push(runOurs({ ...job, peak: job.peak && r === 0 }));
+        if (native) nat.push(runOurs({ ...job, peak: false, native: true }));
       }
       for (const x of o) if (x.matmulPeakGflops) oursPeak = Math.max(oursPeak, x.matmulPeakGflops);
       for (const x of t) if (x.matmulPeakGflops) torchPeak = Math.max(torchPeak, x.matmulPeakGflops);
       const ok = (xs: RunResult[]) => xs.filter((x) => !x.error && x.tokensPerSecond > 0);
       const oursTps = ok(o).length ? median(ok(o).map((x) => x.tokensPerSecond)) : 0;
       const torchTps = ok(t).length ? median(ok(t).map((x) => x.tokensPerSecond)) : null;
+      const nativeTps = ok(nat).length ? median(ok(nat).map((x) => x.tokensPerSecond)) : null;
       const gflop = stepFlops(model, method, batch, 256) / 1e9;
       const stepsPerSec = (tps: number) => tps / (batch * 256);
-      const errors = [...o, ...t].filter((x) => x.error).map((x) => x.error);
+      const errors = [...o, ...t, ...nat].filter((x) => x.error).map((x) => x.error);
       const cell: Cell = {
         model: label,
         method,
@@ -342,6 +366,9 @@ export default async function throughputBench(): Promise<void> {
         seq: 256,
         ours: o,
         torch: t,
+        native: nat,
+        nativeTps,
+        nativeRatio: nativeTps && torchTps ? nativeTps / torchTps : null,
         oursTps,
         torchTps,
         ratio: torchTps ? oursTps / torchTps : null,
@@ -354,7 +381,7 @@ export default async function throughputBench(): Promise<void> {
       };
       cells.push(cell);
       console.log(
-        `${label} ${method}: ours ${oursTps.toFixed(0)} tok/s (${cell.oursRssMiB.toFixed(0)} MiB), torch ${torchTps?.toFixed(0) ?? "-"} tok/s (${cell.torchRssMiB?.toFixed(0) ?? "-"} MiB)${cell.note ? ` [${cell.note}]` : ""}`,
+        `${label} ${method}: ours ${oursTps.toFixed(0)} tok/s (${cell.oursRssMiB.toFixed(0)} MiB)${native ? `, ours+blas ${nativeTps?.toFixed(0) ?? "-"} tok/s` : ""}, torch ${torchTps?.toFixed(0) ?? "-"} tok/s (${cell.torchRssMiB?.toFixed(0) ?? "-"} MiB)${cell.note ? ` [${cell.note}]` : ""}`,
       );
     }
   }
@@ -368,6 +395,7 @@ export default async function throughputBench(): Promise<void> {
       "ours tok/s",
       "torch tok/s",
       "ratio",
+      ...(native ? ["ours+blas tok/s", "ratio+blas"] : []),
       "ours RSS MiB",
       "torch RSS MiB",
       "ours GFLOP/s",
@@ -380,6 +408,7 @@ export default async function throughputBench(): Promise<void> {
       c.oursTps.toFixed(0),
       c.torchTps?.toFixed(0) ?? "-",
       c.ratio?.toFixed(2) ?? "-",
+      ...(native ? [c.nativeTps?.toFixed(0) ?? "-", c.nativeRatio?.toFixed(2) ?? "-"] : []),
       c.oursRssMiB.toFixed(0),
       c.torchRssMiB?.toFixed(0) ?? "-",
       `${c.oursGflops.toFixed(1)} (${pct(c.oursGflops)})`,
