@@ -1,5 +1,5 @@
 // The memory model: bytes of weights, gradients, optimizer state and activations for one training step.
-import { activationBytes } from "../model/activations.ts";
+import { activationBytes, headTables } from "../model/activations.ts";
 import type { ModelConfig } from "../model/config.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup, Plan } from "./plan-schema.ts";
@@ -79,7 +79,7 @@ export function activationPeakBytes(
   // The method's difference is in what the forward keeps; the held gradients stay as they are.
   const diff = methodFloatsPerTokenPerLayer(cfg, method) * 4 * tokensPerMicroBatch;
   // A frozen head takes no [d x vocab] gradient in the loss (adapter methods without new token rows).
-  const headGrad = headTrains ? 0 : 4 * cfg.hiddenSize * cfg.vocabSize;
+  const headGrad = headTrains ? 0 : 4 * headTables(cfg) * cfg.hiddenSize * cfg.vocabSize;
   return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers) - headGrad);
 }
 

@@ -23,6 +23,11 @@ export interface ActivationEstimate {
 // free.ts it was the whole tape: 1.6 x every layer's saved bytes on top of them all.
 const HELD_LAYERS = 2.2;
 
+/** [d x vocab] tables the loss and the head/embedding gradients hold at once in full training. */
+export function headTables(cfg: ModelConfig): number {
+  return cfg.tieWordEmbeddings ? 3 : 1;
+}
+
 /**
  * Activation bytes for full-parameter training of `batch` rows of `seqLen` tokens (float32). An upper
  * bound for LoRA-style training: frozen linears keep no input. With `recompute`, every layer keeps
@@ -50,7 +55,9 @@ export function activationBytes(
   const perLayer = 4 * (T * perRow + opts.batch * cfg.numHeads * opts.seqLen * K + fixed);
   const perLayerRecomputed = 4 * T * d;
   // Final norm (4d), the loss's row gradients (d) and its lm_head gradient (d x V).
-  const head = 4 * (T * 5 * d + d * cfg.vocabSize);
+  // A tied table also holds, late in the backward pass, the transposed head gradient and the
+  // embedding's scatter-add gradient before they are summed (measured on a SmolLM2-shaped model).
+  const head = 4 * (T * 5 * d + headTables(cfg) * d * cfg.vocabSize);
   const fullSaved = L * perLayer + head;
   const fullPeak = fullSaved + HELD_LAYERS * perLayer;
   const recSaved = L * perLayerRecomputed + head;
