@@ -31,8 +31,8 @@ describe("sft export", () => {
     await runCommand(exportCommand, { rawArgs: [quickstart, "--target", "trl", "--out", out] });
     vi.restoreAllMocks();
     expect(process.exitCode ?? 0).toBe(0);
-    // 270 chat rows + 68 knowledge-probe samples (20% of the epoch).
-    expect(io.out.join("")).toMatch(/Wrote 10 files .* \(338 train rows, 30 eval rows\)/);
+    // 270 chat rows + 180 knowledge-probe samples (40% of the epoch).
+    expect(io.out.join("")).toMatch(/Wrote 10 files .* \(450 train rows, 30 eval rows\)/);
     expect(readFileSync(join(out, "sft.yaml"), "utf8")).toContain("completion_only_loss: true");
   });
 
