@@ -15,6 +15,7 @@ export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
 export { buildMethod, dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
+export { type AppliedAdapter, applyAdapter } from "./model/adapters/load.ts";
 // Model
 export {
   type AdapterHooks,
@@ -85,5 +86,6 @@ export {
 } from "./report/index.ts";
 // Training and generation
 export { type GenerateOptions, type GenerateResult, generate } from "./train/generate.ts";
+export { type RunResult, type TrainOptions, train } from "./train/index.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
 export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";
