@@ -2,7 +2,8 @@
  * Quickstart: teach a real pretrained tiny Llama (stories260K, shipped in examples/models) to chat.
  *
  * Needs: nothing beyond this repository (model and data are in it).
- * Run:   pnpm sft plan examples/quickstart/recipe.ts   (or `pnpm tsx examples/quickstart/recipe.ts`)
+ * Run:   pnpm quickstart   (= pnpm sft run examples/quickstart/recipe.ts, or `pnpm tsx examples/quickstart/recipe.ts`)
+ *        pnpm sft plan examples/quickstart/recipe.ts   (the plan only)
  */
 import { defineRecipe } from "@sftkit/core";
 
@@ -40,5 +41,6 @@ export default defineRecipe({
     maxLength: 128,
     tokensPerMicroBatch: 1024,
   },
-  output: { dir: "../../out/quickstart" },
+  // A PEFT adapter (adapter/) and the merged Hugging Face model (model/).
+  output: { dir: "../../out/quickstart", save: "both" },
 });
