@@ -146,6 +146,9 @@ describe("train", () => {
     const done = await train(plan, { ...quiet, compiled, resume: true });
     expect(done.steps).toBe(5);
     expect(done.interrupted).toBe(false);
+    // The finished run's curves and report sit beside metrics.jsonl.
+    expect(done.artefacts).toContain(join(plan.output.dir, "report.html"));
+    expect(existsSync(join(plan.output.dir, "plots", "loss.svg"))).toBe(true);
   });
 
   it("an AbortSignal stops it the same way", async () => {

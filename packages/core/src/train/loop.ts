@@ -1,5 +1,6 @@
 // The training loop: plan -> data, model, method -> steps of accumulated micro-batches -> AdamW,
 // with evaluations, samples, metrics, atomic checkpoints, exact resume, Ctrl-C, and the method's artefacts.
+
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
@@ -9,6 +10,8 @@ import type { Plan } from "../compile/plan-schema.ts";
 import type { PreparedData } from "../data/pipeline.ts";
 import { type BackendChoice, initBackend } from "../model/backend.ts";
 import { loadModel, type Model, randomModel } from "../model/llama.ts";
+import { displayRunResult } from "../report/display-run.ts";
+import { writeRunReport } from "../report/write.ts";
 import { AdamW } from "./adamw.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
 import {
@@ -382,8 +385,21 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       });
       artefacts = written.map((f) => (isAbsolute(f) ? f : join(outDir, f)));
     }
+    // Curves and report.html beside metrics.jsonl, for stopped runs too; a failure there never fails the run.
+    try {
+      const report = await writeRunReport(outDir);
+      if (!interrupted)
+        artefacts.push(
+          ...report.files
+            .filter((f) => f.endsWith("report.html"))
+            .map((f) => (isAbsolute(f) ? f : join(outDir, f))),
+        );
+      for (const w of report.warnings) progress.log(`report: ${w}`);
+    } catch (e) {
+      progress.log(`report not written: ${(e as Error).message}`);
+    }
     rssPeak = Math.max(rssPeak, resourceUsage().maxRSS * 1024);
-    return {
+    return displayRunResult({
       steps: pos.step,
       epochs: lastEpoch,
       loss: lastLoss,
@@ -401,7 +417,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       checkpoint: lastCheckpoint,
       artefacts,
       samples,
-    };
+    });
   } finally {
     progress.stop();
     process.off("SIGINT", onSigint);

@@ -1,3 +1,4 @@
+import { dirname, relative, sep } from "node:path";
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
 import { type RunResult, train } from "../../train/loop.ts";
@@ -32,11 +33,11 @@ export async function runRecipe(
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(`\n${formatRun(run, c)}\n`);
+  process.stdout.write(`\n${formatRun(run, c, result.plan.model.source.path ?? undefined)}\n`);
   if (run.interrupted) process.exitCode = 130;
 }
 
-function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>): string {
+function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseModel?: string): string {
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
   // An interrupted run may have had no evaluation since the one at its start.
   const evalPart =
@@ -51,7 +52,24 @@ function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>): string {
     `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
   ];
   for (const a of r.artefacts) lines.push(`wrote:      ${a}`);
+  const chat = r.interrupted ? null : chatCommand(r, baseModel);
+  if (chat) lines.push("", `${c.bold("Chat with the result:")}`, `  ${chat}`);
   return lines.join("\n");
+}
+
+/** The `sft generate` line for what this run wrote: the merged model, else base + adapter. */
+export function chatCommand(
+  r: Pick<RunResult, "artefacts" | "outputDir">,
+  baseModel?: string,
+): string | null {
+  const rel = (p: string) => relative(process.cwd(), p) || ".";
+  const merged = r.artefacts.find((a) => a.includes(`${sep}model${sep}`));
+  const adapter = r.artefacts.find((a) => a.includes(`${sep}adapter${sep}`));
+  const prompt = '--prompt "Tell me a story about a cat named Lily."';
+  if (merged) return `pnpm sft generate --model ${rel(dirname(merged))} ${prompt}`;
+  if (adapter && baseModel)
+    return `pnpm sft generate --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))} ${prompt}`;
+  return null;
 }
 
 export const runCommand = defineCommand({
