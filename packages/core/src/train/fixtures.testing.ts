@@ -10,10 +10,14 @@ export const repo = join(import.meta.dirname, "../../../..");
 export const storiesDir = join(repo, "examples/models/stories260K");
 export const chatData = join(repo, "examples/quickstart/data/chat.jsonl");
 
-/** A plain-text chat template: stories260K knows these words, and EOS ends each answer. */
+/**
+ * A plain-text chat template: stories260K knows these words, and EOS ends each answer. The space before
+ * the EOS matters: this tokenizer's `</s>` is a normalized added token, matched only as "▁</s>" (as in
+ * Llama-2's own template), so "happy.</s>" would be spelled out in characters and never stop generation.
+ */
 export const plainTemplate =
   "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}Q: {{ m.content }}\n" +
-  "{% elif m.role == 'assistant' %}A: {{ m.content }}{{ eos_token }}{% endif %}{% endfor %}" +
+  "{% elif m.role == 'assistant' %}A: {{ m.content }} {{ eos_token }}{% endif %}{% endfor %}" +
   "{% if add_generation_prompt %}A:{% endif %}";
 
 export function testRecipe(

@@ -1,0 +1,99 @@
+// Each of the six methods, through the real loop on the real pretrained stories260K and the quickstart's chat
+// data (its short answers): the eval loss falls, and afterwards greedy answers end with the end token.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
+import { chatData, compileTest, testRecipe } from "./fixtures.testing.ts";
+import { train } from "./loop.ts";
+
+let shortAnswers = "";
+beforeAll(() => {
+  const rows = readFileSync(chatData, "utf8").trim().split("\n");
+  const short = rows.filter((l) => (JSON.parse(l).messages[1].content as string).length < 60);
+  shortAnswers = join(mkdtempSync(join(tmpdir(), "sft-methods-")), "short.jsonl");
+  writeFileSync(shortAnswers, `${short.join("\n")}\n`);
+});
+
+// The frozen method trains only new token rows: here the role and end tokens, which it must learn to emit.
+const roleTemplate =
+  "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}<|user|>{{ m.content }}<|end|>" +
+  "{% else %}<|assistant|>{{ m.content }}<|end|>{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+
+/**
+ * New role and end tokens, as the quickstart has. The base model's own `</s>` row was barely trained in
+ * pretraining, so adapters (which leave the embedding frozen) learn to stop on a new end token whose row
+ * trains with them (LoRA's trainable token rows) far more readily.
+ */
+const roles: Partial<RecipeInput> = {
+  template: { jinja: roleTemplate },
+  tokens: { add: ["<|user|>", "<|assistant|>", "<|end|>"], eos: "<|end|>" },
+  acknowledge: ["sft/high-learning-rate", "sft/new-tokens-untrained"],
+};
+
+const methods: {
+  name: string;
+  method: RecipeInput["method"];
+  lr: number;
+  steps: number;
+  extra?: Partial<RecipeInput>;
+  end: string | null;
+}[] = [
+  { name: "full", method: { kind: "full" }, lr: 2e-3, steps: 40, end: "</s>" },
+  {
+    name: "partial",
+    method: { kind: "partial", lastLayers: 2, lmHead: true },
+    lr: 3e-3,
+    steps: 40,
+    end: "</s>",
+  },
+  {
+    name: "lora",
+    method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear" },
+    lr: 5e-3,
+    steps: 40,
+    extra: roles,
+    end: "<|end|>",
+  },
+  {
+    name: "qlora",
+    method: { kind: "qlora", rank: 8, alpha: 16, targets: "all-linear" },
+    lr: 5e-3,
+    steps: 40,
+    extra: roles,
+    end: "<|end|>",
+  },
+  // P-tuning v2 trains no token rows and learns slowly on a 260K model: within this budget its loss falls,
+  // but it does not yet stop on its own (checked by the loss only; see the issue note).
+  { name: "prefix", method: { kind: "prefix", virtualTokens: 8 }, lr: 5e-2, steps: 60, end: null },
+  {
+    name: "frozen",
+    method: { kind: "frozen", trainable: { newTokens: true } },
+    lr: 3e-2,
+    steps: 60,
+    extra: roles,
+    end: "<|end|>",
+  },
+];
+
+describe("every method trains through the loop", () => {
+  for (const { name, method, lr, steps, extra, end } of methods) {
+    it(`${name}: eval loss falls${end ? ` and greedy answers end with ${end}` : ""}`, async () => {
+      const recipe = testRecipe(
+        { steps, learningRate: lr, warmupSteps: 2 },
+        { method, acknowledge: ["sft/high-learning-rate"], ...extra },
+      );
+      recipe.data.sources.chat!.path = shortAnswers;
+      const { plan, compiled } = await compileTest(recipe);
+      const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 2 });
+      expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss!);
+      expect(r.samples).toHaveLength(2);
+      if (end)
+        for (const s of r.samples)
+          expect(s.completion, JSON.stringify(s).slice(0, 200)).toMatch(
+            new RegExp(`${end.replace(/[|]/g, "\\|")}$`),
+          );
+    });
+  }
+});
