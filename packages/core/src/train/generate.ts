@@ -1,5 +1,7 @@
 // Autoregressive generation with a KV cache: greedy or sampled (temperature, top-p, seeded RNG).
+
 import { type AdapterHooks, Model } from "../model/llama.ts";
+import { mulberry32 } from "../util/mulberry32.ts";
 
 export interface GenerateOptions {
   maxNewTokens?: number;
@@ -28,16 +30,7 @@ export interface GenerateResult {
 }
 
 /** mulberry32: small, fast, seedable. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** Picks the next token from one row of logits. */
 export function sampleToken(

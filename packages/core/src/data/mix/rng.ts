@@ -1,18 +1,9 @@
 // Seeded PRNG (mulberry32) and helpers: every shuffle and sample in the data pipeline goes through here.
+import { mulberry32 } from "../../util/mulberry32.ts";
+
+export { mulberry32 };
 
 export type Rng = () => number;
-
-/** Uniform floats in [0, 1) from a 32-bit seed. */
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 32-bit seed from a seed and labels (FNV-1a), so each use (split, epoch, source) gets its own stream. */
 export function deriveSeed(seed: number, ...labels: (string | number)[]): number {

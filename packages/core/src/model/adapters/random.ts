@@ -1,16 +1,8 @@
 // Seeded numbers for adapter init (reproducible across runs and resumes).
+import { mulberry32 } from "../../util/mulberry32.ts";
 
 /** mulberry32 in [0, 1). */
-export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const uniform = mulberry32;
 
 /** n values from U(-bound, bound). */
 export function uniformArray(n: number, bound: number, seed: number): Float32Array {
