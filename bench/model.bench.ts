@@ -10,34 +10,15 @@ import { resourceUsage } from "node:process";
 import { pathToFileURL } from "node:url";
 import { activationBytes } from "../packages/core/src/model/activations.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
-import type { ModelConfig } from "../packages/core/src/model/config.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
 import { linear } from "../packages/core/src/model/kernels.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
+import { referenceConfig } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
 import { generate } from "../packages/core/src/train/generate.ts";
 
-const cfg: ModelConfig = {
-  architecture: "llama",
-  vocabSize: 8192,
-  hiddenSize: 256,
-  intermediateSize: 688,
-  numLayers: 4,
-  numHeads: 8,
-  numKvHeads: 8,
-  headDim: 32,
-  maxPositionEmbeddings: 1024,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  tieWordEmbeddings: false,
-  attentionBias: false,
-  mlpBias: false,
-  bosTokenId: 1,
-  eosTokenId: 2,
-  torchDtype: "float32",
-};
+const cfg = referenceConfig({ maxPositionEmbeddings: 1024 });
 const BATCH = 8;
 const SEQ = 256;
 const STEPS = Number(process.env.BENCH_STEPS ?? 3);

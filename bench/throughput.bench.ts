@@ -32,6 +32,7 @@ import type { ModelConfig } from "../packages/core/src/model/config.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
+import { referenceConfig, smollm2Config } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
 import { registerNativeMatMul } from "./native/register.ts";
 
@@ -66,43 +67,9 @@ interface RunResult {
   skipped?: string;
 }
 
-const base = {
-  architecture: "llama",
-  maxPositionEmbeddings: 2048,
-  rmsNormEps: 1e-5,
-  ropeTheta: 10000,
-  ropeScaling: null,
-  attentionBias: false,
-  mlpBias: false,
-  bosTokenId: 1,
-  eosTokenId: 2,
-  torchDtype: "float32",
-} as const;
+const REF = referenceConfig();
 
-const REF: ModelConfig = {
-  ...base,
-  vocabSize: 8192,
-  hiddenSize: 256,
-  intermediateSize: 688,
-  numLayers: 4,
-  numHeads: 8,
-  numKvHeads: 8,
-  headDim: 32,
-  tieWordEmbeddings: false,
-};
-
-const SMOLLM2: ModelConfig = {
-  ...base,
-  vocabSize: 49152,
-  hiddenSize: 576,
-  intermediateSize: 1536,
-  numLayers: Number(process.env.SMOLLM2_LAYERS ?? 30),
-  numHeads: 9,
-  numKvHeads: 3,
-  headDim: 64,
-  ropeTheta: 100000,
-  tieWordEmbeddings: true,
-};
+const SMOLLM2 = smollm2Config({ numLayers: Number(process.env.SMOLLM2_LAYERS ?? 30) });
 
 /** Matmul FLOPs of one training step: forward 2·(linears + head)·T + attention; backward 2x (full) or 1x (frozen base: input gradients only). */
 export function stepFlops(

@@ -3,24 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ModelConfig } from "../model/config.ts";
-import { tinyConfig } from "../model/tiny.ts";
+import { smollm2Config, tinyConfig } from "../model/tiny.ts";
 import { MethodSchema } from "../recipe/schema/method.ts";
 import { compile } from "./compile.ts";
 import { bucketLengths, findGpu, type GpuPlanInput, parseBytes, planGpu } from "./gpu-plan.ts";
 import { activationPeakBytes, LOSS_CHUNK_ROWS } from "./memory.ts";
 
 const GB = 1024 ** 3;
-const smollm2: ModelConfig = {
-  ...tinyConfig("llama"),
-  vocabSize: 49152,
-  hiddenSize: 576,
-  intermediateSize: 1536,
-  numLayers: 30,
-  numHeads: 9,
-  numKvHeads: 3,
-  headDim: 64,
-  tieWordEmbeddings: true,
-};
+const smollm2 = smollm2Config();
 // TinyLlama-1.1B shape.
 const tinyllama: ModelConfig = {
   ...tinyConfig("llama"),

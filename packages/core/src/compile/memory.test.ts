@@ -1,35 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { activationBytes } from "../model/activations.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { tinyConfig } from "../model/tiny.ts";
+import { referenceConfig, smollm2Config, tinyConfig } from "../model/tiny.ts";
 import { MethodSchema } from "../recipe/schema/method.ts";
 import { activationFloatsPerTokenPerLayer, estimateMemory, type MemoryInput } from "./memory.ts";
 
 // The planner's activation figure comes from the model core's count (`activationBytes`), which
 // model/recompute.test.ts checks against tf.profile (saved within 10%, peak within 15%); these tests
 // keep the two from drifting apart again.
-const ref: ModelConfig = {
-  ...tinyConfig("llama"),
-  vocabSize: 8192,
-  hiddenSize: 256,
-  intermediateSize: 688,
-  numLayers: 4,
-  numHeads: 8,
-  numKvHeads: 8,
-  headDim: 32,
-  tieWordEmbeddings: false,
-};
-const smollm2: ModelConfig = {
-  ...tinyConfig("llama"),
-  vocabSize: 49152,
-  hiddenSize: 576,
-  intermediateSize: 1536,
-  numLayers: 30,
-  numHeads: 9,
-  numKvHeads: 3,
-  headDim: 64,
-  tieWordEmbeddings: true,
-};
+const ref = referenceConfig();
+const smollm2 = smollm2Config();
 const qwen: ModelConfig = {
   ...tinyConfig("qwen2", {
     vocabSize: 512,

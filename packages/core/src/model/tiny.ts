@@ -27,3 +27,38 @@ export function tinyConfig(
     ...over,
   };
 }
+
+/** The 7.36M-parameter reference Llama of ARCHITECTURE.md's measurements (vocab 8192, d 256, 4 layers, untied). */
+export function referenceConfig(over: Partial<ModelConfig> = {}): ModelConfig {
+  return tinyConfig("llama", {
+    vocabSize: 8192,
+    hiddenSize: 256,
+    intermediateSize: 688,
+    numLayers: 4,
+    numHeads: 8,
+    numKvHeads: 8,
+    headDim: 32,
+    maxPositionEmbeddings: 2048,
+    rmsNormEps: 1e-5,
+    tieWordEmbeddings: false,
+    ...over,
+  });
+}
+
+/** SmolLM2-135M's architecture (134.5M parameters, tied embeddings, GQA 9/3). */
+export function smollm2Config(over: Partial<ModelConfig> = {}): ModelConfig {
+  return tinyConfig("llama", {
+    vocabSize: 49152,
+    hiddenSize: 576,
+    intermediateSize: 1536,
+    numLayers: 30,
+    numHeads: 9,
+    numKvHeads: 3,
+    headDim: 64,
+    maxPositionEmbeddings: 2048,
+    rmsNormEps: 1e-5,
+    ropeTheta: 100000,
+    tieWordEmbeddings: true,
+    ...over,
+  });
+}
