@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
+import { activateNative, registerNativeKernels } from "./native/index.ts";
 import { registerWasmKernels } from "./wasm-kernels.ts";
 import { enableWasmThreads } from "./wasm-threads.ts";
 
@@ -66,6 +67,8 @@ async function tryWasm(threads: number): Promise<boolean> {
       const ok = await tf.setBackend("wasm");
       // Our kernels (wasm-kernels.ts); SFTKIT_WASM_KERNELS=0 keeps tfjs's own, for comparison.
       if (ok && process.env.SFTKIT_WASM_KERNELS !== "0") registerWasmKernels();
+      // The optional native tier (@sftkit/native) replaces the heavy kernels where it built.
+      if (ok) await activateNative(wasm.getThreadsCount(), registerNativeKernels);
       return ok;
     } finally {
       restore();

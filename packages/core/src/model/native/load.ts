@@ -1,0 +1,82 @@
+// The optional native tier (@sftkit/native): loaded once, active only on the wasm backend, where
+// its kernels read and write the wasm heap in place. SFTKIT_NATIVE=0 keeps pure wasm.
+import * as tf from "@tensorflow/tfjs-core";
+import type { NativeAddon, NativeInfo } from "./types.ts";
+
+export interface NativeStatus {
+  /** Kernels are registered and used on the wasm backend. */
+  active: boolean;
+  /** Why not, when not active. */
+  reason?: string;
+  info?: NativeInfo;
+  blas?: string;
+}
+
+let addon: NativeAddon | null = null;
+let status: NativeStatus = { active: false, reason: "not loaded (the wasm backend was not started)" };
+
+interface NativePackage {
+  loadNative(): { addon: NativeAddon } | { reason: string };
+  buildStatus(): { blas?: string } | null;
+}
+
+/** Imports the addon (computed name: an optional dependency); null with a reason when absent. */
+export async function importNative(): Promise<{ addon: NativeAddon; blas?: string } | { reason: string }> {
+  const name = "@sftkit/native";
+  let pkg: NativePackage;
+  try {
+    pkg = (await import(/* @vite-ignore */ name)) as NativePackage;
+  } catch {
+    return { reason: "@sftkit/native is not installed (an optional dependency)" };
+  }
+  const r = pkg.loadNative();
+  if ("reason" in r) return r;
+  return { addon: r.addon, blas: pkg.buildStatus()?.blas };
+}
+
+/** Called by the wasm backend's start-up: loads the addon and hands it to `register`. */
+export async function activateNative(
+  threads: number,
+  register: (addon: NativeAddon) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<NativeStatus> {
+  if (env.SFTKIT_NATIVE === "0") {
+    status = { active: false, reason: "turned off (SFTKIT_NATIVE=0)" };
+    return status;
+  }
+  const r = await importNative();
+  if ("reason" in r) {
+    status = { active: false, reason: r.reason };
+    return status;
+  }
+  try {
+    r.addon.setThreads(threads);
+    register(r.addon);
+  } catch (e) {
+    status = { active: false, reason: `registration failed: ${e instanceof Error ? e.message : String(e)}` };
+    return status;
+  }
+  addon = r.addon;
+  status = { active: true, info: r.addon.info(), blas: r.blas };
+  return status;
+}
+
+export function nativeStatus(): NativeStatus {
+  return status;
+}
+
+/** The addon when the current backend is wasm and the tier is active, else null. */
+export function nativeAddon(): NativeAddon | null {
+  return addon && tf.getBackend() === "wasm" ? addon : null;
+}
+
+/** Tests: run fn with the tier switched off (the tfjs formulations), restoring it after. */
+export function withoutNative<T>(fn: () => T): T {
+  const saved = addon;
+  addon = null;
+  try {
+    return fn();
+  } finally {
+    addon = saved;
+  }
+}

@@ -1,0 +1,65 @@
+// Shared by the kernels: BLAS prototypes (declared here so no cblas.h is needed at build time),
+// N-API argument helpers and the thread count.
+#pragma once
+#include <node_api.h>
+#include <cstdint>
+#include <string>
+
+extern "C" {
+enum SftCblasOrder { SftRowMajor = 101 };
+enum SftCblasTranspose { SftNoTrans = 111, SftTrans = 112 };
+void cblas_sgemm(int order, int transA, int transB, int M, int N, int K, float alpha, const float* A, int lda,
+                 const float* B, int ldb, float beta, float* C, int ldc);
+}
+
+namespace sft {
+
+// Threads the kernels (and BLAS) use; set from JS to the wasm backend's thread count.
+int threads();
+void setThreads(int n);
+// Runs fn over [0, n) split across threads(); BLAS calls inside run single-threaded.
+template <typename F>
+void parallelFor(int64_t n, F fn);
+
+// row-major C[M,N] = alpha * op(A) op(B) + beta * C with explicit leading dimensions.
+void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+          float beta, float* C, int ldc);
+// The same, forced onto the calling thread (inside parallelFor).
+void gemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+                float beta, float* C, int ldc);
+
+// Argument readers: they throw a JS error and return false on a wrong type.
+bool argF32(napi_env env, napi_value v, float** out, size_t* len, const char* what);
+bool argI32Array(napi_env env, napi_value v, int32_t** out, size_t* len, const char* what);
+bool argInt(napi_env env, napi_value v, int64_t* out, const char* what);
+bool argNum(napi_env env, napi_value v, double* out, const char* what);
+bool argBool(napi_value v, napi_env env, bool* out, const char* what);
+bool isNullish(napi_env env, napi_value v);
+// Fetches exactly n arguments (error when fewer).
+bool args(napi_env env, napi_callback_info info, size_t n, napi_value* out, const char* fn);
+void defineFunction(napi_env env, napi_value exports, const char* name, napi_callback cb);
+
+}  // namespace sft
+
+namespace sft {
+// A pthread-built OpenBLAS would start its own threads inside ours: it is held to one meanwhile.
+void enterParallel();
+void leaveParallel();
+}  // namespace sft
+
+template <typename F>
+void sft::parallelFor(int64_t n, F fn) {
+  const int t = threads();
+  if (t <= 1 || n <= 1) {
+    for (int64_t i = 0; i < n; i++) fn(i);
+    return;
+  }
+  enterParallel();
+#pragma omp parallel for num_threads(t) schedule(static)
+  for (int64_t i = 0; i < n; i++) fn(i);
+  leaveParallel();
+}
+
+// Per-file registration hooks, called by addon.cc's Init.
+void registerAttention(napi_env env, napi_value exports);
+void registerFused(napi_env env, napi_value exports);
