@@ -11,16 +11,15 @@
 // backward + plain SGD update of the trainable tensors. LoRA: rank 8, alpha 16, dropout 0 on
 // q_proj and v_proj; QLoRA: the same over an NF4 base (buildMethod; torch dequantizes in Python).
 //
-// Where bench/native is built (bench/native/build.sh: g++, Node headers, libopenblas-dev), a third
-// column runs ours with a prototype N-API OpenBLAS BatchMatMul registered for wasm (reading and
-// writing the wasm heap in place): the measurement behind the optional native matmul tier.
+// Ours runs twice per cell where the optional native tier (@sftkit/native: OpenBLAS matmuls and
+// fused kernels in place on the wasm heap) is built: pure wasm (SFTKIT_NATIVE=0) and with it.
 //
 // Env: BENCH_NATIVE=0 (skip that column), BENCH_MODELS=ref,smollm2 (which models), BENCH_METHODS=full,lora,qlora, BENCH_ROUNDS
 // (alternations per cell, default 2 on ref and 1 on smollm2), BENCH_STEPS (timed steps, default 3
 // on ref, 1 on smollm2), SMOLLM2_LAYERS (fewer layers for a quicker run), BENCH_PYTHON (python3).
 // Writes bench/results/throughput.json (gitignored: a record lives in docs/performance.md).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { resourceUsage } from "node:process";
@@ -31,10 +30,10 @@ import { initBackend } from "../packages/core/src/model/backend.ts";
 import type { ModelConfig } from "../packages/core/src/model/config.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
+import { nativeAvailability, nativeStatus } from "../packages/core/src/model/native/load.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
 import { referenceConfig, smollm2Config } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
-import { registerNativeMatMul } from "./native/register.ts";
 
 type MethodName = "full" | "lora" | "qlora";
 
@@ -52,7 +51,7 @@ interface Job {
   peak: boolean;
   /** Threads on both sides (torch.set_num_threads; SFTKIT_THREADS for wasm). */
   threads: number;
-  /** Ours with the prototype OpenBLAS BatchMatMul (bench/native) registered for wasm. */
+  /** Ours with the native tier (@sftkit/native); pure wasm otherwise. */
   native?: boolean;
 }
 
@@ -151,10 +150,7 @@ function benchPlan(job: Job): Plan {
 /** Child process: one configuration on our side. */
 async function ours(job: Job): Promise<RunResult & { backend: string; threads: number }> {
   const info = await initBackend();
-  if (job.native) {
-    const why = registerNativeMatMul(info.threads);
-    if (why) throw new Error(`native matmul: ${why}`);
-  }
+  if (job.native && !nativeStatus().active) throw new Error(`native tier: ${nativeStatus().reason}`);
   const matmulPeakGflops = job.peak ? wasmMatmulPeak() : undefined;
   const model = randomModel({ ...job.model }, { seed: 1 });
   const runtime = buildMethod(model, benchPlan(job), 1);
@@ -226,7 +222,12 @@ function runTorch(job: Job): RunResult {
 function runOurs(job: Job): RunResult {
   const r = spawnSync(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
     encoding: "utf8",
-    env: { ...process.env, THROUGHPUT_CHILD: JSON.stringify(job), SFTKIT_THREADS: String(job.threads) },
+    env: {
+      ...process.env,
+      THROUGHPUT_CHILD: JSON.stringify(job),
+      SFTKIT_THREADS: String(job.threads),
+      SFTKIT_NATIVE: job.native ? "1" : "0",
+    },
     maxBuffer: 1 << 24,
   });
   const line = r.stdout.trim().split("\n").pop() ?? "";
@@ -261,6 +262,7 @@ interface Cell {
   torchTps: number | null;
   ratio: number | null;
   oursRssMiB: number;
+  nativeRssMiB: number | null;
   torchRssMiB: number | null;
   stepGflop: number;
   oursGflops: number;
@@ -274,12 +276,12 @@ export default async function throughputBench(): Promise<void> {
   const threads = Number(process.env.SFTKIT_THREADS ?? availableParallelism());
   const torchMissing = torchAvailable();
   if (torchMissing) console.log(`torch side skipped: ${torchMissing}`);
-  // The prototype native matmul tier, measured as a third column where bench/native is built.
-  const nativeFile = join(here, "native", "build", "blas.node");
-  const native = process.env.BENCH_NATIVE !== "0" && existsSync(nativeFile);
+  // The native tier, measured as extra columns where it is built.
+  const availability = nativeAvailability({});
+  const native = process.env.BENCH_NATIVE !== "0" && availability.active;
   if (!native)
     console.log(
-      `ours+blas skipped: ${process.env.BENCH_NATIVE === "0" ? "BENCH_NATIVE=0" : `${nativeFile} not built (bench/native/build.sh; needs g++ and libopenblas-dev)`}`,
+      `ours+native skipped: ${process.env.BENCH_NATIVE === "0" ? "BENCH_NATIVE=0" : availability.reason}`,
     );
   console.log(
     `throughput bench: ${availableParallelism()} CPUs, ${threads} threads on both sides; alternating torch/ours per cell`,
@@ -340,6 +342,7 @@ export default async function throughputBench(): Promise<void> {
         torchTps,
         ratio: torchTps ? oursTps / torchTps : null,
         oursRssMiB: Math.max(0, ...ok(o).map((x) => x.peakRssMiB)),
+        nativeRssMiB: ok(nat).length ? Math.max(...ok(nat).map((x) => x.peakRssMiB)) : null,
         torchRssMiB: ok(t).length ? Math.max(...ok(t).map((x) => x.peakRssMiB)) : null,
         stepGflop: gflop,
         oursGflops: gflop * stepsPerSec(oursTps),
@@ -348,7 +351,7 @@ export default async function throughputBench(): Promise<void> {
       };
       cells.push(cell);
       console.log(
-        `${label} ${method}: ours ${oursTps.toFixed(0)} tok/s (${cell.oursRssMiB.toFixed(0)} MiB)${native ? `, ours+blas ${nativeTps?.toFixed(0) ?? "-"} tok/s` : ""}, torch ${torchTps?.toFixed(0) ?? "-"} tok/s (${cell.torchRssMiB?.toFixed(0) ?? "-"} MiB)${cell.note ? ` [${cell.note}]` : ""}`,
+        `${label} ${method}: ours ${oursTps.toFixed(0)} tok/s (${cell.oursRssMiB.toFixed(0)} MiB)${native ? `, ours+native ${nativeTps?.toFixed(0) ?? "-"} tok/s (${cell.nativeRssMiB?.toFixed(0) ?? "-"} MiB)` : ""}, torch ${torchTps?.toFixed(0) ?? "-"} tok/s (${cell.torchRssMiB?.toFixed(0) ?? "-"} MiB)${cell.note ? ` [${cell.note}]` : ""}`,
       );
     }
   }
@@ -362,8 +365,9 @@ export default async function throughputBench(): Promise<void> {
       "ours tok/s",
       "torch tok/s",
       "ratio",
-      ...(native ? ["ours+blas tok/s", "ratio+blas"] : []),
+      ...(native ? ["ours+native tok/s", "ratio+native"] : []),
       "ours RSS MiB",
+      ...(native ? ["native RSS MiB"] : []),
       "torch RSS MiB",
       "ours GFLOP/s",
       "torch GFLOP/s",
@@ -377,6 +381,7 @@ export default async function throughputBench(): Promise<void> {
       c.ratio?.toFixed(2) ?? "-",
       ...(native ? [c.nativeTps?.toFixed(0) ?? "-", c.nativeRatio?.toFixed(2) ?? "-"] : []),
       c.oursRssMiB.toFixed(0),
+      ...(native ? [c.nativeRssMiB?.toFixed(0) ?? "-"] : []),
       c.torchRssMiB?.toFixed(0) ?? "-",
       `${c.oursGflops.toFixed(1)} (${pct(c.oursGflops)})`,
       c.torchGflops === null ? "-" : `${c.torchGflops.toFixed(1)} (${pct(c.torchGflops)})`,

@@ -26,6 +26,7 @@ function normalise(plan: Record<string, unknown>): unknown {
     available: "<installed>",
     chosen: "<backend>",
     reason: "<reason>",
+    ...(p.backend.native ? { native: "<machine>" } : {}),
   };
   p.memory.device = "<device>";
   p.memory.fits = "<fits>";

@@ -156,6 +156,10 @@ export const PlanSchema = z.object({
     available: z.array(z.string()),
     threads: int(),
     reason: z.string(),
+    native: z
+      .object({ active: z.boolean(), reason: z.string() })
+      .optional()
+      .describe("The optional native tier (@sftkit/native) on wasm: BLAS matmuls and fused kernels."),
   }),
   kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
   gpu: z

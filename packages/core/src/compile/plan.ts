@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { describeKernels } from "../model/kernels.ts";
+import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
@@ -75,6 +76,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
 
   const backend = decideBackend(train.backend, train.threads);
+  const native = backend.chosen === "wasm" ? nativeAvailability() : undefined;
   const memory = estimateMemory({
     cfg,
     vocab: totalVocab,
@@ -224,8 +226,9 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       available: backend.available,
       threads: backend.threads,
       reason: backend.reason,
+      ...(native ? { native } : {}),
     },
-    kernels: describeKernels(backend.chosen),
+    kernels: describeKernels(backend.chosen, native?.active ?? false),
     ...(gpu ? { gpu } : {}),
     probes:
       resolved.probes && recipe.probes

@@ -3,9 +3,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { freeing } from "./free.ts";
+import { nativeAddon } from "./native/load.ts";
 
 /** What each op compiles to; the planner records this in the plan's kernels section. */
-export function describeKernels(backend: string): { op: string; formulation: string }[] {
+export function describeKernels(backend: string, native = false): { op: string; formulation: string }[] {
+  if (backend === "wasm" && native) return NATIVE_KERNELS;
   const plain =
     backend === "wasm"
       ? "2-D non-transposed matMul (XNNPACK); transposes are explicit copies (our Transpose kernel)"
@@ -48,6 +50,46 @@ export function describeKernels(backend: string): { op: string; formulation: str
   ];
 }
 
+/** a @ b^T: BLAS reads b transposed in place on the native tier; XNNPACK needs an explicit copy. */
+export function matMulBT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return nativeAddon() ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b));
+}
+
+/** a^T @ b, as matMulBT. */
+export function matMulAT(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return nativeAddon() ? tf.matMul(a, b, true, false) : tf.matMul(tf.transpose(a), b);
+}
+
+/** The optional native tier's formulations (@sftkit/native on the wasm backend). */
+const NATIVE_KERNELS: { op: string; formulation: string }[] = [
+  {
+    op: "matmul",
+    formulation:
+      "native BLAS sgemm (OpenBLAS) reading and writing the wasm heap in place; transposed operands read as they lie (no copies); small plain products stay on XNNPACK",
+  },
+  {
+    op: "linear",
+    formulation: "y = x[T,in] @ Wt[in,out]; dx = dy @ Wt^T; dWt = x^T @ dy (BLAS transposes, no copies)",
+  },
+  {
+    op: "embedding",
+    formulation: "forward gather rows; gradient scatterNd (scatter-add of row gradients)",
+  },
+  {
+    op: "cross_entropy",
+    formulation:
+      "fused lm_head + masked CE over trained rows, in chunks; softmax, loss and (softmax - onehot) in one native pass per chunk",
+  },
+  {
+    op: "attention",
+    formulation:
+      "fused native kernel on the [tokens, heads x hd] layout: per (row, head) BLAS products with strided operands (no transposes), softmax in C, probabilities kept for the backward pass",
+  },
+  { op: "rope", formulation: "fused native rotate-half kernel; gradient is the inverse rotation" },
+  { op: "rmsnorm", formulation: "fused native kernel saving 1/rms per row; fused backward" },
+  { op: "swiglu", formulation: "fused native silu(gate) * up and its backward" },
+];
+
 /**
  * Tensors made in a forward pass are disposed before the backward pass runs unless saved (which
  * copies them), so only non-variable inputs are saved; variables outlive the pass.
@@ -74,7 +116,7 @@ export function linear(
       return {
         value,
         gradFunc: freeing((dy, saved) => [
-          tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(keepW ? (saved[0] as tf.Tensor2D) : wt))),
+          tf.tidy(() => matMulBT(dy as tf.Tensor2D, keepW ? (saved[0] as tf.Tensor2D) : wt)),
         ]),
       };
     });
@@ -94,7 +136,7 @@ export function linear(
           const d = dy as tf.Tensor2D;
           const xs = saved[0] as tf.Tensor2D;
           const ws = keepW ? (saved[1] as tf.Tensor2D) : ww;
-          return [tf.matMul(d, tf.transpose(ws)), tf.matMul(tf.transpose(xs), d)];
+          return [matMulBT(d, ws), matMulAT(xs, d)];
         }),
       ),
     };

@@ -48,6 +48,19 @@ export const doctorCommand = defineCommand({
       }
       backends[name] = { installed: true, ...(await probe(name)) };
     }
+    // The wasm probe above started the backend, which loads the native tier where it is built.
+    const { nativeStatus, nativeAvailability } = await import("../../model/native/load.ts");
+    const loaded = nativeStatus();
+    const native = loaded.active
+      ? {
+          active: true,
+          detail:
+            `${loaded.blas ?? "BLAS"} · ${loaded.info?.threads ?? 1} thread(s) · ${loaded.info?.blasConfig ?? ""}`.trim(),
+        }
+      : {
+          active: false,
+          detail: backends.wasm?.ok ? (loaded.reason ?? "not active") : nativeAvailability().reason,
+        };
     const report = {
       node: process.version,
       platform: `${platform()} ${arch()}`,
@@ -64,6 +77,7 @@ export const doctorCommand = defineCommand({
       ),
       backends,
       backendOverride: process.env.SFTKIT_BACKEND ?? null,
+      native,
     };
     if (args.json) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -82,6 +96,15 @@ export const doctorCommand = defineCommand({
         ([n, b]) =>
           `  ${n.padEnd(11)} ${b.ok ? c.green("ok") : b.installed ? c.red("fails") : c.dim("—")}  ${b.detail}`,
       ),
+      c.bold("Native tier") + c.dim(" (@sftkit/native: BLAS matmuls and fused kernels on wasm; optional)"),
+      `  ${native.active ? c.green("active") : c.yellow("not active")}  ${native.detail}`,
+      ...(native.active
+        ? []
+        : [
+            c.dim(
+              "  To enable: a C++ compiler and OpenBLAS (Debian/Ubuntu: apt install g++ libopenblas0-openmp), then reinstall.",
+            ),
+          ]),
       c.bold("GPU"),
       "  Install @tensorflow/tfjs-node-gpu (4.22 needs CUDA 11.2 and cuDNN 8.1 on Linux x86_64). Its install downloads",
       "  libtensorflow from outside the npm registry, so it is optional and never required; see docs/gpu.md.",

@@ -1,5 +1,8 @@
 // The optional native tier (@sftkit/native): loaded once, active only on the wasm backend, where
 // its kernels read and write the wasm heap in place. SFTKIT_NATIVE=0 keeps pure wasm.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { NativeAddon, NativeInfo } from "./types.ts";
 
@@ -78,5 +81,31 @@ export function withoutNative<T>(fn: () => T): T {
     return fn();
   } finally {
     addon = saved;
+  }
+}
+
+/**
+ * Whether a run would get the native tier, decided without loading it (plans stay cheap): the
+ * package resolves and its build recorded success, and SFTKIT_NATIVE is not 0.
+ */
+export function nativeAvailability(env: NodeJS.ProcessEnv = process.env): { active: boolean; reason: string } {
+  if (env.SFTKIT_NATIVE === "0") return { active: false, reason: "turned off (SFTKIT_NATIVE=0)" };
+  let dir: string;
+  try {
+    dir = dirname(createRequire(import.meta.url).resolve("@sftkit/native/package.json"));
+  } catch {
+    return { active: false, reason: "@sftkit/native is not installed (an optional dependency)" };
+  }
+  try {
+    const s = JSON.parse(readFileSync(join(dir, "build", "status.json"), "utf8")) as {
+      ok: boolean;
+      reason?: string;
+      blas?: string;
+    };
+    return s.ok
+      ? { active: true, reason: `built against ${s.blas ?? "a BLAS"}` }
+      : { active: false, reason: `not built: ${s.reason ?? "unknown"}` };
+  } catch {
+    return { active: false, reason: "not built (no build/status.json; reinstall to build it)" };
   }
 }

@@ -37,7 +37,8 @@ export function registerNativeMatMul(addon: NativeAddon): void {
     const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
     const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
     const batch = Math.max(batchA, batchB);
-    if (batch === 1 && M * N * K < SMALL_FLOPS / 2) return fallback(args);
+    // XNNPACK only takes plain products; transposed ones stay here whatever their size.
+    if (batch === 1 && !transposeA && !transposeB && M * N * K < SMALL_FLOPS / 2) return fallback(args);
     const backend = args.backend as unknown as WasmBackendLike;
     const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), M, N];
     const out = backend.makeOutput(outShape, "float32");
