@@ -57,3 +57,18 @@ describe("wasm kernels: transpose", () => {
     x.dispose();
   });
 });
+
+describe("wasm kernels: identity", () => {
+  it("clones share the bytes and outlive their source (wasm)", async () => {
+    const info = await initBackend();
+    if (info.backend !== "wasm") return;
+    const before = tf.memory().numDataBuffers;
+    const a = tf.tensor1d([1, 2, 3, 4]);
+    const b = tf.clone(a);
+    expect(tf.memory().numDataBuffers - before).toBe(1);
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3, 4]);
+    b.dispose();
+    expect(tf.memory().numDataBuffers).toBe(before);
+  });
+});
