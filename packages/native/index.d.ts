@@ -98,9 +98,10 @@ export interface NativeAddon {
     n: number,
   ): void;
   /**
-   * Rotate-half RoPE on x [T, heads * hd] with cos/sin [T, hd]: y = x*cos + rotate_half(x)*sin.
-   * inverse: the gradient (the transposed rotation: dx = dy*cos - rotate_half(dy*sin)... i.e. the
-   * rotation by -theta).
+   * Rotate-half RoPE on x [T, heads * hd] with cos/sin [T, hd]: y = x*cos + rotate_half(x)*sin,
+   * rotate_half(x) = cat(-x[hd/2:], x[:hd/2]) per head. inverse: the gradient, the transposed map
+   * dx = dy*cos + rotate_half^T(dy*sin) with rotate_half^T(v) = cat(v[hd/2:], -v[:hd/2]) (the
+   * rotation by -theta when cos/sin repeat their halves). y may be x.
    */
   rope(
     x: Float32Array,
@@ -113,11 +114,19 @@ export interface NativeAddon {
     inverse: boolean,
   ): void;
   /**
-   * Softmax cross-entropy over logits [rows, V] in place: returns the summed loss of the rows
-   * (log-sum-exp minus the target's logit) and, when `grad`, overwrites logits with
-   * softmax - onehot(target).
+   * Softmax cross-entropy over logits [rows, V]: returns the summed loss of the rows (log-sum-exp
+   * minus the target's logit, summed in double) and, when `grad`, writes softmax - onehot(target)
+   * into `out` [rows, V] when given (logits untouched), else over logits in place. Targets must
+   * lie in [0, V).
    */
-  crossEntropy(logits: Float32Array, targets: Int32Array, rows: number, V: number, grad: boolean): number;
+  crossEntropy(
+    logits: Float32Array,
+    targets: Int32Array,
+    rows: number,
+    V: number,
+    grad: boolean,
+    out?: Float32Array | null,
+  ): number;
 }
 
 export function loadNative(): { addon: NativeAddon } | { reason: string };
