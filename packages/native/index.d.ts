@@ -114,6 +114,26 @@ export interface NativeAddon {
     inverse: boolean,
   ): void;
   /**
+   * One AdamW update of n values into new arrays: m' = b1 m + (1-b1) g, v' = b2 v + (1-b2) g^2,
+   * p' = p (1 - lr wd) - (lr / c1) m' / (sqrt(v' / c2) + eps), with c1, c2 the bias corrections.
+   */
+  adamw(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    c1: number,
+    c2: number,
+  ): void;
+  /**
    * Softmax cross-entropy over logits [rows, V]: returns the summed loss of the rows (log-sum-exp
    * minus the target's logit, summed in double) and, when `grad`, writes softmax - onehot(target)
    * into `out` [rows, V] when given (logits untouched), else over logits in place. Targets must

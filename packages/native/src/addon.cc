@@ -196,6 +196,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   defineFunction(env, exports, "info", Info);
   registerAttention(env, exports);
   registerFused(env, exports);
+  registerOptim(env, exports);
   return exports;
 }
 

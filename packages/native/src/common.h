@@ -2,6 +2,7 @@
 // N-API argument helpers and the thread count.
 #pragma once
 #include <node_api.h>
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -63,3 +64,4 @@ void sft::parallelFor(int64_t n, F fn) {
 // Per-file registration hooks, called by addon.cc's Init.
 void registerAttention(napi_env env, napi_value exports);
 void registerFused(napi_env env, napi_value exports);
+void registerOptim(napi_env env, napi_value exports);

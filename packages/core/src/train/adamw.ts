@@ -1,5 +1,7 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW) with its moments held as tensors.
 import * as tf from "@tensorflow/tfjs-core";
+import { nativeAddon } from "../model/native/load.ts";
+import { nativeAdamW } from "../model/native/optim.ts";
 
 export interface AdamWOptions {
   betas: readonly [number, number];
@@ -46,6 +48,16 @@ export class AdamW {
       if (!g) throw new Error(`AdamW: no gradient for "${name}"`);
       const m = this.m.get(name)!;
       const v = this.v.get(name)!;
+      if (nativeAddon()) {
+        const decay = this.opts.weightDecay > 0 && this.opts.decays(name) ? this.opts.weightDecay : 0;
+        const step = { lr, beta1: b1, beta2: b2, eps: this.opts.eps, weightDecay: decay, c1, c2 };
+        const out = nativeAdamW(p, g, m, v, step);
+        p.assign(out[0]);
+        m.assign(out[1]);
+        v.assign(out[2]);
+        tf.dispose(out);
+        continue;
+      }
       tf.tidy(() => {
         const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
         const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
 import { initBackend } from "../model/backend.ts";
 import { loadModel, type Model } from "../model/llama.ts";
+import { withoutNative } from "../model/native/load.ts";
 import { lossAndGrads } from "../model/train-step.ts";
 import { AdamW } from "./adamw.ts";
 import { fillBatch } from "./batches.ts";
@@ -40,57 +41,67 @@ describe("learning-rate schedule", () => {
 });
 
 describe("AdamW", () => {
-  it("matches torch.optim.AdamW's update, with decay only where the method says", async () => {
-    const w0 = [0.5, -1.5, 2];
-    const n0 = [1, 1, 1];
-    const params = new Map([
-      ["w", tf.variable(tf.tensor1d(w0))],
-      ["norm.weight", tf.variable(tf.tensor1d(n0))],
-    ]);
-    const opt = new AdamW(params, {
-      betas: [0.9, 0.99],
-      eps: 1e-8,
-      weightDecay: 0.1,
-      decays: (n) => n === "w",
-    });
-    const gradsAt = (t: number) => [0.3 * t, -0.2, 0.05 * t * t];
-    // Reference: torch.optim.AdamW, written out in plain JS.
-    const ref = { w: [...w0], n: [...n0], m: [0, 0, 0, 0, 0, 0], v: [0, 0, 0, 0, 0, 0] };
-    for (let t = 1; t <= 3; t++) {
-      const g = gradsAt(t);
-      const lr = 0.01 * t;
-      for (const [key, off, decay] of [
-        ["w", 0, true],
-        ["n", 3, false],
-      ] as const) {
-        for (let i = 0; i < 3; i++) {
-          const p = ref[key];
-          if (decay) p[i] = p[i]! * (1 - lr * 0.1);
-          ref.m[off + i] = 0.9 * ref.m[off + i]! + 0.1 * g[i]!;
-          ref.v[off + i] = 0.99 * ref.v[off + i]! + 0.01 * g[i]! ** 2;
-          const mh = ref.m[off + i]! / (1 - 0.9 ** t);
-          const vh = ref.v[off + i]! / (1 - 0.99 ** t);
-          p[i] = p[i]! - (lr * mh) / (Math.sqrt(vh) + 1e-8);
+  // The native tier's fused update where it is built, and the tfjs ops always.
+  const paths = [
+    { name: "active backend (native tier where built)", run: <T>(f: () => T) => f() },
+    { name: "tfjs ops", run: withoutNative },
+  ];
+  it.each(paths)(
+    "matches torch.optim.AdamW's update, with decay only where the method says ($name)",
+    async ({ run }) => {
+      const w0 = [0.5, -1.5, 2];
+      const n0 = [1, 1, 1];
+      const params = new Map([
+        ["w", tf.variable(tf.tensor1d(w0))],
+        ["norm.weight", tf.variable(tf.tensor1d(n0))],
+      ]);
+      const opt = new AdamW(params, {
+        betas: [0.9, 0.99],
+        eps: 1e-8,
+        weightDecay: 0.1,
+        decays: (n) => n === "w",
+      });
+      const gradsAt = (t: number) => [0.3 * t, -0.2, 0.05 * t * t];
+      // Reference: torch.optim.AdamW, written out in plain JS.
+      const ref = { w: [...w0], n: [...n0], m: [0, 0, 0, 0, 0, 0], v: [0, 0, 0, 0, 0, 0] };
+      for (let t = 1; t <= 3; t++) {
+        const g = gradsAt(t);
+        const lr = 0.01 * t;
+        for (const [key, off, decay] of [
+          ["w", 0, true],
+          ["n", 3, false],
+        ] as const) {
+          for (let i = 0; i < 3; i++) {
+            const p = ref[key];
+            if (decay) p[i] = p[i]! * (1 - lr * 0.1);
+            ref.m[off + i] = 0.9 * ref.m[off + i]! + 0.1 * g[i]!;
+            ref.v[off + i] = 0.99 * ref.v[off + i]! + 0.01 * g[i]! ** 2;
+            const mh = ref.m[off + i]! / (1 - 0.9 ** t);
+            const vh = ref.v[off + i]! / (1 - 0.99 ** t);
+            p[i] = p[i]! - (lr * mh) / (Math.sqrt(vh) + 1e-8);
+          }
         }
+        const gt = tf.tensor1d(g);
+        run(() =>
+          opt.update(
+            new Map([
+              ["w", gt],
+              ["norm.weight", gt],
+            ]),
+            lr,
+          ),
+        );
+        gt.dispose();
       }
-      const gt = tf.tensor1d(g);
-      opt.update(
-        new Map([
-          ["w", gt],
-          ["norm.weight", gt],
-        ]),
-        lr,
-      );
-      gt.dispose();
-    }
-    const got = [...(await params.get("w")!.data()), ...(await params.get("norm.weight")!.data())];
-    for (const [i, x] of [...ref.w, ...ref.n].entries()) expect(got[i]).toBeCloseTo(x, 5);
-    const state = await opt.state();
-    expect(state.step).toBe(3);
-    expect(Array.from(state.m.get("w")!)[0]).toBeCloseTo(ref.m[0]!, 6);
-    opt.dispose();
-    for (const v of params.values()) v.dispose();
-  });
+      const got = [...(await params.get("w")!.data()), ...(await params.get("norm.weight")!.data())];
+      for (const [i, x] of [...ref.w, ...ref.n].entries()) expect(got[i]).toBeCloseTo(x, 5);
+      const state = await opt.state();
+      expect(state.step).toBe(3);
+      expect(Array.from(state.m.get("w")!)[0]).toBeCloseTo(ref.m[0]!, 6);
+      opt.dispose();
+      for (const v of params.values()) v.dispose();
+    },
+  );
 });
 
 describe("gradient averaging and clipping", () => {

@@ -2,6 +2,7 @@
 import { registerNativeAttention } from "./attention.ts";
 import { registerNativeFused } from "./fused.ts";
 import { registerNativeMatMul } from "./matmul.ts";
+import { registerNativeOptim } from "./optim.ts";
 import type { NativeAddon } from "./types.ts";
 
 export { activateNative, nativeAddon, nativeStatus, withoutNative } from "./load.ts";
@@ -10,4 +11,5 @@ export function registerNativeKernels(addon: NativeAddon): void {
   registerNativeMatMul(addon);
   registerNativeAttention(addon);
   registerNativeFused(addon);
+  registerNativeOptim(addon);
 }
