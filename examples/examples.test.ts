@@ -48,7 +48,14 @@ describe("examples", () => {
         {
           cwd: repo,
           encoding: "utf8",
-          env: { ...process.env, NO_COLOR: "1", SFTKIT_BACKEND: "", HF_HUB_CACHE: hubCache },
+          // Pure wasm: the native tier's smaller activations would make the snapshot machine-specific.
+          env: {
+            ...process.env,
+            NO_COLOR: "1",
+            SFTKIT_BACKEND: "",
+            SFTKIT_NATIVE: "0",
+            HF_HUB_CACHE: hubCache,
+          },
         },
       );
       expect(r.status, r.stderr).toBe(0);

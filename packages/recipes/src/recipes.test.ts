@@ -13,17 +13,23 @@ const recipeFiles = readdirSync(here, { withFileTypes: true })
   .filter((f) => /^[^/]+\/[\w.]+_\w+\.ts$/.test(f) && !f.endsWith(".test.ts"));
 
 let cache: string;
+let savedNative: string | undefined;
 let savedCache: string | undefined;
 
 beforeAll(() => {
   cache = makeHfStandInCache();
   savedCache = process.env.HF_HUB_CACHE;
   process.env.HF_HUB_CACHE = cache;
+  // Plans for pure wasm: the native tier's smaller activations would make them machine-specific.
+  savedNative = process.env.SFTKIT_NATIVE;
+  process.env.SFTKIT_NATIVE = "0";
 });
 
 afterAll(() => {
   if (savedCache === undefined) delete process.env.HF_HUB_CACHE;
   else process.env.HF_HUB_CACHE = savedCache;
+  if (savedNative === undefined) delete process.env.SFTKIT_NATIVE;
+  else process.env.SFTKIT_NATIVE = savedNative;
 });
 
 const repo = join(here, "../../..");

@@ -20,6 +20,8 @@ export interface MemoryInput {
   sequenceLength: number;
   gradientCheckpointing: boolean;
   device: { backend: string; bytes: number; note: string };
+  /** The native tier's fused kernels will run (they keep about half the activations). */
+  native?: boolean;
 }
 
 /**
@@ -68,6 +70,7 @@ export function activationPeakBytes(
   sequenceLength: number,
   gradientCheckpointing: boolean,
   headTrains = true,
+  native = false,
 ): number {
   const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
   const est = activationBytes(cfg, {
@@ -75,6 +78,7 @@ export function activationPeakBytes(
     seqLen: sequenceLength,
     prefixLen,
     recompute: gradientCheckpointing,
+    native,
   });
   // The method's difference is in what the forward keeps; the held gradients stay as they are.
   const diff = methodFloatsPerTokenPerLayer(cfg, method) * 4 * tokensPerMicroBatch;
@@ -105,6 +109,7 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
     input.sequenceLength,
     input.gradientCheckpointing,
     headTrains(method, input.vocab > cfg.vocabSize),
+    input.native ?? false,
   );
   const activationsPerToken = Math.round(activations / input.tokensPerMicroBatch);
   // Fused masked cross-entropy: one chunk of logits and their gradient at a time.

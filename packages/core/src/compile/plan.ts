@@ -86,6 +86,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     sequenceLength: Math.min(train.maxLength, data.longestRow ?? train.maxLength),
     gradientCheckpointing: train.gradientCheckpointing,
     device: backend.device,
+    native: native?.active ?? false,
   });
 
   // A GPU (tensorflow backend, or a simulated one): rows per length bucket from the memory model.

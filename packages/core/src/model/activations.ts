@@ -22,6 +22,9 @@ export interface ActivationEstimate {
 // on 2–8 layers, with and without recomputation: 2.0–2.4 (3.3 for a long-sequence GQA case). Before
 // free.ts it was the whole tape: 1.6 x every layer's saved bytes on top of them all.
 const HELD_LAYERS = 2.2;
+// The native tier's fused kernels hold fewer intermediates while differentiating a layer; a
+// rebuilt layer holds its whole tape at once. Measured (reference model, 8 x 256): 1.0 and 2.0.
+const HELD_LAYERS_NATIVE = { kept: 1.1, rebuilt: 2.0 };
 
 /** [d x vocab] tables the loss and the head/embedding gradients hold at once in full training. */
 export function headTables(cfg: ModelConfig): number {
@@ -35,7 +38,14 @@ export function headTables(cfg: ModelConfig): number {
  */
 export function activationBytes(
   cfg: ModelConfig,
-  opts: { batch: number; seqLen: number; prefixLen?: number; recompute?: boolean },
+  opts: {
+    batch: number;
+    seqLen: number;
+    prefixLen?: number;
+    recompute?: boolean;
+    /** The native tier's fused kernels (llama.ts nativeLayer), which keep less. */
+    native?: boolean;
+  },
 ): ActivationEstimate {
   const T = opts.batch * opts.seqLen;
   const d = cfg.hiddenSize;
@@ -47,11 +57,16 @@ export function activationBytes(
   // Per token: two RMSNorms (4d each), linear inputs (5d + q + F), RoPE (2q + 2kv), attention
   // inputs (q + 2kv), SwiGLU (5F); reshapes and residual adds keep nothing. Plus attention
   // probabilities per head.
-  let perRow = 13 * d + 4 * q + 4 * kv + 6 * F;
-  if (cfg.attentionBias) perRow += 2 * (q + 2 * kv) + (cfg.architecture === "qwen2" ? 0 : 2 * d);
-  if (cfg.mlpBias) perRow += 2 * (2 * F + d);
+  // Native tier: norms keep x and 1/rms (d + 1 each), linear inputs (5d + q + F), attention q, k, v
+  // (q + 2kv), SwiGLU's gate and up (2F); RoPE keeps nothing.
+  let perRow = opts.native ? 7 * d + 2 + 2 * q + 2 * kv + 3 * F : 13 * d + 4 * q + 4 * kv + 6 * F;
+  // Biases (tfjs paths): the sums the RoPE and SwiGLU products keep as well; the fused kernels
+  // keep nothing more for them (measured).
+  if (cfg.attentionBias && !opts.native)
+    perRow += 2 * (q + 2 * kv) + (cfg.architecture === "qwen2" ? 0 : 2 * d);
+  if (cfg.mlpBias && !opts.native) perRow += 2 * (2 * F + d);
   // RoPE tables kept by the q and k products (4 T hd), the rotation matrix, the norm weights.
-  const fixed = 4 * T * cfg.headDim + 2 * cfg.headDim * cfg.headDim + 2 * d;
+  const fixed = opts.native ? 0 : 4 * T * cfg.headDim + 2 * cfg.headDim * cfg.headDim + 2 * d;
   const perLayer = 4 * (T * perRow + opts.batch * cfg.numHeads * opts.seqLen * K + fixed);
   const perLayerRecomputed = 4 * T * d;
   // Final norm (4d), the loss's row gradients (d) and its lm_head gradient (d x V).
@@ -59,10 +74,10 @@ export function activationBytes(
   // embedding's scatter-add gradient before they are summed (measured on a SmolLM2-shaped model).
   const head = 4 * (T * 5 * d + headTables(cfg) * d * cfg.vocabSize);
   const fullSaved = L * perLayer + head;
-  const fullPeak = fullSaved + HELD_LAYERS * perLayer;
+  const fullPeak = fullSaved + (opts.native ? HELD_LAYERS_NATIVE.kept : HELD_LAYERS) * perLayer;
   const recSaved = L * perLayerRecomputed + head;
   // One layer rebuilt at a time, inside the same working set.
-  const recPeak = recSaved + HELD_LAYERS * perLayer;
+  const recPeak = recSaved + (opts.native ? HELD_LAYERS_NATIVE.rebuilt : HELD_LAYERS) * perLayer;
   const rec = opts.recompute ?? false;
   return {
     perLayer,

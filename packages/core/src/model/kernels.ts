@@ -3,6 +3,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { freeing } from "./free.ts";
+import { nativeSoftmaxXent } from "./native/fused.ts";
 import { nativeAddon } from "./native/load.ts";
 
 /** What each op compiles to; the planner records this in the plan's kernels section. */
@@ -219,8 +220,16 @@ export function fusedCrossEntropy(
   // One pass per chunk computes the loss and, eagerly, the chunk's gradients (softmax - onehot),
   // so the backward pass only scales them: no second [chunk x V] matmul.
   const chunkPass = (hh: tf.Tensor2D, ww: tf.Tensor2D, w: tf.Tensor2D | null, c: number) => {
-    const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32"));
-    const logits = tf.matMul(hc, ww);
+    const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32")) as tf.Tensor2D;
+    const logits = tf.matMul(hc, ww) as tf.Tensor2D;
+    if (nativeAddon()) {
+      // One native pass: loss, and softmax - onehot in place of the max/exp/sum/oneHot chain.
+      const { loss, g } = nativeSoftmaxXent(logits, tgtIdx[c]!, w !== null);
+      if (!g) return { loss: tf.scalar(loss), dh: null, dw: null };
+      // BLAS reads the head transposed in place: no [V, d] copy.
+      const dh = opts.table ? tf.matMul(g, opts.table) : matMulBT(g, ww);
+      return { loss: tf.scalar(loss), dh, dw: weightGrad ? matMulAT(hc, g) : null };
+    }
     // One exp serves both the log-sum-exp and the softmax.
     const mx = tf.max(logits, 1, true);
     const e = tf.exp(tf.sub(logits, mx));
@@ -245,7 +254,8 @@ export function fusedCrossEntropy(
   const f = tf.customGrad((hi, wi, save) => {
     const hh = hi as tf.Tensor2D;
     const ww = wi as tf.Tensor2D;
-    const w = opts.table ?? tf.transpose(ww); // [V, d]
+    // [V, d]; the native pass reads ww transposed in place instead (w only says "gradients").
+    const w = opts.table ?? (nativeAddon() ? ww : tf.transpose(ww));
     let total: tf.Scalar = tf.scalar(0);
     let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
     const dRows: tf.Tensor2D[] = [];

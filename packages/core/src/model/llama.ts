@@ -10,6 +10,9 @@ import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfC
 import type { StDtype } from "./dtype.ts";
 import { resolveHubModel } from "./hub-cache.ts";
 import { addLean, blockAttention, embedding, linear, reshapeLean } from "./kernels.ts";
+import { nativeAttention } from "./native/attention.ts";
+import { nativeRmsNorm, nativeRope, nativeSwiglu } from "./native/fused.ts";
+import { nativeAddon } from "./native/load.ts";
 import { ropeTables, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
@@ -44,7 +47,7 @@ export interface ForwardOptions {
   cache?: KvCache;
   /** Recompute each layer in the backward pass instead of keeping its activations (training only). */
   recompute?: boolean;
-  /** Use batched matmuls with built-in gradients for attention (a reference for tests). */
+  /** Plain tfjs ops with built-in gradients (batched-matmul attention, no fused kernels): a reference for tests. */
   batchedAttention?: boolean;
 }
 
@@ -57,6 +60,8 @@ interface LayerContext {
   cos: Float32Array;
   sin: Float32Array;
   mask: Float32Array;
+  /** No padding or packing: the mask is plain causal (prefix visible), which fused kernels know. */
+  plainCausal: boolean;
   opts: ForwardOptions;
 }
 
@@ -110,6 +115,22 @@ export class Model {
   /** All parameters, by HF name. */
   parameters(): [string, tf.Variable][] {
     return [...this.weights.entries()];
+  }
+
+  /** RMSNorm by weight name; fused on the native tier. */
+  private norm(x: tf.Tensor2D, name: string, opts: ForwardOptions): tf.Tensor2D {
+    const w = this.w(name);
+    if (nativeAddon() && !opts.batchedAttention) {
+      const grad = opts.trainable !== undefined;
+      return nativeRmsNorm(
+        x,
+        w as tf.Tensor as tf.Tensor1D,
+        this.config.rmsNormEps,
+        grad,
+        grad && opts.trainable!.has(w),
+      );
+    }
+    return this.rmsNorm(x, w as tf.Tensor as tf.Tensor1D);
   }
 
   private rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
@@ -166,7 +187,17 @@ export class Model {
     const P = opts.hooks?.prefix?.(0)?.key.shape[1] ?? 0;
     const positions = b.positions ?? defaultPositions(b, P + past);
     const { cos, sin } = ropeTables(cfg, positions);
-    const ctx: LayerContext = { B, S, P, past, cos, sin, mask: attentionMask(b, P, past), opts };
+    const ctx: LayerContext = {
+      B,
+      S,
+      P,
+      past,
+      cos,
+      sin,
+      mask: attentionMask(b, P, past),
+      plainCausal: !b.segments && past === 0,
+      opts,
+    };
     const table = opts.hooks?.table?.("model.embed_tokens.weight") ?? null;
     const E = table ?? (this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D);
     let x: tf.Tensor2D =
@@ -184,7 +215,7 @@ export class Model {
       );
     }
     if (cache) cache.length = past + S;
-    return this.rmsNorm(x, this.w("model.norm.weight") as tf.Tensor as tf.Tensor1D);
+    return this.norm(x, "model.norm.weight", opts);
   }
 
   /** One decoder layer: x [T, hidden] -> [T, hidden]. */
@@ -210,7 +241,8 @@ export class Model {
     const cos = tf.tensor3d(ctx.cos, [T, 1, hd]);
     const sin = tf.tensor3d(ctx.sin, [T, 1, hd]);
     const pre = `model.layers.${l}`;
-    const h = this.rmsNorm(x, this.w(`${pre}.input_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
+    if (nativeAddon() && !opts.batchedAttention && !opts.cache) return this.nativeLayer(l, x, ctx);
+    const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
     const qs = this.rope(this.lin(l, q, h, opts), H, cos, sin, grad);
     const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
     const vs = this.lin(l, vp, h, opts);
@@ -258,10 +290,66 @@ export class Model {
     } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, ctx.mask, scale, grad);
     const merged = rs(tf.transpose(rs(attn, [B, H, S, hd]), [0, 2, 1, 3]), [T, H * hd]) as tf.Tensor2D;
     const x1 = add(x, this.lin(l, o, merged, opts)) as tf.Tensor2D;
-    const h2 = this.rmsNorm(x1, this.w(`${pre}.post_attention_layernorm.weight`) as tf.Tensor as tf.Tensor1D);
+    const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
     const g = this.lin(l, gate, h2, opts);
     const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
     return add(x1, this.lin(l, down, act, opts)) as tf.Tensor2D;
+  }
+
+  /**
+   * One decoder layer on the native tier: fused norms, RoPE, attention and SwiGLU over the
+   * [tokens, heads x hd] layout the projections produce, so no transposes at all.
+   */
+  private nativeLayer(l: number, x: tf.Tensor2D, ctx: LayerContext): tf.Tensor2D {
+    const cfg = this.config;
+    const { B, S, P, opts } = ctx;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const hd = cfg.headDim;
+    const grad = opts.trainable !== undefined;
+    const [q, kp, vp, o, gate, up, down] = linearModules(cfg) as [
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+      LinearModule,
+    ];
+    const pre = `model.layers.${l}`;
+    const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
+    const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
+    const qs = nativeRope(this.lin(l, q, h, opts), ctx.cos, ctx.sin, H, hd, grad);
+    let ks = nativeRope(this.lin(l, kp, h, opts), ctx.cos, ctx.sin, KV, hd, grad);
+    let vs = this.lin(l, vp, h, opts);
+    const pfx = opts.hooks?.prefix?.(l) ?? null;
+    if ((pfx?.key.shape[1] ?? 0) !== P)
+      throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
+    if (pfx) {
+      // [KV, P, hd] -> [P, KV x hd] before each row's own keys; broadcast over rows by adding
+      // zeros, so its gradient is a plain sum.
+      const withPrefix = (t: tf.Tensor3D, own: tf.Tensor2D): tf.Tensor2D => {
+        const flat = tf.reshape(tf.transpose(t, [1, 0, 2]), [1, P, KV * hd]);
+        const rows = tf.add(tf.zeros([B, 1, 1]), flat);
+        return tf.reshape(tf.concat([rows, tf.reshape(own, [B, S, KV * hd])], 1), [B * (P + S), KV * hd]);
+      };
+      ks = withPrefix(pfx.key, ks);
+      vs = withPrefix(pfx.value, vs);
+    }
+    const dims = { B, S, K: P + S, H, KV, hd };
+    const attn = nativeAttention(
+      qs,
+      ks,
+      vs,
+      ctx.plainCausal ? null : ctx.mask,
+      dims,
+      1 / Math.sqrt(hd),
+      grad,
+    );
+    const x1 = add(x, this.lin(l, o, attn, opts));
+    const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
+    const act = nativeSwiglu(this.lin(l, gate, h2, opts), this.lin(l, up, h2, opts), grad);
+    return add(x1, this.lin(l, down, act, opts));
   }
 
   /**

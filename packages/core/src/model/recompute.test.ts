@@ -6,6 +6,7 @@ import { packRows } from "./batch.ts";
 import type { ModelConfig } from "./config.ts";
 import { fusedCrossEntropy, linear } from "./kernels.ts";
 import { type Model, randomModel } from "./llama.ts";
+import { nativeAddon } from "./native/load.ts";
 import { tinyConfig } from "./tiny.ts";
 import { lossAndGrads } from "./train-step.ts";
 
@@ -88,8 +89,9 @@ describe("gradient checkpointing", () => {
       const m = randomModel(cfg);
       const full = keptBytes(m, B, S, false);
       const rec = keptBytes(m, B, S, true);
-      const est = activationBytes(cfg, { batch: B, seqLen: S });
-      const estRec = activationBytes(cfg, { batch: B, seqLen: S, recompute: true });
+      const native = nativeAddon() !== null;
+      const est = activationBytes(cfg, { batch: B, seqLen: S, native });
+      const estRec = activationBytes(cfg, { batch: B, seqLen: S, recompute: true, native });
       // What the forward keeps: within 10% (tiny shapes, so constants weigh more).
       expect(Math.abs(est.saved - full) / full, `estimate ${est.saved}, measured ${full}`).toBeLessThan(0.1);
       expect(rec).toBeLessThan(full / 3);

@@ -88,7 +88,10 @@ export function withoutNative<T>(fn: () => T): T {
  * Whether a run would get the native tier, decided without loading it (plans stay cheap): the
  * package resolves and its build recorded success, and SFTKIT_NATIVE is not 0.
  */
-export function nativeAvailability(env: NodeJS.ProcessEnv = process.env): { active: boolean; reason: string } {
+export function nativeAvailability(env: NodeJS.ProcessEnv = process.env): {
+  active: boolean;
+  reason: string;
+} {
   if (env.SFTKIT_NATIVE === "0") return { active: false, reason: "turned off (SFTKIT_NATIVE=0)" };
   let dir: string;
   try {
