@@ -6,7 +6,7 @@ import { initBackend } from "../packages/core/src/model/backend.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
 import { nativeStatus } from "../packages/core/src/model/native/load.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
-import { referenceConfig } from "../packages/core/src/model/tiny.ts";
+import { referenceConfig, smollm2Config } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
 
 const method = (process.argv[2] ?? "full") as "full" | "lora" | "qlora";
@@ -31,9 +31,11 @@ for (const k of tf.getKernelsForBackend(info.backend)) {
     },
   });
 }
-const cfg = referenceConfig();
+// PROFILE_MODEL=smollm2 (batch 1; SMOLLM2_LAYERS, default 30) or the reference model (batch 8).
+const smol = process.env.PROFILE_MODEL === "smollm2";
+const cfg = smol ? smollm2Config({ numLayers: Number(process.env.SMOLLM2_LAYERS ?? 30) }) : referenceConfig();
 const model = randomModel(cfg, { seed: 1 });
-const B = 8;
+const B = smol ? 1 : 8;
 const S = 256;
 const plan = {
   method:
@@ -68,7 +70,7 @@ const step = async () => {
 };
 await step();
 times.clear();
-const N = 3;
+const N = Number(process.env.PROFILE_STEPS ?? 3);
 const t0 = performance.now();
 for (let i = 0; i < N; i++) await step();
 const total = (performance.now() - t0) / N;

@@ -370,6 +370,7 @@ export default async function throughputBench(): Promise<void> {
       ...(native ? ["native RSS MiB"] : []),
       "torch RSS MiB",
       "ours GFLOP/s",
+      ...(native ? ["native GFLOP/s"] : []),
       "torch GFLOP/s",
     ],
     ...cells.map((c) => [
@@ -384,6 +385,13 @@ export default async function throughputBench(): Promise<void> {
       ...(native ? [c.nativeRssMiB?.toFixed(0) ?? "-"] : []),
       c.torchRssMiB?.toFixed(0) ?? "-",
       `${c.oursGflops.toFixed(1)} (${pct(c.oursGflops)})`,
+      ...(native
+        ? [
+            c.nativeTps === null
+              ? "-"
+              : `${(c.stepGflop * (c.nativeTps / (c.batch * c.seq))).toFixed(1)} (${pct(c.stepGflop * (c.nativeTps / (c.batch * c.seq)))})`,
+          ]
+        : []),
       c.torchGflops === null ? "-" : `${c.torchGflops.toFixed(1)} (${pct(c.torchGflops)})`,
     ]),
   ];
