@@ -139,6 +139,14 @@ export interface NativeAddon {
    * into `out` [rows, V] when given (logits untouched), else over logits in place. Targets must
    * lie in [0, V).
    */
+  /** out[i] = table[code i] * absmax[i / blockSize]: NF4 codes, two per byte, high nibble first. */
+  nf4Dequantize(
+    codes: Uint8Array,
+    absmax: Float32Array,
+    table: Float32Array,
+    out: Float32Array,
+    blockSize: number,
+  ): void;
   crossEntropy(
     logits: Float32Array,
     targets: Int32Array,

@@ -197,6 +197,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   registerAttention(env, exports);
   registerFused(env, exports);
   registerOptim(env, exports);
+  registerQuant(env, exports);
   return exports;
 }
 

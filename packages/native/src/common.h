@@ -65,3 +65,4 @@ void sft::parallelFor(int64_t n, F fn) {
 void registerAttention(napi_env env, napi_value exports);
 void registerFused(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
+void registerQuant(napi_env env, napi_value exports);

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { nf4BytesPerParam } from "../../compile/params.ts";
-import { dequantizeNF4, NF4_CODES, nf4Absmax, nf4Bytes, quantizeNF4 } from "./nf4.ts";
+import { initBackend } from "../backend.ts";
+import { nativeAddon, nativeStatus } from "../native/load.ts";
+import { nativeDequantNF4 } from "../native/quant.ts";
+import { dequantizeNF4, NF4_CODES, nf4Absmax, nf4Bytes, nf4Table, quantizeNF4 } from "./nf4.ts";
 import { normalArray } from "./random.ts";
 
 describe("NF4", () => {
@@ -81,4 +84,24 @@ describe("NF4", () => {
       /blockSize must be an even integer/,
     );
   });
+});
+
+describe("NF4 on the native tier", async () => {
+  await initBackend({ backend: "wasm" });
+  const active = nativeAddon() !== null;
+  it.skipIf(!active)(
+    `dequantizes in the stored order exactly as the JS decoder${active ? "" : ` (skipped: native tier ${nativeStatus().reason})`}`,
+    () => {
+      for (const [rows, cols, blockSize, doubleQuant] of [
+        [6, 40, 64, true],
+        [7, 33, 32, false],
+      ] as const) {
+        const q = quantizeNF4(normalArray(rows * cols, 0.5, 7), { blockSize, doubleQuant });
+        const t = nativeDequantNF4(q.codes, nf4Absmax(q), nf4Table(), q.blockSize, [rows, cols]);
+        expect(t.shape).toEqual([rows, cols]);
+        expect(t.dataSync()).toEqual(dequantizeNF4(q));
+        t.dispose();
+      }
+    },
+  );
 });

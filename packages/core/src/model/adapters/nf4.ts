@@ -96,11 +96,22 @@ export function quantizeNF4(values: Float32Array, opts: NF4Options = {}): NF4Ten
 /** The absmax of each block (decoding the double quantization when used). */
 export function nf4Absmax(q: NF4Tensor): Float32Array {
   if (q.absmax) return q.absmax;
+  const cached = decodedAbsmax.get(q);
+  if (cached) return cached;
   const codes = q.absmaxCodes!;
   const scales = q.absmaxScales!;
   const out = new Float32Array(codes.length);
   for (let i = 0; i < codes.length; i++) out[i] = codes[i]! * scales[(i / DQ_BLOCK) | 0]! + q.absmaxOffset;
+  decodedAbsmax.set(q, out);
   return out;
+}
+
+// The decoded constants of double-quantized tensors: every forward and backward pass needs them.
+const decodedAbsmax = new WeakMap<NF4Tensor, Float32Array>();
+
+/** The 16 NF4 code values as float32. */
+export function nf4Table(): Float32Array {
+  return CODES;
 }
 
 /**

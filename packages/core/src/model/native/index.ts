@@ -3,6 +3,7 @@ import { registerNativeAttention } from "./attention.ts";
 import { registerNativeFused } from "./fused.ts";
 import { registerNativeMatMul } from "./matmul.ts";
 import { registerNativeOptim } from "./optim.ts";
+import { registerNativeQuant } from "./quant.ts";
 import type { NativeAddon } from "./types.ts";
 
 export { activateNative, nativeAddon, nativeStatus, withoutNative } from "./load.ts";
@@ -12,4 +13,5 @@ export function registerNativeKernels(addon: NativeAddon): void {
   registerNativeAttention(addon);
   registerNativeFused(addon);
   registerNativeOptim(addon);
+  registerNativeQuant(addon);
 }
