@@ -201,11 +201,18 @@ export function fusedCrossEntropy(
     grad?: boolean;
     /** The same weights as [V, d] (a tied embedding table): saves transposing wt back. */
     table?: tf.Tensor2D;
+    /**
+     * wt is given as [V, d] (a tied table as it lies) and its gradient comes back in that layout:
+     * the native tier reads it transposed in place, so the table is never copied.
+     */
+    headRows?: boolean;
   } = {},
 ): tf.Scalar {
   const { rows, targets } = trainedRows(labels);
   const [T, d] = h.shape;
-  const V = wt.shape[1];
+  const headRows = opts.headRows ?? false;
+  if (headRows && !nativeAddon()) throw new Error("fusedCrossEntropy: headRows needs the native tier");
+  const V = headRows ? wt.shape[0] : wt.shape[1];
   for (const t of targets)
     if (t < 0 || t >= V) throw new RangeError(`label ${t} is outside the vocabulary (size ${V})`);
   const n = rows.length;
@@ -221,14 +228,15 @@ export function fusedCrossEntropy(
   // so the backward pass only scales them: no second [chunk x V] matmul.
   const chunkPass = (hh: tf.Tensor2D, ww: tf.Tensor2D, w: tf.Tensor2D | null, c: number) => {
     const hc = tf.gather(hh, tf.tensor1d(rowIdx[c]!, "int32")) as tf.Tensor2D;
-    const logits = tf.matMul(hc, ww) as tf.Tensor2D;
+    const logits = (headRows ? tf.matMul(hc, ww, false, true) : tf.matMul(hc, ww)) as tf.Tensor2D;
     if (nativeAddon()) {
       // One native pass: loss, and softmax - onehot in place of the max/exp/sum/oneHot chain.
       const { loss, g } = nativeSoftmaxXent(logits, tgtIdx[c]!, w !== null);
       if (!g) return { loss: tf.scalar(loss), dh: null, dw: null };
       // BLAS reads the head transposed in place: no [V, d] copy.
-      const dh = opts.table ? tf.matMul(g, opts.table) : matMulBT(g, ww);
-      return { loss: tf.scalar(loss), dh, dw: weightGrad ? matMulAT(hc, g) : null };
+      const dh = headRows ? tf.matMul(g, ww) : opts.table ? tf.matMul(g, opts.table) : matMulBT(g, ww);
+      const dw = weightGrad ? (headRows ? matMulAT(g, hc) : matMulAT(hc, g)) : null;
+      return { loss: tf.scalar(loss), dh, dw };
     }
     // One exp serves both the log-sum-exp and the softmax.
     const mx = tf.max(logits, 1, true);
@@ -257,7 +265,7 @@ export function fusedCrossEntropy(
     // [V, d]; the native pass reads ww transposed in place instead (w only says "gradients").
     const w = opts.table ?? (nativeAddon() ? ww : tf.transpose(ww));
     let total: tf.Scalar = tf.scalar(0);
-    let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros([d, V]) : null;
+    let dwt: tf.Tensor2D | null = weightGrad ? tf.zeros(headRows ? [V, d] : [d, V]) : null;
     const dRows: tf.Tensor2D[] = [];
     for (let c = 0; c < bounds.length; c++) {
       const [loss, dh, dw] = tf.tidy((): tf.Tensor[] => {

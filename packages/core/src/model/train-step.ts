@@ -3,6 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "./batch.ts";
 import { fusedCrossEntropy } from "./kernels.ts";
 import type { AdapterHooks, Model } from "./llama.ts";
+import { nativeAddon } from "./native/load.ts";
 
 export interface StepInput {
   batch: TokenBatch;
@@ -63,12 +64,20 @@ export function lossTensor(
     ? (opts.hooks?.table?.("model.embed_tokens.weight") ??
       (model.w("model.embed_tokens.weight") as tf.Tensor2D))
     : undefined;
-  return fusedCrossEntropy(h, table ? tf.transpose(table) : model.lmHeadT(opts.hooks), targets, {
-    table,
-    chunkRows: opts.chunkRows,
-    // A replaced table (trainable token rows) takes its gradient through the head too.
-    weightGrad: trainable.has(headVar) || opts.hooks?.table !== undefined,
-  });
+  // On the native tier a tied table is read transposed in place: no [d, V] copy per step.
+  const headRows = table !== undefined && nativeAddon() !== null;
+  return fusedCrossEntropy(
+    h,
+    headRows ? table! : table ? tf.transpose(table) : model.lmHeadT(opts.hooks),
+    targets,
+    {
+      table,
+      headRows,
+      chunkRows: opts.chunkRows,
+      // A replaced table (trainable token rows) takes its gradient through the head too.
+      weightGrad: trainable.has(headVar) || opts.hooks?.table !== undefined,
+    },
+  );
 }
 
 /**

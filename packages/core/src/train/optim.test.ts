@@ -141,9 +141,13 @@ describe("gradient averaging and clipping", () => {
     expect(acc.trainedTokens).toBe(r.tokens);
     expect(acc.loss).toBeCloseTo(r.loss / r.tokens, 5);
     for (let i = 0; i < vars.length; i++) {
-      const d = tf.tidy(() => tf.max(tf.abs(tf.sub(acc.grads[i]!, tf.div(r.grads[i]!, r.tokens)))));
-      expect((await d.data())[0]).toBeLessThan(1e-6);
-      d.dispose();
+      // Float32 sums in another order (BLAS, fused kernels): relative to the gradient's size.
+      const [d, scale] = tf.tidy(() => {
+        const want = tf.div(r.grads[i]!, r.tokens);
+        return [tf.max(tf.abs(tf.sub(acc.grads[i]!, want))), tf.max(tf.abs(want))];
+      });
+      expect((await d!.data())[0]).toBeLessThan(1e-6 + 1e-5 * (await scale!.data())[0]!);
+      tf.dispose([d!, scale!]);
     }
     // Not the mean of per-batch means.
     const la = await stepGradients(model, vars, [fillBatch(rowsOf(a), longest(a), 0)], {
