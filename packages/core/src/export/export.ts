@@ -1,7 +1,7 @@
 // exportRecipe: compile a recipe (no training), realise its data mix, and write a config + prepared data for a
 // distributed engine. What the target cannot express is a located diagnostic; with an error nothing is written.
-import { chmod, mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { chmod } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { compileRecipe } from "../compile/compile.ts";
 import type { Diagnostic, Problem } from "../recipe/diagnostics.ts";
 import { locateProblems } from "../recipe/locate.ts";
