@@ -129,7 +129,10 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   );
   section(
     "Backend",
-    `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}`,
+    `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}` +
+      (plan.backend.native
+        ? `\n          native tier ${plan.backend.native.active ? c.green("on") : c.yellow("off")}: ${plan.backend.native.reason}`
+        : ""),
   );
   section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
   section(
