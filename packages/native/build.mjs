@@ -74,6 +74,8 @@ function blas() {
 }
 
 function main() {
+  // A failed rebuild must not leave an older addon behind that the status says is not there.
+  rmSync(target, { force: true });
   if (process.env.SFTKIT_NATIVE_BUILD === "0")
     return record({ ok: false, reason: "skipped (SFTKIT_NATIVE_BUILD=0)" });
   if (platform === "win32") return record({ ok: false, reason: "not supported on Windows yet" });

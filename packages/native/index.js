@@ -8,18 +8,10 @@ const here = import.meta.dirname;
 /** @returns {{ addon: import("./index.d.ts").NativeAddon } | { reason: string }} */
 export function loadNative() {
   const file = join(here, "build", "sftkit_native.node");
-  const statusFile = join(here, "build", "status.json");
-  if (!existsSync(file)) {
-    if (existsSync(statusFile)) {
-      try {
-        const status = JSON.parse(readFileSync(statusFile, "utf8"));
-        if (status.reason) return { reason: `not built: ${status.reason}` };
-      } catch {
-        // fall through to the generic reason
-      }
-    }
-    return { reason: "not built (run `node build.mjs` in @sftkit/native, or reinstall)" };
-  }
+  // The last build's verdict wins over whatever file is there.
+  const status = buildStatus();
+  if (status && !status.ok) return { reason: `not built: ${status.reason ?? "unknown"}` };
+  if (!existsSync(file)) return { reason: "not built (run `node build.mjs` in @sftkit/native, or reinstall)" };
   try {
     return { addon: createRequire(import.meta.url)(file) };
   } catch (e) {
