@@ -11,7 +11,8 @@ export function loadNative() {
   // The last build's verdict wins over whatever file is there.
   const status = buildStatus();
   if (status && !status.ok) return { reason: `not built: ${status.reason ?? "unknown"}` };
-  if (!existsSync(file)) return { reason: "not built (run `node build.mjs` in @sftkit/native, or reinstall)" };
+  if (!existsSync(file))
+    return { reason: "not built (run `node build.mjs` in @sftkit/native, or reinstall)" };
   try {
     return { addon: createRequire(import.meta.url)(file) };
   } catch (e) {
