@@ -2,13 +2,13 @@
 // wasm heap (no copies), registered through tfjs's kernel registry.
 import * as tf from "@tensorflow/tfjs-core";
 
-interface HeapTensor {
+export interface HeapTensor {
   dataId: object;
   shape: number[];
   dtype: tf.DataType;
 }
 
-interface WasmBackendLike {
+export interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): HeapTensor;
   typedArrayFromHeap(t: HeapTensor): Float32Array | Int32Array;
 }

@@ -2,20 +2,10 @@
 // products stay on XNNPACK (measured: a [256 x 256] x [256 x 32] product 0.12 ms there, 0.28 ms
 // through a threaded OpenBLAS call), unless they come in batches the addon spreads over threads.
 import * as tf from "@tensorflow/tfjs-core";
+import type { HeapTensor, WasmBackendLike } from "./heap.ts";
 import type { NativeAddon } from "./types.ts";
 
 const SMALL_FLOPS = 2 ** 23;
-
-interface HeapTensor {
-  dataId: object;
-  shape: number[];
-  dtype: tf.DataType;
-}
-
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: tf.DataType): HeapTensor;
-  typedArrayFromHeap(t: HeapTensor): Float32Array;
-}
 
 export function registerNativeMatMul(addon: NativeAddon): void {
   const original = tf.getKernel("BatchMatMul", "wasm");
@@ -43,10 +33,11 @@ export function registerNativeMatMul(addon: NativeAddon): void {
     const outShape = [...(batchA >= batchB ? a.shape : b.shape).slice(0, -2), M, N];
     const out = backend.makeOutput(outShape, "float32");
     if (M * N === 0) return out as unknown as tf.TensorInfo;
+    const f32 = (t: HeapTensor) => backend.typedArrayFromHeap(t) as Float32Array;
     addon.sgemm(
-      backend.typedArrayFromHeap(a),
-      backend.typedArrayFromHeap(b),
-      backend.typedArrayFromHeap(out),
+      f32(a),
+      f32(b),
+      f32(out),
       M,
       N,
       K,
