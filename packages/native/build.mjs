@@ -104,6 +104,9 @@ function main() {
     "-fPIC",
     "-std=c++17",
     "-fno-math-errno",
+    // Nothing reads the floating-point exception flags; without this g++ keeps fastExp's compares
+    // and float-to-int conversions scalar (they could trap) and those loops unvectorized.
+    "-fno-trapping-math",
     ...openmp,
     "-DNODE_GYP_MODULE_NAME=sftkit_native",
     `-I${headers}`,

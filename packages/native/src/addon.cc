@@ -50,35 +50,31 @@ void gemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float*
   gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-bool argF32(napi_env env, napi_value v, float** out, size_t* len, const char* what) {
+// A typed array of one element type; a JS TypeError naming the argument otherwise.
+static bool argTyped(napi_env env, napi_value v, napi_typedarray_type want, void** out, size_t* len,
+                     const char* what, const char* kind) {
   napi_typedarray_type type;
-  void* data = nullptr;
   napi_value ab;
   size_t off = 0;
   bool is = false;
   napi_is_typedarray(env, v, &is);
-  if (!is || napi_get_typedarray_info(env, v, &type, len, &data, &ab, &off) != napi_ok ||
-      type != napi_float32_array) {
-    napi_throw_type_error(env, nullptr, (std::string(what) + " must be a Float32Array").c_str());
+  if (!is || napi_get_typedarray_info(env, v, &type, len, out, &ab, &off) != napi_ok || type != want) {
+    napi_throw_type_error(env, nullptr, (std::string(what) + " must be a" + kind).c_str());
     return false;
   }
-  *out = static_cast<float*>(data);
   return true;
 }
 
+bool argF32(napi_env env, napi_value v, float** out, size_t* len, const char* what) {
+  return argTyped(env, v, napi_float32_array, reinterpret_cast<void**>(out), len, what, " Float32Array");
+}
+
 bool argI32Array(napi_env env, napi_value v, int32_t** out, size_t* len, const char* what) {
-  napi_typedarray_type type;
-  void* data = nullptr;
-  napi_value ab;
-  size_t off = 0;
-  bool is = false;
-  napi_is_typedarray(env, v, &is);
-  if (!is || napi_get_typedarray_info(env, v, &type, len, &data, &ab, &off) != napi_ok || type != napi_int32_array) {
-    napi_throw_type_error(env, nullptr, (std::string(what) + " must be an Int32Array").c_str());
-    return false;
-  }
-  *out = static_cast<int32_t*>(data);
-  return true;
+  return argTyped(env, v, napi_int32_array, reinterpret_cast<void**>(out), len, what, "n Int32Array");
+}
+
+bool argU8(napi_env env, napi_value v, uint8_t** out, size_t* len, const char* what) {
+  return argTyped(env, v, napi_uint8_array, reinterpret_cast<void**>(out), len, what, " Uint8Array");
 }
 
 bool argInt(napi_env env, napi_value v, int64_t* out, const char* what) {

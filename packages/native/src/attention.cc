@@ -23,28 +23,6 @@ constexpr int64_t ROWS = 32;
 // the softmax (for any sane score range), so columns masked like that are skipped exactly.
 constexpr float NEGLIGIBLE = 1e5f;
 
-// exp(x) for the softmax (x <= 0 after subtracting the row max): Cephes' polynomial, ~1 ulp,
-// branch-free so loops over it vectorize; 0 below the float range (as expf underflows).
-inline float expNeg(float x) {
-  const float lo = -87.33654f;
-  const float xc = x < lo ? lo : (x > 0.f ? 0.f : x);
-  const float t = xc * 1.44269504088896341f + 12582912.f;  // round to nearest via 1.5 * 2^23
-  const float n = t - 12582912.f;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float s;
-  std::memcpy(&s, &bits, sizeof s);
-  return x < lo ? 0.f : y * s;
-}
-
 struct Dims {
   int64_t B, S, K, H, KV, hd;
   int64_t P() const { return K - S; }
@@ -161,7 +139,7 @@ napi_value AttentionForward(napi_env env, napi_callback_info info) {
         float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
         for (int64_t j = 0; j < n; j++) {
-          const float ex = expNeg(p[j] - mx);
+          const float ex = fastExp(p[j] - mx);
           p[j] = ex;
           sum += ex;
         }

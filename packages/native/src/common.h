@@ -32,6 +32,7 @@ void gemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 // Argument readers: they throw a JS error and return false on a wrong type.
 bool argF32(napi_env env, napi_value v, float** out, size_t* len, const char* what);
 bool argI32Array(napi_env env, napi_value v, int32_t** out, size_t* len, const char* what);
+bool argU8(napi_env env, napi_value v, uint8_t** out, size_t* len, const char* what);
 bool argInt(napi_env env, napi_value v, int64_t* out, const char* what);
 bool argNum(napi_env env, napi_value v, double* out, const char* what);
 bool argBool(napi_value v, napi_env env, bool* out, const char* what);
@@ -43,6 +44,28 @@ void defineFunction(napi_env env, napi_value exports, const char* name, napi_cal
 }  // namespace sft
 
 namespace sft {
+// exp(x) for float lanes, vectorizable (Cephes expf: range reduction x = n ln2 + r, |r| <= ln2/2,
+// a degree-7 polynomial for e^r, 2^n built in the exponent bits). Relative error ~1e-7. Inputs
+// below -87.34 (exp under the smallest normal float, -inf included) give 0; inputs above 88 are
+// clamped to 88 (exp 1.65e38, finite); so no inf or NaN comes out of a finite or infinite input.
+inline __attribute__((always_inline)) float fastExp(float x) {
+  const float lo = -87.33654f;
+  const float xc = x > 88.0f ? 88.0f : (x < lo ? lo : x);
+  const float t = xc * 1.44269504088896341f + 12582912.f;  // round to nearest via 1.5 * 2^23
+  const float n = t - 12582912.f;
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return x < lo ? 0.0f : p * __builtin_bit_cast(float, bits);
+}
+
 // A pthread-built OpenBLAS would start its own threads inside ours: it is held to one meanwhile.
 void enterParallel();
 void leaveParallel();

@@ -2,11 +2,6 @@
 // Rows go to threads through parallelFor; the inner loops are `omp simd` loops that g++ -O3
 // -march=native turns into AVX2/FMA code (the reductions too: `omp simd reduction` lets it
 // reassociate the sums, as -ffast-math would, for these loops alone).
-// Nothing here reads the floating-point exception flags: without this, g++ keeps the compares and
-// float-to-int conversions of fastExp in scalar code (they could trap) and leaves those loops scalar.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -14,29 +9,9 @@
 
 #include "common.h"
 
-namespace {
+using sft::fastExp;
 
-// exp(x) for float lanes, vectorizable (Cephes expf: range reduction x = n ln2 + r, |r| <= ln2/2,
-// a degree-7 polynomial for e^r, 2^n built in the exponent bits). Relative error ~1e-7. Inputs
-// below -87.34 (exp under the smallest normal float, -inf included) give 0; inputs above 88 are
-// clamped to 88 (exp 1.65e38, finite); so no inf or NaN comes out of a finite or infinite input.
-inline __attribute__((always_inline)) float fastExp(float x) {
-  const float lo = -87.33654f;
-  const float xc = x > 88.0f ? 88.0f : (x < lo ? lo : x);
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  const float scale = __builtin_bit_cast(float, bits);
-  return x < lo ? 0.0f : p * scale;
-}
+namespace {
 
 inline __attribute__((always_inline)) float sigmoid(float x) { return 1.0f / (1.0f + fastExp(-x)); }
 

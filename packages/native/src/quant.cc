@@ -4,21 +4,6 @@
 
 using namespace sft;
 
-static bool argU8(napi_env env, napi_value v, uint8_t** out, size_t* len, const char* what) {
-  napi_typedarray_type type;
-  void* data = nullptr;
-  napi_value ab;
-  size_t off = 0;
-  bool is = false;
-  napi_is_typedarray(env, v, &is);
-  if (!is || napi_get_typedarray_info(env, v, &type, len, &data, &ab, &off) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, nullptr, (std::string(what) + " must be a Uint8Array").c_str());
-    return false;
-  }
-  *out = static_cast<uint8_t*>(data);
-  return true;
-}
-
 // nf4Dequantize(codes, absmax, table, out, blockSize): out[i] = table[code i] * absmax[i / blockSize],
 // two 4-bit codes per byte, the first in the high nibble.
 static napi_value Nf4Dequantize(napi_env env, napi_callback_info info) {
