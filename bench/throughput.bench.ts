@@ -201,12 +201,8 @@ function torchAvailable(): string | null {
   return `PyTorch not found (${PY_CANDIDATES.join(", ")}: "import torch" failed): install Debian's python3-torch and libopenblas0-openmp to get the reference side`;
 }
 
-function runTorch(job: Job): RunResult {
-  const r = spawnSync(PY, [join(here, "torch_reference.py"), JSON.stringify(job)], {
-    encoding: "utf8",
-    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(job.threads) },
-    maxBuffer: 1 << 24,
-  });
+/** A child's last stdout line as its result, or its error (the last lines of stderr). */
+function childResult(r: { status: number | null; stdout: string; stderr: string }): RunResult {
   const line = r.stdout.trim().split("\n").pop() ?? "";
   if (r.status !== 0 || !line.startsWith("{"))
     return {
@@ -217,6 +213,15 @@ function runTorch(job: Job): RunResult {
       error: r.stderr.trim().split("\n").slice(-3).join(" | "),
     };
   return JSON.parse(line) as RunResult;
+}
+
+function runTorch(job: Job): RunResult {
+  const r = spawnSync(PY, [join(here, "torch_reference.py"), JSON.stringify(job)], {
+    encoding: "utf8",
+    env: { ...process.env, OMP_WAIT_POLICY: "PASSIVE", OMP_NUM_THREADS: String(job.threads) },
+    maxBuffer: 1 << 24,
+  });
+  return childResult(r);
 }
 
 function runOurs(job: Job): RunResult {
@@ -230,16 +235,7 @@ function runOurs(job: Job): RunResult {
     },
     maxBuffer: 1 << 24,
   });
-  const line = r.stdout.trim().split("\n").pop() ?? "";
-  if (r.status !== 0 || !line.startsWith("{"))
-    return {
-      tokensPerSecond: 0,
-      msPerStep: 0,
-      loss: 0,
-      peakRssMiB: 0,
-      error: r.stderr.trim().split("\n").slice(-3).join(" | "),
-    };
-  return JSON.parse(line) as RunResult;
+  return childResult(r);
 }
 
 function median(xs: number[]): number {
