@@ -51,6 +51,21 @@ export interface ForwardOptions {
   batchedAttention?: boolean;
 }
 
+type SevenModules = [
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+];
+
+/** A layer's linears in order: q, k, v, o, gate, up, down. */
+function layerModules(cfg: ModelConfig): SevenModules {
+  return linearModules(cfg) as SevenModules;
+}
+
 interface LayerContext {
   B: number;
   S: number;
@@ -229,15 +244,7 @@ export class Model {
     const hd = cfg.headDim;
     const K = P + past + S;
     const grad = opts.trainable !== undefined;
-    const [q, kp, vp, o, gate, up, down] = linearModules(cfg) as [
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-    ];
+    const [q, kp, vp, o, gate, up, down] = layerModules(cfg);
     const cos = tf.tensor3d(ctx.cos, [T, 1, hd]);
     const sin = tf.tensor3d(ctx.sin, [T, 1, hd]);
     const pre = `model.layers.${l}`;
@@ -307,15 +314,7 @@ export class Model {
     const KV = cfg.numKvHeads;
     const hd = cfg.headDim;
     const grad = opts.trainable !== undefined;
-    const [q, kp, vp, o, gate, up, down] = linearModules(cfg) as [
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-    ];
+    const [q, kp, vp, o, gate, up, down] = layerModules(cfg);
     const pre = `model.layers.${l}`;
     const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
     const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
