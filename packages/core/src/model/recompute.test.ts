@@ -6,7 +6,7 @@ import { packRows } from "./batch.ts";
 import type { ModelConfig } from "./config.ts";
 import { fusedCrossEntropy, linear } from "./kernels.ts";
 import { type Model, randomModel } from "./llama.ts";
-import { nativeAddon } from "./native/load.ts";
+import { nativeAddon, withoutNative } from "./native/load.ts";
 import { tinyConfig } from "./tiny.ts";
 import { lossAndGrads } from "./train-step.ts";
 
@@ -70,54 +70,65 @@ describe("gradient checkpointing", () => {
     m.dispose();
   });
 
-  it("keeps only layer inputs, and activationBytes matches measured saved and peak bytes", async () => {
-    const cases: [ModelConfig, number, number][] = [
-      [tinyConfig("llama", { vocabSize: 64, numLayers: 3 }), 2, 16],
-      [
-        tinyConfig("qwen2", {
-          vocabSize: 512,
-          numLayers: 2,
-          hiddenSize: 64,
-          numHeads: 8,
-          intermediateSize: 100,
-        }),
-        4,
-        64,
-      ],
-    ];
-    for (const [cfg, B, S] of cases) {
-      const m = randomModel(cfg);
-      const full = keptBytes(m, B, S, false);
-      const rec = keptBytes(m, B, S, true);
-      const native = nativeAddon() !== null;
-      const est = activationBytes(cfg, { batch: B, seqLen: S, native });
-      const estRec = activationBytes(cfg, { batch: B, seqLen: S, recompute: true, native });
-      // What the forward keeps: within 10% (tiny shapes, so constants weigh more).
-      expect(Math.abs(est.saved - full) / full, `estimate ${est.saved}, measured ${full}`).toBeLessThan(0.1);
-      expect(rec).toBeLessThan(full / 3);
-      expect(estRec.peak).toBeLessThan(est.peak);
-      expect(est.savedByRecompute).toBe(est.peak - estRec.peak);
-      if (cfg.vocabSize === 512) {
-        // Peaks, measured by tf.profile, for the larger case: within 15%.
-        const ids = Int32Array.from({ length: B * S }, (_, i) => 3 + (i % 500));
-        const vars = m.parameters().map(([, v]) => v);
-        const params = tf.memory().numBytes;
-        for (const recompute of [false, true]) {
-          const p = await tf.profile(async () => {
-            const r = await lossAndGrads(m, { batch: { batch: B, seqLen: S, ids }, labels: ids }, vars, {
-              recompute,
-            });
-            tf.dispose(r.grads);
-          });
-          const want = recompute ? estRec.peak : est.peak;
-          const got = p.peakBytes - params;
-          expect(
-            Math.abs(want - got) / got,
-            `recompute ${recompute}: estimate ${want}, measured ${got}`,
-          ).toBeLessThan(0.15);
+  // The native tier's formula where it is built, and the tfjs formulation's always.
+  const tiers = [
+    { tier: "active backend (native tier where built)", run: <T>(f: () => T) => f() },
+    { tier: "tfjs ops", run: withoutNative },
+  ];
+  it.each(tiers)(
+    "keeps only layer inputs, and activationBytes matches measured saved and peak bytes ($tier)",
+    ({ run }) =>
+      run(async () => {
+        const cases: [ModelConfig, number, number][] = [
+          [tinyConfig("llama", { vocabSize: 64, numLayers: 3 }), 2, 16],
+          [
+            tinyConfig("qwen2", {
+              vocabSize: 512,
+              numLayers: 2,
+              hiddenSize: 64,
+              numHeads: 8,
+              intermediateSize: 100,
+            }),
+            4,
+            64,
+          ],
+        ];
+        for (const [cfg, B, S] of cases) {
+          const m = randomModel(cfg);
+          const full = keptBytes(m, B, S, false);
+          const rec = keptBytes(m, B, S, true);
+          const native = nativeAddon() !== null;
+          const est = activationBytes(cfg, { batch: B, seqLen: S, native });
+          const estRec = activationBytes(cfg, { batch: B, seqLen: S, recompute: true, native });
+          // What the forward keeps: within 10% (tiny shapes, so constants weigh more).
+          expect(Math.abs(est.saved - full) / full, `estimate ${est.saved}, measured ${full}`).toBeLessThan(
+            0.1,
+          );
+          expect(rec).toBeLessThan(full / 3);
+          expect(estRec.peak).toBeLessThan(est.peak);
+          expect(est.savedByRecompute).toBe(est.peak - estRec.peak);
+          if (cfg.vocabSize === 512) {
+            // Peaks, measured by tf.profile, for the larger case: within 15%.
+            const ids = Int32Array.from({ length: B * S }, (_, i) => 3 + (i % 500));
+            const vars = m.parameters().map(([, v]) => v);
+            const params = tf.memory().numBytes;
+            for (const recompute of [false, true]) {
+              const p = await tf.profile(async () => {
+                const r = await lossAndGrads(m, { batch: { batch: B, seqLen: S, ids }, labels: ids }, vars, {
+                  recompute,
+                });
+                tf.dispose(r.grads);
+              });
+              const want = recompute ? estRec.peak : est.peak;
+              const got = p.peakBytes - params;
+              expect(
+                Math.abs(want - got) / got,
+                `recompute ${recompute}: estimate ${want}, measured ${got}`,
+              ).toBeLessThan(0.15);
+            }
+          }
+          m.dispose();
         }
-      }
-      m.dispose();
-    }
-  });
+      }),
+  );
 });

@@ -72,3 +72,25 @@ describe("wasm kernels: identity", () => {
     expect(tf.memory().numDataBuffers).toBe(before);
   });
 });
+
+describe("wasm kernels: row gather", () => {
+  it("copies whole rows in index order and rejects an index outside the rows", async () => {
+    await initBackend();
+    const x = tf.tensor3d(
+      Array.from({ length: 4 * 2 * 3 }, (_, i) => i),
+      [4, 2, 3],
+    );
+    const idx = tf.tensor2d([3, 0, 3, 1], [2, 2], "int32");
+    const g = tf.gather(x, idx);
+    expect(g.shape).toEqual([2, 2, 2, 3]);
+    const rows = x.arraySync();
+    expect(g.arraySync()).toEqual([
+      [rows[3], rows[0]],
+      [rows[3], rows[1]],
+    ]);
+    const before = tf.memory().numTensors;
+    expect(() => tf.gather(x, tf.tensor1d([4], "int32"))).toThrow(/index value 4 is not in \[0, 3\]/);
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(before + 1);
+    tf.dispose([x, idx, g]);
+  });
+});

@@ -77,11 +77,21 @@ export function nativeAddon(): NativeAddon | null {
 export function withoutNative<T>(fn: () => T): T {
   const saved = addon;
   addon = null;
+  let result: T;
   try {
-    return fn();
-  } finally {
+    result = fn();
+  } catch (e) {
     addon = saved;
+    throw e;
   }
+  // An async fn keeps the tier off until it settles.
+  if (result instanceof Promise) {
+    return result.finally(() => {
+      addon = saved;
+    }) as T;
+  }
+  addon = saved;
+  return result;
 }
 
 /**
