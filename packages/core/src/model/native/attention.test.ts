@@ -1,28 +1,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "../backend.ts";
 import { attentionMask, packRows, padRows } from "../batch.ts";
 import { type AttentionDims, nativeAttention } from "./attention.ts";
-import { nativeAddon, nativeStatus } from "./load.ts";
+import { nativeAddon } from "./load.ts";
+import { nativeSuite, rand } from "./testing.ts";
 
-await initBackend({ backend: "wasm" });
-const skip = !nativeAddon();
-const title = skip
-  ? `native attention (skipped: the native tier is not active: ${nativeStatus().reason ?? "unknown"})`
-  : "native attention";
-
-/** Deterministic values in [-scale, scale). */
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
+const { skip, title } = await nativeSuite("native attention");
 
 /** The explicit mask equal to mask = null: prefix keys visible, own keys causal. */
 function causalMask(B: number, S: number, K: number): Float32Array {

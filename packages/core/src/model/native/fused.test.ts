@@ -1,29 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "../backend.ts";
 import type { ModelConfig } from "../config.ts";
 import { ropeTables, rotateHalfMatrix } from "../rope.ts";
 import { nativeRmsNorm, nativeRope, nativeSoftmaxXent, nativeSwiglu } from "./fused.ts";
-import { nativeAddon, nativeStatus } from "./load.ts";
+import { nativeAddon } from "./load.ts";
+import { nativeSuite, rand } from "./testing.ts";
 
-await initBackend({ backend: "wasm" });
-const skip = !nativeAddon();
-const title = skip
-  ? `native fused kernels (skipped: the native tier is not active: ${nativeStatus().reason ?? "unknown"})`
-  : "native fused kernels";
-
-/** Deterministic values in [-scale, scale). */
-function rand(n: number, seed: number, scale = 1): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
+const { skip, title } = await nativeSuite("native fused kernels");
 
 function t2(rows: number, cols: number, seed: number, scale = 1): tf.Tensor2D {
   return tf.tensor2d(rand(rows * cols, seed, scale), [rows, cols]);
