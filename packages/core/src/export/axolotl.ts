@@ -2,16 +2,20 @@
 // prepared rows as JSONL, the chat template as a .jinja file, and a DeepSpeed JSON or FSDP settings from `scale`.
 import type { Problem } from "../recipe/diagnostics.ts";
 import fields from "./axolotl-fields.json" with { type: "json" };
+import { axolotlUnfrozenParameters } from "./axolotl-patterns.ts";
 import {
   activationCheckpointing,
   approximate,
   decoderLayerClass,
   deepspeedConfig,
   jsonl,
+  MIN_PEFT_TRAINABLE_TOKENS,
   microBatchSize,
+  modelReference,
   precision,
   scheduler,
-  trainableRegexes,
+  tokenizerReference,
+  trainableTokenIndices,
   trainedNewTokens,
   trainingFlags,
   unsupported,
@@ -45,16 +49,19 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
       ),
     );
   }
-  cfg.base_model = source.kind === "hub" ? source.hub : (resolved.model?.dir ?? source.path);
+  cfg.base_model = modelReference(ctx);
   if (source.kind === "hub" && source.revision)
     problems.push(
       approximate(["model", "revision"], "Axolotl loads the hub model's default revision, not this one"),
     );
-  if (recipe.tokenizer) cfg.tokenizer_config = resolved.tokenizerDir;
+  const tokenizer = tokenizerReference(ctx);
+  if (tokenizer !== null) cfg.tokenizer_config = tokenizer;
 
   // Method.
   const newTokens = trainedNewTokens(ctx);
   const axolotlIds = tokenIds(ctx);
+  const newTokenIds = newTokens.map((n) => axolotlIds.get(n.content) ?? n.id);
+  const header: string[] = [];
   if (method.kind === "prefix") {
     problems.push(
       unsupported(
@@ -71,6 +78,11 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
       cfg.bnb_config_kwargs = {
         bnb_4bit_quant_type: "nf4",
         bnb_4bit_use_double_quant: method.quantization.doubleQuant,
+        // FSDP and ZeRO-3 shard the packed 4-bit weights only when they are stored in the training dtype;
+        // Axolotl's default storage is bfloat16 (src/axolotl/loaders/model.py@5749095e64ac).
+        ...(["fsdp", "zero3"].includes(recipe.scale.strategy)
+          ? { bnb_4bit_quant_storage: torchDtype(recipe) }
+          : {}),
       };
     }
     cfg.lora_r = method.rank;
@@ -90,19 +102,33 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
           "or use --target trl (PEFT trainable tokens)",
         ),
       );
-    } else if (newTokens.length > 0)
-      cfg.peft_trainable_token_indices = newTokens.map((n) => axolotlIds.get(n.content) ?? n.id);
-  } else if (method.kind === "partial" || method.kind === "frozen") {
-    cfg.unfrozen_parameters = trainableRegexes(ctx);
-    if (method.kind === "frozen" && newTokens.length > 0) {
-      problems.push(
-        approximate(
-          ["method", "trainable", "newTokens"],
-          "Axolotl trains the new tokens' rows only through a PEFT adapter; here the whole embedding trains",
-          "use --target trl for PEFT trainable tokens, or a lora method with trainNewTokens",
-        ),
+    } else if (newTokens.length > 0) {
+      // A dict keyed by module (Axolotl src/axolotl/utils/schemas/peft.py@629bafbb68c6) reaches an untied lm_head.
+      cfg.peft_trainable_token_indices = trainableTokenIndices(ctx, newTokenIds);
+      header.push(
+        `The new tokens' rows train as PEFT trainable tokens: needs peft>=${MIN_PEFT_TRAINABLE_TOKENS}.`,
       );
     }
+  } else if (method.kind === "partial" || method.kind === "frozen") {
+    const rows = method.kind === "frozen" ? newTokenIds : [];
+    const unfrozen = axolotlUnfrozenParameters(ctx, rows);
+    // An empty list reads as unset in Axolotl: every parameter would train.
+    if (unfrozen.length === 0)
+      problems.push(
+        unsupported(
+          ["method"],
+          "the method trains no parameter here, and Axolotl reads an empty unfrozen_parameters as 'train everything'",
+        ),
+      );
+    else cfg.unfrozen_parameters = unfrozen;
+    if (rows.length > 0 && t.optimizer.weightDecay > 0)
+      problems.push(
+        approximate(
+          ["train", "optimizer", "weightDecay"],
+          "Axolotl trains only the new tokens' rows by zeroing the other rows' gradients, but AdamW's weight decay still shrinks the whole embedding",
+          "use --target trl (PEFT trainable tokens), or weightDecay: 0",
+        ),
+      );
   }
 
   // Tokens: Axolotl adds `special_tokens` first, then `tokens`, each new one at the next id.
@@ -185,7 +211,8 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
   if (t.packing) {
     cfg.pad_to_sequence_len = true;
     // sftkit packs with block-diagonal attention; flash attention keeps packed samples apart the same way.
-    cfg.flash_attention = true;
+    // (`flash_attention: true` is deprecated for attn_implementation, src/axolotl/utils/schemas/config.py.)
+    cfg.attn_implementation = "flash_attention_2";
   }
 
   // Optimisation.
@@ -215,18 +242,19 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
   cfg.tf32 = false;
   if (recipe.scale.strategy === "fsdp") {
     cfg.gradient_checkpointing = false;
-    cfg.fsdp = ["full_shard", "auto_wrap", ...(recipe.scale.cpuOffload ? ["offload"] : [])];
+    // FSDP2 spellings (docs/multi-gpu.qmd, src/axolotl/utils/schemas/fsdp.py@df327bb32b95): a top-level
+    // fsdp_version and unprefixed fsdp_config keys; the `fsdp:` list and `fsdp_`-prefixed keys are FSDP1's.
+    cfg.fsdp_version = 2;
     cfg.fsdp_config = {
-      fsdp_version: 2,
-      fsdp_auto_wrap_policy: "TRANSFORMER_BASED_WRAP",
-      fsdp_transformer_layer_cls_to_wrap:
+      auto_wrap_policy: "TRANSFORMER_BASED_WRAP",
+      transformer_layer_cls_to_wrap:
         decoderLayerClass[plan.model.architecture as keyof typeof decoderLayerClass],
-      fsdp_offload_params: recipe.scale.cpuOffload,
-      fsdp_cpu_ram_efficient_loading: true,
-      fsdp_reshard_after_forward: true,
-      fsdp_state_dict_type: "FULL_STATE_DICT",
+      offload_params: recipe.scale.cpuOffload,
+      cpu_ram_efficient_loading: true,
+      reshard_after_forward: true,
+      state_dict_type: "FULL_STATE_DICT",
       // Axolotl rejects gradient_checkpointing together with FSDP's own activation checkpointing.
-      fsdp_activation_checkpointing: activationCheckpointing(recipe),
+      activation_checkpointing: activationCheckpointing(recipe),
     };
   } else {
     cfg.gradient_checkpointing = activationCheckpointing(recipe);
@@ -238,6 +266,7 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
     `Generated by \`sft export --target axolotl\` from ${plan.recipe.name} (recipe hash ${plan.recipe.hash.slice(0, 12)}).`,
     `Field names: ${fields.repository} ${fields.version} (src/axolotl/utils/schemas/).`,
     "Run from this folder: ./launch.sh",
+    ...header,
   ]);
   files["launch.sh"] = launchScript(recipe.scale.nodes, recipe.scale.gpusPerNode);
   return {
@@ -279,6 +308,11 @@ function datasetEntry(kind: Kind, path: string, ctx: ExportContext): Record<stri
     roles_to_train: t.lossOn === "all" ? ["system", "user", "assistant", "tool"] : ["assistant"],
     train_on_eos: t.lossOn === "all" ? "all" : t.eos === "last" ? "last" : "turn",
   };
+}
+
+function torchDtype(recipe: ExportContext["recipe"]): string {
+  const p = precision(recipe);
+  return p.bf16 ? "bfloat16" : p.fp16 ? "float16" : "float32";
 }
 
 /** bos/eos/pad the recipe overrides, by text. */

@@ -1,5 +1,6 @@
 // Mappings both targets share: batch size, schedule, precision, DeepSpeed, layer classes, per-turn training flags.
 
+import { isAbsolute, relative } from "node:path";
 import { DEFAULT_TOKENS_PER_MICRO_BATCH } from "../compile/plan.ts";
 import type { Conversation } from "../data/types.ts";
 import type { Architecture } from "../model/config.ts";
@@ -116,7 +117,10 @@ export function jsonl(rows: unknown[]): string {
   return rows.map((r) => `${JSON.stringify(r)}\n`).join("");
 }
 
-/** Parameter-name regexes (HF Llama names) that the partial/frozen methods train, for re.match in Python. */
+/**
+ * Parameter-name regexes (HF Llama names) that the partial/frozen methods train, for re.match in Python (TRL's
+ * train.py). Axolotl reads `.` differently: see axolotl-patterns.ts.
+ */
 export function trainableRegexes(ctx: ExportContext): string[] {
   const { method } = ctx.recipe;
   const numLayers = ctx.plan.model.layers;
@@ -137,9 +141,11 @@ export function trainableRegexes(ctx: ExportContext): string[] {
   if (method.kind === "frozen") {
     const t = method.trainable;
     const newTokens = t.newTokens === true || (Array.isArray(t.newTokens) && t.newTokens.length > 0);
-    if ((newTokens && ctx.resolved.added.some((a) => a.isNew)) || (t.lmHead && tied))
-      out.push("^model\\.embed_tokens\\.");
-    if (t.lmHead && !tied) out.push("^lm_head\\.");
+    const newRows = newTokens && ctx.resolved.added.some((a) => a.isNew);
+    // As sftkit's parameter plan (compile/params.ts): `lmHead` names the lm_head tensor, which a tied model lacks.
+    if (newRows) out.push("^model\\.embed_tokens\\.");
+    // An untied lm_head holds its own rows of the new tokens: sftkit trains them too.
+    if ((t.lmHead || newRows) && !tied) out.push("^lm_head\\.");
     if (t.norms)
       out.push("^model\\.(?:norm|layers\\.\\d+\\.(?:input_layernorm|post_attention_layernorm))\\.");
   }
@@ -161,4 +167,43 @@ export function trainedNewTokens(ctx: ExportContext): { content: string; id: num
   return added
     .filter((a) => names === null || names.includes(a.content))
     .map((a) => ({ content: a.content, id: a.id as number }));
+}
+
+/**
+ * Where the engine loads the base model from, portable to another machine: the `--base-model` value, else the
+ * hub id for a model from the hub cache, else the folder relative to the export (launch.sh runs from there).
+ */
+export function modelReference(ctx: ExportContext): string {
+  if (ctx.baseModel !== undefined) return ctx.baseModel;
+  const source = ctx.plan.model.source;
+  if (source.kind === "hub" && source.hub) return source.hub;
+  return exportRelative(ctx, ctx.resolved.model?.dir ?? source.path ?? "");
+}
+
+/** The tokenizer folder when the recipe names its own (relative to the export), else null: the model's. */
+export function tokenizerReference(ctx: ExportContext): string | null {
+  if (!ctx.recipe.tokenizer || !ctx.resolved.tokenizerDir) return null;
+  return exportRelative(ctx, ctx.resolved.tokenizerDir);
+}
+
+/** A local folder as seen from the export folder; `./` keeps it from reading as a hub id. */
+export function exportRelative(ctx: ExportContext, dir: string): string {
+  if (!isAbsolute(dir)) return dir;
+  const rel = relative(ctx.out, dir);
+  if (rel === "") return ".";
+  return isAbsolute(rel) || rel.startsWith("..") ? rel : `./${rel}`;
+}
+
+/** PEFT's trainable tokens take a dict keyed by module since 0.15.0; earlier versions drop or reject them. */
+export const MIN_PEFT_TRAINABLE_TOKENS = "0.15.0";
+
+/**
+ * Rows of new tokens per module, as PEFT's `trainable_token_indices` takes them: a flat list trains the input
+ * embedding only (a tied lm_head follows it); an untied lm_head needs its own key, as sftkit trains both tables.
+ */
+export function trainableTokenIndices(
+  ctx: ExportContext,
+  ids: number[],
+): number[] | { embed_tokens: number[]; lm_head: number[] } {
+  return ctx.plan.model.config.tieWordEmbeddings ? ids : { embed_tokens: ids, lm_head: ids };
 }

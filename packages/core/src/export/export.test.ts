@@ -70,6 +70,13 @@ function axolotlUnknown(out: string): string[] {
     });
   }
   bad.push(...unknownKeys(keysOf(cfg.special_tokens), g.SpecialTokensConfig.fields, "special_tokens"));
+  bad.push(...unknownKeys(keysOf(cfg.fsdp_config), g.FSDPConfig.fields, "fsdp_config"));
+  const deprecated = new Set(axolotlFields.deprecated.fields);
+  bad.push(
+    ...Object.keys(cfg)
+      .filter((k) => deprecated.has(k))
+      .map((k) => `axolotl.yaml.${k} (deprecated)`),
+  );
   return bad;
 }
 
@@ -113,7 +120,7 @@ describe.each(["axolotl", "trl"] as const)("export --target %s", (target) => {
       const golden = [`diagnostics:\n${messages.join("\n")}\n`];
       for (const f of configFiles[target])
         if (r.files.includes(f)) golden.push(`==> ${f} <==\n${read(out, f)}`);
-      await expect(normalise(golden.join("\n"), data.dir)).toMatchFileSnapshot(
+      await expect(normalise(golden.join("\n"), data.dir, out)).toMatchFileSnapshot(
         `__golden__/${target}-${kind}.txt`,
       );
       expect(target === "axolotl" ? axolotlUnknown(out) : trlUnknown(out)).toEqual([]);
@@ -168,5 +175,54 @@ describe("export diagnostics", () => {
     const r = await exportRecipe(recipeFor(data, {}), { target: "megatron" as ExportTarget, out: data.dir });
     expect(r.ok).toBe(false);
     expect(r.diagnostics[0]?.message).toMatch(/unknown export target `megatron`/);
+  });
+});
+
+describe("current spellings of the engines' keys", () => {
+  let n = 0;
+  const exportYaml = async (target: ExportTarget, over: Overrides, file: string) => {
+    const out = join(data.dir, `spelling-${target}-${n++}`);
+    const r = await exportRecipe(recipeFor(data, over), { target, out });
+    expect(r.ok, r.diagnostics.map((d) => d.message).join("\n")).toBe(true);
+    return asMap(parseYaml(read(out, file)));
+  };
+
+  it("Axolotl FSDP: fsdp_version 2 and unprefixed fsdp_config keys (docs/multi-gpu.qmd), no `fsdp:` list", async () => {
+    const cfg = await exportYaml("axolotl", methods.qlora!, "axolotl.yaml");
+    expect(cfg.fsdp).toBeUndefined();
+    expect(cfg.fsdp_version).toBe(2);
+    const keys = keysOf(cfg.fsdp_config);
+    expect(keys.filter((k) => k.startsWith("fsdp_"))).toEqual([]);
+    expect(asMap(cfg.fsdp_config)).toMatchObject({
+      offload_params: true,
+      activation_checkpointing: true,
+      transformer_layer_cls_to_wrap: "LlamaDecoderLayer",
+    });
+  });
+
+  it("Axolotl packing: attn_implementation, not the deprecated flash_attention flag", async () => {
+    const cfg = await exportYaml("axolotl", methods.lora!, "axolotl.yaml");
+    expect(cfg.flash_attention).toBeUndefined();
+    expect(cfg.attn_implementation).toBe("flash_attention_2");
+  });
+
+  it("Axolotl QLoRA + fp16 + ZeRO-3: the 4-bit weights are stored in fp16 (Axolotl's default is bf16)", async () => {
+    const over: Overrides = {
+      method: { kind: "qlora", targets: "all-linear" },
+      scale: { strategy: "zero3", precision: "fp16" },
+    };
+    const cfg = await exportYaml("axolotl", over, "axolotl.yaml");
+    expect(asMap(cfg.bnb_config_kwargs).bnb_4bit_quant_storage).toBe("float16");
+  });
+
+  it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
+    const over: Overrides = {
+      method: { kind: "qlora", targets: "all-linear" },
+      train: { gradientCheckpointing: true },
+      scale: { strategy: "zero3" },
+    };
+    const sft = await exportYaml("trl", over, "sft.yaml");
+    expect(sft.gradient_checkpointing).toBe(true);
+    expect(asMap(sft.gradient_checkpointing_kwargs).use_reentrant).not.toBe(false);
   });
 });

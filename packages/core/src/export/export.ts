@@ -16,6 +16,8 @@ export interface ExportOptions {
   target: ExportTarget;
   /** Output folder (created; files in it are replaced). */
   out: string;
+  /** The base model the engine loads (hub id or path), instead of the recipe's; written as is. */
+  baseModel?: string;
 }
 
 export interface ExportResult {
@@ -66,7 +68,14 @@ export async function exportRecipe(
       counts: empty,
     };
   }
-  const ctx = { recipe: resolved.recipe, resolved, plan, data };
+  const ctx = {
+    recipe: resolved.recipe,
+    resolved,
+    plan,
+    data,
+    out: resolve(opts.out),
+    ...(opts.baseModel !== undefined ? { baseModel: opts.baseModel } : {}),
+  };
   const output = opts.target === "axolotl" ? exportAxolotl(ctx) : exportTrl(ctx);
   const diagnostics = [...compiled.diagnostics, ...locateProblems(output.problems, resolved.file)];
   const counts = { train: data.train.length, eval: data.eval.length, perSource: data.perSource };

@@ -1,5 +1,5 @@
 // Shared by the export tests: a small data set in a temporary folder and recipes over stories260K.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { defineRecipe } from "../recipe/define.ts";
@@ -48,13 +48,15 @@ export function writeData(): { dir: string; chat: string; story: string } {
 export type Overrides = Partial<Pick<RecipeInput, "method" | "train" | "scale" | "tokens">> & {
   /** A row predicate on the chat source (filters.where). */
   where?: (row: Record<string, unknown>) => boolean;
+  /** Model folder (default: stories260K). */
+  modelPath?: string;
 };
 
 /** A recipe over both sources: chat weighted 1.5 with 2 eval rows, story drawn 8 times per epoch. */
 export function recipeFor(data: { dir: string; chat: string; story: string }, over: Overrides) {
   return defineRecipe({
     name: `export-${over.method?.kind ?? "lora"}`,
-    model: { path: modelDir },
+    model: { path: over.modelPath ?? modelDir },
     template: { jinja: template },
     tokens: over.tokens ?? { add: ["<|user|>", "<|assistant|>", "<|end|>"], eos: "<|end|>" },
     data: {
@@ -77,9 +79,22 @@ export function recipeFor(data: { dir: string; chat: string; story: string }, ov
   } as RecipeInput);
 }
 
-/** Output text with machine-specific paths (and the recipe hash, which covers them) replaced, for golden files. */
-export function normalise(text: string, tmp: string): string {
-  return text
+/** A copy of stories260K in `dir` with its own (untied) lm_head, as most 7B+ Llama and Mistral bases have. */
+export function writeUntiedModel(dir: string): string {
+  const out = join(dir, "stories260K-untied");
+  cpSync(modelDir, out, { recursive: true });
+  const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
+  writeFileSync(join(out, "config.json"), JSON.stringify({ ...config, tie_word_embeddings: false }, null, 2));
+  return out;
+}
+
+/**
+ * Output text with machine-specific paths (and the recipe hash, which covers them) replaced, for golden files;
+ * `out`: the export folder, from which the repository's paths are written relative.
+ */
+export function normalise(text: string, tmp: string, out?: string): string {
+  const fromOut = out ? text.split(`"${relative(out, repo)}/`).join('"<repo relative to out>/') : text;
+  return fromOut
     .split(tmp)
     .join("<tmp>")
     .split(repo)

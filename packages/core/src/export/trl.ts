@@ -8,10 +8,14 @@ import {
   decoderLayerClass,
   deepspeedConfig,
   jsonl,
+  MIN_PEFT_TRAINABLE_TOKENS,
   microBatchSize,
+  modelReference,
   precision,
   scheduler,
+  tokenizerReference,
   trainableRegexes,
+  trainableTokenIndices,
   trainedNewTokens,
   warmupSteps,
 } from "./common.ts";
@@ -62,6 +66,16 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
       ),
     );
   }
+  const newTokens = trainedNewTokens(ctx);
+  const peftTokensOnly =
+    method.kind === "frozen" &&
+    !(method.trainable.lmHead && !plan.model.config.tieWordEmbeddings) &&
+    !method.trainable.norms &&
+    newTokens.length > 0;
+  const usesPeft = ["lora", "qlora", "prefix"].includes(method.kind) || peftTokensOnly;
+  // TRL forces reentrant checkpointing for a PEFT model under ZeRO-3 and warns when told otherwise
+  // (trl/trainer/sft_trainer.py@84e83143af5b); elsewhere it defaults to use_reentrant: false itself.
+  const reentrant = usesPeft && recipe.scale.strategy === "zero3";
   const sft: Record<string, unknown> = {
     output_dir: "outputs",
     per_device_train_batch_size: microBatchSize(recipe),
@@ -83,7 +97,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
     bf16: p.bf16,
     fp16: p.fp16,
     gradient_checkpointing: checkpointing,
-    ...(checkpointing ? { gradient_checkpointing_kwargs: { use_reentrant: false } } : {}),
+    ...(checkpointing ? { gradient_checkpointing_kwargs: { use_reentrant: reentrant } } : {}),
     max_length: t.maxLength,
     packing: t.packing,
     ...(t.packing ? { packing_strategy: "bfd" } : {}),
@@ -118,7 +132,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
       hint: "save it as a Hugging Face folder and point `model.path` at it",
     });
   }
-  const modelPath = source.kind === "hub" ? source.hub : (resolved.model?.dir ?? source.path);
+  const modelPath = modelReference(ctx);
   const dtype = p.bf16 ? "bfloat16" : p.fp16 ? "float16" : "float32";
   const spec: Record<string, unknown> = {
     model: {
@@ -128,7 +142,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
       ...(t.packing ? { attn_implementation: "flash_attention_2" } : {}),
     },
     tokenizer: {
-      path: resolved.tokenizerDir ?? modelPath,
+      path: tokenizerReference(ctx) ?? modelPath,
       ...(!recipe.tokenizer && source.revision ? { revision: source.revision } : {}),
       added_tokens: resolved.added.map((a) => ({
         content: a.content,
@@ -147,7 +161,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
     },
     data: { train: "data/train.jsonl", ...(hasEval ? { eval: "data/eval.jsonl" } : {}) },
   };
-  const newTokens = trainedNewTokens(ctx);
+  const tied = plan.model.config.tieWordEmbeddings;
   if (method.kind === "qlora") {
     // TRL's own model config leaves nested quantization off; the recipe's choice is written out.
     spec.quantization = {
@@ -172,7 +186,14 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
         lora_dropout: method.dropout,
         target_modules: method.targets === "all-linear" ? "all-linear" : [...method.targets],
         use_rslora: method.rslora,
-        ...(newTokens.length > 0 ? { trainable_token_indices: newTokens.map((n) => n.id) } : {}),
+        ...(newTokens.length > 0
+          ? {
+              trainable_token_indices: trainableTokenIndices(
+                ctx,
+                newTokens.map((n) => n.id),
+              ),
+            }
+          : {}),
       },
     };
   } else if (method.kind === "prefix") {
@@ -186,12 +207,14 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
       },
     };
   } else if (method.kind === "frozen") {
-    const { lmHead, norms } = method.trainable;
-    if (!lmHead && !norms && newTokens.length > 0) {
-      // Only the new rows train: PEFT's trainable tokens, exactly.
+    if (peftTokensOnly) {
+      // Only the new rows train: PEFT's trainable tokens, exactly, in both tables when lm_head is untied.
       spec.peft = {
         class: "TrainableTokensConfig",
-        kwargs: { target_modules: ["embed_tokens"], token_indices: newTokens.map((n) => n.id) },
+        kwargs: {
+          target_modules: tied ? ["embed_tokens"] : ["embed_tokens", "lm_head"],
+          token_indices: newTokens.map((n) => n.id),
+        },
       };
     } else {
       spec.trainable = trainableRegexes(ctx);
@@ -199,7 +222,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
         problems.push(
           approximate(
             ["method", "trainable", "newTokens"],
-            "with lmHead or norms also training, the whole embedding trains (PEFT trainable tokens cannot be combined with them here)",
+            `with lmHead or norms also training, the whole embedding${tied ? "" : " and lm_head"} train (PEFT trainable tokens cannot be combined with them here)`,
           ),
         );
     }
@@ -216,10 +239,15 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
         "prefix-tuning prefixes cannot be merged into the weights; train.py saves the PEFT adapter only",
       ),
     );
-  files["model.yaml"] = toYaml(
-    spec,
-    header("model, tokenizer, quantization and PEFT settings read by train.py"),
-  );
+  const trainsTokens = newTokens.length > 0 && (method.kind !== "frozen" || peftTokensOnly);
+  files["model.yaml"] = toYaml(spec, [
+    ...header("model, tokenizer, quantization and PEFT settings read by train.py"),
+    ...(trainsTokens
+      ? [
+          `The new tokens' rows train as PEFT trainable tokens: needs peft>=${MIN_PEFT_TRAINABLE_TOKENS} (train.py checks).`,
+        ]
+      : []),
+  ]);
 
   // accelerate.
   const scale = recipe.scale;
@@ -279,7 +307,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
 
 function launchScript(nodes: number, gpusPerNode: number): string {
   return `#!/usr/bin/env bash
-# Generated by \`sft export --target trl\`. Needs: pip install trl peft accelerate datasets pyyaml
+# Generated by \`sft export --target trl\`. Needs: pip install trl "peft>=${MIN_PEFT_TRAINABLE_TOKENS}" accelerate datasets pyyaml
 # (and deepspeed or bitsandbytes when the config uses them). On each of the ${nodes} node(s), run from this
 # folder with MACHINE_RANK (0..${nodes - 1}) and MAIN_PROCESS_IP (node 0's address) set.
 set -euo pipefail

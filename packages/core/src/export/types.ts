@@ -13,6 +13,10 @@ export interface ExportContext {
   resolved: ResolvedRecipe;
   plan: Plan;
   data: ExportData;
+  /** The absolute output folder: local paths in the files are written relative to it. */
+  out: string;
+  /** `--base-model`: the model id or path written as the engine's base model, verbatim. */
+  baseModel?: string;
 }
 
 /** A target's output: files by path relative to the output folder, and what it could not express. */

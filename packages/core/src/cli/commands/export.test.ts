@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand } from "citty";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { parseYaml } from "../../export/yaml.ts";
 import { exportCommand } from "./export.ts";
 
 const repo = join(import.meta.dirname, "../../../../..");
@@ -34,6 +35,18 @@ describe("sft export", () => {
     // 270 chat rows + 180 knowledge-probe samples (40% of the epoch).
     expect(io.out.join("")).toMatch(/Wrote 10 files .* \(450 train rows, 30 eval rows\)/);
     expect(readFileSync(join(out, "sft.yaml"), "utf8")).toContain("completion_only_loss: true");
+  });
+
+  it("--base-model is written as the base model the engine loads", async () => {
+    const out = mkdtempSync(join(tmpdir(), "sft-cli-export-"));
+    dirs.push(out);
+    capture();
+    const rawArgs = [quickstart, "--target", "axolotl", "--out", out, "--base-model", "Org/Base-7B"];
+    await runCommand(exportCommand, { rawArgs });
+    vi.restoreAllMocks();
+    expect(process.exitCode ?? 0).toBe(0);
+    const cfg = parseYaml(readFileSync(join(out, "axolotl.yaml"), "utf8")) as Record<string, unknown>;
+    expect(cfg.base_model).toBe("Org/Base-7B");
   });
 
   it("exits 1 with an unknown target, naming it", async () => {

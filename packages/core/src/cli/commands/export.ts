@@ -13,6 +13,11 @@ export const exportCommand = defineCommand({
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
     target: { type: "string", required: true, description: `Engine: ${exportTargets.join(" | ")}` },
     out: { type: "string", required: true, description: "Output folder" },
+    "base-model": {
+      type: "string",
+      description:
+        "Base model the engine loads (hub id or path), written as is; default: the hub id, else the model folder relative to --out",
+    },
   },
   async run({ args }) {
     if (!(exportTargets as readonly string[]).includes(args.target)) {
@@ -22,7 +27,11 @@ export const exportCommand = defineCommand({
       process.exitCode = 1;
       return;
     }
-    const result = await exportRecipe(args.recipe, { target: args.target as ExportTarget, out: args.out });
+    const result = await exportRecipe(args.recipe, {
+      target: args.target as ExportTarget,
+      out: args.out,
+      ...(args["base-model"] !== undefined ? { baseModel: args["base-model"] } : {}),
+    });
     const c = colorsFor(process.stderr);
     const color = c.isColorSupported;
     if (result.diagnostics.length)
