@@ -66,7 +66,7 @@ export {
   TokensSchema,
   TrainSchema,
 } from "./recipe/schema/index.ts";
-export { type WarningId, warningIds } from "./recipe/warnings.ts";
+export { acknowledgeableErrorIds, type WarningId, warningIds } from "./recipe/warnings.ts";
 // Plots, run reports, notebook display
 export {
   type Displayable,

@@ -1,9 +1,16 @@
 // The data stage as the compiler sees it: run the pipeline, turn its reports and problems into plan facts.
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
-import { type DataPipelineOptions, mixEpoch, type PreparedData, prepareData } from "../data/pipeline.ts";
+import {
+  type DataPipelineOptions,
+  mixEpoch,
+  type PreparedData,
+  prepareData,
+  type TemplateDrop,
+} from "../data/pipeline.ts";
 import { PROBES_SOURCE, type ProbeFact, probeConversation, probesSource } from "../data/probes.ts";
+import { droppedFeatures } from "../data/template/feature-drops.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
@@ -63,6 +70,9 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     ),
     maxLength: train.maxLength,
     overLength: train.overLength,
+    droppedFeatures: template
+      ? (conv) => droppedFeatures(template.text, tokenizer.templateContext(), conv)
+      : undefined,
   };
   let prepared: PreparedData;
   try {
@@ -135,6 +145,8 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     }
   }
 
+  problems.push(...templateDropProblems(resolved, prepared));
+
   for (const message of prepared.warnings) {
     problems.push({
       severity: "warning",
@@ -203,6 +215,45 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     facts.longestRow = schedule.summary.longestRow;
   }
   return { facts, prepared };
+}
+
+const featurePlural: Record<TemplateDrop["feature"], string> = {
+  "tool calls": "tool calls",
+  "tool definitions": "tool definitions",
+  "system message": "system messages",
+};
+
+const featureHints: Record<TemplateDrop["feature"], string> = {
+  "tool calls": "a template with tool calls (built-in chatml, qwen2.5 or llama-3, or the model's own)",
+  "tool definitions":
+    "a template that renders `tools` (built-in chatml, qwen2.5 or llama-3, or the model's own)",
+  "system message": "a template with a system role",
+};
+
+/** A template that renders nothing of a feature the data has: an error unless the recipe acknowledges it. */
+function templateDropProblems(resolved: ResolvedRecipe, prepared: PreparedData): Problem[] {
+  const { recipe, template } = resolved;
+  const code = "sft/template-drops-feature";
+  const acknowledged = (recipe.acknowledge as string[]).includes(code);
+  const label =
+    template?.source === "model"
+      ? "the model's chat template"
+      : template?.name
+        ? `chat template "${template.name}"`
+        : "the inline chat template";
+  return prepared.reports.flatMap((r) =>
+    r.templateDrops.map((d): Problem => {
+      const file = relative(resolved.baseDir, d.first.file) || d.first.file;
+      const at = d.first.line !== undefined ? `${file}:${d.first.line}` : `${file} row ${d.first.index}`;
+      return {
+        severity: acknowledged ? "warning" : "error",
+        code,
+        message: `${at}: ${label} has no place for ${featurePlural[d.feature]}: this row renders the same without its ${d.feature}; ${d.rows} of ${r.rows} rows of source \`${r.name}\` lose theirs`,
+        path: ["data", "sources", r.name],
+        hint: `use ${featureHints[d.feature]}; or acknowledge ${code} to train without them (tool-call turns the template drops are then left out of the loss)`,
+      };
+    }),
+  );
 }
 
 /**

@@ -6,6 +6,7 @@ import { applyFilters, type Converted, convertRow, rowKeys, type SourceOutput } 
 import { mixSamples, samplesPerEpoch } from "./mix/mix.ts";
 import { splitIndices } from "./mix/split.ts";
 import { type DataProblem, ReadError, readRows, resolveFiles } from "./readers/index.ts";
+import type { TemplateFeature } from "./template/feature-drops.ts";
 import { type Conversation, IGNORE_INDEX, type RawRow, type TokenizedSample } from "./types.ts";
 
 export type { SourceOutput } from "./formats/index.ts";
@@ -25,6 +26,15 @@ export interface DataPipelineOptions {
   cacheKeyExtra: string;
   maxLength: number;
   overLength: "truncate" | "drop" | "error";
+  /** Features of a chat row that the template renders nothing of (tool calls, tools, system); counted per source. */
+  droppedFeatures?: (conv: Conversation) => readonly TemplateFeature[];
+}
+
+/** Rows of a source whose `feature` the chat template drops, and where the first of them is. */
+export interface TemplateDrop {
+  feature: TemplateFeature;
+  rows: number;
+  first: TokenizedSample["origin"];
 }
 
 export interface SourceReport {
@@ -51,6 +61,7 @@ export interface SourceReport {
   weight: number;
   samplesPerEpoch: number;
   cached: boolean;
+  templateDrops: TemplateDrop[];
 }
 
 export interface PreparedData {
@@ -73,6 +84,7 @@ interface StageMeta {
   overLength: SourceReport["overLength"];
   longestBeforeLimit: number;
   problems: DataProblem[];
+  templateDrops: TemplateDrop[];
 }
 
 /** Problems kept per source and kind; the rest are summarised in one line. */
@@ -157,6 +169,7 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
       weight: train.length > 0 ? perEpoch / train.length : 0,
       samplesPerEpoch: perEpoch,
       cached,
+      templateDrops: stage.meta.templateDrops,
     });
   }
   return out;
@@ -197,7 +210,9 @@ async function tokenizeSource(
     overLength: { dropped: 0, truncated: 0, errors: 0 },
     longestBeforeLimit: 0,
     problems: [],
+    templateDrops: [],
   };
+  const drops = new Map<TemplateFeature, TemplateDrop>();
   const samples: TokenizedSample[] = [];
   const filters = applyFilters(source.filters);
   const keys = rowKeys(source);
@@ -233,6 +248,13 @@ async function tokenizeSource(
           continue;
         }
         if (dropped !== null) continue;
+        if (conv.value.kind === "chat" && opts.droppedFeatures) {
+          for (const feature of opts.droppedFeatures(conv.value.conversation)) {
+            const seen = drops.get(feature);
+            if (seen) seen.rows++;
+            else drops.set(feature, { feature, rows: 1, first: origin(item.row) });
+          }
+        }
         let enc: Encoded;
         try {
           enc = encodeConverted(conv.value, opts);
@@ -294,6 +316,7 @@ async function tokenizeSource(
       message: `... and ${overKept - MAX_PROBLEMS} more over-length rows`,
     });
   }
+  meta.templateDrops = [...drops.values()];
   meta.filtered = { ...filters.counts } as Record<string, number>;
   if (emptyAfterTruncate > 0) meta.filtered.emptyAfterTruncate = emptyAfterTruncate;
   return { meta, samples };

@@ -1,7 +1,7 @@
 // The recipe reference (docs/recipe-reference.md), generated from the zod schemas' JSON Schema and descriptions.
 import { z } from "zod";
 import { RecipeSchema } from "./schema/recipe.ts";
-import { warningIds } from "./warnings.ts";
+import { acknowledgeableErrorIds, warningIds } from "./warnings.ts";
 
 interface Js {
   type?: string;
@@ -124,6 +124,15 @@ export function renderRecipeReference(): string {
     "|---|---|",
   );
   for (const [id, text] of Object.entries(warningIds)) out.push(`| \`${id}\` | ${escapeCell(text)} |`);
+  out.push(
+    "",
+    "Errors a recipe can acknowledge (listed, they become acknowledged warnings):",
+    "",
+    "| id | meaning |",
+    "|---|---|",
+  );
+  for (const [id, text] of Object.entries(acknowledgeableErrorIds))
+    out.push(`| \`${id}\` | ${escapeCell(text)} |`);
   out.push("");
   return alignTables(out.join("\n"));
 }

@@ -18,3 +18,18 @@ export const warningIds = {
 
 export type WarningId = keyof typeof warningIds;
 export const warningIdList = Object.keys(warningIds) as [WarningId, ...WarningId[]];
+
+/**
+ * Errors a recipe may accept by listing their id in `acknowledge`: they are then reported as acknowledged
+ * warnings (kept in the plan, not printed). Stable like the warning ids.
+ */
+export const acknowledgeableErrorIds = {
+  "sft/template-drops-feature":
+    "The chat template renders nothing of a feature in the data (tool calls, tool definitions, a system message). Acknowledged, those rows train without it, and tool-call turns it drops stay out of the loss.",
+} as const;
+
+export type AcknowledgeableId = WarningId | keyof typeof acknowledgeableErrorIds;
+export const acknowledgeableIdList = [...warningIdList, ...Object.keys(acknowledgeableErrorIds)] as [
+  AcknowledgeableId,
+  ...AcknowledgeableId[],
+];

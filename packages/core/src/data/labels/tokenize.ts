@@ -2,7 +2,7 @@
 // tokenized once; labels come from each token's character offsets, so ids always equal
 // tokenizer.encode(text) whatever BPE merges happen across turn boundaries.
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { type Conversation, IGNORE_INDEX } from "../types.ts";
+import { type Conversation, IGNORE_INDEX, type Message } from "../types.ts";
 import { type AssistantSpan, assistantSpans, endOfTurnCandidates } from "./spans.ts";
 
 export type LossOn = "assistant" | "all" | "last";
@@ -73,6 +73,15 @@ function candidatesFor(tokenizer: Tokenizer): string[] {
   return list;
 }
 
+/**
+ * A turn of only tool calls whose rendered text names none of them: the template dropped the calls, and
+ * training it would teach an empty answer (its header and end token), so it stays out of the loss.
+ */
+function droppedToolCallTurn(m: Message | undefined, rendered: string): boolean {
+  if (!m?.tool_calls?.length || (typeof m.content === "string" && m.content.trim() !== "")) return false;
+  return !m.tool_calls.some((c) => rendered.includes(c.function.name));
+}
+
 export function tokenizeConversation(
   conv: Conversation,
   opts: TokenizeConversationOptions,
@@ -82,13 +91,16 @@ export function tokenizeConversation(
   if (conv.tools !== undefined) context.tools = conv.tools;
   const messages = conv.messages.map(({ train: _train, ...m }) => m);
   const lossOn = opts.lossOn ?? "assistant";
-  const { text, spans } = assistantSpans({
+  const { text, spans: found } = assistantSpans({
     template: opts.template,
     context,
     messages,
     candidates: candidatesFor(tokenizer),
     name: opts.templateName,
   });
+  const spans = found.filter(
+    (s) => !droppedToolCallTurn(conv.messages[s.message], text.slice(s.start, s.end)),
+  );
   const { ids, offsets } = tokenizer.encodeWithOffsets(text, { addSpecialTokens: false });
   let labels: number[];
   if (lossOn === "all") labels = ids.slice();

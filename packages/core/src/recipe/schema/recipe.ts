@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { warningIdList } from "../warnings.ts";
+import { acknowledgeableIdList } from "../warnings.ts";
 import { DataSchema } from "./data.ts";
 import { MethodSchema } from "./method.ts";
 import { ModelSchema } from "./model.ts";
@@ -32,9 +32,11 @@ export const RecipeSchema = z
     probes: ProbesSchema.optional(),
     scale: ScaleSchema,
     acknowledge: z
-      .array(z.enum(warningIdList))
+      .array(z.enum(acknowledgeableIdList))
       .default([])
-      .describe("Warning ids this recipe has seen and accepts; they are not printed again."),
+      .describe(
+        "Warning ids (and acknowledgeable error ids) this recipe has seen and accepts; they are not printed again.",
+      ),
   })
   .describe("An SFT recipe.");
 
