@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type TokenizerFilesOptions, writeTokenizerFiles } from "./tokenizer-files.ts";
 
 export interface HfModelOptions {
-  /** Base model folder: generation_config.json is copied from it. */
+  /** Base model folder: generation_config.json is taken from it. */
   baseDir?: string | null;
   tokenizerDir: string | null;
   tokenizer: TokenizerFilesOptions;
@@ -18,10 +18,38 @@ export interface HfModelOptions {
   eosTokenId?: number | null;
 }
 
+export const GENERATION_CONFIG = "generation_config.json";
+
 /** `eos` first, then the base's ids (transformers stops on any of them). */
 function withEos(base: number | number[] | null | undefined, eos: number): number | number[] {
   const rest = (Array.isArray(base) ? base : base == null ? [] : [base]).filter((x) => x !== eos);
   return rest.length ? [eos, ...rest] : eos;
+}
+
+/**
+ * generation_config.json: the base's, else what transformers derives from config.json (bos/eos), with
+ * the trained end token first among the ids generate() stops on. Written beside merged models and
+ * adapters alike, so base + adapter stops where the merged model does.
+ */
+export async function writeGenerationConfig(
+  dir: string,
+  cfg: Pick<ModelConfig, "bosTokenId" | "eosTokenId">,
+  opts: { baseDir?: string | null; eosTokenId?: number | null },
+): Promise<string> {
+  let gen: Record<string, unknown> | null = null;
+  if (opts.baseDir) {
+    try {
+      gen = JSON.parse(await readFile(join(opts.baseDir, "generation_config.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
+    } catch {}
+  }
+  gen ??= { bos_token_id: cfg.bosTokenId, eos_token_id: cfg.eosTokenId };
+  const eos = opts.eosTokenId ?? null;
+  if (eos !== null) gen.eos_token_id = withEos(gen.eos_token_id as number | number[] | null, eos);
+  await writeFileAtomic(join(dir, GENERATION_CONFIG), `${JSON.stringify(gen, null, 2)}\n`);
+  return GENERATION_CONFIG;
 }
 
 export async function writeHfModel(
@@ -38,18 +66,7 @@ export async function writeHfModel(
     `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }), null, 2)}\n`,
   );
   files.push("config.json");
-  if (opts.baseDir) {
-    try {
-      const gen = JSON.parse(await readFile(join(opts.baseDir, "generation_config.json"), "utf8")) as Record<
-        string,
-        unknown
-      >;
-      // generate() stops on these: the trained end-of-turn token must be one of them.
-      if (eos !== null) gen.eos_token_id = withEos(gen.eos_token_id as number | number[] | null, eos);
-      await writeFileAtomic(join(dir, "generation_config.json"), `${JSON.stringify(gen, null, 2)}\n`);
-      files.push("generation_config.json");
-    } catch {}
-  }
+  files.push(await writeGenerationConfig(dir, cfg, { baseDir: opts.baseDir, eosTokenId: eos }));
   if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, opts.tokenizer)));
   return files;
 }

@@ -75,6 +75,7 @@ async function trainAndSave(
   method: object,
   save: "adapter" | "merged" | "both",
   name: string,
+  withTokens = true,
 ) {
   const cfg = tinyConfig(arch, { vocabSize: V });
   const baseDir = join(dir, `${name}-base`);
@@ -83,9 +84,11 @@ async function trainAndSave(
   await base.save(baseDir);
   base.dispose();
   const m = randomModel({ ...cfg }, { seed });
-  const plan = testPlan(cfg, method, { added: added() });
+  const plan = testPlan(cfg, method, { added: withTokens ? added() : [] });
   const rt = buildMethodRuntime(m, plan, 5);
-  const ids = [1, 40, V, 41, V + 1, 42, 7, 8, V, 9, 10, 11];
+  const ids = withTokens
+    ? [1, 40, V, 41, V + 1, 42, 7, 8, V, 9, 10, 11]
+    : [1, 40, 5, 41, 6, 42, 7, 8, 9, 9, 10, 11];
   const vars = [...rt.trainable.values()];
   for (let s = 0; s < 3; s++) {
     const r = await lossAndGrads(m, { batch: batchOf(ids), labels: Int32Array.from(ids) }, vars, {
@@ -101,7 +104,7 @@ async function trainAndSave(
     save,
     tokenizerDir: tokDir,
     chatTemplate: "{% for m in messages %}<|im_start|>{{ m.content }}<|im_end|>{% endfor %}",
-    baseModel: baseDir,
+    baseModel: { dir: baseDir },
   });
   const trained = await logitsOf(m, ids, rt);
   return { m, rt, files, out, baseDir, ids, trained, cfg };
@@ -136,10 +139,16 @@ describe("LoRA adapter (PEFT) and merged model", () => {
         target_modules: ["q_proj", "v_proj", "down_proj"],
         bias: "none",
         use_rslora: false,
-        base_model_name_or_path: baseDir,
+        // The base folder relative to the adapter folder, not the training machine's absolute path.
+        base_model_name_or_path: `../../lora-${arch}-base`,
         trainable_token_indices:
           arch === "llama" ? [V, V + 1] : { embed_tokens: [V, V + 1], lm_head: [V, V + 1] },
+        // Tied rows: PEFT >= 0.15 (#2376); an untied lm_head target: >= 0.18 (#2863).
+        peft_version: arch === "llama" ? "0.15.0" : "0.18.0",
       });
+      expect(readFileSync(join(out, "adapter/README.md"), "utf8")).toContain(
+        `${arch === "llama" ? "0.15.0" : "0.18.0"} or newer`,
+      );
       const st = readSt(join(out, "adapter/adapter_model.safetensors"));
       const d = cfg.hiddenSize;
       const kv = cfg.numKvHeads * cfg.headDim;
@@ -254,6 +263,31 @@ describe("LoRA adapter (PEFT) and merged model", () => {
   });
 });
 
+describe("LoRA without new tokens", () => {
+  it("leaves out trainable_token_indices and peft_version (PEFT < 0.14 raises on unknown keys): PEFT 0.9 loads it", async () => {
+    const { m, rt, out } = await trainAndSave(
+      "qwen2",
+      { kind: "lora", rank: 2, targets: ["q_proj"] },
+      "adapter",
+      "lora-plain",
+      false,
+    );
+    const conf = readJson(join(out, "adapter/adapter_config.json"));
+    expect(conf).not.toHaveProperty("trainable_token_indices");
+    expect(conf).not.toHaveProperty("peft_version");
+    const readme = readFileSync(join(out, "adapter/README.md"), "utf8");
+    expect(readme).toContain("0.9.0 or newer");
+    expect(readme).toContain("../../lora-plain-base");
+    // The base has no generation_config.json: the adapter gets what transformers derives from config.json.
+    expect(readJson(join(out, "adapter/generation_config.json"))).toEqual({
+      bos_token_id: m.config.bosTokenId,
+      eos_token_id: m.config.eosTokenId,
+    });
+    rt.dispose();
+    m.dispose();
+  });
+});
+
 describe("prefix adapter (PEFT PREFIX_TUNING)", () => {
   for (const reparameterize of [false, { hiddenSize: 8 }] as const) {
     it(`one prompt_embeddings tensor [P, L * 2 * head_dim * kv_heads] (${reparameterize ? "MLP" : "direct"}); base + adapter = trained`, async () => {
@@ -274,7 +308,7 @@ describe("prefix adapter (PEFT PREFIX_TUNING)", () => {
         num_layers: cfg.numLayers,
         token_dim: td,
         num_attention_heads: cfg.numKvHeads,
-        base_model_name_or_path: baseDir,
+        base_model_name_or_path: `../../prefix-${reparameterize ? "mlp" : "direct"}-base`,
       });
       const st = readSt(join(out, "adapter/adapter_model.safetensors"));
       expect([...st.keys()]).toEqual(["prompt_embeddings"]);

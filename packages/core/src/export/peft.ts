@@ -4,6 +4,13 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type TensorToWrite, writeSafetensors } from "../model/safetensors.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
+import {
+  minPeftVersion,
+  PEFT_IGNORES_UNKNOWN_KEYS,
+  type PeftFeatures,
+  type PeftRequirement,
+  versionAtLeast,
+} from "./peft-version.ts";
 
 export const ADAPTER_CONFIG = "adapter_config.json";
 export const ADAPTER_WEIGHTS = "adapter_model.safetensors";
@@ -32,8 +39,13 @@ export interface TrainedTokens {
   lmHead: Float32Array | null;
 }
 
-export interface LoraAdapter {
-  baseModel: string;
+/** PEFT's base_model_name_or_path and revision (a hub id, or a path relative to the adapter folder). */
+export interface AdapterBase {
+  baseModel: string | null;
+  revision?: string | null;
+}
+
+export interface LoraAdapter extends AdapterBase {
   rank: number;
   alpha: number;
   dropout: number;
@@ -52,8 +64,30 @@ export const LM_HEAD_TOKENS_DELTA = `${PEFT_PREFIX}lm_head.token_adapter.trainab
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 
-/** Writes a PEFT LoRA adapter folder; returns the file names. */
-export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<string[]> {
+export interface WrittenAdapter {
+  files: string[];
+  peft: PeftRequirement;
+}
+
+/**
+ * The keys PEFT itself writes first. `peft_version` (PEFT >= 0.18 records its own version, 046e32bf1,
+ * #2782) is read as the format version (e.g. tuners/oft/config.py converts older formats by it): we write
+ * the oldest PEFT that reads the folder, and only where that PEFT already ignores unknown keys, so the
+ * key never makes an adapter unloadable on a PEFT it would otherwise load on.
+ */
+function head(type: string, a: AdapterBase, peft: PeftRequirement): Record<string, unknown> {
+  return {
+    peft_type: type,
+    task_type: "CAUSAL_LM",
+    ...(versionAtLeast(peft.version, PEFT_IGNORES_UNKNOWN_KEYS) ? { peft_version: peft.version } : {}),
+    base_model_name_or_path: a.baseModel,
+    revision: a.revision ?? null,
+    inference_mode: true,
+  };
+}
+
+/** Writes a PEFT LoRA adapter folder; returns the file names and the PEFT it needs. */
+export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<WrittenAdapter> {
   await mkdir(dir, { recursive: true });
   const tensors: TensorToWrite[] = [];
   for (const m of a.matrices) {
@@ -72,12 +106,15 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<str
     }
   }
   await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { metadata: { format: "pt" } });
+  const features: PeftFeatures = {
+    kind: "lora",
+    tokens:
+      trainableTokenIndices === null ? "none" : Array.isArray(trainableTokenIndices) ? "tied" : "untied",
+    gqa: false,
+  };
+  const peft = minPeftVersion(features);
   const config = {
-    peft_type: "LORA",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: a.baseModel,
-    revision: null,
-    inference_mode: true,
+    ...head("LORA", a, peft),
     r: a.rank,
     lora_alpha: a.alpha,
     lora_dropout: a.dropout,
@@ -92,19 +129,21 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<str
     rank_pattern: {},
     alpha_pattern: {},
     modules_to_save: null,
-    trainable_token_indices: trainableTokenIndices,
+    // Only with tokens: PEFT <= 0.13 raises on this key even when it is null.
+    ...(trainableTokenIndices === null ? {} : { trainable_token_indices: trainableTokenIndices }),
   };
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), json(config));
-  return [ADAPTER_CONFIG, ADAPTER_WEIGHTS];
+  return { files: [ADAPTER_CONFIG, ADAPTER_WEIGHTS], peft };
 }
 
-export interface PrefixAdapter {
-  baseModel: string;
+export interface PrefixAdapter extends AdapterBase {
   virtualTokens: number;
   numLayers: number;
   /** headDim * numKvHeads (PEFT sizes GQA prefixes by the kv heads). */
   tokenDim: number;
   numKvHeads: number;
+  /** Fewer kv heads than query heads. */
+  gqa: boolean;
   /** [virtualTokens, numLayers * 2 * tokenDim]. */
   table: Float32Array;
   /** The MLP's hidden width when trained through PEFT's prefix projection. */
@@ -112,7 +151,7 @@ export interface PrefixAdapter {
 }
 
 /** Writes a PEFT PREFIX_TUNING folder holding the prefixes themselves (`prompt_embeddings`). */
-export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise<string[]> {
+export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise<WrittenAdapter> {
   await mkdir(dir, { recursive: true });
   const width = a.numLayers * 2 * a.tokenDim;
   await writeSafetensors(
@@ -120,13 +159,10 @@ export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise
     [{ name: "prompt_embeddings", shape: [a.virtualTokens, width], data: a.table }],
     { metadata: { format: "pt" } },
   );
+  const peft = minPeftVersion({ kind: "prefix", tokens: "none", gqa: a.gqa });
   // The saved table already went through any projection: PEFT loads it as a plain embedding.
   const config = {
-    peft_type: "PREFIX_TUNING",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: a.baseModel,
-    revision: null,
-    inference_mode: true,
+    ...head("PREFIX_TUNING", a, peft),
     num_virtual_tokens: a.virtualTokens,
     num_layers: a.numLayers,
     token_dim: a.tokenDim,
@@ -136,5 +172,5 @@ export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise
     prefix_projection: false,
   };
   await writeFileAtomic(join(dir, ADAPTER_CONFIG), json(config));
-  return [ADAPTER_CONFIG, ADAPTER_WEIGHTS];
+  return { files: [ADAPTER_CONFIG, ADAPTER_WEIGHTS], peft };
 }

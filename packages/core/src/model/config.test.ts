@@ -91,6 +91,20 @@ describe("parseHfConfig", () => {
     }
   });
 
+  it("writes transformers' current `dtype` key, and reads it first as transformers does", () => {
+    const c = parseHfConfig({ ...llama, torch_dtype: "bfloat16" }, "x");
+    const out = toHfConfig(c);
+    expect(out.dtype).toBe("bfloat16");
+    // Kept equal for readers older than transformers 4.56.
+    expect(out.torch_dtype).toBe("bfloat16");
+    // PreTrainedConfig.__post_init__ keeps `dtype` when both are present.
+    expect(parseHfConfig({ ...llama, dtype: "float16", torch_dtype: "bfloat16" }, "x").torchDtype).toBe(
+      "float16",
+    );
+    const { torch_dtype: _, ...onlyNew } = llama;
+    expect(parseHfConfig({ ...onlyNew, dtype: "bfloat16" }, "x").torchDtype).toBe("bfloat16");
+  });
+
   it("counts parameters", () => {
     const c = parseHfConfig(llama, "x");
     const n = countParameters(c);

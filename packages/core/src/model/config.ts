@@ -145,7 +145,8 @@ function parseEos(f: Fields): number | number[] | null {
 }
 
 function parseDtype(f: Fields): ModelConfig["torchDtype"] {
-  const key = f.has("torch_dtype") ? "torch_dtype" : "dtype";
+  // transformers keeps `dtype` when a config has both (PreTrainedConfig.__post_init__).
+  const key = f.has("dtype") ? "dtype" : "torch_dtype";
   const v = f.obj[key];
   if (v === undefined || v === null) return "float32";
   if (v === "float32" || v === "float16" || v === "bfloat16") return v;
@@ -256,6 +257,11 @@ export function toHfConfig(cfg: ModelConfig): Record<string, unknown> {
     tie_word_embeddings: cfg.tieWordEmbeddings,
     bos_token_id: cfg.bosTokenId,
     eos_token_id: cfg.eosTokenId,
+    // `dtype` is the key transformers writes since 4.56 (huggingface/transformers#39782); it reads both and
+    // keeps `dtype` when both are present (configuration_utils.py, PreTrainedConfig.__post_init__ at
+    // 008e574391258935f3ecc3035c882e73bbcac419). `torch_dtype` stays, equal, for older transformers and
+    // the servers pinned to them (vLLM, TGI), which read only that key.
+    dtype: cfg.torchDtype,
     torch_dtype: cfg.torchDtype,
     use_cache: true,
   };

@@ -8,6 +8,7 @@ import { resourceUsage } from "node:process";
 import { type CompileResult, compileRecipe, writeJsonAtomic } from "../compile/compile.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { PreparedData } from "../data/pipeline.ts";
+import { baseModelOf } from "../export/base-model.ts";
 import { type BackendChoice, initBackend } from "../model/backend.ts";
 import { loadModel, type Model, randomModel } from "../model/llama.ts";
 import { displayRunResult } from "../report/display-run.ts";
@@ -381,7 +382,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         save: plan.output.save,
         tokenizerDir: resolved?.tokenizerDir ?? null,
         chatTemplate: resolved?.template?.text ?? null,
-        baseModel: plan.model.source.hub ?? plan.model.source.path ?? "",
+        baseModel: baseModelOf(plan.model.source, resolved?.recipe.output.baseModelName),
       });
       artefacts = written.map((f) => (isAbsolute(f) ? f : join(outDir, f)));
     }

@@ -2,6 +2,7 @@
 // a method turns a loaded base model + the plan into trainable variables, forward hooks and artefacts.
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../compile/plan-schema.ts";
+import type { BaseModel } from "../export/base-model.ts";
 import type { AdapterHooks, Model } from "../model/llama.ts";
 
 export interface MethodForward {
@@ -18,8 +19,8 @@ export interface SaveOptions {
   tokenizerDir: string | null;
   /** The chat template trained on (saved with the outputs so inference uses the same one). */
   chatTemplate: string | null;
-  /** Where the base model came from (PEFT's base_model_name_or_path). */
-  baseModel: string;
+  /** The base to record (PEFT's base_model_name_or_path): a hub id or set name, or a folder (written relative). */
+  baseModel: BaseModel;
 }
 
 export interface MethodRuntime {

@@ -1,19 +1,46 @@
 // `sft generate --adapter` on the real stories260K: base + saved adapter decodes what the trained model
 // decodes, and the merged folder decodes the same.
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../compile/compile.ts";
 import { loadTokenizer } from "../../data/tokenizer/index.ts";
+import { baseModelOf } from "../../export/base-model.ts";
 import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
 import { initBackend } from "../../model/backend.ts";
 import { loadModel } from "../../model/llama.ts";
 import { lossAndGrads, sgdUpdate } from "../../model/train-step.ts";
 import type { RecipeInput } from "../../recipe/schema/recipe.ts";
+import { withHubCache } from "../../testing/hf-standins.ts";
 import { generate } from "../../train/generate.ts";
 import { runGenerate } from "./generate.ts";
+
+const readJson = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+
+/** Runs `fn` from another working directory (the adapter must not depend on where it is read from). */
+async function elsewhere<T>(fn: () => Promise<T>): Promise<T> {
+  const cwd = process.cwd();
+  process.chdir(tmpdir());
+  try {
+    return await fn();
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** A Hugging Face cache holding stories260K as `karpathy/stories260K` (huggingface_hub's layout). */
+async function hubCacheWithStories(): Promise<{ cache: string; snapshot: string }> {
+  const cache = join(dir, "hub-cache");
+  const repoDir = join(cache, "models--karpathy--stories260K");
+  const rev = "0123456789abcdef0123456789abcdef01234567";
+  const snapshot = join(repoDir, "snapshots", rev);
+  await cp(modelDir, snapshot, { recursive: true });
+  await mkdir(join(repoDir, "refs"), { recursive: true });
+  await writeFile(join(repoDir, "refs", "main"), rev);
+  return { cache, snapshot };
+}
 
 const repo = join(import.meta.dirname, "../../../../..");
 const modelDir = join(repo, "examples/models/stories260K");
@@ -31,18 +58,23 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function trainAndSave(method: RecipeInput["method"], name: string) {
+async function trainAndSave(
+  method: RecipeInput["method"],
+  name: string,
+  source: RecipeInput["model"] = { path: modelDir },
+  baseModelName?: string,
+) {
   const plan = await compile(
     {
       name,
-      model: { path: modelDir },
+      model: source,
       template: { jinja: template },
       data: {
         sources: { chat: { path: join(repo, "examples/quickstart/data/chat.jsonl"), format: "messages" } },
       },
       tokens: { add: ["<|user|>", "<|assistant|>", "<|end|>"], eos: "<|end|>" },
       method,
-      output: { dir: join(dir, name) },
+      output: { dir: join(dir, name), ...(baseModelName ? { baseModelName } : {}) },
     },
     { write: false, readData: false },
   );
@@ -74,7 +106,8 @@ async function trainAndSave(method: RecipeInput["method"], name: string) {
     save: "both",
     tokenizerDir: modelDir,
     chatTemplate: template,
-    baseModel: modelDir,
+    // As the training loop records it.
+    baseModel: baseModelOf(plan.model.source, baseModelName),
   });
   const prompt = tok.applyChatTemplate([{ role: "user", content: "Who is Lily?" }], {
     addGenerationPrompt: true,
@@ -105,11 +138,71 @@ describe("sft generate --adapter on stories260K", () => {
     expect(merged.ids).toEqual(viaAdapter.ids);
     // The trained end-of-turn token is where transformers' generate() stops.
     const end = 514;
-    const read = (f: string) =>
-      JSON.parse(readFileSync(join(out, "model", f), "utf8")) as Record<string, unknown>;
+    const read = (f: string) => readJson(join(out, "model", f));
     expect(read("config.json").eos_token_id).toEqual([end, 2]);
     expect(read("generation_config.json").eos_token_id).toEqual([end, 2]);
     expect(read("tokenizer_config.json").eos_token).toBe("<|end|>");
+    // config.json carries transformers' current `dtype` key (and the older one, equal, for older readers).
+    expect(read("config.json").dtype).toBe("float32");
+    expect(read("config.json").torch_dtype).toBe("float32");
+  });
+
+  it("the adapter folder stops on the trained end token, says how to load it, and names its base portably", async () => {
+    const { out } = await trainAndSave(
+      { kind: "lora", rank: 4, alpha: 8, targets: "all-linear" },
+      "lora-portable",
+    );
+    const adapter = join(out, "adapter");
+    const end = 514;
+    // Same generation config as the merged folder: base + adapter stops where the merged model does.
+    const gen = readJson(join(adapter, "generation_config.json"));
+    expect(gen.eos_token_id).toEqual([end, 2]);
+    expect(gen).toEqual(readJson(join(out, "model", "generation_config.json")));
+    const conf = readJson(join(adapter, "adapter_config.json"));
+    // Tied stories260K: new rows through a flat trainable_token_indices, which PEFT reads since 0.15.0.
+    expect(conf.trainable_token_indices).toEqual([512, 513, 514]);
+    expect(conf.peft_version).toBe("0.15.0");
+    // Not the training machine's absolute path: the base folder relative to the adapter folder.
+    const recorded = conf.base_model_name_or_path as string;
+    expect(isAbsolute(recorded)).toBe(false);
+    expect(resolve(adapter, recorded)).toBe(resolve(modelDir));
+    const readme = readFileSync(join(adapter, "README.md"), "utf8");
+    expect(readme).toContain(recorded);
+    expect(readme).toContain("0.15.0 or newer");
+    expect(readme).toContain("base.resize_token_embeddings(len(tokenizer))");
+    expect(readme).toContain("`<|end|>` (id 514)");
+    expect(readme).toContain("GenerationConfig.from_pretrained(adapter)");
+    // sftkit finds the base again from the adapter alone, from another working directory.
+    const withBase = await runGenerate({ model: modelDir, adapter, prompt: "Who is Lily?", maxNewTokens: 8 });
+    const alone = await elsewhere(() => runGenerate({ adapter, prompt: "Who is Lily?", maxNewTokens: 8 }));
+    expect(alone.ids).toEqual(withBase.ids);
+  });
+
+  it("a base from the Hugging Face cache is recorded as its hub id (or the name set) and found through the cache", async () => {
+    const { cache, snapshot } = await hubCacheWithStories();
+    await withHubCache(cache, async () => {
+      const lora: RecipeInput["method"] = { kind: "lora", rank: 2, targets: ["q_proj"] };
+      const { out } = await trainAndSave(lora, "hub", { hub: "karpathy/stories260K" });
+      const adapter = join(out, "adapter");
+      const conf = readJson(join(adapter, "adapter_config.json"));
+      expect(conf.base_model_name_or_path).toBe("karpathy/stories260K");
+      expect(conf.revision).toBe(basename(snapshot));
+      expect(readFileSync(join(adapter, "README.md"), "utf8")).toContain(
+        'from_pretrained("karpathy/stories260K", revision=',
+      );
+      const alone = await elsewhere(() => runGenerate({ adapter, prompt: "Who is Lily?", maxNewTokens: 4 }));
+      expect(alone.ids.length).toBeGreaterThan(0);
+      // A path into the cache is the same model: recorded by its hub id too.
+      const byPath = await trainAndSave(lora, "hub-path", { path: snapshot });
+      expect(readJson(join(byPath.out, "adapter", "adapter_config.json")).base_model_name_or_path).toBe(
+        "karpathy/stories260K",
+      );
+      // The recipe's output.baseModelName wins, written as is.
+      const named = await trainAndSave(lora, "hub-named", { path: snapshot }, "/cluster/models/stories260K");
+      expect(readJson(join(named.out, "adapter", "adapter_config.json")).base_model_name_or_path).toBe(
+        "/cluster/models/stories260K",
+      );
+    });
   });
 
   it("prefix: base + adapter = trained model", async () => {
@@ -121,5 +214,12 @@ describe("sft generate --adapter on stories260K", () => {
       maxNewTokens: 12,
     });
     expect(viaAdapter.ids).toEqual(trainedIds.slice(0, viaAdapter.ids.length));
+    // No token rows in a prefix adapter: an older PEFT suffices (GQA prefixes: 0.12.0), no peft_version.
+    const conf = readJson(join(out, "adapter", "adapter_config.json"));
+    expect(conf.peft_version).toBeUndefined();
+    expect(conf.trainable_token_indices).toBeUndefined();
+    const readme = readFileSync(join(out, "adapter", "README.md"), "utf8");
+    expect(readme).toContain("0.12.0 or newer");
+    expect(readme).toContain("resize the base's embeddings to `len(tokenizer)`");
   });
 });

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { defineCommand } from "citty";
 import { loadTokenizer, type Tokenizer } from "../../data/tokenizer/index.ts";
 import type { Message } from "../../data/types.ts";
+import { findAdapterBase } from "../../export/base-model.ts";
 import type { BackendChoice } from "../../model/backend.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
 import type { AdapterHooks } from "../../model/llama.ts";
@@ -17,7 +18,8 @@ export class GenerateArgsError extends Error {
 }
 
 export interface GenerateRequest {
-  model: string;
+  /** Model folder or hub id; with an adapter, defaults to the base its adapter_config.json names. */
+  model?: string;
   adapter?: string;
   prompt?: string;
   messages?: string;
@@ -55,6 +57,17 @@ function resolveModelDir(model: string): string {
   const hub = resolveHubModel(model);
   if (hub) return hub.dir;
   throw new GenerateArgsError(`--model ${model}: no such folder, and not found in the Hugging Face cache`);
+}
+
+/** The base an adapter names (a path relative to the adapter folder, or a hub id in the cache). */
+function adapterBaseDir(adapter: string | undefined): string {
+  if (adapter === undefined)
+    throw new GenerateArgsError("give --model DIR (or --adapter DIR of a saved adapter)");
+  const found = findAdapterBase(adapter);
+  if (found.dir) return found.dir;
+  throw new GenerateArgsError(
+    `--adapter ${adapter}: its base ${found.name === null ? "is not recorded" : `"${found.name}" is neither a folder (relative to the adapter) nor in the Hugging Face cache`}; give --model DIR`,
+  );
 }
 
 async function readMessages(file: string): Promise<Message[]> {
@@ -99,9 +112,9 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
   const temperature = num(req.temperature, "temperature", (n) => n >= 0) ?? 0;
   const topP = num(req.topP, "top-p", (n) => n > 0 && n <= 1) ?? 1;
   const seed = num(req.seed, "seed", Number.isInteger) ?? 0;
-  const modelDir = resolveModelDir(req.model);
   if (req.adapter !== undefined && !existsSync(join(req.adapter, "adapter_config.json")))
     throw new GenerateArgsError(`--adapter ${req.adapter}: no adapter_config.json there`);
+  const modelDir = req.model !== undefined ? resolveModelDir(req.model) : adapterBaseDir(req.adapter);
   // An adapter folder carries the tokenizer it was trained with (added tokens, chat template).
   const dir =
     req.adapter !== undefined && existsSync(join(req.adapter, "tokenizer.json")) ? req.adapter : modelDir;
@@ -187,8 +200,8 @@ export const generateCommand = defineCommand({
   args: {
     model: {
       type: "string",
-      required: true,
-      description: "Model folder (config.json, safetensors, tokenizer) or hub id",
+      description:
+        "Model folder (config.json, safetensors, tokenizer) or hub id; with --adapter, defaults to the base the adapter names",
     },
     adapter: {
       type: "string",

@@ -2,10 +2,13 @@
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
-import { writeHfModel } from "../../export/hf-model.ts";
+import { writeAdapterReadme } from "../../export/adapter-readme.ts";
+import { recordedBase } from "../../export/base-model.ts";
+import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
 import {
   type LoraMatrices,
   type TrainedTokens,
+  type WrittenAdapter,
   writeLoraAdapter,
   writePrefixAdapter,
 } from "../../export/peft.ts";
@@ -90,6 +93,12 @@ function loraMatrices(l: Lora): LoraMatrices[] {
   }));
 }
 
+/** The trained end token first, then the base's. */
+function stopIds(eos: number | null, base: number | number[] | null): number[] {
+  const rest = base === null ? [] : Array.isArray(base) ? base : [base];
+  return [...new Set([...(eos === null ? [] : [eos]), ...rest])];
+}
+
 export async function saveMethod(
   model: Model,
   plan: Plan,
@@ -97,7 +106,7 @@ export async function saveMethod(
   parts: MethodParts,
   opts: SaveOptions,
 ): Promise<string[]> {
-  const written: string[] = [];
+  const out: string[] = [];
   const tokenizer = {
     added: plan.tokenizer.added,
     chatTemplate: opts.chatTemplate,
@@ -109,17 +118,20 @@ export async function saveMethod(
   const wantMerged = !adapterKind || (method.kind !== "prefix" && opts.save !== "adapter");
   if (wantAdapter) {
     const dir = join(opts.outDir, "adapter");
-    let files: string[];
+    const base = recordedBase(opts.baseModel, dir);
+    const baseRef = { baseModel: base.name, revision: base.revision };
+    let written: WrittenAdapter;
     if (parts.prefix) {
       const t = parts.prefix.table();
       const table = values(t);
       const m = method as Extract<Method, { kind: "prefix" }>;
-      files = await writePrefixAdapter(dir, {
-        baseModel: opts.baseModel,
+      written = await writePrefixAdapter(dir, {
+        ...baseRef,
         virtualTokens: parts.prefix.virtualTokens,
         numLayers: model.config.numLayers,
         tokenDim: parts.prefix.tokenDim,
         numKvHeads: model.config.numKvHeads,
+        gqa: model.config.numKvHeads < model.config.numHeads,
         table,
         encoderHiddenSize: m.reparameterize === false ? null : m.reparameterize.hiddenSize,
       });
@@ -127,8 +139,8 @@ export async function saveMethod(
       const l = parts.lora!;
       const m = method as LoraMethod;
       const rows = parts.rows;
-      files = await writeLoraAdapter(dir, {
-        baseModel: opts.baseModel,
+      written = await writeLoraAdapter(dir, {
+        ...baseRef,
         rank: m.rank,
         alpha: m.alpha,
         dropout: m.dropout,
@@ -148,8 +160,26 @@ export async function saveMethod(
             ),
       });
     }
+    const files = [...written.files];
+    // The base's generation config + the trained end token, as the merged folder has it.
+    const eosTokenId = plan.tokenizer.eos?.id ?? null;
+    files.push(
+      await writeGenerationConfig(dir, model.config, { baseDir: plan.model.source.path, eosTokenId }),
+    );
+    files.push(
+      await writeAdapterReadme(dir, {
+        method: method.kind === "prefix" ? "Prefix tuning" : method.kind === "qlora" ? "QLoRA" : "LoRA",
+        base: { ...base, isPath: "dir" in opts.baseModel },
+        peft: written.peft,
+        newTokens: newTokens(plan).map((t) => t.content),
+        stop: {
+          text: plan.tokenizer.eos?.text ?? null,
+          ids: stopIds(eosTokenId, model.config.eosTokenId),
+        },
+      }),
+    );
     if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
-    written.push(...files.map((f) => join("adapter", f)));
+    out.push(...files.map((f) => join("adapter", f)));
   }
   if (wantMerged) {
     const files = await writeHfModel(join(opts.outDir, "model"), model.config, mergedTensors(model, parts), {
@@ -158,7 +188,7 @@ export async function saveMethod(
       tokenizerDir: opts.tokenizerDir,
       tokenizer,
     });
-    written.push(...files.map((f) => join("model", f)));
+    out.push(...files.map((f) => join("model", f)));
   }
-  return written;
+  return out;
 }

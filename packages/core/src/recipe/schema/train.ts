@@ -127,6 +127,13 @@ export const OutputSchema = z
       .describe(
         "What to write: a PEFT adapter, a merged HF model, or both (default: adapter for lora/qlora/prefix, merged otherwise).",
       ),
+    baseModelName: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The base model adapters name (`base_model_name_or_path`), written as is, e.g. a hub id or a cluster path (default: the hub id for a cache model, else its folder relative to the adapter).",
+      ),
   })
   .prefault({})
   .describe("Where artefacts go.");
