@@ -70,6 +70,21 @@ describe("the end token is one token the template really writes", () => {
     expect(e!.hint).toMatch(/one token of this tokenizer: "llama-2"$/);
   });
 
+  it("the no-chat-template hint names first the built-ins that work as they are, and those compile", async () => {
+    const none = await compileRecipe(recipeFile(""), { write: false, readData: false });
+    const [e] = errors(none);
+    expect(e?.code).toBe("sft/no-chat-template");
+    expect(e!.hint).toMatch(
+      /^choose a built-in that ends answers with one token of this tokenizer: llama-2; chatml, /,
+    );
+    const followed = await compileRecipe(recipeFile('  template: "llama-2",'), {
+      write: false,
+      readData: false,
+    });
+    expect(errors(followed)).toEqual([]);
+    expect(followed.plan?.template.endOfTurn).toBe("</s>");
+  });
+
   it("the fixed recipes compile and the plan names the trained end token", async () => {
     const phi3 = await compileRecipe(
       recipeFile(

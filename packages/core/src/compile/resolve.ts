@@ -401,12 +401,29 @@ function resolveTemplate(
         ["template"],
         "sft/no-chat-template",
         "the tokenizer has no chat_template, and chat-format data needs one",
-        `choose a built-in: ${Object.keys(builtinTemplates).join(", ")}; or give { jinja } / { file }`,
+        templateHint(tokenizer),
       );
     }
     return null;
   }
   return { source: "model", name: null, text: tokenizer.chatTemplate };
+}
+
+/** Built-ins that end answers with one token of this tokenizer first: the others need their markers added. */
+function templateHint(tokenizer: Tokenizer): string {
+  const names = Object.keys(builtinTemplates) as (keyof typeof builtinTemplates)[];
+  const fit = names.filter((n) => {
+    try {
+      return endOfTurnTokens(builtinTemplates[n], tokenizer).token !== null;
+    } catch {
+      return false;
+    }
+  });
+  const rest = names.filter((n) => !fit.includes(n));
+  const own = fit.length
+    ? `choose a built-in that ends answers with one token of this tokenizer: ${fit.join(", ")}; `
+    : "";
+  return `${own}${rest.join(", ")} need an end token added and declared as tokens.eos (e.g. chatml: tokens: { add: ["<|im_start|>", "<|im_end|>"], eos: "<|im_end|>" }); or give { jinja } / { file }`;
 }
 
 /** Whether some source renders through the chat template (completion and tokenized data do not). */
