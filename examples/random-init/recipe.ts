@@ -22,6 +22,9 @@ export default defineRecipe({
   },
   tokenizer: "../models/stories260K",
   template: "alpaca",
+  // The alpaca template writes the EOS right after each answer, where this tokenizer splits "</s>" into
+  // plain pieces (it matches "</s>" only after a space): a token of its own is trained as the EOS instead.
+  tokens: { add: ["<|end|>"], eos: "<|end|>" },
   data: { sources: { sentences: { path: "data/alpaca.json", format: "alpaca", eval: 4 } } },
   method: { kind: "full" },
   train: { epochs: 1, learningRate: 1e-3, maxLength: 192, microBatchSize: 8 },

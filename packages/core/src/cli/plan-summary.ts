@@ -96,8 +96,16 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   } else {
     out.push("  (data not read)");
   }
+  // The end token the template writes (one vocabulary token, checked at compile time).
+  const eot = plan.template.endOfTurn ? `${plan.template.endOfTurn} ` : "";
+  const eosTrained =
+    d.masking.eos === "turn"
+      ? `${eot}after every trained turn`
+      : d.masking.eos === "last"
+        ? `${eot}after the last turn`
+        : "never trained";
   out.push(
-    `  loss on ${d.masking.lossOn} · EOS ${d.masking.eos === "turn" ? "after every trained turn" : d.masking.eos === "last" ? "after the last turn" : "never trained"} · maxLength ${d.maxLength} (${d.overLength} longer) · packing ${d.packing ? "on" : "off"} · seed ${d.seed}${d.cache.hit === null ? "" : ` · cache ${d.cache.hit ? "hit" : "written"}`}`,
+    `  loss on ${d.masking.lossOn} · EOS ${eosTrained} · maxLength ${d.maxLength} (${d.overLength} longer) · packing ${d.packing ? "on" : "off"} · seed ${d.seed}${d.cache.hit === null ? "" : ` · cache ${d.cache.hit ? "hit" : "written"}`}`,
   );
   if (plan.probes) {
     const p = plan.probes;

@@ -8,6 +8,7 @@ import { type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostic
 import { loadRecipeFile } from "../recipe/load.ts";
 import { locateProblems } from "../recipe/locate.ts";
 import { parseRecipe } from "../recipe/parse.ts";
+import { overlaps, repairRecipe } from "../recipe/repair.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { displayable } from "../report/display-plan.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
@@ -58,7 +59,10 @@ export async function compileRecipe(
   const locate = (problems: Problem[]) => locateProblems(problems, file);
 
   const parsed = parseRecipe(value);
-  if (!parsed.ok) return { plan: null, diagnostics: locate(parsed.problems), resolved: null, data: null };
+  if (!parsed.ok) {
+    const later = await laterStageErrors(value, parsed.problems, file);
+    return { plan: null, diagnostics: locate([...parsed.problems, ...later]), resolved: null, data: null };
+  }
   const recipe = parsed.recipe;
 
   const problems = checkRecipe(recipe);
@@ -83,6 +87,29 @@ export async function compileRecipe(
   }
   if (opts.write !== false) await writePlan(plan, resolved);
   return { plan, diagnostics: locate(shown), resolved, data };
+}
+
+/**
+ * The errors the checks and the resolve stage find in a recipe that failed the schema, run on a repaired
+ * copy (see repairRecipe), so a misspelled token or a missing file shows in the same pass. Problems at or
+ * around a removed value, and token references when part of tokens.add was removed, are left out: they
+ * would describe the repair, not the recipe.
+ */
+async function laterStageErrors(value: unknown, schema: Problem[], file: string | null): Promise<Problem[]> {
+  const repaired = repairRecipe(value, schema);
+  if (!repaired) return [];
+  const { problems } = await resolveRecipe(repaired.recipe, file);
+  const tokensCut = repaired.removed.some((r) => overlaps(r, ["tokens", "add"]));
+  const seen = new Set(schema.map((p) => `${p.code}|${JSON.stringify(p.path)}`));
+  return [...checkRecipe(repaired.recipe), ...problems]
+    .filter((p) => p.severity === "error")
+    .map((p) => ({ ...p, path: repaired.originalPath(p.path) }))
+    .filter(
+      (p) =>
+        !repaired.removed.some((r) => overlaps(r, p.path)) &&
+        !(tokensCut && p.code === "sft/unknown-token") &&
+        !seen.has(`${p.code}|${JSON.stringify(p.path)}`),
+    );
 }
 
 function memoryProblem(plan: Plan): Problem {

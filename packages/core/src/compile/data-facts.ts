@@ -146,6 +146,7 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   }
 
   problems.push(...templateDropProblems(resolved, prepared));
+  problems.push(...unusedTokenWarnings(resolved, prepared));
 
   for (const message of prepared.warnings) {
     problems.push({
@@ -254,6 +255,28 @@ function templateDropProblems(resolved: ResolvedRecipe, prepared: PreparedData):
       };
     }),
   );
+}
+
+/** Added tokens that neither the template (probed with a system message) nor any sample writes. */
+function unusedTokenWarnings(resolved: ResolvedRecipe, prepared: PreparedData): Problem[] {
+  const ids = new Map<number, number>();
+  for (const i of resolved.notInTemplate) {
+    const id = resolved.added[i]?.id;
+    if (id !== null && id !== undefined) ids.set(id, i);
+  }
+  if (ids.size === 0) return [];
+  for (const samples of [...Object.values(prepared.train), ...Object.values(prepared.eval)])
+    for (const s of samples) for (const id of s.inputIds) ids.delete(id);
+  return [...ids.values()].map((i) => {
+    const content = resolved.added[i]!.content;
+    return {
+      severity: "warning",
+      code: "sft/token-not-in-template",
+      message: `\`${content}\` is added but never used: the template does not write it and no sample contains it, so it never trains`,
+      path: ["tokens", "add", i],
+      hint: "remove it, or choose a template that writes it (e.g. a built-in whose markers are the added tokens)",
+    } satisfies Problem;
+  });
 }
 
 /**

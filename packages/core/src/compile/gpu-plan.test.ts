@@ -141,7 +141,7 @@ describe("GPU plan", () => {
     const recipe = () => ({
       name: "t-gpu",
       model: { path: join(repo, "examples/models/stories260K") },
-      template: "chatml",
+      template: "llama-2",
       data: {
         sources: { chat: { path: join(repo, "examples/quickstart/data/chat.jsonl"), format: "messages" } },
       },

@@ -15,7 +15,7 @@ function recipe(method: RecipeInput["method"], extra: Record<string, unknown> = 
   return {
     name: `t-${method.kind}`,
     model: { path: model },
-    template: "chatml",
+    template: "llama-2",
     data: { sources: { chat: { path: data, format: "messages", eval: 0.1 } } },
     method,
     output: { dir: mkdtempSync(join(tmpdir(), "sft-plan-")) },
@@ -105,14 +105,14 @@ describe("compile → Plan", () => {
     const plan = await compile(
       recipe(
         { kind: "lora" },
-        { train: { epochs: 2, tokensPerMicroBatch: 1024, gradientAccumulation: 2, maxLength: 128 } },
+        { train: { epochs: 2, tokensPerMicroBatch: 1024, gradientAccumulation: 2, maxLength: 96 } },
       ),
       {
         write: false,
       },
     );
     const [source] = plan.data.sources;
-    // chatml's markers are plain text to this 512-token vocabulary, so a few rows exceed 128 tokens and drop.
+    // llama-2's [INST] markers are plain text to this 512-token vocabulary, so a few rows exceed 96 tokens and drop.
     expect(source).toMatchObject({ name: "chat", rows: 300, weight: 1 });
     expect(source!.overLength).toBeGreaterThan(0);
     expect(source!.trainRows! + source!.evalRows! + source!.overLength).toBe(300);

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { templateEndOfTurn } from "../data/labels/index.ts";
+import { endOfTurnTokens, renderProbeWithSystem } from "../data/labels/index.ts";
 import { type ProbeFact, probeFacts } from "../data/probes.ts";
 import { resolveFiles } from "../data/readers/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
@@ -12,6 +12,7 @@ import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.t
 import { resolveHubModel } from "../model/hub-cache.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
+import { endTokenProblems } from "./end-token.ts";
 
 export interface ResolvedModel {
   source: {
@@ -55,8 +56,10 @@ export interface ResolvedRecipe {
   tokenizerVocab: number | null;
   added: AddedToken[];
   template: ResolvedTemplate | null;
-  /** The token the template puts after assistant turns, if any. */
+  /** The token the template puts after every assistant turn, when that is exactly one vocabulary token. */
   endOfTurn: string | null;
+  /** Indices into tokens.add of tokens the template never writes (the data stage checks the data for them). */
+  notInTemplate: number[];
   /** Knowledge probes (facts keyed on fresh tokens), when the recipe has them. */
   probes: ProbeFact[] | null;
   outputDir: string;
@@ -140,6 +143,8 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   const existed = addedSpecs.map((t) => tokenizer?.tokenToId(t.content) !== undefined);
   const ids = tokenizer ? tokenizer.addTokens(addedSpecs) : addedSpecs.map(() => null);
   const added: AddedToken[] = addedSpecs.map((t, i) => ({ ...t, id: ids[i] ?? null, isNew: !existed[i] }));
+  // The EOS the recipe declares, once it resolved to a token (an unresolved one is reported already).
+  let declaredEos: string | null = null;
   if (tokenizer) {
     // bos/eos/pad overrides: the template context, the labels and generation all follow them.
     for (const role of ["bos", "eos", "pad"] as const) {
@@ -169,7 +174,10 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
         }
       }
       // A name missing from tokens.add was reported by the recipe checks already.
-      if (tokenizer.tokenToId(content) !== undefined) tokenizer.setSpecialToken(role, content);
+      if (tokenizer.tokenToId(content) !== undefined) {
+        tokenizer.setSpecialToken(role, content);
+        if (role === "eos") declaredEos = content;
+      }
     }
     added.forEach((t, i) => {
       if (t.isNew) return;
@@ -183,17 +191,36 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   }
   const template = resolveTemplate(recipe, baseDir, tokenizer, error);
   let endOfTurn: string | null = null;
+  const notInTemplate: number[] = [];
   if (template && tokenizer) {
     try {
-      const eot = templateEndOfTurn(template.text, tokenizer);
-      endOfTurn = eot.endOfTurn;
-      if (!eot.eosAfterAssistant && recipe.train.eos !== "none") {
+      const eot = endOfTurnTokens(template.text, tokenizer);
+      endOfTurn = eot.token;
+      const closesEvery = eot.markers.length > 0 && eot.markers.every((m) => m !== null);
+      if (!closesEvery && recipe.train.eos !== "none") {
         error(
           ["train", "eos"],
           "sft/eos-impossible",
           `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns`,
           'choose a template that closes assistant turns (e.g. a built-in), or set train.eos: "none" and acknowledge sft/eos-not-trained',
         );
+      } else if (recipe.train.eos !== "none" && usesChatTemplate(recipe)) {
+        problems.push(
+          ...endTokenProblems({
+            recipe,
+            tokenizer,
+            template: template.text,
+            templateName: template.source === "builtin" ? template.name : null,
+            eot,
+            declaredEos,
+          }),
+        );
+      }
+      if (usesChatTemplate(recipe)) {
+        const rendered = renderProbeWithSystem(template.text, tokenizer);
+        recipe.tokens.add.forEach((t, i) => {
+          if (!rendered.includes(typeof t === "string" ? t : t.content)) notInTemplate.push(i);
+        });
       }
     } catch (e) {
       error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
@@ -238,6 +265,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       added,
       template,
       endOfTurn,
+      notInTemplate,
       probes,
       outputDir,
     },
@@ -368,20 +396,41 @@ function resolveTemplate(
   }
   if (!tokenizer) return null;
   if (!tokenizer.chatTemplate) {
-    const usesChat = Object.values(recipe.data.sources).some(
-      (s) => s.format !== "completion" && s.format !== "tokenized",
-    );
-    if (usesChat) {
+    if (usesChatTemplate(recipe)) {
       error(
         ["template"],
         "sft/no-chat-template",
         "the tokenizer has no chat_template, and chat-format data needs one",
-        `choose a built-in: ${Object.keys(builtinTemplates).join(", ")}; or give { jinja } / { file }`,
+        templateHint(tokenizer),
       );
     }
     return null;
   }
   return { source: "model", name: null, text: tokenizer.chatTemplate };
+}
+
+/** Built-ins that end answers with one token of this tokenizer first: the others need their markers added. */
+function templateHint(tokenizer: Tokenizer): string {
+  const names = Object.keys(builtinTemplates) as (keyof typeof builtinTemplates)[];
+  const fit = names.filter((n) => {
+    try {
+      return endOfTurnTokens(builtinTemplates[n], tokenizer).token !== null;
+    } catch {
+      return false;
+    }
+  });
+  const rest = names.filter((n) => !fit.includes(n));
+  const own = fit.length
+    ? `choose a built-in that ends answers with one token of this tokenizer: ${fit.join(", ")}; `
+    : "";
+  return `${own}${rest.join(", ")} need an end token added and declared as tokens.eos (e.g. chatml: tokens: { add: ["<|im_start|>", "<|im_end|>"], eos: "<|im_end|>" }); or give { jinja } / { file }`;
+}
+
+/** Whether some source renders through the chat template (completion and tokenized data do not). */
+function usesChatTemplate(recipe: Recipe): boolean {
+  return Object.values(recipe.data.sources).some(
+    (s) => s.format !== "completion" && s.format !== "tokenized",
+  );
 }
 
 export function sha256(text: string): string {

@@ -43,6 +43,13 @@ const cases: Record<string, Expected[]> = {
     ["error sft/unknown-token", "tokens.eos", "token-typo.ts", 10, 10],
     ["error sft/unknown-token", "method.trainable.newTokens[0]", "token-typo.ts", 12, 54],
   ],
+  // Schema errors do not hide the later stages: the misspelled token and the missing file come in the same pass.
+  "schema-and-token-typo.ts": [
+    ["error sft/out-of-range", "train.epochs", "schema-and-token-typo.ts", 11, 20],
+    ["error sft/unknown-key", "train.lerningRate", "schema-and-token-typo.ts", 11, 24],
+    ["error sft/unknown-token", "tokens.eos", "schema-and-token-typo.ts", 8, 55],
+    ["error sft/data-not-found", "data.sources.chat.path", "schema-and-token-typo.ts", 9, 36],
+  ],
   "frozen-nothing.ts": [["error sft/nothing-trains", "method.trainable", "frozen-nothing.ts", 10, 16]],
   "missing-files.ts": [
     ["warning sft/no-eval-split", "data.sources", "missing-files.ts", 6, 20],
@@ -55,7 +62,7 @@ const cases: Record<string, Expected[]> = {
   ],
   "max-length-too-short.ts": [
     ["error sft/prompt-exceeds-max-length", "train.maxLength", "max-length-too-short.ts", 10, 16],
-    ["error sft/no-train-samples", "data.sources.chat", "_shared.ts", 4, 40],
+    ["error sft/no-train-samples", "data.sources.chat", "_shared.ts", 5, 40],
   ],
   "qlora-on-quantized.ts": [["error sft/already-quantized", "method.kind", "qlora-on-quantized.ts", 9, 19]],
   "eos-impossible.ts": [["error sft/eos-impossible", "train.eos", "eos-impossible.ts", 10, 17]],

@@ -13,6 +13,8 @@ export const warningIds = {
   "sft/slow-backend": "The chosen backend is a slow debugging fallback.",
   "sft/cache-unavailable": "The tokenized-data cache could not be read or written; data is tokenized anew.",
   "sft/export-approximate": "An export target can only approximate part of the recipe (see the message).",
+  "sft/token-not-in-template":
+    "A token in `tokens.add` is never written by the template nor found in the data, so it never trains.",
   "sft/token-exists": "A token in `tokens.add` is already in the vocabulary; it keeps its id and embedding.",
 } as const;
 

@@ -32,7 +32,7 @@ describe("knowledge probes", () => {
     const result = await compileRecipe(
       {
         model: { path: model },
-        template: "chatml",
+        template: "llama-2",
         data: { sources: { chat: { path: data, format: "messages" } } },
         method: { kind: "lora" },
         probes: { count: 8, rate: 0.2 },

@@ -1,5 +1,5 @@
-export type { TemplateEndOfTurn } from "./end-of-turn.ts";
-export { templateEndOfTurn } from "./end-of-turn.ts";
+export type { EndOfTurnTokens, TemplateEndOfTurn } from "./end-of-turn.ts";
+export { endOfTurnTokens, markerLike, renderProbeWithSystem, templateEndOfTurn } from "./end-of-turn.ts";
 export { trainedRuns } from "./inspect.ts";
 export type { AssistantSpan, SpanResult } from "./spans.ts";
 export { assistantSpans, endOfTurnCandidates } from "./spans.ts";

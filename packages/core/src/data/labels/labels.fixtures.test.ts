@@ -1,5 +1,7 @@
 // Labels on real tokenizers and every real chat template in ../shared/fixtures.
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../../testing/fixtures.ts";
 import { builtinTemplates } from "../template/builtins.ts";
@@ -7,7 +9,7 @@ import { loadFixtureTemplates } from "../template/fixture-templates.ts";
 import { ChatTemplateError } from "../template/render.ts";
 import { loadTokenizer, type Tokenizer } from "../tokenizer/tokenizer.ts";
 import { type Conversation, IGNORE_INDEX, type Message } from "../types.ts";
-import { templateEndOfTurn } from "./end-of-turn.ts";
+import { endOfTurnTokens, templateEndOfTurn } from "./end-of-turn.ts";
 import { trainedRuns } from "./inspect.ts";
 import { endOfTurnCandidates } from "./spans.ts";
 import { tokenizeConversation } from "./tokenize.ts";
@@ -204,6 +206,33 @@ describe.skipIf(!hasSharedFixtures)(title("labels on every fixture chat template
       const got = templateEndOfTurn(templates[id]!, llama);
       expect(got, id).toEqual({ endOfTurn: eot, eosAfterAssistant: eot !== null });
     }
+  });
+
+  it("the end marker is one token with the real tokenizers, where HF's tokenizer makes it one", async () => {
+    const llama = await loadTokenizer(fixture("tokenizers", "llama-2"));
+    const llamaChat =
+      templates["_chat_templates/chujiezheng-chat_templates/chat_templates/llama-2-chat.jinja"]!;
+    expect(endOfTurnTokens(llamaChat, llama)).toMatchObject({ token: "</s>", id: 2, ids: [[2], [2]] });
+    const phi3 = await loadTokenizer(fixture("tokenizers", "phi-3-mini"));
+    expect(endOfTurnTokens(phi3.chatTemplate!, phi3)).toMatchObject({ token: "<|end|>", id: 32007 });
+    // Mistral v1 writes "answer</s>": Llama-2's tokenizer.json has </s> with normalized: true, so it is matched
+    // only after the "▁" its normalizer puts before spaces, and "answer</s>" is split into "</", "s", ">"
+    // (transformers issue #23818). Mistral's own tokenizer.json has normalized: false there.
+    const mistral = templates["_chat_templates/axolotl/mistral_v1.jinja"]!;
+    const split = endOfTurnTokens(mistral, llama);
+    expect(split.markers).toEqual(["</s>", "</s>"]);
+    expect(split.token).toBeNull();
+    expect(split.ids[0]!.map((id) => llama.idToToken(id))).toEqual(["</", "s", ">"]);
+    const json = JSON.parse(readFileSync(fixture("tokenizers", "llama-2", "tokenizer.json"), "utf8"));
+    for (const t of json.added_tokens) t.normalized = false;
+    const dir = mkdtempSync(join(tmpdir(), "sft-mistral-like-"));
+    writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(json));
+    copyFileSync(
+      fixture("tokenizers", "llama-2", "tokenizer_config.json"),
+      join(dir, "tokenizer_config.json"),
+    );
+    const mistralLike = await loadTokenizer(dir);
+    expect(endOfTurnTokens(mistral, mistralLike)).toMatchObject({ token: "</s>", id: 2, ids: [[2], [2]] });
   });
 
   it("Phi-3-mini and ChatGLM3 with their own templates and tokenizers", async () => {

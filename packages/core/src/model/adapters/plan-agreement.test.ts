@@ -26,7 +26,7 @@ function plan(method: RecipeInput["method"]): Promise<Plan> {
     {
       name: `agree-${method.kind}`,
       model: { path: modelDir },
-      template: "chatml",
+      template: "llama-2",
       data: {
         sources: { chat: { path: join(repo, "examples/quickstart/data/chat.jsonl"), format: "messages" } },
       },
