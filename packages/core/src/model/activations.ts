@@ -43,7 +43,7 @@ export function activationBytes(
     seqLen: number;
     prefixLen?: number;
     recompute?: boolean;
-    /** The native tier's fused kernels (llama.ts nativeLayer), which keep less. */
+    /** The native tier's fused kernels (registered for the ops in model/ops/), which keep less. */
     native?: boolean;
   },
 ): ActivationEstimate {

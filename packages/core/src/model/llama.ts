@@ -9,10 +9,14 @@ import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
 import { resolveHubModel } from "./hub-cache.ts";
-import { addLean, blockAttention, embedding, linear, reshapeLean } from "./kernels.ts";
-import { nativeAttention } from "./native/attention.ts";
-import { nativeRmsNorm, nativeRope, nativeSwiglu } from "./native/fused.ts";
-import { nativeAddon } from "./native/load.ts";
+import "./gradients.ts";
+import { attention } from "./ops/attention.ts";
+import { embedding } from "./ops/embedding.ts";
+import { addLean } from "./ops/lean.ts";
+import { linear } from "./ops/linear.ts";
+import { rmsNorm } from "./ops/rmsnorm.ts";
+import { RopeTables, rope } from "./ops/rope.ts";
+import { swiglu } from "./ops/swiglu.ts";
 import { ropeTables, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
@@ -47,7 +51,7 @@ export interface ForwardOptions {
   cache?: KvCache;
   /** Recompute each layer in the backward pass instead of keeping its activations (training only). */
   recompute?: boolean;
-  /** Plain tfjs ops with built-in gradients (batched-matmul attention, no fused kernels): a reference for tests. */
+  /** The ops' reference formulations whatever kernels are registered (batched-matmul attention): a check for tests. */
   batchedAttention?: boolean;
 }
 
@@ -132,25 +136,16 @@ export class Model {
     return [...this.weights.entries()];
   }
 
-  /** RMSNorm by weight name; fused on the native tier. */
+  /** RMSNorm by weight name. */
   private norm(x: tf.Tensor2D, name: string, opts: ForwardOptions): tf.Tensor2D {
     const w = this.w(name);
-    if (nativeAddon() && !opts.batchedAttention) {
-      const grad = opts.trainable !== undefined;
-      return nativeRmsNorm(
-        x,
-        w as tf.Tensor as tf.Tensor1D,
-        this.config.rmsNormEps,
-        grad,
-        grad && opts.trainable!.has(w),
-      );
-    }
-    return this.rmsNorm(x, w as tf.Tensor as tf.Tensor1D);
-  }
-
-  private rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D): tf.Tensor2D {
-    const variance = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rmsNormEps))), w);
+    const grad = opts.trainable !== undefined;
+    return rmsNorm(x, w as tf.Tensor as tf.Tensor1D, {
+      eps: this.config.rmsNormEps,
+      grad,
+      weightGrad: grad && opts.trainable!.has(w),
+      reference: opts.batchedAttention,
+    });
   }
 
   private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
@@ -167,26 +162,6 @@ export class Model {
     const extra = opts.hooks?.linear?.(layer, m.name, x);
     if (!extra) return y;
     return opts.trainable ? addLean(y, extra) : tf.add(y, extra);
-  }
-
-  /** x * cos + rotate_half(x) * sin; x: [T, heads * hd]. */
-  private rope(
-    x: tf.Tensor2D,
-    heads: number,
-    cos: tf.Tensor3D,
-    sin: tf.Tensor3D,
-    grad: boolean,
-  ): tf.Tensor2D {
-    const [T] = x.shape;
-    const hd = this.config.headDim;
-    const rs = (t: tf.Tensor, shape: number[]): tf.Tensor =>
-      grad ? reshapeLean(t, shape) : tf.reshape(t, shape);
-    const flat = rs(x, [T * heads, hd]) as tf.Tensor2D;
-    const rotated = grad ? linear(flat, this.rot, null, false) : tf.matMul(flat, this.rot);
-    const x3 = rs(x, [T, heads, hd]);
-    const a = tf.mul(x3, cos);
-    const b = tf.mul(rs(rotated, [T, heads, hd]), sin);
-    return rs(grad ? addLean(a, b) : tf.add(a, b), [T, heads * hd]) as tf.Tensor2D;
   }
 
   /**
@@ -233,121 +208,48 @@ export class Model {
     return this.norm(x, "model.norm.weight", opts);
   }
 
-  /** One decoder layer: x [T, hidden] -> [T, hidden]. */
+  /** One decoder layer: x [T, hidden] -> [T, hidden]; each op runs the kernel registered for it. */
   private layer(l: number, x: tf.Tensor2D, ctx: LayerContext): tf.Tensor2D {
     const cfg = this.config;
     const { B, S, P, past, opts } = ctx;
-    const T = B * S;
     const H = cfg.numHeads;
     const KV = cfg.numKvHeads;
-    const G = H / KV;
-    const hd = cfg.headDim;
-    const K = P + past + S;
     const grad = opts.trainable !== undefined;
-    const [q, kp, vp, o, gate, up, down] = layerModules(cfg);
-    const cos = tf.tensor3d(ctx.cos, [T, 1, hd]);
-    const sin = tf.tensor3d(ctx.sin, [T, 1, hd]);
-    const pre = `model.layers.${l}`;
-    if (nativeAddon() && !opts.batchedAttention && !opts.cache) return this.nativeLayer(l, x, ctx);
-    const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
-    const qs = this.rope(this.lin(l, q, h, opts), H, cos, sin, grad);
-    const ks = this.rope(this.lin(l, kp, h, opts), KV, cos, sin, grad);
-    const vs = this.lin(l, vp, h, opts);
-    // [B, S, heads, hd] -> [B, heads, S, hd]
-    // Training keeps no copies for reshapes and same-shape adds (see reshapeLean / addLean).
-    const rs = (t: tf.Tensor, shape: number[]): tf.Tensor =>
-      grad ? reshapeLean(t, shape) : tf.reshape(t, shape);
-    const add = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => (grad ? addLean(a, b) : tf.add(a, b));
-    const q4 = rs(tf.transpose(rs(qs, [B, S, H, hd]), [0, 2, 1, 3]), [B, KV, G * S, hd]) as tf.Tensor4D;
-    let k4 = tf.transpose(rs(ks, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    let v4 = tf.transpose(rs(vs, [B, S, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
-    const cache = opts.cache;
-    if (cache) {
-      const pk = cache.keys[l];
-      const pv = cache.values[l];
-      if (pk && pv) {
-        k4 = tf.concat([pk, k4], 2);
-        v4 = tf.concat([pv, v4], 2);
-      }
-      const nk = tf.keep(k4);
-      const nv = tf.keep(v4);
-      cache.keys[l]?.dispose();
-      cache.values[l]?.dispose();
-      cache.keys[l] = nk;
-      cache.values[l] = nv;
-    }
-    const pfx = opts.hooks?.prefix?.(l) ?? null;
-    if ((pfx?.key.shape[1] ?? 0) !== P)
-      throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
-    if (pfx) {
-      // Broadcast [KV, P, hd] over the batch by adding zeros: its gradient is a plain sum.
-      const zeros = tf.zeros([B, 1, 1, 1]);
-      k4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.key, 0)) as tf.Tensor4D, k4], 2);
-      v4 = tf.concat([tf.add(zeros, tf.expandDims(pfx.value, 0)) as tf.Tensor4D, v4], 2);
-    }
-    const scale = 1 / Math.sqrt(hd);
-    let attn: tf.Tensor;
-    if (opts.batchedAttention) {
-      // Reference formulation with built-in gradients (batched matmuls: slow on wasm).
-      const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
-      const probs = tf.softmax(
-        tf.add(tf.reshape(scores, [B, KV, G, S, K]), tf.tensor(ctx.mask, [B, 1, 1, S, K])),
-      );
-      attn = tf.matMul(tf.reshape(probs, [B, KV, G * S, K]), v4);
-    } else attn = blockAttention(q4 as tf.Tensor4D, k4, v4, ctx.mask, scale, grad);
-    const merged = rs(tf.transpose(rs(attn, [B, H, S, hd]), [0, 2, 1, 3]), [T, H * hd]) as tf.Tensor2D;
-    const x1 = add(x, this.lin(l, o, merged, opts)) as tf.Tensor2D;
-    const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
-    const g = this.lin(l, gate, h2, opts);
-    const act = tf.mul(tf.mul(g, tf.sigmoid(g)), this.lin(l, up, h2, opts)) as tf.Tensor2D;
-    return add(x1, this.lin(l, down, act, opts)) as tf.Tensor2D;
-  }
-
-  /**
-   * One decoder layer on the native tier: fused norms, RoPE, attention and SwiGLU over the
-   * [tokens, heads x hd] layout the projections produce, so no transposes at all.
-   */
-  private nativeLayer(l: number, x: tf.Tensor2D, ctx: LayerContext): tf.Tensor2D {
-    const cfg = this.config;
-    const { B, S, P, opts } = ctx;
-    const H = cfg.numHeads;
-    const KV = cfg.numKvHeads;
-    const hd = cfg.headDim;
-    const grad = opts.trainable !== undefined;
+    const reference = opts.batchedAttention ?? false;
     const [q, kp, vp, o, gate, up, down] = layerModules(cfg);
     const pre = `model.layers.${l}`;
+    const tables = new RopeTables(ctx.cos, ctx.sin, cfg.headDim, this.rot);
+    // Training keeps no copies for same-shape adds (see addLean).
     const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
     const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
-    const qs = nativeRope(this.lin(l, q, h, opts), ctx.cos, ctx.sin, H, hd, grad);
-    let ks = nativeRope(this.lin(l, kp, h, opts), ctx.cos, ctx.sin, KV, hd, grad);
-    let vs = this.lin(l, vp, h, opts);
+    const qs = rope(this.lin(l, q, h, opts), H, tables, grad, reference);
+    const ks = rope(this.lin(l, kp, h, opts), KV, tables, grad, reference);
+    const vs = this.lin(l, vp, h, opts);
     const pfx = opts.hooks?.prefix?.(l) ?? null;
     if ((pfx?.key.shape[1] ?? 0) !== P)
       throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
-    if (pfx) {
-      // [KV, P, hd] -> [P, KV x hd] before each row's own keys; broadcast over rows by adding
-      // zeros, so its gradient is a plain sum.
-      const withPrefix = (t: tf.Tensor3D, own: tf.Tensor2D): tf.Tensor2D => {
-        const flat = tf.reshape(tf.transpose(t, [1, 0, 2]), [1, P, KV * hd]);
-        const rows = tf.add(tf.zeros([B, 1, 1]), flat);
-        return tf.reshape(tf.concat([rows, tf.reshape(own, [B, S, KV * hd])], 1), [B * (P + S), KV * hd]);
-      };
-      ks = withPrefix(pfx.key, ks);
-      vs = withPrefix(pfx.value, vs);
-    }
-    const dims = { B, S, K: P + S, H, KV, hd };
-    const attn = nativeAttention(
-      qs,
-      ks,
-      vs,
-      ctx.plainCausal ? null : ctx.mask,
-      dims,
-      1 / Math.sqrt(hd),
+    const attn = attention({
+      q: qs,
+      k: ks,
+      v: vs,
+      prefix: pfx,
+      cache: opts.cache,
+      layer: l,
+      mask: ctx.mask,
+      plainCausal: ctx.plainCausal,
+      B,
+      S,
+      P,
+      past,
+      H,
+      KV,
+      hd: cfg.headDim,
       grad,
-    );
+      batched: reference,
+    });
     const x1 = add(x, this.lin(l, o, attn, opts));
     const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
-    const act = nativeSwiglu(this.lin(l, gate, h2, opts), this.lin(l, up, h2, opts), grad);
+    const act = swiglu(this.lin(l, gate, h2, opts), this.lin(l, up, h2, opts), grad, reference);
     return add(x1, this.lin(l, down, act, opts));
   }
 

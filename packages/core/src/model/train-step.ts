@@ -1,9 +1,8 @@
 // Training-step building block: masked CE loss (summed over trained tokens) and its gradients.
 import * as tf from "@tensorflow/tfjs-core";
 import type { TokenBatch } from "./batch.ts";
-import { fusedCrossEntropy } from "./kernels.ts";
 import type { AdapterHooks, Model } from "./llama.ts";
-import { nativeAddon } from "./native/load.ts";
+import { crossEntropyReadsHeadRows, fusedCrossEntropy } from "./ops/cross-entropy.ts";
 
 export interface StepInput {
   batch: TokenBatch;
@@ -64,8 +63,9 @@ export function lossTensor(
     ? (opts.hooks?.table?.("model.embed_tokens.weight") ??
       (model.w("model.embed_tokens.weight") as tf.Tensor2D))
     : undefined;
-  // On the native tier a tied table is read transposed in place: no [d, V] copy per step.
-  const headRows = table !== undefined && nativeAddon() !== null;
+  // Where the cross-entropy kernel reads the head by rows, a tied table is read transposed in
+  // place: no [d, V] copy per step.
+  const headRows = table !== undefined && crossEntropyReadsHeadRows();
   return fusedCrossEntropy(
     h,
     headRows ? table! : table ? tf.transpose(table) : model.lmHeadT(opts.hooks),

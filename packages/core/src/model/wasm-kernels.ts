@@ -7,6 +7,7 @@
 // matmuls, attention's k^T): done here as a cache-blocked copy straight between the input's and the
 // output's places on the wasm heap, no copy in or out of JS.
 import * as tf from "@tensorflow/tfjs-core";
+import { type KernelTier, registerKernels } from "./ops/registry.ts";
 
 interface HeapTensor {
   dataId: object;
@@ -22,6 +23,19 @@ interface WasmBackendLike {
 // Tiles of 16 x 16, walking the output in order within a tile (strided reads, sequential writes):
 // for the [49152 x 576] table 34 ms, against 530 ms for 64 x 64 tiles with strided writes (TLB).
 const BLOCK = 16;
+
+/** Our wasm kernels as the plan shows them (tfjs-level kernels: the ops call tf.transpose as is). */
+export const WASM_TIER = {
+  tier: "wasm-kernels",
+  backend: "wasm",
+  kernels: {
+    transpose: {
+      name: "Transpose",
+      formulation:
+        "registered wasm Transpose kernel: swaps of the last two axes as 16x16-tiled copies between places on the wasm heap (5-15x tfjs's); other permutations use tfjs's",
+    },
+  },
+} as const satisfies KernelTier;
 
 /** dst[b][j][i] = src[b][i][j] for `batches` [rows x cols] matrices, in BLOCK x BLOCK tiles. */
 export function transposeLastTwo(
@@ -82,6 +96,7 @@ export function registerWasmKernels(): boolean {
   const original = tf.getKernel("Transpose", "wasm");
   if (!original) return false;
   registered = true;
+  registerKernels(WASM_TIER, {});
   const fallback = original.kernelFunc;
   tf.unregisterKernel("Transpose", "wasm");
   tf.registerKernel({

@@ -1,7 +1,6 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW) with its moments held as tensors.
 import * as tf from "@tensorflow/tfjs-core";
-import { nativeAddon } from "../model/native/load.ts";
-import { nativeAdamW } from "../model/native/optim.ts";
+import { adamwUpdate } from "../model/ops/adamw.ts";
 
 export interface AdamWOptions {
   betas: readonly [number, number];
@@ -46,28 +45,15 @@ export class AdamW {
     for (const [name, p] of this.params) {
       const g = grads.get(name);
       if (!g) throw new Error(`AdamW: no gradient for "${name}"`);
-      const m = this.m.get(name)!;
-      const v = this.v.get(name)!;
-      if (nativeAddon()) {
-        const decay = this.opts.weightDecay > 0 && this.opts.decays(name) ? this.opts.weightDecay : 0;
-        const step = { lr, beta1: b1, beta2: b2, eps: this.opts.eps, weightDecay: decay, c1, c2 };
-        const out = nativeAdamW(p, g, m, v, step);
-        p.assign(out[0]);
-        m.assign(out[1]);
-        v.assign(out[2]);
-        tf.dispose(out);
-        continue;
-      }
-      tf.tidy(() => {
-        const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-        const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
-        m.assign(m1);
-        v.assign(v1);
-        const denom = tf.add(tf.sqrt(tf.div(v1, c2)), this.opts.eps);
-        const stepT = tf.div(tf.mul(m1, lr / c1), denom);
-        const wd = this.opts.weightDecay;
-        const base = wd > 0 && this.opts.decays(name) ? tf.mul(p, 1 - lr * wd) : p;
-        p.assign(tf.sub(base, stepT));
+      const decay = this.opts.weightDecay > 0 && this.opts.decays(name) ? this.opts.weightDecay : 0;
+      adamwUpdate(p, g, this.m.get(name)!, this.v.get(name)!, {
+        lr,
+        beta1: b1,
+        beta2: b2,
+        eps: this.opts.eps,
+        weightDecay: decay,
+        c1,
+        c2,
       });
     }
   }

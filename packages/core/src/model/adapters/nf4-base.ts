@@ -4,18 +4,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type LinearModule, linearModules } from "../config.ts";
 import type { Model } from "../llama.ts";
-import { nativeAddon } from "../native/load.ts";
-import { nativeDequantNF4 } from "../native/quant.ts";
+import { nf4Matmul } from "../ops/nf4-dequant.ts";
 import type { Piece } from "./method.ts";
-import {
-  dequantizeNF4,
-  type NF4Options,
-  type NF4Tensor,
-  nf4Absmax,
-  nf4Bytes,
-  nf4Table,
-  quantizeNF4,
-} from "./nf4.ts";
+import { dequantizeNF4, type NF4Options, type NF4Tensor, nf4Bytes, quantizeNF4 } from "./nf4.ts";
 
 export interface QuantizedLinear {
   module: LinearModule;
@@ -30,32 +21,6 @@ export interface NF4Base extends Piece {
   dequantized(layer: number, module: string): Float32Array;
   /** Bytes of all NF4 storage, and the parameters it holds. */
   storage(): { bytes: number; parameters: number };
-}
-
-/** x @ W^T for a quantized W [out, in]; the backward pass dequantizes again (dx = dy @ W). */
-function nf4Matmul(x: tf.Tensor2D, ql: QuantizedLinear): tf.Tensor2D {
-  const { inFeatures: inF, outFeatures: outF } = ql.module;
-  if (nativeAddon()) {
-    // Dequantized natively into a heap tensor in [out, in] order; BLAS reads it transposed as is.
-    const weight = () =>
-      nativeDequantNF4(ql.q.codes, nf4Absmax(ql.q), nf4Table(), ql.q.blockSize, [outF, inF]);
-    const f = tf.customGrad((xi) => ({
-      value: tf.tidy(() => tf.matMul(xi as tf.Tensor2D, weight(), false, true)),
-      gradFunc: (dy) => tf.tidy(() => tf.matMul(dy as tf.Tensor2D, weight())),
-    }));
-    return f(x) as tf.Tensor2D;
-  }
-  const f = tf.customGrad((xi) => {
-    const value = tf.tidy(() =>
-      tf.matMul(xi as tf.Tensor2D, tf.tensor2d(dequantizeNF4(ql.q, [outF, inF]), [inF, outF])),
-    );
-    return {
-      value,
-      gradFunc: (dy) =>
-        tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.tensor2d(dequantizeNF4(ql.q), [outF, inF]))),
-    };
-  });
-  return f(x) as tf.Tensor2D;
 }
 
 /** Quantizes the model's linear weights to NF4 and removes their float32 variables from the model. */
@@ -81,7 +46,7 @@ export function nf4Base(model: Model, opts: NF4Options): NF4Base {
     hooks: () => ({
       base: (layer, module, x) => {
         const ql = linears.get(`${layer}/${module}`);
-        return ql ? nf4Matmul(x, ql) : null;
+        return ql ? nf4Matmul(x, ql.q, ql.module.outFeatures, ql.module.inFeatures) : null;
       },
     }),
     dequantized(layer, module) {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { nf4BytesPerParam } from "../../compile/params.ts";
 import { initBackend } from "../backend.ts";
-import { nativeAddon, nativeStatus } from "../native/load.ts";
+import { nativeStatus } from "../native/load.ts";
 import { nativeDequantNF4 } from "../native/quant.ts";
+import { activeKernel } from "../ops/registry.ts";
 import { dequantizeNF4, NF4_CODES, nf4Absmax, nf4Bytes, nf4Table, quantizeNF4 } from "./nf4.ts";
 import { normalArray } from "./random.ts";
 
@@ -88,7 +89,7 @@ describe("NF4", () => {
 
 describe("NF4 on the native tier", async () => {
   await initBackend({ backend: "wasm" });
-  const active = nativeAddon() !== null;
+  const active = activeKernel("nf4_dequant")?.tier === "native";
   it.skipIf(!active)(
     `dequantizes in the stored order exactly as the JS decoder${active ? "" : ` (skipped: native tier ${nativeStatus().reason})`}`,
     () => {

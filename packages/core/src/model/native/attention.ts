@@ -3,23 +3,11 @@
 // per-head tensors), saving the probabilities for its backward kernel.
 import * as tf from "@tensorflow/tfjs-core";
 import { freeing } from "../free.ts";
+import type { AttentionDims } from "../ops/registry.ts";
 import { registerHeapKernel, runHeapKernel } from "./heap.ts";
 import type { NativeAddon } from "./types.ts";
 
-export interface AttentionDims {
-  /** Batch rows. */
-  B: number;
-  /** Queries per row. */
-  S: number;
-  /** Keys per row: K - S prefix positions, then the row's own S. */
-  K: number;
-  /** Query heads. */
-  H: number;
-  /** Key/value heads (query head h reads kv head floor(h / (H / KV))). */
-  KV: number;
-  /** Head dimension. */
-  hd: number;
-}
+export type { AttentionDims };
 
 const FORWARD = "SftkitAttention";
 const BACKWARD = "SftkitAttentionGrad";
@@ -100,7 +88,7 @@ function checkShapes(
 }
 
 /**
- * Causal attention on the native tier (call only when nativeAddon() is non-null).
+ * Causal attention on the native tier (registered as the attention op's kernel).
  * q [B*S, H*hd]; k, v [B*K, KV*hd]; mask: additive [B, S, K], or null for plain causal attention
  * (every prefix key visible, own keys up to the query). Returns [B*S, H*hd].
  */

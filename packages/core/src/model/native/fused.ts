@@ -1,6 +1,6 @@
 // Fused element-wise training kernels on the native tier: RMSNorm, SwiGLU, rotate-half RoPE and
 // softmax cross-entropy, each one pass over its rows (forward and backward) instead of a chain of
-// tfjs ops with an intermediate tensor per step. Call the ops only when nativeAddon() is non-null.
+// tfjs ops with an intermediate tensor per step. Registered as the ops' kernels (native/index.ts).
 import * as tf from "@tensorflow/tfjs-core";
 import { freeing } from "../free.ts";
 import { registerHeapKernel, runHeapKernel } from "./heap.ts";

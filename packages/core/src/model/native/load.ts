@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { withoutTier } from "../ops/registry.ts";
 import type { NativeAddon, NativeInfo } from "./types.ts";
 
 export interface NativeStatus {
@@ -73,24 +74,23 @@ export function nativeAddon(): NativeAddon | null {
   return addon && tf.getBackend() === "wasm" ? addon : null;
 }
 
-/** Tests: run fn with the tier switched off (the tfjs formulations), restoring it after. */
+/** Tests: run fn with the tier switched off (the ops' reference formulations), restoring it after. */
 export function withoutNative<T>(fn: () => T): T {
   const saved = addon;
   addon = null;
+  const restore = () => {
+    addon = saved;
+  };
   let result: T;
   try {
-    result = fn();
+    result = withoutTier("native", fn);
   } catch (e) {
-    addon = saved;
+    restore();
     throw e;
   }
   // An async fn keeps the tier off until it settles.
-  if (result instanceof Promise) {
-    return result.finally(() => {
-      addon = saved;
-    }) as T;
-  }
-  addon = saved;
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
   return result;
 }
 

@@ -1,19 +1,11 @@
 // Fused AdamW on the native tier: one pass per parameter into new tensors (variables may share
 // their bytes with other tensors, so nothing is updated in place).
 import type * as tf from "@tensorflow/tfjs-core";
+import type { AdamWStep } from "../ops/registry.ts";
 import { registerHeapKernel, runHeapKernel } from "./heap.ts";
 import type { NativeAddon } from "./types.ts";
 
-export interface AdamWStep {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** Bias corrections 1 - beta^t. */
-  c1: number;
-  c2: number;
-}
+export type { AdamWStep };
 
 export function registerNativeOptim(addon: NativeAddon): void {
   registerHeapKernel("SftkitAdamW", (heap, inputs, attrs) => {
