@@ -1,5 +1,8 @@
 // The public API of @sftkit/core, exported by name.
 
+// `tsx recipe.ts` runs the recipe like `sft run` (a recipe file imports this entry).
+import "./direct-run.ts";
+
 // Compiler
 export {
   type CompileOptions,

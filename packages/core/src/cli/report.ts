@@ -1,7 +1,7 @@
 // Printing diagnostics from a compile, shared by the commands that compile a recipe.
 import type { CompileResult } from "../compile/compile.ts";
 import { formatDiagnostics } from "../recipe/diagnostics.ts";
-import { colorsFor } from "./format.ts";
+import { colorsFor } from "../util/format.ts";
 
 /** Prints diagnostics to stderr; returns false (and sets exit code 1) when the recipe has errors. */
 export function reportDiagnostics(result: CompileResult): boolean {

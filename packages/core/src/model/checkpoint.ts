@@ -1,6 +1,7 @@
 // A checkpoint folder: one model.safetensors or shards listed in model.safetensors.index.json.
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { isFloatDtype, type StDtype } from "./dtype.ts";
 import {
   checkShape,
@@ -146,11 +147,6 @@ export async function writeCheckpoint(
     for (const t of shards[i]!) weightMap[t.name] = name;
     names.push(name);
   }
-  const tmp = join(dir, `${INDEX_FILE}.tmp-${process.pid}`);
-  await writeFile(
-    tmp,
-    `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`,
-  );
-  await rename(tmp, join(dir, INDEX_FILE));
+  await writeJsonAtomic(join(dir, INDEX_FILE), { metadata: { total_size: total }, weight_map: weightMap });
   return [...names, INDEX_FILE];
 }

@@ -1,6 +1,7 @@
 // Hand-written safetensors reader/writer: header validated before any tensor-sized allocation,
 // tensors read one at a time, files written atomically (temp file + rename).
-import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
+import { writeAtomicWith } from "../util/atomic-write.ts";
 import {
   ALL_DTYPE_BYTES,
   DTYPE_BYTES,
@@ -212,7 +213,7 @@ function buildHeader(
 }
 
 /**
- * Writes a safetensors file atomically: to `<path>.tmp-<pid>`, fsync, then rename. Tensors are
+ * Writes a safetensors file atomically (util/atomic-write: a temp file, fsync, then rename). Tensors are
  * materialised and encoded one at a time. Returns the number of data bytes written.
  */
 export async function writeSafetensors(
@@ -221,9 +222,7 @@ export async function writeSafetensors(
   opts: { metadata?: Record<string, string>; dtype?: StDtype } = {},
 ): Promise<number> {
   const { bytes, dataBytes } = buildHeader(tensors, opts.metadata, opts.dtype);
-  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, "w");
-  try {
+  await writeAtomicWith(path, async (fh) => {
     await fh.write(bytes, 0, bytes.length, 0);
     let pos = bytes.length;
     for (const t of tensors) {
@@ -237,14 +236,7 @@ export async function writeSafetensors(
       await fh.write(enc, 0, enc.byteLength, pos);
       pos += enc.byteLength;
     }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  });
   return dataBytes;
 }
 

@@ -3,10 +3,11 @@
 // We serve the worker script from a file, hand workers the shipped main script by path, and report
 // enough CPUs while the backend initialises.
 import { createHash } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { dirname, join } from "node:path";
+import { writeFileAtomicSync } from "../util/atomic-write.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -30,11 +31,7 @@ function prepareWorkerFile(): string {
   const text = prelude + body;
   const hash = createHash("sha256").update(text).digest("hex").slice(0, 16);
   const file = join(os.tmpdir(), `sftkit-tfjs-wasm-worker-${hash}.cjs`);
-  if (!existsSync(file)) {
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, text);
-    require("node:fs").renameSync(tmp, file);
-  }
+  if (!existsSync(file)) writeFileAtomicSync(file, text);
   workerFile = file;
   return file;
 }

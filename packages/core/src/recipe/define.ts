@@ -37,14 +37,15 @@ export type RecipeOf<Name extends string> = Omit<RecipeInput, "tokens" | "method
 /** Where a recipe object was written: compile() maps diagnostics into this file. */
 export const recipeSourceFile: unique symbol = Symbol.for("sftkit.recipe.sourceFile");
 
-/** Set by the CLI while it imports recipe files, so a recipe run as `tsx recipe.ts` knows it is not the entry. */
+/** Set by the CLI while it imports recipe files, so the `tsx recipe.ts` hook (src/direct-run.ts) stays quiet. */
 export const loadingRecipeFlag = Symbol.for("sftkit.loadingRecipe");
 
-/** Declares a recipe. Returns it unchanged (typed); running the file directly (`tsx recipe.ts`) runs it. */
+/**
+ * Declares a recipe. Returns it unchanged (typed), tagged with its source file for diagnostics. Running the
+ * file directly (`tsx recipe.ts`) is handled by the package entry (src/direct-run.ts), not here.
+ */
 export function defineRecipe<Name extends string = never>(recipe: RecipeOf<Name>): RecipeOf<Name> {
-  const file = callerFile();
-  tagSource(recipe, file);
-  if (file && isEntryModule(file)) scheduleDirectRun(file);
+  tagSource(recipe, callerFile());
   return recipe;
 }
 
@@ -113,26 +114,4 @@ function callerFile(): string | undefined {
     Error.prepareStackTrace = original;
   }
   return undefined;
-}
-
-function isEntryModule(file: string): boolean {
-  if ((globalThis as Record<symbol, unknown>)[loadingRecipeFlag]) return false;
-  const entry = process.argv[1];
-  if (!entry) return false;
-  const stripExt = (p: string) => p.replace(/\.[cm]?[jt]s$/, "");
-  return (
-    stripExt(entry) === stripExt(file) || stripExt(entry) === stripExt(file.replace(process.cwd() + "/", ""))
-  );
-}
-
-function scheduleDirectRun(file: string): void {
-  // After the module finished evaluating, run it as `sft run <file>` would.
-  setImmediate(() => {
-    import("../cli/direct.ts")
-      .then((m) => m.runRecipeFileDirectly(file))
-      .catch((err: unknown) => {
-        console.error(err);
-        process.exitCode = 1;
-      });
-  });
 }

@@ -1,9 +1,9 @@
 // A Plan that displays as HTML tables in Jupyter and as the `sft plan` summary in a console.
 import pc from "picocolors";
-import { formatPlanSummary } from "../cli/plan-summary.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import { attachDisplay, type Displayable } from "./display.ts";
 import { planHtml } from "./plan-html.ts";
+import { formatPlanSummary } from "./plan-summary.ts";
 
 const plain = pc.createColors(false);
 

@@ -1,7 +1,7 @@
 // A run's result that displays its numbers and loss curve in Jupyter, and a one-paragraph summary elsewhere.
 // Structural: works on the loop's RunResult and on any object that names a run folder or metrics file.
 import { join } from "node:path";
-import { formatBytes, formatCount } from "../cli/format.ts";
+import { formatBytes, formatCount } from "../util/format.ts";
 import { lossCurveSvg } from "./charts.ts";
 import { attachDisplay, type Displayable } from "./display.ts";
 import { esc, factsTable, inlineSvg } from "./html-util.ts";

@@ -1,8 +1,8 @@
 // The plan's key facts as HTML tables (report.html and the notebook display): model, method, parameters,
 // data sources, batching and optimizer, memory, backend, warnings.
 
-import { formatBytes, formatCount, formatPercent } from "../cli/format.ts";
 import type { Plan } from "../compile/plan-schema.ts";
+import { formatBytes, formatCount, formatPercent } from "../util/format.ts";
 import { esc, factsTable, gridTable } from "./html-util.ts";
 
 const dash = (v: unknown) => (v === null || v === undefined ? "–" : String(v));

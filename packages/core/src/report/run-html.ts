@@ -1,8 +1,8 @@
 // report.html: one self-contained page per run — summary, inline charts, the plan's facts, the last samples.
 // No scripts, no external stylesheets or fonts, no URLs: it opens from disk, offline, anywhere.
 
-import { formatCount } from "../cli/format.ts";
 import type { Plan } from "../compile/plan-schema.ts";
+import { formatCount } from "../util/format.ts";
 import { CSS, esc, factsTable, inlineSvg } from "./html-util.ts";
 import { type RunMetrics, throughput } from "./metrics.ts";
 import { planHtml } from "./plan-html.ts";

@@ -1,10 +1,11 @@
 // Training checkpoints: trainable weights, AdamW moments, step, seed and data position, written atomically.
 // A checkpoint is built in a temp folder and renamed into place, so `checkpoints/step-N/` is always whole.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { SafetensorsFile, writeSafetensors } from "../model/safetensors.ts";
+import { writeJsonAtomic } from "../util/atomic-write.ts";
 import type { AdamW } from "./adamw.ts";
 
 export const CHECKPOINT_VERSION = 1;
@@ -60,7 +61,7 @@ export async function writeCheckpoint(
       { name: `v.${name}`, shape: v.shape, data: opt.v.get(name)! },
     ]);
     await writeSafetensors(join(tmp, OPTIMIZER), moments, { metadata: { step: String(opt.step) } });
-    await writeFile(join(tmp, STATE), `${JSON.stringify(state, null, 2)}\n`);
+    await writeJsonAtomic(join(tmp, STATE), state);
     // A checkpoint of the same step (a resumed run passing it again) is replaced whole.
     if (existsSync(final)) {
       const old = join(root, `.old-step-${state.step}-${process.pid}`);

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
 import { formatInspection, formatSourceStats, inspectJson, pickSamples } from "../../data/inspect/index.ts";
-import { colorsFor } from "../format.ts";
+import { colorsFor } from "../../util/format.ts";
 import { reportDiagnostics } from "../report.ts";
 import { writeQualityReport } from "./data-report.ts";
 

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { arch, availableParallelism, platform, totalmem } from "node:os";
 import { defineCommand } from "citty";
 import { availableBackends } from "../../compile/backend-choice.ts";
-import { colorsFor, formatBytes } from "../format.ts";
+import { colorsFor, formatBytes } from "../../util/format.ts";
 
 const require = createRequire(import.meta.url);
 

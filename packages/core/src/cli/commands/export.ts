@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { exportRecipe } from "../../export/export.ts";
 import { type ExportTarget, exportTargets } from "../../export/types.ts";
 import { formatDiagnostics } from "../../recipe/diagnostics.ts";
-import { colorsFor } from "../format.ts";
+import { colorsFor } from "../../util/format.ts";
 
 export const exportCommand = defineCommand({
   meta: {

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
-import { colorsFor } from "../format.ts";
-import { formatPlanSummary } from "../plan-summary.ts";
+import { formatPlanSummary } from "../../report/plan-summary.ts";
+import { colorsFor } from "../../util/format.ts";
 import { reportDiagnostics } from "../report.ts";
 
 export const planCommand = defineCommand({

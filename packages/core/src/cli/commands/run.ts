@@ -1,9 +1,9 @@
 import { dirname, relative, sep } from "node:path";
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
+import { formatPlanSummary } from "../../report/plan-summary.ts";
 import { type RunResult, train } from "../../train/loop.ts";
-import { colorsFor, formatBytes } from "../format.ts";
-import { formatPlanSummary } from "../plan-summary.ts";
+import { colorsFor, formatBytes } from "../../util/format.ts";
 import { reportDiagnostics } from "../report.ts";
 
 /** Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. */

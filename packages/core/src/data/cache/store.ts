@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../../util/atomic-write.ts";
 import type { TokenizedSample } from "../types.ts";
 import { decodeEntry, encodeEntry } from "./codec.ts";
 
@@ -24,7 +24,7 @@ export async function readEntry<M>(
 }
 
 /**
- * Writes to a temp file in the same folder, then renames: a process killed mid-write leaves only a temp file,
+ * Written atomically (util/atomic-write): a process killed mid-write leaves only a temp file,
  * which readers never open (and the checksum rejects a torn final file anyway).
  */
 export async function writeEntry<M>(
@@ -34,14 +34,5 @@ export async function writeEntry<M>(
   samples: TokenizedSample[],
   source: string,
 ): Promise<void> {
-  const path = entryPath(cacheDir, key);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await mkdir(join(cacheDir, "data"), { recursive: true });
-  try {
-    await writeFile(tmp, encodeEntry(meta, samples, source));
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(entryPath(cacheDir, key), encodeEntry(meta, samples, source));
 }

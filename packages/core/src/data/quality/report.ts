@@ -1,5 +1,4 @@
 // The data-quality report: every detector over each source (rows before filters) and over the realised mix.
-import { displayQualityReport } from "../../report/display-quality.ts";
 import type { FiltersOutput } from "../formats/filters.ts";
 import type { SourceOutput } from "../formats/types.ts";
 import { mixEpoch, type PreparedData } from "../pipeline.ts";
@@ -32,8 +31,8 @@ const SEVERITY = { error: 0, warning: 1, info: 2 } as const;
 
 export async function buildQualityReport(opts: QualityOptions): Promise<QualityReport> {
   const collected = await collectSources(opts.baseDir, opts.sources);
-  // Displays richly in a notebook (Jupyter.display), as plain JSON everywhere else.
-  return displayQualityReport(analyse(collected, opts));
+  // Plain data; a notebook wraps it with displayQualityReport (public API) to display it richly.
+  return analyse(collected, opts);
 }
 
 /** The analysis over rows already collected (tests and benches call it directly). */

@@ -1,7 +1,7 @@
 // The readable form of a Plan for `sft plan`: sections, tables, units.
 import { relative } from "node:path";
 import type { Plan } from "../compile/plan-schema.ts";
-import { type Colors, formatBytes, formatCount, formatPercent, table } from "./format.ts";
+import { type Colors, formatBytes, formatCount, formatPercent, table } from "../util/format.ts";
 
 export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): string {
   const rel = (p: string | null) => (p ? relative(cwd, p) || "." : "–");

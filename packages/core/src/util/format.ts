@@ -1,4 +1,4 @@
-// Text helpers for the CLI: human sizes and counts, aligned tables, colours only where wanted.
+// Text helpers for the CLI and the reports: human sizes and counts, aligned tables, colours only where wanted.
 import pc from "picocolors";
 
 export type Colors = ReturnType<typeof pc.createColors>;
