@@ -12,6 +12,8 @@ export { PLAN_VERSION, type Plan, PlanSchema } from "./compile/plan-schema.ts";
 export { type BuiltinTemplateName, builtinTemplates, renderChatTemplate } from "./data/template/index.ts";
 // Data
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
+// Training and generation
+export { type GenerateOptions, type GenerateResult, generate } from "./engines/tfjs/generate.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
 export { buildMethod, dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
@@ -84,8 +86,6 @@ export {
   throughputSvg,
   writeRunReport,
 } from "./report/index.ts";
-// Training and generation
-export { type GenerateOptions, type GenerateResult, generate } from "./train/generate.ts";
 export { type RunResult, type TrainOptions, train } from "./train/index.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
 export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";

@@ -7,12 +7,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../compile/compile.ts";
 import { loadTokenizer } from "../../data/tokenizer/index.ts";
+import { generate } from "../../engines/tfjs/generate.ts";
 import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
 import { initBackend } from "../../model/backend.ts";
 import { loadModel } from "../../model/llama.ts";
 import { lossAndGrads, sgdUpdate } from "../../model/train-step.ts";
 import type { RecipeInput } from "../../recipe/schema/recipe.ts";
-import { generate } from "../../train/generate.ts";
 import { runGenerate } from "./generate.ts";
 
 const repo = join(import.meta.dirname, "../../../../..");
