@@ -13,6 +13,32 @@ export { type BuiltinTemplateName, builtinTemplates, renderChatTemplate } from "
 // Data
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
 // Training and generation
+// Engines: the compute seam and its registry
+export type {
+  ApplyStepOptions,
+  Engine,
+  EngineAvailability,
+  EngineDefinition,
+  EngineLoadSpec,
+  EngineMemory,
+  EngineMicroBatch,
+  LoadedModel,
+  LossSum,
+  ModelSource,
+  SaveArtefactsOptions,
+  TensorShape,
+  TensorValues,
+  TrainableState,
+} from "./engines/engine.ts";
+export {
+  decideEngine,
+  type EngineDecision,
+  type EngineStatus,
+  engineDefinition,
+  listEngines,
+  registerEngine,
+  unregisterEngine,
+} from "./engines/index.ts";
 export { type GenerateOptions, type GenerateResult, generate } from "./engines/tfjs/generate.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
