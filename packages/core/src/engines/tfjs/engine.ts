@@ -7,6 +7,7 @@ import { fusedCrossEntropy } from "../../model/kernels.ts";
 import { loadModel, type Model, randomModel } from "../../model/llama.ts";
 import { lossAndGrads, shiftLabels } from "../../model/train-step.ts";
 import { AdamW } from "../../train/adamw.ts";
+import { gradientCheckpointingOf } from "../decisions.ts";
 import type {
   Engine,
   EngineLoadSpec,
@@ -99,7 +100,8 @@ export class TfjsEngine implements Engine {
     const fwd = method.forward(true, opts.seed);
     const r = await lossAndGrads(model, { batch, labels: batch.labels }, vars, {
       ...(fwd.hooks ? { hooks: fwd.hooks } : {}),
-      recompute: fwd.recompute ?? plan.memory.gradientCheckpointing,
+      // The plan's decision, not the method's copy of the recipe's flag (a GPU plan may turn it on).
+      recompute: gradientCheckpointingOf(plan),
     });
     this.summed = accumulate(this.summed, r.grads);
     return { lossSum: r.loss, trainedTokens: r.tokens };
