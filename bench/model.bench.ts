@@ -8,6 +8,7 @@
 // 1 thread: full 816, LoRA 1,148, generation 442.
 import { resourceUsage } from "node:process";
 import { pathToFileURL } from "node:url";
+import { generate } from "../packages/core/src/engines/tfjs/generate.ts";
 import { activationBytes } from "../packages/core/src/model/activations.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
@@ -16,7 +17,6 @@ import { randomModel } from "../packages/core/src/model/llama.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
 import { referenceConfig } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
-import { generate } from "../packages/core/src/train/generate.ts";
 
 const cfg = referenceConfig({ maxPositionEmbeddings: 1024 });
 const BATCH = 8;

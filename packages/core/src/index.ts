@@ -15,6 +15,34 @@ export { PLAN_VERSION, type Plan, PlanSchema } from "./compile/plan-schema.ts";
 export { type BuiltinTemplateName, builtinTemplates, renderChatTemplate } from "./data/template/index.ts";
 // Data
 export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
+// Training and generation
+// Engines: the compute seam and its registry
+export type {
+  ApplyStepOptions,
+  Engine,
+  EngineAvailability,
+  EngineDefinition,
+  EngineLoadSpec,
+  EngineMemory,
+  EngineMicroBatch,
+  LoadedModel,
+  LossSum,
+  ModelSource,
+  SaveArtefactsOptions,
+  TensorShape,
+  TensorValues,
+  TrainableState,
+} from "./engines/engine.ts";
+export {
+  decideEngine,
+  type EngineDecision,
+  type EngineStatus,
+  engineDefinition,
+  listEngines,
+  registerEngine,
+  unregisterEngine,
+} from "./engines/index.ts";
+export { type GenerateOptions, type GenerateResult, generate } from "./engines/tfjs/generate.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
 export { buildMethod, dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
@@ -87,8 +115,6 @@ export {
   throughputSvg,
   writeRunReport,
 } from "./report/index.ts";
-// Training and generation
-export { type GenerateOptions, type GenerateResult, generate } from "./train/generate.ts";
 export { type RunResult, type TrainOptions, train } from "./train/index.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
 export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";

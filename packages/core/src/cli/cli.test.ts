@@ -147,6 +147,17 @@ describe("sft CLI", () => {
     expect(report.backends.wasm?.ok || report.backends.cpu?.ok).toBe(true);
   });
 
+  it("doctor lists every engine with its availability and reason, text and JSON", () => {
+    const r = sft("doctor", "--json");
+    const report = JSON.parse(r.stdout) as {
+      engines: { name: string; available: boolean; reason: string }[];
+    };
+    expect(report.engines.find((e) => e.name === "tfjs")).toMatchObject({ available: true });
+    for (const e of report.engines) expect(e.reason).not.toBe("");
+    const text = sft("doctor").stdout;
+    expect(text).toMatch(/Engines[^\n]*\n\s+tfjs\s+available\s+ships with @sftkit\/core/);
+  });
+
   it("a recipe run directly with tsx does what `sft run` does", () => {
     const r = spawnSync(
       process.execPath,

@@ -161,6 +161,15 @@ export const PlanSchema = z.object({
       .optional()
       .describe("The optional native tier (@sftkit/native) on wasm: BLAS matmuls and fused kernels."),
   }),
+  engine: z
+    .object({
+      requested: z.string(),
+      chosen: z.string(),
+      reason: z.string(),
+      available: z.array(z.object({ name: z.string(), available: z.boolean(), reason: z.string() })),
+    })
+    .optional()
+    .describe("The engine that runs the plan and why (plans made before engines existed ran tfjs)."),
   kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
   gpu: z
     .object({

@@ -1,6 +1,7 @@
 // plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
+import { decideEngine } from "../engines/index.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
@@ -75,7 +76,10 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   const warmupSteps =
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
 
-  const backend = decideBackend(train.backend, train.threads);
+  // `tfjs/<backend>` names the tfjs engine's backend; the deprecated `train.backend` still does.
+  const [engineName = "auto", engineBackend] = train.engine.split("/");
+  const engine = decideEngine(engineName);
+  const backend = decideBackend(engineBackend ?? train.backend ?? "auto", train.threads);
   const native = backend.chosen === "wasm" ? nativeAvailability() : undefined;
   const memory = estimateMemory({
     cfg,
@@ -229,6 +233,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       reason: backend.reason,
       ...(native ? { native } : {}),
     },
+    engine,
     kernels: describeKernels(backend.chosen, native?.active ?? false),
     ...(gpu ? { gpu } : {}),
     probes:

@@ -39,7 +39,7 @@ describe.skipIf(!hasSharedFixtures)(`stories260K parity (${sharedFixturesSkipRea
 
 describe.skipIf(!hasSharedFixtures)(`stories260K greedy (${sharedFixturesSkipReason})`, () => {
   it("reproduces greedy_from_bos_256_ids token for token (KV cache)", async () => {
-    const { generate } = await import("../train/generate.ts");
+    const { generate } = await import("../engines/tfjs/generate.ts");
     const dir = fixture("models/stories260K/hf-derived");
     const ref = JSON.parse(await readFile(`${dir}/reference_outputs.json`, "utf8"));
     const model = await loadModel(dir);

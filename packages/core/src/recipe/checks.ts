@@ -204,12 +204,20 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       fullLike ? "full and partial SFT usually use 1e-5 to 5e-5" : "adapters usually use 1e-4 to 1e-3",
     );
   }
-  if (recipe.train.backend === "cpu") {
+  const backend = recipe.train.backend;
+  if (backend !== undefined)
     warn(
       ["train", "backend"],
+      "sft/backend-deprecated",
+      undefined,
+      `write \`engine: "tfjs/${backend}"\` instead (it keeps working until it is removed)`,
+    );
+  if (backend === "cpu" || recipe.train.engine === "tfjs/cpu") {
+    warn(
+      backend === "cpu" ? ["train", "backend"] : ["train", "engine"],
       "sft/slow-backend",
       "backend `cpu` is a pure-JS debugging fallback, hundreds of times slower",
-      "use `auto` or `wasm`",
+      'use `engine: "auto"` or `"tfjs/wasm"`',
     );
   }
   return problems;

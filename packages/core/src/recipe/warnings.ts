@@ -11,6 +11,8 @@ export const warningIds = {
   "sft/high-learning-rate": "The learning rate is high for this method.",
   "sft/memory-exceeds-device": "The memory estimate exceeds the memory of the chosen device.",
   "sft/slow-backend": "The chosen backend is a slow debugging fallback.",
+  "sft/backend-deprecated":
+    "`train.backend` is deprecated: name the engine and its backend in `train.engine`.",
   "sft/cache-unavailable": "The tokenized-data cache could not be read or written; data is tokenized anew.",
   "sft/export-approximate": "An export target can only approximate part of the recipe (see the message).",
   "sft/token-not-in-template":

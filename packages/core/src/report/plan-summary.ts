@@ -135,6 +135,16 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(
     `          peak ${c.bold(formatBytes(mem.peak))} of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
   );
+  if (plan.engine) {
+    const others = plan.engine.available.filter((e) => e.name !== plan.engine?.chosen);
+    section(
+      "Engine",
+      `${plan.engine.chosen} · ${plan.engine.reason}` +
+        others
+          .map((e) => `\n          ${e.name}: ${e.available ? "available" : `unavailable (${e.reason})`}`)
+          .join(""),
+    );
+  }
   section(
     "Backend",
     `${plan.backend.chosen} · ${plan.backend.threads} threads · ${plan.backend.reason} ${c.dim(`(installed: ${plan.backend.available.join(", ")})`)}` +

@@ -3,10 +3,9 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs-core";
+import type { TensorShape, TrainableState } from "../engines/engine.ts";
 import { SafetensorsFile, writeSafetensors } from "../model/safetensors.ts";
 import { writeJsonAtomic } from "../util/atomic-write.ts";
-import type { AdamW } from "./adamw.ts";
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -36,11 +35,10 @@ export function checkpointsDir(outDir: string): string {
   return join(outDir, "checkpoints");
 }
 
-/** Writes `checkpoints/step-N/` atomically; returns its path. */
+/** Writes `checkpoints/step-N/` atomically (the engine's trainable values and moments); returns its path. */
 export async function writeCheckpoint(
   outDir: string,
-  trainable: ReadonlyMap<string, tf.Variable>,
-  optimizer: AdamW,
+  trainable: TrainableState,
   state: CheckpointState,
 ): Promise<string> {
   const root = checkpointsDir(outDir);
@@ -49,16 +47,12 @@ export async function writeCheckpoint(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   try {
-    const weights = [...trainable].map(([name, v]) => ({
-      name,
-      shape: v.shape,
-      data: async () => (await v.data()) as Float32Array,
-    }));
+    const weights = trainable.weights.map(({ name, shape, data }) => ({ name, shape, data }));
     await writeSafetensors(join(tmp, WEIGHTS), weights);
-    const opt = await optimizer.state();
-    const moments = [...trainable].flatMap(([name, v]) => [
-      { name: `m.${name}`, shape: v.shape, data: opt.m.get(name)! },
-      { name: `v.${name}`, shape: v.shape, data: opt.v.get(name)! },
+    const opt = trainable.optimizer;
+    const moments = trainable.weights.flatMap(({ name, shape }) => [
+      { name: `m.${name}`, shape, data: moment(opt.m, name) },
+      { name: `v.${name}`, shape, data: moment(opt.v, name) },
     ]);
     await writeSafetensors(join(tmp, OPTIMIZER), moments, { metadata: { step: String(opt.step) } });
     await writeJsonAtomic(join(tmp, STATE), state);
@@ -101,26 +95,24 @@ export class CheckpointError extends Error {
   override name = "CheckpointError";
 }
 
-/** Restores trainable weights and optimizer moments from a checkpoint folder; returns its state. */
+/** Reads a checkpoint folder for a run that trains `expected`: its state and the values to restore. */
 export async function readCheckpoint(
   dir: string,
-  trainable: ReadonlyMap<string, tf.Variable>,
-  optimizer: AdamW,
-): Promise<CheckpointState> {
+  expected: readonly TensorShape[],
+): Promise<{ state: CheckpointState; trainable: TrainableState }> {
   const state = JSON.parse(await readFile(join(dir, STATE), "utf8")) as CheckpointState;
   if (state.version !== CHECKPOINT_VERSION)
     throw new CheckpointError(`${dir}: checkpoint version ${state.version}, expected ${CHECKPOINT_VERSION}`);
+  const names = new Set(expected.map((e) => e.name));
+  const weights: TrainableState["weights"] = [];
   const w = await SafetensorsFile.open(join(dir, WEIGHTS));
   try {
     for (const name of w.tensors.keys())
-      if (!trainable.has(name))
+      if (!names.has(name))
         throw new CheckpointError(`${dir}: holds "${name}", which this run does not train (another method?)`);
-    for (const [name, v] of trainable) {
+    for (const { name, shape } of expected) {
       if (!w.tensors.has(name)) throw new CheckpointError(`${dir}: no weights for "${name}"`);
-      const data = await w.readF32(name, v.shape);
-      const t = tf.tensor(data, v.shape);
-      v.assign(t);
-      t.dispose();
+      weights.push({ name, shape, data: await w.readF32(name, shape) });
     }
   } finally {
     await w.close();
@@ -128,16 +120,24 @@ export async function readCheckpoint(
   const o = await SafetensorsFile.open(join(dir, OPTIMIZER));
   try {
     const m = new Map<string, Float32Array>();
-    const vv = new Map<string, Float32Array>();
-    for (const [name, v] of trainable) {
-      m.set(name, await o.readF32(`m.${name}`, v.shape));
-      vv.set(name, await o.readF32(`v.${name}`, v.shape));
+    const v = new Map<string, Float32Array>();
+    for (const { name, shape } of expected) {
+      m.set(name, await o.readF32(`m.${name}`, shape));
+      v.set(name, await o.readF32(`v.${name}`, shape));
     }
-    optimizer.load({ step: Number(o.metadata.step ?? state.step), m, v: vv });
+    return {
+      state,
+      trainable: { weights, optimizer: { step: Number(o.metadata.step ?? state.step), m, v } },
+    };
   } finally {
     await o.close();
   }
-  return state;
+}
+
+function moment(moments: ReadonlyMap<string, Float32Array>, name: string): Float32Array {
+  const m = moments.get(name);
+  if (!m) throw new CheckpointError(`optimizer state: no moment for "${name}"`);
+  return m;
 }
 
 /**

@@ -1,15 +1,10 @@
-// Evaluation: mean loss over the eval split's trained tokens, and greedy sample answers to a few prompts.
-import * as tf from "@tensorflow/tfjs-core";
+// Evaluation through the engine: mean loss over the eval split's trained tokens, and greedy sample answers.
 import type { Plan } from "../compile/plan-schema.ts";
 import { planBatches } from "../data/batch/index.ts";
 import type { PreparedData } from "../data/pipeline.ts";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
-import { fusedCrossEntropy } from "../model/kernels.ts";
-import type { Model } from "../model/llama.ts";
-import { shiftLabels } from "../model/train-step.ts";
+import type { Engine } from "../engines/engine.ts";
 import { fillBatch } from "./batches.ts";
-import { generate } from "./generate.ts";
-import type { MethodRuntime } from "./method-runtime.ts";
 
 /** The eval samples of every source, in source order, capped at `eval.maxSamples`. */
 export function evalSamples(plan: Plan, prepared: PreparedData): TokenizedSample[] {
@@ -24,8 +19,7 @@ export interface EvalResult {
 
 /** Mean token loss over the samples (dropout off), batched by length within the plan's token budget. */
 export async function evaluate(
-  model: Model,
-  method: MethodRuntime,
+  engine: Engine,
   samples: readonly TokenizedSample[],
   plan: Plan,
   padId: number,
@@ -38,7 +32,6 @@ export async function evaluate(
     { mode: "bucket", tokensPerMicroBatch: Math.max(budget, plan.data.maxLength), seed: 0, epoch: 0 },
   );
   if (schedule.kind !== "padded") throw new Error("unreachable: bucketed schedules are padded");
-  const fwd = method.forward(false, 0);
   let sum = 0;
   let tokens = 0;
   for (const mb of schedule.microBatches) {
@@ -48,14 +41,7 @@ export async function evaluate(
       padId,
     );
     if (trainedTokens === 0) continue;
-    const targets = shiftLabels(batch, labels);
-    const t = tf.tidy(() =>
-      fusedCrossEntropy(model.hidden(batch, { hooks: fwd.hooks }), model.lmHeadT(fwd.hooks), targets, {
-        grad: false,
-      }),
-    );
-    sum += (await t.data())[0]!;
-    t.dispose();
+    sum += (await engine.evalLoss({ ...batch, labels })).lossSum;
     tokens += trainedTokens;
   }
   return tokens > 0 ? { loss: sum / tokens, tokens } : null;
@@ -74,21 +60,15 @@ export interface SampleAnswer {
 
 /** Greedy answers to the first `count` prompts, stopping on EOS or the end-of-turn token. */
 export async function sampleAnswers(
-  model: Model,
-  method: MethodRuntime,
+  engine: Pick<Engine, "generate">,
   samples: readonly TokenizedSample[],
   opts: { count: number; stopIds: number[]; decode: (ids: number[]) => string; maxNewTokens?: number },
 ): Promise<SampleAnswer[]> {
-  const fwd = method.forward(false, 0);
   const out: SampleAnswer[] = [];
   for (const s of samples.slice(0, opts.count)) {
     const prompt = promptOf(s);
     if (prompt.length === 0) continue;
-    const r = await generate(model, prompt, {
-      maxNewTokens: opts.maxNewTokens ?? 48,
-      stopIds: opts.stopIds,
-      ...(fwd.hooks ? { hooks: fwd.hooks } : {}),
-    });
+    const r = await engine.generate(prompt, { maxNewTokens: opts.maxNewTokens ?? 48, stopIds: opts.stopIds });
     out.push({ prompt: opts.decode(prompt), completion: opts.decode(r.ids) });
   }
   return out;

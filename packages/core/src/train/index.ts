@@ -1,9 +1,8 @@
 // The training runtime's public names.
 export { AdamW, type AdamWOptions, type AdamWState } from "./adamw.ts";
 export { CheckpointError, latestCheckpoint } from "./checkpoint.ts";
-export { type GenerateOptions, type GenerateResult, generate } from "./generate.ts";
+export { TrainError } from "./errors.ts";
 export { type RunResult, type TrainOptions, train } from "./loop.ts";
 export type { BuildMethod, MethodForward, MethodRuntime, SaveOptions } from "./method-runtime.ts";
-export { type Methods, TrainError } from "./methods.ts";
 export type { EvalMetrics, StepMetrics } from "./metrics.ts";
 export { learningRateAt, type ScheduleSpec } from "./schedule.ts";

@@ -8,12 +8,11 @@ import { resourceUsage } from "node:process";
 import { type CompileResult, compileRecipe, writeJsonAtomic } from "../compile/compile.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { PreparedData } from "../data/pipeline.ts";
+import { createEngine } from "../engines/create.ts";
+import type { Engine, ModelSource } from "../engines/engine.ts";
 import { baseModelOf } from "../export/base-model.ts";
-import { type BackendChoice, initBackend } from "../model/backend.ts";
-import { loadModel, type Model, randomModel } from "../model/llama.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
-import { AdamW } from "./adamw.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
 import {
   type CheckpointState,
@@ -22,14 +21,13 @@ import {
   retireCheckpoints,
   writeCheckpoint,
 } from "./checkpoint.ts";
+import { TrainError } from "./errors.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
-import type { MethodRuntime } from "./method-runtime.ts";
-import { defaultMethods, type Methods, TrainError } from "./methods.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
 import { evaluateProbes } from "./probes.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { learningRateAt } from "./schedule.ts";
-import { stepGradients } from "./step.ts";
+import { trainStep } from "./step.ts";
 
 export interface TrainOptions {
   /** Called after every optimizer step. */
@@ -47,8 +45,8 @@ export interface TrainOptions {
   samples?: number;
   /** The compile result of the plan's recipe, when the caller has it (skips compiling again). */
   compiled?: CompileResult;
-  /** The tuning methods (default: src/model/adapters). */
-  methods?: Methods;
+  /** The engine to run on (default: a new one of the plan's `engine.chosen`); the loop disposes it. */
+  engine?: Engine;
 }
 
 export interface RunResult {
@@ -103,11 +101,11 @@ async function prepare(plan: Plan, compiled: CompileResult | undefined): Promise
   return result;
 }
 
-async function openModel(plan: Plan, compiled: CompileResult): Promise<Model> {
+function modelSource(plan: Plan, compiled: CompileResult): ModelSource {
   const m = compiled.resolved?.model;
   if (!m) throw new TrainError("the recipe's model did not resolve");
-  if (m.dir) return loadModel(m.dir);
-  return randomModel(m.config, { seed: plan.seed });
+  if (m.dir) return { dir: m.dir };
+  return { config: m.config, seed: plan.seed };
 }
 
 export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunResult> {
@@ -118,14 +116,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   if (total === null) throw new TrainError("the plan has no step count (its data was not read)");
   const stopAt = Math.min(total, opts.maxSteps ?? total);
 
-  // $SFTKIT_THREADS wins over the plan's thread count (the core count unless the recipe set one).
-  await initBackend({
-    backend: plan.backend.chosen as BackendChoice,
-    ...(process.env.SFTKIT_THREADS ? {} : { threads: plan.backend.threads }),
-  });
-  const methods = opts.methods ?? defaultMethods;
-  let method: MethodRuntime | null = null;
-  let optimizer: AdamW | null = null;
+  const source = modelSource(plan, compiled);
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });
   // The plan actually run sits beside its results (compile writes it too, unless told not to).
@@ -133,7 +124,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   const metrics = new MetricsLog(join(outDir, "metrics.jsonl"));
   const progress = createProgress(opts.progress ?? "auto");
   // Last before the try: nothing between here and its finally can throw.
-  const model = await openModel(plan, compiled);
+  const engine = opts.engine ?? (await createEngine(plan));
 
   // Ctrl-C: finish the step, checkpoint, return. A second Ctrl-C exits at once.
   const local = new AbortController();
@@ -149,22 +140,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
   if (opts.handleSigint !== false) process.on("SIGINT", onSigint);
 
   try {
-    if (methods.growVocabulary && plan.tokenizer.added.length > 0) await methods.growVocabulary(model, plan);
-    if (plan.model.vocab.total > model.config.vocabSize)
-      throw new TrainError(
-        `the plan adds ${plan.model.vocab.total - model.config.vocabSize} token(s) but the model's vocabulary was not grown`,
-      );
-    method = methods.buildMethod(model, plan, plan.seed);
-    const trainable = method.trainable;
-    const names = [...trainable.keys()];
-    const vars = names.map((n) => trainable.get(n)!);
-    if (vars.length === 0) throw new TrainError(`method ${plan.method.kind} trains no variables`);
-    optimizer = new AdamW(trainable, {
-      betas: plan.optimizer.betas,
-      eps: plan.optimizer.eps,
-      weightDecay: plan.optimizer.weightDecay,
-      decays: (n) => method!.decays(n),
-    });
+    const loaded = await engine.load({ plan, model: source });
 
     const pos = { step: 0, epoch: 0, micro: 0, tokens: 0, seconds: 0 };
     let resumedFrom: string | null = null;
@@ -172,7 +148,8 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       resumedFrom = await latestCheckpoint(outDir);
       if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
       else {
-        const s = await readCheckpoint(resumedFrom, trainable, optimizer);
+        const { state: s, trainable } = await readCheckpoint(resumedFrom, loaded.trainable);
+        await engine.writeState(trainable);
         if (s.recipeHash !== plan.recipe.hash)
           throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
         if (s.method !== plan.method.kind)
@@ -219,17 +196,11 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     const template = compiled.resolved?.template?.text ?? null;
     const runEval = async (step: number) => {
       const t0 = performance.now();
-      const r = await evaluate(model, method!, evalSet, plan, padId);
+      const r = await evaluate(engine, evalSet, plan, padId);
       // Knowledge probes: the share of taught facts answered exactly (greedy), when the recipe has them.
       let recall: number | undefined;
       if (probes.length && tokenizer && template) {
-        const hooks = method!.forward(false, 0).hooks;
-        const pr = await evaluateProbes(model, probes, {
-          tokenizer,
-          template,
-          stopIds,
-          ...(hooks ? { hooks } : {}),
-        });
+        const pr = await evaluateProbes(engine, probes, { tokenizer, template, stopIds });
         recall = lastRecall = pr.recall;
         for (const x of pr.results.slice(0, sampleCount))
           progress.log(
@@ -254,7 +225,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
       if (parts.length) progress.log(`eval step ${step}: ${parts.join(", ")}`);
       if (sampleCount > 0 && tokenizer) {
         const prompts = evalSet.length ? evalSet : epochBatches(plan, prepared, 0).samples;
-        samples = await sampleAnswers(model, method!, prompts, {
+        samples = await sampleAnswers(engine, prompts, {
           count: sampleCount,
           stopIds,
           decode: (ids) => tokenizer.decode(ids),
@@ -280,7 +251,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         seconds: pos.seconds,
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
-      const dir = await writeCheckpoint(outDir, trainable, optimizer!, state);
+      const dir = await writeCheckpoint(outDir, await engine.readState(), state);
       lastCheckpointStep = pos.step;
       return dir;
     };
@@ -322,17 +293,14 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         for (let k = pos.micro; k < end; k++) yield microBatchAt(ep, k, padId);
       };
       const step = pos.step;
-      const { grads, norm, loss, trainedTokens, tokens } = await stepGradients(model, vars, micro(), {
-        forward: (k) => method!.forward(true, dropoutSeed(plan.seed, step, k)),
+      const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
+        seed: (k) => dropoutSeed(plan.seed, step, k),
+        learningRate: lr,
         clipNorm: plan.optimizer.clipNorm,
-        recompute: plan.memory.gradientCheckpointing,
         onMicroBatch: () => {
           rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
         },
       });
-      optimizer.update(new Map(names.map((n, i) => [n, grads[i]!])), lr);
-      for (const g of grads) g.dispose();
-      method.afterStep?.();
 
       pos.step++;
       pos.micro = end;
@@ -377,7 +345,7 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${lastCheckpoint}`);
     else {
       const resolved = compiled.resolved;
-      const written = await method.save({
+      const written = await engine.saveArtefacts({
         outDir,
         save: plan.output.save,
         tokenizerDir: resolved?.tokenizerDir ?? null,
@@ -423,8 +391,6 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
     progress.stop();
     process.off("SIGINT", onSigint);
     opts.signal?.removeEventListener("abort", onAbort);
-    optimizer?.dispose();
-    method?.dispose();
-    model.dispose();
+    engine.dispose();
   }
 }

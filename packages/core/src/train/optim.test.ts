@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
+import { finishGradients, globalNorm } from "../engines/tfjs/grads.ts";
+import { stepGradients } from "../engines/tfjs/step.ts";
 import { initBackend } from "../model/backend.ts";
 import { loadModel, type Model } from "../model/llama.ts";
 import { withoutNative } from "../model/native/load.ts";
@@ -8,9 +10,7 @@ import { lossAndGrads } from "../model/train-step.ts";
 import { AdamW } from "./adamw.ts";
 import { fillBatch } from "./batches.ts";
 import { storiesDir } from "./fixtures.testing.ts";
-import { finishGradients, globalNorm } from "./grads.ts";
 import { learningRateAt } from "./schedule.ts";
-import { stepGradients } from "./step.ts";
 
 beforeAll(async () => {
   await initBackend();

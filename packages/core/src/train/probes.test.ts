@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileRecipe } from "../compile/compile.ts";
 import { probeFacts } from "../data/probes.ts";
+import { modelGenerator } from "../engines/tfjs/generate.ts";
 import { initBackend } from "../model/backend.ts";
 import { loadModel } from "../model/llama.ts";
 import { ProbesSchema } from "../recipe/schema/probes.ts";
@@ -75,7 +76,7 @@ describe("knowledge probes", () => {
       { write: false },
     );
     const tokenizer = result.resolved!.tokenizer!;
-    const { recall, results } = await evaluateProbes(m, result.resolved!.probes!, {
+    const { recall, results } = await evaluateProbes(modelGenerator(m), result.resolved!.probes!, {
       tokenizer,
       template: result.resolved!.template!.text,
       stopIds: [tokenizer.eosTokenId!],

@@ -1,8 +1,7 @@
 // Probe recall: greedy generation for each probe question, exact match against the taught answer.
 import type { ProbeFact } from "../data/probes.ts";
 import type { Tokenizer } from "../data/tokenizer/index.ts";
-import type { AdapterHooks, Model } from "../model/llama.ts";
-import { generate } from "./generate.ts";
+import type { GenerateOptions, GenerateResult } from "../engines/engine.ts";
 
 export interface ProbeResult {
   token: string;
@@ -20,14 +19,18 @@ export interface ProbeEvalOptions {
   tokenizer: Tokenizer;
   /** The chat template trained on. */
   template: string;
-  hooks?: AdapterHooks;
   /** Ids that end an answer (EOS, end-of-turn). */
   stopIds: readonly number[];
 }
 
 /** Recall of the taught facts: the share of probes whose greedy answer is exactly the taught one. */
+/** Anything that continues a prompt: an Engine (through its method), or `modelGenerator(model)` of the tfjs engine. */
+export interface Generator {
+  generate(promptIds: readonly number[], opts?: GenerateOptions): Promise<GenerateResult>;
+}
+
 export async function evaluateProbes(
-  model: Model,
+  generator: Generator,
   facts: readonly ProbeFact[],
   opts: ProbeEvalOptions,
 ): Promise<ProbeRecall> {
@@ -41,11 +44,7 @@ export async function evaluateProbes(
     // As transformers' apply_chat_template(tokenize=True): the template already placed any BOS.
     const ids = tokenizer.encode(prompt, { addSpecialTokens: false });
     const budget = tokenizer.encode(fact.answer, { addSpecialTokens: false }).length + 4;
-    const out = await generate(model, ids, {
-      maxNewTokens: budget,
-      stopIds: opts.stopIds,
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
-    });
+    const out = await generator.generate(ids, { maxNewTokens: budget, stopIds: opts.stopIds });
     const kept = out.ids.filter((id) => !opts.stopIds.includes(id));
     const output = tokenizer.decode(kept, { skipSpecialTokens: true }).trim();
     results.push({ token: fact.token, answer: fact.answer, output, correct: output === fact.answer.trim() });

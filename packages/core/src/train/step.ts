@@ -1,52 +1,45 @@
-// One optimizer step's gradients: forward/backward over each micro-batch, summed, then averaged over
-// every trained token of the step (not a mean of per-batch means) and clipped.
-import type * as tf from "@tensorflow/tfjs-core";
-import type { Model } from "../model/llama.ts";
-import { lossAndGrads } from "../model/train-step.ts";
+// One optimizer step through the engine: forward/backward over each micro-batch (gradients summed in the
+// engine), then the mean over every trained token of the step (not a mean of per-batch means), clip, AdamW.
+import type { Engine } from "../engines/engine.ts";
 import type { MicroBatch } from "./batches.ts";
-import { accumulate, finishGradients } from "./grads.ts";
-import type { MethodForward } from "./method-runtime.ts";
 
-export interface StepGradients {
-  /** Mean gradients over the step's trained tokens, clipped; the caller disposes them. */
-  grads: tf.Tensor[];
-  /** Global norm before clipping. */
+export interface StepResult {
+  /** Global gradient norm before clipping. */
   norm: number;
   /** Sum of token losses / trained tokens. */
   loss: number;
   trainedTokens: number;
+  /** Real (non-padding) tokens. */
   tokens: number;
 }
 
-export async function stepGradients(
-  model: Model,
-  vars: readonly tf.Variable[],
+export async function trainStep(
+  engine: Engine,
   microBatches: Iterable<MicroBatch>,
   opts: {
-    forward: (k: number) => MethodForward;
+    /** Dropout seed of the k-th micro-batch of the step. */
+    seed: (k: number) => number;
+    learningRate: number;
     clipNorm: number;
-    recompute?: boolean;
     onMicroBatch?: () => void;
   },
-): Promise<StepGradients> {
-  let summed: tf.Tensor[] | null = null;
+): Promise<StepResult> {
   let lossSum = 0;
   let trained = 0;
   let tokens = 0;
   let k = 0;
   for (const mb of microBatches) {
-    const fwd = opts.forward(k++);
-    const r = await lossAndGrads(model, { batch: mb.batch, labels: mb.labels }, vars, {
-      ...(fwd.hooks ? { hooks: fwd.hooks } : {}),
-      recompute: fwd.recompute ?? opts.recompute ?? false,
-    });
-    summed = accumulate(summed, r.grads);
-    lossSum += r.loss;
-    trained += r.tokens;
+    const r = await engine.forwardBackward({ ...mb.batch, labels: mb.labels }, { seed: opts.seed(k++) });
+    lossSum += r.lossSum;
+    trained += r.trainedTokens;
     tokens += mb.tokens;
     opts.onMicroBatch?.();
   }
-  if (!summed) throw new Error("stepGradients: no micro-batches");
-  const { grads, norm } = await finishGradients(summed, trained, opts.clipNorm);
-  return { grads, norm, loss: trained > 0 ? lossSum / trained : 0, trainedTokens: trained, tokens };
+  if (k === 0) throw new Error("trainStep: no micro-batches");
+  const { gradNorm } = await engine.applyStep({
+    learningRate: opts.learningRate,
+    clipNorm: opts.clipNorm,
+    trainedTokens: trained,
+  });
+  return { norm: gradNorm, loss: trained > 0 ? lossSum / trained : 0, trainedTokens: trained, tokens };
 }

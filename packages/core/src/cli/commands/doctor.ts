@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { arch, availableParallelism, platform, totalmem } from "node:os";
 import { defineCommand } from "citty";
 import { availableBackends } from "../../compile/backend-choice.ts";
+import { listEngines } from "../../engines/index.ts";
 import { colorsFor, formatBytes } from "../../util/format.ts";
 
 const require = createRequire(import.meta.url);
@@ -61,6 +62,7 @@ export const doctorCommand = defineCommand({
           active: false,
           detail: backends.wasm?.ok ? (loaded.reason ?? "not active") : nativeAvailability().reason,
         };
+    const engines = listEngines().map(({ name, available, reason }) => ({ name, available, reason }));
     const report = {
       node: process.version,
       platform: `${platform()} ${arch()}`,
@@ -75,6 +77,8 @@ export const doctorCommand = defineCommand({
           "@tensorflow/tfjs-node-gpu",
         ].map((p) => [p, versionOf(p)]),
       ),
+      engines,
+      engineOverride: process.env.SFTKIT_ENGINE ?? null,
       backends,
       backendOverride: process.env.SFTKIT_BACKEND ?? null,
       native,
@@ -88,9 +92,15 @@ export const doctorCommand = defineCommand({
       c.bold("sft doctor"),
       `  node ${report.node} · ${report.platform} · ${report.cores} cores · ${formatBytes(report.memory)}`,
       ...Object.entries(report.versions).map(([p, v]) => `  ${p.padEnd(32)} ${v ?? c.dim("not installed")}`),
-      c.bold("Backends") +
+      c.bold("Engines") +
+        c.dim(" (auto picks the first available; override with SFTKIT_ENGINE or train.engine)"),
+      ...engines.map(
+        (e) =>
+          `  ${e.name.padEnd(11)} ${e.available ? c.green("available") : c.yellow("unavailable")}  ${e.reason}`,
+      ),
+      c.bold("Backends of the tfjs engine") +
         c.dim(
-          " (auto picks the first that loads: tensorflow > wasm > cpu; override with SFTKIT_BACKEND or train.backend)",
+          ' (auto picks the first that loads: tensorflow > wasm > cpu; override with SFTKIT_BACKEND or train.engine "tfjs/<backend>")',
         ),
       ...Object.entries(backends).map(
         ([n, b]) =>

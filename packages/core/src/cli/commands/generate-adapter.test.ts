@@ -7,6 +7,7 @@ import { basename, isAbsolute, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../compile/compile.ts";
 import { loadTokenizer } from "../../data/tokenizer/index.ts";
+import { generate } from "../../engines/tfjs/generate.ts";
 import { baseModelOf } from "../../export/base-model.ts";
 import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
 import { initBackend } from "../../model/backend.ts";
@@ -14,7 +15,6 @@ import { loadModel } from "../../model/llama.ts";
 import { lossAndGrads, sgdUpdate } from "../../model/train-step.ts";
 import type { RecipeInput } from "../../recipe/schema/recipe.ts";
 import { withHubCache } from "../../testing/hf-standins.ts";
-import { generate } from "../../train/generate.ts";
 import { runGenerate } from "./generate.ts";
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;

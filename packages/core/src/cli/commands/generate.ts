@@ -122,7 +122,7 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
 
   const { initBackend } = await import("../../model/backend.ts");
   const { loadModel } = await import("../../model/llama.ts");
-  const { generate } = await import("../../train/generate.ts");
+  const { generate } = await import("../../engines/tfjs/generate.ts");
   await initBackend({ backend: req.backend });
   const tok = await loadTokenizer(dir);
   let genEos: unknown = null;

@@ -77,10 +77,22 @@ export const TrainSchema = z
     eval: EvalSchema,
     checkpointEvery: positiveInt().optional().describe("Write a checkpoint every N steps."),
     seed: z.number().int().default(42).describe("Seed of initialisation, dropout and shuffling."),
+    engine: z
+      .string()
+      .regex(
+        /^(auto|[a-z][a-z0-9-]*|tfjs\/(auto|tensorflow|wasm|cpu))$/,
+        "an engine name (`auto`, `tfjs`, a registered engine) or `tfjs/<backend>` (tensorflow, wasm, cpu)",
+      )
+      .default("auto")
+      .describe(
+        "Engine that runs the plan (`auto`: the first available); `tfjs/wasm`, `tfjs/cpu`, `tfjs/tensorflow` also pick the tfjs backend.",
+      ),
     backend: z
       .enum(backendNames)
-      .default("auto")
-      .describe("TensorFlow.js backend; `auto`: tensorflow > wasm > cpu."),
+      .optional()
+      .describe(
+        'Deprecated (sft/backend-deprecated): use `engine: "tfjs/<backend>"`. TensorFlow.js backend.',
+      ),
     threads: positiveInt().optional().describe("wasm threads (default: the core count)."),
     gradientCheckpointing: z
       .boolean()

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../model/backend.ts";
-import { randomModel } from "../model/llama.ts";
-import { tinyConfig } from "../model/tiny.ts";
+import { initBackend } from "../../model/backend.ts";
+import { randomModel } from "../../model/llama.ts";
+import { tinyConfig } from "../../model/tiny.ts";
 import { generate, sampleToken, seededRandom } from "./generate.ts";
 
 beforeAll(async () => {
@@ -73,7 +73,7 @@ describe("generate", () => {
     };
     const withPrefix = await generate(m, [11, 12], { maxNewTokens: 5, hooks });
     expect(withPrefix.ids).toEqual(full.ids);
-    const { Model } = await import("../model/llama.ts");
+    const { Model } = await import("../../model/llama.ts");
     Model.disposeCache(cache);
     m.dispose();
   });

@@ -1,33 +1,16 @@
 // Autoregressive generation with a KV cache: greedy or sampled (temperature, top-p, seeded RNG).
 
-import { type AdapterHooks, Model } from "../model/llama.ts";
-import { mulberry32 } from "../util/mulberry32.ts";
+import { type AdapterHooks, Model } from "../../model/llama.ts";
+import { mulberry32 } from "../../util/mulberry32.ts";
+import type { GenerateOptions as EngineGenerateOptions, GenerateResult } from "../engine.ts";
 
-export interface GenerateOptions {
-  maxNewTokens?: number;
-  /** 0 (default) = greedy. */
-  temperature?: number;
-  /** Nucleus sampling mass, (0, 1]; 1 = off. */
-  topP?: number;
-  seed?: number;
-  /** Stop (and include the token) when one of these ids is produced: EOS, end-of-turn ids. */
-  stopIds?: readonly number[];
-  /** Stop when the decoded continuation contains one of these; needs `decode`. Trimmed from `text`. */
-  stopStrings?: readonly string[];
-  decode?: (ids: number[]) => string;
+/** Generation on a loaded model: the engine's options plus the method's hooks. */
+export interface GenerateOptions extends EngineGenerateOptions {
   /** Adapter hooks (LoRA, prefixes) applied while generating. */
   hooks?: AdapterHooks;
-  /** Called with each new token id; return false to stop. */
-  onToken?: (id: number) => boolean | undefined;
 }
 
-export interface GenerateResult {
-  /** New token ids only (the prompt excluded), including a final stop id if one was produced. */
-  ids: number[];
-  /** Decoded new tokens (when `decode` was given), cut before a stop string. */
-  text?: string;
-  stopReason: "stop_id" | "stop_string" | "max_new_tokens" | "callback" | "context_full";
-}
+export type { GenerateResult };
 
 /** mulberry32: small, fast, seedable. */
 export const seededRandom = mulberry32;
@@ -130,4 +113,12 @@ export async function generate(
 export function configStopIds(model: Model): number[] {
   const e = model.config.eosTokenId;
   return e === null ? [] : Array.isArray(e) ? e : [e];
+}
+
+/** A loaded model (and a method's hooks) as something that continues prompts, e.g. for `evaluateProbes`. */
+export function modelGenerator(model: Model, hooks?: AdapterHooks) {
+  return {
+    generate: (promptIds: readonly number[], opts: EngineGenerateOptions = {}) =>
+      generate(model, promptIds, { ...opts, ...(hooks ? { hooks } : {}) }),
+  };
 }

@@ -1,18 +1,14 @@
-// Where the loop gets the tuning methods from (src/model/adapters), kept behind one interface so
+// Where the tfjs engine gets the tuning methods from (src/model/adapters), kept behind one interface so
 // tests can swap in their own.
-import type { Plan } from "../compile/plan-schema.ts";
-import { buildMethod, growVocabulary } from "../model/adapters/index.ts";
-import type { Model } from "../model/llama.ts";
+import type { Plan } from "../../compile/plan-schema.ts";
+import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
+import type { Model } from "../../model/llama.ts";
 import type { BuildMethod } from "./method-runtime.ts";
 
 export interface Methods {
   buildMethod: BuildMethod;
   /** Grows the embedding (and lm_head) in place for the plan's added tokens before the method is built. */
   growVocabulary?: (model: Model, plan: Plan) => unknown;
-}
-
-export class TrainError extends Error {
-  override name = "TrainError";
 }
 
 /** The six methods of src/model/adapters. */

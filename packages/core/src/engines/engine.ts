@@ -1,0 +1,148 @@
+// The compute seam: everything the training loop, evaluation, generation, checkpoints and exports need
+// from an engine, in plain data (typed arrays and numbers in, numbers and typed arrays out). Only engines
+// hold tensors; src/train drives them.
+import type { Plan } from "../compile/plan-schema.ts";
+import type { BaseModel } from "../export/base-model.ts";
+import type { ModelConfig } from "../model/config.ts";
+
+/** A micro-batch: rows of equal length (segment ids mark padding and packed sequences). */
+export interface EngineMicroBatch {
+  batch: number;
+  seqLen: number;
+  /** [batch * seqLen] token ids, row-major. */
+  ids: Int32Array;
+  /** [batch * seqLen] segment per token, 0 = padding; default all 1. */
+  segments?: Int32Array;
+  /** [batch * seqLen] RoPE positions; default the index within the token's segment. */
+  positions?: Int32Array;
+  /** Labels aligned with `ids` (-100 = not trained); the engine shifts them to next-token targets. */
+  labels: Int32Array;
+}
+
+/** Sum of token losses over a micro-batch's trained tokens, and how many there were. */
+export interface LossSum {
+  lossSum: number;
+  trainedTokens: number;
+}
+
+/** Where the base weights come from: a folder of HF safetensors, or a config initialised at random. */
+export type ModelSource = { dir: string } | { config: ModelConfig; seed: number };
+
+export interface EngineLoadSpec {
+  /** The plan: model, added tokens, method and optimizer decisions. */
+  plan: Plan;
+  model: ModelSource;
+}
+
+export interface TensorShape {
+  name: string;
+  shape: number[];
+}
+
+export interface LoadedModel {
+  /** The trainable tensors by stable name (checkpoints and exports key on them), in update order. */
+  trainable: TensorShape[];
+  /** Rows of the embedding after growing it for added tokens. */
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+}
+
+export interface TensorValues extends TensorShape {
+  data: Float32Array;
+}
+
+/** The state an exact resume needs: trainable values and the optimizer's moments. */
+export interface TrainableState {
+  weights: TensorValues[];
+  optimizer: { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> };
+}
+
+export interface ApplyStepOptions {
+  learningRate: number;
+  /** Global-norm clip (0 = off), as torch's clip_grad_norm_. */
+  clipNorm: number;
+  /** Trained tokens of the step: the accumulated sums are divided by it (a mean over tokens). */
+  trainedTokens: number;
+}
+
+export interface GenerateOptions {
+  maxNewTokens?: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  /** Nucleus sampling mass, (0, 1]; 1 = off. */
+  topP?: number;
+  seed?: number;
+  /** Stop (and include the token) when one of these ids is produced: EOS, end-of-turn ids. */
+  stopIds?: readonly number[];
+  /** Stop when the decoded continuation contains one of these; needs `decode`. Trimmed from `text`. */
+  stopStrings?: readonly string[];
+  decode?: (ids: number[]) => string;
+  /** Called with each new token id; return false to stop. */
+  onToken?: (id: number) => boolean | undefined;
+}
+
+export interface GenerateResult {
+  /** New token ids only (the prompt excluded), including a final stop id if one was produced. */
+  ids: number[];
+  /** Decoded new tokens (when `decode` was given), cut before a stop string. */
+  text?: string;
+  stopReason: "stop_id" | "stop_string" | "max_new_tokens" | "callback" | "context_full";
+}
+
+/** Where the engine's artefacts go (the method decides which: PEFT adapter and/or merged model). */
+export interface SaveArtefactsOptions {
+  outDir: string;
+  save: Plan["output"]["save"];
+  /** Folder with the base tokenizer files (copied, with the trained chat template and added tokens). */
+  tokenizerDir: string | null;
+  chatTemplate: string | null;
+  /** The base to record (PEFT's base_model_name_or_path): a hub id or set name, or a folder (written relative). */
+  baseModel: BaseModel;
+}
+
+export interface EngineMemory {
+  /** Bytes the engine holds now (weights, moments, buffers), and its peak if it tracks one. */
+  bytes: number;
+  peakBytes?: number;
+  /** Engine-specific detail (e.g. live tensors). */
+  detail?: string;
+}
+
+export interface Engine {
+  /** The registered name (e.g. `tfjs`). */
+  readonly name: string;
+  /** One line on what runs: backend, threads, kernels. */
+  describe(): string;
+  /** Loads the base model, grows its vocabulary for the plan's added tokens and builds the plan's method. */
+  load(spec: EngineLoadSpec): Promise<LoadedModel>;
+  /** Forward and backward of one micro-batch (dropout seeded by `seed`); adds its gradients to the step's sums. */
+  forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum>;
+  /** Averages the summed gradients over the step's tokens, clips, applies AdamW, clears the sums. */
+  applyStep(opts: ApplyStepOptions): Promise<{ gradNorm: number }>;
+  /** Loss of one micro-batch with dropout off; no gradients. */
+  evalLoss(batch: EngineMicroBatch): Promise<LossSum>;
+  /** Continues one prompt with a KV cache, through the method (greedy, or sampled when temperature > 0). */
+  generate(promptIds: readonly number[], opts?: GenerateOptions): Promise<GenerateResult>;
+  readState(): Promise<TrainableState>;
+  writeState(state: TrainableState): Promise<void>;
+  /** Writes the method's artefacts; returns the files written. */
+  saveArtefacts(opts: SaveArtefactsOptions): Promise<string[]>;
+  memory(): EngineMemory;
+  dispose(): void;
+}
+
+export interface EngineAvailability {
+  available: boolean;
+  /** Why it is (un)available, in words: what is installed, what is missing. */
+  reason: string;
+}
+
+/** What the registry knows of an engine: a cheap availability check (no initialisation) and a factory. */
+export interface EngineDefinition {
+  name: string;
+  /** One line for `sft doctor`. */
+  description: string;
+  availability(): EngineAvailability;
+  /** A fresh engine for this plan (its backend and thread decisions). */
+  create(plan: Plan): Engine | Promise<Engine>;
+}

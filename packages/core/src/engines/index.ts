@@ -1,0 +1,13 @@
+// The compute seam: the Engine interface, the registry, and the engines that ship with the core.
+import "./tfjs/index.ts";
+
+export type * from "./engine.ts";
+export {
+  decideEngine,
+  type EngineDecision,
+  type EngineStatus,
+  engineDefinition,
+  listEngines,
+  registerEngine,
+  unregisterEngine,
+} from "./registry.ts";

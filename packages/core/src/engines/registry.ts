@@ -1,0 +1,79 @@
+// Engines by name: registration, availability with reasons, and the choice a plan records.
+import type { EngineDefinition } from "./engine.ts";
+
+const engines = new Map<string, EngineDefinition>();
+
+/** Adds (or replaces) an engine; `auto` prefers engines registered later over earlier ones except tfjs, always last. */
+export function registerEngine(def: EngineDefinition): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(def.name) || def.name === "auto")
+    throw new Error(`registerEngine: "${def.name}" is not a valid engine name`);
+  engines.set(def.name, def);
+}
+
+/** Removes a registered engine (tests); returns whether it was there. */
+export function unregisterEngine(name: string): boolean {
+  return engines.delete(name);
+}
+
+export function engineDefinition(name: string): EngineDefinition | undefined {
+  return engines.get(name);
+}
+
+export interface EngineStatus {
+  name: string;
+  available: boolean;
+  reason: string;
+  description: string;
+}
+
+/** Every registered engine in the order `auto` tries them, with availability and its reason. */
+export function listEngines(): EngineStatus[] {
+  const order = [...engines.values()].reverse();
+  order.sort((a, b) => Number(a.name === "tfjs") - Number(b.name === "tfjs"));
+  return order.map((d) => {
+    let a: { available: boolean; reason: string };
+    try {
+      a = d.availability();
+    } catch (e) {
+      a = { available: false, reason: `availability check failed: ${(e as Error).message}` };
+    }
+    return { name: d.name, available: a.available, reason: a.reason, description: d.description };
+  });
+}
+
+export interface EngineDecision {
+  requested: string;
+  chosen: string;
+  reason: string;
+  available: { name: string; available: boolean; reason: string }[];
+}
+
+/**
+ * Which engine runs: $SFTKIT_ENGINE over the recipe's `train.engine`; `auto` takes the first available.
+ * A requested engine that is unknown or unavailable falls back to the first available, saying why.
+ */
+export function decideEngine(requested: string, env: NodeJS.ProcessEnv = process.env): EngineDecision {
+  const fromEnv = env.SFTKIT_ENGINE;
+  const want = fromEnv && fromEnv !== "auto" ? fromEnv : requested;
+  const all = listEngines();
+  const available = all.map(({ name, available, reason }) => ({ name, available, reason }));
+  const first = all.find((e) => e.available);
+  if (!first) throw new Error("no engine is available (the tfjs engine should always be)");
+  if (want === "auto")
+    return {
+      requested: want,
+      chosen: first.name,
+      reason: `auto: first available of ${all.map((e) => e.name).join(" > ")}`,
+      available,
+    };
+  const hit = all.find((e) => e.name === want);
+  if (hit?.available)
+    return {
+      requested: want,
+      chosen: want,
+      reason: fromEnv && fromEnv !== "auto" ? "set by $SFTKIT_ENGINE" : "set by the recipe",
+      available,
+    };
+  const why = hit ? `${want} is unavailable (${hit.reason})` : `${want} is not a registered engine`;
+  return { requested: want, chosen: first.name, reason: `${why}; falling back to ${first.name}`, available };
+}
