@@ -1,5 +1,5 @@
 // The training runtime's public names.
-export { AdamW, type AdamWOptions, type AdamWState } from "./adamw.ts";
+export { AdamW, type AdamWOptions, type AdamWState } from "../engines/tfjs/adamw.ts";
 export { CheckpointError, latestCheckpoint } from "./checkpoint.ts";
 export { TrainError } from "./errors.ts";
 export { type RunResult, type TrainOptions, train } from "./loop.ts";

@@ -7,7 +7,7 @@ import { initBackend } from "../model/backend.ts";
 import { loadModel, type Model } from "../model/llama.ts";
 import { withoutNative } from "../model/native/load.ts";
 import { lossAndGrads } from "../model/train-step.ts";
-import { AdamW } from "./adamw.ts";
+import { AdamW } from "../engines/tfjs/adamw.ts";
 import { fillBatch } from "./batches.ts";
 import { storiesDir } from "./fixtures.testing.ts";
 import { learningRateAt } from "./schedule.ts";

@@ -6,7 +6,7 @@ import { type BackendChoice, type BackendInfo, initBackend } from "../../model/b
 import { fusedCrossEntropy } from "../../model/kernels.ts";
 import { loadModel, type Model, randomModel } from "../../model/llama.ts";
 import { lossAndGrads, shiftLabels } from "../../model/train-step.ts";
-import { AdamW } from "../../train/adamw.ts";
+import { AdamW } from "./adamw.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
 import type {
   Engine,

@@ -1,6 +1,6 @@
 // AdamW (decoupled weight decay, as torch.optim.AdamW) with its moments held as tensors.
 import * as tf from "@tensorflow/tfjs-core";
-import { adamwUpdate } from "../model/ops/adamw.ts";
+import { adamwUpdate } from "../../model/ops/adamw.ts";
 
 export interface AdamWOptions {
   betas: readonly [number, number];
