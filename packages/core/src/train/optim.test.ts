@@ -1,13 +1,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
+import { AdamW } from "../engines/tfjs/adamw.ts";
 import { finishGradients, globalNorm } from "../engines/tfjs/grads.ts";
 import { stepGradients } from "../engines/tfjs/step.ts";
 import { initBackend } from "../model/backend.ts";
 import { loadModel, type Model } from "../model/llama.ts";
 import { withoutNative } from "../model/native/load.ts";
 import { lossAndGrads } from "../model/train-step.ts";
-import { AdamW } from "../engines/tfjs/adamw.ts";
 import { fillBatch } from "./batches.ts";
 import { storiesDir } from "./fixtures.testing.ts";
 import { learningRateAt } from "./schedule.ts";

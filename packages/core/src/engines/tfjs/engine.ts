@@ -6,7 +6,6 @@ import { type BackendChoice, type BackendInfo, initBackend } from "../../model/b
 import { fusedCrossEntropy } from "../../model/kernels.ts";
 import { loadModel, type Model, randomModel } from "../../model/llama.ts";
 import { lossAndGrads, shiftLabels } from "../../model/train-step.ts";
-import { AdamW } from "./adamw.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
 import type {
   Engine,
@@ -20,6 +19,7 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
+import { AdamW } from "./adamw.ts";
 import { generate } from "./generate.ts";
 import { accumulate, finishGradients } from "./grads.ts";
 import type { MethodRuntime } from "./method-runtime.ts";
