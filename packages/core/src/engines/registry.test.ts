@@ -64,7 +64,7 @@ describe("the recipe's engine", () => {
     expect(r.plan?.engine).toMatchObject({ requested: "auto", chosen: "tfjs" });
     const w = r.diagnostics.find((d) => d.code === "sft/backend-deprecated");
     expect(w?.severity).toBe("warning");
-    expect([w?.location?.file, w?.location?.line, w?.location?.column]).toEqual([file, 9, 31]);
+    expect([w?.location?.file, w?.location?.line, w?.location?.column]).toEqual([file, 13, 31]);
     expect(w?.hint).toContain('engine: "tfjs/wasm"');
   });
 });
