@@ -2,6 +2,7 @@
 // every `.` not followed by `+` to `\.` before re.match, so there a `.` is a literal dot, `\.` a literal backslash
 // plus any character (it never matches a parameter name), and a trailing `[start:end]` limits the training to
 // those rows of the tensor (a gradient hook zeroes the others).
+import { selectedLayers } from "./common.ts";
 import type { ExportContext } from "./types.ts";
 
 /**
@@ -56,12 +57,8 @@ export function axolotlUnfrozenParameters(ctx: ExportContext, newTokenIds: numbe
   let embedding = false;
   let lmHead = false;
   if (method.kind === "partial") {
-    const layers = new Set<number>();
-    if (method.lastLayers !== undefined)
-      for (let i = Math.max(0, numLayers - method.lastLayers); i < numLayers; i++) layers.add(i);
-    for (const [a, b] of method.layerRanges ?? [])
-      for (let i = a; i < Math.min(b, numLayers); i++) layers.add(i);
-    if (layers.size > 0) out.push(`^model.layers.(?:${[...layers].sort((x, y) => x - y).join("|")}).`);
+    const layers = selectedLayers(method, numLayers);
+    if (layers.length > 0) out.push(`^model.layers.(?:${layers.join("|")}).`);
     // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head;
     // `(?:.+)?` is Axolotl's spelling of `.*`.
     for (const p of method.modules ?? [])

@@ -121,18 +121,27 @@ export function jsonl(rows: unknown[]): string {
  * Parameter-name regexes (HF Llama names) that the partial/frozen methods train, for re.match in Python (TRL's
  * train.py). Axolotl reads `.` differently: see axolotl-patterns.ts.
  */
+/** The layers a `partial` method trains (lastLayers and layerRanges), ascending. */
+export function selectedLayers(
+  method: { lastLayers?: number | undefined; layerRanges?: [number, number][] | undefined },
+  numLayers: number,
+): number[] {
+  const layers = new Set<number>();
+  if (method.lastLayers !== undefined)
+    for (let i = Math.max(0, numLayers - method.lastLayers); i < numLayers; i++) layers.add(i);
+  for (const [a, b] of method.layerRanges ?? [])
+    for (let i = a; i < Math.min(b, numLayers); i++) layers.add(i);
+  return [...layers].sort((x, y) => x - y);
+}
+
 export function trainableRegexes(ctx: ExportContext): string[] {
   const { method } = ctx.recipe;
   const numLayers = ctx.plan.model.layers;
   const tied = ctx.plan.model.config.tieWordEmbeddings;
   const out: string[] = [];
   if (method.kind === "partial") {
-    const layers = new Set<number>();
-    if (method.lastLayers !== undefined)
-      for (let i = Math.max(0, numLayers - method.lastLayers); i < numLayers; i++) layers.add(i);
-    for (const [a, b] of method.layerRanges ?? [])
-      for (let i = a; i < Math.min(b, numLayers); i++) layers.add(i);
-    if (layers.size > 0) out.push(`^model\\.layers\\.(?:${[...layers].sort((x, y) => x - y).join("|")})\\.`);
+    const layers = selectedLayers(method, numLayers);
+    if (layers.length > 0) out.push(`^model\\.layers\\.(?:${layers.join("|")})\\.`);
     // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head.
     for (const p of method.modules ?? []) out.push(`^(?!model\\.embed_tokens\\.|lm_head\\.).*(?:${p})`);
     if (method.embeddings || (method.lmHead && tied)) out.push("^model\\.embed_tokens\\.");
