@@ -6,6 +6,7 @@ import type { Conversation } from "../data/types.ts";
 import type { Architecture } from "../model/config.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
+import { baseModelOf } from "./base-model.ts";
 import type { ExportContext } from "./types.ts";
 
 /** A recipe setting the target cannot express: the export stops. */
@@ -184,8 +185,11 @@ export function trainedNewTokens(ctx: ExportContext): { content: string; id: num
  */
 export function modelReference(ctx: ExportContext): string {
   if (ctx.baseModel !== undefined) return ctx.baseModel;
+  // The same decision as the adapter's base_model_name_or_path: a set name, a hub id (also for a path into
+  // the hub cache), else the folder.
   const source = ctx.plan.model.source;
-  if (source.kind === "hub" && source.hub) return source.hub;
+  const base = baseModelOf(source, ctx.recipe.output.baseModelName);
+  if ("id" in base && base.id) return base.id;
   return exportRelative(ctx, ctx.resolved.model?.dir ?? source.path ?? "");
 }
 

@@ -55,6 +55,13 @@ describe("exported base model paths", () => {
     expect(r).toEqual({ axolotl: "Org/Tiny", trlModel: "Org/Tiny", trlTokenizer: "Org/Tiny" });
   });
 
+  it("output.baseModelName names the base in exports as in the adapter", async () => {
+    const base = recipeFor(data, {}) as { output?: object };
+    const recipe = { ...base, output: { ...base.output, baseModelName: "Org/Published" } };
+    const r = await references(recipe, join(data.dir, "named"));
+    expect([r.axolotl, r.trlModel]).toEqual(["Org/Published", "Org/Published"]);
+  });
+
   it("--base-model replaces the recipe's model, verbatim", async () => {
     const r = await references(recipeFor(data, {}), join(data.dir, "flag"), "/cluster/models/llama");
     expect(r).toEqual({
