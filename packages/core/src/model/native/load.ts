@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { withRestore } from "../../util/scoped.ts";
 import { withoutTier } from "../ops/registry.ts";
 import type { NativeAddon, NativeInfo } from "./types.ts";
 
@@ -81,17 +82,7 @@ export function withoutNative<T>(fn: () => T): T {
   const restore = () => {
     addon = saved;
   };
-  let result: T;
-  try {
-    result = withoutTier("native", fn);
-  } catch (e) {
-    restore();
-    throw e;
-  }
-  // An async fn keeps the tier off until it settles.
-  if (result instanceof Promise) return result.finally(restore) as T;
-  restore();
-  return result;
+  return withRestore(() => withoutTier("native", fn), restore);
 }
 
 /**

@@ -4,6 +4,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 // The gradients the ops' tfjs formulations need (tfjs-core's Node bundle registers none).
 import "../gradients.ts";
+import { withRestore } from "../../util/scoped.ts";
 
 /** The ops of the decoder and its training step, in the order the plan lists them. */
 export const OP_NAMES = [
@@ -163,17 +164,7 @@ export function withoutTier<T>(tier: string, fn: () => T): T {
   const restore = () => {
     if (!wasOff) switchedOff.delete(tier);
   };
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    restore();
-    throw e;
-  }
-  // An async fn keeps the tier off until it settles.
-  if (result instanceof Promise) return result.finally(restore) as T;
-  restore();
-  return result;
+  return withRestore(() => fn(), restore);
 }
 
 /** An op's single definition: what it computes, its gradient, and its reference kernel. */
