@@ -5,9 +5,10 @@ One training configuration per process (so peak RSS is its own): a random Llama-
 (RMSNorm, RoPE, grouped-query attention, SwiGLU, tied or untied head), `batch` rows of `seq`
 random tokens whose first quarter is masked (-100) like a prompt, a mean cross-entropy over the
 trained tokens, backward, and a plain SGD update of the trainable parameters. Methods: `full`,
-`lora` (rank r on q_proj/v_proj, base frozen), `qlora` (the same adapters over NF4 base linears,
-dequantized to f32 at each use: bitsandbytes has no CPU kernels for torch 1.13, so this is the
-plain-PyTorch emulation). Also measures the machine's f32 matmul peak (1024^3 and 2048x2048x1024).
+`lora` (rank r on `loraTargets`, base frozen in f32 or in `frozenDtype`, e.g. bfloat16, cast to
+f32 at each use), `qlora` (the same adapters over NF4 base linears, two codes per byte, dequantized
+to f32 at each use: bitsandbytes has no CPU kernels for torch 1.13, so this is the plain-PyTorch
+emulation). `tableDtype` freezes the embedding and head in bf16/f16 (they train in f32 otherwise). Also measures the machine's f32 matmul peak (1024^3 and 2048x2048x1024).
 
 Usage: python3 bench/torch_reference.py '<json config>'  ->  one JSON line on stdout.
 Run where Debian's python3-torch is installed with libopenblas0-openmp and OMP_WAIT_POLICY=PASSIVE.
@@ -33,39 +34,48 @@ NF4 = torch.tensor(
 
 
 class NF4Weight:
-    """An [out, in] weight as 4-bit codes (one per uint8 here) and an absmax per 64 values."""
+    """An [out, in] weight as 4-bit codes, two per byte (high nibble first), and an absmax per 64 values."""
 
     def __init__(self, w: torch.Tensor):
         self.shape = w.shape
         blocks = w.reshape(-1, 64)
         self.absmax = blocks.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
-        norm = blocks / self.absmax
-        self.codes = (norm.unsqueeze(-1) - NF4).abs().argmin(dim=-1).to(torch.uint8)
+        codes = ((blocks / self.absmax).unsqueeze(-1) - NF4).abs().argmin(dim=-1).to(torch.uint8).reshape(-1, 2)
+        self.packed = (codes[:, 0] << 4) | codes[:, 1]
 
     def dequant(self) -> torch.Tensor:
-        return (NF4[self.codes.long()] * self.absmax).reshape(self.shape)
+        codes = torch.stack(((self.packed >> 4), (self.packed & 15)), dim=1).reshape(-1, 64).long()
+        return (NF4[codes] * self.absmax).reshape(self.shape)
 
 
 class Linear(torch.nn.Module):
-    def __init__(self, n_in: int, n_out: int, gen: torch.Generator):
+    """A linear layer whose weight is trainable f32, or frozen in a storage dtype (bf16, f16, NF4)
+    that is turned into f32 at each use; frozen storage is made at construction, so no f32 copy of
+    the whole model is ever held."""
+
+    def __init__(self, n_in: int, n_out: int, gen: torch.Generator, storage: str = "float32"):
         super().__init__()
-        self.weight = torch.nn.Parameter(torch.randn(n_out, n_in, generator=gen) * 0.02)
+        w = torch.randn(n_out, n_in, generator=gen) * 0.02
         self.nf4 = None
         self.lora = None
-
-    def quantize(self):
-        self.nf4 = NF4Weight(self.weight.data)
-        self.weight = None
+        self.shape = (n_out, n_in)
+        if storage == "nf4":
+            self.nf4 = NF4Weight(w)
+            self.weight = None
+        elif storage == "float32":
+            self.weight = torch.nn.Parameter(w)
+        else:
+            self.weight = torch.nn.Parameter(w.to(getattr(torch, storage)), requires_grad=False)
 
     def add_lora(self, r: int, alpha: float, gen: torch.Generator):
-        n_out, n_in = self.nf4.shape if self.nf4 is not None else self.weight.shape
+        n_out, n_in = self.shape
         self.lora_a = torch.nn.Parameter(torch.randn(r, n_in, generator=gen) * (1 / math.sqrt(n_in)))
         self.lora_b = torch.nn.Parameter(torch.zeros(n_out, r))
         self.lora = alpha / r
 
     def forward(self, x):
         w = self.nf4.dequant() if self.nf4 is not None else self.weight
-        y = F.linear(x, w)
+        y = F.linear(x, w.float() if w.dtype != torch.float32 else w)
         if self.lora is not None:
             y = y + F.linear(F.linear(x, self.lora_a), self.lora_b) * self.lora
         return y
@@ -87,19 +97,19 @@ def rotate_half(x):
 
 
 class Layer(torch.nn.Module):
-    def __init__(self, c, gen):
+    def __init__(self, c, gen, storage="float32"):
         super().__init__()
         d, hd = c["hiddenSize"], c["headDim"]
         self.h, self.kvh, self.hd = c["numHeads"], c["numKvHeads"], hd
         self.input_layernorm = RMSNorm(d, c["rmsNormEps"])
         self.post_attention_layernorm = RMSNorm(d, c["rmsNormEps"])
-        self.q_proj = Linear(d, self.h * hd, gen)
-        self.k_proj = Linear(d, self.kvh * hd, gen)
-        self.v_proj = Linear(d, self.kvh * hd, gen)
-        self.o_proj = Linear(self.h * hd, d, gen)
-        self.gate_proj = Linear(d, c["intermediateSize"], gen)
-        self.up_proj = Linear(d, c["intermediateSize"], gen)
-        self.down_proj = Linear(c["intermediateSize"], d, gen)
+        self.q_proj = Linear(d, self.h * hd, gen, storage)
+        self.k_proj = Linear(d, self.kvh * hd, gen, storage)
+        self.v_proj = Linear(d, self.kvh * hd, gen, storage)
+        self.o_proj = Linear(self.h * hd, d, gen, storage)
+        self.gate_proj = Linear(d, c["intermediateSize"], gen, storage)
+        self.up_proj = Linear(d, c["intermediateSize"], gen, storage)
+        self.down_proj = Linear(c["intermediateSize"], d, gen, storage)
 
     def forward(self, x, cos, sin, mask):
         b, s, _ = x.shape
@@ -120,17 +130,21 @@ class Layer(torch.nn.Module):
 
 
 class Llama(torch.nn.Module):
-    def __init__(self, c, gen):
+    def __init__(self, c, gen, storage="float32"):
         super().__init__()
         self.c = c
-        self.embed_tokens = torch.nn.Parameter(torch.randn(c["vocabSize"], c["hiddenSize"], generator=gen) * 0.02)
-        self.layers = torch.nn.ModuleList([Layer(c, gen) for _ in range(c["numLayers"])])
+        # Embedding and head: trainable f32 unless `tableDtype` freezes them in bf16/f16.
+        table = c.get("tableDtype", "float32")
+        self.table_dtype = getattr(torch, table)
+
+        def table_param():
+            w = (torch.randn(c["vocabSize"], c["hiddenSize"], generator=gen) * 0.02).to(self.table_dtype)
+            return torch.nn.Parameter(w, requires_grad=table == "float32")
+
+        self.embed_tokens = table_param()
+        self.layers = torch.nn.ModuleList([Layer(c, gen, storage) for _ in range(c["numLayers"])])
         self.norm = RMSNorm(c["hiddenSize"], c["rmsNormEps"])
-        self.lm_head = (
-            None
-            if c["tieWordEmbeddings"]
-            else torch.nn.Parameter(torch.randn(c["vocabSize"], c["hiddenSize"], generator=gen) * 0.02)
-        )
+        self.lm_head = None if c["tieWordEmbeddings"] else table_param()
 
     def forward(self, ids):
         c = self.c
@@ -141,12 +155,12 @@ class Llama(torch.nn.Module):
         ang = torch.cat((ang, ang), dim=-1)
         cos, sin = ang.cos(), ang.sin()
         mask = torch.full((s, s), float("-inf")).triu(1)
-        x = F.embedding(ids, self.embed_tokens)
+        x = F.embedding(ids, self.embed_tokens).float()
         for layer in self.layers:
             x = layer(x, cos, sin, mask)
         x = self.norm(x)
         head = self.embed_tokens if self.lm_head is None else self.lm_head
-        return F.linear(x, head)
+        return F.linear(x, head.float() if head.dtype != torch.float32 else head)
 
 
 def matmul_peak() -> float:
@@ -173,17 +187,16 @@ def main():
     out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if cfg.get("peak", True):
         out["matmulPeakGflops"] = matmul_peak()
-    model = Llama(c, gen)
+    # Frozen base storage: NF4 for qlora; `frozenDtype` (default float32) for lora.
+    storage = "nf4" if method == "qlora" else cfg.get("frozenDtype", "float32") if method == "lora" else "float32"
+    model = Llama({**c, "tableDtype": cfg.get("tableDtype", "float32")}, gen, storage)
     if method in ("lora", "qlora"):
         for p in model.parameters():
             p.requires_grad_(False)
         for layer in model.layers:
             for name in ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"):
-                lin = getattr(layer, name)
-                if method == "qlora":
-                    lin.quantize()
                 if name in cfg["loraTargets"]:
-                    lin.add_lora(cfg["loraRank"], cfg["loraAlpha"], gen)
+                    getattr(layer, name).add_lora(cfg["loraRank"], cfg["loraAlpha"], gen)
     trainable = [p for p in model.parameters() if p.requires_grad]
     ids = torch.randint(3, c["vocabSize"], (batch, seq), generator=gen)
     labels = ids.clone()
