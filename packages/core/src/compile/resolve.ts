@@ -10,7 +10,7 @@ import { builtinTemplates } from "../data/template/builtins.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
-import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { endTokenProblems } from "./end-token.ts";
 
@@ -73,7 +73,7 @@ export interface ResolveResult {
 export async function resolveRecipe(recipe: Recipe, file: string | null): Promise<ResolveResult> {
   const baseDir = file ? dirname(file) : process.cwd();
   const problems: Problem[] = [];
-  const error = (path: PathSegment[], code: string, message: string, hint?: string) =>
+  const error = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) =>
     problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
 
   const name =
@@ -273,7 +273,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   };
 }
 
-type ErrorFn = (path: PathSegment[], code: string, message: string, hint?: string) => void;
+type ErrorFn = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) => void;
 
 async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<ResolvedModel | null> {
   const m = recipe.model;

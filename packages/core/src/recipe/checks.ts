@@ -1,5 +1,5 @@
 // Cross-field rules that need only the parsed recipe (no files): token references, method/train coherence.
-import type { Problem } from "./diagnostics.ts";
+import type { DiagnosticCode, Problem } from "./diagnostics.ts";
 import type { Recipe } from "./schema/recipe.ts";
 import { closest } from "./suggest.ts";
 import { type WarningId, warningIds } from "./warnings.ts";
@@ -25,7 +25,7 @@ export function learningRateOf(recipe: Recipe): number {
 export function checkRecipe(recipe: Recipe): Problem[] {
   const problems: Problem[] = [];
   const added = addedTokenTexts(recipe);
-  const error = (path: Problem["path"], code: string, message: string, hint?: string) =>
+  const error = (path: Problem["path"], code: DiagnosticCode, message: string, hint?: string) =>
     problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
   const warn = (path: Problem["path"], id: WarningId, detail?: string, hint?: string) =>
     problems.push({
