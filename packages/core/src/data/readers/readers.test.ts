@@ -24,16 +24,7 @@ describe("readers", () => {
   it("streams JSONL with 1-based lines, skipping blank lines and naming bad ones", async () => {
     const dir = tmp({ "a.jsonl": '\uFEFF{"text":"one"}\n\n{"text":"two"}\n{broken\n[1,2]\n{"text":"last"}' });
     const items = await all(readRows(join(dir, "a.jsonl")));
-    expect(
-      items.map((i) => {
-        switch (i.kind) {
-          case "row":
-            return [i.row.line, i.row.value.text];
-          case "bad":
-            return [i.line, i.message.slice(0, 12)];
-        }
-      }),
-    ).toEqual([
+    expect(items.map(lineAndText)).toEqual([
       [1, "one"],
       [3, "two"],
       [4, "invalid JSON"],
@@ -152,3 +143,13 @@ describe.skipIf(!hasSharedFixtures)(
     });
   },
 );
+
+/** A row's line and text, or a bad row's line and the start of its message. */
+function lineAndText(i: ReadItem): [number | undefined, unknown] {
+  switch (i.kind) {
+    case "row":
+      return [i.row.line, i.row.value.text];
+    case "bad":
+      return [i.line, i.message.slice(0, 12)];
+  }
+}
