@@ -22,6 +22,31 @@ function rng(seed: number) {
   };
 }
 
+interface Words {
+  name: string;
+  animal: string;
+  adj: string;
+  place: string;
+  thing: string;
+  verb: string;
+}
+
+/** The three conversations a row can be, in turn: [user, assistant]. */
+const conversations: ((w: Words) => [string, string])[] = [
+  ({ name, animal, adj, place, thing, verb }) => [
+    `Tell me a story about a ${animal} named ${name}.`,
+    `Once upon a time, there was a ${adj} ${animal} named ${name}. ${name} liked to ${verb} in the ${place}. One day, ${name} found a ${thing} and was very happy.`,
+  ],
+  ({ name, animal, place, thing }) => [
+    `What did ${name} the ${animal} find in the ${place}?`,
+    `${name} found a ${thing} in the ${place}. The ${animal} was very happy.`,
+  ],
+  ({ name, place, verb }) => [
+    `Where does ${name} like to ${verb}?`,
+    `${name} likes to ${verb} in the ${place}.`,
+  ],
+];
+
 export function makeChatRows(count: number, seed = 7): { messages: { role: string; content: string }[] }[] {
   const next = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
@@ -33,19 +58,14 @@ export function makeChatRows(count: number, seed = 7): { messages: { role: strin
     const place = pick(places);
     const thing = pick(things);
     const verb = pick(verbs);
-    const kind = i % 3;
-    const user =
-      kind === 0
-        ? `Tell me a story about a ${animal} named ${name}.`
-        : kind === 1
-          ? `What did ${name} the ${animal} find in the ${place}?`
-          : `Where does ${name} like to ${verb}?`;
-    const assistant =
-      kind === 0
-        ? `Once upon a time, there was a ${adj} ${animal} named ${name}. ${name} liked to ${verb} in the ${place}. One day, ${name} found a ${thing} and was very happy.`
-        : kind === 1
-          ? `${name} found a ${thing} in the ${place}. The ${animal} was very happy.`
-          : `${name} likes to ${verb} in the ${place}.`;
+    const [user, assistant] = conversations[i % conversations.length]!({
+      name,
+      animal,
+      adj,
+      place,
+      thing,
+      verb,
+    });
     rows.push({
       messages: [
         { role: "user", content: user },

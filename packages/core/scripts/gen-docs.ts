@@ -1,8 +1,15 @@
 // Regenerates the docs that are derived from code: `pnpm docs:gen`.
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { renderDiagnosticsPage } from "../src/recipe/diagnostics-doc.ts";
 import { renderRecipeReference } from "../src/recipe/reference.ts";
+import { writeFileAtomicSync } from "../src/util/atomic-write.ts";
 
-const file = join(import.meta.dirname, "../../../docs/recipe-reference.md");
-writeFileSync(file, renderRecipeReference());
-console.log(`wrote ${file}`);
+const docs = join(import.meta.dirname, "../../../docs");
+for (const [name, text] of [
+  ["recipe-reference.md", renderRecipeReference()],
+  ["diagnostics.md", renderDiagnosticsPage()],
+] as const) {
+  const file = join(docs, name);
+  writeFileAtomicSync(file, text);
+  console.log(`wrote ${file}`);
+}

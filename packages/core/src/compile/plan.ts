@@ -45,27 +45,77 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   if (!model) throw new Error("buildPlan needs a resolved model");
   const cfg = model.config;
   const train = recipe.train;
-  const tokenizer = resolved.tokenizer;
 
-  // Added tokens take fresh ids after the tokenizer's vocabulary; the embedding grows only past the model's rows.
+  const vocab = planVocabulary(resolved, cfg);
+  const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method);
+  const batching = planBatching(train, data);
+  const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data);
+
+  const plan: Plan = {
+    version: PLAN_VERSION,
+    sftkit: version,
+    recipe: { name: resolved.name, file: resolved.file, hash: sha256(stableJson(recipe)) },
+    model: modelSection(model, vocab),
+    tokenizer: tokenizerSection(resolved),
+    template: {
+      source: resolved.template?.source ?? "model",
+      name: resolved.template?.name ?? null,
+      hash: resolved.template ? sha256(resolved.template.text) : null,
+      endOfTurn: resolved.endOfTurn,
+    },
+    method: stripFunctions(recipe.method) as Plan["method"],
+    parameterGroups: groups,
+    parameters: summarizeParameters(groups),
+    data: dataSection(recipe, data),
+    batching,
+    optimizer: optimizerSection(recipe, data),
+    memory: compute.memory,
+    backend: compute.backend,
+    engine: compute.engine,
+    kernels: compute.kernels,
+    ...(compute.gpu ? { gpu: compute.gpu } : {}),
+    probes: probesSection(resolved, data),
+    eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
+    checkpoints: { every: train.checkpointEvery ?? null },
+    output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave(recipe.method) },
+    seed: train.seed,
+    warnings: planWarnings(recipe, problems),
+  };
+  return PlanSchema.parse(plan);
+}
+
+type ModelConfig = NonNullable<ResolvedRecipe["model"]>["config"];
+
+/** Added tokens take fresh ids after the tokenizer's vocabulary; the embedding grows only past the model's rows. */
+function planVocabulary(resolved: ResolvedRecipe, cfg: ModelConfig): Plan["model"]["vocab"] {
   const tokenizerVocab = resolved.tokenizerVocab;
   const added = resolved.added;
-  const newCount = added.filter((t) => t.isNew).length;
   const highestId = Math.max(tokenizerVocab ?? 0, ...added.map((t) => (t.id ?? -1) + 1));
-  const totalVocab = Math.max(cfg.vocabSize, highestId);
+  return {
+    model: cfg.vocabSize,
+    tokenizer: tokenizerVocab,
+    added: added.filter((t) => t.isNew).length,
+    total: Math.max(cfg.vocabSize, highestId),
+  };
+}
 
-  const { groups } = planParameters(cfg, totalVocab, newCount, recipe.method);
-  const parameters = summarizeParameters(groups);
+function planBatching(train: Recipe["train"], data: DataFacts): Plan["batching"] {
+  return {
+    mode: train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed",
+    tokensPerMicroBatch:
+      train.microBatchSize !== undefined
+        ? null
+        : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength),
+    microBatchSize: train.microBatchSize ?? null,
+    gradientAccumulation: train.gradientAccumulation,
+    microBatchesPerEpoch: data.microBatchesPerEpoch,
+    paddingFraction: data.paddingFraction,
+  };
+}
 
-  // Batching.
-  const mode = train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed";
-  const tokensPerMicroBatch =
-    train.microBatchSize !== undefined
-      ? null
-      : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
-  const microBatchTokens = tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength;
-
-  // Optimizer schedule: steps from the data when it was read, else only from `train.steps`.
+/** Optimizer schedule: steps from the data when it was read, else only from `train.steps`. */
+function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
+  const train = recipe.train;
   const stepsPerEpoch =
     data.microBatchesPerEpoch !== null
       ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / train.gradientAccumulation))
@@ -75,7 +125,34 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
   const warmupSteps =
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
+  return {
+    name: "adamw",
+    learningRate: learningRateOf(recipe),
+    betas: train.optimizer.betas,
+    eps: train.optimizer.eps,
+    weightDecay: train.optimizer.weightDecay,
+    clipNorm: train.clipNorm,
+    schedule: {
+      kind: train.schedule,
+      warmupSteps,
+      totalSteps,
+      minLearningRateRatio: train.minLearningRateRatio,
+    },
+    epochs,
+    stepsPerEpoch,
+  };
+}
 
+/** Where it runs (engine, backend, kernels, a GPU's buckets) and the memory that takes. */
+function planCompute(
+  recipe: Recipe,
+  cfg: ModelConfig,
+  totalVocab: number,
+  groups: Plan["parameterGroups"],
+  batching: Plan["batching"],
+  data: DataFacts,
+): Pick<Plan, "memory" | "backend" | "engine" | "kernels" | "gpu"> {
+  const train = recipe.train;
   // `tfjs/<backend>` names the tfjs engine's backend; the deprecated `train.backend` still does.
   const [engineName = "auto", engineBackend] = train.engine.split("/");
   const engine = decideEngine(engineName);
@@ -86,7 +163,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     vocab: totalVocab,
     groups,
     method: recipe.method,
-    tokensPerMicroBatch: microBatchTokens,
+    tokensPerMicroBatch: batching.tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength,
     sequenceLength: Math.min(train.maxLength, data.longestRow ?? train.maxLength),
     gradientCheckpointing: train.gradientCheckpointing,
     device: backend.device,
@@ -107,7 +184,57 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
         device: gpuDevice,
       })
     : null;
+  return {
+    memory,
+    backend: {
+      requested: backend.requested,
+      chosen: backend.chosen,
+      available: backend.available,
+      threads: backend.threads,
+      reason: backend.reason,
+      ...(native ? { native } : {}),
+    },
+    engine,
+    kernels: describeKernels(backend.chosen, native?.active ?? false),
+    ...(gpu ? { gpu } : {}),
+  };
+}
 
+function modelSection(
+  model: NonNullable<ResolvedRecipe["model"]>,
+  vocab: Plan["model"]["vocab"],
+): Plan["model"] {
+  const cfg = model.config;
+  return {
+    source: model.source,
+    architecture: cfg.architecture,
+    config: {
+      hiddenSize: cfg.hiddenSize,
+      intermediateSize: cfg.intermediateSize,
+      numLayers: cfg.numLayers,
+      numHeads: cfg.numHeads,
+      numKvHeads: cfg.numKvHeads,
+      headDim: cfg.headDim,
+      maxPositionEmbeddings: cfg.maxPositionEmbeddings,
+      ropeTheta: cfg.ropeTheta,
+      ropeScaling: cfg.ropeScaling,
+      rmsNormEps: cfg.rmsNormEps,
+      tieWordEmbeddings: cfg.tieWordEmbeddings,
+      attentionBias: cfg.attentionBias,
+      mlpBias: cfg.mlpBias,
+    },
+    parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce(
+      (a, g) => a + g.parameters,
+      0,
+    ),
+    layers: cfg.numLayers,
+    vocab,
+    dtype: cfg.torchDtype,
+  };
+}
+
+function tokenizerSection(resolved: ResolvedRecipe): Plan["tokenizer"] {
+  const { recipe, tokenizer, added } = resolved;
   const tokenFact = (role: "bos" | "eos" | "pad") => {
     const ref = recipe.tokens[role];
     if (ref !== undefined) {
@@ -128,12 +255,51 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     const id = tokenizer ? tokenizer[`${role}TokenId`] : null;
     return text !== null && id !== null ? { text, id } : null;
   };
+  return {
+    dir: resolved.tokenizerDir,
+    bos: tokenFact("bos"),
+    eos: tokenFact("eos"),
+    pad: tokenFact("pad"),
+    added: added.map(({ isNew: _isNew, ...t }) => t),
+  };
+}
 
-  const defaultSave =
-    recipe.method.kind === "lora" || recipe.method.kind === "qlora" || recipe.method.kind === "prefix"
-      ? "adapter"
-      : "merged";
-  const warnings = problems
+function dataSection(recipe: Recipe, data: DataFacts): Plan["data"] {
+  const train = recipe.train;
+  return {
+    sources: data.sources,
+    masking: { lossOn: train.lossOn, eos: train.eos },
+    maxLength: train.maxLength,
+    overLength: train.overLength,
+    packing: train.packing,
+    seed: recipe.data.seed,
+    samplesPerEpoch: data.samplesPerEpoch,
+    tokensPerEpoch: data.tokensPerEpoch,
+    evalSamples: data.evalSamples,
+    cache: { dir: data.cacheDir, hit: data.cacheHit },
+  };
+}
+
+function probesSection(resolved: ResolvedRecipe, data: DataFacts): Plan["probes"] {
+  const probes = resolved.recipe.probes;
+  if (!resolved.probes || !probes) return null;
+  return {
+    count: resolved.probes.length,
+    rate: probes.rate,
+    samplesPerEpoch: data.sources.find((s) => s.name === PROBES_SOURCE)?.samplesPerEpoch ?? null,
+    answerSpace: probeAnswerSpace(probes),
+    chance: 1 / probeAnswerSpace(probes),
+    tokens: resolved.probes.map((f) => f.token),
+  };
+}
+
+/** Adapter methods save the adapter by default; the others a merged model. */
+function defaultSave(method: Recipe["method"]): "adapter" | "merged" {
+  return method.kind === "lora" || method.kind === "qlora" || method.kind === "prefix" ? "adapter" : "merged";
+}
+
+function planWarnings(recipe: Recipe, problems: Problem[]): Plan["warnings"] {
+  return problems
     .filter((p) => p.severity === "warning")
     .map((p) => ({
       id: p.code,
@@ -141,119 +307,6 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       path: formatPath(p.path),
       acknowledged: (recipe.acknowledge as string[]).includes(p.code),
     }));
-
-  const plan: Plan = {
-    version: PLAN_VERSION,
-    sftkit: version,
-    recipe: { name: resolved.name, file: resolved.file, hash: sha256(stableJson(recipe)) },
-    model: {
-      source: model.source,
-      architecture: cfg.architecture,
-      config: {
-        hiddenSize: cfg.hiddenSize,
-        intermediateSize: cfg.intermediateSize,
-        numLayers: cfg.numLayers,
-        numHeads: cfg.numHeads,
-        numKvHeads: cfg.numKvHeads,
-        headDim: cfg.headDim,
-        maxPositionEmbeddings: cfg.maxPositionEmbeddings,
-        ropeTheta: cfg.ropeTheta,
-        ropeScaling: cfg.ropeScaling,
-        rmsNormEps: cfg.rmsNormEps,
-        tieWordEmbeddings: cfg.tieWordEmbeddings,
-        attentionBias: cfg.attentionBias,
-        mlpBias: cfg.mlpBias,
-      },
-      parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce(
-        (a, g) => a + g.parameters,
-        0,
-      ),
-      layers: cfg.numLayers,
-      vocab: { model: cfg.vocabSize, tokenizer: tokenizerVocab, added: newCount, total: totalVocab },
-      dtype: cfg.torchDtype,
-    },
-    tokenizer: {
-      dir: resolved.tokenizerDir,
-      bos: tokenFact("bos"),
-      eos: tokenFact("eos"),
-      pad: tokenFact("pad"),
-      added: added.map(({ isNew: _isNew, ...t }) => t),
-    },
-    template: {
-      source: resolved.template?.source ?? "model",
-      name: resolved.template?.name ?? null,
-      hash: resolved.template ? sha256(resolved.template.text) : null,
-      endOfTurn: resolved.endOfTurn,
-    },
-    method: stripFunctions(recipe.method) as Plan["method"],
-    parameterGroups: groups,
-    parameters,
-    data: {
-      sources: data.sources,
-      masking: { lossOn: train.lossOn, eos: train.eos },
-      maxLength: train.maxLength,
-      overLength: train.overLength,
-      packing: train.packing,
-      seed: recipe.data.seed,
-      samplesPerEpoch: data.samplesPerEpoch,
-      tokensPerEpoch: data.tokensPerEpoch,
-      evalSamples: data.evalSamples,
-      cache: { dir: data.cacheDir, hit: data.cacheHit },
-    },
-    batching: {
-      mode,
-      tokensPerMicroBatch,
-      microBatchSize: train.microBatchSize ?? null,
-      gradientAccumulation: train.gradientAccumulation,
-      microBatchesPerEpoch: data.microBatchesPerEpoch,
-      paddingFraction: data.paddingFraction,
-    },
-    optimizer: {
-      name: "adamw",
-      learningRate: learningRateOf(recipe),
-      betas: train.optimizer.betas,
-      eps: train.optimizer.eps,
-      weightDecay: train.optimizer.weightDecay,
-      clipNorm: train.clipNorm,
-      schedule: {
-        kind: train.schedule,
-        warmupSteps,
-        totalSteps,
-        minLearningRateRatio: train.minLearningRateRatio,
-      },
-      epochs,
-      stepsPerEpoch,
-    },
-    memory,
-    backend: {
-      requested: backend.requested,
-      chosen: backend.chosen,
-      available: backend.available,
-      threads: backend.threads,
-      reason: backend.reason,
-      ...(native ? { native } : {}),
-    },
-    engine,
-    kernels: describeKernels(backend.chosen, native?.active ?? false),
-    ...(gpu ? { gpu } : {}),
-    probes:
-      resolved.probes && recipe.probes
-        ? {
-            count: resolved.probes.length,
-            rate: recipe.probes.rate,
-            samplesPerEpoch: data.sources.find((s) => s.name === PROBES_SOURCE)?.samplesPerEpoch ?? null,
-            answerSpace: probeAnswerSpace(recipe.probes),
-            chance: 1 / probeAnswerSpace(recipe.probes),
-            tokens: resolved.probes.map((f) => f.token),
-          }
-        : null,
-    eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
-    checkpoints: { every: train.checkpointEvery ?? null },
-    output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave },
-    seed: train.seed,
-    warnings,
-  };
-  return PlanSchema.parse(plan);
 }
 
 /** JSON with sorted keys and functions named, so equal recipes hash equal. */

@@ -10,7 +10,7 @@ import { builtinTemplates } from "../data/template/builtins.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
-import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
+import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { endTokenProblems } from "./end-token.ts";
 
@@ -73,7 +73,7 @@ export interface ResolveResult {
 export async function resolveRecipe(recipe: Recipe, file: string | null): Promise<ResolveResult> {
   const baseDir = file ? dirname(file) : process.cwd();
   const problems: Problem[] = [];
-  const error = (path: PathSegment[], code: string, message: string, hint?: string) =>
+  const error = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) =>
     problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
 
   const name =
@@ -84,8 +84,47 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
           .replace(/^recipe$/, basename(baseDir))
       : "recipe");
   const model = await resolveModel(recipe, baseDir, error);
+  const { tokenizerDir, tokenizer } = await resolveTokenizer(recipe, baseDir, model, error);
+  const tokenizerVocab = tokenizer?.vocabSize ?? null;
+  const { added, probes } = addTokens(recipe, tokenizer);
+  const declaredEos = tokenizer ? applyTokenRoles(recipe, tokenizer, added, problems, error) : null;
+  const template = resolveTemplate(recipe, baseDir, tokenizer, error);
+  const { endOfTurn, notInTemplate } =
+    template && tokenizer
+      ? checkTemplate(recipe, template, tokenizer, declaredEos, problems, error)
+      : { endOfTurn: null, notInTemplate: [] };
+  await checkDataFiles(recipe, baseDir, error);
+  checkQuantization(recipe, model, error);
 
-  // Tokenizer: the recipe's folder, else the model's.
+  const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
+  return {
+    resolved: {
+      recipe,
+      file,
+      baseDir,
+      name,
+      model,
+      tokenizerDir,
+      tokenizer,
+      tokenizerVocab,
+      added,
+      template,
+      endOfTurn,
+      notInTemplate,
+      probes,
+      outputDir,
+    },
+    problems,
+  };
+}
+
+/** The tokenizer: the recipe's folder, else the model's. */
+async function resolveTokenizer(
+  recipe: Recipe,
+  baseDir: string,
+  model: ResolvedModel | null,
+  error: ErrorFn,
+): Promise<{ tokenizerDir: string | null; tokenizer: Tokenizer | null }> {
   const tokenizerDir = recipe.tokenizer ? resolvePath(baseDir, recipe.tokenizer) : (model?.dir ?? null);
   let tokenizer: Tokenizer | null = null;
   const tokenizerPath: PathSegment[] = recipe.tokenizer
@@ -120,9 +159,14 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       );
     }
   }
+  return { tokenizerDir, tokenizer };
+}
 
-  // Added tokens get their ids before anything renders or tokenizes with them.
-  const tokenizerVocab = tokenizer?.vocabSize ?? null;
+/** Added tokens (and the probes' tokens) get their ids before anything renders or tokenizes with them. */
+function addTokens(
+  recipe: Recipe,
+  tokenizer: Tokenizer | null,
+): { added: AddedToken[]; probes: ProbeFact[] | null } {
   const addedSpecs: Omit<AddedToken, "id" | "isNew">[] = recipe.tokens.add.map((t) =>
     typeof t === "string"
       ? { content: t, special: true, init: recipe.tokens.init, description: null }
@@ -143,91 +187,114 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   const existed = addedSpecs.map((t) => tokenizer?.tokenToId(t.content) !== undefined);
   const ids = tokenizer ? tokenizer.addTokens(addedSpecs) : addedSpecs.map(() => null);
   const added: AddedToken[] = addedSpecs.map((t, i) => ({ ...t, id: ids[i] ?? null, isNew: !existed[i] }));
-  // The EOS the recipe declares, once it resolved to a token (an unresolved one is reported already).
+  return { added, probes };
+}
+
+/**
+ * bos/eos/pad overrides (the template context, the labels and generation all follow them), and a warning for each
+ * added token already in the vocabulary. Returns the EOS the recipe declares, once it resolved to a token (an
+ * unresolved one is reported already).
+ */
+function applyTokenRoles(
+  recipe: Recipe,
+  tokenizer: Tokenizer,
+  added: AddedToken[],
+  problems: Problem[],
+  error: ErrorFn,
+): string | null {
   let declaredEos: string | null = null;
-  if (tokenizer) {
-    // bos/eos/pad overrides: the template context, the labels and generation all follow them.
-    for (const role of ["bos", "eos", "pad"] as const) {
-      const ref = recipe.tokens[role];
-      if (ref === undefined) continue;
-      let content: string | undefined;
-      if (typeof ref === "string") content = ref;
-      else if ("vocab" in ref) {
-        content = ref.vocab;
-        if (tokenizer.tokenToId(ref.vocab) === undefined) {
-          error(
-            ["tokens", role, "vocab"],
-            "sft/unknown-token",
-            `\`${ref.vocab}\` is not in the tokenizer's vocabulary`,
-          );
-          continue;
-        }
-      } else {
-        content = tokenizer.idToToken(ref.id);
-        if (content === undefined) {
-          error(
-            ["tokens", role, "id"],
-            "sft/unknown-token",
-            `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`,
-          );
-          continue;
-        }
+  for (const role of ["bos", "eos", "pad"] as const) {
+    const ref = recipe.tokens[role];
+    if (ref === undefined) continue;
+    let content: string | undefined;
+    if (typeof ref === "string") content = ref;
+    else if ("vocab" in ref) {
+      content = ref.vocab;
+      if (tokenizer.tokenToId(ref.vocab) === undefined) {
+        error(
+          ["tokens", role, "vocab"],
+          "sft/unknown-token",
+          `\`${ref.vocab}\` is not in the tokenizer's vocabulary`,
+        );
+        continue;
       }
-      // A name missing from tokens.add was reported by the recipe checks already.
-      if (tokenizer.tokenToId(content) !== undefined) {
-        tokenizer.setSpecialToken(role, content);
-        if (role === "eos") declaredEos = content;
+    } else {
+      content = tokenizer.idToToken(ref.id);
+      if (content === undefined) {
+        error(
+          ["tokens", role, "id"],
+          "sft/unknown-token",
+          `token id ${ref.id} is past the vocabulary (${tokenizer.vocabSize} tokens)`,
+        );
+        continue;
       }
     }
-    added.forEach((t, i) => {
-      if (t.isNew) return;
-      problems.push({
-        severity: "warning",
-        code: "sft/token-exists",
-        message: `\`${t.content}\` is already in the vocabulary; it keeps its id and embedding`,
-        path: ["tokens", "add", i],
-      });
-    });
+    // A name missing from tokens.add was reported by the recipe checks already.
+    if (tokenizer.tokenToId(content) !== undefined) {
+      tokenizer.setSpecialToken(role, content);
+      if (role === "eos") declaredEos = content;
+    }
   }
-  const template = resolveTemplate(recipe, baseDir, tokenizer, error);
+  added.forEach((t, i) => {
+    if (t.isNew) return;
+    problems.push({
+      severity: "warning",
+      code: "sft/token-exists",
+      message: `\`${t.content}\` is already in the vocabulary; it keeps its id and embedding`,
+      path: ["tokens", "add", i],
+    });
+  });
+  return declaredEos;
+}
+
+/** The template's end-of-turn token, whether the EOS policy can be met, and added tokens it never writes. */
+function checkTemplate(
+  recipe: Recipe,
+  template: NonNullable<ResolvedRecipe["template"]>,
+  tokenizer: Tokenizer,
+  declaredEos: string | null,
+  problems: Problem[],
+  error: ErrorFn,
+): { endOfTurn: string | null; notInTemplate: number[] } {
   let endOfTurn: string | null = null;
   const notInTemplate: number[] = [];
-  if (template && tokenizer) {
-    try {
-      const eot = endOfTurnTokens(template.text, tokenizer);
-      endOfTurn = eot.token;
-      const closesEvery = eot.markers.length > 0 && eot.markers.every((m) => m !== null);
-      if (!closesEvery && recipe.train.eos !== "none") {
-        error(
-          ["train", "eos"],
-          "sft/eos-impossible",
-          `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns`,
-          'choose a template that closes assistant turns (e.g. a built-in), or set train.eos: "none" and acknowledge sft/eos-not-trained',
-        );
-      } else if (recipe.train.eos !== "none" && usesChatTemplate(recipe)) {
-        problems.push(
-          ...endTokenProblems({
-            recipe,
-            tokenizer,
-            template: template.text,
-            templateName: template.source === "builtin" ? template.name : null,
-            eot,
-            declaredEos,
-          }),
-        );
-      }
-      if (usesChatTemplate(recipe)) {
-        const rendered = renderProbeWithSystem(template.text, tokenizer);
-        recipe.tokens.add.forEach((t, i) => {
-          if (!rendered.includes(typeof t === "string" ? t : t.content)) notInTemplate.push(i);
-        });
-      }
-    } catch (e) {
-      error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
+  try {
+    const eot = endOfTurnTokens(template.text, tokenizer);
+    endOfTurn = eot.token;
+    const closesEvery = eot.markers.length > 0 && eot.markers.every((m) => m !== null);
+    if (!closesEvery && recipe.train.eos !== "none") {
+      error(
+        ["train", "eos"],
+        "sft/eos-impossible",
+        `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns`,
+        'choose a template that closes assistant turns (e.g. a built-in), or set train.eos: "none" and acknowledge sft/eos-not-trained',
+      );
+    } else if (recipe.train.eos !== "none" && usesChatTemplate(recipe)) {
+      problems.push(
+        ...endTokenProblems({
+          recipe,
+          tokenizer,
+          template: template.text,
+          templateName: template.source === "builtin" ? template.name : null,
+          eot,
+          declaredEos,
+        }),
+      );
     }
+    if (usesChatTemplate(recipe)) {
+      const rendered = renderProbeWithSystem(template.text, tokenizer);
+      recipe.tokens.add.forEach((t, i) => {
+        if (!rendered.includes(typeof t === "string" ? t : t.content)) notInTemplate.push(i);
+      });
+    }
+  } catch (e) {
+    error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
   }
+  return { endOfTurn, notInTemplate };
+}
 
-  // Data files are checked here too, so a missing file is reported with every other problem.
+/** Data files are checked here too, so a missing file is reported with every other problem. */
+async function checkDataFiles(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<void> {
   for (const [name, source] of Object.entries(recipe.data.sources)) {
     const { missing } = await resolveFiles(baseDir, source.path);
     const paths = Array.isArray(source.path) ? source.path : [source.path];
@@ -241,7 +308,9 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       );
     }
   }
+}
 
+function checkQuantization(recipe: Recipe, model: ResolvedModel | null, error: ErrorFn): void {
   if (recipe.method.kind === "qlora" && model?.quantized) {
     error(
       ["method", "kind"],
@@ -250,30 +319,9 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       "use `lora` on this checkpoint, or start from its unquantized weights",
     );
   }
-
-  const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
-  return {
-    resolved: {
-      recipe,
-      file,
-      baseDir,
-      name,
-      model,
-      tokenizerDir,
-      tokenizer,
-      tokenizerVocab,
-      added,
-      template,
-      endOfTurn,
-      notInTemplate,
-      probes,
-      outputDir,
-    },
-    problems,
-  };
 }
 
-type ErrorFn = (path: PathSegment[], code: string, message: string, hint?: string) => void;
+type ErrorFn = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) => void;
 
 async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<ResolvedModel | null> {
   const m = recipe.model;

@@ -2,7 +2,14 @@
 import { relative } from "node:path";
 import { cacheKey } from "./cache/key.ts";
 import { readEntry, writeEntry } from "./cache/store.ts";
-import { applyFilters, type Converted, convertRow, rowKeys, type SourceOutput } from "./formats/index.ts";
+import {
+  applyFilters,
+  type Converted,
+  conversationOf,
+  convertRow,
+  rowKeys,
+  type SourceOutput,
+} from "./formats/index.ts";
 import { mixSamples, samplesPerEpoch } from "./mix/mix.ts";
 import { splitIndices } from "./mix/split.ts";
 import { type DataProblem, ReadError, readRows, resolveFiles } from "./readers/index.ts";
@@ -230,29 +237,40 @@ async function tokenizeSource(
     try {
       for await (const item of readRows(file, source.fileType, { limit, rowKeys: keys })) {
         meta.rows++;
-        const where = { file, ...(item.kind === "row" ? lineOrIndex(item.row) : lineOrIndex(item)) };
-        if (item.kind === "bad") {
-          bad({ ...where, ...(item.field ? { field: item.field } : {}), message: item.message });
-          continue;
+        let row: RawRow;
+        switch (item.kind) {
+          case "bad":
+            bad({
+              file,
+              ...lineOrIndex(item),
+              ...(item.field ? { field: item.field } : {}),
+              message: item.message,
+            });
+            continue;
+          case "row":
+            row = item.row;
+            break;
         }
-        const conv = convertRow(item.row.value, source);
+        const where = { file, ...lineOrIndex(row) };
+        const conv = convertRow(row.value, source);
         if (!conv.ok) {
           bad({ ...where, ...(conv.field ? { field: conv.field } : {}), message: conv.message });
           continue;
         }
         let dropped: string | null;
         try {
-          dropped = filters.check(item.row.value, conv.value);
+          dropped = filters.check(row.value, conv.value);
         } catch (e) {
           bad({ ...where, message: `filters.where threw: ${(e as Error).message}` });
           continue;
         }
         if (dropped !== null) continue;
-        if (conv.value.kind === "chat" && opts.droppedFeatures) {
-          for (const feature of opts.droppedFeatures(conv.value.conversation)) {
+        const conversation = conversationOf(conv.value);
+        if (conversation && opts.droppedFeatures) {
+          for (const feature of opts.droppedFeatures(conversation)) {
             const seen = drops.get(feature);
             if (seen) seen.rows++;
-            else drops.set(feature, { feature, rows: 1, first: origin(item.row) });
+            else drops.set(feature, { feature, rows: 1, first: origin(row) });
           }
         }
         let enc: Encoded;
@@ -290,7 +308,7 @@ async function tokenizeSource(
             continue;
           }
         }
-        samples.push({ inputIds: enc.inputIds, labels: enc.labels, source: name, origin: origin(item.row) });
+        samples.push({ inputIds: enc.inputIds, labels: enc.labels, source: name, origin: origin(row) });
       }
     } catch (e) {
       const err = e instanceof ReadError ? e : new ReadError((e as Error).message, file);
@@ -335,9 +353,19 @@ function origin(r: RawRow): TokenizedSample["origin"] {
     : { file: r.file, index: r.index };
 }
 
+function encoderFor(c: Converted, opts: DataPipelineOptions): Encoded {
+  switch (c.kind) {
+    case "chat":
+      return opts.encode(c.conversation);
+    case "text":
+      return opts.encodeCompletion(c.text);
+    case "ids":
+      return c;
+  }
+}
+
 function encodeConverted(c: Converted, opts: DataPipelineOptions): Encoded {
-  const enc =
-    c.kind === "chat" ? opts.encode(c.conversation) : c.kind === "text" ? opts.encodeCompletion(c.text) : c;
+  const enc = encoderFor(c, opts);
   if (enc.inputIds.length !== enc.labels.length) {
     throw new Error(`encoder returned ${enc.inputIds.length} ids but ${enc.labels.length} labels`);
   }

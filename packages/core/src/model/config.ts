@@ -114,21 +114,22 @@ function parseRope(f: Fields): { ropeTheta: number; ropeScaling: RopeScaling } {
   else if (params) scaling = params;
   if (!scaling) return { ropeTheta, ropeScaling: null };
   const kind = scaling.obj.rope_type ?? scaling.obj.type ?? "default";
-  if (kind === "default") return { ropeTheta, ropeScaling: null };
-  if (kind === "linear") {
-    return { ropeTheta, ropeScaling: { type: "linear", factor: scaling.num("factor") } };
-  }
-  if (kind === "llama3") {
-    return {
-      ropeTheta,
-      ropeScaling: {
-        type: "llama3",
-        factor: scaling.num("factor"),
-        lowFreqFactor: scaling.num("low_freq_factor"),
-        highFreqFactor: scaling.num("high_freq_factor"),
-        originalMaxPositionEmbeddings: scaling.int("original_max_position_embeddings"),
-      },
-    };
+  switch (kind) {
+    case "default":
+      return { ropeTheta, ropeScaling: null };
+    case "linear":
+      return { ropeTheta, ropeScaling: { type: "linear", factor: scaling.num("factor") } };
+    case "llama3":
+      return {
+        ropeTheta,
+        ropeScaling: {
+          type: "llama3",
+          factor: scaling.num("factor"),
+          lowFreqFactor: scaling.num("low_freq_factor"),
+          highFreqFactor: scaling.num("high_freq_factor"),
+          originalMaxPositionEmbeddings: scaling.int("original_max_position_embeddings"),
+        },
+      };
   }
   return scaling.fail("rope_type", `"${String(kind)}" is not supported (supported: default, linear, llama3)`);
 }

@@ -9,6 +9,7 @@ import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
 import { resolveHubModel } from "./hub-cache.ts";
+import type { GrownVocabulary } from "./vocabulary.ts";
 import "./gradients.ts";
 import { attention } from "./ops/attention.ts";
 import { embedding } from "./ops/embedding.ts";
@@ -115,13 +116,32 @@ export class Model {
   readonly id = ++modelSerial;
   private readonly rot: tf.Tensor2D;
   private disposed = false;
+  private currentConfig: ModelConfig;
 
   /** `weights` by HF name; linear weights and lm_head are stored transposed (see `isTransposed`). */
   constructor(
-    readonly config: ModelConfig,
+    config: ModelConfig,
     readonly weights: Map<string, tf.Variable>,
   ) {
+    this.currentConfig = config;
     this.rot = tf.tensor2d(rotateHalfMatrix(config.headDim), [config.headDim, config.headDim]);
+  }
+
+  /** The configuration; replaced, never mutated, when the vocabulary grows. */
+  get config(): ModelConfig {
+    return this.currentConfig;
+  }
+
+  /** Takes tables grown by `growVocabularyTables` (model/vocabulary.ts) in place of the old ones, and their config. */
+  adoptVocabulary(grown: GrownVocabulary, trainable: boolean): void {
+    for (const [name, table] of grown.tables) {
+      const old = this.w(name);
+      const varName = old.name;
+      old.dispose();
+      this.weights.set(name, tf.variable(table, trainable, varName));
+      table.dispose();
+    }
+    this.currentConfig = grown.config;
   }
 
   /** A weight by HF name (transposed layout for linears and lm_head). */

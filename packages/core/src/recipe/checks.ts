@@ -1,5 +1,5 @@
 // Cross-field rules that need only the parsed recipe (no files): token references, method/train coherence.
-import type { Problem } from "./diagnostics.ts";
+import type { DiagnosticCode, Problem } from "./diagnostics.ts";
 import type { Recipe } from "./schema/recipe.ts";
 import { closest } from "./suggest.ts";
 import { type WarningId, warningIds } from "./warnings.ts";
@@ -24,19 +24,39 @@ export function learningRateOf(recipe: Recipe): number {
 
 export function checkRecipe(recipe: Recipe): Problem[] {
   const problems: Problem[] = [];
+  const report: Report = {
+    error: (path, code, message, hint) =>
+      problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) }),
+    warn: (path, id, detail, hint) =>
+      problems.push({
+        severity: "warning",
+        code: id,
+        message: detail ?? warningIds[id],
+        path,
+        ...(hint ? { hint } : {}),
+      }),
+  };
   const added = addedTokenTexts(recipe);
-  const error = (path: Problem["path"], code: string, message: string, hint?: string) =>
-    problems.push({ severity: "error", code, message, path, ...(hint ? { hint } : {}) });
-  const warn = (path: Problem["path"], id: WarningId, detail?: string, hint?: string) =>
-    problems.push({
-      severity: "warning",
-      code: id,
-      message: detail ?? warningIds[id],
-      path,
-      ...(hint ? { hint } : {}),
-    });
+  for (const check of [
+    checkAddedTokens,
+    checkTokenReferences,
+    checkMethod,
+    checkTrainingData,
+    checkProbes,
+    checkOptimizerAndBackend,
+  ])
+    check(recipe, added, report);
+  return problems;
+}
 
-  // Added tokens: no duplicates; `describe` init needs a description.
+interface Report {
+  error(path: Problem["path"], code: DiagnosticCode, message: string, hint?: string): void;
+  /** A warning; its message is the catalogue's summary unless `detail` is given. */
+  warn(path: Problem["path"], id: WarningId, detail?: string, hint?: string): void;
+}
+
+/** Added tokens: no duplicates; `describe` init needs a description. */
+function checkAddedTokens(recipe: Recipe, _added: string[], { error }: Report): void {
   const seen = new Map<string, number>();
   recipe.tokens.add.forEach((t, i) => {
     const text = typeof t === "string" ? t : t.content;
@@ -59,8 +79,10 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   });
+}
 
-  // Token references by name must name an added token.
+/** Token references by name must name an added token; the pad token must not be the EOS. */
+function checkTokenReferences(recipe: Recipe, added: string[], { error }: Report): void {
   for (const role of ["bos", "eos", "pad"] as const) {
     const ref = recipe.tokens[role];
     if (typeof ref === "string" && !added.includes(ref)) {
@@ -89,7 +111,10 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
+}
 
+/** What the method trains: a frozen method something, and the rows of added tokens. */
+function checkMethod(recipe: Recipe, added: string[], { error, warn }: Report): void {
   const method = recipe.method;
   if (method.kind === "frozen") {
     const { newTokens, lmHead, norms } = method.trainable;
@@ -134,7 +159,10 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
+}
 
+/** The stop token, truncation, an eval split and upsampling. */
+function checkTrainingData(recipe: Recipe, _added: string[], { warn }: Report): void {
   if (recipe.train.eos === "none") {
     warn(
       ["train", "eos"],
@@ -168,6 +196,10 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
+}
+
+/** Knowledge probes: their source name and tokens of their own. */
+function checkProbes(recipe: Recipe, added: string[], { error, warn }: Report): void {
   if (recipe.probes) {
     if (recipe.data.sources.probes) {
       error(
@@ -194,6 +226,11 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       );
     }
   }
+}
+
+/** The learning rate for the method, and the backend named. */
+function checkOptimizerAndBackend(recipe: Recipe, _added: string[], { warn }: Report): void {
+  const method = recipe.method;
   const lr = learningRateOf(recipe);
   const fullLike = method.kind === "full" || method.kind === "partial";
   if ((fullLike && lr > 1e-4) || lr > 1e-2) {
@@ -220,7 +257,6 @@ export function checkRecipe(recipe: Recipe): Problem[] {
       'use `engine: "auto"` or `"tfjs/wasm"`',
     );
   }
-  return problems;
 }
 
 function sameRef(a: unknown, b: unknown): boolean {

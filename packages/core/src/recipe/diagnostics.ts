@@ -1,8 +1,10 @@
 import { relative } from "node:path";
 import pc from "picocolors";
+import type { DiagnosticCode } from "./catalogue.ts";
 
 export type PathSegment = string | number;
 export type Severity = "error" | "warning";
+export type { DiagnosticCode };
 
 export interface SourceLocation {
   file: string;
@@ -15,8 +17,8 @@ export interface SourceLocation {
 /** A problem found in a recipe, before it is mapped to source. */
 export interface Problem {
   severity: Severity;
-  /** Stable id: `sft/...` (warnings are acknowledgeable by it). */
-  code: string;
+  /** Stable id from the catalogue (recipe/catalogue.ts); warnings are acknowledgeable by it. */
+  code: DiagnosticCode;
   message: string;
   /** Recipe path, e.g. ["method", "rank"]. */
   path: PathSegment[];

@@ -1,5 +1,6 @@
 // parse: unknown -> Recipe, with every zod issue turned into a Problem that names the path and suggests a fix.
 import type { z } from "zod";
+import type { CustomIssueParams, DiagnosticCode } from "./catalogue.ts";
 import type { PathSegment, Problem } from "./diagnostics.ts";
 import { methodKeysByKind, methodKinds } from "./schema/method.ts";
 import { type Recipe, RecipeSchema } from "./schema/recipe.ts";
@@ -22,7 +23,7 @@ export function parseRecipe(value: unknown): ParseResult {
 function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Problem[] {
   const path = [...prefix, ...(issue.path as PathSegment[])];
   const input = (issue as { input?: unknown }).input;
-  const error = (code: string, message: string, hint?: string, at?: "key"): Problem => ({
+  const error = (code: DiagnosticCode, message: string, hint?: string, at?: "key"): Problem => ({
     severity: "error",
     code,
     message,
@@ -124,7 +125,7 @@ function issueToProblems(issue: Issue, prefix: PathSegment[], root: unknown): Pr
         issueToProblems(e as Issue, [...path, issue.key as PathSegment], root),
       );
     case "custom": {
-      const params = (issue.params ?? {}) as { hint?: string; code?: string };
+      const params = (issue.params ?? {}) as CustomIssueParams;
       return [error(params.code ?? "sft/invalid", issue.message, params.hint)];
     }
     default:

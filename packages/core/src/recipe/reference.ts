@@ -1,5 +1,6 @@
 // The recipe reference (docs/recipe-reference.md), generated from the zod schemas' JSON Schema and descriptions.
 import { z } from "zod";
+import { alignTables, escapeCell } from "../util/markdown-table.ts";
 import { RecipeSchema } from "./schema/recipe.ts";
 import { acknowledgeableErrorIds, warningIds } from "./warnings.ts";
 
@@ -24,8 +25,6 @@ interface Js {
   minItems?: number;
   pattern?: string;
 }
-
-const escapeCell = (s: string) => s.replaceAll("|", "\\|").replaceAll("\n", " ");
 
 function typeOf(s: Js): string {
   if (s.const !== undefined) return JSON.stringify(s.const);
@@ -135,34 +134,4 @@ export function renderRecipeReference(): string {
     out.push(`| \`${id}\` | ${escapeCell(text)} |`);
   out.push("");
   return alignTables(out.join("\n"));
-}
-
-/** Pads table cells to their column's width, as `biome format` lays markdown tables out (so both agree). */
-function alignTables(text: string): string {
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; ) {
-    if (!lines[i]!.startsWith("|")) {
-      i++;
-      continue;
-    }
-    let end = i;
-    while (end < lines.length && lines[end]!.startsWith("|")) end++;
-    const rows = lines.slice(i, end).map((l) =>
-      l
-        .slice(1, -1)
-        .split(/(?<!\\)\|/)
-        .map((c) => c.trim()),
-    );
-    const widths = rows[0]!.map((_, c) =>
-      Math.max(3, ...rows.filter((_, r) => r !== 1).map((row) => [...(row[c] ?? "")].length)),
-    );
-    rows.forEach((row, r) => {
-      const cells = widths.map((w, c) =>
-        r === 1 ? "-".repeat(w) : (row[c] ?? "") + " ".repeat(w - [...(row[c] ?? "")].length),
-      );
-      lines[i + r] = `| ${cells.join(" | ")} |`;
-    });
-    i = end;
-  }
-  return lines.join("\n");
 }

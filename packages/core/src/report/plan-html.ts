@@ -7,17 +7,22 @@ import { esc, factsTable, gridTable } from "./html-util.ts";
 
 const dash = (v: unknown) => (v === null || v === undefined ? "–" : String(v));
 
+function sourceText(s: Plan["model"]["source"]): string {
+  switch (s.kind) {
+    case "hub":
+      return `hub ${s.hub}${s.revision ? `@${s.revision}` : ""}`;
+    case "path":
+      return dash(s.path);
+    case "architecture":
+      return "random init";
+  }
+}
+
 function modelFacts(plan: Plan): [string, string][] {
   const m = plan.model;
   const c = m.config;
-  const source =
-    m.source.kind === "hub"
-      ? `hub ${m.source.hub}${m.source.revision ? `@${m.source.revision}` : ""}`
-      : m.source.kind === "path"
-        ? dash(m.source.path)
-        : "random init";
   return [
-    ["source", source],
+    ["source", sourceText(m.source)],
     ["architecture", m.architecture],
     ["parameters", formatCount(m.parameters)],
     ["layers", String(c.numLayers)],

@@ -13,12 +13,7 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(
     `${c.bold(c.cyan(`Plan ${plan.recipe.name}`))} ${c.dim(`(plan v${plan.version}, sftkit ${plan.sftkit}${plan.recipe.file ? `, ${rel(plan.recipe.file)}` : ""})`)}`,
   );
-  const source =
-    m.source.kind === "hub"
-      ? `hub ${m.source.hub}@${m.source.revision}`
-      : m.source.kind === "path"
-        ? rel(m.source.path)
-        : "random init";
+  const source = sourceText(m.source, rel);
   section(
     "Model",
     `${m.architecture} · ${cfg.numLayers} layers · d ${cfg.hiddenSize} · ffn ${cfg.intermediateSize} · heads ${cfg.numHeads}/${cfg.numKvHeads} kv × ${cfg.headDim} · vocab ${m.vocab.model}${m.vocab.added ? ` + ${m.vocab.added} added = ${m.vocab.total}` : ""} · ${formatCount(m.parameters)} params · ${m.dtype} · ${source}`,
@@ -175,4 +170,15 @@ function describeMethod(method: Plan["method"]): string {
     .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
     .join(" · ");
   return fields ? `${kind} · ${fields}` : kind;
+}
+
+function sourceText(s: Plan["model"]["source"], rel: (p: string | null) => string): string {
+  switch (s.kind) {
+    case "hub":
+      return `hub ${s.hub}@${s.revision}`;
+    case "path":
+      return rel(s.path);
+    case "architecture":
+      return "random init";
+  }
 }

@@ -58,15 +58,20 @@ export function microBatchCount(e: EpochBatches): number {
 export function microBatchAt(e: EpochBatches, index: number, padId: number): MicroBatch {
   const rows: { sample: TokenizedSample; start: number }[][] = [];
   let seqLen: number;
-  if (e.schedule.kind === "padded") {
-    const mb = e.schedule.microBatches[index]!;
-    for (const i of mb.samples) rows.push([{ sample: e.samples[i]!, start: 0 }]);
-    seqLen = mb.paddedLength;
-  } else {
-    const mb = e.schedule.microBatches[index]!;
-    for (const r of mb.rows)
-      rows.push(r.segments.map((s) => ({ sample: e.samples[s.sample]!, start: s.start })));
-    seqLen = mb.paddedLength;
+  switch (e.schedule.kind) {
+    case "padded": {
+      const mb = e.schedule.microBatches[index]!;
+      for (const i of mb.samples) rows.push([{ sample: e.samples[i]!, start: 0 }]);
+      seqLen = mb.paddedLength;
+      break;
+    }
+    case "packed": {
+      const mb = e.schedule.microBatches[index]!;
+      for (const r of mb.rows)
+        rows.push(r.segments.map((s) => ({ sample: e.samples[s.sample]!, start: s.start })));
+      seqLen = mb.paddedLength;
+      break;
+    }
   }
   return fillBatch(rows, seqLen, padId);
 }

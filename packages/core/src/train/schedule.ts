@@ -16,10 +16,19 @@ export interface ScheduleSpec {
  */
 export function learningRateAt(step: number, peak: number, s: ScheduleSpec): number {
   if (step < s.warmupSteps) return (peak * (step + 1)) / s.warmupSteps;
-  if (s.kind === "constant") return peak;
   const span = Math.max(1, s.totalSteps - s.warmupSteps);
   const progress = Math.min(1, Math.max(0, (step - s.warmupSteps) / span));
   const floor = s.minLearningRateRatio;
-  const factor = s.kind === "cosine" ? 0.5 * (1 + Math.cos(Math.PI * progress)) : 1 - progress;
+  let factor: number;
+  switch (s.kind) {
+    case "constant":
+      return peak;
+    case "cosine":
+      factor = 0.5 * (1 + Math.cos(Math.PI * progress));
+      break;
+    case "linear":
+      factor = 1 - progress;
+      break;
+  }
   return peak * (floor + (1 - floor) * factor);
 }

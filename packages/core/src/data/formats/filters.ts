@@ -28,21 +28,31 @@ export type FilterCounts = Partial<Record<FilterName, number>>;
 
 /** All of a sample's text (what minChars/maxChars measure and dedupe compares). */
 export function sampleText(c: Converted): string {
-  if (c.kind === "text") return c.text;
-  if (c.kind === "ids") return "";
-  return c.conversation.messages
-    .map((m) => m.content + (m.tool_calls ? JSON.stringify(m.tool_calls) : ""))
-    .join("\n");
+  switch (c.kind) {
+    case "text":
+      return c.text;
+    case "ids":
+      return "";
+    case "chat":
+      return c.conversation.messages
+        .map((m) => m.content + (m.tool_calls ? JSON.stringify(m.tool_calls) : ""))
+        .join("\n");
+  }
 }
 
 /** The text the loss is computed on (trained assistant turns, or the whole completion). */
 export function trainedText(c: Converted): string {
-  if (c.kind === "text") return c.text;
-  if (c.kind === "ids") return c.labels.some((l) => l !== IGNORE_INDEX) ? "ids" : "";
-  return c.conversation.messages
-    .filter((m) => m.role === "assistant" && m.train !== false)
-    .map((m) => m.content + (m.tool_calls?.length ? JSON.stringify(m.tool_calls) : ""))
-    .join("");
+  switch (c.kind) {
+    case "text":
+      return c.text;
+    case "ids":
+      return c.labels.some((l) => l !== IGNORE_INDEX) ? "ids" : "";
+    case "chat":
+      return c.conversation.messages
+        .filter((m) => m.role === "assistant" && m.train !== false)
+        .map((m) => m.content + (m.tool_calls?.length ? JSON.stringify(m.tool_calls) : ""))
+        .join("");
+  }
 }
 
 /** The user side of a chat sample (its instruction and input); "" for completions and ids. */
@@ -56,20 +66,33 @@ export function promptText(c: Converted): string {
 
 /** The last trained answer: what truncation and refusal checks look at. */
 export function lastAnswer(c: Converted): string {
-  if (c.kind === "text") return c.text;
-  if (c.kind === "ids") return "";
-  const trained = c.conversation.messages.filter((m) => m.role === "assistant" && m.train !== false);
-  return trained[trained.length - 1]?.content ?? "";
+  switch (c.kind) {
+    case "text":
+      return c.text;
+    case "ids":
+      return "";
+    case "chat": {
+      const trained = c.conversation.messages.filter((m) => m.role === "assistant" && m.train !== false);
+      return trained[trained.length - 1]?.content ?? "";
+    }
+  }
 }
 
 function fingerprint(c: Converted): string {
-  const key =
-    c.kind === "chat"
-      ? JSON.stringify(c.conversation.messages.map((m) => [m.role, norm(m.content), m.tool_calls ?? null]))
-      : c.kind === "text"
-        ? norm(c.text)
-        : `${c.inputIds.join(",")}|${c.labels.join(",")}`;
-  return createHash("sha1").update(key).digest("base64");
+  return createHash("sha1").update(fingerprintKey(c)).digest("base64");
+}
+
+function fingerprintKey(c: Converted): string {
+  switch (c.kind) {
+    case "chat":
+      return JSON.stringify(
+        c.conversation.messages.map((m) => [m.role, norm(m.content), m.tool_calls ?? null]),
+      );
+    case "text":
+      return norm(c.text);
+    case "ids":
+      return `${c.inputIds.join(",")}|${c.labels.join(",")}`;
+  }
 }
 
 /** Case and spacing do not make a row new (the quality report's "exact duplicate" is the same). */

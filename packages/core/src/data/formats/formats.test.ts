@@ -4,6 +4,7 @@ import { SourceSchema } from "../../recipe/schema/data.ts";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../../testing/fixtures.ts";
 import {
   type ConvertResult,
+  conversationOf,
   convertRow,
   type DatasetInfoEntry,
   fromDatasetInfo,
@@ -333,7 +334,7 @@ describe.skipIf(!hasSharedFixtures)(
         expect(results.filter((x) => !x.ok)).toEqual([]);
         if (name.startsWith("glaive")) {
           const calls = results
-            .flatMap((x) => (x.ok && x.value.kind === "chat" ? x.value.conversation.messages : []))
+            .flatMap((x) => (x.ok ? (conversationOf(x.value)?.messages ?? []) : []))
             .filter((m) => m.tool_calls);
           expect(calls.length).toBeGreaterThan(50);
         }

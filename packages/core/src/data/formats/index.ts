@@ -15,6 +15,7 @@ export {
   trainedText,
 } from "./filters.ts";
 export type { Converted, ConvertResult, SourceFormatOptions, SourceOutput } from "./types.ts";
+export { conversationOf } from "./types.ts";
 
 const converters = {
   alpaca: convertAlpaca,

@@ -11,6 +11,17 @@ export type Converted =
   | { kind: "text"; text: string }
   | { kind: "ids"; inputIds: number[]; labels: number[] };
 
+/** The conversation of a chat sample; null for completions and token ids. */
+export function conversationOf(c: Converted): Conversation | null {
+  switch (c.kind) {
+    case "chat":
+      return c.conversation;
+    case "text":
+    case "ids":
+      return null;
+  }
+}
+
 export type ConvertResult = { ok: true; value: Converted } | { ok: false; field?: string; message: string };
 
 /** Thrown inside a converter; caught by convertRow and turned into a bad row. */

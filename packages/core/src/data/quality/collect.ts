@@ -1,8 +1,17 @@
 // Reads each source's rows again (before filters) and turns them into QualityRows for the detectors.
 import { relative } from "node:path";
-import { convertRow, lastAnswer, promptText, rowKeys, sampleText, trainedText } from "../formats/index.ts";
+import {
+  conversationOf,
+  convertRow,
+  lastAnswer,
+  promptText,
+  rowKeys,
+  sampleText,
+  trainedText,
+} from "../formats/index.ts";
 import type { SourceOutput } from "../formats/types.ts";
 import { ReadError, readRows, resolveFiles } from "../readers/index.ts";
+import type { RawRow } from "../types.ts";
 import type { QualityRow } from "./types.ts";
 
 /** Columns read as the row's own task label, in this order. */
@@ -42,26 +51,36 @@ export async function collectSources(
       try {
         for await (const item of readRows(file, source.fileType, { limit, rowKeys: keys })) {
           got.read++;
-          if (item.kind === "bad") {
-            skip(`${place(item)}: ${item.message}`);
-            continue;
+          let raw: RawRow;
+          switch (item.kind) {
+            case "bad":
+              skip(`${place(item)}: ${item.message}`);
+              continue;
+            case "row":
+              raw = item.row;
+              break;
           }
-          const conv = convertRow(item.row.value, source);
+          const conv = convertRow(raw.value, source);
           if (!conv.ok) {
-            skip(`${place(item.row)}: ${conv.field ? `field "${conv.field}": ` : ""}${conv.message}`);
-            continue;
-          }
-          if (conv.value.kind === "ids") {
-            got.skipped++;
+            skip(`${place(raw)}: ${conv.field ? `field "${conv.field}": ` : ""}${conv.message}`);
             continue;
           }
           const c = conv.value;
-          const messages = c.kind === "chat" ? c.conversation.messages : undefined;
+          // Token ids carry no text to judge.
+          switch (c.kind) {
+            case "ids":
+              got.skipped++;
+              continue;
+            case "chat":
+            case "text":
+              break;
+          }
+          const messages = conversationOf(c)?.messages;
           const row: QualityRow = {
             id: nextId++,
             source: name,
             file,
-            index: item.row.index,
+            index: raw.index,
             kind: c.kind,
             prompt: promptText(c),
             system: messages?.find((m) => m.role === "system")?.content ?? "",
@@ -70,10 +89,10 @@ export async function collectSources(
             text: sampleText(c),
             turns: messages ? messages.filter((m) => m.role === "user").length : 1,
           };
-          if (item.row.line !== undefined) row.line = item.row.line;
+          if (raw.line !== undefined) row.line = raw.line;
           if (messages?.some((m) => m.tool_calls?.length || m.content.includes("<tool_call>")))
             row.messages = messages;
-          const task = taskOf(item.row.value);
+          const task = taskOf(raw.value);
           if (task !== undefined) row.task = task;
           got.rows.push(row);
         }

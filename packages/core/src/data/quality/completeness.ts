@@ -6,6 +6,9 @@ import { FindingBuilder } from "./refs.ts";
 import { snippet } from "./text.ts";
 import type { Finding, QualityRow } from "./types.ts";
 
+/** Whether a row of this kind has an instruction its answer responds to (completions have none). */
+const hasInstruction: Record<QualityRow["kind"], boolean> = { chat: true, text: false };
+
 export function completenessFindings(
   source: string,
   rows: readonly QualityRow[],
@@ -58,12 +61,12 @@ export function completenessFindings(
       empty.add(row);
       continue;
     }
-    if (row.kind === "chat" && echoesInstruction(row.prompt, row.lastAnswer)) echo.add(row);
+    if (hasInstruction[row.kind] && echoesInstruction(row.prompt, row.lastAnswer)) echo.add(row);
     const cut = truncation(row.lastAnswer);
     if (cut === "mid-sentence") midSentence.add(row, `ends: …${row.lastAnswer.trimEnd().slice(-40)}`);
     else if (cut) unbalanced.add(row, cut);
     if (isRefusal(row.lastAnswer)) refusal.add(row);
-    if (row.kind === "chat" && row.prompt && !TRANSLATION_REQUEST.test(row.prompt)) {
+    if (hasInstruction[row.kind] && row.prompt && !TRANSLATION_REQUEST.test(row.prompt)) {
       const q = detectLanguage(row.prompt);
       const a = detectLanguage(row.answer);
       if (languagesDiffer(q, a)) language.add(row, `instruction ${q}, answer ${a}`);

@@ -7,7 +7,7 @@ import { type FileType, ReadError, type ReadItem, type ReadOptions } from "./typ
 
 export { type DataProblem, formatProblem } from "./problems.ts";
 export { fileTypeOf, type ResolvedFiles, resolveFiles } from "./resolve.ts";
-export { type FileType, ReadError, type ReadItem, type ReadOptions } from "./types.ts";
+export { type FileType, ReadError, type ReadItem, type ReadOptions, rowOf } from "./types.ts";
 
 function pick(file: string, fileType: FileType | "auto"): FileType {
   const type = fileType === "auto" ? fileTypeOf(file) : fileType;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { countRows, type ReadItem, readRows } from "./index.ts";
+import { countRows, type ReadItem, readRows, rowOf } from "./index.ts";
 import { type Codec, type ColumnSpec, writeParquet } from "./tiny-parquet.ts";
 
 const cols: ColumnSpec[] = [
@@ -52,8 +52,8 @@ describe("parquet reader on files written here", () => {
       writeFileSync(file, writeParquet(cols, rows, { codec, rowGroupSize: 3 }));
       expect(await countRows(file)).toBe(7);
       const items = await read(file);
-      expect(items.map((x) => (x.kind === "row" ? x.row.index : -1))).toEqual([0, 1, 2, 3, 4, 5, 6]);
-      const values = items.map((x) => (x.kind === "row" ? x.row.value : null));
+      expect(items.map((x) => rowOf(x)?.index ?? -1)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+      const values = items.map((x) => rowOf(x)?.value ?? null);
       expect(values[1]).toEqual({ ...rows[1], id: 1 });
       expect(typeof values[1]?.id).toBe("number"); // INT64 BigInt -> number
       expect(values[3]?.text).toBeFalsy();

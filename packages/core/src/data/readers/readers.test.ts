@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../../testing/fixtures.ts";
-import { countRows, formatProblem, type ReadItem, readRows, resolveFiles } from "./index.ts";
+import { countRows, formatProblem, type ReadItem, readRows, resolveFiles, rowOf } from "./index.ts";
 
 function tmp(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "sft-readers-"));
@@ -24,11 +24,7 @@ describe("readers", () => {
   it("streams JSONL with 1-based lines, skipping blank lines and naming bad ones", async () => {
     const dir = tmp({ "a.jsonl": '\uFEFF{"text":"one"}\n\n{"text":"two"}\n{broken\n[1,2]\n{"text":"last"}' });
     const items = await all(readRows(join(dir, "a.jsonl")));
-    expect(
-      items.map((i) =>
-        i.kind === "row" ? [i.row.line, i.row.value.text] : [i.line, i.message.slice(0, 12)],
-      ),
-    ).toEqual([
+    expect(items.map(lineAndText)).toEqual([
       [1, "one"],
       [3, "two"],
       [4, "invalid JSON"],
@@ -51,7 +47,7 @@ describe("readers", () => {
     expect((await all(readRows(join(dir, "wrapped.json")))).length).toBe(1);
     const single = await all(readRows(join(dir, "single.json"), "auto", { rowKeys: ["conversations"] }));
     expect(single).toHaveLength(1);
-    expect(single[0]?.kind === "row" && Array.isArray(single[0].row.value.conversations)).toBe(true);
+    expect(Array.isArray(rowOf(single[0]!)?.value.conversations)).toBe(true);
     await expect(all(readRows(join(dir, "two.json")))).rejects.toThrow(/found 2 \(x, y\)/);
     expect(await countRows(join(dir, "arr.json"))).toBe(3);
   });
@@ -59,7 +55,12 @@ describe("readers", () => {
   it("reads CSV with a header, quoted newlines, and the line each record starts on", async () => {
     const dir = tmp({ "t.csv": 'instruction,output\nhello,"multi\nline"\nbye,ok\n' });
     const items = await all(readRows(join(dir, "t.csv")));
-    expect(items.map((i) => i.kind === "row" && [i.row.line, i.row.value.output])).toEqual([
+    expect(
+      items.map((i) => {
+        const row = rowOf(i);
+        return row && [row.line, row.value.output];
+      }),
+    ).toEqual([
       [2, "multi\nline"],
       [4, "ok"],
     ]);
@@ -126,9 +127,7 @@ describe.skipIf(!hasSharedFixtures)(
       const n = await countRows(file);
       expect(n).toBe(3193);
       const items = await all(readRows(file));
-      expect(items.map((i) => (i.kind === "row" ? i.row.index : -1))).toEqual(
-        Array.from({ length: n }, (_, i) => i),
-      );
+      expect(items.map((i) => rowOf(i)?.index ?? -1)).toEqual(Array.from({ length: n }, (_, i) => i));
       const limited = await all(readRows(file, "auto", { limit: 10 }));
       expect(limited).toHaveLength(10);
     });
@@ -139,9 +138,18 @@ describe.skipIf(!hasSharedFixtures)(
       expect(pq.length).toBe(jl.length);
       const a = pq[5];
       const b = jl[5];
-      expect(a?.kind === "row" && b?.kind === "row" && a.row.value.messages).toEqual(
-        b?.kind === "row" && b.row.value.messages,
-      );
+      expect(rowOf(a!)?.value.messages).toBeDefined();
+      expect(rowOf(a!)?.value.messages).toEqual(rowOf(b!)?.value.messages);
     });
   },
 );
+
+/** A row's line and text, or a bad row's line and the start of its message. */
+function lineAndText(i: ReadItem): [number | undefined, unknown] {
+  switch (i.kind) {
+    case "row":
+      return [i.row.line, i.row.value.text];
+    case "bad":
+      return [i.line, i.message.slice(0, 12)];
+  }
+}

@@ -7,6 +7,16 @@ export type ReadItem =
   | { kind: "row"; row: RawRow }
   | { kind: "bad"; file: string; line?: number; index: number; field?: string; message: string };
 
+/** The row of an item; null for a row that could not be read. */
+export function rowOf(item: ReadItem): RawRow | null {
+  switch (item.kind) {
+    case "row":
+      return item.row;
+    case "bad":
+      return null;
+  }
+}
+
 export interface ReadOptions {
   /** Stop after this many rows from this file. */
   limit?: number;

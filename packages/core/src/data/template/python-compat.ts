@@ -105,9 +105,13 @@ export function applyPythonCompat(): void {
           throw e;
         }
         // The loop body itself: continue = end this iteration normally; break = stop after this output.
-        if (kind === "ContinueControl") return new StringValue(partial);
-        this.__sftkitBreak = partial;
-        throw e;
+        switch (kind) {
+          case "ContinueControl":
+            return new StringValue(partial);
+          case "BreakControl":
+            this.__sftkitBreak = partial;
+            throw e;
+        }
       }
       if (v.type === "NullValue") {
         if (!SILENT.has(st.type)) result += "None";

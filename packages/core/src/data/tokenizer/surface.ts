@@ -52,11 +52,21 @@ export class SurfaceTable {
   }
 
   private compute(token: string): Uint8Array {
-    if (this.kind === "metaspace") {
-      const m = BYTE_TOKEN.exec(token);
-      if (m && !this.added.has(token)) return Uint8Array.of(Number.parseInt(m[1]!, 16));
-      return utf8.encode(token.replaceAll("\u2581", " "));
+    switch (this.kind) {
+      case "metaspace":
+        return this.metaspaceBytes(token);
+      case "byte-level":
+        return this.byteLevelBytes(token);
     }
+  }
+
+  private metaspaceBytes(token: string): Uint8Array {
+    const m = BYTE_TOKEN.exec(token);
+    if (m && !this.added.has(token)) return Uint8Array.of(Number.parseInt(m[1]!, 16));
+    return utf8.encode(token.replaceAll("\u2581", " "));
+  }
+
+  private byteLevelBytes(token: string): Uint8Array {
     if (this.added.has(token)) return utf8.encode(token);
     const bytes: number[] = [];
     for (const ch of token) {

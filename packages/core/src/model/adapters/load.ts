@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { readPeftAdapter } from "../../export/peft-read.ts";
 import type { AdapterHooks, Model } from "../llama.ts";
+import { fillWithMeanRow, growVocabularyTables } from "../vocabulary.ts";
 import { prefixHooks } from "./prefix.ts";
 
 export interface AppliedAdapter {
@@ -12,28 +13,19 @@ export interface AppliedAdapter {
 
 /** Writes token rows into the stored tables (growing them when the ids run past the base vocabulary). */
 function setRows(model: Model, ids: number[], embed: Float32Array, lmHead: Float32Array | null): void {
-  const cfg = model.config;
-  const d = cfg.hiddenSize;
-  const V = Math.max(cfg.vocabSize, ...ids.map((i) => i + 1));
-  const tables: [string, Float32Array | null, boolean][] = [["model.embed_tokens.weight", embed, false]];
-  if (!cfg.tieWordEmbeddings) tables.push(["lm_head.weight", lmHead, true]);
-  for (const [name, rows, transposed] of tables) {
-    const old = model.w(name);
-    const t = transposed ? tf.transpose(old) : old;
-    const data = new Float32Array(V * d);
-    data.set(t.dataSync() as Float32Array);
-    if (t !== old) t.dispose();
-    if (rows) for (const [i, id] of ids.entries()) data.set(rows.subarray(i * d, (i + 1) * d), id * d);
-    const varName = old.name;
-    old.dispose();
-    const next = tf.tidy(() => {
-      const r = tf.tensor2d(data, [V, d]);
-      return transposed ? tf.transpose(r) : r;
-    });
-    model.weights.set(name, tf.variable(next, false, varName));
-    next.dispose();
-  }
-  cfg.vocabSize = V;
+  const d = model.config.hiddenSize;
+  const V = Math.max(model.config.vocabSize, ...ids.map((i) => i + 1));
+  const given = [embed, lmHead];
+  const grown = growVocabularyTables(
+    model.config,
+    (name) => model.w(name),
+    V,
+    (data, _table, index) => {
+      const rows = given[index];
+      if (rows) for (const [i, id] of ids.entries()) data.set(rows.subarray(i * d, (i + 1) * d), id * d);
+    },
+  );
+  model.adoptVocabulary(grown, false);
 }
 
 /**
@@ -41,32 +33,15 @@ function setRows(model: Model, ids: number[], embed: Float32Array, lmHead: Float
  * for tokens an adapter's tokenizer added but whose rows it does not carry (prefix tuning).
  */
 export function growToMean(model: Model, V: number): void {
-  const cfg = model.config;
-  if (V <= cfg.vocabSize) return;
-  const d = cfg.hiddenSize;
-  const tables: [string, boolean][] = [["model.embed_tokens.weight", false]];
-  if (!cfg.tieWordEmbeddings) tables.push(["lm_head.weight", true]);
-  for (const [name, transposed] of tables) {
-    const old = model.w(name);
-    const t = transposed ? tf.transpose(old) : old;
-    const rows = t.dataSync() as Float32Array;
-    if (t !== old) t.dispose();
-    const data = new Float32Array(V * d);
-    data.set(rows);
-    const mean = new Float64Array(d);
-    for (let r = 0; r < cfg.vocabSize; r++) for (let j = 0; j < d; j++) mean[j]! += rows[r * d + j]!;
-    for (let r = cfg.vocabSize; r < V; r++)
-      for (let j = 0; j < d; j++) data[r * d + j] = mean[j]! / cfg.vocabSize;
-    const varName = old.name;
-    old.dispose();
-    const next = tf.tidy(() => {
-      const r = tf.tensor2d(data, [V, d]);
-      return transposed ? tf.transpose(r) : r;
-    });
-    model.weights.set(name, tf.variable(next, false, varName));
-    next.dispose();
-  }
-  cfg.vocabSize = V;
+  const { vocabSize: oldV, hiddenSize: d } = model.config;
+  if (V <= oldV) return;
+  const grown = growVocabularyTables(
+    model.config,
+    (name) => model.w(name),
+    V,
+    (rows) => fillWithMeanRow(rows, oldV, d),
+  );
+  model.adoptVocabulary(grown, false);
 }
 
 /** Applies the adapter in `dir`; `vocabSize` (its tokenizer's) grows the tables for rows it does not carry. */

@@ -1,8 +1,8 @@
 // Vocabulary growth: embedding (and an untied lm_head) grow to the plan's total rows; rows of new
 // tokens start from the mean row, the mean plus noise, or the mean embedding of a description.
-import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import type { Model } from "../llama.ts";
+import { growVocabularyTables } from "../vocabulary.ts";
 import { normalArray, subSeed } from "./random.ts";
 
 export type NewToken = Plan["tokenizer"]["added"][number] & { id: number };
@@ -25,27 +25,6 @@ export function isGrown(model: Model, plan: Plan): boolean {
   return (
     grown.has(model) || (newTokens(plan).length === 0 && model.config.vocabSize >= plan.model.vocab.total)
   );
-}
-
-/** Rows [V, d] of a table in HF layout (lm_head is stored transposed). */
-function hfRows(v: tf.Variable, transposed: boolean): Float32Array {
-  if (!transposed) return v.dataSync() as Float32Array;
-  const t = tf.transpose(v);
-  const d = t.dataSync() as Float32Array;
-  t.dispose();
-  return d;
-}
-
-function replace(model: Model, name: string, rows: Float32Array, V: number, d: number, transposed: boolean) {
-  const old = model.w(name);
-  const varName = old.name;
-  old.dispose();
-  const t = tf.tidy(() => {
-    const r = tf.tensor2d(rows, [V, d]);
-    return transposed ? tf.transpose(r) : r;
-  });
-  model.weights.set(name, tf.variable(t, true, varName));
-  t.dispose();
 }
 
 /** Initial values of the new rows of one table, [oldV..] by token. */
@@ -105,21 +84,17 @@ export function growVocabularySync(
     throw new Error(
       `added token "${describe.content}" has init "describe": call growVocabulary(model, plan) first (it tokenizes the description)`,
     );
-  const cfg = model.config;
-  const oldV = cfg.vocabSize;
+  const { vocabSize: oldV, hiddenSize: d } = model.config;
   const V = Math.max(oldV, plan.model.vocab.total);
-  const d = cfg.hiddenSize;
   for (const t of tokens)
     if (t.id >= V) throw new Error(`added token "${t.content}" has id ${t.id}, past the plan's ${V} rows`);
-  const tables: [string, boolean][] = [["model.embed_tokens.weight", false]];
-  if (!cfg.tieWordEmbeddings) tables.push(["lm_head.weight", true]);
-  for (const [i, [name, transposed]] of tables.entries()) {
-    const old = hfRows(model.w(name), transposed);
-    const rows = new Float32Array(V * d);
-    rows.set(old.subarray(0, oldV * d));
-    initRows(rows, Math.min(oldV, plan.model.vocab.tokenizer ?? oldV), d, tokens, encode, plan.seed, i);
-    replace(model, name, rows, V, d, transposed);
-  }
-  cfg.vocabSize = V;
+  const meanOver = Math.min(oldV, plan.model.vocab.tokenizer ?? oldV);
+  const grownTables = growVocabularyTables(
+    model.config,
+    (name) => model.w(name),
+    V,
+    (rows, _table, index) => initRows(rows, meanOver, d, tokens, encode, plan.seed, index),
+  );
+  model.adoptVocabulary(grownTables, true);
   grown.add(model);
 }

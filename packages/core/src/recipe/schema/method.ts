@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { CustomIssueParams } from "../catalogue.ts";
 import { nonNegativeInt, positiveInt } from "./common.ts";
 
 export const linearModuleNames = [
@@ -40,7 +41,10 @@ const PartialMethod = z
       ctx.addIssue({
         code: "custom",
         message: "a partial method selects nothing to train",
-        params: { hint: "set `lastLayers`, `layerRanges` or `modules`", code: "sft/partial-empty" },
+        params: {
+          hint: "set `lastLayers`, `layerRanges` or `modules`",
+          code: "sft/partial-empty",
+        } satisfies CustomIssueParams,
       });
     }
     m.layerRanges?.forEach(([start, end], i) => {
