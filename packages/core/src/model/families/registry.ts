@@ -73,7 +73,8 @@ export function toHfConfig(cfg: ModelConfig, base?: Record<string, unknown> | nu
   const family = familyOf(cfg);
   const out = family.toHfConfig(cfg);
   if (!base || base.model_type !== cfg.architecture) return out;
-  const known = new Set([...family.configKeys, ...Object.keys(out)]);
+  // What we write is never quantized, whatever the base was.
+  const known = new Set([...family.configKeys, ...Object.keys(out), "quantization_config"]);
   const kept = Object.fromEntries(Object.entries(base).filter(([k]) => !known.has(k)));
   return { ...out, ...kept };
 }
