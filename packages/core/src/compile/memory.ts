@@ -1,6 +1,6 @@
 // The memory model: bytes of weights, gradients, optimizer state and activations for one training step.
 import { activationBytes, headTables } from "../model/activations.ts";
-import type { ModelConfig } from "../model/config.ts";
+import { linearModules, type ModelConfig } from "../model/config.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup, Plan } from "./plan-schema.ts";
 
@@ -38,22 +38,22 @@ export function activationFloatsPerTokenPerLayer(
   return est.perLayer / 4 / sequenceLength + methodFloatsPerTokenPerLayer(cfg, method);
 }
 
-const LINEARS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
-
 /**
  * Per token and layer, f32 values the method changes against full training: a frozen linear keeps
  * no input (kernels.ts `linear` without a weight gradient), a LoRA adapter keeps its input and x·A.
  */
 function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"]): number {
   if (method.kind !== "lora" && method.kind !== "qlora" && method.kind !== "prefix") return 0;
-  const d = cfg.hiddenSize;
-  const input = (name: (typeof LINEARS)[number]) =>
-    name === "o_proj" ? cfg.numHeads * cfg.headDim : name === "down_proj" ? cfg.intermediateSize : d;
+  const linears = linearModules(cfg);
   const adapted = new Set<string>(
-    method.kind === "prefix" ? [] : method.targets === "all-linear" ? LINEARS : method.targets,
+    method.kind === "prefix"
+      ? []
+      : method.targets === "all-linear"
+        ? linears.map((m) => m.name)
+        : method.targets,
   );
   let floats = 0;
-  for (const name of LINEARS) floats -= adapted.has(name) ? 0 : input(name);
+  for (const m of linears) floats -= adapted.has(m.name) ? 0 : m.inFeatures;
   if (method.kind !== "prefix") floats += adapted.size * method.rank;
   return floats;
 }

@@ -1,41 +1,14 @@
 // Parameter groups: which tensors of the model train, stay frozen, or are stored quantized, per method.
 import { linearModules, type ModelConfig } from "../model/config.ts";
+import { familyOf, type TensorFact } from "../model/families/index.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup } from "./plan-schema.ts";
 
-export interface TensorFact {
-  /** Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
-  name: string;
-  shape: number[];
-  layer: number | null;
-  kind: "embedding" | "lm_head" | "norm" | "linear" | "bias";
-}
+export type { TensorFact };
 
-/** Every tensor of a Llama-family model with `vocab` embedding rows. */
+/** Every tensor of the model with `vocab` embedding rows, as its family lists them. */
 export function tensorInventory(cfg: ModelConfig, vocab: number): TensorFact[] {
-  const d = cfg.hiddenSize;
-  const out: TensorFact[] = [
-    { name: "model.embed_tokens.weight", shape: [vocab, d], layer: null, kind: "embedding" },
-  ];
-  for (let i = 0; i < cfg.numLayers; i++) {
-    const p = `model.layers.${i}`;
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
-    for (const m of linearModules(cfg)) {
-      if (m.name === "gate_proj")
-        out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
-      out.push({
-        name: `${p}.${m.path}.weight`,
-        shape: [m.outFeatures, m.inFeatures],
-        layer: i,
-        kind: "linear",
-      });
-      if (m.bias) out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures], layer: i, kind: "bias" });
-    }
-  }
-  out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
-  if (!cfg.tieWordEmbeddings)
-    out.push({ name: "lm_head.weight", shape: [vocab, d], layer: null, kind: "lm_head" });
-  return out;
+  return familyOf(cfg).tensors(cfg, vocab);
 }
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

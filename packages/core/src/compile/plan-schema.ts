@@ -1,5 +1,6 @@
 // The execution plan: versioned, plain JSON, validated by its own schema when written and read.
 import { z } from "zod";
+import { hasFamily, ModelConfigSchema } from "../model/families/index.ts";
 
 export const PLAN_VERSION = 1;
 
@@ -45,21 +46,25 @@ export const PlanSchema = z.object({
       hub: z.string().nullable(),
       revision: z.string().nullable(),
     }),
-    architecture: z.enum(["llama", "qwen2", "mistral"]),
-    config: z.object({
-      hiddenSize: int(),
-      intermediateSize: int(),
-      numLayers: int(),
-      numHeads: int(),
-      numKvHeads: int(),
-      headDim: int(),
-      maxPositionEmbeddings: int(),
-      ropeTheta: z.number(),
-      ropeScaling: z.unknown(),
-      rmsNormEps: z.number(),
-      tieWordEmbeddings: z.boolean(),
-      attentionBias: z.boolean(),
-      mlpBias: z.boolean(),
+    architecture: z
+      .string()
+      .refine(hasFamily, { error: (i) => `model family ${JSON.stringify(i.input)} is not registered` })
+      .describe("The model family (model/families), e.g. llama, qwen2, mistral."),
+    // The family registry's parsed configuration, less what the plan records elsewhere (vocab, dtype, tokens).
+    config: ModelConfigSchema.pick({
+      hiddenSize: true,
+      intermediateSize: true,
+      numLayers: true,
+      numHeads: true,
+      numKvHeads: true,
+      headDim: true,
+      maxPositionEmbeddings: true,
+      ropeTheta: true,
+      ropeScaling: true,
+      rmsNormEps: true,
+      tieWordEmbeddings: true,
+      attentionBias: true,
+      mlpBias: true,
     }),
     parameters: int().describe("Parameters of the base model, before added tokens."),
     layers: int(),

@@ -340,7 +340,8 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
       rope_theta: a.ropeTheta,
       rms_norm_eps: a.rmsNormEps,
       tie_word_embeddings: a.tieWordEmbeddings,
-      attention_bias: a.attentionBias ?? a.type === "qwen2",
+      // Absent: the family's default (Qwen2 always has q/k/v biases).
+      attention_bias: a.attentionBias,
       mlp_bias: a.mlpBias,
       torch_dtype: "float32",
     };

@@ -14,6 +14,7 @@ import {
   modelReference,
   precision,
   scheduler,
+  targetModuleNames,
   tokenizerReference,
   trainableTokenIndices,
   trainedNewTokens,
@@ -89,7 +90,7 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
     cfg.lora_alpha = method.alpha;
     cfg.lora_dropout = method.dropout;
     if (method.targets === "all-linear") cfg.lora_target_linear = true;
-    else cfg.lora_target_modules = [...method.targets];
+    else cfg.lora_target_modules = targetModuleNames(ctx.plan, method.targets);
     cfg.peft_use_rslora = method.rslora;
     const changed = changedSpecialTokens(ctx);
     if (changed.length > 0) {
@@ -247,8 +248,7 @@ export function exportAxolotl(ctx: ExportContext): TargetOutput {
     cfg.fsdp_version = 2;
     cfg.fsdp_config = {
       auto_wrap_policy: "TRANSFORMER_BASED_WRAP",
-      transformer_layer_cls_to_wrap:
-        decoderLayerClass[plan.model.architecture as keyof typeof decoderLayerClass],
+      transformer_layer_cls_to_wrap: decoderLayerClass(plan),
       offload_params: recipe.scale.cpuOffload,
       cpu_ram_efficient_loading: true,
       reshard_after_forward: true,

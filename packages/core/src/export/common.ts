@@ -2,8 +2,10 @@
 
 import { isAbsolute, relative } from "node:path";
 import { DEFAULT_TOKENS_PER_MICRO_BATCH } from "../compile/plan.ts";
+import type { Plan } from "../compile/plan-schema.ts";
 import type { Conversation } from "../data/types.ts";
-import type { Architecture } from "../model/config.ts";
+import { hfModuleNames, type ModelConfig } from "../model/config.ts";
+import { familyNamed } from "../model/families/index.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { baseModelOf } from "./base-model.ts";
@@ -57,11 +59,24 @@ export function activationCheckpointing(recipe: Recipe): boolean {
   return recipe.scale.activationCheckpointing || recipe.train.gradientCheckpointing;
 }
 
-export const decoderLayerClass: Record<Architecture, string> = {
-  llama: "LlamaDecoderLayer",
-  qwen2: "Qwen2DecoderLayer",
-  mistral: "MistralDecoderLayer",
-};
+/** transformers' decoder layer class of the plan's model family (what FSDP wraps). */
+export function decoderLayerClass(plan: Plan): string {
+  return familyNamed(plan.model.architecture).decoderLayerClass;
+}
+
+/** LoRA targets (the recipe's linear roles) as transformers names the modules in the plan's model family. */
+export function targetModuleNames(plan: Plan, roles: readonly string[]): string[] {
+  const m = plan.model;
+  const cfg: ModelConfig = {
+    ...m.config,
+    architecture: m.architecture,
+    vocabSize: m.vocab.model,
+    bosTokenId: null,
+    eosTokenId: null,
+    torchDtype: "float32",
+  };
+  return hfModuleNames(cfg, roles);
+}
 
 /** DeepSpeed config for a ZeRO stage; "auto" values are filled by the HF Trainer from its own arguments. */
 export function deepspeedConfig(recipe: Recipe): Record<string, unknown> {

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeCheckpoint } from "../model/checkpoint.ts";
-import { type ModelConfig, toHfConfig } from "../model/config.ts";
+import { type ModelConfig, readHfConfigJson, toHfConfig } from "../model/config.ts";
 import type { TensorToWrite } from "../model/safetensors.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type TokenizerFilesOptions, writeTokenizerFiles } from "./tokenizer-files.ts";
@@ -61,9 +61,11 @@ export async function writeHfModel(
   const files = await writeCheckpoint(dir, tensors, { dtype: "F32", maxShardBytes: opts.maxShardBytes });
   const eos = opts.eosTokenId ?? null;
   const eosTokenId = eos === null ? cfg.eosTokenId : withEos(cfg.eosTokenId, eos);
+  // The base's keys the family does not model (e.g. Mistral's `sliding_window`) stay as they were.
+  const base = opts.baseDir ? await readHfConfigJson(opts.baseDir).catch(() => null) : null;
   await writeFileAtomic(
     join(dir, "config.json"),
-    `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }), null, 2)}\n`,
+    `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }, base), null, 2)}\n`,
   );
   files.push("config.json");
   files.push(await writeGenerationConfig(dir, cfg, { baseDir: opts.baseDir, eosTokenId: eos }));

@@ -13,6 +13,7 @@ import {
   modelReference,
   precision,
   scheduler,
+  targetModuleNames,
   tokenizerReference,
   trainableRegexes,
   trainableTokenIndices,
@@ -184,7 +185,8 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
         r: method.rank,
         lora_alpha: method.alpha,
         lora_dropout: method.dropout,
-        target_modules: method.targets === "all-linear" ? "all-linear" : [...method.targets],
+        target_modules:
+          method.targets === "all-linear" ? "all-linear" : targetModuleNames(ctx.plan, method.targets),
         use_rslora: method.rslora,
         ...(newTokens.length > 0
           ? {
@@ -260,8 +262,7 @@ export function exportTrl(ctx: ExportContext): TargetOutput {
           fsdp_config: {
             fsdp_version: 2,
             fsdp_auto_wrap_policy: "TRANSFORMER_BASED_WRAP",
-            fsdp_transformer_layer_cls_to_wrap:
-              decoderLayerClass[plan.model.architecture as keyof typeof decoderLayerClass],
+            fsdp_transformer_layer_cls_to_wrap: decoderLayerClass(plan),
             fsdp_offload_params: scale.cpuOffload,
             fsdp_cpu_ram_efficient_loading: true,
             fsdp_reshard_after_forward: true,

@@ -3,6 +3,7 @@
 // soon as the backward pass has used them). Counted from the ops in llama.ts; the backward pass's
 // working set is measured (see recompute.test.ts).
 import type { ModelConfig } from "./config.ts";
+import { familyOf } from "./families/index.ts";
 
 export interface ActivationEstimate {
   /** Bytes one decoder layer keeps for its backward pass without recomputation. */
@@ -62,8 +63,12 @@ export function activationBytes(
   let perRow = opts.native ? 7 * d + 2 + 2 * q + 2 * kv + 3 * F : 13 * d + 4 * q + 4 * kv + 6 * F;
   // Biases (tfjs paths): the sums the RoPE and SwiGLU products keep as well; the fused kernels
   // keep nothing more for them (measured).
-  if (cfg.attentionBias && !opts.native)
-    perRow += 2 * (q + 2 * kv) + (cfg.architecture === "qwen2" ? 0 : 2 * d);
+  if (cfg.attentionBias && !opts.native) {
+    const oBias = familyOf(cfg)
+      .linearModules(cfg)
+      .some((m) => m.name === "o_proj" && m.bias);
+    perRow += 2 * (q + 2 * kv) + (oBias ? 2 * d : 0);
+  }
   if (cfg.mlpBias && !opts.native) perRow += 2 * (2 * F + d);
   // RoPE tables kept by the q and k products (4 T hd), the rotation matrix, the norm weights.
   const fixed = opts.native ? 0 : 4 * T * cfg.headDim + 2 * cfg.headDim * cfg.headDim + 2 * d;

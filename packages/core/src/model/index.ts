@@ -12,6 +12,7 @@ export { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 export {
   type Architecture,
   countParameters,
+  hfModuleNames,
   type LinearModule,
   linearModules,
   type ModelConfig,
@@ -22,6 +23,21 @@ export {
   toHfConfig,
 } from "./config.ts";
 export type { StDtype } from "./dtype.ts";
+export {
+  builtinFamilyNames,
+  type DecoderFamilyOptions,
+  decoderFamily,
+  familyNamed,
+  familyNames,
+  familyOf,
+  type LinearRole,
+  linearRoles,
+  type ModelFamily,
+  registerFamily,
+  type TensorFact,
+  unregisterFamily,
+  type WeightSource,
+} from "./families/index.ts";
 export { hubCacheDir, resolveHubModel } from "./hub-cache.ts";
 export { describeKernels, embedding, fusedCrossEntropy, linear } from "./kernels.ts";
 export {

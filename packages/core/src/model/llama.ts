@@ -8,6 +8,7 @@ import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./bat
 import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
+import { familyOf, type TensorFact } from "./families/index.ts";
 import { resolveHubModel } from "./hub-cache.ts";
 import type { GrownVocabulary } from "./vocabulary.ts";
 import "./gradients.ts";
@@ -87,29 +88,14 @@ interface LayerContext {
 
 let modelSerial = 0;
 
-/** HF name -> whether we store it transposed ([in, out] for linears, [d, V] for lm_head). */
-function isTransposed(name: string): boolean {
-  return name === "lm_head.weight" || /\.(self_attn|mlp)\.\w+_proj\.weight$/.test(name);
+/** Whether we store a tensor transposed ([in, out] for linears, [d, V] for lm_head). */
+function isTransposed(t: { kind: TensorFact["kind"] }): boolean {
+  return t.kind === "linear" || t.kind === "lm_head";
 }
 
-/** The tensors (HF names and shapes) a config needs, in checkpoint order. */
-export function expectedTensors(cfg: ModelConfig): { name: string; shape: number[] }[] {
-  const out: { name: string; shape: number[] }[] = [
-    { name: "model.embed_tokens.weight", shape: [cfg.vocabSize, cfg.hiddenSize] },
-  ];
-  const mods = linearModules(cfg);
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const p = `model.layers.${l}`;
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [cfg.hiddenSize] });
-    for (const m of mods) {
-      out.push({ name: `${p}.${m.path}.weight`, shape: [m.outFeatures, m.inFeatures] });
-      if (m.bias) out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures] });
-    }
-    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [cfg.hiddenSize] });
-  }
-  out.push({ name: "model.norm.weight", shape: [cfg.hiddenSize] });
-  if (!cfg.tieWordEmbeddings) out.push({ name: "lm_head.weight", shape: [cfg.vocabSize, cfg.hiddenSize] });
-  return out;
+/** The tensors (HF names and shapes) a config needs, in checkpoint order (from its family). */
+export function expectedTensors(cfg: ModelConfig): TensorFact[] {
+  return familyOf(cfg).tensors(cfg, cfg.vocabSize);
 }
 
 export class Model {
@@ -382,12 +368,12 @@ export class Model {
 
   /** The tensors to write, in HF names and layout. */
   checkpointTensors(): TensorToWrite[] {
-    return expectedTensors(this.config).map(({ name, shape }) => ({
-      name,
-      shape,
+    return expectedTensors(this.config).map((fact) => ({
+      name: fact.name,
+      shape: fact.shape,
       data: async () => {
-        const v = this.w(name);
-        if (!isTransposed(name)) return (await v.data()) as Float32Array;
+        const v = this.w(fact.name);
+        if (!isTransposed(fact)) return (await v.data()) as Float32Array;
         const t = tf.transpose(v);
         const d = (await t.data()) as Float32Array;
         t.dispose();
@@ -424,12 +410,13 @@ export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: numbe
   const std = opts.std ?? 0.02;
   const weights = new Map<string, tf.Variable>();
   const serial = modelSerial + 1;
-  expectedTensors(cfg).forEach(({ name, shape }, i) => {
+  expectedTensors(cfg).forEach((fact, i) => {
+    const { name, shape } = fact;
     const t = tf.tidy(() => {
-      if (name.endsWith("norm.weight")) return tf.ones(shape);
-      if (name.endsWith(".bias")) return tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
+      if (fact.kind === "norm") return tf.ones(shape);
+      if (fact.kind === "bias") return tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
       const r = tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
-      return isTransposed(name) ? tf.transpose(r) : r;
+      return isTransposed(fact) ? tf.transpose(r) : r;
     });
     weights.set(name, makeVariable(serial, name, t));
     t.dispose();
@@ -451,11 +438,20 @@ export async function loadModel(dirOrHubId: string): Promise<Model> {
   const weights = new Map<string, tf.Variable>();
   const serial = modelSerial + 1;
   try {
-    for (const { name, shape } of expectedTensors(cfg)) {
-      const data = await ck.readF32(name, shape);
+    // A family may convert what the checkpoint holds (e.g. split a fused qkv_proj) while it loads.
+    const family = familyOf(cfg);
+    const source = {
+      names: () => ck.names(),
+      read: (name: string, shape: number[]) => ck.readF32(name, shape),
+    };
+    for (const fact of expectedTensors(cfg)) {
+      const { name, shape } = fact;
+      const data = family.readWeight
+        ? await family.readWeight(name, shape, source, cfg)
+        : await ck.readF32(name, shape);
       const t = tf.tidy(() => {
         const raw = tf.tensor(data, shape);
-        return isTransposed(name) ? tf.transpose(raw) : raw;
+        return isTransposed(fact) ? tf.transpose(raw) : raw;
       });
       weights.set(name, makeVariable(serial, name, t));
       t.dispose();

@@ -14,6 +14,7 @@ import {
 } from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import type { SaveOptions } from "../../train/method-runtime.ts";
+import { hfModuleNames } from "../config.ts";
 import { expectedTensors, type Model } from "../llama.ts";
 import type { TensorToWrite } from "../safetensors.ts";
 import { type Lora, type LoraPair, loraDeltaT } from "./lora.ts";
@@ -30,8 +31,6 @@ export interface MethodParts {
   prefix: Prefix | null;
 }
 
-const LINEAR = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.weight$/;
-
 function values(t: tf.Tensor): Float32Array {
   const d = t.dataSync() as Float32Array;
   t.dispose();
@@ -42,14 +41,14 @@ function values(t: tf.Tensor): Float32Array {
 export function mergedTensors(model: Model, parts: MethodParts): TensorToWrite[] {
   const pairs = new Map<string, LoraPair>();
   for (const p of parts.lora?.pairs ?? []) pairs.set(`${p.layer}/${p.module.name}`, p);
-  return expectedTensors(model.config).map(({ name, shape }) => ({
+  return expectedTensors(model.config).map(({ name, shape, kind, layer, role }) => ({
     name,
     shape,
     data: async () => {
-      const lin = LINEAR.exec(name);
-      const key = lin ? `${lin[1]}/${lin[2]}` : "";
+      const lin = kind === "linear" && layer !== null && role ? { layer, role } : null;
+      const key = lin ? `${lin.layer}/${lin.role}` : "";
       let out: Float32Array;
-      if (lin && parts.nf4?.linears.has(key)) out = parts.nf4.dequantized(Number(lin[1]), lin[2]!);
+      if (lin && parts.nf4?.linears.has(key)) out = parts.nf4.dequantized(lin.layer, lin.role);
       else if (lin || name === "lm_head.weight") out = values(tf.transpose(model.w(name)));
       else out = Float32Array.from(model.w(name).dataSync() as Float32Array);
       const pair = pairs.get(key);
@@ -145,7 +144,7 @@ export async function saveMethod(
         alpha: m.alpha,
         dropout: m.dropout,
         rslora: m.rslora,
-        targetModules: l.targets,
+        targetModules: hfModuleNames(model.config, l.targets),
         matrices: loraMatrices(l),
         tokens: rows
           ? {

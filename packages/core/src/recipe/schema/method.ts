@@ -1,16 +1,10 @@
 import { z } from "zod";
+import { linearRoles } from "../../model/families/types.ts";
 import type { CustomIssueParams } from "../catalogue.ts";
 import { nonNegativeInt, positiveInt } from "./common.ts";
 
-export const linearModuleNames = [
-  "q_proj",
-  "k_proj",
-  "v_proj",
-  "o_proj",
-  "gate_proj",
-  "up_proj",
-  "down_proj",
-] as const;
+/** The decoder's linear roles, as the model families name them. */
+export const linearModuleNames = linearRoles;
 export type LinearModuleName = (typeof linearModuleNames)[number];
 
 const FullMethod = z.strictObject({ kind: z.literal("full").describe("Every parameter trains.") });

@@ -1,30 +1,27 @@
 import { z } from "zod";
+import { builtinFamilyNames, ModelConfigSchema } from "../../model/families/index.ts";
 import { positiveInt } from "./common.ts";
+
+/** A field's description, as the model core's configuration gives it (one text for recipe and plan). */
+const about = (key: keyof typeof ModelConfigSchema.shape): string =>
+  ModelConfigSchema.shape[key].description ?? "";
 
 export const ArchitectureSchema = z
   .strictObject({
-    type: z
-      .enum(["llama", "qwen2", "mistral"])
-      .default("llama")
-      .describe("Model family (sets defaults such as Qwen2's q/k/v bias)."),
-    vocabSize: positiveInt().describe("Vocabulary size before added tokens."),
-    hiddenSize: positiveInt().describe("Model width d."),
-    intermediateSize: positiveInt().describe("SwiGLU feed-forward width."),
-    numLayers: positiveInt().describe("Number of decoder layers."),
-    numHeads: positiveInt().describe("Attention (query) heads."),
-    numKvHeads: positiveInt()
-      .optional()
-      .describe("Key/value heads for grouped-query attention; defaults to numHeads."),
-    headDim: positiveInt().optional().describe("Per-head width; defaults to hiddenSize / numHeads."),
-    maxPositionEmbeddings: positiveInt().default(2048).describe("Longest position the model is built for."),
-    ropeTheta: z.number().positive().default(10000).describe("RoPE base frequency."),
-    rmsNormEps: z.number().positive().default(1e-5).describe("RMSNorm epsilon."),
-    tieWordEmbeddings: z.boolean().default(false).describe("Share the embedding matrix with lm_head."),
-    attentionBias: z
-      .boolean()
-      .optional()
-      .describe("Bias on q/k/v/o projections (default: true for qwen2, else false)."),
-    mlpBias: z.boolean().default(false).describe("Bias on the MLP projections."),
+    type: z.enum(builtinFamilyNames).default("llama").describe(about("architecture")),
+    vocabSize: positiveInt().describe(about("vocabSize")),
+    hiddenSize: positiveInt().describe(about("hiddenSize")),
+    intermediateSize: positiveInt().describe(about("intermediateSize")),
+    numLayers: positiveInt().describe(about("numLayers")),
+    numHeads: positiveInt().describe(about("numHeads")),
+    numKvHeads: positiveInt().optional().describe(about("numKvHeads")),
+    headDim: positiveInt().optional().describe(about("headDim")),
+    maxPositionEmbeddings: positiveInt().default(2048).describe(about("maxPositionEmbeddings")),
+    ropeTheta: z.number().positive().default(10000).describe(about("ropeTheta")),
+    rmsNormEps: z.number().positive().default(1e-5).describe(about("rmsNormEps")),
+    tieWordEmbeddings: z.boolean().default(false).describe(about("tieWordEmbeddings")),
+    attentionBias: z.boolean().optional().describe(about("attentionBias")),
+    mlpBias: z.boolean().default(false).describe(about("mlpBias")),
     seed: z.number().int().default(0).describe("Seed of the random initialisation."),
   })
   .describe("An inline architecture, randomly initialised (for tests and experiments).");

@@ -1,0 +1,321 @@
+// The Llama-style decoder that llama, qwen2 and mistral share (RMSNorm, RoPE, GQA attention, SwiGLU): its
+// config.json keys as one zod schema, its tensors and linears. A family composes it with its own facts.
+import { z } from "zod";
+import type {
+  LinearModule,
+  LinearRole,
+  ModelConfig,
+  ModelFamily,
+  RopeScaling,
+  TensorFact,
+  WeightSource,
+} from "./types.ts";
+
+const got = (v: unknown) => JSON.stringify(v);
+
+/** A finite number; null and absent read as missing (as transformers treats them). */
+const num = () =>
+  z.number({ error: (i) => (i.input == null ? "is missing" : `must be a number, got ${got(i.input)}`) });
+const int = (min = 1) =>
+  num()
+    .int({ error: (i) => `must be an integer >= ${min}, got ${got(i.input)}` })
+    .min(min, { error: (i) => `must be an integer >= ${min}, got ${got(i.input)}` });
+const bool = () => z.boolean({ error: (i) => `must be true or false, got ${got(i.input)}` });
+const tokenId = () =>
+  z
+    .number({ error: (i) => `must be a token id, got ${got(i.input)}` })
+    .int({ error: (i) => `must be a token id, got ${got(i.input)}` })
+    .nonnegative({ error: (i) => `must be a token id, got ${got(i.input)}` });
+
+const RopeHf = z.looseObject(
+  {
+    rope_type: z.unknown().optional(),
+    type: z.unknown().optional(),
+    rope_theta: num().nullish(),
+    factor: num().nullish(),
+    low_freq_factor: num().nullish(),
+    high_freq_factor: num().nullish(),
+    original_max_position_embeddings: int().nullish(),
+  },
+  { error: "must be an object or null" },
+);
+
+/** The decoder's config.json keys; `biasKeys` adds llama's `attention_bias` and `mlp_bias`. */
+function hfShape(name: string, biasKeys: boolean) {
+  return {
+    model_type: z.literal(name),
+    architectures: z.array(z.string()).nullish(),
+    hidden_act: z
+      .literal("silu", { error: (i) => `"${String(i.input)}" is not supported (only silu)` })
+      .nullish(),
+    vocab_size: int(),
+    hidden_size: int(),
+    intermediate_size: int(),
+    num_hidden_layers: int(),
+    num_attention_heads: int(),
+    num_key_value_heads: int().nullish(),
+    head_dim: int().nullish(),
+    max_position_embeddings: int().nullish(),
+    rms_norm_eps: num().nullish(),
+    rope_theta: num().nullish(),
+    rope_scaling: RopeHf.nullish(),
+    // Newer transformers put theta and scaling together in `rope_parameters`.
+    rope_parameters: RopeHf.nullish(),
+    tie_word_embeddings: bool().nullish(),
+    ...(biasKeys ? { attention_bias: bool().nullish(), mlp_bias: bool().nullish() } : {}),
+    bos_token_id: tokenId().nullish(),
+    eos_token_id: z
+      .union([tokenId(), z.array(tokenId())], {
+        error: (i) => `must be a token id or a list of ids, got ${got(i.input)}`,
+      })
+      .nullish(),
+    dtype: z.unknown().optional(),
+    torch_dtype: z.unknown().optional(),
+    use_cache: z.unknown().optional(),
+  };
+}
+
+type Issue = { path: (string | number)[]; message: string };
+
+function parseRope(
+  j: { rope_theta?: number | null; rope_scaling?: RopeJson | null; rope_parameters?: RopeJson | null },
+  issues: Issue[],
+): { ropeTheta: number; ropeScaling: RopeScaling } {
+  const params = j.rope_parameters ?? null;
+  const ropeTheta = params?.rope_theta ?? j.rope_theta ?? 10000;
+  if (ropeTheta <= 0) issues.push({ path: ["rope_theta"], message: `must be positive, got ${ropeTheta}` });
+  const [scaling, at] = j.rope_scaling ? [j.rope_scaling, "rope_scaling"] : [params, "rope_parameters"];
+  if (!scaling) return { ropeTheta, ropeScaling: null };
+  const need = (
+    key: "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings",
+  ) => {
+    const v = scaling[key];
+    if (v == null) issues.push({ path: [at, key], message: "is missing" });
+    return v ?? 0;
+  };
+  const kind = scaling.rope_type ?? scaling.type ?? "default";
+  if (kind === "default") return { ropeTheta, ropeScaling: null };
+  if (kind === "linear") return { ropeTheta, ropeScaling: { type: "linear", factor: need("factor") } };
+  if (kind === "llama3") {
+    return {
+      ropeTheta,
+      ropeScaling: {
+        type: "llama3",
+        factor: need("factor"),
+        lowFreqFactor: need("low_freq_factor"),
+        highFreqFactor: need("high_freq_factor"),
+        originalMaxPositionEmbeddings: need("original_max_position_embeddings"),
+      },
+    };
+  }
+  issues.push({
+    path: [at, "rope_type"],
+    message: `"${String(kind)}" is not supported (supported: default, linear, llama3)`,
+  });
+  return { ropeTheta, ropeScaling: null };
+}
+type RopeJson = z.infer<typeof RopeHf>;
+
+function parseDtype(
+  j: { dtype?: unknown; torch_dtype?: unknown },
+  issues: Issue[],
+): ModelConfig["torchDtype"] {
+  // transformers keeps `dtype` when a config has both (PreTrainedConfig.__post_init__).
+  const key = j.dtype != null ? "dtype" : "torch_dtype";
+  const v = j[key];
+  if (v == null) return "float32";
+  if (v === "float32" || v === "float16" || v === "bfloat16") return v;
+  issues.push({ path: [key], message: `must be float32, float16 or bfloat16, got ${got(v)}` });
+  return "float32";
+}
+
+export interface DecoderFamilyOptions<Name extends string = string> {
+  name: Name;
+  description: string;
+  hfClass: string;
+  decoderLayerClass: string;
+  /** q/k/v biases: read from `attention_bias` (llama), always (qwen2) or never (mistral). */
+  qkvBias: "config" | "always" | "never";
+  /** Whether o_proj has a bias when q/k/v do (Qwen2's never does). */
+  oProjBias: boolean;
+  /** MLP biases: read from `mlp_bias` (llama) or never. */
+  mlpBias: "config" | "never";
+  /** Hugging Face paths of the linears below `model.layers.N.` where they differ from Llama's. */
+  paths?: Partial<Record<LinearRole, string>>;
+  readWeight?: ModelFamily["readWeight"];
+}
+
+const llamaPaths: Record<LinearRole, string> = {
+  q_proj: "self_attn.q_proj",
+  k_proj: "self_attn.k_proj",
+  v_proj: "self_attn.v_proj",
+  o_proj: "self_attn.o_proj",
+  gate_proj: "mlp.gate_proj",
+  up_proj: "mlp.up_proj",
+  down_proj: "mlp.down_proj",
+};
+
+/** A Llama-style decoder family; the options say how it differs from Llama. */
+export function decoderFamily<Name extends string>(
+  o: DecoderFamilyOptions<Name>,
+): ModelFamily & { name: Name } {
+  const biasKeys = o.qkvBias === "config" || o.mlpBias === "config";
+  const shape = hfShape(o.name, biasKeys);
+  const configSchema = z.looseObject(shape).transform((j, ctx): ModelConfig => {
+    const issues: Issue[] = [];
+    const numHeads = j.num_attention_heads;
+    const numKvHeads = j.num_key_value_heads ?? numHeads;
+    if (numHeads % numKvHeads !== 0)
+      issues.push({
+        path: ["num_key_value_heads"],
+        message: `(${numKvHeads}) must divide num_attention_heads (${numHeads})`,
+      });
+    if (j.head_dim == null && j.hidden_size % numHeads !== 0)
+      issues.push({
+        path: ["hidden_size"],
+        message: `(${j.hidden_size}) must be a multiple of num_attention_heads (${numHeads})`,
+      });
+    const headDim = j.head_dim ?? j.hidden_size / numHeads;
+    if (headDim % 2 !== 0)
+      issues.push({ path: ["head_dim"], message: `must be even for RoPE, got ${headDim}` });
+    const { ropeTheta, ropeScaling } = parseRope(j, issues);
+    const torchDtype = parseDtype(j, issues);
+    const flags = j as { attention_bias?: boolean | null; mlp_bias?: boolean | null };
+    for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
+    return {
+      architecture: o.name,
+      vocabSize: j.vocab_size,
+      hiddenSize: j.hidden_size,
+      intermediateSize: j.intermediate_size,
+      numLayers: j.num_hidden_layers,
+      numHeads,
+      numKvHeads,
+      headDim,
+      maxPositionEmbeddings: j.max_position_embeddings ?? 2048,
+      rmsNormEps: j.rms_norm_eps ?? 1e-6,
+      ropeTheta,
+      ropeScaling,
+      tieWordEmbeddings: j.tie_word_embeddings ?? false,
+      attentionBias: o.qkvBias === "always" || (o.qkvBias === "config" && (flags.attention_bias ?? false)),
+      mlpBias: o.mlpBias === "config" && (flags.mlp_bias ?? false),
+      bosTokenId: j.bos_token_id ?? null,
+      eosTokenId: j.eos_token_id ?? null,
+      torchDtype,
+    };
+  });
+
+  const paths = { ...llamaPaths, ...o.paths };
+  const linearModules = (cfg: ModelConfig): LinearModule[] => {
+    const q = cfg.numHeads * cfg.headDim;
+    const kv = cfg.numKvHeads * cfg.headDim;
+    const d = cfg.hiddenSize;
+    const ffn = cfg.intermediateSize;
+    const ab = cfg.attentionBias;
+    const mb = cfg.mlpBias;
+    const m = (name: LinearRole, inFeatures: number, outFeatures: number, bias: boolean): LinearModule => ({
+      name,
+      path: paths[name],
+      inFeatures,
+      outFeatures,
+      bias,
+    });
+    return [
+      m("q_proj", d, q, ab),
+      m("k_proj", d, kv, ab),
+      m("v_proj", d, kv, ab),
+      m("o_proj", q, d, ab && o.oProjBias),
+      m("gate_proj", d, ffn, mb),
+      m("up_proj", d, ffn, mb),
+      m("down_proj", ffn, d, mb),
+    ];
+  };
+
+  const tensors = (cfg: ModelConfig, vocab: number): TensorFact[] => {
+    const d = cfg.hiddenSize;
+    const out: TensorFact[] = [
+      { name: "model.embed_tokens.weight", shape: [vocab, d], layer: null, kind: "embedding" },
+    ];
+    const mods = linearModules(cfg);
+    for (let i = 0; i < cfg.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      out.push({ name: `${p}.input_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
+      for (const m of mods) {
+        const role = m.name;
+        out.push({
+          name: `${p}.${m.path}.weight`,
+          shape: [m.outFeatures, m.inFeatures],
+          layer: i,
+          kind: "linear",
+          role,
+        });
+        if (m.bias)
+          out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures], layer: i, kind: "bias", role });
+      }
+      out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
+    }
+    out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
+    if (!cfg.tieWordEmbeddings)
+      out.push({ name: "lm_head.weight", shape: [vocab, d], layer: null, kind: "lm_head" });
+    return out;
+  };
+
+  const toHfConfig = (cfg: ModelConfig): Record<string, unknown> => {
+    let ropeScaling: Record<string, unknown> | null = null;
+    if (cfg.ropeScaling?.type === "linear")
+      ropeScaling = { rope_type: "linear", factor: cfg.ropeScaling.factor };
+    else if (cfg.ropeScaling?.type === "llama3") {
+      ropeScaling = {
+        rope_type: "llama3",
+        factor: cfg.ropeScaling.factor,
+        low_freq_factor: cfg.ropeScaling.lowFreqFactor,
+        high_freq_factor: cfg.ropeScaling.highFreqFactor,
+        original_max_position_embeddings: cfg.ropeScaling.originalMaxPositionEmbeddings,
+      };
+    }
+    return {
+      architectures: [o.hfClass],
+      model_type: o.name,
+      vocab_size: cfg.vocabSize,
+      hidden_size: cfg.hiddenSize,
+      intermediate_size: cfg.intermediateSize,
+      num_hidden_layers: cfg.numLayers,
+      num_attention_heads: cfg.numHeads,
+      num_key_value_heads: cfg.numKvHeads,
+      head_dim: cfg.headDim,
+      max_position_embeddings: cfg.maxPositionEmbeddings,
+      rms_norm_eps: cfg.rmsNormEps,
+      rope_theta: cfg.ropeTheta,
+      rope_scaling: ropeScaling,
+      hidden_act: "silu",
+      tie_word_embeddings: cfg.tieWordEmbeddings,
+      bos_token_id: cfg.bosTokenId,
+      eos_token_id: cfg.eosTokenId,
+      // `dtype` is the key transformers writes since 4.56 (huggingface/transformers#39782); it reads both and
+      // keeps `dtype` when both are present (configuration_utils.py, PreTrainedConfig.__post_init__ at
+      // 008e574391258935f3ecc3035c882e73bbcac419). `torch_dtype` stays, equal, for older transformers and
+      // the servers pinned to them (vLLM, TGI), which read only that key.
+      dtype: cfg.torchDtype,
+      torch_dtype: cfg.torchDtype,
+      use_cache: true,
+      ...(biasKeys ? { attention_bias: cfg.attentionBias, mlp_bias: cfg.mlpBias } : {}),
+    };
+  };
+
+  return {
+    name: o.name,
+    description: o.description,
+    hfClass: o.hfClass,
+    decoderLayerClass: o.decoderLayerClass,
+    configSchema,
+    configKeys: Object.keys(shape),
+    toHfConfig,
+    linearModules,
+    tensors,
+    ...(o.readWeight ? { readWeight: o.readWeight } : {}),
+  };
+}
+
+/** Reads each tensor under its own name: what a family without a conversion does. */
+export function readWeightAsIs(name: string, shape: number[], source: WeightSource): Promise<Float32Array> {
+  return source.read(name, shape);
+}

@@ -1,0 +1,28 @@
+// The model families: the built-ins (one file each) registered in preference order, and the registry.
+import { llama } from "./llama.ts";
+import { mistral } from "./mistral.ts";
+import { qwen2 } from "./qwen2.ts";
+import { registerFamily } from "./registry.ts";
+
+/** The families sftkit ships; a recipe's inline `architecture.type` takes one of these. */
+export const builtinFamilies = [llama, qwen2, mistral] as const;
+for (const f of builtinFamilies) registerFamily(f);
+
+export type BuiltinFamilyName = (typeof builtinFamilies)[number]["name"];
+export const builtinFamilyNames = builtinFamilies.map((f) => f.name) as [
+  BuiltinFamilyName,
+  ...BuiltinFamilyName[],
+];
+
+export { type DecoderFamilyOptions, decoderFamily, readWeightAsIs } from "./decoder.ts";
+export {
+  familyNamed,
+  familyNames,
+  familyOf,
+  hasFamily,
+  parseHfConfig,
+  registerFamily,
+  toHfConfig,
+  unregisterFamily,
+} from "./registry.ts";
+export * from "./types.ts";

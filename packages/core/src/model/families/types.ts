@@ -1,0 +1,117 @@
+// What every model family describes, as plain data: the model's configuration, its tensors and its linears.
+import { z } from "zod";
+
+const positive = () => z.number().int().positive();
+
+const RopeScalingSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("linear"), factor: z.number() }),
+    z.object({
+      type: z.literal("llama3"),
+      factor: z.number(),
+      lowFreqFactor: z.number(),
+      highFreqFactor: z.number(),
+      originalMaxPositionEmbeddings: positive(),
+    }),
+  ])
+  .nullable()
+  .describe("RoPE frequency scaling (null: none).");
+
+/**
+ * The parsed configuration every family produces (camelCase): what the decoder, the plan and the memory
+ * model read. The descriptions are the recipe's and the plan's.
+ */
+export const ModelConfigSchema = z.object({
+  architecture: z.string().describe("Model family (sets defaults such as Qwen2's q/k/v bias)."),
+  vocabSize: positive().describe("Vocabulary size before added tokens."),
+  hiddenSize: positive().describe("Model width d."),
+  intermediateSize: positive().describe("SwiGLU feed-forward width."),
+  numLayers: positive().describe("Number of decoder layers."),
+  numHeads: positive().describe("Attention (query) heads."),
+  numKvHeads: positive().describe("Key/value heads for grouped-query attention; defaults to numHeads."),
+  headDim: positive().describe("Per-head width; defaults to hiddenSize / numHeads."),
+  maxPositionEmbeddings: positive().describe("Longest position the model is built for."),
+  rmsNormEps: z.number().positive().describe("RMSNorm epsilon."),
+  ropeTheta: z.number().positive().describe("RoPE base frequency."),
+  ropeScaling: RopeScalingSchema,
+  tieWordEmbeddings: z.boolean().describe("Share the embedding matrix with lm_head."),
+  attentionBias: z.boolean().describe("Bias on q/k/v/o projections (default: true for qwen2, else false)."),
+  mlpBias: z.boolean().describe("Bias on the MLP projections."),
+  bosTokenId: z.number().int().nonnegative().nullable(),
+  eosTokenId: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable(),
+  torchDtype: z.enum(["float32", "float16", "bfloat16"]),
+});
+
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+export type RopeScaling = ModelConfig["ropeScaling"];
+/** A registered family's name (`model_type`): llama, qwen2, mistral, or one registered at run time. */
+export type Architecture = string;
+
+/** A config.json we cannot use; the message names the file and the field. */
+export class ModelConfigError extends Error {
+  override name = "ModelConfigError";
+}
+
+/** The seven linears of a decoder layer, by role (the names recipes and LoRA targets use). */
+export const linearRoles = [
+  "q_proj",
+  "k_proj",
+  "v_proj",
+  "o_proj",
+  "gate_proj",
+  "up_proj",
+  "down_proj",
+] as const;
+export type LinearRole = (typeof linearRoles)[number];
+
+export interface LinearModule {
+  name: LinearRole;
+  /** Hugging Face path below `model.layers.N.`, e.g. "self_attn.q_proj". */
+  path: string;
+  inFeatures: number;
+  outFeatures: number;
+  bias: boolean;
+}
+
+export interface TensorFact {
+  /** Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
+  name: string;
+  /** Shape as the checkpoint stores it ([out, in] for linears). */
+  shape: number[];
+  layer: number | null;
+  kind: "embedding" | "lm_head" | "norm" | "linear" | "bias";
+  /** The linear a `linear` weight or its `bias` belongs to. */
+  role?: LinearRole;
+}
+
+/** A checkpoint being loaded, as a family's weight conversion sees it. */
+export interface WeightSource {
+  /** Tensor names the checkpoint holds. */
+  names(): string[];
+  /** A tensor as float32, checked against `shape`. */
+  read(name: string, shape: number[]): Promise<Float32Array>;
+}
+
+export interface ModelFamily {
+  /** `model_type` in config.json, and `architecture` in the plan. */
+  name: string;
+  description: string;
+  /** transformers' classes: the causal LM (config.json `architectures`) and its decoder layer (FSDP wrapping). */
+  hfClass: string;
+  decoderLayerClass: string;
+  /** config.json (one zod schema) -> ModelConfig; issues name the config key. */
+  configSchema: z.ZodType<ModelConfig, unknown>;
+  /** The config.json keys the family reads and writes; a base model's other keys are kept when it is written. */
+  configKeys: readonly string[];
+  /** ModelConfig -> the config.json transformers reads back to the same model. */
+  toHfConfig(cfg: ModelConfig): Record<string, unknown>;
+  /** The seven linears of one decoder layer, in checkpoint order. */
+  linearModules(cfg: ModelConfig): LinearModule[];
+  /** Every tensor, in checkpoint order, with `vocab` embedding rows. */
+  tensors(cfg: ModelConfig, vocab: number): TensorFact[];
+  /**
+   * Conversion at load: the value of one of `tensors()` from what the checkpoint holds (e.g. a slice of a
+   * fused `qkv_proj`). Absent: each tensor is read under its own name.
+   */
+  readWeight?(name: string, shape: number[], source: WeightSource, cfg: ModelConfig): Promise<Float32Array>;
+}
