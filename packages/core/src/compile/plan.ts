@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { decideEngine } from "../engines/index.ts";
+import { methodDefinition } from "../methods/registry.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
@@ -129,10 +130,8 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     return text !== null && id !== null ? { text, id } : null;
   };
 
-  const defaultSave =
-    recipe.method.kind === "lora" || recipe.method.kind === "qlora" || recipe.method.kind === "prefix"
-      ? "adapter"
-      : "merged";
+  // A method that writes a PEFT adapter saves it by default; the others save the merged model.
+  const defaultSave = methodDefinition(recipe.method).adapter !== null ? "adapter" : "merged";
   const warnings = problems
     .filter((p) => p.severity === "warning")
     .map((p) => ({

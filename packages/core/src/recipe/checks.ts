@@ -1,4 +1,6 @@
 // Cross-field rules that need only the parsed recipe (no files): token references, method/train coherence.
+
+import { methodDefinition } from "../methods/registry.ts";
 import type { Problem } from "./diagnostics.ts";
 import type { Recipe } from "./schema/recipe.ts";
 import { closest } from "./suggest.ts";
@@ -91,46 +93,18 @@ export function checkRecipe(recipe: Recipe): Problem[] {
   }
 
   const method = recipe.method;
-  if (method.kind === "frozen") {
-    const { newTokens, lmHead, norms } = method.trainable;
-    if (Array.isArray(newTokens)) {
-      newTokens.forEach((name, i) => {
-        if (!added.includes(name)) {
-          const guess = closest(name, added);
-          error(
-            ["method", "trainable", "newTokens", i],
-            "sft/unknown-token",
-            `\`${name}\` is not a token this recipe adds`,
-            guess ? `did you mean \`${guess}\`?` : "list tokens from tokens.add",
-          );
-        }
-      });
-    }
-    const trainsTokens =
-      newTokens === true ? added.length > 0 : Array.isArray(newTokens) && newTokens.length > 0;
-    if (!trainsTokens && !lmHead && !norms) {
-      error(
-        ["method", "trainable"],
-        "sft/nothing-trains",
-        "a frozen method with nothing trainable: no new tokens, lm_head or norms",
-        added.length === 0
-          ? "add tokens in tokens.add, or set lmHead/norms to true"
-          : "set newTokens, lmHead or norms",
-      );
-    }
+  const def = methodDefinition(method);
+  for (const p of def.check?.(method, added) ?? []) {
+    if (p.severity === "error") error(p.path, p.code, p.message, p.hint);
+    else warn(p.path, p.code as WarningId, p.message, p.hint);
   }
   if (added.length > 0) {
-    const trainsRows =
-      method.kind === "full" ||
-      method.kind === "frozen" ||
-      ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens) ||
-      (method.kind === "partial" && method.embeddings);
-    if (!trainsRows) {
+    if (!def.addedRowsLearn(method)) {
       warn(
         ["method", "kind"],
         "sft/new-tokens-untrained",
         `${added.length} added token(s) keep their initial embedding: method \`${method.kind}\` does not train their rows`,
-        method.kind === "partial" ? "set method.embeddings: true" : "set method.trainNewTokens: true",
+        def.addedRowsHint ?? "set method.trainNewTokens: true",
       );
     }
   }
@@ -186,16 +160,10 @@ export function checkRecipe(recipe: Recipe): Problem[] {
         );
       }
     });
-    if (recipe.method.kind === "prefix") {
-      warn(
-        ["probes"],
-        "sft/new-tokens-untrained",
-        "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
-      );
-    }
+    if (def.probesUntrained) warn(["probes"], "sft/new-tokens-untrained", def.probesUntrained);
   }
   const lr = learningRateOf(recipe);
-  const fullLike = method.kind === "full" || method.kind === "partial";
+  const fullLike = def.learningRates === "full";
   if ((fullLike && lr > 1e-4) || lr > 1e-2) {
     warn(
       ["train", "learningRate"],
