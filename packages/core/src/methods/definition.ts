@@ -136,6 +136,8 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
 
   /** Problems in its settings that need the recipe's added tokens (parsing checked the rest). */
   check?(m: M, added: readonly string[]): MethodProblem[];
+  /** Why keys of other methods do not apply here, by key (the unknown-key hint adds it). */
+  readonly foreignKeys?: Readonly<Record<string, string>>;
   /** A warning when probes run: its token rows never train. */
   readonly probesUntrained?: string;
 

@@ -47,6 +47,7 @@ export const prefix: MethodDefinition<PrefixMethod> = {
     adapters: null,
     headTrains: () => false,
   }),
+  foreignKeys: { targets: "P-tuning v2 adds key/value prefixes to every layer and has no target modules" },
   probesUntrained: "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
   build: (model, m, seed) => ({ prefix: prefixPiece(model, m, seed) }),
   exports: {

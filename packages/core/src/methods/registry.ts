@@ -56,6 +56,11 @@ const byKind = new Map<string, MethodDefinition<Method>>(
   methodDefinitions.map((d) => [d.kind, d as unknown as MethodDefinition<Method>]),
 );
 
+/** The definition of a kind, or undefined when no method has that kind (e.g. a recipe's typo). */
+export function findMethodDefinition(kind: string): MethodDefinition<Method> | undefined {
+  return byKind.get(kind);
+}
+
 /** The definition of a method's kind (its functions take the method itself). */
 export function methodDefinition(m: Pick<Method, "kind">): MethodDefinition<Method> {
   const d = byKind.get(m.kind);
