@@ -106,6 +106,8 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
   readonly adapter: "lora" | "prefix" | null;
   /** Whether what trains can be folded into the base weights (a merged model). */
   readonly mergeable: boolean;
+  /** The learning rate when the recipe sets none. */
+  readonly defaultLearningRate: number;
   /** Learning rates it usually takes (the high-learning-rate warning). */
   readonly learningRates: "full" | "adapter";
 

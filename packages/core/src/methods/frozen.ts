@@ -101,6 +101,7 @@ export const frozen: MethodDefinition<FrozenMethod> = {
   label: "Frozen backbone",
   adapter: null,
   mergeable: true,
+  defaultLearningRate: 1e-3,
   learningRates: "adapter",
   trainsTensor: (m, t) =>
     (t.kind === "lm_head" && m.trainable.lmHead) || (t.kind === "norm" && m.trainable.norms),

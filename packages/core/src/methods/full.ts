@@ -11,6 +11,7 @@ export const full: MethodDefinition<FullMethod> = {
   label: "Full fine-tuning",
   adapter: null,
   mergeable: true,
+  defaultLearningRate: 2e-5,
   learningRates: "full",
   trainsTensor: () => true,
   newTokenRows: () => false,

@@ -126,6 +126,7 @@ export const lora: MethodDefinition<LoraMethod> = {
   label: "LoRA",
   adapter: "lora",
   mergeable: true,
+  defaultLearningRate: 2e-4,
   learningRates: "adapter",
   trainsTensor: () => false,
   newTokenRows: (m) => m.trainNewTokens,

@@ -91,6 +91,7 @@ export const partial: MethodDefinition<PartialMethod> = {
   label: "Partial fine-tuning",
   adapter: null,
   mergeable: true,
+  defaultLearningRate: 2e-5,
   learningRates: "full",
   trainsTensor,
   newTokenRows: () => false,

@@ -25,6 +25,7 @@ export const prefix: MethodDefinition<PrefixMethod> = {
   label: "Prefix tuning",
   adapter: "prefix",
   mergeable: false,
+  defaultLearningRate: 1e-2,
   learningRates: "adapter",
   trainsTensor: () => false,
   newTokenRows: () => false,

@@ -32,6 +32,7 @@ export const qlora: MethodDefinition<QloraMethod> = {
   label: "QLoRA",
   adapter: "lora",
   mergeable: true,
+  defaultLearningRate: 2e-4,
   learningRates: "adapter",
   trainsTensor: () => false,
   newTokenRows: (m) => m.trainNewTokens,

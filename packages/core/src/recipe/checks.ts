@@ -10,18 +10,9 @@ export function addedTokenTexts(recipe: Recipe): string[] {
   return recipe.tokens.add.map((t) => (typeof t === "string" ? t : t.content));
 }
 
-const defaultLearningRates: Record<Recipe["method"]["kind"], number> = {
-  full: 2e-5,
-  partial: 2e-5,
-  lora: 2e-4,
-  qlora: 2e-4,
-  frozen: 1e-3,
-  prefix: 1e-2,
-};
-
 /** The recipe's learning rate, or the method's default. */
 export function learningRateOf(recipe: Recipe): number {
-  return recipe.train.learningRate ?? defaultLearningRates[recipe.method.kind];
+  return recipe.train.learningRate ?? methodDefinition(recipe.method).defaultLearningRate;
 }
 
 export function checkRecipe(recipe: Recipe): Problem[] {
