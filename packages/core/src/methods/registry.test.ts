@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PlanSchema } from "../compile/plan-schema.ts";
 import { tinyConfig } from "../model/tiny.ts";
@@ -52,5 +54,30 @@ describe("the method registry", () => {
     const prefix = MethodSchema.parse({ kind: "prefix", virtualTokens: 3 });
     expect(methodDefinition(prefix).memory(prefix).prefixLength).toBe(3);
     expect(methodDefinition(prefix).mergeable).toBe(false);
+  });
+});
+
+describe("methods have one home", () => {
+  it("nothing outside src/methods branches on a method's kind", () => {
+    const src = join(import.meta.dirname, "..");
+    const kinds = methodKinds.join("|");
+    const branch = new RegExp(`kind\\s*[!=]==\\s*"(?:${kinds})"|case "(?:${kinds})":`);
+    const sites: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) {
+          if (path !== import.meta.dirname && e.name !== "node_modules") walk(path);
+        } else if (e.name.endsWith(".ts")) {
+          readFileSync(path, "utf8")
+            .split("\n")
+            .forEach((line, i) => {
+              if (branch.test(line)) sites.push(`${relative(src, path)}:${i + 1}: ${line.trim()}`);
+            });
+        }
+      }
+    };
+    walk(src);
+    expect(sites).toEqual([]);
   });
 });
