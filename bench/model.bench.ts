@@ -13,7 +13,7 @@ import { activationBytes } from "../packages/core/src/model/activations.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";
 import { linear } from "../packages/core/src/model/kernels.ts";
-import { randomModel } from "../packages/core/src/model/llama.ts";
+import { type LinearSite, randomModel } from "../packages/core/src/model/llama.ts";
 import { tf } from "../packages/core/src/model/tf.ts";
 import { referenceConfig } from "../packages/core/src/model/tiny.ts";
 import { lossAndGrads, sgdUpdate } from "../packages/core/src/model/train-step.ts";
@@ -92,11 +92,14 @@ export default async function modelBench(): Promise<void> {
       adapters.set(`${l}.${name}`, [A, B]);
     }
   const hooks = {
-    linear: (l: number, name: string, x: tf.Tensor2D) => {
-      const ab = adapters.get(`${l}.${name}`);
-      if (!ab) return null;
+    linear: (x: tf.Tensor2D, base: (x: tf.Tensor2D) => tf.Tensor2D, site: LinearSite) => {
+      const ab = adapters.get(`${site.layer}.${site.module}`);
+      if (!ab) return base(x);
       const down = linear(x, ab[0] as tf.Tensor as tf.Tensor2D, null);
-      return tf.mul(linear(down, ab[1] as tf.Tensor as tf.Tensor2D, null), 2) as tf.Tensor2D;
+      return site.add(
+        base(x),
+        tf.mul(linear(down, ab[1] as tf.Tensor as tf.Tensor2D, null), 2) as tf.Tensor2D,
+      );
     },
   };
   await timeSteps("LoRA step (r=8 on q,v)", [...adapters.values()].flat(), 0.1, { hooks });

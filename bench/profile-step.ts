@@ -1,7 +1,7 @@
 // Where a training step's time goes: wraps every wasm kernel with a timer and runs a few steps
 // of the reference model. `npx tsx bench/profile-step.ts [full|lora|qlora]` (SFTKIT_NATIVE=0 for
 // pure wasm where the native tier is built). Kernel times are exact (wasm kernels are synchronous).
-import { buildMethod } from "../packages/core/src/model/adapters/index.ts";
+import { buildMethod } from "../packages/core/src/methods/index.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
 import { randomModel } from "../packages/core/src/model/llama.ts";
 import { nativeStatus } from "../packages/core/src/model/native/load.ts";

@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { resourceUsage } from "node:process";
 import { fileURLToPath } from "node:url";
 import type { Plan } from "../packages/core/src/compile/plan-schema.ts";
-import { buildMethod } from "../packages/core/src/model/adapters/index.ts";
+import { buildMethod } from "../packages/core/src/methods/index.ts";
 import { initBackend } from "../packages/core/src/model/backend.ts";
 import type { ModelConfig } from "../packages/core/src/model/config.ts";
 import { countParameters } from "../packages/core/src/model/config.ts";

@@ -45,8 +45,9 @@ export {
 export { type GenerateOptions, type GenerateResult, generate } from "./engines/tfjs/generate.ts";
 // Export to distributed engines
 export { type ExportOptions, type ExportResult, exportRecipe } from "./export/index.ts";
-export { buildMethod, dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
-export { type AppliedAdapter, applyAdapter } from "./model/adapters/load.ts";
+export { buildMethod } from "./methods/index.ts";
+export { type AppliedAdapter, applyAdapter } from "./methods/load.ts";
+export { dequantizeNF4, quantizeNF4 } from "./model/adapters/index.ts";
 // Model
 export {
   type AdapterHooks,

@@ -1,7 +1,8 @@
 // The memory model: bytes of weights, gradients, optimizer state and activations for one training step.
+
+import { type Method, methodDefinition } from "../methods/registry.ts";
 import { activationBytes, headTables } from "../model/activations.ts";
 import { linearModules, type ModelConfig } from "../model/config.ts";
-import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup, Plan } from "./plan-schema.ts";
 
 /** Rows of logits whose gradient the fused cross-entropy holds at once. */
@@ -13,7 +14,7 @@ export interface MemoryInput {
   cfg: ModelConfig;
   vocab: number;
   groups: ParameterGroup[];
-  method: Recipe["method"];
+  method: Method;
   /** Tokens in one micro-batch, padding included. */
   tokensPerMicroBatch: number;
   /** Padded length of the longest micro-batch row (attention is quadratic in it). */
@@ -30,10 +31,10 @@ export interface MemoryInput {
  */
 export function activationFloatsPerTokenPerLayer(
   cfg: ModelConfig,
-  method: Recipe["method"],
+  method: Method,
   sequenceLength: number,
 ): number {
-  const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
+  const prefixLen = methodDefinition(method).memory(method).prefixLength;
   const est = activationBytes(cfg, { batch: 1, seqLen: sequenceLength, prefixLen });
   return est.perLayer / 4 / sequenceLength + methodFloatsPerTokenPerLayer(cfg, method);
 }
@@ -42,19 +43,15 @@ export function activationFloatsPerTokenPerLayer(
  * Per token and layer, f32 values the method changes against full training: a frozen linear keeps
  * no input (kernels.ts `linear` without a weight gradient), a LoRA adapter keeps its input and x·A.
  */
-function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"]): number {
-  if (method.kind !== "lora" && method.kind !== "qlora" && method.kind !== "prefix") return 0;
+function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Method): number {
+  const mem = methodDefinition(method).memory(method);
+  if (!mem.frozenLinears) return 0;
   const linears = linearModules(cfg);
-  const adapted = new Set<string>(
-    method.kind === "prefix"
-      ? []
-      : method.targets === "all-linear"
-        ? linears.map((m) => m.name)
-        : method.targets,
-  );
+  const targets = mem.adapters?.targets ?? [];
+  const adapted = new Set<string>(targets === "all-linear" ? linears.map((m) => m.name) : targets);
   let floats = 0;
   for (const m of linears) floats -= adapted.has(m.name) ? 0 : m.inFeatures;
-  if (method.kind !== "prefix") floats += adapted.size * method.rank;
+  if (mem.adapters) floats += adapted.size * mem.adapters.rank;
   return floats;
 }
 
@@ -65,14 +62,14 @@ function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Recipe["method"]
  */
 export function activationPeakBytes(
   cfg: ModelConfig,
-  method: Recipe["method"],
+  method: Method,
   tokensPerMicroBatch: number,
   sequenceLength: number,
   gradientCheckpointing: boolean,
   headTrains = true,
   native = false,
 ): number {
-  const prefixLen = method.kind === "prefix" ? method.virtualTokens : 0;
+  const prefixLen = methodDefinition(method).memory(method).prefixLength;
   const est = activationBytes(cfg, {
     batch: tokensPerMicroBatch / sequenceLength,
     seqLen: sequenceLength,
@@ -85,13 +82,6 @@ export function activationPeakBytes(
   // A frozen head takes no [d x vocab] gradient in the loss (adapter methods without new token rows).
   const headGrad = headTrains ? 0 : 4 * headTables(cfg) * cfg.hiddenSize * cfg.vocabSize;
   return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers) - headGrad);
-}
-
-/** Whether the loss computes a gradient for the lm_head/embedding table. */
-function headTrains(method: Recipe["method"], newRows: boolean): boolean {
-  if (method.kind === "prefix") return false;
-  if (method.kind === "lora" || method.kind === "qlora") return method.trainNewTokens && newRows;
-  return true; // full; partial and frozen may train the head or new rows: counted as if they do
 }
 
 export function estimateMemory(input: MemoryInput): Plan["memory"] {
@@ -108,7 +98,9 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
     input.tokensPerMicroBatch,
     input.sequenceLength,
     input.gradientCheckpointing,
-    headTrains(method, input.vocab > cfg.vocabSize),
+    methodDefinition(method)
+      .memory(method)
+      .headTrains(input.vocab > cfg.vocabSize),
     input.native ?? false,
   );
   const activationsPerToken = Math.round(activations / input.tokensPerMicroBatch);
@@ -116,7 +108,7 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
   const logits = Math.min(LOSS_CHUNK_ROWS, input.tokensPerMicroBatch) * input.vocab * 4 * 2;
   // QLoRA dequantizes one layer's linear weights at a time, for forward and again for backward.
   const dequant =
-    method.kind === "qlora"
+    methodDefinition(method).quantizedBase(method) !== null
       ? (groups.filter((g) => g.role === "quantized").reduce((a, g) => a + g.parameters, 0) / cfg.numLayers) *
         4
       : 0;

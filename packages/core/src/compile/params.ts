@@ -1,7 +1,8 @@
 // Parameter groups: which tensors of the model train, stay frozen, or are stored quantized, per method.
+
+import { type Method, methodDefinition } from "../methods/registry.ts";
 import { linearModules, type ModelConfig } from "../model/config.ts";
 import { familyOf, type TensorFact } from "../model/families/index.ts";
-import type { Recipe } from "../recipe/schema/recipe.ts";
 import type { ParameterGroup } from "./plan-schema.ts";
 
 export type { TensorFact };
@@ -35,8 +36,9 @@ export function planParameters(
   cfg: ModelConfig,
   vocab: number,
   added: number,
-  method: Recipe["method"],
+  method: Method,
 ): ParameterPlan {
+  const def = methodDefinition(method);
   const tensors = tensorInventory(cfg, vocab);
   const groups = new Map<string, ParameterGroup>();
   const trainableTensors: string[] = [];
@@ -62,95 +64,39 @@ export function planParameters(
       ? t.name.replace(/\.weight$/, "")
       : `layers.*.${t.kind === "norm" ? "norms" : t.name.split(".").slice(3, 5).join(".")}`;
 
-  const selectPartial = partialSelector(cfg, method);
-  const trainNewRows =
-    added > 0 &&
-    ((method.kind === "frozen" && method.trainable.newTokens !== false) ||
-      ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens));
-  const newRowCount =
-    method.kind === "frozen" && Array.isArray(method.trainable.newTokens)
-      ? method.trainable.newTokens.length
-      : added;
+  // New token rows train as their own small tensors (PEFT trainable tokens): all new ones, or those named.
+  const rowSelection = def.newTokenRows(method);
+  const newRowCount = rowSelection === false ? 0 : rowSelection === true ? added : rowSelection.length;
+  const nf4 = def.quantizedBase(method);
 
   for (const t of tensors) {
     const n = numel(t.shape);
-    let trains = false;
-    if (method.kind === "full") trains = true;
-    else if (method.kind === "partial") trains = selectPartial(t);
-    else if (method.kind === "frozen")
-      trains =
-        (t.kind === "lm_head" && method.trainable.lmHead) || (t.kind === "norm" && method.trainable.norms);
-
-    if (trains) {
+    if (def.trainsTensor(method, t, cfg)) {
       add(layerGroup(t), trainable, n);
       trainableTensors.push(t.name);
       continue;
     }
-    if (method.kind === "qlora" && t.kind === "linear") {
-      const q = method.quantization;
+    if (nf4 && t.kind === "linear") {
       add(
         layerGroup(t),
         { role: "quantized", dtype: "nf4" },
         n,
         1,
-        nf4BytesPerParam(q.blockSize, q.doubleQuant),
+        nf4BytesPerParam(nf4.blockSize, nf4.doubleQuant),
       );
       continue;
     }
     add(layerGroup(t), frozen, n);
   }
 
-  // New token rows train as their own small tensors (PEFT trainable tokens): embedding, and lm_head when untied.
-  if (trainNewRows && newRowCount > 0) {
+  if (added > 0 && newRowCount > 0) {
     const rows = newRowCount * cfg.hiddenSize;
     add("embed_tokens (new rows)", trainable, rows);
     if (!cfg.tieWordEmbeddings) add("lm_head (new rows)", trainable, rows);
   }
-
-  if (method.kind === "lora" || method.kind === "qlora") {
-    const targets =
-      method.targets === "all-linear"
-        ? linearModules(cfg)
-        : linearModules(cfg).filter((m) => method.targets.includes(m.name));
-    for (const m of targets) {
-      add(
-        `lora.${m.name}`,
-        trainable,
-        cfg.numLayers * method.rank * (m.inFeatures + m.outFeatures),
-        2 * cfg.numLayers,
-      );
-    }
-  }
-  if (method.kind === "prefix") {
-    const tokenDim = cfg.headDim * cfg.numKvHeads;
-    const out = cfg.numLayers * 2 * tokenDim;
-    if (method.reparameterize === false) {
-      add("prefix.prompt_embeddings", trainable, method.virtualTokens * out);
-    } else {
-      const h = method.reparameterize.hiddenSize;
-      add("prefix.embedding", trainable, method.virtualTokens * tokenDim);
-      add("prefix.mlp", trainable, tokenDim * h + h + h * out + out, 4);
-    }
-  }
+  // The method's own parameters (LoRA matrices, prefixes).
+  for (const g of def.addedParameters(method, cfg)) add(g.name, trainable, g.parameters, g.tensors);
   return { groups: [...groups.values()], trainableTensors };
-}
-
-function partialSelector(cfg: ModelConfig, method: Recipe["method"]): (t: TensorFact) => boolean {
-  if (method.kind !== "partial") return () => false;
-  const layers = new Set<number>();
-  if (method.lastLayers !== undefined) {
-    for (let i = Math.max(0, cfg.numLayers - method.lastLayers); i < cfg.numLayers; i++) layers.add(i);
-  }
-  for (const [start, end] of method.layerRanges ?? []) {
-    for (let i = start; i < Math.min(end, cfg.numLayers); i++) layers.add(i);
-  }
-  const patterns = (method.modules ?? []).map((p) => new RegExp(p));
-  return (t) => {
-    if (t.kind === "embedding") return method.embeddings || (method.lmHead && cfg.tieWordEmbeddings);
-    if (t.kind === "lm_head") return method.lmHead;
-    if (t.layer !== null && layers.has(t.layer)) return true;
-    return patterns.some((re) => re.test(t.name));
-  };
 }
 
 export function summarizeParameters(groups: ParameterGroup[]) {

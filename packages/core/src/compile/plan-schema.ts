@@ -1,5 +1,6 @@
 // The execution plan: versioned, plain JSON, validated by its own schema when written and read.
 import { z } from "zod";
+import { MethodSchema } from "../methods/registry.ts";
 import { hasFamily, ModelConfigSchema } from "../model/families/index.ts";
 
 export const PLAN_VERSION = 1;
@@ -92,9 +93,8 @@ export const PlanSchema = z.object({
     hash: z.string().nullable(),
     endOfTurn: z.string().nullable(),
   }),
-  method: z
-    .object({ kind: z.enum(["full", "partial", "frozen", "lora", "qlora", "prefix"]) })
-    .catchall(z.unknown()),
+  // The recipe's method with every default applied: the one decision the runtime builds from.
+  method: MethodSchema,
   parameterGroups: z.array(ParameterGroupSchema),
   parameters: z.object({
     total: int(),

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { decideEngine } from "../engines/index.ts";
+import { methodDefinition } from "../methods/registry.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
@@ -293,9 +294,9 @@ function probesSection(resolved: ResolvedRecipe, data: DataFacts): Plan["probes"
   };
 }
 
-/** Adapter methods save the adapter by default; the others a merged model. */
+/** A method that writes a PEFT adapter saves it by default; the others save the merged model. */
 function defaultSave(method: Recipe["method"]): "adapter" | "merged" {
-  return method.kind === "lora" || method.kind === "qlora" || method.kind === "prefix" ? "adapter" : "merged";
+  return methodDefinition(method).adapter !== null ? "adapter" : "merged";
 }
 
 function planWarnings(recipe: Recipe, problems: Problem[]): Plan["warnings"] {

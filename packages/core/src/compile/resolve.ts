@@ -8,6 +8,7 @@ import { type ProbeFact, probeFacts } from "../data/probes.ts";
 import { resolveFiles } from "../data/readers/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
+import { methodDefinition } from "../methods/registry.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
 import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
@@ -311,7 +312,7 @@ async function checkDataFiles(recipe: Recipe, baseDir: string, error: ErrorFn): 
 }
 
 function checkQuantization(recipe: Recipe, model: ResolvedModel | null, error: ErrorFn): void {
-  if (recipe.method.kind === "qlora" && model?.quantized) {
+  if (methodDefinition(recipe.method).quantizedBase(recipe.method) !== null && model?.quantized) {
     error(
       ["method", "kind"],
       "sft/already-quantized",

@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planParameters, tensorInventory } from "../compile/params.ts";
+import { methodDefinition } from "../methods/registry.ts";
 import { readHfConfig } from "../model/config.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import { MethodSchema } from "../recipe/schema/method.ts";
@@ -120,19 +121,16 @@ describe("Axolotl unfrozen_parameters under Axolotl's own matcher", () => {
 
       // sftkit's own choice: whole tensors from the parameter plan, plus the new tokens' rows.
       const expected: Trained = new Map();
-      const plan = planParameters(modelCfg, vocab, added.length, MethodSchema.parse(method));
+      const parsed = MethodSchema.parse(method);
+      const plan = planParameters(modelCfg, vocab, added.length, parsed);
       for (const n of plan.trainableTensors) expected.set(n, "all");
-      if (method.kind === "frozen") {
-        const nt = method.trainable?.newTokens ?? true;
-        const ids = axolotlTokenIds(cfg, vocab);
-        const trained = nt === true ? added : nt === false ? [] : nt;
-        const rowIds = trained.map((t) => ids.get(t)!).sort((a, b) => a - b);
-        const tables = [
-          "model.embed_tokens.weight",
-          ...(modelCfg.tieWordEmbeddings ? [] : ["lm_head.weight"]),
-        ];
-        for (const t of tables) if (!expected.has(t) && rowIds.length > 0) expected.set(t, rowIds);
-      }
+      // The rows a method trains on their own (frozen's newTokens; partial trains none).
+      const nt = methodDefinition(parsed).newTokenRows(parsed);
+      const ids = axolotlTokenIds(cfg, vocab);
+      const trained = nt === true ? added : nt === false ? [] : nt;
+      const rowIds = trained.map((t) => ids.get(t)!).sort((a, b) => a - b);
+      const tables = ["model.embed_tokens.weight", ...(modelCfg.tieWordEmbeddings ? [] : ["lm_head.weight"])];
+      for (const t of tables) if (!expected.has(t) && rowIds.length > 0) expected.set(t, rowIds);
       expect(expected.size).toBeGreaterThan(0);
       expect(new Map([...actual].sort())).toEqual(new Map([...expected].sort()));
     });

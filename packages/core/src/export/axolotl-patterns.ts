@@ -2,8 +2,7 @@
 // every `.` not followed by `+` to `\.` before re.match, so there a `.` is a literal dot, `\.` a literal backslash
 // plus any character (it never matches a parameter name), and a trailing `[start:end]` limits the training to
 // those rows of the tensor (a gradient hook zeroes the others).
-import { selectedLayers } from "./common.ts";
-import type { ExportContext } from "./types.ts";
+import type { WholeTensors } from "../methods/definition.ts";
 
 /**
  * A regex (JS or Python syntax) rewritten so that, after Axolotl's escaping, it matches what it matched before:
@@ -45,38 +44,22 @@ function runs(ids: number[]): [number, number][] {
 const rowRange = ([a, b]: [number, number]) => (b === a + 1 ? `[${a}]` : `[${a}:${b}]`);
 
 /**
- * The `unfrozen_parameters` entries that train what sftkit trains for a partial or frozen method (HF Llama-family
- * names): whole tensors, and for the new tokens only their rows of the embedding (and of lm_head when untied).
+ * The `unfrozen_parameters` entries that train what sftkit trains for a method's whole tensors (HF Llama-family
+ * names), and for the new tokens only their rows of the embedding (and of lm_head when untied).
  * `newTokenIds` are the ids Axolotl gives the trained new tokens.
  */
-export function axolotlUnfrozenParameters(ctx: ExportContext, newTokenIds: number[]): string[] {
-  const { method } = ctx.recipe;
-  const numLayers = ctx.plan.model.layers;
-  const tied = ctx.plan.model.config.tieWordEmbeddings;
+export function axolotlUnfrozenParameters(w: WholeTensors, tied: boolean, newTokenIds: number[]): string[] {
   const out: string[] = [];
-  let embedding = false;
-  let lmHead = false;
-  if (method.kind === "partial") {
-    const layers = selectedLayers(method, numLayers);
-    if (layers.length > 0) out.push(`^model.layers.(?:${layers.join("|")}).`);
-    // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head;
-    // `(?:.+)?` is Axolotl's spelling of `.*`.
-    for (const p of method.modules ?? [])
-      out.push(`^(?!model.embed_tokens.|lm_head.)(?:.+)?(?:${toAxolotlPattern(p)})`);
-    embedding = method.embeddings || (method.lmHead && tied);
-    lmHead = method.lmHead && !tied;
-  }
-  if (method.kind === "frozen") {
-    const t = method.trainable;
-    // As sftkit's parameter plan (compile/params.ts): `lmHead` names the lm_head tensor, which a tied model lacks.
-    lmHead = t.lmHead && !tied;
-    if (t.norms) out.push("^model.(?:norm|layers.\\d+.(?:input_layernorm|post_attention_layernorm)).");
-  }
-  if (embedding) out.push("^model.embed_tokens.");
-  if (lmHead) out.push("^lm_head.");
+  if (w.layers.length > 0) out.push(`^model.layers.(?:${w.layers.join("|")}).`);
+  // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head;
+  // `(?:.+)?` is Axolotl's spelling of `.*`.
+  for (const p of w.modules) out.push(`^(?!model.embed_tokens.|lm_head.)(?:.+)?(?:${toAxolotlPattern(p)})`);
+  if (w.norms) out.push("^model.(?:norm|layers.\\d+.(?:input_layernorm|post_attention_layernorm)).");
+  if (w.embedding) out.push("^model.embed_tokens.");
+  if (w.lmHead) out.push("^lm_head.");
   for (const range of runs(newTokenIds)) {
-    if (!embedding) out.push(`^model.embed_tokens.weight$${rowRange(range)}`);
-    if (!tied && !lmHead) out.push(`^lm_head.weight$${rowRange(range)}`);
+    if (!w.embedding) out.push(`^model.embed_tokens.weight$${rowRange(range)}`);
+    if (!tied && !w.lmHead) out.push(`^lm_head.weight$${rowRange(range)}`);
   }
   return out;
 }

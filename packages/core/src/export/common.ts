@@ -4,6 +4,8 @@ import { isAbsolute, relative } from "node:path";
 import { DEFAULT_TOKENS_PER_MICRO_BATCH } from "../compile/plan.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { Conversation } from "../data/types.ts";
+import type { ExportFacts, ExportNote, WholeTensors } from "../methods/definition.ts";
+import { methodDefinition } from "../methods/registry.ts";
 import { hfModuleNames, type ModelConfig } from "../model/config.ts";
 import { familyNamed } from "../model/families/index.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
@@ -134,64 +136,58 @@ export function jsonl(rows: unknown[]): string {
 }
 
 /**
- * Parameter-name regexes (HF Llama names) that the partial/frozen methods train, for re.match in Python (TRL's
+ * Parameter-name regexes (HF Llama names) for the whole tensors a method trains, for re.match in Python (TRL's
  * train.py). Axolotl reads `.` differently: see axolotl-patterns.ts.
  */
-/** The layers a `partial` method trains (lastLayers and layerRanges), ascending. */
-export function selectedLayers(
-  method: { lastLayers?: number | undefined; layerRanges?: [number, number][] | undefined },
-  numLayers: number,
-): number[] {
-  const layers = new Set<number>();
-  if (method.lastLayers !== undefined)
-    for (let i = Math.max(0, numLayers - method.lastLayers); i < numLayers; i++) layers.add(i);
-  for (const [a, b] of method.layerRanges ?? [])
-    for (let i = a; i < Math.min(b, numLayers); i++) layers.add(i);
-  return [...layers].sort((x, y) => x - y);
-}
-
-export function trainableRegexes(ctx: ExportContext): string[] {
-  const { method } = ctx.recipe;
-  const numLayers = ctx.plan.model.layers;
-  const tied = ctx.plan.model.config.tieWordEmbeddings;
+export function wholeTensorRegexes(w: WholeTensors): string[] {
   const out: string[] = [];
-  if (method.kind === "partial") {
-    const layers = selectedLayers(method, numLayers);
-    if (layers.length > 0) out.push(`^model\\.layers\\.(?:${layers.join("|")})\\.`);
-    // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head.
-    for (const p of method.modules ?? []) out.push(`^(?!model\\.embed_tokens\\.|lm_head\\.).*(?:${p})`);
-    if (method.embeddings || (method.lmHead && tied)) out.push("^model\\.embed_tokens\\.");
-    if (method.lmHead && !tied) out.push("^lm_head\\.");
-  }
-  if (method.kind === "frozen") {
-    const t = method.trainable;
-    const newTokens = t.newTokens === true || (Array.isArray(t.newTokens) && t.newTokens.length > 0);
-    const newRows = newTokens && ctx.resolved.added.some((a) => a.isNew);
-    // As sftkit's parameter plan (compile/params.ts): `lmHead` names the lm_head tensor, which a tied model lacks.
-    if (newRows) out.push("^model\\.embed_tokens\\.");
-    // An untied lm_head holds its own rows of the new tokens: sftkit trains them too.
-    if ((t.lmHead || newRows) && !tied) out.push("^lm_head\\.");
-    if (t.norms)
-      out.push("^model\\.(?:norm|layers\\.\\d+\\.(?:input_layernorm|post_attention_layernorm))\\.");
-  }
+  if (w.layers.length > 0) out.push(`^model\\.layers\\.(?:${w.layers.join("|")})\\.`);
+  // sftkit tests module patterns anywhere in the name (RegExp.test), never on the embedding or lm_head.
+  for (const p of w.modules) out.push(`^(?!model\\.embed_tokens\\.|lm_head\\.).*(?:${p})`);
+  if (w.embedding) out.push("^model\\.embed_tokens\\.");
+  if (w.lmHead) out.push("^lm_head\\.");
+  if (w.norms) out.push("^model\\.(?:norm|layers\\.\\d+\\.(?:input_layernorm|post_attention_layernorm))\\.");
   return out;
 }
 
-/** Ids of the new tokens a frozen/LoRA method trains (all new ones, or those named). */
+/** The new tokens whose rows the method trains on their own (all new ones, or those named). */
 export function trainedNewTokens(ctx: ExportContext): { content: string; id: number }[] {
   const { method } = ctx.recipe;
-  const added = ctx.resolved.added.filter((a) => a.isNew && a.id !== null);
-  let names: string[] | null = null;
-  if (method.kind === "frozen") {
-    const nt = method.trainable.newTokens;
-    if (nt === false) return [];
-    if (Array.isArray(nt)) names = nt;
-  } else if (method.kind === "lora" || method.kind === "qlora") {
-    if (!method.trainNewTokens) return [];
-  } else return [];
-  return added
+  const selection = methodDefinition(method).newTokenRows(method);
+  if (selection === false) return [];
+  const names = selection === true ? null : selection;
+  return ctx.resolved.added
+    .filter((a) => a.isNew && a.id !== null)
     .filter((a) => names === null || names.includes(a.content))
     .map((a) => ({ content: a.content, id: a.id as number }));
+}
+
+/** What the method mapping of either target reads from the export. */
+export function exportFacts(ctx: ExportContext, newTokenIds: number[]): ExportFacts {
+  return {
+    tied: ctx.plan.model.config.tieWordEmbeddings,
+    numLayers: ctx.plan.model.layers,
+    strategy: ctx.recipe.scale.strategy,
+    dtype: torchDtype(ctx.recipe),
+    newTokenIds,
+    anyNewTokens: ctx.resolved.added.some((a) => a.isNew),
+    tokenIndices: (ids) => trainableTokenIndices(ctx, ids),
+    save: ctx.plan.output.save,
+    targetModules: (roles) => targetModuleNames(ctx.plan, roles),
+  };
+}
+
+/** A method's export note as a problem of this export. */
+export function noteProblem(n: ExportNote): Problem {
+  return n.kind === "unsupported"
+    ? unsupported(n.path, n.message, n.hint)
+    : approximate(n.path, n.message, n.hint);
+}
+
+/** torch's dtype name for the recipe's precision. */
+export function torchDtype(recipe: Recipe): string {
+  const p = precision(recipe);
+  return p.bf16 ? "bfloat16" : p.fp16 ? "float16" : "float32";
 }
 
 /**
@@ -222,8 +218,8 @@ export function exportRelative(ctx: ExportContext, dir: string): string {
   return isAbsolute(rel) || rel.startsWith("..") ? rel : `./${rel}`;
 }
 
-/** PEFT's trainable tokens take a dict keyed by module since 0.15.0; earlier versions drop or reject them. */
-export const MIN_PEFT_TRAINABLE_TOKENS = "0.15.0";
+export { selectedLayers } from "../methods/partial.ts";
+export { MIN_PEFT_TRAINABLE_TOKENS } from "../methods/peft.ts";
 
 /**
  * Rows of new tokens per module, as PEFT's `trainable_token_indices` takes them: a flat list trains the input

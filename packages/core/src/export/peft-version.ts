@@ -2,7 +2,8 @@
 // huggingface/peft's history (commits named below; release tags that first contain them).
 
 export interface PeftFeatures {
-  kind: "lora" | "prefix";
+  /** adapter_config.json's peft_type. */
+  peftType: "LORA" | "PREFIX_TUNING";
   /** Trainable token rows (`trainable_token_indices`): none, the embedding only (tied), or both tables. */
   tokens: "none" | "tied" | "untied";
   /** Grouped-query attention (a prefix sized by the kv heads). */
@@ -19,7 +20,7 @@ export interface PeftRequirement {
 export const PEFT_IGNORES_UNKNOWN_KEYS = "0.14.0";
 
 export function minPeftVersion(f: PeftFeatures): PeftRequirement {
-  if (f.kind === "prefix")
+  if (f.peftType === "PREFIX_TUNING")
     // 6472061a769166797dfae0bea0e5b76d858889e0 (#1901, v0.12.0): prefixes sized by the kv heads.
     return f.gqa
       ? { version: "0.12.0", reason: "prefix tuning with grouped-query attention" }

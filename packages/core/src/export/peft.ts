@@ -107,7 +107,7 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
   }
   await writeSafetensors(join(dir, ADAPTER_WEIGHTS), tensors, { metadata: { format: "pt" } });
   const features: PeftFeatures = {
-    kind: "lora",
+    peftType: "LORA",
     tokens:
       trainableTokenIndices === null ? "none" : Array.isArray(trainableTokenIndices) ? "tied" : "untied",
     gqa: false,
@@ -159,7 +159,7 @@ export async function writePrefixAdapter(dir: string, a: PrefixAdapter): Promise
     [{ name: "prompt_embeddings", shape: [a.virtualTokens, width], data: a.table }],
     { metadata: { format: "pt" } },
   );
-  const peft = minPeftVersion({ kind: "prefix", tokens: "none", gqa: a.gqa });
+  const peft = minPeftVersion({ peftType: "PREFIX_TUNING", tokens: "none", gqa: a.gqa });
   // The saved table already went through any projection: PEFT loads it as a plain embedding.
   const config = {
     ...head("PREFIX_TUNING", a, peft),

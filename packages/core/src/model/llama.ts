@@ -24,14 +24,32 @@ import type { TensorToWrite } from "./safetensors.ts";
 
 export type LinearName = LinearModule["name"];
 
-/** Adapter hooks; the methods themselves (LoRA, P-tuning v2) live elsewhere. */
+/** Where a linear hook runs: the linear, its bias, and the add to use (memory-lean while training). */
+export interface LinearSite {
+  readonly layer: number;
+  readonly module: LinearName;
+  /** The linear's bias (already in what `base` returns). */
+  readonly bias: tf.Tensor1D | null;
+  add(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D;
+}
+
+/**
+ * A linear's output as a function of its input and the linear beneath: y = f(x, base). `base` is the stored
+ * weight's x @ W + b, or what an inner hook made of it, so hooks compose (an NF4 base under LoRA, DoRA's
+ * rescaled sum over either). x: [T, in]; returns [T, out].
+ */
+export type LinearHook = (
+  x: tf.Tensor2D,
+  base: (x: tf.Tensor2D) => tf.Tensor2D,
+  site: LinearSite,
+) => tf.Tensor2D;
+
+/** Adapter hooks; the methods themselves (LoRA, NF4 base, P-tuning v2) live elsewhere. */
 export interface AdapterHooks {
-  /** Added to a linear layer's output, e.g. LoRA's (x @ A @ B) * scale. x: [T, in]; return [T, out]. */
-  linear?: (layer: number, module: LinearName, x: tf.Tensor2D) => tf.Tensor2D | null;
+  /** Every linear's output, e.g. LoRA's base(x) + (x @ A @ B) * scale. */
+  linear?: LinearHook;
   /** Per-layer key/value prefixes (P-tuning v2), each [numKvHeads, P, headDim]; used as given (no RoPE). */
   prefix?: (layer: number) => { key: tf.Tensor3D; value: tf.Tensor3D } | null;
-  /** Computes a frozen base linear's x @ W instead of the stored weight (NF4 base); the bias is still added. */
-  base?: (layer: number, module: LinearName, x: tf.Tensor2D) => tf.Tensor2D | null;
   /**
    * Replaces the embedding table [V, d] or an untied lm_head (stored [d, V]) for one pass, e.g. with
    * trainable new-token rows; gradients flow through the returned tensor.
@@ -157,17 +175,18 @@ export class Model {
   private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
     const p = `model.layers.${layer}.${m.path}`;
     const b = m.bias ? (this.w(`${p}.bias`) as tf.Tensor as tf.Tensor1D) : null;
-    const base = opts.hooks?.base?.(layer, m.name, x);
-    let y: tf.Tensor2D;
-    if (base) y = b ? tf.add(base, b) : base;
-    else {
-      const wt = this.w(`${p}.weight`) as tf.Tensor as tf.Tensor2D;
-      if (!opts.trainable) y = b ? tf.add(tf.matMul(x, wt), b) : tf.matMul(x, wt);
-      else y = linear(x, wt, b, opts.trainable.has(this.w(`${p}.weight`)));
-    }
-    const extra = opts.hooks?.linear?.(layer, m.name, x);
-    if (!extra) return y;
-    return opts.trainable ? addLean(y, extra) : tf.add(y, extra);
+    // The stored weight is looked up only when used: an NF4 base removes it.
+    const stored = (xi: tf.Tensor2D): tf.Tensor2D => {
+      const w = this.w(`${p}.weight`);
+      const wt = w as tf.Tensor as tf.Tensor2D;
+      if (!opts.trainable) return b ? tf.add(tf.matMul(xi, wt), b) : tf.matMul(xi, wt);
+      return linear(xi, wt, b, opts.trainable.has(w));
+    };
+    const hook = opts.hooks?.linear;
+    if (!hook) return stored(x);
+    const add = (u: tf.Tensor2D, v: tf.Tensor2D): tf.Tensor2D =>
+      opts.trainable ? addLean(u, v) : (tf.add(u, v) as tf.Tensor2D);
+    return hook(x, stored, { layer, module: m.name, bias: b, add });
   }
 
   /**

@@ -7,7 +7,7 @@ import { initBackend } from "./backend.ts";
 import { packRows, padRows } from "./batch.ts";
 import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import type { ModelConfig } from "./config.ts";
-import { loadModel, type Model, randomModel } from "./llama.ts";
+import { type LinearSite, loadModel, type Model, randomModel } from "./llama.ts";
 import { referenceLogits } from "./reference-forward.ts";
 import { inverseFrequencies } from "./rope.ts";
 import { tinyConfig } from "./tiny.ts";
@@ -194,8 +194,8 @@ describe("masks and layouts", () => {
     const A = tf.randomNormal([32, 4]) as tf.Tensor2D;
     const B = tf.zeros([4, 32]) as tf.Tensor2D;
     const hooks = {
-      linear: (_l: number, name: string, x: tf.Tensor2D) =>
-        name === "q_proj" ? (tf.matMul(tf.matMul(x, A), B) as tf.Tensor2D) : null,
+      linear: (x: tf.Tensor2D, base: (x: tf.Tensor2D) => tf.Tensor2D, site: LinearSite) =>
+        site.module === "q_proj" ? site.add(base(x), tf.matMul(tf.matMul(x, A), B) as tf.Tensor2D) : base(x),
     };
     const b = padRows([ids]);
     const t1 = m.logitsTensor(b, { hooks });

@@ -5,7 +5,7 @@ import { initBackend } from "./backend.ts";
 import { packRows } from "./batch.ts";
 import type { ModelConfig } from "./config.ts";
 import { fusedCrossEntropy, linear } from "./kernels.ts";
-import { type Model, randomModel } from "./llama.ts";
+import { type LinearSite, type Model, randomModel } from "./llama.ts";
 import { withoutNative } from "./native/load.ts";
 import { activeKernel } from "./ops/registry.ts";
 import { tinyConfig } from "./tiny.ts";
@@ -51,10 +51,13 @@ describe("gradient checkpointing", () => {
     const A = tf.variable(tf.randomNormal([cfg.hiddenSize, 2], 0, 0.3, "float32", 1), true, "rc-A");
     const B = tf.variable(tf.randomNormal([2, cfg.hiddenSize], 0, 0.3, "float32", 2), true, "rc-B");
     const hooks = {
-      linear: (_l: number, name: string, x: tf.Tensor2D) =>
-        name === "o_proj"
-          ? linear(linear(x, A as tf.Tensor as tf.Tensor2D, null), B as tf.Tensor as tf.Tensor2D, null)
-          : null,
+      linear: (x: tf.Tensor2D, base: (x: tf.Tensor2D) => tf.Tensor2D, site: LinearSite) =>
+        site.module === "o_proj"
+          ? site.add(
+              base(x),
+              linear(linear(x, A as tf.Tensor as tf.Tensor2D, null), B as tf.Tensor as tf.Tensor2D, null),
+            )
+          : base(x),
     };
     const vars = [...m.parameters().map(([, v]) => v), A, B];
     const plain = await lossAndGrads(m, { batch, labels }, vars, { hooks });

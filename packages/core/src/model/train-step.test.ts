@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./backend.ts";
 import { packRows, padRows } from "./batch.ts";
 import { embedding, fusedCrossEntropy, linear } from "./kernels.ts";
-import { randomModel } from "./llama.ts";
+import { type LinearSite, randomModel } from "./llama.ts";
 import { referenceLogits } from "./reference-forward.ts";
 import { tinyConfig } from "./tiny.ts";
 import { lossAndGrads, sgdUpdate, shiftLabels } from "./train-step.ts";
@@ -176,10 +176,13 @@ describe("lossAndGrads", () => {
     const A = tf.variable(tf.randomNormal([cfg.hiddenSize, 2], 0, 0.1, "float32", 9), true, "lora-A");
     const B = tf.variable(tf.zeros([2, cfg.numKvHeads * cfg.headDim]), true, "lora-B");
     const hooks = {
-      linear: (_l: number, name: string, x: tf.Tensor2D) =>
-        name === "v_proj"
-          ? linear(linear(x, A as tf.Tensor as tf.Tensor2D, null), B as tf.Tensor as tf.Tensor2D, null)
-          : null,
+      linear: (x: tf.Tensor2D, base: (x: tf.Tensor2D) => tf.Tensor2D, site: LinearSite) =>
+        site.module === "v_proj"
+          ? site.add(
+              base(x),
+              linear(linear(x, A as tf.Tensor as tf.Tensor2D, null), B as tf.Tensor as tf.Tensor2D, null),
+            )
+          : base(x),
     };
     let loraFirst = 0;
     let loraLast = 0;

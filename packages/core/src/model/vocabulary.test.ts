@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { growToMean } from "./adapters/load.ts";
+import { growToMean } from "../methods/load.ts";
 import { initBackend } from "./backend.ts";
 import { randomModel } from "./llama.ts";
 import { tinyConfig } from "./tiny.ts";

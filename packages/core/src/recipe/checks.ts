@@ -1,4 +1,5 @@
 // Cross-field rules that need only the parsed recipe (no files): token references, method/train coherence.
+import { methodDefinition } from "../methods/registry.ts";
 import type { DiagnosticCode, Problem } from "./diagnostics.ts";
 import type { Recipe } from "./schema/recipe.ts";
 import { closest } from "./suggest.ts";
@@ -8,18 +9,9 @@ export function addedTokenTexts(recipe: Recipe): string[] {
   return recipe.tokens.add.map((t) => (typeof t === "string" ? t : t.content));
 }
 
-const defaultLearningRates: Record<Recipe["method"]["kind"], number> = {
-  full: 2e-5,
-  partial: 2e-5,
-  lora: 2e-4,
-  qlora: 2e-4,
-  frozen: 1e-3,
-  prefix: 1e-2,
-};
-
 /** The recipe's learning rate, or the method's default. */
 export function learningRateOf(recipe: Recipe): number {
-  return recipe.train.learningRate ?? defaultLearningRates[recipe.method.kind];
+  return recipe.train.learningRate ?? methodDefinition(recipe.method).defaultLearningRate;
 }
 
 export function checkRecipe(recipe: Recipe): Problem[] {
@@ -116,46 +108,18 @@ function checkTokenReferences(recipe: Recipe, added: string[], { error }: Report
 /** What the method trains: a frozen method something, and the rows of added tokens. */
 function checkMethod(recipe: Recipe, added: string[], { error, warn }: Report): void {
   const method = recipe.method;
-  if (method.kind === "frozen") {
-    const { newTokens, lmHead, norms } = method.trainable;
-    if (Array.isArray(newTokens)) {
-      newTokens.forEach((name, i) => {
-        if (!added.includes(name)) {
-          const guess = closest(name, added);
-          error(
-            ["method", "trainable", "newTokens", i],
-            "sft/unknown-token",
-            `\`${name}\` is not a token this recipe adds`,
-            guess ? `did you mean \`${guess}\`?` : "list tokens from tokens.add",
-          );
-        }
-      });
-    }
-    const trainsTokens =
-      newTokens === true ? added.length > 0 : Array.isArray(newTokens) && newTokens.length > 0;
-    if (!trainsTokens && !lmHead && !norms) {
-      error(
-        ["method", "trainable"],
-        "sft/nothing-trains",
-        "a frozen method with nothing trainable: no new tokens, lm_head or norms",
-        added.length === 0
-          ? "add tokens in tokens.add, or set lmHead/norms to true"
-          : "set newTokens, lmHead or norms",
-      );
-    }
+  const def = methodDefinition(method);
+  for (const p of def.check?.(method, added) ?? []) {
+    if (p.severity === "error") error(p.path, p.code, p.message, p.hint);
+    else warn(p.path, p.code, p.message, p.hint);
   }
   if (added.length > 0) {
-    const trainsRows =
-      method.kind === "full" ||
-      method.kind === "frozen" ||
-      ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens) ||
-      (method.kind === "partial" && method.embeddings);
-    if (!trainsRows) {
+    if (!def.addedRowsLearn(method)) {
       warn(
         ["method", "kind"],
         "sft/new-tokens-untrained",
         `${added.length} added token(s) keep their initial embedding: method \`${method.kind}\` does not train their rows`,
-        method.kind === "partial" ? "set method.embeddings: true" : "set method.trainNewTokens: true",
+        def.addedRowsHint ?? "set method.trainNewTokens: true",
       );
     }
   }
@@ -218,13 +182,8 @@ function checkProbes(recipe: Recipe, added: string[], { error, warn }: Report): 
         );
       }
     });
-    if (recipe.method.kind === "prefix") {
-      warn(
-        ["probes"],
-        "sft/new-tokens-untrained",
-        "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
-      );
-    }
+    const untrained = methodDefinition(recipe.method).probesUntrained;
+    if (untrained) warn(["probes"], "sft/new-tokens-untrained", untrained);
   }
 }
 
@@ -232,7 +191,7 @@ function checkProbes(recipe: Recipe, added: string[], { error, warn }: Report): 
 function checkOptimizerAndBackend(recipe: Recipe, _added: string[], { warn }: Report): void {
   const method = recipe.method;
   const lr = learningRateOf(recipe);
-  const fullLike = method.kind === "full" || method.kind === "partial";
+  const fullLike = methodDefinition(method).learningRates === "full";
   if ((fullLike && lr > 1e-4) || lr > 1e-2) {
     warn(
       ["train", "learningRate"],

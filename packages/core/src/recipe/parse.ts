@@ -1,5 +1,6 @@
 // parse: unknown -> Recipe, with every zod issue turned into a Problem that names the path and suggests a fix.
 import type { z } from "zod";
+import { findMethodDefinition } from "../methods/registry.ts";
 import type { CustomIssueParams, DiagnosticCode } from "./catalogue.ts";
 import type { PathSegment, Problem } from "./diagnostics.ts";
 import { methodKeysByKind, methodKinds } from "./schema/method.ts";
@@ -145,10 +146,8 @@ function unknownKeyHint(
     const owners = methodKinds.filter((k) => methodKeysByKind[k].includes(key));
     if (owners.length > 0) {
       const where = owners.map((k) => `\`${k}\``).join(", ");
-      const extra =
-        kind === "prefix" && key === "targets"
-          ? "; P-tuning v2 adds key/value prefixes to every layer and has no target modules"
-          : "";
+      const why = kind === undefined ? undefined : findMethodDefinition(kind)?.foreignKeys?.[key];
+      const extra = why ? `; ${why}` : "";
       return `\`${key}\` belongs to the ${where} method${owners.length > 1 ? "s" : ""}, not \`${kind}\`${extra}`;
     }
   }

@@ -9,7 +9,7 @@ import { compile } from "../../compile/compile.ts";
 import { loadTokenizer } from "../../data/tokenizer/index.ts";
 import { generate } from "../../engines/tfjs/generate.ts";
 import { baseModelOf } from "../../export/base-model.ts";
-import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
+import { buildMethod, growVocabulary } from "../../methods/index.ts";
 import { initBackend } from "../../model/backend.ts";
 import { loadModel } from "../../model/llama.ts";
 import { lossAndGrads, sgdUpdate } from "../../model/train-step.ts";

@@ -149,7 +149,7 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
   let adapter: { hooks: AdapterHooks; dispose(): void } | null = null;
   try {
     if (req.adapter !== undefined) {
-      const { applyAdapter } = await import("../../model/adapters/load.ts");
+      const { applyAdapter } = await import("../../methods/load.ts");
       try {
         adapter = await applyAdapter(model, req.adapter, tok.vocabSize);
       } catch (e) {

@@ -26,7 +26,7 @@ import type { MethodRuntime } from "./method-runtime.ts";
 import { defaultMethods, type Methods } from "./methods.ts";
 
 export interface TfjsEngineOptions {
-  /** The tuning methods (default: src/model/adapters). */
+  /** The tuning methods (default: src/methods). */
   methods?: Methods;
 }
 

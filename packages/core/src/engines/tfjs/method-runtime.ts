@@ -1,4 +1,4 @@
-// The contract between the training loop (src/train) and the tuning methods (src/model/adapters):
+// The contract between the training loop (src/train) and the tuning methods (src/methods):
 // a method turns a loaded base model + the plan into trainable variables, forward hooks and artefacts.
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";

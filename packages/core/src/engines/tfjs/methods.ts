@@ -1,7 +1,7 @@
-// Where the tfjs engine gets the tuning methods from (src/model/adapters), kept behind one interface so
+// Where the tfjs engine gets the tuning methods from (src/methods), kept behind one interface so
 // tests can swap in their own.
 import type { Plan } from "../../compile/plan-schema.ts";
-import { buildMethod, growVocabulary } from "../../model/adapters/index.ts";
+import { buildMethod, growVocabulary } from "../../methods/index.ts";
 import type { Model } from "../../model/llama.ts";
 import type { BuildMethod } from "./method-runtime.ts";
 
@@ -11,7 +11,7 @@ export interface Methods {
   growVocabulary?: (model: Model, plan: Plan) => unknown;
 }
 
-/** The six methods of src/model/adapters. */
+/** The six methods of src/methods. */
 export const defaultMethods: Methods = {
   buildMethod,
   growVocabulary: (model, plan) => growVocabulary(model, plan),

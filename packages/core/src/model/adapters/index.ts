@@ -1,6 +1,13 @@
-// The six tuning methods as compositions of small pieces, and their artefacts.
-export { type Lora, lora, loraScale, loraTargets } from "./lora.ts";
-export { type Method, methodOf } from "./method.ts";
+// The building blocks of tuning methods on a loaded model, from flat settings (the methods themselves are
+// defined in src/methods).
+export {
+  dropoutLinear,
+  type Lora,
+  type LoraOptions,
+  lora,
+  loraScale,
+  loraTargets,
+} from "./lora.ts";
 export {
   dequantizeNF4,
   NF4_CODES,
@@ -11,8 +18,6 @@ export {
   quantizeNF4,
 } from "./nf4.ts";
 export { type NF4Base, nf4Base } from "./nf4-base.ts";
-export { type Prefix, prefix, prefixKV } from "./prefix.ts";
-export { buildMethod, buildMethodRuntime, type MethodRuntimeWithParts, trainedTokenIds } from "./runtime.ts";
-export { mergedTensors } from "./save.ts";
+export { combineHooks, composeLinear, type Piece } from "./piece.ts";
+export { type Prefix, type PrefixOptions, prefix, prefixHooks, prefixKV } from "./prefix.ts";
 export { tokenRows } from "./token-rows.ts";
-export { growVocabulary, growVocabularySync, isGrown, newTokens } from "./vocab.ts";

@@ -4,8 +4,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type LinearModule, linearModules } from "../config.ts";
 import { linear } from "../kernels.ts";
 import type { LinearName, Model } from "../llama.ts";
-import type { LoraMethod, Piece } from "./method.ts";
 import { variableOf } from "./ops.ts";
+import type { Piece } from "./piece.ts";
 import { subSeed, uniform, uniformArray } from "./random.ts";
 
 export interface LoraPair {
@@ -18,17 +18,30 @@ export interface LoraPair {
 }
 
 export interface Lora extends Piece {
+  /** The settings it was built from (the adapter's config records them). */
+  readonly options: LoraOptions;
   readonly rank: number;
   readonly scale: number;
   readonly targets: LinearName[];
   readonly pairs: readonly LoraPair[];
 }
 
-export function loraScale(m: Pick<LoraMethod, "alpha" | "rank" | "rslora">): number {
+/** LoRA's settings as flat data. */
+export interface LoraOptions {
+  rank: number;
+  alpha: number;
+  /** Dropout on the LoRA input while training. */
+  dropout: number;
+  targets: "all-linear" | readonly LinearName[];
+  /** Rank-stabilised scaling alpha/sqrt(r). */
+  rslora: boolean;
+}
+
+export function loraScale(m: Pick<LoraOptions, "alpha" | "rank" | "rslora">): number {
   return m.rslora ? m.alpha / Math.sqrt(m.rank) : m.alpha / m.rank;
 }
 
-export function loraTargets(model: Model, m: Pick<LoraMethod, "targets">): LinearModule[] {
+export function loraTargets(model: Model, m: Pick<LoraOptions, "targets">): LinearModule[] {
   const all = linearModules(model.config);
   return m.targets === "all-linear" ? all : all.filter((x) => m.targets.includes(x.name));
 }
@@ -72,7 +85,7 @@ export function dropoutLinear(x: tf.Tensor2D, a: tf.Tensor2D, rate: number, seed
   return f(x, a) as tf.Tensor2D;
 }
 
-export function lora(model: Model, m: LoraMethod, seed: number): Lora {
+export function lora(model: Model, m: LoraOptions, seed: number): Lora {
   const targets = loraTargets(model, m);
   const r = m.rank;
   const scale = loraScale(m);
@@ -99,6 +112,7 @@ export function lora(model: Model, m: LoraMethod, seed: number): Lora {
     }
   }
   return {
+    options: m,
     rank: r,
     scale,
     targets: targets.map((t) => t.name),
@@ -106,16 +120,21 @@ export function lora(model: Model, m: LoraMethod, seed: number): Lora {
     trainable,
     hooks(training, stepSeed) {
       return {
-        linear: (layer, module, x) => {
+        linear: (x, base, site) => {
+          const { layer, module } = site;
           const p = byKey.get(`${layer}/${module}`);
-          if (!p) return null;
+          if (!p) return base(x);
+          const y = base(x);
           const a = p.a as tf.Tensor as tf.Tensor2D;
           // Seeded per step, layer and module: a recomputed layer draws the same mask.
           const h =
             training && m.dropout > 0
               ? dropoutLinear(x, a, m.dropout, subSeed(stepSeed, layer, order.indexOf(module)))
               : linear(x, a, null, true);
-          return linear(tf.mul(h, scale) as tf.Tensor2D, p.b as tf.Tensor as tf.Tensor2D, null, true);
+          return site.add(
+            y,
+            linear(tf.mul(h, scale) as tf.Tensor2D, p.b as tf.Tensor as tf.Tensor2D, null, true),
+          );
         },
       };
     },

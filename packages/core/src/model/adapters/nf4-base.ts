@@ -5,8 +5,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type LinearModule, linearModules } from "../config.ts";
 import type { Model } from "../llama.ts";
 import { nf4Matmul } from "../ops/nf4-dequant.ts";
-import type { Piece } from "./method.ts";
 import { dequantizeNF4, type NF4Options, type NF4Tensor, nf4Bytes, quantizeNF4 } from "./nf4.ts";
+import type { Piece } from "./piece.ts";
 
 export interface QuantizedLinear {
   module: LinearModule;
@@ -44,9 +44,11 @@ export function nf4Base(model: Model, opts: NF4Options): NF4Base {
     linears,
     trainable: [],
     hooks: () => ({
-      base: (layer, module, x) => {
-        const ql = linears.get(`${layer}/${module}`);
-        return ql ? nf4Matmul(x, ql.q, ql.module.outFeatures, ql.module.inFeatures) : null;
+      linear: (x, base, site) => {
+        const ql = linears.get(`${site.layer}/${site.module}`);
+        if (!ql) return base(x);
+        const y = nf4Matmul(x, ql.q, ql.module.outFeatures, ql.module.inFeatures);
+        return site.bias ? (tf.add(y, site.bias) as tf.Tensor2D) : y;
       },
     }),
     dequantized(layer, module) {

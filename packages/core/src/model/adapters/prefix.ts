@@ -5,13 +5,15 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { linear } from "../kernels.ts";
 import type { AdapterHooks, Model } from "../llama.ts";
-import type { Piece, PrefixMethod } from "./method.ts";
 import { sliceCols, tanh, variableOf } from "./ops.ts";
+import type { Piece } from "./piece.ts";
 import { normalArray, subSeed, uniformArray } from "./random.ts";
 
 export interface Prefix extends Piece {
   readonly virtualTokens: number;
   readonly tokenDim: number;
+  /** Width of the reparameterization MLP, or null when the table trains directly. */
+  readonly encoderHiddenSize: number | null;
   /** The [P, L * 2 * tokenDim] table (through the MLP when reparameterized). Caller disposes. */
   table(): tf.Tensor2D;
 }
@@ -39,7 +41,13 @@ export function prefixHooks(model: Model, table: () => tf.Tensor2D): AdapterHook
   return { prefix: (layer) => prefixKV(table(), layer, numKvHeads, headDim) };
 }
 
-export function prefix(model: Model, m: PrefixMethod, seed: number): Prefix {
+/** Prefix tuning's settings as flat data: the prefix length, and the MLP's width when reparameterized. */
+export interface PrefixOptions {
+  virtualTokens: number;
+  reparameterize: false | { hiddenSize: number };
+}
+
+export function prefix(model: Model, m: PrefixOptions, seed: number): Prefix {
   const cfg = model.config;
   const P = m.virtualTokens;
   const td = cfg.headDim * cfg.numKvHeads;
@@ -74,6 +82,7 @@ export function prefix(model: Model, m: PrefixMethod, seed: number): Prefix {
   return {
     virtualTokens: P,
     tokenDim: td,
+    encoderHiddenSize: m.reparameterize === false ? null : m.reparameterize.hiddenSize,
     trainable,
     table: () => tf.tidy(() => tf.clone(table())),
     hooks: () => hooks,

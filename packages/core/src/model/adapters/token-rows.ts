@@ -2,8 +2,8 @@
 // small variables; the stored tables never change, so every other row stays bit-exact.
 import * as tf from "@tensorflow/tfjs-core";
 import type { AdapterHooks, Model } from "../llama.ts";
-import type { Piece } from "./method.ts";
 import { variableOf } from "./ops.ts";
+import type { Piece } from "./piece.ts";
 
 export const EMBED_ROWS = "model.embed_tokens.trainable_tokens";
 export const HEAD_ROWS = "lm_head.trainable_tokens";

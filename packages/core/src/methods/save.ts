@@ -1,27 +1,27 @@
 // A method's artefacts: the PEFT adapter (LoRA, QLoRA, prefix) and/or the merged HF model folder.
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import type { Plan } from "../../compile/plan-schema.ts";
-import { writeAdapterReadme } from "../../export/adapter-readme.ts";
-import { recordedBase } from "../../export/base-model.ts";
-import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
+import type { Plan } from "../compile/plan-schema.ts";
+import type { SaveOptions } from "../engines/tfjs/method-runtime.ts";
+import { writeAdapterReadme } from "../export/adapter-readme.ts";
+import { recordedBase } from "../export/base-model.ts";
+import { writeGenerationConfig, writeHfModel } from "../export/hf-model.ts";
 import {
   type LoraMatrices,
   type TrainedTokens,
   type WrittenAdapter,
   writeLoraAdapter,
   writePrefixAdapter,
-} from "../../export/peft.ts";
-import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
-import type { SaveOptions } from "../../train/method-runtime.ts";
-import { hfModuleNames } from "../config.ts";
-import { expectedTensors, type Model } from "../llama.ts";
-import type { TensorToWrite } from "../safetensors.ts";
-import { type Lora, type LoraPair, loraDeltaT } from "./lora.ts";
-import type { LoraMethod, Method } from "./method.ts";
-import type { NF4Base } from "./nf4-base.ts";
-import type { Prefix } from "./prefix.ts";
-import type { TokenRows } from "./token-rows.ts";
+} from "../export/peft.ts";
+import { writeTokenizerFiles } from "../export/tokenizer-files.ts";
+import { type Lora, type LoraPair, loraDeltaT } from "../model/adapters/lora.ts";
+import type { NF4Base } from "../model/adapters/nf4-base.ts";
+import type { Prefix } from "../model/adapters/prefix.ts";
+import type { TokenRows } from "../model/adapters/token-rows.ts";
+import { hfModuleNames } from "../model/config.ts";
+import { expectedTensors, type Model } from "../model/llama.ts";
+import type { TensorToWrite } from "../model/safetensors.ts";
+import { type Method, methodDefinition } from "./registry.ts";
 import { newTokens } from "./vocab.ts";
 
 export interface MethodParts {
@@ -111,10 +111,11 @@ export async function saveMethod(
     chatTemplate: opts.chatTemplate,
     eos: plan.tokenizer.eos?.text ?? null,
   };
-  const adapterKind = method.kind === "lora" || method.kind === "qlora" || method.kind === "prefix";
-  const wantAdapter = adapterKind && (opts.save !== "merged" || method.kind === "prefix");
-  // Prefixes cannot be merged into weights: a prefix run always writes its adapter.
-  const wantMerged = !adapterKind || (method.kind !== "prefix" && opts.save !== "adapter");
+  const def = methodDefinition(method);
+  const writesAdapter = def.adapter !== null;
+  // What cannot be merged into weights (prefixes) always writes its adapter.
+  const wantAdapter = writesAdapter && (opts.save !== "merged" || !def.mergeable);
+  const wantMerged = !writesAdapter || (def.mergeable && opts.save !== "adapter");
   if (wantAdapter) {
     const dir = join(opts.outDir, "adapter");
     const base = recordedBase(opts.baseModel, dir);
@@ -123,7 +124,7 @@ export async function saveMethod(
     if (parts.prefix) {
       const t = parts.prefix.table();
       const table = values(t);
-      const m = method as Extract<Method, { kind: "prefix" }>;
+      const m = parts.prefix;
       written = await writePrefixAdapter(dir, {
         ...baseRef,
         virtualTokens: parts.prefix.virtualTokens,
@@ -132,11 +133,11 @@ export async function saveMethod(
         numKvHeads: model.config.numKvHeads,
         gqa: model.config.numKvHeads < model.config.numHeads,
         table,
-        encoderHiddenSize: m.reparameterize === false ? null : m.reparameterize.hiddenSize,
+        encoderHiddenSize: m.encoderHiddenSize,
       });
     } else {
       const l = parts.lora!;
-      const m = method as LoraMethod;
+      const m = l.options;
       const rows = parts.rows;
       written = await writeLoraAdapter(dir, {
         ...baseRef,
@@ -167,7 +168,7 @@ export async function saveMethod(
     );
     files.push(
       await writeAdapterReadme(dir, {
-        method: method.kind === "prefix" ? "Prefix tuning" : method.kind === "qlora" ? "QLoRA" : "LoRA",
+        method: def.label,
         base: { ...base, isPath: "dir" in opts.baseModel },
         peft: written.peft,
         newTokens: newTokens(plan).map((t) => t.content),

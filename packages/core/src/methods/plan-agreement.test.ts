@@ -4,17 +4,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compile } from "../../compile/compile.ts";
-import type { Plan } from "../../compile/plan-schema.ts";
-import type { RecipeInput } from "../../recipe/schema/recipe.ts";
-import { initBackend } from "../backend.ts";
-import { loadModel } from "../llama.ts";
-import { lossAndGrads, sgdUpdate } from "../train-step.ts";
+import { compile } from "../compile/compile.ts";
+import type { Plan } from "../compile/plan-schema.ts";
+import { initBackend } from "../model/backend.ts";
+import { loadModel } from "../model/llama.ts";
+import { lossAndGrads, sgdUpdate } from "../model/train-step.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { buildMethod } from "./index.ts";
 import { buildMethodRuntime } from "./runtime.ts";
 import { growVocabulary } from "./vocab.ts";
 
-const repo = join(import.meta.dirname, "../../../../..");
+const repo = join(import.meta.dirname, "../../../..");
 const modelDir = join(repo, "examples/models/stories260K");
 
 beforeAll(async () => {
@@ -44,7 +44,7 @@ const LR = { full: 0.02, partial: 0.02, frozen: 0.2, lora: 0.005, qlora: 0.005, 
 
 /** The first quickstart chat row, the plan's added tokens marking the turns. */
 async function chatIds(p: Plan): Promise<Int32Array> {
-  const { loadTokenizer } = await import("../../data/tokenizer/index.ts");
+  const { loadTokenizer } = await import("../data/tokenizer/index.ts");
   const tok = await loadTokenizer(p.tokenizer.dir!);
   const row = JSON.parse(
     readFileSync(join(repo, "examples/quickstart/data/chat.jsonl"), "utf8").split("\n")[0]!,
@@ -113,7 +113,7 @@ describe("runtimes agree with the plan on stories260K", () => {
     await growVocabulary(model, p);
     await growVocabulary(model, p); // idempotent
     const E = (await model.w("model.embed_tokens.weight").data()) as Float32Array;
-    const { loadTokenizer } = await import("../../data/tokenizer/index.ts");
+    const { loadTokenizer } = await import("../data/tokenizer/index.ts");
     const tok = await loadTokenizer(modelDir);
     const desc = tok.encode("Once upon a time", { addSpecialTokens: false });
     const d = 64;

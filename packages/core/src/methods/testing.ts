@@ -1,7 +1,7 @@
 // Plans for adapter tests over tiny random models (only the fields the methods read).
-import type { Plan } from "../../compile/plan-schema.ts";
-import { MethodSchema } from "../../recipe/schema/method.ts";
-import type { ModelConfig } from "../config.ts";
+import type { Plan } from "../compile/plan-schema.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { MethodSchema } from "./registry.ts";
 
 export interface TestPlanOptions {
   added?: Plan["tokenizer"]["added"];

@@ -1,10 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initBackend } from "../backend.ts";
-import { type Model, randomModel } from "../llama.ts";
-import { tinyConfig } from "../tiny.ts";
-import { lossAndGrads, sgdUpdate } from "../train-step.ts";
-import { prefixKV } from "./prefix.ts";
+import { prefixKV } from "../model/adapters/prefix.ts";
+import { initBackend } from "../model/backend.ts";
+import { type Model, randomModel } from "../model/llama.ts";
+import { tinyConfig } from "../model/tiny.ts";
+import { lossAndGrads, sgdUpdate } from "../model/train-step.ts";
 import { buildMethodRuntime, type MethodRuntimeWithParts } from "./runtime.ts";
 import { newToken, testPlan } from "./testing.ts";
 import { growVocabulary } from "./vocab.ts";
@@ -146,7 +146,7 @@ describe("LoRA", () => {
   });
 
   it("fused dropout + A: same values and gradients as masking then matMul", async () => {
-    const { dropoutLinear, dropoutMaskValues } = await import("./lora.ts");
+    const { dropoutLinear, dropoutMaskValues } = await import("../model/adapters/lora.ts");
     const x = tf.randomNormal([9, 6], 0, 1, "float32", 1) as tf.Tensor2D;
     const a = tf.randomNormal([6, 3], 0, 1, "float32", 2) as tf.Tensor2D;
     const dy = tf.randomNormal([9, 3], 0, 1, "float32", 3);

@@ -1,9 +1,9 @@
 // A saved PEFT adapter applied to a loaded base model for inference (`sft generate --adapter`).
 import * as tf from "@tensorflow/tfjs-core";
-import { readPeftAdapter } from "../../export/peft-read.ts";
-import type { AdapterHooks, Model } from "../llama.ts";
-import { fillWithMeanRow, growVocabularyTables } from "../vocabulary.ts";
-import { prefixHooks } from "./prefix.ts";
+import { readPeftAdapter } from "../export/peft-read.ts";
+import { prefixHooks } from "../model/adapters/prefix.ts";
+import type { AdapterHooks, Model } from "../model/llama.ts";
+import { fillWithMeanRow, growVocabularyTables } from "../model/vocabulary.ts";
 
 export interface AppliedAdapter {
   kind: "lora" | "prefix";
@@ -65,9 +65,9 @@ export async function applyAdapter(model: Model, dir: string, vocabSize = 0): Pr
   return {
     kind: "lora",
     hooks: {
-      linear: (layer, module, x) => {
-        const p = pairs.get(`${layer}/${module}`);
-        return p ? (tf.matMul(tf.matMul(x, p.at), p.bt) as tf.Tensor2D) : null;
+      linear: (x, base, site) => {
+        const p = pairs.get(`${site.layer}/${site.module}`);
+        return p ? site.add(base(x), tf.matMul(tf.matMul(x, p.at), p.bt) as tf.Tensor2D) : base(x);
       },
     },
     dispose() {

@@ -1,9 +1,10 @@
 // Vocabulary growth: embedding (and an untied lm_head) grow to the plan's total rows; rows of new
 // tokens start from the mean row, the mean plus noise, or the mean embedding of a description.
-import type { Plan } from "../../compile/plan-schema.ts";
-import type { Model } from "../llama.ts";
-import { growVocabularyTables } from "../vocabulary.ts";
-import { normalArray, subSeed } from "./random.ts";
+import * as tf from "@tensorflow/tfjs-core";
+import type { Plan } from "../compile/plan-schema.ts";
+import { normalArray, subSeed } from "../model/adapters/random.ts";
+import type { Model } from "../model/llama.ts";
+import { growVocabularyTables } from "../model/vocabulary.ts";
 
 export type NewToken = Plan["tokenizer"]["added"][number] & { id: number };
 
@@ -64,7 +65,7 @@ export async function growVocabulary(model: Model, plan: Plan, opts: GrowOptions
   if (isGrown(model, plan)) return;
   let encode = opts.encode ?? null;
   if (!encode && newTokens(plan).some((t) => t.init === "describe") && plan.tokenizer.dir) {
-    const { loadTokenizer } = await import("../../data/tokenizer/index.ts");
+    const { loadTokenizer } = await import("../data/tokenizer/index.ts");
     const tok = await loadTokenizer(plan.tokenizer.dir);
     encode = (text) => tok.encode(text, { addSpecialTokens: false });
   }

@@ -1,16 +1,14 @@
-// Builds a method's runtime from small pieces: whole base tensors that train, trainable token rows,
-// LoRA, an NF4 base (QLoRA = NF4 base + LoRA) and P-tuning v2 prefixes.
+// Builds a method's runtime from the plan: whole base tensors that train and trainable token rows (common to
+// every method), then the method's own pieces from its definition (LoRA, an NF4 base, prefixes).
 import type * as tf from "@tensorflow/tfjs-core";
-import { planParameters } from "../../compile/params.ts";
-import type { Plan } from "../../compile/plan-schema.ts";
-import type { BuildMethod, MethodRuntime } from "../../train/method-runtime.ts";
-import type { Model } from "../llama.ts";
-import { lora } from "./lora.ts";
-import { combineHooks, type Method, methodOf, type Piece } from "./method.ts";
-import { nf4Base } from "./nf4-base.ts";
-import { prefix } from "./prefix.ts";
+import { planParameters } from "../compile/params.ts";
+import type { Plan } from "../compile/plan-schema.ts";
+import type { BuildMethod, MethodRuntime } from "../engines/tfjs/method-runtime.ts";
+import { combineHooks, type Piece } from "../model/adapters/piece.ts";
+import { tokenRows } from "../model/adapters/token-rows.ts";
+import type { Model } from "../model/llama.ts";
+import { type Method, methodDefinition } from "./registry.ts";
 import { type MethodParts, saveMethod } from "./save.ts";
-import { tokenRows } from "./token-rows.ts";
 import { growVocabularySync, newTokens } from "./vocab.ts";
 
 export interface MethodRuntimeWithParts extends MethodRuntime {
@@ -20,27 +18,20 @@ export interface MethodRuntimeWithParts extends MethodRuntime {
 
 /** Ids of the rows that train as trainable tokens (frozen: all new tokens or the named ones; LoRA: all new). */
 export function trainedTokenIds(plan: Plan, method: Method): number[] {
+  const sel = methodDefinition(method).newTokenRows(method);
+  if (sel === false) return [];
   const fresh = newTokens(plan);
-  if (method.kind === "frozen") {
-    const sel = method.trainable.newTokens;
-    if (sel === false) return [];
-    if (sel === true) return fresh.map((t) => t.id);
-    return sel.map((content) => {
-      const t = plan.tokenizer.added.find((a) => a.content === content);
-      if (!t || t.id === null)
-        throw new Error(
-          `method.trainable.newTokens: "${content}" is not one of the added tokens (tokens.add)`,
-        );
-      return t.id;
-    });
-  }
-  if ((method.kind === "lora" || method.kind === "qlora") && method.trainNewTokens)
-    return fresh.map((t) => t.id);
-  return [];
+  if (sel === true) return fresh.map((t) => t.id);
+  return sel.map((content) => {
+    const t = plan.tokenizer.added.find((a) => a.content === content);
+    if (!t || t.id === null)
+      throw new Error(`method.trainable.newTokens: "${content}" is not one of the added tokens (tokens.add)`);
+    return t.id;
+  });
 }
 
 export function buildMethodRuntime(model: Model, plan: Plan, seed: number): MethodRuntimeWithParts {
-  const method = methodOf(plan);
+  const method = plan.method;
   growVocabularySync(model, plan, null);
   const cfg = model.config;
   const trainable = new Map<string, tf.Variable>();
@@ -51,9 +42,11 @@ export function buildMethodRuntime(model: Model, plan: Plan, seed: number): Meth
   for (const name of trainableTensors) trainable.set(name, model.w(name));
   const rowIds = trainedTokenIds(plan, method);
   if (rowIds.length) parts.rows = tokenRows(model, rowIds);
-  if (method.kind === "qlora") parts.nf4 = nf4Base(model, method.quantization);
-  if (method.kind === "lora" || method.kind === "qlora") parts.lora = lora(model, method, seed);
-  if (method.kind === "prefix") parts.prefix = prefix(model, method, seed);
+  const built = methodDefinition(method).build(model, method, seed);
+  parts.nf4 = built.nf4 ?? null;
+  parts.lora = built.lora ?? null;
+  parts.prefix = built.prefix ?? null;
+  // An NF4 base before LoRA: LoRA's linear hook composes over the quantized base.
   for (const p of [parts.rows, parts.nf4, parts.lora, parts.prefix]) if (p) pieces.push(p);
   for (const p of pieces) for (const [name, v] of p.trainable) trainable.set(name, v);
   if (trainable.size === 0) throw new Error(`method "${method.kind}" leaves nothing to train`);

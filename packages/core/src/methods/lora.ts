@@ -1,0 +1,136 @@
+// LoRA: low-rank adapters on chosen linear modules (rsLoRA scaling, input dropout), optionally training the
+// rows of added tokens (PEFT trainable tokens). QLoRA (qlora.ts) is this over an NF4 base.
+import { z } from "zod";
+import { lora as loraPiece } from "../model/adapters/lora.ts";
+import { linearModules } from "../model/config.ts";
+import { linearRoles } from "../model/families/types.ts";
+import { positiveInt } from "../recipe/schema/common.ts";
+import type { AxolotlMapping, ExportFacts, ExportNote, MethodDefinition, TrlMapping } from "./definition.ts";
+import { MIN_PEFT_TRAINABLE_TOKENS } from "./peft.ts";
+
+/** The decoder's linear roles, as the model families name them. */
+export const linearModuleNames = linearRoles;
+export type LinearModuleName = (typeof linearModuleNames)[number];
+
+export const loraFields = {
+  rank: positiveInt().default(16).describe("LoRA rank r."),
+  alpha: z
+    .number()
+    .positive()
+    .default(32)
+    .describe("LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with rsLoRA)."),
+  dropout: z.number().min(0).lt(1).default(0.05).describe("Dropout on the LoRA input."),
+  targets: z
+    .union([z.literal("all-linear"), z.array(z.enum(linearModuleNames)).min(1)])
+    .default(["q_proj", "k_proj", "v_proj", "o_proj"])
+    .describe("Linear modules that get adapters, or `all-linear`."),
+  rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
+  trainNewTokens: z
+    .boolean()
+    .default(true)
+    .describe("Also train the embedding rows of added tokens (PEFT trainable_token_indices)."),
+};
+
+export const loraSchema = z.strictObject({
+  kind: z.literal("lora").describe("Low-rank adapters on linear modules."),
+  ...loraFields,
+});
+export type LoraMethod = z.output<typeof loraSchema>;
+/** The LoRA settings shared by lora and qlora. */
+export type LoraSettings = Omit<LoraMethod, "kind">;
+
+/** LoRA's trainable parameters: A [r, in] and B [out, r] per targeted linear and layer. */
+export function loraParameters(m: LoraSettings, cfg: Parameters<typeof linearModules>[0]) {
+  const all = linearModules(cfg);
+  const targets = m.targets === "all-linear" ? all : all.filter((x) => m.targets.includes(x.name));
+  return targets.map((x) => ({
+    name: `lora.${x.name}`,
+    parameters: cfg.numLayers * m.rank * (x.inFeatures + x.outFeatures),
+    tensors: 2 * cfg.numLayers,
+  }));
+}
+
+export const loraMemory = (m: LoraSettings) => ({
+  prefixLength: 0,
+  frozenLinears: true,
+  adapters: { targets: m.targets, rank: m.rank },
+  // A frozen head takes no gradient unless new rows train through it.
+  headTrains: (newRows: boolean) => m.trainNewTokens && newRows,
+});
+
+/** PEFT's LoraConfig kwargs (TRL's model.yaml). */
+export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
+  const ids = f.newTokenIds;
+  return {
+    usesPeft: true,
+    peft: {
+      class: "LoraConfig",
+      kwargs: {
+        task_type: "CAUSAL_LM",
+        r: m.rank,
+        lora_alpha: m.alpha,
+        lora_dropout: m.dropout,
+        target_modules: m.targets === "all-linear" ? "all-linear" : f.targetModules(m.targets),
+        use_rslora: m.rslora,
+        ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
+      },
+    },
+    notes: [],
+  };
+}
+
+/** Axolotl's LoRA fields, after `adapter` (and a quantized base's fields) the caller sets. */
+export function loraAxolotl(
+  m: LoraSettings,
+  f: ExportFacts & { changedSpecialTokens: ("bos" | "eos")[] },
+  fields: Record<string, unknown>,
+): AxolotlMapping {
+  const notes: ExportNote[] = [];
+  const header: string[] = [];
+  fields.lora_r = m.rank;
+  fields.lora_alpha = m.alpha;
+  fields.lora_dropout = m.dropout;
+  if (m.targets === "all-linear") fields.lora_target_linear = true;
+  else fields.lora_target_modules = f.targetModules(m.targets);
+  fields.peft_use_rslora = m.rslora;
+  const changed = f.changedSpecialTokens;
+  if (changed.length > 0) {
+    // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
+    fields.lora_modules_to_save = ["embed_tokens", "lm_head"];
+    notes.push({
+      kind: "approximate",
+      path: ["tokens", changed[0]!],
+      message:
+        "Axolotl needs lora_modules_to_save [embed_tokens, lm_head] when an adapter run sets a special token to a new one: the whole embedding and lm_head train, not only the new rows",
+      hint: "or use --target trl (PEFT trainable tokens)",
+    });
+  } else if (f.newTokenIds.length > 0) {
+    // A dict keyed by module (Axolotl src/axolotl/utils/schemas/peft.py@629bafbb68c6) reaches an untied lm_head.
+    fields.peft_trainable_token_indices = f.tokenIndices(f.newTokenIds);
+    header.push(
+      `The new tokens' rows train as PEFT trainable tokens: needs peft>=${MIN_PEFT_TRAINABLE_TOKENS}.`,
+    );
+  }
+  return { fields, notes, header };
+}
+
+export const lora: MethodDefinition<LoraMethod> = {
+  kind: "lora",
+  schema: loraSchema,
+  label: "LoRA",
+  adapter: "lora",
+  mergeable: true,
+  defaultLearningRate: 2e-4,
+  learningRates: "adapter",
+  trainsTensor: () => false,
+  newTokenRows: (m) => m.trainNewTokens,
+  addedRowsLearn: (m) => m.trainNewTokens,
+  quantizedBase: () => null,
+  addedParameters: loraParameters,
+  memory: loraMemory,
+  build: (model, m, seed) => ({ lora: loraPiece(model, m, seed) }),
+  exports: {
+    trl: loraTrl,
+    axolotl: (m, f) => loraAxolotl(m, f, { adapter: "lora" }),
+  },
+};
