@@ -26,6 +26,8 @@ export interface DataFacts {
   longestRow: number | null;
   cacheDir: string | null;
   cacheHit: boolean | null;
+  /** Each source's cache entry key (null when not cached). */
+  cacheKeys: Record<string, string | null>;
 }
 
 export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
@@ -184,6 +186,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       name: resolved.template?.name ?? null,
       hash: resolved.template ? sha256(resolved.template.text) : null,
       endOfTurn: resolved.endOfTurn,
+      text: resolved.template?.text ?? null,
     },
     method: stripFunctions(recipe.method) as Plan["method"],
     parameterGroups: groups,
@@ -198,7 +201,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       samplesPerEpoch: data.samplesPerEpoch,
       tokensPerEpoch: data.tokensPerEpoch,
       evalSamples: data.evalSamples,
-      cache: { dir: data.cacheDir, hit: data.cacheHit },
+      cache: { dir: data.cacheDir, hit: data.cacheHit, keys: data.cacheKeys },
     },
     batching: {
       mode,
@@ -234,6 +237,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       ...(native ? { native } : {}),
     },
     engine,
+    recompute: recomputeDecision(train.gradientCheckpointing, gpu),
     kernels: describeKernels(backend.chosen, native?.active ?? false),
     ...(gpu ? { gpu } : {}),
     probes:
@@ -245,15 +249,32 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
             answerSpace: probeAnswerSpace(recipe.probes),
             chance: 1 / probeAnswerSpace(recipe.probes),
             tokens: resolved.probes.map((f) => f.token),
+            facts: resolved.probes.map(({ token, question, answer }) => ({ token, question, answer })),
           }
         : null,
     eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
     checkpoints: { every: train.checkpointEvery ?? null },
-    output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave },
+    output: {
+      dir: resolved.outputDir,
+      save: recipe.output.save ?? defaultSave,
+      baseModelName: recipe.output.baseModelName ?? null,
+    },
     seed: train.seed,
     warnings,
   };
   return PlanSchema.parse(plan);
+}
+
+/** Whether layers are recomputed in backward: the recipe's flag, unless the GPU plan needs it on to fit a row. */
+function recomputeDecision(
+  requested: boolean,
+  gpu: { gradientCheckpointing: boolean } | null,
+): Plan["recompute"] {
+  if (gpu?.gradientCheckpointing && !requested)
+    return { layers: true, reason: "on: a row of maxLength fits the GPU only with it (gpu plan)" };
+  return requested
+    ? { layers: true, reason: "on: train.gradientCheckpointing" }
+    : { layers: false, reason: "off: train.gradientCheckpointing is not set" };
 }
 
 /** JSON with sorted keys and functions named, so equal recipes hash equal. */
