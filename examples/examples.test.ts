@@ -31,6 +31,9 @@ function normalise(plan: Record<string, unknown>): unknown {
   p.memory.device = "<device>";
   p.memory.fits = "<fits>";
   p.data.cache.hit = "<hit>";
+  // Content keys hash the data files' absolute paths and the tokenizer folder's: machine-specific.
+  for (const k of Object.keys(p.data.cache.keys ?? {}))
+    if (p.data.cache.keys[k] !== null) p.data.cache.keys[k] = "<content key>";
   p.kernels = "<per backend>";
   return p;
 }

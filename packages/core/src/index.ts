@@ -125,6 +125,6 @@ export {
   throughputSvg,
   writeRunReport,
 } from "./report/index.ts";
-export { type RunResult, type TrainOptions, train } from "./train/index.ts";
+export { type RunResult, type TrainOptions, train, trainFromPlan } from "./train/index.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
 export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";

@@ -32,6 +32,7 @@ export function emptyDataFacts(): DataFacts {
     longestRow: null,
     cacheDir: null,
     cacheHit: null,
+    cacheKeys: {},
   };
 }
 
@@ -191,6 +192,7 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   facts.evalSamples = prepared.reports.reduce((a, r) => a + r.evalRows, 0);
   facts.cacheDir = cacheDir;
   facts.cacheHit = prepared.cacheHit;
+  facts.cacheKeys = Object.fromEntries(prepared.reports.map((r) => [r.name, r.cacheKey]));
   facts.longestRow = Math.max(0, ...prepared.reports.map((r) => r.longest));
 
   // The first epoch's schedule gives the batching numbers (later epochs differ only in order).

@@ -1,4 +1,9 @@
 // The execution plan: versioned, plain JSON, validated by its own schema when written and read.
+// The plan is the program: train(plan) runs from it and the data cache it names, never the recipe.
+// Decisions (the runtime does exactly these): recipe, model, tokenizer, template, method, data, batching,
+// optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed.
+// Estimates (shown, never obeyed): parameterGroups, parameters, memory, kernels, gpu, warnings.
+// Fields added after version 1 are optional, so older plans still read; the runtime says what they lack.
 import { z } from "zod";
 import { MethodSchema } from "../methods/registry.ts";
 import { hasFamily, ModelConfigSchema } from "../model/families/index.ts";
@@ -92,6 +97,7 @@ export const PlanSchema = z.object({
     name: z.string().nullable(),
     hash: z.string().nullable(),
     endOfTurn: z.string().nullable(),
+    text: z.string().nullable().optional().describe("The chat template trained with (null: none is used)."),
   }),
   // The recipe's method with every default applied: the one decision the runtime builds from.
   method: MethodSchema,
@@ -116,7 +122,14 @@ export const PlanSchema = z.object({
     samplesPerEpoch: int().nullable(),
     tokensPerEpoch: int().nullable(),
     evalSamples: int().nullable(),
-    cache: z.object({ dir: z.string().nullable(), hit: z.boolean().nullable() }),
+    cache: z.object({
+      dir: z.string().nullable(),
+      hit: z.boolean().nullable(),
+      keys: z
+        .record(z.string(), z.string().nullable())
+        .optional()
+        .describe("Each source's content-keyed cache entry under dir (null: not cached); train reads these."),
+    }),
   }),
   batching: z.object({
     mode: z.enum(["bucketed", "fixed", "packed"]),
@@ -175,6 +188,15 @@ export const PlanSchema = z.object({
     })
     .optional()
     .describe("The engine that runs the plan and why (plans made before engines existed ran tfjs)."),
+  recompute: z
+    .object({
+      layers: z
+        .boolean()
+        .describe("Each decoder layer is recomputed in the backward pass (gradient checkpointing)."),
+      reason: z.string(),
+    })
+    .optional()
+    .describe("The runtime's recompute decision (memory and gpu hold what the estimates assumed)."),
   kernels: z.array(z.object({ op: z.string(), formulation: z.string() })),
   gpu: z
     .object({
@@ -201,12 +223,24 @@ export const PlanSchema = z.object({
       answerSpace: int(),
       chance: z.number().describe("Recall a guesser would get: 1 / answer space."),
       tokens: z.array(z.string()),
+      facts: z
+        .array(z.object({ token: z.string(), question: z.string(), answer: z.string() }))
+        .optional()
+        .describe("The taught facts recall is measured on."),
     })
     .nullable()
     .describe("Knowledge probes mixed into training (null without them)."),
   eval: z.object({ every: int().nullable(), maxSamples: int().nullable() }),
   checkpoints: z.object({ every: int().nullable() }),
-  output: z.object({ dir: z.string(), save: z.enum(["adapter", "merged", "both"]) }),
+  output: z.object({
+    dir: z.string(),
+    save: z.enum(["adapter", "merged", "both"]),
+    baseModelName: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("The base model's name in artefacts (output.baseModelName; null: from the model source)."),
+  }),
   seed: z.number().int(),
   warnings: z.array(
     z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),

@@ -27,6 +27,8 @@ export interface DataFacts {
   longestRow: number | null;
   cacheDir: string | null;
   cacheHit: boolean | null;
+  /** Each source's cache entry key (null when not cached). */
+  cacheKeys: Record<string, string | null>;
 }
 
 export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
@@ -63,6 +65,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       name: resolved.template?.name ?? null,
       hash: resolved.template ? sha256(resolved.template.text) : null,
       endOfTurn: resolved.endOfTurn,
+      text: resolved.template?.text ?? null,
     },
     method: stripFunctions(recipe.method) as Plan["method"],
     parameterGroups: groups,
@@ -73,12 +76,17 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     memory: compute.memory,
     backend: compute.backend,
     engine: compute.engine,
+    recompute: recomputeDecision(train.gradientCheckpointing, compute.gpu ?? null),
     kernels: compute.kernels,
     ...(compute.gpu ? { gpu: compute.gpu } : {}),
     probes: probesSection(resolved, data),
     eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
     checkpoints: { every: train.checkpointEvery ?? null },
-    output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave(recipe.method) },
+    output: {
+      dir: resolved.outputDir,
+      save: recipe.output.save ?? defaultSave(recipe.method),
+      baseModelName: recipe.output.baseModelName ?? null,
+    },
     seed: train.seed,
     warnings: planWarnings(recipe, problems),
   };
@@ -277,7 +285,7 @@ function dataSection(recipe: Recipe, data: DataFacts): Plan["data"] {
     samplesPerEpoch: data.samplesPerEpoch,
     tokensPerEpoch: data.tokensPerEpoch,
     evalSamples: data.evalSamples,
-    cache: { dir: data.cacheDir, hit: data.cacheHit },
+    cache: { dir: data.cacheDir, hit: data.cacheHit, keys: data.cacheKeys },
   };
 }
 
@@ -291,6 +299,7 @@ function probesSection(resolved: ResolvedRecipe, data: DataFacts): Plan["probes"
     answerSpace: probeAnswerSpace(probes),
     chance: 1 / probeAnswerSpace(probes),
     tokens: resolved.probes.map((f) => f.token),
+    facts: resolved.probes.map(({ token, question, answer }) => ({ token, question, answer })),
   };
 }
 
@@ -308,6 +317,18 @@ function planWarnings(recipe: Recipe, problems: Problem[]): Plan["warnings"] {
       path: formatPath(p.path),
       acknowledged: (recipe.acknowledge as string[]).includes(p.code),
     }));
+}
+
+/** Whether layers are recomputed in backward: the recipe's flag, unless the GPU plan needs it on to fit a row. */
+function recomputeDecision(
+  requested: boolean,
+  gpu: { gradientCheckpointing: boolean } | null,
+): Plan["recompute"] {
+  if (gpu?.gradientCheckpointing && !requested)
+    return { layers: true, reason: "on: a row of maxLength fits the GPU only with it (gpu plan)" };
+  return requested
+    ? { layers: true, reason: "on: train.gradientCheckpointing" }
+    : { layers: false, reason: "off: train.gradientCheckpointing is not set" };
 }
 
 /** JSON with sorted keys and functions named, so equal recipes hash equal. */

@@ -68,6 +68,8 @@ export interface SourceReport {
   weight: number;
   samplesPerEpoch: number;
   cached: boolean;
+  /** The content key of the source's cache entry (null when it is not in the cache); a plan names it. */
+  cacheKey: string | null;
   templateDrops: TemplateDrop[];
 }
 
@@ -120,11 +122,13 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
       }
     }
     const cached = stage !== null;
+    let stored = cached;
     if (!stage) {
       stage = await tokenizeSource(name, source, resolved.files, opts);
       if (opts.cacheDir && key) {
         try {
           await writeEntry(opts.cacheDir, key, stage.meta, stage.samples, name);
+          stored = true;
         } catch (e) {
           out.warnings.push(
             `source "${name}": cache not written to ${opts.cacheDir}: ${(e as Error).message}`,
@@ -176,14 +180,22 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
       weight: train.length > 0 ? perEpoch / train.length : 0,
       samplesPerEpoch: perEpoch,
       cached,
+      cacheKey: stored && key ? key : null,
       templateDrops: stage.meta.templateDrops,
     });
   }
   return out;
 }
 
+/** What an epoch's mix and the eval split read of prepared data (a plan's cache entries give the same). */
+export interface SplitData {
+  reports: readonly Pick<SourceReport, "name" | "trainRows" | "samplesPerEpoch">[];
+  train: Record<string, TokenizedSample[]>;
+  eval: Record<string, TokenizedSample[]>;
+}
+
 /** The realised mix of one epoch: each source's draw (repeated or subsampled), shuffled together. */
-export function mixEpoch(prepared: PreparedData, epoch: number, seed: number): TokenizedSample[] {
+export function mixEpoch(prepared: SplitData, epoch: number, seed: number): TokenizedSample[] {
   return mixSamples(
     prepared.reports.map((r) => ({
       source: { name: r.name, size: r.trainRows, samples: r.samplesPerEpoch },

@@ -2,9 +2,10 @@
 import type { Plan } from "../compile/plan-schema.ts";
 
 /**
- * Whether each layer is recomputed in backward: the GPU plan's decision when there is one (it turns
- * checkpointing on when a row of the longest length would not fit without it), else the recipe's.
+ * Whether each layer is recomputed in backward: the plan's recompute decision. Plans made before it was
+ * recorded: the GPU plan's choice when there is one (it turns checkpointing on when a row of the longest
+ * length would not fit without it), else the recipe's.
  */
 export function gradientCheckpointingOf(plan: Plan): boolean {
-  return plan.gpu?.gradientCheckpointing ?? plan.memory.gradientCheckpointing;
+  return plan.recompute?.layers ?? plan.gpu?.gradientCheckpointing ?? plan.memory.gradientCheckpointing;
 }

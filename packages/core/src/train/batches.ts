@@ -1,7 +1,7 @@
 // An epoch's micro-batches from the plan: the realised mix, the batching schedule, and tensors' inputs.
 import type { Plan } from "../compile/plan-schema.ts";
 import { type BatchOptions, type BatchSchedule, planBatches } from "../data/batch/index.ts";
-import { mixEpoch, type PreparedData } from "../data/pipeline.ts";
+import { mixEpoch, type SplitData } from "../data/pipeline.ts";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
 import type { TokenBatch } from "../model/batch.ts";
 import { shiftLabels } from "../model/train-step.ts";
@@ -41,7 +41,7 @@ export interface EpochBatches {
 }
 
 /** Epoch `epoch`'s samples and micro-batches: a pure function of the data, the plan and the epoch. */
-export function epochBatches(plan: Plan, prepared: PreparedData, epoch: number): EpochBatches {
+export function epochBatches(plan: Plan, prepared: SplitData, epoch: number): EpochBatches {
   const samples = mixEpoch(prepared, epoch, plan.data.seed);
   const schedule = planBatches(
     samples.map((s) => s.inputIds.length),

@@ -1,13 +1,13 @@
 // Evaluation through the engine: mean loss over the eval split's trained tokens, and greedy sample answers.
 import type { Plan } from "../compile/plan-schema.ts";
 import { planBatches } from "../data/batch/index.ts";
-import type { PreparedData } from "../data/pipeline.ts";
+import type { SplitData } from "../data/pipeline.ts";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
 import type { Engine } from "../engines/engine.ts";
 import { fillBatch } from "./batches.ts";
 
 /** The eval samples of every source, in source order, capped at `eval.maxSamples`. */
-export function evalSamples(plan: Plan, prepared: PreparedData): TokenizedSample[] {
+export function evalSamples(plan: Plan, prepared: SplitData): TokenizedSample[] {
   const all = prepared.reports.flatMap((r) => prepared.eval[r.name] ?? []);
   return plan.eval.maxSamples !== null ? all.slice(0, plan.eval.maxSamples) : all;
 }

@@ -1,15 +1,14 @@
 // The training loop: plan -> data, model, method -> steps of accumulated micro-batches -> AdamW,
 // with evaluations, samples, metrics, atomic checkpoints, exact resume, Ctrl-C, and the method's artefacts.
+// It runs from the plan alone (and the data cache it names): the recipe is never read again.
 
-import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { resourceUsage } from "node:process";
-import { type CompileResult, compileRecipe, writeJsonAtomic } from "../compile/compile.ts";
+import { type CompileResult, writeJsonAtomic } from "../compile/compile.ts";
 import type { Plan } from "../compile/plan-schema.ts";
-import type { PreparedData } from "../data/pipeline.ts";
 import { createEngine } from "../engines/create.ts";
-import type { Engine, ModelSource } from "../engines/engine.ts";
+import type { Engine, LoadedModel } from "../engines/engine.ts";
 import { baseModelOf } from "../export/base-model.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
@@ -22,10 +21,12 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { TrainError } from "./errors.ts";
-import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
+import type { SampleAnswer } from "./evaluate.ts";
+import { watchInterrupts } from "./interrupts.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
-import { evaluateProbes } from "./probes.ts";
-import { createProgress, type ProgressMode } from "./progress.ts";
+import { createProgress, type Progress, type ProgressMode } from "./progress.ts";
+import { createEvaluator, type Evaluator } from "./run-eval.ts";
+import { type RunInputs, runInputsFromCompiled, runInputsFromPlan } from "./run-inputs.ts";
 import { learningRateAt } from "./schedule.ts";
 import { trainStep } from "./step.ts";
 
@@ -43,8 +44,10 @@ export interface TrainOptions {
   progress?: ProgressMode;
   /** Prompts answered greedily at each evaluation (default 2; 0 = none). */
   samples?: number;
-  /** The compile result of the plan's recipe, when the caller has it (skips compiling again). */
+  /** The compile result the plan was made with, when the caller has it (skips reading the data cache). */
   compiled?: CompileResult;
+  /** Where the plan was read from, named in messages (default "the plan"). */
+  planFile?: string;
   /** The engine to run on (default: a new one of the plan's `engine.chosen`); the loop disposes it. */
   engine?: Engine;
 }
@@ -80,165 +83,157 @@ export function dropoutSeed(seed: number, step: number, micro: number): number {
   return (Math.imul(seed + 1, 1000003) + Math.imul(step, 1009) + micro) >>> 0;
 }
 
-async function prepare(plan: Plan, compiled: CompileResult | undefined): Promise<CompileResult> {
-  if (compiled) return compiled;
-  // A recipe defined in a notebook has no file: its parsed form, written beside the plan, stands in.
-  const source = plan.recipe.file ?? join(plan.output.dir, "recipe.resolved.json");
-  const where = plan.recipe.file ?? "the recipe";
-  let input: string | object = source;
-  if (!plan.recipe.file) {
-    if (!existsSync(source))
-      throw new TrainError(`${source} is missing: compile the recipe with writing on, or pass \`compiled\``);
-    input = JSON.parse(readFileSync(source, "utf8")) as object;
-  }
-  const result = await compileRecipe(input, { write: false });
-  if (!result.plan) {
-    const first = result.diagnostics.find((d) => d.severity === "error");
-    throw new TrainError(`${where} no longer compiles${first ? `: ${first.message}` : ""}`);
-  }
-  if (result.plan.recipe.hash !== plan.recipe.hash)
-    throw new TrainError(`${where} changed since this plan was made; compile it again`);
-  return result;
+/** Where a run stands: optimizer steps, epoch and micro-batch within it, and totals (a checkpoint's state). */
+interface Position {
+  step: number;
+  epoch: number;
+  micro: number;
+  tokens: number;
+  seconds: number;
 }
 
-function modelSource(plan: Plan, compiled: CompileResult): ModelSource {
-  const m = compiled.resolved?.model;
-  if (!m) throw new TrainError("the recipe's model did not resolve");
-  if (m.dir) return { dir: m.dir };
-  return { config: m.config, seed: plan.seed };
+/** What the parts of one run share. */
+interface Run {
+  plan: Plan;
+  inputs: RunInputs;
+  engine: Engine;
+  outDir: string;
+  metrics: MetricsLog;
+  progress: Progress;
+  pos: Position;
+  stopAt: number;
+  padId: number;
 }
 
 export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunResult> {
-  const compiled = await prepare(plan, opts.compiled);
-  const prepared: PreparedData | null = compiled.data?.prepared ?? null;
-  if (!prepared) throw new TrainError("the recipe's data could not be prepared");
   const total = plan.optimizer.schedule.totalSteps;
   if (total === null) throw new TrainError("the plan has no step count (its data was not read)");
-  const stopAt = Math.min(total, opts.maxSteps ?? total);
+  const inputs = opts.compiled
+    ? runInputsFromCompiled(plan, opts.compiled)
+    : await runInputsFromPlan(plan, opts.planFile);
 
-  const source = modelSource(plan, compiled);
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });
   // The plan actually run sits beside its results (compile writes it too, unless told not to).
   await writeJsonAtomic(join(outDir, "plan.json"), plan);
-  const metrics = new MetricsLog(join(outDir, "metrics.jsonl"));
   const progress = createProgress(opts.progress ?? "auto");
   // Last before the try: nothing between here and its finally can throw.
   const engine = opts.engine ?? (await createEngine(plan));
-
-  // Ctrl-C: finish the step, checkpoint, return. A second Ctrl-C exits at once.
-  const local = new AbortController();
-  const onAbort = () => local.abort();
-  opts.signal?.addEventListener("abort", onAbort);
-  if (opts.signal?.aborted) local.abort();
-  let sigints = 0;
-  const onSigint = () => {
-    if (++sigints > 1) process.exit(130);
-    progress.log("interrupted: writing a checkpoint after this step (Ctrl-C again to quit now)");
-    local.abort();
-  };
-  if (opts.handleSigint !== false) process.on("SIGINT", onSigint);
-
+  const interrupts = watchInterrupts(opts, progress);
   try {
-    const loaded = await engine.load({ plan, model: source });
-
-    const pos = { step: 0, epoch: 0, micro: 0, tokens: 0, seconds: 0 };
-    let resumedFrom: string | null = null;
-    if (opts.resume) {
-      resumedFrom = await latestCheckpoint(outDir);
-      if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
-      else {
-        const { state: s, trainable } = await readCheckpoint(resumedFrom, loaded.trainable);
-        await engine.writeState(trainable);
-        if (s.recipeHash !== plan.recipe.hash)
-          throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
-        if (s.method !== plan.method.kind)
-          throw new TrainError(
-            `${resumedFrom} was written by method ${s.method}, this plan uses ${plan.method.kind}`,
-          );
-        Object.assign(pos, {
-          step: s.step,
-          epoch: s.epoch,
-          micro: s.microBatch,
-          tokens: s.tokens,
-          seconds: s.seconds,
-        });
-        progress.log(`resuming from ${resumedFrom} (step ${s.step})`);
-        if (s.data && s.data.tokensPerEpoch !== plan.data.tokensPerEpoch)
-          progress.log(
-            `warning: the data changed since ${resumedFrom} (${s.data.tokensPerEpoch} tokens per epoch then, ${plan.data.tokensPerEpoch} now); the loss curve will differ`,
-          );
-      }
-    }
-    if (!resumedFrom) {
-      const previous = await retireCheckpoints(outDir);
-      if (previous) progress.log(`a fresh run: the earlier run's checkpoints are now in ${previous}`);
-    }
-    // A fresh run starts metrics.jsonl over; a resumed one drops what came after its checkpoint.
-    await metrics.truncateAfter(resumedFrom ? pos.step : -1);
-
-    const padId = plan.tokenizer.pad?.id ?? plan.tokenizer.eos?.id ?? 0;
-    const accum = plan.batching.gradientAccumulation;
-    const evalSet = evalSamples(plan, prepared);
-    const tokenizer = compiled.resolved?.tokenizer ?? null;
-    const stopIds = [
-      plan.tokenizer.eos?.id,
-      plan.template.endOfTurn ? tokenizer?.tokenToId(plan.template.endOfTurn) : undefined,
-    ].filter((x): x is number => typeof x === "number");
-    const sampleCount = tokenizer ? (opts.samples ?? 2) : 0;
-    const evalEvery = plan.eval.every ?? plan.optimizer.stepsPerEpoch;
-    let lastEval: number | null = null;
-    let lastRecall: number | null = null;
-    let initialEval: number | null = null;
-    let samples: SampleAnswer[] = [];
-
-    const probes = compiled.resolved?.probes ?? [];
-    const template = compiled.resolved?.template?.text ?? null;
-    const runEval = async (step: number) => {
-      const t0 = performance.now();
-      const r = await evaluate(engine, evalSet, plan, padId);
-      // Knowledge probes: the share of taught facts answered exactly (greedy), when the recipe has them.
-      let recall: number | undefined;
-      if (probes.length && tokenizer && template) {
-        const pr = await evaluateProbes(engine, probes, { tokenizer, template, stopIds });
-        recall = lastRecall = pr.recall;
-        for (const x of pr.results.slice(0, sampleCount))
-          progress.log(
-            `  probe: ${x.token} -> ${JSON.stringify(x.output)} (taught ${JSON.stringify(x.answer)})`,
-          );
-      }
-      const extra = recall === undefined ? {} : { probeRecall: recall };
-      if (r) {
-        lastEval = r.loss;
-        metrics.append({
-          step,
-          evalLoss: r.loss,
-          evalTokens: r.tokens,
-          seconds: (performance.now() - t0) / 1000,
-          ...extra,
-        });
-      } else if (recall !== undefined) metrics.append({ step, probeRecall: recall });
-      const parts = [
-        r ? `loss ${r.loss.toFixed(4)} over ${r.tokens} tokens` : null,
-        recall !== undefined ? `probe recall ${(recall * 100).toFixed(0)}% of ${probes.length}` : null,
-      ].filter(Boolean);
-      if (parts.length) progress.log(`eval step ${step}: ${parts.join(", ")}`);
-      if (sampleCount > 0 && tokenizer) {
-        const prompts = evalSet.length ? evalSet : epochBatches(plan, prepared, 0).samples;
-        samples = await sampleAnswers(engine, prompts, {
-          count: sampleCount,
-          stopIds,
-          decode: (ids) => tokenizer.decode(ids),
-        });
-        for (const s of samples) {
-          metrics.append({ step, sample: { step, ...s } });
-          progress.log(`  sample: ${JSON.stringify(s.prompt)} -> ${JSON.stringify(s.completion)}`);
-        }
-      }
-      return r?.loss ?? null;
+    const run: Run = {
+      plan,
+      inputs,
+      engine,
+      outDir,
+      metrics: new MetricsLog(join(outDir, "metrics.jsonl")),
+      progress,
+      pos: { step: 0, epoch: 0, micro: 0, tokens: 0, seconds: 0 },
+      stopAt: Math.min(total, opts.maxSteps ?? total),
+      padId: plan.tokenizer.pad?.id ?? plan.tokenizer.eos?.id ?? 0,
     };
+    const loaded = await engine.load({ plan, model: inputs.model });
+    const resumedFrom = await startOrResume(run, loaded, opts.resume ?? false);
+    const evaluator = createEvaluator({
+      ...run,
+      stopIds: stopIdsOf(plan, inputs),
+      sampleCount: inputs.tokenizer ? (opts.samples ?? 2) : 0,
+    });
+    const initialEval = !resumedFrom && run.pos.step < run.stopAt ? await evaluator.run(0) : null;
+    const checkpoints = checkpointer(run, resumedFrom);
+    const steps = await runSteps(run, evaluator, checkpoints, interrupts.signal, opts.onStep);
+    const interrupted = interrupts.signal.aborted && run.pos.step < run.stopAt;
+    const finished = await finish(run, evaluator, checkpoints, interrupted);
+    return displayRunResult({
+      steps: run.pos.step,
+      epochs: steps.lastEpoch ?? run.pos.epoch,
+      loss: steps.lastLoss,
+      initialEvalLoss: initialEval,
+      evalLoss: evaluator.last.loss,
+      probeRecall: evaluator.last.recall,
+      tokens: steps.tokens,
+      seconds: steps.seconds,
+      tokensPerSecond: steps.seconds > 0 ? steps.tokens / steps.seconds : 0,
+      peakRssBytes: Math.max(steps.rssPeak, resourceUsage().maxRSS * 1024),
+      interrupted,
+      resumedFrom,
+      outputDir: outDir,
+      metricsFile: run.metrics.path,
+      checkpoint: checkpoints.last(),
+      artefacts: finished.artefacts,
+      samples: evaluator.last.samples,
+    });
+  } finally {
+    progress.stop();
+    interrupts.dispose();
+    engine.dispose();
+  }
+}
 
-    const checkpoint = async () => {
+/** The ids that end a generated answer: EOS and the template's end-of-turn token. */
+function stopIdsOf(plan: Plan, inputs: RunInputs): number[] {
+  return [
+    plan.tokenizer.eos?.id,
+    plan.template.endOfTurn ? inputs.tokenizer?.tokenToId(plan.template.endOfTurn) : undefined,
+  ].filter((x): x is number => typeof x === "number");
+}
+
+/**
+ * Resume: load the latest complete checkpoint into the engine and move to its position (returns it).
+ * A fresh run sets earlier checkpoints aside. Either way metrics.jsonl keeps only what came before.
+ */
+async function startOrResume(run: Run, loaded: LoadedModel, resume: boolean): Promise<string | null> {
+  const { plan, engine, outDir, progress, pos } = run;
+  let resumedFrom: string | null = null;
+  if (resume) {
+    resumedFrom = await latestCheckpoint(outDir);
+    if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
+    else {
+      const { state: s, trainable } = await readCheckpoint(resumedFrom, loaded.trainable);
+      await engine.writeState(trainable);
+      if (s.recipeHash !== plan.recipe.hash)
+        throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
+      if (s.method !== plan.method.kind)
+        throw new TrainError(
+          `${resumedFrom} was written by method ${s.method}, this plan uses ${plan.method.kind}`,
+        );
+      Object.assign(pos, {
+        step: s.step,
+        epoch: s.epoch,
+        micro: s.microBatch,
+        tokens: s.tokens,
+        seconds: s.seconds,
+      });
+      progress.log(`resuming from ${resumedFrom} (step ${s.step})`);
+      if (s.data && s.data.tokensPerEpoch !== plan.data.tokensPerEpoch)
+        progress.log(
+          `warning: the data changed since ${resumedFrom} (${s.data.tokensPerEpoch} tokens per epoch then, ${plan.data.tokensPerEpoch} now); the loss curve will differ`,
+        );
+    }
+  }
+  if (!resumedFrom) {
+    const previous = await retireCheckpoints(outDir);
+    if (previous) progress.log(`a fresh run: the earlier run's checkpoints are now in ${previous}`);
+  }
+  // A fresh run starts metrics.jsonl over; a resumed one drops what came after its checkpoint.
+  await run.metrics.truncateAfter(resumedFrom ? pos.step : -1);
+  return resumedFrom;
+}
+
+interface Checkpoints {
+  /** Writes one at the current position; returns its folder. */
+  write(): Promise<string>;
+  /** The newest one written (or resumed from), and whether it is at the current step. */
+  last(): string | null;
+  current(): boolean;
+}
+
+function checkpointer(run: Run, resumedFrom: string | null): Checkpoints {
+  const { plan, pos } = run;
+  let lastStep = resumedFrom ? pos.step : -1;
+  let last = resumedFrom;
+  return {
+    async write() {
       const state: CheckpointState = {
         version: 1,
         step: pos.step,
@@ -251,146 +246,150 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         seconds: pos.seconds,
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
-      const dir = await writeCheckpoint(outDir, await engine.readState(), state);
-      lastCheckpointStep = pos.step;
-      return dir;
-    };
-    let lastCheckpointStep = resumedFrom ? pos.step : -1;
-    let lastCheckpoint: string | null = resumedFrom;
+      last = await writeCheckpoint(run.outDir, await run.engine.readState(), state);
+      lastStep = pos.step;
+      return last;
+    },
+    last: () => last,
+    current: () => lastStep === pos.step,
+  };
+}
 
-    if (!resumedFrom && pos.step < stopAt) initialEval = await runEval(0);
+interface StepTotals {
+  lastLoss: number | null;
+  /** Fractional epoch after the last step (null when no step ran). */
+  lastEpoch: number | null;
+  /** Real tokens and seconds of the steps run in this call. */
+  tokens: number;
+  seconds: number;
+  rssPeak: number;
+}
 
-    let epoch: EpochBatches | null = null;
-    const epochAt = (e: number) => {
-      if (epoch === null || epochIndex !== e) {
-        epoch = epochBatches(plan, prepared, e);
-        epochIndex = e;
-        if (microBatchCount(epoch) === 0) throw new TrainError(`epoch ${e} has no micro-batches`);
-      }
-      return epoch;
-    };
-    let epochIndex = -1;
-    let lastLoss: number | null = null;
-    let lastEpoch = pos.epoch;
-    let runTokens = 0;
-    let runSeconds = 0;
-    let rssPeak = process.memoryUsage().rss;
-    const schedule = {
-      kind: plan.optimizer.schedule.kind,
-      warmupSteps: plan.optimizer.schedule.warmupSteps ?? 0,
-      totalSteps: total,
-      minLearningRateRatio: plan.optimizer.schedule.minLearningRateRatio,
-    };
-    progress.start(stopAt, pos.step);
-
-    while (pos.step < stopAt && !local.signal.aborted) {
-      const t0 = performance.now();
-      const ep = epochAt(pos.epoch);
-      const count = microBatchCount(ep);
-      const end = Math.min(count, pos.micro + accum);
-      const lr = learningRateAt(pos.step, plan.optimizer.learningRate, schedule);
-      const micro = function* () {
-        for (let k = pos.micro; k < end; k++) yield microBatchAt(ep, k, padId);
-      };
-      const step = pos.step;
-      const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
-        seed: (k) => dropoutSeed(plan.seed, step, k),
-        learningRate: lr,
-        clipNorm: plan.optimizer.clipNorm,
-        onMicroBatch: () => {
-          rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-        },
-      });
-
-      pos.step++;
-      pos.micro = end;
-      const epochDone = end >= count;
-      if (epochDone) {
-        pos.epoch++;
-        pos.micro = 0;
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      pos.tokens += tokens;
-      pos.seconds += seconds;
-      runTokens += tokens;
-      runSeconds += seconds;
-      lastLoss = loss;
-      const m: StepMetrics = {
-        step: pos.step,
-        epoch: pos.epoch + pos.micro / count,
-        loss: lastLoss,
-        lr,
-        tokens,
-        trainedTokens,
-        seconds,
-        gradNorm: norm,
-      };
-      lastEpoch = m.epoch;
-      metrics.append(m);
-      progress.step(m, runSeconds > 0 ? runTokens / runSeconds : 0);
-      opts.onStep?.(m);
-
-      // tfjs work resolves in microtasks only: let signals (Ctrl-C) and timers in once per step.
-      await new Promise((resolve) => setImmediate(resolve));
-      const last = pos.step >= stopAt;
-      if (!last && evalEvery && pos.step % evalEvery === 0) await runEval(pos.step);
-      const every = plan.checkpoints.every;
-      if (!last && every && pos.step % every === 0) lastCheckpoint = await checkpoint();
+/** Optimizer steps until stopAt or an interrupt, with evaluations and checkpoints at the plan's intervals. */
+async function runSteps(
+  run: Run,
+  evaluator: Evaluator,
+  checkpoints: Checkpoints,
+  signal: AbortSignal,
+  onStep: ((m: StepMetrics) => void) | undefined,
+): Promise<StepTotals> {
+  const { plan, inputs, engine, pos, stopAt, padId, progress } = run;
+  const total = plan.optimizer.schedule.totalSteps ?? stopAt;
+  const accum = plan.batching.gradientAccumulation;
+  const evalEvery = plan.eval.every ?? plan.optimizer.stepsPerEpoch;
+  const schedule = {
+    kind: plan.optimizer.schedule.kind,
+    warmupSteps: plan.optimizer.schedule.warmupSteps ?? 0,
+    totalSteps: total,
+    minLearningRateRatio: plan.optimizer.schedule.minLearningRateRatio,
+  };
+  let epoch: { index: number; batches: EpochBatches } | null = null;
+  const epochAt = (e: number): EpochBatches => {
+    if (epoch?.index !== e) {
+      epoch = { index: e, batches: epochBatches(plan, inputs.data, e) };
+      if (microBatchCount(epoch.batches) === 0) throw new TrainError(`epoch ${e} has no micro-batches`);
     }
+    return epoch.batches;
+  };
+  const totals: StepTotals = {
+    lastLoss: null,
+    lastEpoch: null,
+    tokens: 0,
+    seconds: 0,
+    rssPeak: process.memoryUsage().rss,
+  };
+  progress.start(stopAt, pos.step);
 
-    const interrupted = local.signal.aborted && pos.step < stopAt;
-    let artefacts: string[] = [];
-    if (!interrupted) await runEval(pos.step);
-    if (lastCheckpointStep !== pos.step) lastCheckpoint = await checkpoint();
-    if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${lastCheckpoint}`);
-    else {
-      const resolved = compiled.resolved;
-      const written = await engine.saveArtefacts({
-        outDir,
-        save: plan.output.save,
-        tokenizerDir: resolved?.tokenizerDir ?? null,
-        chatTemplate: resolved?.template?.text ?? null,
-        baseModel: baseModelOf(plan.model.source, resolved?.recipe.output.baseModelName),
-      });
-      artefacts = written.map((f) => (isAbsolute(f) ? f : join(outDir, f)));
-    }
-    // Curves and report.html beside metrics.jsonl, for stopped runs too; a failure there never fails the run.
-    try {
-      const report = await writeRunReport(outDir);
-      if (!interrupted)
-        artefacts.push(
-          ...report.files
-            .filter((f) => f.endsWith("report.html"))
-            .map((f) => (isAbsolute(f) ? f : join(outDir, f))),
-        );
-      for (const w of report.warnings) progress.log(`report: ${w}`);
-    } catch (e) {
-      progress.log(`report not written: ${(e as Error).message}`);
-    }
-    rssPeak = Math.max(rssPeak, resourceUsage().maxRSS * 1024);
-    return displayRunResult({
-      steps: pos.step,
-      epochs: lastEpoch,
-      loss: lastLoss,
-      initialEvalLoss: initialEval,
-      evalLoss: lastEval,
-      probeRecall: lastRecall,
-      tokens: runTokens,
-      seconds: runSeconds,
-      tokensPerSecond: runSeconds > 0 ? runTokens / runSeconds : 0,
-      peakRssBytes: rssPeak,
-      interrupted,
-      resumedFrom,
-      outputDir: outDir,
-      metricsFile: metrics.path,
-      checkpoint: lastCheckpoint,
-      artefacts,
-      samples,
+  while (pos.step < stopAt && !signal.aborted) {
+    const t0 = performance.now();
+    const ep = epochAt(pos.epoch);
+    const count = microBatchCount(ep);
+    const end = Math.min(count, pos.micro + accum);
+    const lr = learningRateAt(pos.step, plan.optimizer.learningRate, schedule);
+    const first = pos.micro;
+    const micro = function* () {
+      for (let k = first; k < end; k++) yield microBatchAt(ep, k, padId);
+    };
+    const step = pos.step;
+    const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
+      seed: (k) => dropoutSeed(plan.seed, step, k),
+      learningRate: lr,
+      clipNorm: plan.optimizer.clipNorm,
+      onMicroBatch: () => {
+        totals.rssPeak = Math.max(totals.rssPeak, process.memoryUsage().rss);
+      },
     });
-  } finally {
-    progress.stop();
-    process.off("SIGINT", onSigint);
-    opts.signal?.removeEventListener("abort", onAbort);
-    engine.dispose();
+
+    pos.step++;
+    pos.micro = end;
+    if (end >= count) {
+      pos.epoch++;
+      pos.micro = 0;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    pos.tokens += tokens;
+    pos.seconds += seconds;
+    totals.tokens += tokens;
+    totals.seconds += seconds;
+    totals.lastLoss = loss;
+    const m: StepMetrics = {
+      step: pos.step,
+      epoch: pos.epoch + pos.micro / count,
+      loss,
+      lr,
+      tokens,
+      trainedTokens,
+      seconds,
+      gradNorm: norm,
+    };
+    totals.lastEpoch = m.epoch;
+    run.metrics.append(m);
+    progress.step(m, totals.seconds > 0 ? totals.tokens / totals.seconds : 0);
+    onStep?.(m);
+
+    // tfjs work resolves in microtasks only: let signals (Ctrl-C) and timers in once per step.
+    await new Promise((resolve) => setImmediate(resolve));
+    const last = pos.step >= stopAt;
+    if (!last && evalEvery && pos.step % evalEvery === 0) await evaluator.run(pos.step);
+    const every = plan.checkpoints.every;
+    if (!last && every && pos.step % every === 0) await checkpoints.write();
   }
+  return totals;
+}
+
+/**
+ * The end of a run: a last evaluation and checkpoint, the method's artefacts (not when interrupted), and
+ * the run report (curves and report.html beside metrics.jsonl, for stopped runs too; a failure there never
+ * fails the run).
+ */
+async function finish(
+  run: Run,
+  evaluator: Evaluator,
+  checkpoints: Checkpoints,
+  interrupted: boolean,
+): Promise<{ artefacts: string[] }> {
+  const { plan, inputs, engine, outDir, progress, pos } = run;
+  const absolute = (f: string) => (isAbsolute(f) ? f : join(outDir, f));
+  let artefacts: string[] = [];
+  if (!interrupted) await evaluator.run(pos.step);
+  if (!checkpoints.current()) await checkpoints.write();
+  if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${checkpoints.last()}`);
+  else {
+    const written = await engine.saveArtefacts({
+      outDir,
+      save: plan.output.save,
+      tokenizerDir: plan.tokenizer.dir,
+      chatTemplate: inputs.template,
+      baseModel: baseModelOf(plan.model.source, plan.output.baseModelName),
+    });
+    artefacts = written.map(absolute);
+  }
+  try {
+    const report = await writeRunReport(outDir);
+    if (!interrupted) artefacts.push(...report.files.filter((f) => f.endsWith("report.html")).map(absolute));
+    for (const w of report.warnings) progress.log(`report: ${w}`);
+  } catch (e) {
+    progress.log(`report not written: ${(e as Error).message}`);
+  }
+  return { artefacts };
 }

@@ -1,12 +1,17 @@
 import { dirname, relative, sep } from "node:path";
 import { defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
+import type { Plan } from "../../compile/plan-schema.ts";
 import { formatPlanSummary } from "../../report/plan-summary.ts";
-import { type RunResult, train } from "../../train/loop.ts";
+import { readPlanFile } from "../../train/from-plan.ts";
+import { type RunResult, type TrainOptions, train } from "../../train/loop.ts";
 import { colorsFor, formatBytes } from "../../util/format.ts";
 import { reportDiagnostics } from "../report.ts";
 
-/** Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. */
+/**
+ * Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. A `.json` argument is a
+ * plan.json (as `sft plan` writes it): it trains from the plan and its data cache, without the recipe.
+ */
 export async function runRecipe(
   recipe: string,
   opts: { resume?: boolean; maxSteps?: number | string } = {},
@@ -17,23 +22,43 @@ export async function runRecipe(
     process.exitCode = 1;
     return;
   }
+  const trainOpts: TrainOptions = {
+    ...(opts.resume ? { resume: true } : {}),
+    ...(maxSteps !== undefined ? { maxSteps } : {}),
+  };
+  if (recipe.endsWith(".json")) {
+    await runPlan(recipe, trainOpts);
+    return;
+  }
   const result = await compileRecipe(recipe);
   if (!reportDiagnostics(result) || !result.plan) return;
-  const c = colorsFor(process.stdout);
-  process.stdout.write(`${formatPlanSummary(result.plan, c)}\n\n`);
-  let run: RunResult;
+  await trainAndReport(result.plan, { ...trainOpts, compiled: result });
+}
+
+async function runPlan(file: string, opts: TrainOptions): Promise<void> {
+  let plan: Plan;
   try {
-    run = await train(result.plan, {
-      compiled: result,
-      ...(opts.resume ? { resume: true } : {}),
-      ...(maxSteps !== undefined ? { maxSteps } : {}),
-    });
+    plan = await readPlanFile(file);
   } catch (e) {
     process.stderr.write(`sft run: ${(e as Error).message}\n`);
     process.exitCode = 1;
     return;
   }
-  process.stdout.write(`\n${formatRun(run, c, result.plan.model.source.path ?? undefined)}\n`);
+  await trainAndReport(plan, { ...opts, planFile: file });
+}
+
+async function trainAndReport(plan: Plan, opts: TrainOptions): Promise<void> {
+  const c = colorsFor(process.stdout);
+  process.stdout.write(`${formatPlanSummary(plan, c)}\n\n`);
+  let run: RunResult;
+  try {
+    run = await train(plan, opts);
+  } catch (e) {
+    process.stderr.write(`sft run: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined)}\n`);
   if (run.interrupted) process.exitCode = 130;
 }
 
@@ -73,9 +98,13 @@ export function chatCommand(
 }
 
 export const runCommand = defineCommand({
-  meta: { name: "run", description: "Compile a recipe and train it" },
+  meta: { name: "run", description: "Compile a recipe and train it, or train a plan.json" },
   args: {
-    recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+    recipe: {
+      type: "positional",
+      required: true,
+      description: "Path to recipe.ts, or to a plan.json (`sft plan` writes one) to train without the recipe",
+    },
     resume: { type: "boolean", description: "Continue from the last checkpoint" },
     "max-steps": { type: "string", description: "Stop after N optimizer steps" },
   },

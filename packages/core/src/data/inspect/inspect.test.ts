@@ -31,6 +31,7 @@ const report: SourceReport = {
   weight: 2,
   samplesPerEpoch: 2,
   cached: false,
+  cacheKey: null,
   templateDrops: [],
 };
 

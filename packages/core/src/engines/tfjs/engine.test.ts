@@ -22,7 +22,10 @@ beforeAll(async () => {
 
 describe("tfjs engine", () => {
   it("recomputes layers when the plan's GPU section turned gradient checkpointing on", async () => {
-    const { plan } = await compileTest(testRecipe({ steps: 1 }));
+    // A plan made before plans recorded their recompute decision: the GPU section's choice stands in.
+    // (train/recompute-decision.test.ts: a plan with the decision runs exactly it.)
+    const { plan: compiled } = await compileTest(testRecipe({ steps: 1 }));
+    const { recompute: _decision, ...plan } = compiled;
     expect(plan.memory.gradientCheckpointing).toBe(false);
     for (const gpu of [null, { gradientCheckpointing: true }]) {
       const engine = await createTfjsEngine({ ...plan, gpu } as typeof plan);
