@@ -22,6 +22,7 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { TrainError } from "./errors.ts";
+import { guardMicroBatchLoss, guardStep } from "./guards.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
 import { evaluateProbes } from "./probes.ts";
@@ -293,14 +294,19 @@ export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunRes
         for (let k = pos.micro; k < end; k++) yield microBatchAt(ep, k, padId);
       };
       const step = pos.step;
+      const first = pos.micro;
+      // Numerical guards (train/guards.ts): a non-finite loss or norm throws before anything is saved.
+      const place = { step: step + 1, epoch: ep, epochIndex: pos.epoch, lastCheckpoint };
       const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
         seed: (k) => dropoutSeed(plan.seed, step, k),
         learningRate: lr,
         clipNorm: plan.optimizer.clipNorm,
-        onMicroBatch: () => {
+        onMicroBatch: (k, lossSum) => {
           rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+          guardMicroBatchLoss(place, first + k, lossSum);
         },
       });
+      guardStep(place, { first, end }, { loss, norm });
 
       pos.step++;
       pos.micro = end;
