@@ -141,14 +141,15 @@ function moment(moments: ReadonlyMap<string, Float32Array>, name: string): Float
 }
 
 /**
- * A fresh run keeps the previous run's checkpoints as `checkpoints.previous/` (replacing an older one),
- * so a later --resume never mixes runs. Returns the folder they went to, or null when there were none.
+ * A fresh run keeps the previous run's checkpoints as `checkpoints.previous/` (or `.previous-2`, ... when
+ * that exists: retired checkpoints are never deleted), so a later --resume never mixes runs. Returns the
+ * folder they went to, or null when there were none.
  */
 export async function retireCheckpoints(outDir: string): Promise<string | null> {
   const root = checkpointsDir(outDir);
   if (!existsSync(root)) return null;
-  const previous = `${root}.previous`;
-  await rm(previous, { recursive: true, force: true });
+  let previous = `${root}.previous`;
+  for (let n = 2; existsSync(previous); n++) previous = `${root}.previous-${n}`;
   await rename(root, previous);
   return previous;
 }

@@ -3,9 +3,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Plan } from "../compile/plan-schema.ts";
 import { createEngine } from "../engines/create.ts";
 import type { Engine } from "../engines/engine.ts";
-import type { Plan } from "../compile/plan-schema.ts";
 import { initBackend } from "../model/backend.ts";
 import { compileTest, testRecipe } from "./fixtures.testing.ts";
 import { NonFiniteError } from "./guards.ts";

@@ -22,9 +22,11 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { TrainError } from "./errors.ts";
-import { guardMicroBatchLoss, guardStep } from "./guards.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
+import { guardMicroBatchLoss, guardStep } from "./guards.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
+import { refuseFreshOverExisting, removeStaleTemps } from "./output-folder.ts";
+import { acquireOutputLock } from "./output-lock.ts";
 import { evaluateProbes } from "./probes.ts";
 import { createProgress, type ProgressMode } from "./progress.ts";
 import { learningRateAt } from "./schedule.ts";
@@ -39,6 +41,8 @@ export interface TrainOptions {
   maxSteps?: number;
   /** Continue from the latest complete checkpoint in the output folder. */
   resume?: boolean;
+  /** Start fresh over a folder that holds an earlier run's checkpoints (they move to checkpoints.previous*). */
+  overwrite?: boolean;
   /** Ctrl-C writes a checkpoint and returns (default true; a second Ctrl-C exits at once). */
   handleSigint?: boolean;
   progress?: ProgressMode;
@@ -110,7 +114,19 @@ function modelSource(plan: Plan, compiled: CompileResult): ModelSource {
 }
 
 export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunResult> {
+  // One run per output folder (train/output-lock.ts), taken before anything is read or written.
+  const release = acquireOutputLock(plan.output.dir);
+  try {
+    await removeStaleTemps(plan.output.dir);
+    return await trainLocked(plan, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
   const compiled = await prepare(plan, opts.compiled);
+  await refuseFreshOverExisting(plan.output.dir, opts);
   const prepared: PreparedData | null = compiled.data?.prepared ?? null;
   if (!prepared) throw new TrainError("the recipe's data could not be prepared");
   const total = plan.optimizer.schedule.totalSteps;
