@@ -1,5 +1,5 @@
 import { dirname, relative, sep } from "node:path";
-import { defineCommand } from "citty";
+import { type ArgsDef, defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
 import { formatPlanSummary } from "../../report/plan-summary.ts";
 import { type RunResult, train } from "../../train/loop.ts";
@@ -9,7 +9,7 @@ import { reportDiagnostics } from "../report.ts";
 /** Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. */
 export async function runRecipe(
   recipe: string,
-  opts: { resume?: boolean; maxSteps?: number | string } = {},
+  opts: { resume?: boolean; overwrite?: boolean; maxSteps?: number | string } = {},
 ): Promise<void> {
   const maxSteps = opts.maxSteps === undefined ? undefined : Number(opts.maxSteps);
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps > 0)) {
@@ -26,6 +26,7 @@ export async function runRecipe(
     run = await train(result.plan, {
       compiled: result,
       ...(opts.resume ? { resume: true } : {}),
+      ...(opts.overwrite ? { overwrite: true } : {}),
       ...(maxSteps !== undefined ? { maxSteps } : {}),
     });
   } catch (e) {
@@ -72,16 +73,24 @@ export function chatCommand(
   return null;
 }
 
+/** `sft run`'s arguments (a recipe run directly by tsx takes the same flags). */
+export const runArgs = {
+  recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+  resume: { type: "boolean", description: "Continue from the last checkpoint" },
+  overwrite: {
+    type: "boolean",
+    description: "Start fresh over an earlier run's checkpoints (they are kept in checkpoints.previous*)",
+  },
+  "max-steps": { type: "string", description: "Stop after N optimizer steps" },
+} as const satisfies ArgsDef;
+
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Compile a recipe and train it" },
-  args: {
-    recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
-    resume: { type: "boolean", description: "Continue from the last checkpoint" },
-    "max-steps": { type: "string", description: "Stop after N optimizer steps" },
-  },
+  args: runArgs,
   async run({ args }) {
     await runRecipe(args.recipe, {
       resume: args.resume,
+      overwrite: args.overwrite,
       ...(args["max-steps"] !== undefined ? { maxSteps: args["max-steps"] } : {}),
     });
   },
