@@ -4,12 +4,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ArgsDef } from "citty";
 import { describe, expect, it } from "vitest";
 import { planCommand } from "./commands/plan.ts";
-import { runCommand } from "./commands/run.ts";
-const runArgs = runCommand.args as Parameters<typeof argProblems>[0];
+import { runArgs } from "./commands/run.ts";
 import { argProblems } from "./flags.ts";
 
+const planArgs = planCommand.args as ArgsDef;
 const repo = join(import.meta.dirname, "../../../..");
 const bin = join(repo, "packages/core/bin/sft.js");
 const sft = (...args: string[]) =>
@@ -29,9 +30,7 @@ describe("argProblems", () => {
       'unexpected argument "1"',
     ]);
     expect(argProblems(runArgs, ["r.ts", "--frobnicate=3"])).toEqual(["unknown flag --frobnicate"]);
-    expect(argProblems(planCommand.args as typeof runArgs, ["r.ts", "--jsn"])).toEqual([
-      "unknown flag --jsn (did you mean --json?)",
-    ]);
+    expect(argProblems(planArgs, ["r.ts", "--jsn"])).toEqual(["unknown flag --jsn (did you mean --json?)"]);
   });
 
   it("refuses extra arguments and accepts every declared spelling", () => {
@@ -45,7 +44,7 @@ describe("argProblems", () => {
       ["a.ts", "--no-resume", "--help"],
     ])
       expect(argProblems(runArgs, ok), ok.join(" ")).toEqual([]);
-    expect(argProblems(planCommand.args as typeof runArgs, ["a.ts", "--no-data", "--json"])).toEqual([]);
+    expect(argProblems(planArgs, ["a.ts", "--no-data", "--json"])).toEqual([]);
   });
 });
 

@@ -28,16 +28,17 @@ function lockHeldBy(dir: string, pid: number): void {
 describe("output folder lock", () => {
   it("a second run on the folder while the first trains refuses, naming the first", async () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 3 }));
-    let second: Promise<unknown> | null = null;
+    const second: Promise<unknown>[] = [];
     const first = await train(plan, {
       ...quiet,
       compiled,
       onStep: (m) => {
-        if (m.step === 1) second = train(plan, { ...quiet, compiled }).catch((e: unknown) => e);
+        if (m.step === 1) second.push(train(plan, { ...quiet, compiled }).catch((e: unknown) => e));
       },
     });
     expect(first.steps).toBe(3);
-    const err = await second;
+    expect(second).toHaveLength(1);
+    const err = await second[0];
     expect(err).toBeInstanceOf(OutputLockedError);
     expect((err as Error).message).toContain(`in use by another run (PID ${process.pid} on ${hostname()}`);
     // The first run's results are whole and the lock is gone with it.
