@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { TensorShape, TrainableState } from "../engines/engine.ts";
 import { SafetensorsFile, writeSafetensors } from "../model/safetensors.ts";
 import { writeJsonAtomic } from "../util/atomic-write.ts";
+import { writeChecksums } from "./checksums.ts";
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -56,6 +57,7 @@ export async function writeCheckpoint(
     ]);
     await writeSafetensors(join(tmp, OPTIMIZER), moments, { metadata: { step: String(opt.step) } });
     await writeJsonAtomic(join(tmp, STATE), state);
+    await writeChecksums(tmp, [WEIGHTS, OPTIMIZER, STATE]);
     // A checkpoint of the same step (a resumed run passing it again) is replaced whole.
     if (existsSync(final)) {
       const old = join(root, `.old-step-${state.step}-${process.pid}`);

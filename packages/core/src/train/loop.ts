@@ -14,13 +14,8 @@ import { baseModelOf } from "../export/base-model.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
-import {
-  type CheckpointState,
-  latestCheckpoint,
-  readCheckpoint,
-  retireCheckpoints,
-  writeCheckpoint,
-} from "./checkpoint.ts";
+import { type CheckpointState, retireCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { TrainError } from "./errors.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
 import { guardMicroBatchLoss, guardStep } from "./guards.ts";
@@ -162,10 +157,12 @@ async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
     const pos = { step: 0, epoch: 0, micro: 0, tokens: 0, seconds: 0 };
     let resumedFrom: string | null = null;
     if (opts.resume) {
-      resumedFrom = await latestCheckpoint(outDir);
-      if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
+      // The newest checkpoint that passes its checksums and holds finite values (train/checkpoint-verify.ts).
+      const intact = await findIntactCheckpoint(outDir, loaded.trainable, (m) => progress.log(m));
+      resumedFrom = intact?.dir ?? null;
+      if (!intact) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
       else {
-        const { state: s, trainable } = await readCheckpoint(resumedFrom, loaded.trainable);
+        const { state: s, trainable } = intact;
         await engine.writeState(trainable);
         if (s.recipeHash !== plan.recipe.hash)
           throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
