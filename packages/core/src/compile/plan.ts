@@ -248,7 +248,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
           }
         : null,
     eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
-    checkpoints: { every: train.checkpointEvery ?? null },
+    checkpoints: { every: train.checkpointEvery ?? null, keep: train.checkpointKeep ?? 3 },
     output: { dir: resolved.outputDir, save: recipe.output.save ?? defaultSave },
     seed: train.seed,
     warnings,

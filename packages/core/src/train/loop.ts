@@ -15,6 +15,7 @@ import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
 import { type CheckpointState, retireCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import { pruneCheckpoints } from "./checkpoint-retention.ts";
 import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { TrainError } from "./errors.ts";
 import { evalSamples, evaluate, type SampleAnswer, sampleAnswers } from "./evaluate.ts";
@@ -189,7 +190,8 @@ async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
       if (previous) progress.log(`a fresh run: the earlier run's checkpoints are now in ${previous}`);
     }
     // A fresh run starts metrics.jsonl over; a resumed one drops what came after its checkpoint.
-    await metrics.truncateAfter(resumedFrom ? pos.step : -1);
+    // A resume at the last step evaluates it again: its earlier evaluation goes, so each is logged once.
+    await metrics.truncateAfter(resumedFrom ? pos.step : -1, { redoEvaluation: pos.step >= stopAt });
 
     const padId = plan.tokenizer.pad?.id ?? plan.tokenizer.eos?.id ?? 0;
     const accum = plan.batching.gradientAccumulation;
@@ -266,6 +268,7 @@ async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
       const dir = await writeCheckpoint(outDir, await engine.readState(), state);
+      await pruneCheckpoints(outDir, plan.checkpoints.keep, metrics.path);
       lastCheckpointStep = pos.step;
       return dir;
     };
