@@ -3,6 +3,7 @@ import { defineCommand, runMain } from "citty";
 import { doctorCommand } from "./commands/doctor.ts";
 import { planCommand } from "./commands/plan.ts";
 import { runCommand } from "./commands/run.ts";
+import { strict } from "./flags.ts";
 
 const main = defineCommand({
   meta: {
@@ -10,12 +11,13 @@ const main = defineCommand({
     description: "Typed supervised fine-tuning recipes, compiled to a plan and run on TensorFlow.js",
   },
   subCommands: {
-    plan: planCommand,
-    run: runCommand,
-    data: () => import("./commands/data.ts").then((m) => m.dataCommand),
-    export: () => import("./commands/export.ts").then((m) => m.exportCommand),
-    generate: () => import("./commands/generate.ts").then((m) => m.generateCommand),
-    doctor: doctorCommand,
+    // strict: unknown flags and extra arguments are errors, never silently ignored.
+    plan: strict(planCommand),
+    run: strict(runCommand),
+    data: () => import("./commands/data.ts").then((m) => strict(m.dataCommand)),
+    export: () => import("./commands/export.ts").then((m) => strict(m.exportCommand)),
+    generate: () => import("./commands/generate.ts").then((m) => strict(m.generateCommand)),
+    doctor: strict(doctorCommand),
   },
 });
 

@@ -231,7 +231,10 @@ export const PlanSchema = z.object({
     .nullable()
     .describe("Knowledge probes mixed into training (null without them)."),
   eval: z.object({ every: int().nullable(), maxSamples: int().nullable() }),
-  checkpoints: z.object({ every: int().nullable() }),
+  checkpoints: z.object({
+    every: int().nullable(),
+    keep: int().default(3).describe("Newest checkpoints kept, plus the best by eval loss."),
+  }),
   output: z.object({
     dir: z.string(),
     save: z.enum(["adapter", "merged", "both"]),

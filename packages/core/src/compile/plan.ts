@@ -81,7 +81,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     ...(compute.gpu ? { gpu: compute.gpu } : {}),
     probes: probesSection(resolved, data),
     eval: { every: train.eval.every ?? null, maxSamples: train.eval.maxSamples ?? null },
-    checkpoints: { every: train.checkpointEvery ?? null },
+    checkpoints: { every: train.checkpointEvery ?? null, keep: train.checkpointKeep ?? 3 },
     output: {
       dir: resolved.outputDir,
       save: recipe.output.save ?? defaultSave(recipe.method),

@@ -154,3 +154,16 @@ describe("safetensors", () => {
     await ck.close();
   });
 });
+
+describe("writeSafetensors refuses non-finite values", () => {
+  it("names the file, tensor and index of a NaN or infinity, and leaves no file", async () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+      const path = join(dir, `nonfinite-${String(bad)}.safetensors`);
+      const data = new Float32Array([1, 2, bad, 4]);
+      await expect(writeSafetensors(path, [{ name: "w", shape: [2, 2], data }])).rejects.toThrow(
+        `${path}: tensor "w" holds ${bad} at index 2; non-finite values are never written`,
+      );
+      expect((await readdir(dir)).filter((f) => f.startsWith(`nonfinite-${String(bad)}`))).toEqual([]);
+    }
+  });
+});

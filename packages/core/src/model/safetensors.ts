@@ -2,6 +2,7 @@
 // tensors read one at a time, files written atomically (temp file + rename).
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { writeAtomicWith } from "../util/atomic-write.ts";
+import { firstNonFinite } from "../util/finite.ts";
 import {
   ALL_DTYPE_BYTES,
   DTYPE_BYTES,
@@ -231,6 +232,12 @@ export async function writeSafetensors(
       if (values.length !== n)
         throw new SafetensorsError(
           `${path}: tensor "${t.name}" has ${values.length} values, shape needs ${n}`,
+        );
+      // A NaN or infinite weight is a diverged or damaged state: refuse it rather than ship it.
+      const bad = firstNonFinite(values);
+      if (bad >= 0)
+        throw new SafetensorsError(
+          `${path}: tensor "${t.name}" holds ${values[bad]} at index ${bad}; non-finite values are never written`,
         );
       const enc = encodeFromF32(values, t.dtype ?? opts.dtype ?? "F32");
       await fh.write(enc, 0, enc.byteLength, pos);

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { TensorShape, TrainableState } from "../engines/engine.ts";
 import { SafetensorsFile, writeSafetensors } from "../model/safetensors.ts";
 import { writeJsonAtomic } from "../util/atomic-write.ts";
+import { writeChecksums } from "./checksums.ts";
 
 export const CHECKPOINT_VERSION = 1;
 
@@ -56,6 +57,7 @@ export async function writeCheckpoint(
     ]);
     await writeSafetensors(join(tmp, OPTIMIZER), moments, { metadata: { step: String(opt.step) } });
     await writeJsonAtomic(join(tmp, STATE), state);
+    await writeChecksums(tmp, [WEIGHTS, OPTIMIZER, STATE]);
     // A checkpoint of the same step (a resumed run passing it again) is replaced whole.
     if (existsSync(final)) {
       const old = join(root, `.old-step-${state.step}-${process.pid}`);
@@ -141,14 +143,15 @@ function moment(moments: ReadonlyMap<string, Float32Array>, name: string): Float
 }
 
 /**
- * A fresh run keeps the previous run's checkpoints as `checkpoints.previous/` (replacing an older one),
- * so a later --resume never mixes runs. Returns the folder they went to, or null when there were none.
+ * A fresh run keeps the previous run's checkpoints as `checkpoints.previous/` (or `.previous-2`, ... when
+ * that exists: retired checkpoints are never deleted), so a later --resume never mixes runs. Returns the
+ * folder they went to, or null when there were none.
  */
 export async function retireCheckpoints(outDir: string): Promise<string | null> {
   const root = checkpointsDir(outDir);
   if (!existsSync(root)) return null;
-  const previous = `${root}.previous`;
-  await rm(previous, { recursive: true, force: true });
+  let previous = `${root}.previous`;
+  for (let n = 2; existsSync(previous); n++) previous = `${root}.previous-${n}`;
   await rename(root, previous);
   return previous;
 }

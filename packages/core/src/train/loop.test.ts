@@ -42,6 +42,7 @@ describe("train", () => {
     expect(r.samples).toHaveLength(1);
     expect(r.checkpoint).toBe(join(plan.output.dir, "checkpoints", "step-8"));
     expect(readdirSync(r.checkpoint!).sort()).toEqual([
+      "checksums.json",
       "optimizer.safetensors",
       "state.json",
       "trainable.safetensors",

@@ -13,17 +13,16 @@ import { baseModelOf } from "../export/base-model.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
-import {
-  type CheckpointState,
-  latestCheckpoint,
-  readCheckpoint,
-  retireCheckpoints,
-  writeCheckpoint,
-} from "./checkpoint.ts";
+import { type CheckpointState, retireCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import { pruneCheckpoints } from "./checkpoint-retention.ts";
+import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { TrainError } from "./errors.ts";
 import type { SampleAnswer } from "./evaluate.ts";
+import { guardMicroBatchLoss, guardStep } from "./guards.ts";
 import { watchInterrupts } from "./interrupts.ts";
 import { MetricsLog, type StepMetrics } from "./metrics.ts";
+import { refuseFreshOverExisting, removeStaleTemps } from "./output-folder.ts";
+import { acquireOutputLock } from "./output-lock.ts";
 import { createProgress, type Progress, type ProgressMode } from "./progress.ts";
 import { createEvaluator, type Evaluator } from "./run-eval.ts";
 import { type RunInputs, runInputsFromCompiled, runInputsFromPlan } from "./run-inputs.ts";
@@ -39,6 +38,8 @@ export interface TrainOptions {
   maxSteps?: number;
   /** Continue from the latest complete checkpoint in the output folder. */
   resume?: boolean;
+  /** Start fresh over a folder that holds an earlier run's checkpoints (they move to checkpoints.previous*). */
+  overwrite?: boolean;
   /** Ctrl-C writes a checkpoint and returns (default true; a second Ctrl-C exits at once). */
   handleSigint?: boolean;
   progress?: ProgressMode;
@@ -106,11 +107,23 @@ interface Run {
 }
 
 export async function train(plan: Plan, opts: TrainOptions = {}): Promise<RunResult> {
+  // One run per output folder (train/output-lock.ts), taken before anything is read or written.
+  const release = acquireOutputLock(plan.output.dir);
+  try {
+    await removeStaleTemps(plan.output.dir);
+    return await trainLocked(plan, opts);
+  } finally {
+    release();
+  }
+}
+
+async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
   const total = plan.optimizer.schedule.totalSteps;
   if (total === null) throw new TrainError("the plan has no step count (its data was not read)");
   const inputs = opts.compiled
     ? runInputsFromCompiled(plan, opts.compiled)
     : await runInputsFromPlan(plan, opts.planFile);
+  await refuseFreshOverExisting(plan.output.dir, opts);
 
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });
@@ -186,10 +199,12 @@ async function startOrResume(run: Run, loaded: LoadedModel, resume: boolean): Pr
   const { plan, engine, outDir, progress, pos } = run;
   let resumedFrom: string | null = null;
   if (resume) {
-    resumedFrom = await latestCheckpoint(outDir);
-    if (!resumedFrom) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
+    // The newest checkpoint that passes its checksums and holds finite values (train/checkpoint-verify.ts).
+    const intact = await findIntactCheckpoint(outDir, loaded.trainable, (m) => progress.log(m));
+    resumedFrom = intact?.dir ?? null;
+    if (!intact) progress.log(`no checkpoint in ${outDir}/checkpoints: starting from step 0`);
     else {
-      const { state: s, trainable } = await readCheckpoint(resumedFrom, loaded.trainable);
+      const { state: s, trainable } = intact;
       await engine.writeState(trainable);
       if (s.recipeHash !== plan.recipe.hash)
         throw new TrainError(`${resumedFrom} was written by another version of the recipe`);
@@ -216,7 +231,8 @@ async function startOrResume(run: Run, loaded: LoadedModel, resume: boolean): Pr
     if (previous) progress.log(`a fresh run: the earlier run's checkpoints are now in ${previous}`);
   }
   // A fresh run starts metrics.jsonl over; a resumed one drops what came after its checkpoint.
-  await run.metrics.truncateAfter(resumedFrom ? pos.step : -1);
+  // A resume at the last step evaluates it again: its earlier evaluation goes, so each is logged once.
+  await run.metrics.truncateAfter(resumedFrom ? pos.step : -1, { redoEvaluation: pos.step >= run.stopAt });
   return resumedFrom;
 }
 
@@ -247,6 +263,7 @@ function checkpointer(run: Run, resumedFrom: string | null): Checkpoints {
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
       last = await writeCheckpoint(run.outDir, await run.engine.readState(), state);
+      await pruneCheckpoints(run.outDir, plan.checkpoints.keep, run.metrics.path);
       lastStep = pos.step;
       return last;
     },
@@ -311,14 +328,18 @@ async function runSteps(
       for (let k = first; k < end; k++) yield microBatchAt(ep, k, padId);
     };
     const step = pos.step;
+    // Numerical guards (train/guards.ts): a non-finite loss or norm throws before anything is saved.
+    const place = { step: step + 1, epoch: ep, epochIndex: pos.epoch, lastCheckpoint: checkpoints.last() };
     const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
       seed: (k) => dropoutSeed(plan.seed, step, k),
       learningRate: lr,
       clipNorm: plan.optimizer.clipNorm,
-      onMicroBatch: () => {
+      onMicroBatch: (k, lossSum) => {
         totals.rssPeak = Math.max(totals.rssPeak, process.memoryUsage().rss);
+        guardMicroBatchLoss(place, first + k, lossSum);
       },
     });
+    guardStep(place, { first, end }, { loss, norm });
 
     pos.step++;
     pos.micro = end;

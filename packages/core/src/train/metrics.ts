@@ -46,15 +46,20 @@ export class MetricsLog {
     appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
   }
 
-  /** Drops entries past `step` (a resumed run repeats the steps after its checkpoint), or all of them. */
-  async truncateAfter(step: number): Promise<void> {
+  /**
+   * Drops entries past `step` (a resumed run repeats the steps after its checkpoint), or all of them; with
+   * `redoEvaluation`, also the evaluation and samples logged at `step` itself (the run evaluates it again).
+   */
+  async truncateAfter(step: number, opts: { redoEvaluation?: boolean } = {}): Promise<void> {
     if (!existsSync(this.path)) return;
     const kept = readFileSync(this.path, "utf8")
       .split("\n")
       .filter((line) => {
         if (!line.trim()) return false;
         try {
-          return (JSON.parse(line) as { step?: number }).step! <= step;
+          const e = JSON.parse(line) as { step?: number; loss?: number };
+          if (opts.redoEvaluation && e.step === step && e.loss === undefined) return false;
+          return e.step! <= step;
         } catch {
           return false;
         }

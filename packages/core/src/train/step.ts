@@ -21,7 +21,8 @@ export async function trainStep(
     seed: (k: number) => number;
     learningRate: number;
     clipNorm: number;
-    onMicroBatch?: () => void;
+    /** After each micro-batch: its index in the step and its summed loss (guards check it before the update). */
+    onMicroBatch?: (k: number, lossSum: number) => void;
   },
 ): Promise<StepResult> {
   let lossSum = 0;
@@ -29,11 +30,11 @@ export async function trainStep(
   let tokens = 0;
   let k = 0;
   for (const mb of microBatches) {
-    const r = await engine.forwardBackward({ ...mb.batch, labels: mb.labels }, { seed: opts.seed(k++) });
+    const r = await engine.forwardBackward({ ...mb.batch, labels: mb.labels }, { seed: opts.seed(k) });
     lossSum += r.lossSum;
     trained += r.trainedTokens;
     tokens += mb.tokens;
-    opts.onMicroBatch?.();
+    opts.onMicroBatch?.(k++, r.lossSum);
   }
   if (k === 0) throw new Error("trainStep: no micro-batches");
   const { gradNorm } = await engine.applyStep({

@@ -1,5 +1,5 @@
 import { dirname, relative, sep } from "node:path";
-import { defineCommand } from "citty";
+import { type ArgsDef, defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { formatPlanSummary } from "../../report/plan-summary.ts";
@@ -14,7 +14,7 @@ import { reportDiagnostics } from "../report.ts";
  */
 export async function runRecipe(
   recipe: string,
-  opts: { resume?: boolean; maxSteps?: number | string } = {},
+  opts: { resume?: boolean; overwrite?: boolean; maxSteps?: number | string } = {},
 ): Promise<void> {
   const maxSteps = opts.maxSteps === undefined ? undefined : Number(opts.maxSteps);
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps > 0)) {
@@ -24,6 +24,7 @@ export async function runRecipe(
   }
   const trainOpts: TrainOptions = {
     ...(opts.resume ? { resume: true } : {}),
+    ...(opts.overwrite ? { overwrite: true } : {}),
     ...(maxSteps !== undefined ? { maxSteps } : {}),
   };
   if (recipe.endsWith(".json")) {
@@ -97,20 +98,28 @@ export function chatCommand(
   return null;
 }
 
+/** `sft run`'s arguments (a recipe run directly by tsx takes the same flags). */
+export const runArgs = {
+  recipe: {
+    type: "positional",
+    required: true,
+    description: "Path to recipe.ts, or to a plan.json (`sft plan` writes one) to train without the recipe",
+  },
+  resume: { type: "boolean", description: "Continue from the last checkpoint" },
+  overwrite: {
+    type: "boolean",
+    description: "Start fresh over an earlier run's checkpoints (they are kept in checkpoints.previous*)",
+  },
+  "max-steps": { type: "string", description: "Stop after N optimizer steps" },
+} as const satisfies ArgsDef;
+
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Compile a recipe and train it, or train a plan.json" },
-  args: {
-    recipe: {
-      type: "positional",
-      required: true,
-      description: "Path to recipe.ts, or to a plan.json (`sft plan` writes one) to train without the recipe",
-    },
-    resume: { type: "boolean", description: "Continue from the last checkpoint" },
-    "max-steps": { type: "string", description: "Stop after N optimizer steps" },
-  },
+  args: runArgs,
   async run({ args }) {
     await runRecipe(args.recipe, {
       resume: args.resume,
+      overwrite: args.overwrite,
       ...(args["max-steps"] !== undefined ? { maxSteps: args["max-steps"] } : {}),
     });
   },

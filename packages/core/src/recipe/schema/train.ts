@@ -76,6 +76,11 @@ export const TrainSchema = z
     clipNorm: z.number().min(0).default(1).describe("Global gradient-norm clipping (0 disables)."),
     eval: EvalSchema,
     checkpointEvery: positiveInt().optional().describe("Write a checkpoint every N steps."),
+    checkpointKeep: positiveInt()
+      .optional()
+      .describe(
+        "Checkpoints kept on disk: the newest N plus the one with the best eval loss; older ones are deleted (default 3).",
+      ),
     seed: z.number().int().default(42).describe("Seed of initialisation, dropout and shuffling."),
     engine: z
       .string()

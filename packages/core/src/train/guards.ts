@@ -1,0 +1,63 @@
+// Numerical guards: a non-finite loss or gradient norm stops the run at once, naming the step, the
+// micro-batch and its source rows, so nothing is saved from the bad state and the last checkpoint stays good.
+import { relative } from "node:path";
+import type { EpochBatches } from "./batches.ts";
+import { TrainError } from "./errors.ts";
+
+export class NonFiniteError extends TrainError {
+  override name = "NonFiniteError";
+}
+
+export interface GuardPlace {
+  /** The optimizer step being trained (1-based, as metrics.jsonl numbers it). */
+  step: number;
+  epoch: EpochBatches;
+  epochIndex: number;
+  /** The checkpoint a resume would start from (nothing newer is written). */
+  lastCheckpoint: string | null;
+}
+
+/** `file:line` of each sample in micro-batch `index` of an epoch (packed rows list every segment). */
+export function microBatchRows(epoch: EpochBatches, index: number): string[] {
+  const s = epoch.schedule;
+  const ids =
+    s.kind === "padded"
+      ? (s.microBatches[index]?.samples ?? [])
+      : (s.microBatches[index]?.rows ?? []).flatMap((r) => r.segments.map((g) => g.sample));
+  return ids.map((i) => {
+    const o = epoch.samples[i]?.origin;
+    if (!o) return `sample ${i}`;
+    const file = relative(process.cwd(), o.file) || o.file;
+    return o.line !== undefined ? `${file}:${o.line}` : `${file}#${o.index}`;
+  });
+}
+
+function fail(place: GuardPlace, what: string, micro: number[]): never {
+  const rows = [...new Set(micro.flatMap((k) => microBatchRows(place.epoch, k)))];
+  const shown = rows.slice(0, 8).join(", ") + (rows.length > 8 ? `, ... (${rows.length} rows)` : "");
+  const batches =
+    micro.length === 1 ? `micro-batch ${micro[0]}` : `micro-batches ${micro[0]}-${micro.at(-1)}`;
+  throw new NonFiniteError(
+    `step ${place.step}, ${batches} of epoch ${place.epochIndex}: ${what}; rows: ${shown || "-"}. ` +
+      "Stopped: nothing was saved from this state. " +
+      (place.lastCheckpoint
+        ? `The last good checkpoint is ${place.lastCheckpoint} (continue from it with --resume once the cause is fixed: a lower learning rate, or the rows above).`
+        : "No checkpoint was written before it (lower the learning rate, or check the rows above)."),
+  );
+}
+
+/** Checks one micro-batch's summed loss (micro-batch `index` of the epoch). */
+export function guardMicroBatchLoss(place: GuardPlace, index: number, lossSum: number): void {
+  if (!Number.isFinite(lossSum)) fail(place, `the loss is ${lossSum}`, [index]);
+}
+
+/** Checks a finished step: its mean loss and gradient norm over micro-batches `first` to `end - 1`. */
+export function guardStep(
+  place: GuardPlace,
+  micro: { first: number; end: number },
+  r: { loss: number; norm: number },
+): void {
+  const all = Array.from({ length: micro.end - micro.first }, (_, i) => micro.first + i);
+  if (!Number.isFinite(r.loss)) fail(place, `the loss is ${r.loss}`, all);
+  if (!Number.isFinite(r.norm)) fail(place, `the gradient norm is ${r.norm}`, all);
+}
