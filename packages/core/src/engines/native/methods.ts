@@ -1,0 +1,143 @@
+// The plan's method on the native engine, in one place: which base tensors train (as the planner
+// selects them), LoRA (initialised exactly as the tfjs engine's adapters: same seeds, same layout)
+// and QLoRA's NF4 base. Trainable tensors, their gradient sums and AdamW moments are float32.
+import { planParameters } from "../../compile/params.ts";
+import type { Plan } from "../../compile/plan-schema.ts";
+import { loraName, loraScale } from "../../model/adapters/lora.ts";
+import { type Method, methodOf } from "../../model/adapters/method.ts";
+import { quantizeNF4 } from "../../model/adapters/nf4.ts";
+import { subSeed, uniformArray } from "../../model/adapters/random.ts";
+import { trainedTokenIds } from "../../model/adapters/runtime.ts";
+import { newTokens } from "../../model/adapters/vocab.ts";
+import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
+import type { LoraPair, Trainables } from "./model.ts";
+import { type BaseTensor, numel, toF32 } from "./weights.ts";
+
+/** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
+export interface TrainParam {
+  name: string;
+  /** The checkpoint shape (the tfjs engine's layout: linears [in, out], lm_head [d, V]). */
+  shape: number[];
+  data: Float32Array;
+  grad: Float32Array;
+  /** Held here as [rows, cols] and transposed at the checkpoint boundary; null when the layouts agree. */
+  transposed: [number, number] | null;
+}
+
+export interface NativeMethod {
+  readonly method: Method;
+  readonly trainables: Trainables;
+  /** In update order (the tfjs engine's). */
+  readonly params: TrainParam[];
+  /** LoRA pairs with their module, for artefacts. */
+  readonly loraPairs: { layer: number; module: LinearModule; pair: LoraPair }[];
+  decays(name: string): boolean;
+}
+
+/** What the method decides before the weights are read: the base tensors that train (kept float32). */
+export function trainedBaseTensors(plan: Plan, cfg: ModelConfig): Set<string> {
+  const method = methodOf(plan);
+  const { trainableTensors } = planParameters(cfg, cfg.vocabSize, newTokens(plan).length, method);
+  return new Set(trainableTensors);
+}
+
+const LINEAR = /^model\.layers\.\d+\.(?:self_attn|mlp)\.\w+_proj\.weight$/;
+
+function baseParam(t: BaseTensor): TrainParam {
+  if (t.stored.dtype !== "f32") throw new Error(`"${t.name}" trains but is not stored as float32`);
+  const data = t.stored.data;
+  const transposed = LINEAR.test(t.name) || t.name === "lm_head.weight";
+  return {
+    name: t.name,
+    shape: transposed ? [t.shape[1]!, t.shape[0]!] : [...t.shape],
+    data,
+    grad: new Float32Array(data.length),
+    transposed: transposed ? [t.shape[0]!, t.shape[1]!] : null,
+  };
+}
+
+export function buildNativeMethod(
+  plan: Plan,
+  cfg: ModelConfig,
+  base: Map<string, BaseTensor>,
+  seed: number,
+): NativeMethod {
+  const method = methodOf(plan);
+  if (method.kind === "prefix")
+    throw new Error("the native engine does not run method prefix yet (use train.engine: tfjs)");
+  if (trainedTokenIds(plan, method).length > 0)
+    throw new Error("the native engine does not train new-token rows yet (use train.engine: tfjs)");
+  const params: TrainParam[] = [];
+  const baseGrads = new Map<string, Float32Array>();
+  for (const name of trainedBaseTensors(plan, cfg)) {
+    const t = base.get(name);
+    if (!t) throw new Error(`the method trains "${name}", which the model does not have`);
+    const p = baseParam(t);
+    params.push(p);
+    baseGrads.set(name, p.grad);
+  }
+  const lora = new Map<string, LoraPair>();
+  const loraPairs: NativeMethod["loraPairs"] = [];
+  let scale = 0;
+  let dropout = 0;
+  if (method.kind === "qlora") {
+    for (let l = 0; l < cfg.numLayers; l++)
+      for (const m of linearModules(cfg)) {
+        const t = base.get(`model.layers.${l}.${m.path}.weight`)!;
+        t.stored = { dtype: "nf4", q: quantizeNF4(toF32(t.stored), method.quantization) };
+      }
+  }
+  if (method.kind === "lora" || method.kind === "qlora") {
+    const all = linearModules(cfg);
+    const order = all.map((m) => m.name);
+    const targets =
+      method.targets === "all-linear" ? all : all.filter((m) => method.targets.includes(m.name));
+    const r = method.rank;
+    scale = loraScale(method);
+    dropout = method.dropout;
+    for (let l = 0; l < cfg.numLayers; l++)
+      for (const mod of targets) {
+        const at = uniformArray(
+          mod.inFeatures * r,
+          1 / Math.sqrt(mod.inFeatures),
+          subSeed(seed, l, order.indexOf(mod.name)),
+        );
+        const bt = new Float32Array(r * mod.outFeatures);
+        const pair: LoraPair = {
+          at,
+          bt,
+          dat: new Float32Array(at.length),
+          dbt: new Float32Array(bt.length),
+          rank: r,
+        };
+        lora.set(`${l}/${mod.name}`, pair);
+        loraPairs.push({ layer: l, module: mod, pair });
+        params.push(
+          {
+            name: loraName(l, mod, "A"),
+            shape: [mod.inFeatures, r],
+            data: at,
+            grad: pair.dat,
+            transposed: null,
+          },
+          {
+            name: loraName(l, mod, "B"),
+            shape: [r, mod.outFeatures],
+            data: bt,
+            grad: pair.dbt,
+            transposed: null,
+          },
+        );
+      }
+  }
+  if (params.length === 0) throw new Error(`method "${method.kind}" leaves nothing to train`);
+  for (const p of params)
+    if (numel(p.shape) !== p.data.length) throw new Error(`"${p.name}": shape and data disagree`);
+  return {
+    method,
+    trainables: { baseGrads, lora, loraScale: scale, loraDropout: dropout },
+    params,
+    loraPairs,
+    decays: (name) => !/(norm\.weight|\.bias)$/.test(name),
+  };
+}

@@ -1,0 +1,105 @@
+// The native engine's artefacts through the same writers as the tfjs engine's methods (PEFT adapter,
+// merged HF model), handed plain float32 arrays: LoRA deltas and NF4 bases merged per tensor.
+import { join } from "node:path";
+import type { Plan } from "../../compile/plan-schema.ts";
+import { writeAdapterReadme } from "../../export/adapter-readme.ts";
+import { recordedBase } from "../../export/base-model.ts";
+import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
+import { writeLoraAdapter } from "../../export/peft.ts";
+import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
+import type { LoraMethod } from "../../model/adapters/method.ts";
+import { newTokens } from "../../model/adapters/vocab.ts";
+import { expectedTensors } from "../../model/llama.ts";
+import type { SaveArtefactsOptions } from "../engine.ts";
+import { transpose } from "./engine.ts";
+import type { NativeMethod } from "./methods.ts";
+import type { NativeModel } from "./model.ts";
+import { toF32 } from "./weights.ts";
+
+const LINEAR = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.weight$/;
+
+function stopIds(eos: number | null, base: number | number[] | null): number[] {
+  const rest = base === null ? [] : Array.isArray(base) ? base : [base];
+  return [...new Set([...(eos === null ? [] : [eos]), ...rest])];
+}
+
+export async function saveNativeArtefacts(
+  model: NativeModel,
+  plan: Plan,
+  nm: NativeMethod,
+  opts: SaveArtefactsOptions,
+): Promise<string[]> {
+  const method = nm.method;
+  const cfg = model.config;
+  const out: string[] = [];
+  const tokenizer = {
+    added: plan.tokenizer.added,
+    chatTemplate: opts.chatTemplate,
+    eos: plan.tokenizer.eos?.text ?? null,
+  };
+  const isLora = method.kind === "lora" || method.kind === "qlora";
+  if (isLora && opts.save !== "merged") {
+    const m = method as LoraMethod;
+    const dir = join(opts.outDir, "adapter");
+    const base = recordedBase(opts.baseModel, dir);
+    const targets = [...new Set(nm.loraPairs.map((p) => p.module.name))];
+    const written = await writeLoraAdapter(dir, {
+      baseModel: base.name,
+      revision: base.revision,
+      rank: m.rank,
+      alpha: m.alpha,
+      dropout: m.dropout,
+      rslora: m.rslora,
+      targetModules: targets,
+      matrices: nm.loraPairs.map(({ layer, module, pair }) => ({
+        layer,
+        path: module.path,
+        inFeatures: module.inFeatures,
+        outFeatures: module.outFeatures,
+        a: transpose(pair.at, module.inFeatures, pair.rank),
+        b: transpose(pair.bt, pair.rank, module.outFeatures),
+      })),
+      tokens: null,
+    });
+    const files = [...written.files];
+    const eosTokenId = plan.tokenizer.eos?.id ?? null;
+    files.push(await writeGenerationConfig(dir, cfg, { baseDir: plan.model.source.path, eosTokenId }));
+    files.push(
+      await writeAdapterReadme(dir, {
+        method: method.kind === "qlora" ? "QLoRA" : "LoRA",
+        base: { ...base, isPath: "dir" in opts.baseModel },
+        peft: written.peft,
+        newTokens: newTokens(plan).map((t) => t.content),
+        stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
+      }),
+    );
+    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
+    out.push(...files.map((f) => join("adapter", f)));
+  }
+  if (!isLora || opts.save !== "adapter") {
+    const pairs = new Map(nm.loraPairs.map((p) => [`${p.layer}/${p.module.path.split(".")[1]}`, p]));
+    const tensors = expectedTensors(cfg).map(({ name, shape }) => ({
+      name,
+      shape,
+      data: async () => {
+        const t = model.base.get(name)!;
+        const values = toF32(t.stored);
+        const lin = LINEAR.exec(name);
+        const p = lin ? pairs.get(`${lin[1]}/${lin[2]}`) : undefined;
+        if (p) {
+          const delta = model.loraDelta(p.pair, p.module.inFeatures, p.module.outFeatures);
+          for (let i = 0; i < values.length; i++) values[i]! += delta[i]!;
+        }
+        return values;
+      },
+    }));
+    const files = await writeHfModel(join(opts.outDir, "model"), cfg, tensors, {
+      baseDir: plan.model.source.path,
+      eosTokenId: plan.tokenizer.eos?.id ?? null,
+      tokenizerDir: opts.tokenizerDir,
+      tokenizer,
+    });
+    out.push(...files.map((f) => join("model", f)));
+  }
+  return out;
+}
