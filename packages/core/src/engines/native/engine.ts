@@ -120,6 +120,7 @@ export class NativeEngine implements Engine {
   async applyStep(opts: ApplyStepOptions): Promise<{ gradNorm: number }> {
     const { method, optimizer } = this.l;
     const { scale, norm } = clipScale(
+      (g) => this.addon.sumSquares(g),
       method.params.map((p) => p.grad),
       opts.trainedTokens,
       opts.clipNorm,

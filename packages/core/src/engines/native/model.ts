@@ -1,13 +1,14 @@
 // The llama-family decoder (llama, qwen2, mistral) forward and hand-written backward on plain typed
-// arrays, each op one addon kernel: RMSNorm, RoPE, GQA attention with segment masks, SwiGLU, BLAS
-// linears over weights kept in their storage dtype, and a chunked cross-entropy that keeps no [T, V] logits.
+// arrays, each op one addon kernel: RMSNorm, RoPE, flash attention (GQA, segment ids for packing and
+// padding; memory linear in the sequence), SwiGLU, linears over weights kept in their storage dtype
+// (bf16/f16/NF4 converted tile by tile), and the fused lm-head cross-entropy (no [T, V] logits).
 import { dropoutMaskValues } from "../../model/adapters/lora.ts";
 import { subSeed } from "../../model/adapters/random.ts";
-import { attentionMask, defaultPositions, type TokenBatch } from "../../model/batch.ts";
+import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
-import type { NativeAddon } from "../../model/native/types.ts";
+import type { NativeAddon, NativeWeight } from "../../model/native/types.ts";
 import { ropeTables } from "../../model/rope.ts";
-import { asF32, type BaseTensor, bf16ToF32, type Stored } from "./weights.ts";
+import type { BaseTensor, Stored } from "./weights.ts";
 
 /** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
 export interface LoraPair {
@@ -41,8 +42,8 @@ interface Ctx {
   T: number;
   cos: Float32Array;
   sin: Float32Array;
-  /** Additive [B, S, K] or null (plain causal). */
-  mask: Float32Array | null;
+  /** Segment per token (0 = padding) or null (one segment per row). */
+  segments: Int32Array | null;
   training: boolean;
   seed: number;
   cache: KvCache | null;
@@ -62,8 +63,8 @@ interface LayerSaved {
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
-  probs: Float32Array;
   attn: Float32Array;
+  lse: Float32Array;
   x1: Float32Array;
   rstd2: Float32Array;
   h2: Float32Array;
@@ -78,13 +79,24 @@ export interface PassResult {
   trainedTokens: number;
 }
 
-/** Rows of `logits` per cross-entropy chunk: about this many values. */
-const CE_CHUNK_VALUES = 1 << 22;
+/** A stored tensor as the kernels take it (NF4 as its codes and constants). */
+export function nativeWeight(s: Stored): NativeWeight {
+  return s.dtype === "nf4" ? { ...s.q, dtype: "nf4" } : s;
+}
+
+type Seven = [
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+];
 
 export class NativeModel {
-  readonly modules: LinearModule[];
+  readonly modules: Seven;
   private readonly order: string[];
-  private scratchBuf = new Float32Array(0);
 
   constructor(
     private readonly addon: NativeAddon,
@@ -92,7 +104,7 @@ export class NativeModel {
     readonly base: Map<string, BaseTensor>,
     readonly train: Trainables,
   ) {
-    this.modules = linearModules(config);
+    this.modules = linearModules(config) as Seven;
     this.order = this.modules.map((m) => m.name);
   }
 
@@ -102,15 +114,19 @@ export class NativeModel {
     return t;
   }
 
-  /** Float32 values of a stored tensor (a reused scratch when it is stored in another dtype). */
-  private f32(s: Stored, n: number): Float32Array {
-    return asF32(s, () => {
-      if (this.scratchBuf.length < n) this.scratchBuf = new Float32Array(n);
-      return this.scratchBuf.subarray(0, n);
-    });
+  /** A base tensor as the kernels take it. */
+  private nw(name: string): NativeWeight {
+    return nativeWeight(this.w(name).stored);
   }
 
-  private mm(
+  private f32(name: string): Float32Array {
+    const s = this.w(name).stored;
+    if (s.dtype !== "f32") throw new Error(`native model: "${name}" is not float32`);
+    return s.data;
+  }
+
+  /** c = alpha op(a) op(b) + beta c, packed row-major operands. */
+  private gemm(
     a: Float32Array,
     b: Float32Array,
     c: Float32Array,
@@ -119,26 +135,10 @@ export class NativeModel {
     K: number,
     ta: boolean,
     tb: boolean,
+    alpha: number,
+    beta: number,
   ): void {
-    this.addon.sgemm(a, b, c, M, N, K, ta, tb, 1, 0, 0, 0);
-  }
-
-  /** c += op(a) op(b) (through a temporary until the addon has a beta). */
-  private mmAdd(
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    M: number,
-    N: number,
-    K: number,
-    ta: boolean,
-    tb: boolean,
-    scale = 1,
-  ): void {
-    const t = new Float32Array(M * N);
-    this.mm(a, b, t, M, N, K, ta, tb);
-    if (scale === 1) for (let i = 0; i < t.length; i++) c[i]! += t[i]!;
-    else for (let i = 0; i < t.length; i++) c[i]! += scale * t[i]!;
+    this.addon.sgemmEx(a, b, c, M, N, K, ta, tb, alpha, beta, ta ? M : K, tb ? K : N, N);
   }
 
   private addInto(dst: Float32Array, src: Float32Array): void {
@@ -149,12 +149,11 @@ export class NativeModel {
     const d = this.config.hiddenSize;
     const y = new Float32Array(rows * d);
     const rstd = new Float32Array(rows);
-    const w = this.w(name).stored as { data: Float32Array };
-    this.addon.rmsNormForward(x, w.data, y, rstd, rows, d, this.config.rmsNormEps);
+    this.addon.rmsNormForward(x, this.f32(name), y, rstd, rows, d, this.config.rmsNormEps);
     return { y, rstd };
   }
 
-  /** dx (+)= d norm(x) / dx · dy; the weight's gradient is summed when it trains. */
+  /** dx += d norm(x) / dx · dy; the weight's gradient is summed when it trains. */
   private normBack(
     dy: Float32Array,
     x: Float32Array,
@@ -164,17 +163,12 @@ export class NativeModel {
     rows: number,
   ) {
     const d = this.config.hiddenSize;
-    const w = (this.w(name).stored as { data: Float32Array }).data;
     const g = this.train.baseGrads.get(name);
     const tmp = new Float32Array(rows * d);
     const dw = g ? new Float32Array(d) : null;
-    this.addon.rmsNormBackward(dy, x, w, rstd, tmp, dw, rows, d);
+    this.addon.rmsNormBackward(dy, x, this.f32(name), rstd, tmp, dw, rows, d);
     this.addInto(dx, tmp);
     if (g && dw) this.addInto(g, dw);
-  }
-
-  private linearName(l: number, m: LinearModule): string {
-    return `model.layers.${l}.${m.path}`;
   }
 
   private linear(
@@ -185,23 +179,13 @@ export class NativeModel {
     saved: Map<string, LoraSaved> | null,
   ) {
     const { T } = ctx;
-    const p = this.linearName(l, m);
-    const W = this.w(`${p}.weight`);
-    const y = new Float32Array(T * m.outFeatures);
-    this.mm(
-      x,
-      this.f32(W.stored, m.inFeatures * m.outFeatures),
-      y,
-      T,
-      m.outFeatures,
-      m.inFeatures,
-      false,
-      true,
-    );
+    const p = `model.layers.${l}.${m.path}`;
+    const O = m.outFeatures;
+    const y = new Float32Array(T * O);
+    this.addon.linearForward(x, this.nw(`${p}.weight`), y, T, O, m.inFeatures, false);
     if (m.bias) {
-      const b = (this.w(`${p}.bias`).stored as { data: Float32Array }).data;
-      const o = m.outFeatures;
-      for (let t = 0; t < T; t++) for (let j = 0; j < o; j++) y[t * o + j]! += b[j]!;
+      const b = this.f32(`${p}.bias`);
+      for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) y[t * O + j]! += b[j]!;
     }
     const pair = this.train.lora.get(`${l}/${m.name}`);
     if (pair) {
@@ -210,19 +194,20 @@ export class NativeModel {
       let xd = x;
       let mask: Float32Array | null = null;
       if (ctx.training && rate > 0) {
+        // The tfjs engine's mask: same seed per step, layer and module (a recomputed layer draws it again).
         mask = dropoutMaskValues(T * m.inFeatures, rate, subSeed(ctx.seed, l, this.order.indexOf(m.name)));
         xd = new Float32Array(x.length);
         for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
       }
       const xa = new Float32Array(T * r);
-      this.mm(xd, pair.at, xa, T, r, m.inFeatures, false, false);
-      this.mmAdd(xa, pair.bt, y, T, m.outFeatures, r, false, false, this.train.loraScale);
+      this.gemm(xd, pair.at, xa, T, r, m.inFeatures, false, false, 1, 0);
+      this.gemm(xa, pair.bt, y, T, O, r, false, false, this.train.loraScale, 1);
       saved?.set(m.name, { xd, mask, xa });
     }
     return y;
   }
 
-  /** dx (+)= dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
+  /** dx += dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
   private linearBack(
     l: number,
     m: LinearModule,
@@ -232,13 +217,12 @@ export class NativeModel {
     T: number,
     saved: Map<string, LoraSaved>,
   ): void {
-    const p = this.linearName(l, m);
-    const W = this.w(`${p}.weight`);
+    const p = `model.layers.${l}.${m.path}`;
     const I = m.inFeatures;
     const O = m.outFeatures;
-    this.mmAdd(dy, this.f32(W.stored, I * O), dx, T, I, O, false, false);
+    this.addon.linearBackwardInput(dy, this.nw(`${p}.weight`), dx, T, O, I, true);
     const gw = this.train.baseGrads.get(`${p}.weight`);
-    if (gw) this.mmAdd(dy, x, gw, O, I, T, true, false);
+    if (gw) this.addon.linearBackwardWeight(dy, x, gw, T, O, I, true);
     const gb = m.bias ? this.train.baseGrads.get(`${p}.bias`) : undefined;
     if (gb) for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) gb[j]! += dy[t * O + j]!;
     const pair = this.train.lora.get(`${l}/${m.name}`);
@@ -246,15 +230,16 @@ export class NativeModel {
       const s = saved.get(m.name)!;
       const r = pair.rank;
       const scale = this.train.loraScale;
-      this.mmAdd(s.xa, dy, pair.dbt, r, O, T, true, false, scale);
+      this.gemm(s.xa, dy, pair.dbt, r, O, T, true, false, scale, 1);
       const dxa = new Float32Array(T * r);
-      this.mm(dy, pair.bt, dxa, T, r, O, false, true);
-      for (let i = 0; i < dxa.length; i++) dxa[i]! *= scale;
-      this.mmAdd(s.xd, dxa, pair.dat, I, r, T, true, false);
-      const dxd = new Float32Array(T * I);
-      this.mm(dxa, pair.at, dxd, T, I, r, false, true);
-      if (s.mask) for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * s.mask[i]!;
-      else this.addInto(dx, dxd);
+      this.gemm(dy, pair.bt, dxa, T, r, O, false, true, scale, 0);
+      this.gemm(s.xd, dxa, pair.dat, I, r, T, true, false, 1, 1);
+      if (!s.mask) this.gemm(dxa, pair.at, dx, T, I, r, false, true, 1, 1);
+      else {
+        const dxd = new Float32Array(T * I);
+        this.gemm(dxa, pair.at, dxd, T, I, r, false, true, 1, 0);
+        for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * s.mask[i]!;
+      }
     }
   }
 
@@ -269,15 +254,7 @@ export class NativeModel {
     const H = cfg.numHeads;
     const KV = cfg.numKvHeads;
     const hd = cfg.headDim;
-    const [mq, mk, mv, mo, mg, mu, md] = this.modules as [
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-    ];
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
     const pre = `model.layers.${l}`;
     const lora = new Map<string, LoraSaved>();
     const sv = keep ? lora : null;
@@ -300,8 +277,9 @@ export class NativeModel {
       vAll = cache.values[l]!.subarray(0, K * w);
     }
     const attn = new Float32Array(T * H * hd);
-    const probs = new Float32Array(B * H * S * K);
-    this.addon.attentionForward(q, kAll, vAll, ctx.mask, attn, probs, B, S, K, H, KV, hd, 1 / Math.sqrt(hd));
+    const lse = new Float32Array(B * H * S);
+    const sc = 1 / Math.sqrt(hd);
+    this.addon.flashAttentionForward(q, kAll, vAll, ctx.segments, attn, lse, B, S, K, H, KV, hd, sc);
     const x1 = this.linear(l, mo, attn, ctx, sv);
     this.addInto(x1, x);
     const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
@@ -312,26 +290,24 @@ export class NativeModel {
     const out = this.linear(l, md, act, ctx, sv);
     this.addInto(out, x1);
     if (!keep) return { out, saved: null };
-    return {
-      out,
-      saved: {
-        x,
-        rstd1: n1.rstd,
-        h1: n1.y,
-        q,
-        k,
-        v,
-        probs,
-        attn,
-        x1,
-        rstd2: n2.rstd,
-        h2: n2.y,
-        g,
-        u,
-        act,
-        lora,
-      },
+    const saved = {
+      x,
+      rstd1: n1.rstd,
+      h1: n1.y,
+      q,
+      k,
+      v,
+      attn,
+      lse,
+      x1,
+      rstd2: n2.rstd,
+      h2: n2.y,
+      g,
+      u,
+      act,
+      lora,
     };
+    return { out, saved };
   }
 
   private layerBack(l: number, s: LayerSaved, dy: Float32Array, ctx: Ctx): Float32Array {
@@ -341,15 +317,7 @@ export class NativeModel {
     const KV = cfg.numKvHeads;
     const hd = cfg.headDim;
     const d = cfg.hiddenSize;
-    const [mq, mk, mv, mo, mg, mu, md] = this.modules as [
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-      LinearModule,
-    ];
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
     const pre = `model.layers.${l}`;
     const dact = new Float32Array(s.act.length);
     this.linearBack(l, md, s.act, dy, dact, T, s.lora);
@@ -366,11 +334,15 @@ export class NativeModel {
     const dq = new Float32Array(s.q.length);
     const dk = new Float32Array(s.k.length);
     const dv = new Float32Array(s.v.length);
-    this.addon.attentionBackward(
+    const sc = 1 / Math.sqrt(hd);
+    const seg = ctx.segments;
+    this.addon.flashAttentionBackward(
       s.q,
       s.k,
       s.v,
-      s.probs,
+      seg,
+      s.attn,
+      s.lse,
       dattn,
       dq,
       dk,
@@ -381,7 +353,7 @@ export class NativeModel {
       H,
       KV,
       hd,
-      1 / Math.sqrt(hd),
+      sc,
     );
     this.addon.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
     this.addon.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
@@ -389,29 +361,18 @@ export class NativeModel {
     this.linearBack(l, mq, s.h1, dq, dh1, T, s.lora);
     this.linearBack(l, mk, s.h1, dk, dh1, T, s.lora);
     this.linearBack(l, mv, s.h1, dv, dh1, T, s.lora);
-    const dx = dx1;
-    this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx, T);
-    return dx;
+    this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
+    return dx1;
   }
 
   /** Embedding rows of `ids`, [n, d] float32. */
   private embed(ids: Int32Array): Float32Array {
     const d = this.config.hiddenSize;
-    const E = this.w("model.embed_tokens.weight").stored;
     const V = this.w("model.embed_tokens.weight").shape[0]!;
-    const out = new Float32Array(ids.length * d);
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t]!;
+    for (const id of ids)
       if (id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the embedding (${V} rows)`);
-      const row = out.subarray(t * d, (t + 1) * d);
-      if (E.dtype === "f32") row.set(E.data.subarray(id * d, (id + 1) * d));
-      else if (E.dtype === "bf16") bf16ToF32(E.data.subarray(id * d, (id + 1) * d), row);
-      else if (E.dtype === "f16")
-        row.set(
-          asF32({ dtype: "f16", data: E.data.subarray(id * d, (id + 1) * d) }, () => new Float32Array(d)),
-        );
-      else throw new Error("native model: an NF4 embedding is not supported");
-    }
+    const out = new Float32Array(ids.length * d);
+    this.addon.embeddingGather(this.nw("model.embed_tokens.weight"), ids, out, V, d);
     return out;
   }
 
@@ -420,16 +381,16 @@ export class NativeModel {
   }
 
   private context(b: TokenBatch, training: boolean, seed: number, cache: KvCache | null): Ctx {
-    const past = cache?.length ?? 0;
-    const positions = b.positions ?? defaultPositions(b, past);
+    const positions = b.positions ?? defaultPositions(b, cache?.length ?? 0);
     const { cos, sin } = ropeTables(this.config, positions);
+    const T = b.batch * b.seqLen;
     return {
       B: b.batch,
       S: b.seqLen,
-      T: b.batch * b.seqLen,
+      T,
       cos,
       sin,
-      mask: b.segments && !cache ? attentionMask(b, 0, 0) : null,
+      segments: cache ? null : (b.segments ?? null),
       training,
       seed,
       cache,
@@ -449,80 +410,41 @@ export class NativeModel {
     const d = cfg.hiddenSize;
     const ctx = this.context(b, opts.training, opts.seed, null);
     const { T } = ctx;
-    const rows: number[] = [];
-    for (let t = 0; t < T; t++) if (targets[t] !== -100) rows.push(t);
-    if (rows.length === 0) return { lossSum: 0, trainedTokens: 0 };
+    let trainedTokens = 0;
+    for (const t of targets) if (t !== -100) trainedTokens++;
+    if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
     let x = this.embed(b.ids);
     const saved: (LayerSaved | Float32Array)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
-      const keep = opts.grad && !opts.recompute;
-      const r = this.layer(l, x, ctx, keep);
+      const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
       if (opts.grad) saved.push(r.saved ?? x);
       x = r.out;
     }
     const fin = this.norm(x, "model.norm.weight", T);
     const dh = opts.grad ? new Float32Array(T * d) : null;
-    const lossSum = this.crossEntropy(fin.y, rows, targets, dh);
-    if (!dh) return { lossSum, trainedTokens: rows.length };
+    const name = this.headName();
+    const V = this.w(name).shape[0]!;
+    const gH = dh ? (this.train.baseGrads.get(name) ?? null) : null;
+    const ce = this.addon.lmHeadCrossEntropy(fin.y, this.nw(name), targets, dh, gH, T, V, d, 1, false);
+    if (!dh) return { lossSum: ce.loss, trainedTokens };
     let dx: Float32Array = new Float32Array(T * d);
     this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T);
     for (let l = cfg.numLayers - 1; l >= 0; l--) {
       let s = saved[l]!;
+      // Gradient checkpointing: the layer runs again from its input.
       if (s instanceof Float32Array) s = this.layer(l, s, ctx, true).saved!;
       saved[l] = new Float32Array(0);
       dx = this.layerBack(l, s, dx, ctx);
     }
     const gE = this.train.baseGrads.get("model.embed_tokens.weight");
-    if (gE)
-      for (let t = 0; t < T; t++) {
-        const at = b.ids[t]! * d;
-        for (let j = 0; j < d; j++) gE[at + j]! += dx[t * d + j]!;
-      }
-    return { lossSum, trainedTokens: rows.length };
-  }
-
-  /** Chunked over trained rows: logits of a chunk only, then its softmax gradient into dh and the head's sum. */
-  private crossEntropy(
-    h: Float32Array,
-    rows: number[],
-    targets: Int32Array,
-    dh: Float32Array | null,
-  ): number {
-    const d = this.config.hiddenSize;
-    const head = this.w(this.headName());
-    const V = head.shape[0]!;
-    const Wh =
-      head.stored.dtype === "f32" ? head.stored.data : asF32(head.stored, () => new Float32Array(V * d));
-    const gH = dh ? this.train.baseGrads.get(this.headName()) : undefined;
-    const chunk = Math.max(1, Math.min(rows.length, Math.floor(CE_CHUNK_VALUES / V)));
-    let loss = 0;
-    for (let c0 = 0; c0 < rows.length; c0 += chunk) {
-      const n = Math.min(chunk, rows.length - c0);
-      const hs = new Float32Array(n * d);
-      const tg = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const t = rows[c0 + i]!;
-        hs.set(h.subarray(t * d, (t + 1) * d), i * d);
-        tg[i] = targets[t]!;
-      }
-      const logits = new Float32Array(n * V);
-      this.mm(hs, Wh, logits, n, V, d, false, true);
-      loss += this.addon.crossEntropy(logits, tg, n, V, dh !== null);
-      if (!dh) continue;
-      const dhs = new Float32Array(n * d);
-      this.mm(logits, Wh, dhs, n, d, V, false, false);
-      for (let i = 0; i < n; i++) dh.set(dhs.subarray(i * d, (i + 1) * d), rows[c0 + i]! * d);
-      if (gH) this.mmAdd(logits, hs, gH, V, d, n, true, false);
-    }
-    return loss;
+    if (gE) this.addon.embeddingScatterAdd(dx, b.ids, gE, gE.length / d, d, null);
+    return { lossSum: ce.loss, trainedTokens };
   }
 
   /** A LoRA pair's merged delta scale * B A in the linear's HF layout [out, in]. */
   loraDelta(pair: LoraPair, inF: number, outF: number): Float32Array {
     const D = new Float32Array(outF * inF);
-    this.mm(pair.bt, pair.at, D, outF, inF, pair.rank, true, true);
-    const s = this.train.loraScale;
-    for (let i = 0; i < D.length; i++) D[i]! *= s;
+    this.gemm(pair.bt, pair.at, D, outF, inF, pair.rank, true, true, this.train.loraScale, 0);
     return D;
   }
 
@@ -544,13 +466,11 @@ export class NativeModel {
     let x = this.embed(b.ids);
     for (let l = 0; l < this.config.numLayers; l++) x = this.layer(l, x, ctx, false).out;
     cache.length += ids.length;
-    const last = x.subarray((ids.length - 1) * d);
-    const fin = this.norm(last, "model.norm.weight", 1);
-    const head = this.w(this.headName());
-    const V = head.shape[0]!;
+    const fin = this.norm(x.subarray((ids.length - 1) * d), "model.norm.weight", 1);
+    const name = this.headName();
+    const V = this.w(name).shape[0]!;
     const logits = new Float32Array(V);
-    const Wh = asF32(head.stored, () => new Float32Array(V * d));
-    this.mm(fin.y, Wh, logits, 1, V, d, false, true);
+    this.addon.linearForward(fin.y, this.nw(name), logits, 1, V, d, false);
     return logits;
   }
 }

@@ -9,13 +9,14 @@ import type { TrainParam } from "./methods.ts";
  * (0 = off) scales the mean down to `clipNorm`. Returns the factor to apply and the norm before clipping.
  */
 export function clipScale(
+  sumSquares: (g: Float32Array) => number,
   grads: readonly Float32Array[],
   tokens: number,
   clipNorm: number,
 ): { scale: number; norm: number } {
   const inv = tokens > 0 ? 1 / tokens : 0;
   let sq = 0;
-  for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+  for (const g of grads) sq += sumSquares(g);
   const norm = Math.sqrt(sq) * inv;
   const clip = clipNorm > 0 && norm > clipNorm ? clipNorm / (norm + 1e-6) : 1;
   return { scale: inv * clip, norm };
@@ -42,12 +43,10 @@ export class AdamW {
     const c1 = 1 - b1 ** t;
     const c2 = 1 - b2 ** t;
     this.params.forEach((p, i) => {
-      const g = p.grad;
-      if (gradScale !== 1) for (let j = 0; j < g.length; j++) g[j]! *= gradScale;
       const decay = this.opts.weightDecay > 0 && this.opts.decays(p.name) ? this.opts.weightDecay : 0;
       const m = this.m[i]!;
       const v = this.v[i]!;
-      this.addon.adamw(p.data, g, m, v, p.data, m, v, lr, b1, b2, this.opts.eps, decay, c1, c2);
+      this.addon.adamwInPlace(p.data, p.grad, m, v, lr, b1, b2, this.opts.eps, decay, c1, c2, gradScale);
     });
   }
 
