@@ -89,18 +89,28 @@ struct Visibility {
     return ss == 0 ? t == s : seg[b * d.S + t] == ss;
   }
 
-  // Calls fn(c0, c1) for the key blocks query block qb of row b may see: the prefix, then its own
-  // keys from the earliest segment start to its last row.
+  // Calls fn(c0, c1) for the key blocks query block qb of row b may see, in order: the blocks of
+  // keyBlock()'s partition that sees() admits (one tiling for forward and both backward passes,
+  // so their sums run in one order).
   template <typename F>
   void keyBlocks(int64_t b, int64_t qb, F fn) const {
-    const int64_t P = d.P(), i = b * d.qBlocks() + qb;
-    const int64_t r1 = std::min(d.S, (qb + 1) * BR);
-    if (anyReal[i])
-      for (int64_t c = 0; c < P; c += BC) fn(c, std::min(P, c + BC));
-    for (int64_t c = P + lo[i]; c < P + r1; c += BC) fn(c, std::min(P + r1, c + BC));
+    for (int64_t kb = 0; kb < blockCount(); kb++) {
+      int64_t c0, c1;
+      keyBlock(kb, &c0, &c1);
+      if (sees(b, qb, c0, c1)) fn(c0, c1);
+    }
   }
 
-  // Whether query block qb of row b may see a key of [c0, c1) (a block of the backward's partition).
+  // Keys are split into blocks of BC, the prefix and the own keys separately.
+  int64_t prefixBlocks() const { return (d.P() + BC - 1) / BC; }
+  int64_t blockCount() const { return prefixBlocks() + (d.S + BC - 1) / BC; }
+  void keyBlock(int64_t kb, int64_t* c0, int64_t* c1) const {
+    const int64_t P = d.P(), pb = prefixBlocks();
+    *c0 = kb < pb ? kb * BC : P + (kb - pb) * BC;
+    *c1 = kb < pb ? std::min(P, *c0 + BC) : std::min(d.K, *c0 + BC);
+  }
+
+  // Whether query block qb of row b may see a key of [c0, c1) (a block of the partition).
   bool sees(int64_t b, int64_t qb, int64_t c0, int64_t c1) const {
     const int64_t P = d.P(), i = b * d.qBlocks() + qb;
     if (c0 < P) return anyReal[i];
@@ -274,24 +284,66 @@ napi_value FlashBackward(napi_env env, napi_callback_info info) {
     return nullptr;
   const Visibility vis(d, seg);
   const Arrays x{q, k, v, out, lse, dout, dq, dk, dv};
-  const int64_t nb = d.qBlocks(), qw = d.qw(), kw = d.kw(), G = d.G(), P = d.P();
+  const int64_t nb = d.qBlocks(), qw = d.qw(), kw = d.kw(), G = d.G();
   const float sc = static_cast<float>(scale);
 
-  // dk, dv: one task per (row, kv head, key block), which owns those rows of dk and dv. Key blocks
-  // partition the prefix and the own keys separately (as keyBlocks visits them).
-  const int64_t prefixBlocks = (P + BC - 1) / BC, keyBlocks = prefixBlocks + (d.S + BC - 1) / BC;
-  parallelFor(d.B * d.KV * keyBlocks, [&](int64_t task) {
-    const int64_t b = task / (d.KV * keyBlocks), kvh = (task / keyBlocks) % d.KV, kb = task % keyBlocks;
-    const int64_t c0 = kb < prefixBlocks ? kb * BC : P + (kb - prefixBlocks) * BC;
-    const int64_t c1 = kb < prefixBlocks ? std::min(P, c0 + BC) : std::min(d.K, c0 + BC), kc = c1 - c0;
-    float* dK = dk + (b * d.K + c0) * kw + kvh * d.hd;
-    float* dV = dv + (b * d.K + c0) * kw + kvh * d.hd;
-    for (int64_t j = 0; j < kc; j++) {
-      std::fill(dK + j * kw, dK + j * kw + d.hd, 0.f);
-      std::fill(dV + j * kw, dV + j * kw + d.hd, 0.f);
-    }
+  // One tile's products: dV += P^T dO, dK += scale dS^T Q (when dK), dQ += scale dS K (when dQ).
+  auto tile = [&](int64_t b, int64_t h, int64_t qb, int64_t c0, int64_t c1, float* D, float* dK, float* dV,
+                  float* dQ) {
+    const int64_t r0 = qb * BR, rows = std::min(d.S, r0 + BR) - r0, kc = c1 - c0;
     float* pb = scratch(BR * BC, 0);
     float* dsb = scratch(BR * BC, 1);
+    probsAndGrad(vis, x, b, h, r0, rows, c0, kc, sc, pb, dsb, D);
+    if (dK) {
+      const float* Q = q + (b * d.S + r0) * qw + h * d.hd;
+      const float* dO = dout + (b * d.S + r0) * qw + h * d.hd;
+      gemmSerial(true, false, kc, d.hd, rows, 1.f, pb, kc, dO, qw, 1.f, dV, kw);
+      gemmSerial(true, false, kc, d.hd, rows, sc, dsb, kc, Q, qw, 1.f, dK, kw);
+    }
+    if (dQ) {
+      const float* Kp = k + (b * d.K + c0) * kw + (h / G) * d.hd;
+      gemmSerial(false, false, rows, d.hd, kc, sc, dsb, kc, Kp, kw, 1.f, dQ, qw);
+    }
+  };
+  auto zeroRows = [](float* p, int64_t rows, int64_t ld, int64_t width) {
+    for (int64_t r = 0; r < rows; r++) std::fill(p + r * ld, p + r * ld + width, 0.f);
+  };
+  const int64_t kBlocks = vis.blockCount(), tasks = d.B * d.KV;
+
+  if (tasks % threads() == 0 || tasks >= 4 * threads()) {
+    // One pass: a task per (row, kv head) owns that head's dk, dv and the dq of its G query heads.
+    parallelFor(tasks, [&](int64_t task) {
+      const int64_t b = task / d.KV, kvh = task % d.KV;
+      zeroRows(dk + b * d.K * kw + kvh * d.hd, d.K, kw, d.hd);
+      zeroRows(dv + b * d.K * kw + kvh * d.hd, d.K, kw, d.hd);
+      float* D = scratch(BR, 2);
+      for (int64_t g = 0; g < G; g++) {
+        const int64_t h = kvh * G + g;
+        zeroRows(dq + b * d.S * qw + h * d.hd, d.S, qw, d.hd);
+        for (int64_t qb = 0; qb < nb; qb++) {
+          const int64_t r0 = qb * BR, rows = std::min(d.S, r0 + BR) - r0;
+          rowDots(d, x, b, h, r0, rows, D);
+          float* dQ = dq + (b * d.S + r0) * qw + h * d.hd;
+          vis.keyBlocks(b, qb, [&](int64_t c0, int64_t c1) {
+            const int64_t at = (b * d.K + c0) * kw + kvh * d.hd;
+            tile(b, h, qb, c0, c1, D, dk + at, dv + at, dQ);
+          });
+        }
+      }
+    });
+    return nullptr;
+  }
+
+  // Too few (row, kv head) pairs to share out evenly: two passes, recomputing the tiles. First dk
+  // and dv, a task per (row, kv head, key block), which owns those rows; then dq, a task per (row,
+  // head, query block). Each sum runs in the one-pass order, so the results are the same bits.
+  parallelFor(tasks * kBlocks, [&](int64_t task) {
+    const int64_t b = task / (d.KV * kBlocks), kvh = (task / kBlocks) % d.KV, kb = task % kBlocks;
+    int64_t c0, c1;
+    vis.keyBlock(kb, &c0, &c1);
+    const int64_t at = (b * d.K + c0) * kw + kvh * d.hd;
+    zeroRows(dk + at, c1 - c0, kw, d.hd);
+    zeroRows(dv + at, c1 - c0, kw, d.hd);
     float* D = scratch(BR, 2);
     for (int64_t g = 0; g < G; g++) {
       const int64_t h = kvh * G + g;
@@ -299,31 +351,18 @@ napi_value FlashBackward(napi_env env, napi_callback_info info) {
         if (!vis.sees(b, qb, c0, c1)) continue;
         const int64_t r0 = qb * BR, rows = std::min(d.S, r0 + BR) - r0;
         rowDots(d, x, b, h, r0, rows, D);
-        probsAndGrad(vis, x, b, h, r0, rows, c0, kc, sc, pb, dsb, D);
-        const float* Q = q + (b * d.S + r0) * qw + h * d.hd;
-        const float* dO = dout + (b * d.S + r0) * qw + h * d.hd;
-        gemmSerial(true, false, kc, d.hd, rows, 1.f, pb, kc, dO, qw, 1.f, dV, kw);
-        gemmSerial(true, false, kc, d.hd, rows, sc, dsb, kc, Q, qw, 1.f, dK, kw);
+        tile(b, h, qb, c0, c1, D, dk + at, dv + at, nullptr);
       }
     }
   });
-
-  // dq: one task per (row, head, query block), recomputing its tiles.
   parallelFor(d.B * d.H * nb, [&](int64_t task) {
     const int64_t b = task / (d.H * nb), h = (task / nb) % d.H, qb = task % nb;
     const int64_t r0 = qb * BR, rows = std::min(d.S, r0 + BR) - r0;
-    const float* Kp = k + b * d.K * kw + (h / G) * d.hd;
     float* dQ = dq + (b * d.S + r0) * qw + h * d.hd;
-    for (int64_t r = 0; r < rows; r++) std::fill(dQ + r * qw, dQ + r * qw + d.hd, 0.f);
-    float* pb = scratch(BR * BC, 0);
-    float* dsb = scratch(BR * BC, 1);
+    zeroRows(dQ, rows, qw, d.hd);
     float* D = scratch(BR, 2);
     rowDots(d, x, b, h, r0, rows, D);
-    vis.keyBlocks(b, qb, [&](int64_t c0, int64_t c1) {
-      const int64_t kc = c1 - c0;
-      probsAndGrad(vis, x, b, h, r0, rows, c0, kc, sc, pb, dsb, D);
-      gemmSerial(false, false, rows, d.hd, kc, sc, dsb, kc, Kp + c0 * kw, kw, 1.f, dQ, qw);
-    });
+    vis.keyBlocks(b, qb, [&](int64_t c0, int64_t c1) { tile(b, h, qb, c0, c1, D, nullptr, nullptr, dQ); });
   });
   return nullptr;
 }
