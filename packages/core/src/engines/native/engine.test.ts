@@ -1,9 +1,13 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { countParameters } from "../../model/config.ts";
+import { randomModel } from "../../model/llama.ts";
 import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createNativeEngine } from "./engine.ts";
-import { enginePlan, nativeSkip, packedBatch, relDiff, smallConfig } from "./testing.ts";
+import { enginePlan, nativeSkip, packedBatch, relDiff, smallConfig, tempDir } from "./testing.ts";
 
 const suite = nativeSkip("native engine vs the tfjs engine");
 
@@ -78,5 +82,98 @@ describe.skipIf(suite.skip)(suite.title, () => {
 
   it("LoRA all-linear with rsLoRA (B starts at 0: the second step checks A's gradients)", async () => {
     await compare({ kind: "lora", rank: 4, alpha: 8, rslora: true, dropout: 0, targets: "all-linear" });
+  });
+
+  it("QLoRA: the NF4 base (double-quantized) dequantized per use gives the tfjs engine's gradients", async () => {
+    await compare({
+      kind: "qlora",
+      rank: 4,
+      alpha: 16,
+      dropout: 0,
+      targets: ["q_proj", "v_proj", "down_proj"],
+    });
+  });
+
+  it("LoRA with dropout (the same seeded masks) and per-layer recomputation", async () => {
+    await compare(
+      { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, targets: "all-linear" },
+      { recompute: true },
+    );
+  });
+
+  it("partial on a tied llama: the last layer and the tied embedding/head train", async () => {
+    const cfg = smallConfig({ architecture: "llama", attentionBias: false, tieWordEmbeddings: true });
+    const got = await compare({ kind: "partial", lastLayers: 1, lmHead: true }, { cfg });
+    expect(got.states[0]!.weights.map((w) => w.name)).toContain("model.embed_tokens.weight");
+  });
+
+  it("a bf16 (sharded) and an f16 checkpoint: frozen weights stay 2-byte, gradients match tfjs loading the same folder", async () => {
+    for (const dtype of ["BF16", "F16"] as const) {
+      const cfg = smallConfig();
+      const dir = tempDir(dtype);
+      const m = randomModel(cfg, { seed: 9 });
+      await m.save(dir, { dtype, maxShardBytes: 60_000 });
+      m.dispose();
+      if (dtype === "BF16") expect(existsSync(join(dir, "model.safetensors.index.json"))).toBe(true);
+      await compare(
+        { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" },
+        { model: { dir } },
+      );
+      const plan = enginePlan(cfg, { kind: "lora", rank: 4, targets: "all-linear" });
+      const engine = await createNativeEngine(plan);
+      await engine.load({ plan, model: { dir } });
+      const bytes = Number(/weights (\d+) B/.exec(engine.memory().detail ?? "")![1]);
+      const twoByte = countParameters(cfg).total - 2 * cfg.numLayers * cfg.hiddenSize - cfg.hiddenSize;
+      const biases = cfg.numLayers * (cfg.hiddenSize + 2 * cfg.numKvHeads * cfg.headDim);
+      expect(bytes).toBe(2 * (twoByte - biases) + 4 * (biases + (2 * cfg.numLayers + 1) * cfg.hiddenSize));
+      engine.dispose();
+    }
+  });
+
+  it("greedy generation with the KV cache equals the tfjs engine's; stop ids; seeded sampling repeats", async () => {
+    const cfg = smallConfig();
+    const dir = tempDir("gen");
+    const m = randomModel(cfg, { seed: 4, std: 0.3 });
+    await m.save(dir);
+    m.dispose();
+    const plan = enginePlan(cfg, { kind: "lora", rank: 4, targets: "all-linear" });
+    const tfe = await createTfjsEngine(plan);
+    await tfe.load({ plan, model: { dir } });
+    const want = await tfe.generate([1, 17, 42, 99], { maxNewTokens: 12 });
+    tfe.dispose();
+    const ne = await createNativeEngine(plan);
+    await ne.load({ plan, model: { dir } });
+    const got = await ne.generate([1, 17, 42, 99], { maxNewTokens: 12 });
+    expect(got).toEqual(want);
+    const stop = await ne.generate([1, 17, 42, 99], { maxNewTokens: 12, stopIds: [want.ids[3]!] });
+    expect(stop.stopReason).toBe("stop_id");
+    expect(stop.ids).toEqual(want.ids.slice(0, stop.ids.length));
+    const s1 = await ne.generate([1, 17], { maxNewTokens: 6, temperature: 1, seed: 7 });
+    expect(await ne.generate([1, 17], { maxNewTokens: 6, temperature: 1, seed: 7 })).toEqual(s1);
+    ne.dispose();
+  });
+
+  it("checkpoint -> resume: a new engine given readState() continues exactly", async () => {
+    const cfg = smallConfig();
+    const plan = enginePlan(cfg, { kind: "lora", rank: 4, alpha: 8, dropout: 0.1, targets: "all-linear" });
+    const batches = [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
+    const step = async (e: Engine, seed: number) => {
+      const r = await e.forwardBackward(batches[seed % 2]!, { seed });
+      return e.applyStep({ learningRate: 0.5, clipNorm: 1, trainedTokens: r.trainedTokens });
+    };
+    const a = await createNativeEngine(plan);
+    await a.load({ plan, model: { config: cfg, seed: 5 } });
+    await step(a, 0);
+    await step(a, 1);
+    const saved = await a.readState();
+    const b = await createNativeEngine(plan);
+    await b.load({ plan, model: { config: cfg, seed: 5 } });
+    await b.writeState(saved);
+    expect(await step(b, 2)).toEqual(await step(a, 2));
+    const [sa, sb] = [await a.readState(), await b.readState()];
+    expect(sb.optimizer.step).toBe(3);
+    expect(sb).toEqual(sa);
+    a.dispose();
+    b.dispose();
   });
 });
