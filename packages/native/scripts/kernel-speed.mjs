@@ -71,7 +71,10 @@ for (const S of [512, 2048]) {
   const [dq, dk, dv] = [new Float32Array(q.length), new Float32Array(k.length), new Float32Array(v.length)];
   const scale = 1 / 8;
   const oldF = time(() => a.attentionForward(q, k, v, null, out, probs, B, S, K, H, KV, hd, scale), 3);
-  const oldB = time(() => a.attentionBackward(q, k, v, probs, dout, dq, dk, dv, B, S, K, H, KV, hd, scale), 3);
+  const oldB = time(
+    () => a.attentionBackward(q, k, v, probs, dout, dq, dk, dv, B, S, K, H, KV, hd, scale),
+    3,
+  );
   const newF = time(() => a.flashAttentionForward(q, k, v, null, out, lse, B, S, K, H, KV, hd, scale), 3);
   const newB = time(
     () => a.flashAttentionBackward(q, k, v, null, out, lse, dout, dq, dk, dv, B, S, K, H, KV, hd, scale),
@@ -79,6 +82,10 @@ for (const S of [512, 2048]) {
   );
   const mb = (n) => `${((n * 4) / 2 ** 20).toFixed(1)} MiB`;
   console.log(`attention S=${S} H=${H} KV=${KV} hd=${hd} (causal)`);
-  console.log(`  old   forward ${oldF.toFixed(1)} ms  backward ${oldB.toFixed(1)} ms  saved probs ${mb(probs.length)}`);
-  console.log(`  flash forward ${newF.toFixed(1)} ms  backward ${newB.toFixed(1)} ms  saved lse ${mb(lse.length)}`);
+  console.log(
+    `  old   forward ${oldF.toFixed(1)} ms  backward ${oldB.toFixed(1)} ms  saved probs ${mb(probs.length)}`,
+  );
+  console.log(
+    `  flash forward ${newF.toFixed(1)} ms  backward ${newB.toFixed(1)} ms  saved lse ${mb(lse.length)}`,
+  );
 }
