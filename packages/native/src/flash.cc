@@ -18,6 +18,7 @@ using namespace sft;
 namespace {
 
 // Query rows and keys per block (a block's scores are BR x BC in per-thread scratch).
+// (32 to 128 each measured within noise at S = 512 and 2048 on a loaded 2-core machine.)
 constexpr int64_t BR = 64;
 constexpr int64_t BC = 64;
 constexpr float NEG_INF = -std::numeric_limits<float>::infinity();
