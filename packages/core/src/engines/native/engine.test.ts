@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { newToken } from "../../model/adapters/testing.ts";
 import { countParameters } from "../../model/config.ts";
 import { randomModel } from "../../model/llama.ts";
 import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
@@ -9,6 +10,7 @@ import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createNativeEngine } from "./engine.ts";
 import { enginePlan, nativeSkip, packedBatch, relDiff, smallConfig, tempDir } from "./testing.ts";
 
+type Added = Plan["tokenizer"]["added"];
 const suite = nativeSkip("native engine vs the tfjs engine");
 
 interface Run {
@@ -62,11 +64,16 @@ function expectSameRuns(a: Run, b: Run, tol = 2e-5): void {
 
 async function compare(
   method: unknown,
-  opts: { cfg?: ReturnType<typeof smallConfig>; recompute?: boolean } = {},
+  opts: {
+    cfg?: ReturnType<typeof smallConfig>;
+    recompute?: boolean;
+    model?: ModelSource;
+    added?: Added;
+  } = {},
 ) {
   const cfg = opts.cfg ?? smallConfig();
-  const plan = enginePlan(cfg, method, { recompute: opts.recompute ?? false });
-  const model = { config: cfg, seed: 5 };
+  const plan = enginePlan(cfg, method, { recompute: opts.recompute ?? false, added: opts.added });
+  const model = opts.model ?? { config: cfg, seed: 5 };
   const batches = [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
   const want = await run(await createTfjsEngine(plan), plan, model, batches);
   const got = await run(await createNativeEngine(plan), plan, model, batches);
@@ -175,5 +182,24 @@ describe.skipIf(suite.skip)(suite.title, () => {
     expect(sb).toEqual(sa);
     a.dispose();
     b.dispose();
+  });
+
+  it("new tokens: the vocabulary grows (mean and seeded-noise rows) and only their rows train (frozen, untied head)", async () => {
+    const cfg = smallConfig();
+    const added = [newToken("<a>", 300), newToken("<b>", 301, "noise")];
+    const got = await compare({ kind: "frozen", trainable: { newTokens: true } }, { added });
+    expect(got.states[0]!.weights.map((w) => [w.name, w.shape])).toEqual([
+      ["model.embed_tokens.trainable_tokens", [2, cfg.hiddenSize]],
+      ["lm_head.trainable_tokens", [2, cfg.hiddenSize]],
+    ]);
+  });
+
+  it("LoRA + trained new-token rows on a tied model (the rows take the head's gradient too)", async () => {
+    const cfg = smallConfig({ tieWordEmbeddings: true });
+    const added = [newToken("<a>", 300), newToken("<b>", 301, "noise")];
+    await compare(
+      { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: ["q_proj", "o_proj"] },
+      { cfg, added },
+    );
   });
 });

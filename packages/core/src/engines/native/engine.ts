@@ -4,6 +4,7 @@
 import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { newTokens } from "../../model/adapters/vocab.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
@@ -27,6 +28,7 @@ import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTenso
 import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
 import { saveNativeArtefacts } from "./save.ts";
+import { growsVocabulary, growTables } from "./vocab.ts";
 import { type BaseTensor, loadBaseTensors, randomBaseTensors, storedBytes } from "./weights.ts";
 
 interface Loaded {
@@ -85,10 +87,15 @@ export class NativeEngine implements Engine {
       }
       base = randomBaseTensors(cfg, source.seed, (n) => fp32.has(n));
     }
-    if (plan.model.vocab.total > cfg.vocabSize)
-      throw new Error(
-        `the plan adds ${plan.model.vocab.total - cfg.vocabSize} token row(s); the native engine does not grow the vocabulary yet (use train.engine: tfjs)`,
-      );
+    if (growsVocabulary(plan, cfg)) {
+      let encode: ((text: string) => number[]) | null = null;
+      if (newTokens(plan).some((t) => t.init === "describe") && plan.tokenizer.dir) {
+        const { loadTokenizer } = await import("../../data/tokenizer/index.ts");
+        const tok = await loadTokenizer(plan.tokenizer.dir);
+        encode = (text) => tok.encode(text, { addSpecialTokens: false });
+      }
+      growTables(base, cfg, plan, encode);
+    }
     const method = buildNativeMethod(plan, cfg, base, plan.seed);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {

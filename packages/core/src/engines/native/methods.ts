@@ -8,9 +8,10 @@ import { type Method, methodOf } from "../../model/adapters/method.ts";
 import { quantizeNF4 } from "../../model/adapters/nf4.ts";
 import { subSeed, uniformArray } from "../../model/adapters/random.ts";
 import { trainedTokenIds } from "../../model/adapters/runtime.ts";
+import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
-import type { LoraPair, Trainables } from "./model.ts";
+import type { LoraPair, TokenRows, Trainables } from "./model.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
 /** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
@@ -56,6 +57,44 @@ function baseParam(t: BaseTensor): TrainParam {
   };
 }
 
+/** Rows `ids` of the embedding (and an untied lm_head) as their own float32 tensors; the tables become float32. */
+function tokenRows(
+  cfg: ModelConfig,
+  base: Map<string, BaseTensor>,
+  ids: readonly number[],
+): TokenRows | null {
+  if (ids.length === 0) return null;
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const d = cfg.hiddenSize;
+  const take = (name: string) => {
+    const t = base.get(name)!;
+    if (t.stored.dtype !== "f32") t.stored = { dtype: "f32", data: toF32(t.stored) };
+    const V = t.shape[0]!;
+    const bad = sorted.find((id) => id < 0 || id >= V);
+    if (bad !== undefined) throw new Error(`trainable token id ${bad} is outside the embedding (${V} rows)`);
+    const table = t.stored.data;
+    const out = new Float32Array(sorted.length * d);
+    sorted.forEach((id, i) => {
+      out.set(table.subarray(id * d, (id + 1) * d), i * d);
+    });
+    return { out, V };
+  };
+  const embed = take("model.embed_tokens.weight");
+  const head = cfg.tieWordEmbeddings ? null : take("lm_head.weight").out;
+  const rowOf = new Int32Array(embed.V).fill(-1);
+  sorted.forEach((id, i) => {
+    rowOf[id] = i;
+  });
+  return {
+    ids: Int32Array.from(sorted),
+    rowOf,
+    embed: embed.out,
+    dEmbed: new Float32Array(embed.out.length),
+    head,
+    dHead: head ? new Float32Array(head.length) : null,
+  };
+}
+
 export function buildNativeMethod(
   plan: Plan,
   cfg: ModelConfig,
@@ -65,8 +104,6 @@ export function buildNativeMethod(
   const method = methodOf(plan);
   if (method.kind === "prefix")
     throw new Error("the native engine does not run method prefix yet (use train.engine: tfjs)");
-  if (trainedTokenIds(plan, method).length > 0)
-    throw new Error("the native engine does not train new-token rows yet (use train.engine: tfjs)");
   const params: TrainParam[] = [];
   const baseGrads = new Map<string, Float32Array>();
   for (const name of trainedBaseTensors(plan, cfg)) {
@@ -75,6 +112,14 @@ export function buildNativeMethod(
     const p = baseParam(t);
     params.push(p);
     baseGrads.set(name, p.grad);
+  }
+  const rows = tokenRows(cfg, base, trainedTokenIds(plan, method));
+  if (rows) {
+    const n = rows.ids.length;
+    const d = cfg.hiddenSize;
+    params.push({ name: EMBED_ROWS, shape: [n, d], data: rows.embed, grad: rows.dEmbed, transposed: null });
+    if (rows.head && rows.dHead)
+      params.push({ name: HEAD_ROWS, shape: [n, d], data: rows.head, grad: rows.dHead, transposed: null });
   }
   const lora = new Map<string, LoraPair>();
   const loraPairs: NativeMethod["loraPairs"] = [];
@@ -135,7 +180,7 @@ export function buildNativeMethod(
     if (numel(p.shape) !== p.data.length) throw new Error(`"${p.name}": shape and data disagree`);
   return {
     method,
-    trainables: { baseGrads, lora, loraScale: scale, loraDropout: dropout },
+    trainables: { rows, baseGrads, lora, loraScale: scale, loraDropout: dropout },
     params,
     loraPairs,
     decays: (name) => !/(norm\.weight|\.bias)$/.test(name),

@@ -5,7 +5,7 @@ import type { Plan } from "../../compile/plan-schema.ts";
 import { writeAdapterReadme } from "../../export/adapter-readme.ts";
 import { recordedBase } from "../../export/base-model.ts";
 import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
-import { writeLoraAdapter } from "../../export/peft.ts";
+import { type TrainedTokens, writeLoraAdapter } from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import type { LoraMethod } from "../../model/adapters/method.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
@@ -23,6 +23,35 @@ function stopIds(eos: number | null, base: number | number[] | null): number[] {
   return [...new Set([...(eos === null ? [] : [eos]), ...rest])];
 }
 
+/** The adapter's token rows: the trained ones, else the initial rows of new tokens (base + adapter still has them). */
+function trainedTokens(model: NativeModel, plan: Plan, nm: NativeMethod): TrainedTokens | null {
+  const d = model.config.hiddenSize;
+  const rows = nm.trainables.rows;
+  if (rows)
+    return {
+      ids: [...rows.ids],
+      hiddenSize: d,
+      embed: Float32Array.from(rows.embed),
+      lmHead: rows.head ? Float32Array.from(rows.head) : null,
+    };
+  const ids = newTokens(plan).map((t) => t.id);
+  if (!ids.length) return null;
+  const take = (name: string) => {
+    const table = toF32(model.base.get(name)!.stored);
+    const out = new Float32Array(ids.length * d);
+    ids.forEach((id, i) => {
+      out.set(table.subarray(id * d, (id + 1) * d), i * d);
+    });
+    return out;
+  };
+  return {
+    ids,
+    hiddenSize: d,
+    embed: take("model.embed_tokens.weight"),
+    lmHead: model.config.tieWordEmbeddings ? null : take("lm_head.weight"),
+  };
+}
+
 export async function saveNativeArtefacts(
   model: NativeModel,
   plan: Plan,
@@ -31,6 +60,8 @@ export async function saveNativeArtefacts(
 ): Promise<string[]> {
   const method = nm.method;
   const cfg = model.config;
+  // The tables hold the trained token rows from here on.
+  model.syncRows();
   const out: string[] = [];
   const tokenizer = {
     added: plan.tokenizer.added,
@@ -59,7 +90,7 @@ export async function saveNativeArtefacts(
         a: transpose(pair.at, module.inFeatures, pair.rank),
         b: transpose(pair.bt, pair.rank, module.outFeatures),
       })),
-      tokens: null,
+      tokens: trainedTokens(model, plan, nm),
     });
     const files = [...written.files];
     const eosTokenId = plan.tokenizer.eos?.id ?? null;

@@ -33,11 +33,16 @@ export function smallConfig(over: Partial<ModelConfig> = {}): ModelConfig {
 }
 
 /** eps 1: AdamW moves each weight by about lr * g (no sign-of-noise steps), so later steps stay comparable. */
-export function enginePlan(cfg: ModelConfig, method: unknown, o: { recompute?: boolean } = {}): Plan {
-  const p = testPlan(cfg, method, { recompute: o.recompute ?? false, seed: 3 }) as unknown as Record<
-    string,
-    unknown
-  >;
+export function enginePlan(
+  cfg: ModelConfig,
+  method: unknown,
+  o: { recompute?: boolean; added?: Plan["tokenizer"]["added"] } = {},
+): Plan {
+  const p = testPlan(cfg, method, {
+    recompute: o.recompute ?? false,
+    seed: 3,
+    added: o.added ?? [],
+  }) as unknown as Record<string, unknown>;
   return {
     ...p,
     optimizer: { kind: "adamw", betas: [0.9, 0.999], eps: 1, weightDecay: 0.01 },
