@@ -26,6 +26,17 @@ export type NativeWeight =
       table?: Float32Array;
     };
 
+/**
+ * Trainable rows of a frozen table (new tokens' embedding or head rows): vocabulary id v with
+ * rowOf[v] >= 0 reads row rowOf[v] of data [rows, dim] (float32) in place of the stored table's row,
+ * and its gradient is added to grad [rows, dim] when given. rowOf [V]; its rows must be distinct.
+ */
+export interface TokenRows {
+  rowOf: Int32Array;
+  data: Float32Array;
+  grad?: Float32Array | null;
+}
+
 export interface CrossEntropyResult {
   /** Summed loss (natural log) over the rows whose target is not -100. */
   loss: number;
@@ -113,8 +124,18 @@ export interface NativeAddon {
   toFloat32(src: Uint16Array, dtype: HalfDtype, dst: Float32Array): void;
   /** dst[i] = src[i] rounded to bf16 / f16 bits (round to nearest even; NaN stays NaN), i < src.length. */
   fromFloat32(src: Float32Array, dtype: HalfDtype, dst: Uint16Array): void;
-  /** out[t, :] = float32 of table row ids[t] (table [V, dim] in any storage dtype); ids in [0, V). */
-  embeddingGather(table: NativeWeight, ids: Int32Array, out: Float32Array, V: number, dim: number): void;
+  /**
+   * out[t, :] = float32 of table row ids[t] (table [V, dim] in any storage dtype), or the trainable
+   * row's data when `rows` maps that id; ids in [0, V).
+   */
+  embeddingGather(
+    table: NativeWeight,
+    ids: Int32Array,
+    out: Float32Array,
+    V: number,
+    dim: number,
+    rows?: TokenRows | null,
+  ): void;
   /**
    * dTable[row(ids[t]), :] += dy[t, :] for t < ids.length, with row(id) = rowOf ? rowOf[id] : id;
    * rowOf [V] maps a vocabulary id to its gradient row (-1: not trained, skipped), so the trainable
@@ -180,7 +201,9 @@ export interface NativeAddon {
    * embedding when tied), in chunks of rows so no [T, V] logits exist. targets [T], -100 = ignored
    * (those rows get a zero gradient). The gradient is that of gradScale * (summed loss): dh [T, d]
    * written (or added when accumulate), dW [V, d] always added to (float32 trainable head; null
-   * skips it, as does dh null). Returns the summed loss and the trained row count.
+   * skips it, as does dh null). `rows`: trainable head rows read from rows.data, their gradient
+   * added to rows.grad (a frozen bf16 head with float32 new-token rows). Returns the summed loss and
+   * the trained row count.
    */
   lmHeadCrossEntropy(
     h: Float32Array,
@@ -193,6 +216,7 @@ export interface NativeAddon {
     d: number,
     gradScale: number,
     accumulate: boolean,
+    rows?: TokenRows | null,
   ): CrossEntropyResult;
 
   /** The same AdamW update as adamw, in place on p, m, v, with g multiplied by gradScale (clipping). */

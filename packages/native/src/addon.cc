@@ -146,6 +146,18 @@ bool args(napi_env env, napi_callback_info info, size_t n, napi_value* out, cons
   return true;
 }
 
+bool argsOptional(napi_env env, napi_callback_info info, size_t required, size_t total, napi_value* out,
+                  const char* fn) {
+  size_t argc = total;
+  napi_get_cb_info(env, info, &argc, out, nullptr, nullptr);
+  if (argc < required) {
+    napi_throw_error(env, nullptr,
+                     (std::string(fn) + ": expected at least " + std::to_string(required) + " arguments").c_str());
+    return false;
+  }
+  return true;
+}
+
 void defineFunction(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);

@@ -47,6 +47,9 @@ bool argBool(napi_value v, napi_env env, bool* out, const char* what);
 bool isNullish(napi_env env, napi_value v);
 // Fetches exactly n arguments (error when fewer).
 bool args(napi_env env, napi_callback_info info, size_t n, napi_value* out, const char* fn);
+// Fetches `total` arguments, the last total - required optional (undefined when not given).
+bool argsOptional(napi_env env, napi_callback_info info, size_t required, size_t total, napi_value* out,
+                  const char* fn);
 void defineFunction(napi_env env, napi_value exports, const char* name, napi_callback cb);
 
 }  // namespace sft

@@ -22,11 +22,31 @@ std::vector<float> gHidden, gLogits, gPartial;
 std::vector<int64_t> gRows;
 std::vector<double> gLoss;
 
-// lmHeadCrossEntropy(h, w, targets, dh, dW, T, V, d, gradScale, accumulate) -> { loss, count }
+// A tile of vocabulary rows [v0, v0 + vr) of the head as float32, the trainable rows' values patched in.
+const float* headTile(const Weight& w, const TokenRows* rows, int64_t d, int64_t v0, int64_t vr, int64_t* ld) {
+  float* buf = scratch(vr * d, 0);
+  const float* tile = loadTile(w, d, v0, vr, 0, d, buf, ld);
+  if (!rows) return tile;
+  bool copied = tile == buf;
+  for (int64_t v = v0; v < v0 + vr; v++) {
+    const int32_t k = rows->rowOf[v];
+    if (k < 0) continue;
+    if (!copied) {
+      // A float32 head is read in place: copy the tile before patching it.
+      for (int64_t r = 0; r < vr; r++) std::copy_n(tile + r * *ld, d, buf + r * d);
+      *ld = d;
+      copied = true;
+    }
+    std::copy_n(rows->data + k * d, d, buf + (v - v0) * d);
+  }
+  return copied ? buf : tile;
+}
+
+// lmHeadCrossEntropy(h, w, targets, dh, dW, T, V, d, gradScale, accumulate, rows?) -> { loss, count }
 napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
   const char* fn = "lmHeadCrossEntropy";
-  napi_value a[10];
-  if (!args(env, info, 10, a, fn)) return nullptr;
+  napi_value a[11];
+  if (!argsOptional(env, info, 10, 11, a, fn)) return nullptr;
   float *h, *dh = nullptr, *dW = nullptr;
   int32_t* targets;
   size_t lh, lt, ldh = 0, ldw = 0;
@@ -45,6 +65,11 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
       !checkLength(env, lt, T, "targets", fn) || (dh && !checkLength(env, ldh, T * d, "dh", fn)) ||
       (dW && !checkLength(env, ldw, V * d, "dW", fn)))
     return nullptr;
+  TokenRows tokenRows;
+  bool hasRows;
+  if (!readTokenRows(env, a[10], V, d, fn, &tokenRows, &hasRows)) return nullptr;
+  const TokenRows* rows = hasRows ? &tokenRows : nullptr;
+  float* rowGrad = rows ? rows->grad : nullptr;
   gRows.clear();
   for (int64_t t = 0; t < T; t++) {
     const int32_t y = targets[t];
@@ -57,7 +82,7 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
     gRows.push_back(t);
   }
   if (dh && !accumulate) std::fill(dh, dh + T * d, 0.f);
-  const bool grad = dh || dW;
+  const bool grad = dh || dW || rowGrad;
   const int64_t trained = static_cast<int64_t>(gRows.size());
   const int64_t chunk = std::min<int64_t>(std::max<int64_t>(1, trained), std::clamp<int64_t>(LOGIT_VALUES / V, 16, 256));
   const int nt = threads();
@@ -79,7 +104,7 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
     parallelFor(vTiles, [&](int64_t i) {
       const int64_t v0 = i * vt, vr = std::min(V - v0, vt);
       int64_t ld;
-      const float* tile = loadTile(w, d, v0, vr, 0, d, scratch(vr * d, 0), &ld);
+      const float* tile = headTile(w, rows, d, v0, vr, &ld);
       gemmSerial(false, true, tc, vr, d, 1.f, hc, d, tile, ld, 0.f, logits + v0, V);
     });
     // Loss per row; with a gradient, the row becomes gradScale * (softmax - onehot).
@@ -114,11 +139,24 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
     parallelFor(vTiles, [&](int64_t i) {
       const int64_t v0 = i * vt, vr = std::min(V - v0, vt);
       int64_t ld;
-      const float* tile = loadTile(w, d, v0, vr, 0, d, scratch(vr * d, 0), &ld);
+      const float* tile = dh ? headTile(w, rows, d, v0, vr, &ld) : nullptr;
       if (dh)
         gemmSerial(false, false, tc, d, vr, 1.f, logits + v0, V, tile, ld, 1.f,
                    partial + static_cast<int64_t>(omp_get_thread_num()) * tc * d, d);
       if (dW) gemmSerial(true, false, vr, d, tc, 1.f, logits + v0, V, hc, d, 1.f, dW + v0 * d, d);
+      // A trainable row's gradient: its logit column's gradients times the chunk's hidden rows.
+      if (rowGrad)
+        for (int64_t v = v0; v < v0 + vr; v++) {
+          const int32_t k = rows->rowOf[v];
+          if (k < 0) continue;
+          float* g = rowGrad + k * d;
+          for (int64_t r = 0; r < tc; r++) {
+            const float s = logits[r * V + v];
+            const float* x = hc + r * d;
+#pragma omp simd
+            for (int64_t j = 0; j < d; j++) g[j] += s * x[j];
+          }
+        }
     });
     if (dh) {
       parallelFor(tc, [&](int64_t r) {

@@ -138,6 +138,40 @@ bool readWeight(napi_env env, napi_value v, int64_t need, const char* what, cons
   return true;
 }
 
+bool readTokenRows(napi_env env, napi_value v, int64_t V, int64_t dim, const char* fn, TokenRows* r, bool* present) {
+  *present = false;
+  if (isNullish(env, v)) return true;
+  napi_value x;
+  size_t len, ld, lg;
+  int32_t* rowOf;
+  float* data;
+  if (!required(env, v, "rowOf", "rows", fn, &x) || !argI32Array(env, x, &rowOf, &len, "rows.rowOf") ||
+      !checkLength(env, len, V, "rows.rowOf", fn) || !required(env, v, "data", "rows", fn, &x) ||
+      !argF32(env, x, &data, &ld, "rows.data"))
+    return false;
+  r->rowOf = rowOf;
+  r->data = data;
+  r->rows = static_cast<int64_t>(ld) / dim;
+  r->grad = nullptr;
+  if (property(env, v, "grad", &x) &&
+      (!argF32(env, x, &r->grad, &lg, "rows.grad") || !checkLength(env, lg, r->rows * dim, "rows.grad", fn)))
+    return false;
+  std::vector<uint8_t> seen(r->rows, 0);
+  for (int64_t i = 0; i < V; i++) {
+    const int32_t k = rowOf[i];
+    if (k < 0) continue;
+    if (k >= r->rows || seen[k]) {
+      rangeError(env, fn,
+                 "rows.rowOf[" + std::to_string(i) + "] = " + std::to_string(k) +
+                     (k >= r->rows ? " is past rows.data's " + std::to_string(r->rows) + " rows" : " is used twice"));
+      return false;
+    }
+    seen[k] = 1;
+  }
+  *present = true;
+  return true;
+}
+
 void convertRange(const Weight& w, int64_t start, int64_t n, float* dst) {
   switch (w.dtype) {
     case Dtype::F32:
@@ -265,11 +299,11 @@ bool checkIds(napi_env env, const int32_t* ids, size_t n, int64_t V, const char*
   return true;
 }
 
-// embeddingGather(table, ids, out, V, dim)
+// embeddingGather(table, ids, out, V, dim, rows?)
 napi_value EmbeddingGather(napi_env env, napi_callback_info info) {
   const char* fn = "embeddingGather";
-  napi_value a[5];
-  if (!args(env, info, 5, a, fn)) return nullptr;
+  napi_value a[6];
+  if (!argsOptional(env, info, 5, 6, a, fn)) return nullptr;
   int32_t* ids;
   float* out;
   size_t n, no;
@@ -281,7 +315,16 @@ napi_value EmbeddingGather(napi_env env, napi_callback_info info) {
       !argF32(env, a[2], &out, &no, "out") || !checkLength(env, no, static_cast<int64_t>(n) * dim, "out", fn) ||
       !checkIds(env, ids, n, V, fn))
     return nullptr;
-  parallelFor(static_cast<int64_t>(n), [&](int64_t t) { convertRange(w, ids[t] * dim, dim, out + t * dim); });
+  TokenRows rows;
+  bool hasRows;
+  if (!readTokenRows(env, a[5], V, dim, fn, &rows, &hasRows)) return nullptr;
+  parallelFor(static_cast<int64_t>(n), [&](int64_t t) {
+    const int32_t k = hasRows ? rows.rowOf[ids[t]] : -1;
+    if (k >= 0)
+      std::copy_n(rows.data + k * dim, dim, out + t * dim);
+    else
+      convertRange(w, ids[t] * dim, dim, out + t * dim);
+  });
   return nullptr;
 }
 

@@ -69,6 +69,19 @@ inline uint16_t f32ToF16(float f) {
   return sign | static_cast<uint16_t>(r >> 13);
 }
 
+// Trainable rows of a frozen table (new tokens): vocabulary id v with rowOf[v] >= 0 reads row
+// rowOf[v] of data [rows, dim] instead of the table, and its gradient goes to grad (when given).
+struct TokenRows {
+  const int32_t* rowOf = nullptr;  // [V]
+  const float* data = nullptr;     // [rows, dim]
+  float* grad = nullptr;           // [rows, dim] or null
+  int64_t rows = 0;
+};
+
+// Reads an optional TokenRows object (nullish: *present = false); checks rowOf covers V, its rows
+// are distinct and inside data, and grad matches data.
+bool readTokenRows(napi_env env, napi_value v, int64_t V, int64_t dim, const char* fn, TokenRows* r, bool* present);
+
 // dst[0, n) = float32 of the weight's values [start, start + n).
 void convertRange(const Weight& w, int64_t start, int64_t n, float* dst);
 

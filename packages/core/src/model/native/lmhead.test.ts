@@ -138,6 +138,55 @@ describe.skipIf(skip)(title, () => {
     expect(only.loss).toBeCloseTo(r.loss, 6);
   });
 
+  it("trainable rows of a frozen head: read from rows.data, their gradient into rows.grad", () => {
+    const [T, V, d] = [11, 300, 16];
+    const h = rand(T * d, 14);
+    const values = rand(V * d, 15, 0.5);
+    const targets = targetsFor(T, V, 16, 4);
+    targets[0] = 257;
+    targets[2] = 3;
+    const ids = [257, 3, 120];
+    const data = rand(ids.length * d, 17, 0.5);
+    const rowOf = new Int32Array(V).fill(-1);
+    ids.forEach((id, k) => {
+      rowOf[id] = k;
+    });
+    for (const dtype of ["f32", "bf16"] as const) {
+      const bits = new Uint16Array(values.length);
+      addon().fromFloat32(values, "bf16", bits);
+      const w: NativeWeight = dtype === "f32" ? { dtype, data: values } : { dtype, data: bits };
+      const exact =
+        dtype === "f32"
+          ? Float64Array.from(values)
+          : Float64Array.from(bits, (b) => halfBitsValue(b, "bf16"));
+      ids.forEach((id, k) => {
+        for (let j = 0; j < d; j++) exact[id * d + j] = data[k * d + j]!;
+      });
+      const ref = reference(h, exact, targets, V, d, 0.5);
+      const grad = new Float32Array(ids.length * d);
+      const dh = new Float32Array(T * d);
+      const r = addon().lmHeadCrossEntropy(h, w, targets, dh, null, T, V, d, 0.5, false, {
+        rowOf,
+        data,
+        grad,
+      });
+      expect(Math.abs(r.loss - ref.loss) / ref.loss, dtype).toBeLessThan(1e-6);
+      expect(maxRelDiff(dh, ref.dh), dtype).toBeLessThan(1e-5);
+      const wantGrad = new Float64Array(ids.length * d);
+      ids.forEach((id, k) => {
+        wantGrad.set(ref.dW.subarray(id * d, (id + 1) * d), k * d);
+      });
+      expect(maxRelDiff(grad, wantGrad), dtype).toBeLessThan(1e-5);
+    }
+    rowOf[5] = 0;
+    expect(() =>
+      addon().lmHeadCrossEntropy(h, { dtype: "f32", data: values }, targets, null, null, T, V, d, 1, false, {
+        rowOf,
+        data,
+      }),
+    ).toThrow(/rows\.rowOf\[257\] = 0 is used twice/);
+  });
+
   it("all rows ignored: zero loss, zero count, dh zeroed", () => {
     const dh = new Float32Array(8).fill(3);
     const r = addon().lmHeadCrossEntropy(

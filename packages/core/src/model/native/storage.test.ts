@@ -97,6 +97,29 @@ describe.skipIf(skip)(title, () => {
     }
   });
 
+  it("embeddingGather reads trainable rows from rows.data in place of the stored table", () => {
+    const [V, dim] = [9, 6];
+    const values = rand(V * dim, 20);
+    const bits = new Uint16Array(values.length);
+    addon().fromFloat32(values, "bf16", bits);
+    const data = rand(2 * dim, 21);
+    const rowOf = new Int32Array(V).fill(-1);
+    rowOf[7] = 1;
+    rowOf[2] = 0;
+    const ids = Int32Array.from([7, 1, 2, 7]);
+    const out = new Float32Array(ids.length * dim);
+    addon().embeddingGather({ dtype: "bf16", data: bits }, ids, out, V, dim, { rowOf, data });
+    const row = (a: Float32Array, i: number) => Array.from(a.subarray(i * dim, (i + 1) * dim));
+    expect(row(out, 0)).toEqual(row(data, 1));
+    expect(row(out, 2)).toEqual(row(data, 0));
+    expect(row(out, 3)).toEqual(row(data, 1));
+    expect(row(out, 1)).toEqual(Array.from(bits.subarray(dim, 2 * dim), (b) => halfBitsValue(b, "bf16")));
+    rowOf[3] = 2;
+    expect(() =>
+      addon().embeddingGather({ dtype: "bf16", data: bits }, ids, out, V, dim, { rowOf, data }),
+    ).toThrow(/rows\.rowOf\[3\] = 2 is past rows\.data's 2 rows/);
+  });
+
   it("embeddingScatterAdd sums repeated ids, and maps ids to trainable rows with rowOf", () => {
     const V = 11;
     const dim = 150;
