@@ -29,20 +29,13 @@ import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
 import { saveNativeArtefacts } from "./save.ts";
 import { growsVocabulary, growTables } from "./vocab.ts";
-import { type BaseTensor, loadBaseTensors, randomBaseTensors, storedBytes } from "./weights.ts";
+import { type BaseTensor, loadBaseTensors, randomBaseTensors, storedBytes, transpose } from "./weights.ts";
 
 interface Loaded {
   plan: Plan;
   model: NativeModel;
   method: NativeMethod;
   optimizer: AdamW;
-}
-
-/** Rows [rows, cols] -> [cols, rows]. */
-export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
-  return out;
 }
 
 const toBoundary = (p: TrainParam, a: Float32Array) =>

@@ -11,10 +11,9 @@ import type { LoraMethod } from "../../model/adapters/method.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
 import { expectedTensors } from "../../model/llama.ts";
 import type { SaveArtefactsOptions } from "../engine.ts";
-import { transpose } from "./engine.ts";
 import type { NativeMethod } from "./methods.ts";
 import type { NativeModel } from "./model.ts";
-import { toF32 } from "./weights.ts";
+import { toF32, transpose } from "./weights.ts";
 
 const LINEAR = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+_proj)\.weight$/;
 

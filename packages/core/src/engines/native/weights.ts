@@ -182,3 +182,10 @@ export function randomBaseTensors(
   });
   return out;
 }
+
+/** Rows [rows, cols] -> [cols, rows]. */
+export function transpose(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
+  return out;
+}
