@@ -44,21 +44,36 @@ bool readDims(napi_env env, napi_value* a, Dims* d, double* scale, const char* f
   return true;
 }
 
-// Which keys a query block can see, and each token's first own key.
+// Which keys a query block can see, and each token's first own key. The tables are reused across
+// calls (kernels are called from one JS thread).
 struct Visibility {
   const Dims& d;
   const int32_t* seg;            // [B*S] or null
-  std::vector<int64_t> first;    // [B*S]: the first position of the token's segment (itself for padding)
-  std::vector<int64_t> lo;       // [B * qBlocks]: the smallest first[] of the block's rows
-  std::vector<uint8_t> anyReal;  // [B * qBlocks]: some row of the block is not padding
+  std::vector<int64_t>& first;   // [B*S]: the first position of the token's segment (itself for padding)
+  std::vector<int64_t>& lo;      // [B * qBlocks]: the smallest first[] of the block's rows
+  std::vector<uint8_t>& anyReal;  // [B * qBlocks]: some row of the block is not padding
 
-  Visibility(const Dims& dims, const int32_t* segments) : d(dims), seg(segments) {
+  static std::vector<int64_t>& firstTable() {
+    static std::vector<int64_t> t;
+    return t;
+  }
+  static std::vector<int64_t>& loTable() {
+    static std::vector<int64_t> t;
+    return t;
+  }
+  static std::vector<uint8_t>& realTable() {
+    static std::vector<uint8_t> t;
+    return t;
+  }
+
+  Visibility(const Dims& dims, const int32_t* segments)
+      : d(dims), seg(segments), first(firstTable()), lo(loTable()), anyReal(realTable()) {
     const int64_t nb = d.qBlocks();
     lo.assign(d.B * nb, 0);
     anyReal.assign(d.B * nb, 1);
     if (!seg) return;
     first.resize(d.B * d.S);
-    std::unordered_map<int32_t, int64_t> firstOf;
+    static std::unordered_map<int32_t, int64_t> firstOf;
     for (int64_t b = 0; b < d.B; b++) {
       firstOf.clear();
       for (int64_t s = 0; s < d.S; s++) {

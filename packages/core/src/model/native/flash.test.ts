@@ -150,6 +150,25 @@ describe.skipIf(skip)(title, () => {
     expectClose(compare(long, { batch: 1, seqLen: 20, ids: new Int32Array(20) }, 80, 6));
   });
 
+  it("decoding: one or a few new tokens against a cache of past keys (the prefix)", () => {
+    expectClose(
+      compare(
+        { B: 2, S: 1, K: 130, H: 4, KV: 2, hd: 16 },
+        { batch: 2, seqLen: 1, ids: new Int32Array(2) },
+        129,
+        21,
+      ),
+    );
+    expectClose(
+      compare(
+        { B: 1, S: 3, K: 70, H: 2, KV: 2, hd: 8 },
+        { batch: 1, seqLen: 3, ids: new Int32Array(3) },
+        67,
+        23,
+      ),
+    );
+  });
+
   it("padding and packed segments, with a prefix (padding tokens see only themselves)", () => {
     const padded = padRows([seq(90, 1), seq(9, 3), seq(66, 2)]);
     expectClose(compare({ B: 3, S: 90, K: 90, H: 4, KV: 2, hd: 16 }, padded, 0, 7));
