@@ -202,4 +202,23 @@ describe.skipIf(suite.skip)(suite.title, () => {
       { cfg, added },
     );
   });
+
+  it("prefix (P-tuning v2), direct and through the reparameterization MLP; generation continues after the prefix", async () => {
+    await compare({ kind: "prefix", virtualTokens: 3 });
+    await compare({ kind: "prefix", virtualTokens: 2, reparameterize: { hiddenSize: 24 } });
+    const cfg = smallConfig();
+    const dir = tempDir("gen-prefix");
+    const m = randomModel(cfg, { seed: 4, std: 0.3 });
+    await m.save(dir);
+    m.dispose();
+    const plan = enginePlan(cfg, { kind: "prefix", virtualTokens: 3, reparameterize: { hiddenSize: 16 } });
+    const ids: number[][] = [];
+    for (const create of [createTfjsEngine, createNativeEngine]) {
+      const e = await create(plan);
+      await e.load({ plan, model: { dir } });
+      ids.push((await e.generate([1, 17, 42, 99], { maxNewTokens: 10 })).ids);
+      e.dispose();
+    }
+    expect(ids[1]).toEqual(ids[0]);
+  });
 });

@@ -89,7 +89,7 @@ export class NativeEngine implements Engine {
       }
       growTables(base, cfg, plan, encode);
     }
-    const method = buildNativeMethod(plan, cfg, base, plan.seed);
+    const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {
       betas: plan.optimizer.betas,
@@ -151,7 +151,10 @@ export class NativeEngine implements Engine {
     let text: string | undefined;
     let input = [...promptIds];
     while (out.length < max) {
-      if (cache.length + input.length > limit || cache.length + input.length > cache.keys[0]!.length) {
+      if (
+        cache.length - cache.prefix + input.length > limit ||
+        cache.length + input.length > cache.capacity
+      ) {
         stopReason = "context_full";
         break;
       }

@@ -4,14 +4,15 @@
 import { planParameters } from "../../compile/params.ts";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { loraName, loraScale } from "../../model/adapters/lora.ts";
-import { type Method, methodOf } from "../../model/adapters/method.ts";
+import { type Method, methodOf, type PrefixMethod } from "../../model/adapters/method.ts";
 import { quantizeNF4 } from "../../model/adapters/nf4.ts";
-import { subSeed, uniformArray } from "../../model/adapters/random.ts";
+import { normalArray, subSeed, uniformArray } from "../../model/adapters/random.ts";
 import { trainedTokenIds } from "../../model/adapters/runtime.ts";
 import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
-import type { LoraPair, TokenRows, Trainables } from "./model.ts";
+import type { NativeAddon } from "../../model/native/types.ts";
+import type { LoraPair, PrefixTable, TokenRows, Trainables } from "./model.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
 /** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
@@ -95,15 +96,89 @@ function tokenRows(
   };
 }
 
+/**
+ * P-tuning v2 (the tfjs engine's init and names): the table trains directly, or through PEFT's
+ * prefix projection Embedding -> Linear -> tanh -> Linear (weights stored [in, out]).
+ */
+function prefixTable(
+  addon: NativeAddon,
+  cfg: ModelConfig,
+  m: PrefixMethod,
+  seed: number,
+  params: TrainParam[],
+): PrefixTable {
+  const P = m.virtualTokens;
+  const td = cfg.headDim * cfg.numKvHeads;
+  const out = cfg.numLayers * 2 * td;
+  const param = (name: string, data: Float32Array, shape: number[]) => {
+    const p: TrainParam = { name, shape, data, grad: new Float32Array(data.length), transposed: null };
+    params.push(p);
+    return p;
+  };
+  const addTo = (dst: Float32Array, src: Float32Array) => {
+    for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+  };
+  if (m.reparameterize === false) {
+    const e = param("prefix.prompt_embeddings", normalArray(P * out, 0.02, subSeed(seed, 1)), [P, out]);
+    return { virtualTokens: P, forward: () => e.data, backward: (d) => addTo(e.grad, d) };
+  }
+  const h = m.reparameterize.hiddenSize;
+  const e = param("prefix.embedding", normalArray(P * td, 1, subSeed(seed, 1)), [P, td]);
+  const w1 = param("prefix.mlp.0.weight", uniformArray(td * h, 1 / Math.sqrt(td), subSeed(seed, 2)), [td, h]);
+  const b1 = param("prefix.mlp.0.bias", uniformArray(h, 1 / Math.sqrt(td), subSeed(seed, 3)), [h]);
+  const w2 = param("prefix.mlp.2.weight", uniformArray(h * out, 1 / Math.sqrt(h), subSeed(seed, 4)), [
+    h,
+    out,
+  ]);
+  const b2 = param("prefix.mlp.2.bias", uniformArray(out, 1 / Math.sqrt(h), subSeed(seed, 5)), [out]);
+  const gemm = (
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    M: number,
+    N: number,
+    K: number,
+    ta: boolean,
+    tb: boolean,
+    beta: number,
+  ) => addon.sgemmEx(a, b, c, M, N, K, ta, tb, 1, beta, ta ? M : K, tb ? K : N, N);
+  const colSum = (dst: Float32Array, src: Float32Array, rows: number) => {
+    const n = dst.length;
+    for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) dst[j]! += src[r * n + j]!;
+  };
+  let hid = new Float32Array(P * h);
+  return {
+    virtualTokens: P,
+    forward() {
+      hid = new Float32Array(P * h);
+      gemm(e.data, w1.data, hid, P, h, td, false, false, 0);
+      for (let i = 0; i < hid.length; i++) hid[i] = Math.tanh(hid[i]! + b1.data[i % h]!);
+      const table = new Float32Array(P * out);
+      gemm(hid, w2.data, table, P, out, h, false, false, 0);
+      for (let i = 0; i < table.length; i++) table[i]! += b2.data[i % out]!;
+      return table;
+    },
+    backward(dT) {
+      gemm(hid, dT, w2.grad, h, out, P, true, false, 1);
+      colSum(b2.grad, dT, P);
+      const dpre = new Float32Array(P * h);
+      gemm(dT, w2.data, dpre, P, h, out, false, true, 0);
+      for (let i = 0; i < dpre.length; i++) dpre[i]! *= 1 - hid[i]! * hid[i]!;
+      gemm(e.data, dpre, w1.grad, td, h, P, true, false, 1);
+      colSum(b1.grad, dpre, P);
+      gemm(dpre, w1.data, e.grad, P, td, h, false, true, 1);
+    },
+  };
+}
+
 export function buildNativeMethod(
+  addon: NativeAddon,
   plan: Plan,
   cfg: ModelConfig,
   base: Map<string, BaseTensor>,
   seed: number,
 ): NativeMethod {
   const method = methodOf(plan);
-  if (method.kind === "prefix")
-    throw new Error("the native engine does not run method prefix yet (use train.engine: tfjs)");
   const params: TrainParam[] = [];
   const baseGrads = new Map<string, Float32Array>();
   for (const name of trainedBaseTensors(plan, cfg)) {
@@ -175,12 +250,13 @@ export function buildNativeMethod(
         );
       }
   }
+  const prefix = method.kind === "prefix" ? prefixTable(addon, cfg, method, seed, params) : null;
   if (params.length === 0) throw new Error(`method "${method.kind}" leaves nothing to train`);
   for (const p of params)
     if (numel(p.shape) !== p.data.length) throw new Error(`"${p.name}": shape and data disagree`);
   return {
     method,
-    trainables: { rows, baseGrads, lora, loraScale: scale, loraDropout: dropout },
+    trainables: { rows, prefix, baseGrads, lora, loraScale: scale, loraDropout: dropout },
     params,
     loraPairs,
     decays: (name) => !/(norm\.weight|\.bias)$/.test(name),

@@ -31,9 +31,19 @@ export interface TokenRows {
   dHead: Float32Array | null;
 }
 
+/** P-tuning v2 prefixes: a [P, L * 2 * KV * hd] table of keys and values (PEFT's layout) per pass. */
+export interface PrefixTable {
+  readonly virtualTokens: number;
+  /** The table for one pass (through the reparameterization MLP when there is one). */
+  forward(): Float32Array;
+  /** Adds the gradient of the last forward()'s table to the trainables' sums. */
+  backward(dTable: Float32Array): void;
+}
+
 /** What the method trains, as the model sees it. */
 export interface Trainables {
   rows: TokenRows | null;
+  prefix: PrefixTable | null;
   /** Base tensors that train (float32 storage): HF name -> their summed gradient, HF layout. */
   baseGrads: Map<string, Float32Array>;
   /** LoRA by `layer/module`. */
@@ -42,9 +52,12 @@ export interface Trainables {
   loraDropout: number;
 }
 
-/** Per-layer keys/values seen so far (post-RoPE), [maxLen, KV * hd] each; one sequence. */
+/** Per-layer keys/values seen so far (post-RoPE; prefixes first), [capacity, KV * hd] each; one sequence. */
 export interface KvCache {
   length: number;
+  capacity: number;
+  /** Prefix positions at the start (not counted against the model's context). */
+  prefix: number;
   keys: Float32Array[];
   values: Float32Array[];
 }
@@ -60,6 +73,10 @@ interface Ctx {
   training: boolean;
   seed: number;
   cache: KvCache | null;
+  /** This pass's prefix table and its gradient (training). */
+  prefix: Float32Array | null;
+  dPrefix: Float32Array | null;
+  P: number;
 }
 
 interface LoraSaved {
@@ -85,6 +102,8 @@ interface LayerSaved {
   u: Float32Array;
   act: Float32Array;
   lora: Map<string, LoraSaved>;
+  /** Keys per row (prefix + own). */
+  K: number;
 }
 
 export interface PassResult {
@@ -288,6 +307,23 @@ export class NativeModel {
       K = cache.length + S;
       kAll = cache.keys[l]!.subarray(0, K * w);
       vAll = cache.values[l]!.subarray(0, K * w);
+    } else if (ctx.prefix) {
+      // Each row's keys: the layer's P prefix keys (no RoPE), then its own.
+      const { P } = ctx;
+      const w = KV * hd;
+      K = P + S;
+      kAll = new Float32Array(B * K * w);
+      vAll = new Float32Array(B * K * w);
+      const rowW = cfg.numLayers * 2 * w;
+      for (let b = 0; b < B; b++) {
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          kAll.set(ctx.prefix.subarray(at, at + w), (b * K + p) * w);
+          vAll.set(ctx.prefix.subarray(at + w, at + 2 * w), (b * K + p) * w);
+        }
+        kAll.set(k.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
+        vAll.set(v.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
+      }
     }
     const attn = new Float32Array(T * H * hd);
     const lse = new Float32Array(B * H * S);
@@ -304,12 +340,13 @@ export class NativeModel {
     this.addInto(out, x1);
     if (!keep) return { out, saved: null };
     const saved = {
+      K,
       x,
       rstd1: n1.rstd,
       h1: n1.y,
       q,
-      k,
-      v,
+      k: kAll,
+      v: vAll,
       attn,
       lse,
       x1,
@@ -345,8 +382,8 @@ export class NativeModel {
     const dattn = new Float32Array(T * H * hd);
     this.linearBack(l, mo, s.attn, dx1, dattn, T, s.lora);
     const dq = new Float32Array(s.q.length);
-    const dk = new Float32Array(s.k.length);
-    const dv = new Float32Array(s.v.length);
+    let dk = new Float32Array(s.k.length);
+    let dv = new Float32Array(s.v.length);
     const sc = 1 / Math.sqrt(hd);
     const seg = ctx.segments;
     this.addon.flashAttentionBackward(
@@ -362,12 +399,33 @@ export class NativeModel {
       dv,
       B,
       S,
-      S,
+      s.K,
       H,
       KV,
       hd,
       sc,
     );
+    if (s.K > S) {
+      // Split off the prefix keys' gradients into the table's (summed over rows).
+      const P = s.K - S;
+      const w = KV * hd;
+      const rowW = cfg.numLayers * 2 * w;
+      const own = (g: Float32Array, off: number) => {
+        const out = new Float32Array(B * S * w);
+        for (let b = 0; b < B; b++) {
+          out.set(g.subarray((b * s.K + P) * w, (b + 1) * s.K * w), b * S * w);
+          if (ctx.dPrefix)
+            for (let p = 0; p < P; p++) {
+              const src = (b * s.K + p) * w;
+              const dst = p * rowW + 2 * l * w + off;
+              for (let j = 0; j < w; j++) ctx.dPrefix[dst + j]! += g[src + j]!;
+            }
+        }
+        return out;
+      };
+      dk = own(dk, 0);
+      dv = own(dv, w);
+    }
     this.addon.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
     this.addon.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
     const dh1 = new Float32Array(T * d);
@@ -393,8 +451,11 @@ export class NativeModel {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
-  private context(b: TokenBatch, training: boolean, seed: number, cache: KvCache | null): Ctx {
-    const positions = b.positions ?? defaultPositions(b, cache?.length ?? 0);
+  private context(b: TokenBatch, training: boolean, seed: number, cache: KvCache | null, grad = false): Ctx {
+    const prefix = cache ? null : (this.train.prefix?.forward() ?? null);
+    const P = this.train.prefix?.virtualTokens ?? 0;
+    // Positions continue after the prefix, as the tfjs engine's.
+    const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
     const { cos, sin } = ropeTables(this.config, positions);
     const T = b.batch * b.seqLen;
     return {
@@ -407,6 +468,9 @@ export class NativeModel {
       training,
       seed,
       cache,
+      prefix,
+      dPrefix: prefix && grad ? new Float32Array(prefix.length) : null,
+      P: prefix ? P : 0,
     };
   }
 
@@ -421,7 +485,7 @@ export class NativeModel {
   ): PassResult {
     const cfg = this.config;
     const d = cfg.hiddenSize;
-    const ctx = this.context(b, opts.training, opts.seed, null);
+    const ctx = this.context(b, opts.training, opts.seed, null, opts.grad);
     const { T } = ctx;
     let trainedTokens = 0;
     for (const t of targets) if (t !== -100) trainedTokens++;
@@ -454,6 +518,7 @@ export class NativeModel {
     }
     const gE = this.train.baseGrads.get("model.embed_tokens.weight");
     if (gE) this.addon.embeddingScatterAdd(dx, b.ids, gE, gE.length / d, d, null);
+    if (ctx.dPrefix) this.train.prefix!.backward(ctx.dPrefix);
     const rows = this.train.rows;
     if (rows) this.addon.embeddingScatterAdd(dx, b.ids, rows.dEmbed, rows.rowOf.length, d, rows.rowOf);
     return { lossSum: ce.loss, trainedTokens };
@@ -528,14 +593,31 @@ export class NativeModel {
     return D;
   }
 
+  /** A cache for `maxLen` positions after the prefix (whose keys and values it starts with). */
   newCache(maxLen: number): KvCache {
-    const w = this.config.numKvHeads * this.config.headDim;
-    const L = this.config.numLayers;
-    return {
-      length: 0,
-      keys: Array.from({ length: L }, () => new Float32Array(maxLen * w)),
-      values: Array.from({ length: L }, () => new Float32Array(maxLen * w)),
+    const cfg = this.config;
+    const w = cfg.numKvHeads * cfg.headDim;
+    const L = cfg.numLayers;
+    const P = this.train.prefix?.virtualTokens ?? 0;
+    const capacity = P + maxLen;
+    const cache: KvCache = {
+      length: P,
+      capacity,
+      prefix: P,
+      keys: Array.from({ length: L }, () => new Float32Array(capacity * w)),
+      values: Array.from({ length: L }, () => new Float32Array(capacity * w)),
     };
+    if (P) {
+      const table = this.train.prefix!.forward();
+      const rowW = L * 2 * w;
+      for (let l = 0; l < L; l++)
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          cache.keys[l]!.set(table.subarray(at, at + w), p * w);
+          cache.values[l]!.set(table.subarray(at + w, at + 2 * w), p * w);
+        }
+    }
+    return cache;
   }
 
   /** Logits [V] of the last of `ids`, continuing the cache (one sequence). */

@@ -5,7 +5,7 @@ import type { Plan } from "../../compile/plan-schema.ts";
 import { writeAdapterReadme } from "../../export/adapter-readme.ts";
 import { recordedBase } from "../../export/base-model.ts";
 import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
-import { type TrainedTokens, writeLoraAdapter } from "../../export/peft.ts";
+import { type TrainedTokens, writeLoraAdapter, writePrefixAdapter } from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import type { LoraMethod } from "../../model/adapters/method.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
@@ -68,6 +68,37 @@ export async function saveNativeArtefacts(
     eos: plan.tokenizer.eos?.text ?? null,
   };
   const isLora = method.kind === "lora" || method.kind === "qlora";
+  const prefix = nm.trainables.prefix;
+  if (method.kind === "prefix" && prefix) {
+    // Prefixes cannot be merged into weights: a prefix run always writes its adapter.
+    const dir = join(opts.outDir, "adapter");
+    const base = recordedBase(opts.baseModel, dir);
+    const written = await writePrefixAdapter(dir, {
+      baseModel: base.name,
+      revision: base.revision,
+      virtualTokens: prefix.virtualTokens,
+      numLayers: cfg.numLayers,
+      tokenDim: cfg.numKvHeads * cfg.headDim,
+      numKvHeads: cfg.numKvHeads,
+      gqa: cfg.numKvHeads < cfg.numHeads,
+      table: Float32Array.from(prefix.forward()),
+      encoderHiddenSize: method.reparameterize === false ? null : method.reparameterize.hiddenSize,
+    });
+    const files = [...written.files];
+    const eosTokenId = plan.tokenizer.eos?.id ?? null;
+    files.push(await writeGenerationConfig(dir, cfg, { baseDir: plan.model.source.path, eosTokenId }));
+    files.push(
+      await writeAdapterReadme(dir, {
+        method: "Prefix tuning",
+        base: { ...base, isPath: "dir" in opts.baseModel },
+        peft: written.peft,
+        newTokens: newTokens(plan).map((t) => t.content),
+        stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
+      }),
+    );
+    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
+    return files.map((f) => join("adapter", f));
+  }
   if (isLora && opts.save !== "merged") {
     const m = method as LoraMethod;
     const dir = join(opts.outDir, "adapter");
