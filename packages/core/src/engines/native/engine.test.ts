@@ -1,8 +1,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { newToken } from "../../model/adapters/testing.ts";
+import { initBackend } from "../../model/backend.ts";
 import { countParameters } from "../../model/config.ts";
 import { randomModel } from "../../model/llama.ts";
 import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
@@ -82,6 +83,11 @@ async function compare(
 }
 
 describe.skipIf(suite.skip)(suite.title, () => {
+  beforeAll(async () => {
+    // randomModel (the folders written here) needs a tfjs backend.
+    await initBackend();
+  });
+
   it("full fine-tuning: losses, gradient norms and every gradient (AdamW's moments) agree, packed and padded", async () => {
     const got = await compare({ kind: "full" });
     expect(got.states[0]!.weights.length).toBe(2 + 2 * (2 + 7 + 3) + 1);
@@ -220,5 +226,29 @@ describe.skipIf(suite.skip)(suite.title, () => {
       e.dispose();
     }
     expect(ids[1]).toEqual(ids[0]);
+  });
+
+  it("new-token rows over a bf16 table: the table stays 2-byte, gradients and greedy generation match tfjs", async () => {
+    const cfg = smallConfig();
+    const dir = tempDir("rows-bf16");
+    const m = randomModel(cfg, { seed: 6, std: 0.3 });
+    await m.save(dir, { dtype: "BF16" });
+    m.dispose();
+    const added = [newToken("<a>", 300), newToken("<b>", 301, "noise")];
+    const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: ["v_proj"] };
+    await compare(method, { model: { dir }, added });
+    const plan = enginePlan(cfg, method, { added });
+    const out: number[][] = [];
+    for (const create of [createTfjsEngine, createNativeEngine]) {
+      const e = await create(plan);
+      await e.load({ plan, model: { dir } });
+      out.push((await e.generate([1, 300, 17, 301], { maxNewTokens: 8 })).ids);
+      if (e.name === "native") {
+        const bytes = Number(/weights (\d+) B/.exec(e.memory().detail ?? "")![1]);
+        expect(bytes).toBeLessThan(2.2 * countParameters({ ...cfg, vocabSize: 302 }).total);
+      }
+      e.dispose();
+    }
+    expect(out[1]).toEqual(out[0]);
   });
 });

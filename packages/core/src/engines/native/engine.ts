@@ -80,6 +80,7 @@ export class NativeEngine implements Engine {
       }
       base = randomBaseTensors(cfg, source.seed, (n) => fp32.has(n));
     }
+    let grown = new Map<string, Map<number, Float32Array>>();
     if (growsVocabulary(plan, cfg)) {
       let encode: ((text: string) => number[]) | null = null;
       if (newTokens(plan).some((t) => t.init === "describe") && plan.tokenizer.dir) {
@@ -87,9 +88,9 @@ export class NativeEngine implements Engine {
         const tok = await loadTokenizer(plan.tokenizer.dir);
         encode = (text) => tok.encode(text, { addSpecialTokens: false });
       }
-      growTables(base, cfg, plan, encode);
+      grown = growTables(base, cfg, plan, encode);
     }
-    const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed);
+    const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed, grown);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {
       betas: plan.optimizer.betas,

@@ -12,7 +12,7 @@ import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
-import type { LoraPair, PrefixTable, TokenRows, Trainables } from "./model.ts";
+import { type LoraPair, nativeWeight, type PrefixTable, type TokenRows, type Trainables } from "./model.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
 /** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
@@ -60,23 +60,25 @@ function baseParam(t: BaseTensor): TrainParam {
 
 /** Rows `ids` of the embedding (and an untied lm_head) as their own float32 tensors; the tables become float32. */
 function tokenRows(
+  addon: NativeAddon,
   cfg: ModelConfig,
   base: Map<string, BaseTensor>,
   ids: readonly number[],
+  exact: ReadonlyMap<string, ReadonlyMap<number, Float32Array>>,
 ): TokenRows | null {
   if (ids.length === 0) return null;
-  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  const sorted = Int32Array.from(new Set(ids)).sort();
   const d = cfg.hiddenSize;
   const take = (name: string) => {
     const t = base.get(name)!;
-    if (t.stored.dtype !== "f32") t.stored = { dtype: "f32", data: toF32(t.stored) };
     const V = t.shape[0]!;
     const bad = sorted.find((id) => id < 0 || id >= V);
     if (bad !== undefined) throw new Error(`trainable token id ${bad} is outside the embedding (${V} rows)`);
-    const table = t.stored.data;
     const out = new Float32Array(sorted.length * d);
+    addon.embeddingGather(nativeWeight(t.stored), sorted, out, V, d);
     sorted.forEach((id, i) => {
-      out.set(table.subarray(id * d, (id + 1) * d), i * d);
+      const row = exact.get(name)?.get(id);
+      if (row) out.set(row, i * d);
     });
     return { out, V };
   };
@@ -87,7 +89,7 @@ function tokenRows(
     rowOf[id] = i;
   });
   return {
-    ids: Int32Array.from(sorted),
+    ids: sorted,
     rowOf,
     embed: embed.out,
     dEmbed: new Float32Array(embed.out.length),
@@ -177,6 +179,7 @@ export function buildNativeMethod(
   cfg: ModelConfig,
   base: Map<string, BaseTensor>,
   seed: number,
+  grownRows: ReadonlyMap<string, ReadonlyMap<number, Float32Array>> = new Map(),
 ): NativeMethod {
   const method = methodOf(plan);
   const params: TrainParam[] = [];
@@ -188,7 +191,7 @@ export function buildNativeMethod(
     params.push(p);
     baseGrads.set(name, p.grad);
   }
-  const rows = tokenRows(cfg, base, trainedTokenIds(plan, method));
+  const rows = tokenRows(addon, cfg, base, trainedTokenIds(plan, method), grownRows);
   if (rows) {
     const n = rows.ids.length;
     const d = cfg.hiddenSize;

@@ -19,7 +19,7 @@ export interface LoraPair {
   rank: number;
 }
 
-/** Trainable rows of chosen token ids (PEFT's trainable tokens), written into the float32 tables per pass. */
+/** Trainable rows of chosen token ids (PEFT's trainable tokens): float32 side tables the kernels read in place of the frozen rows. */
 export interface TokenRows {
   ids: Int32Array;
   /** [V]: the row of a vocabulary id in `embed`/`head`, -1 when it does not train. */
@@ -443,7 +443,15 @@ export class NativeModel {
     for (const id of ids)
       if (id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the embedding (${V} rows)`);
     const out = new Float32Array(ids.length * d);
-    this.addon.embeddingGather(this.nw("model.embed_tokens.weight"), ids, out, V, d);
+    const rows = this.train.rows;
+    this.addon.embeddingGather(
+      this.nw("model.embed_tokens.weight"),
+      ids,
+      out,
+      V,
+      d,
+      rows && { rowOf: rows.rowOf, data: rows.embed },
+    );
     return out;
   }
 
@@ -490,7 +498,6 @@ export class NativeModel {
     let trainedTokens = 0;
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
-    this.syncRows();
     let x = this.embed(b.ids);
     const saved: (LayerSaved | Float32Array)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
@@ -503,9 +510,19 @@ export class NativeModel {
     const name = this.headName();
     const V = this.w(name).shape[0]!;
     const gH = dh ? (this.train.baseGrads.get(name) ?? null) : null;
-    const ce = this.train.rows
-      ? { loss: this.rowsCrossEntropy(fin.y, targets, dh, gH) }
-      : this.addon.lmHeadCrossEntropy(fin.y, this.nw(name), targets, dh, gH, T, V, d, 1, false);
+    const ce = this.addon.lmHeadCrossEntropy(
+      fin.y,
+      this.nw(name),
+      targets,
+      dh,
+      gH,
+      T,
+      V,
+      d,
+      1,
+      false,
+      this.headRows(dh !== null),
+    );
     if (!dh) return { lossSum: ce.loss, trainedTokens };
     let dx: Float32Array = new Float32Array(T * d);
     this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T);
@@ -524,66 +541,16 @@ export class NativeModel {
     return { lossSum: ce.loss, trainedTokens };
   }
 
-  /** Writes the trainable token rows into their (float32) tables, so every op reads them. */
-  syncRows(): void {
+  /** The head's trainable token rows (the embedding's when tied), with their gradient sums when training. */
+  private headRows(
+    grad: boolean,
+  ): { rowOf: Int32Array; data: Float32Array; grad: Float32Array | null } | null {
     const rows = this.train.rows;
-    if (!rows) return;
-    const d = this.config.hiddenSize;
-    const put = (name: string, src: Float32Array) => {
-      const table = this.f32(name);
-      rows.ids.forEach((id, i) => {
-        table.set(src.subarray(i * d, (i + 1) * d), id * d);
-      });
-    };
-    put("model.embed_tokens.weight", rows.embed);
-    if (rows.head) put("lm_head.weight", rows.head);
-  }
-
-  /**
-   * Cross-entropy in chunks of rows with the logits of a chunk in hand (the trainable token rows take
-   * their gradient from the logits' columns): sgemm + the softmax kernel.
-   */
-  private rowsCrossEntropy(
-    h: Float32Array,
-    targets: Int32Array,
-    dh: Float32Array | null,
-    gH: Float32Array | null,
-  ): number {
-    const rows = this.train.rows!;
-    const d = this.config.hiddenSize;
-    const name = this.headName();
-    const W = this.f32(name);
-    const V = W.length / d;
-    const dRows = this.config.tieWordEmbeddings ? rows.dEmbed : rows.dHead!;
-    const trained: number[] = [];
-    for (let t = 0; t < targets.length; t++) if (targets[t] !== -100) trained.push(t);
-    const chunk = Math.max(1, Math.min(trained.length, Math.floor((1 << 22) / V)));
-    let loss = 0;
-    for (let c0 = 0; c0 < trained.length; c0 += chunk) {
-      const n = Math.min(chunk, trained.length - c0);
-      const hs = new Float32Array(n * d);
-      const tg = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const t = trained[c0 + i]!;
-        hs.set(h.subarray(t * d, (t + 1) * d), i * d);
-        tg[i] = targets[t]!;
-      }
-      const logits = new Float32Array(n * V);
-      this.gemm(hs, W, logits, n, V, d, false, true, 1, 0);
-      loss += this.addon.crossEntropy(logits, tg, n, V, dh !== null);
-      if (!dh) continue;
-      const dhs = new Float32Array(n * d);
-      this.gemm(logits, W, dhs, n, d, V, false, false, 1, 0);
-      for (let i = 0; i < n; i++) dh.set(dhs.subarray(i * d, (i + 1) * d), trained[c0 + i]! * d);
-      if (gH) this.gemm(logits, hs, gH, V, d, n, true, false, 1, 1);
-      rows.ids.forEach((id, r) => {
-        for (let i = 0; i < n; i++) {
-          const g = logits[i * V + id]!;
-          for (let j = 0; j < d; j++) dRows[r * d + j]! += g * hs[i * d + j]!;
-        }
-      });
-    }
-    return loss;
+    if (!rows) return null;
+    const tied = this.config.tieWordEmbeddings;
+    const data = tied ? rows.embed : rows.head!;
+    const g = tied ? rows.dEmbed : rows.dHead!;
+    return { rowOf: rows.rowOf, data, grad: grad ? g : null };
   }
 
   /** A LoRA pair's merged delta scale * B A in the linear's HF layout [out, in]. */
@@ -625,7 +592,6 @@ export class NativeModel {
     const d = this.config.hiddenSize;
     const b: TokenBatch = { batch: 1, seqLen: ids.length, ids: Int32Array.from(ids) };
     const ctx = this.context(b, false, 0, cache);
-    this.syncRows();
     let x = this.embed(b.ids);
     for (let l = 0; l < this.config.numLayers; l++) x = this.layer(l, x, ctx, false).out;
     cache.length += ids.length;
@@ -634,6 +600,14 @@ export class NativeModel {
     const V = this.w(name).shape[0]!;
     const logits = new Float32Array(V);
     this.addon.linearForward(fin.y, this.nw(name), logits, 1, V, d, false);
+    const rows = this.headRows(false);
+    // Trained token rows replace their columns of the frozen head.
+    if (rows)
+      this.train.rows!.ids.forEach((id, r) => {
+        let dot = 0;
+        for (let j = 0; j < d; j++) dot += fin.y[j]! * rows.data[r * d + j]!;
+        logits[id] = dot;
+      });
     return logits;
   }
 }

@@ -59,8 +59,6 @@ export async function saveNativeArtefacts(
 ): Promise<string[]> {
   const method = nm.method;
   const cfg = model.config;
-  // The tables hold the trained token rows from here on.
-  model.syncRows();
   const out: string[] = [];
   const tokenizer = {
     added: plan.tokenizer.added,
@@ -145,6 +143,19 @@ export async function saveNativeArtefacts(
       data: async () => {
         const t = model.base.get(name)!;
         const values = toF32(t.stored);
+        const rows = nm.trainables.rows;
+        const rowValues =
+          rows && name === "model.embed_tokens.weight"
+            ? rows.embed
+            : rows && name === "lm_head.weight"
+              ? rows.head
+              : null;
+        if (rows && rowValues) {
+          const d = cfg.hiddenSize;
+          rows.ids.forEach((id, i) => {
+            values.set(rowValues.subarray(i * d, (i + 1) * d), id * d);
+          });
+        }
         const lin = LINEAR.exec(name);
         const p = lin ? pairs.get(`${lin[1]}/${lin[2]}`) : undefined;
         if (p) {

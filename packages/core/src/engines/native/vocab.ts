@@ -1,11 +1,11 @@
 // Vocabulary growth on the native engine: the embedding (and an untied lm_head) grow to the plan's
 // rows, new rows initialised as the tfjs engine's growVocabulary does (mean row, mean + seeded noise,
-// or the mean embedding of a description). Grown tables are kept float32 (their new rows are exact).
+// or the mean embedding of a description). Tables keep their storage dtype.
 import type { Plan } from "../../compile/plan-schema.ts";
 import { normalArray, subSeed } from "../../model/adapters/random.ts";
 import { newTokens } from "../../model/adapters/vocab.ts";
 import type { ModelConfig } from "../../model/config.ts";
-import { type BaseTensor, toF32 } from "./weights.ts";
+import { type BaseTensor, fromF32, toF32 } from "./weights.ts";
 
 /** The tables a grown vocabulary touches, in the tfjs engine's order (its noise seeds depend on it). */
 export function tableNames(cfg: ModelConfig): string[] {
@@ -19,13 +19,17 @@ export function growsVocabulary(plan: Plan, cfg: ModelConfig): boolean {
   return plan.model.vocab.total > cfg.vocabSize || newTokens(plan).length > 0;
 }
 
-/** Grows the tables in place (cfg.vocabSize too); `encode` tokenizes descriptions for init `describe`. */
+/**
+ * Grows the tables in place (cfg.vocabSize too); `encode` tokenizes descriptions for init `describe`.
+ * Returns the new tokens' float32 rows by table (a bf16 table holds them rounded; trained rows start exact).
+ */
 export function growTables(
   base: Map<string, BaseTensor>,
   cfg: ModelConfig,
   plan: Plan,
   encode: ((text: string) => number[]) | null,
-): void {
+): Map<string, Map<number, Float32Array>> {
+  const exact = new Map<string, Map<number, Float32Array>>();
   const tokens = newTokens(plan);
   const oldV = cfg.vocabSize;
   const V = Math.max(oldV, plan.model.vocab.total);
@@ -58,8 +62,14 @@ export function growTables(
         tok.init === "noise" ? normalArray(d, 1 / Math.sqrt(d), subSeed(plan.seed, table, tok.id)) : null;
       for (let j = 0; j < d; j++) rows[tok.id * d + j] = from[j]! + (noise?.[j] ?? 0);
     }
-    t.stored = { dtype: "f32", data: rows };
+    exact.set(name, new Map(tokens.map((tok) => [tok.id, rows.slice(tok.id * d, (tok.id + 1) * d)])));
+    // The table keeps its storage dtype (trained new rows are read from their float32 side table).
+    t.stored =
+      t.stored.dtype === "f32" || t.stored.dtype === "nf4"
+        ? { dtype: "f32", data: rows }
+        : fromF32(rows, t.stored.dtype);
     t.shape = [V, d];
   }
   cfg.vocabSize = V;
+  return exact;
 }
