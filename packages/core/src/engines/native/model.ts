@@ -80,9 +80,8 @@ interface Ctx {
 }
 
 interface LoraSaved {
-  /** The LoRA input after dropout (the linear's input when there is none). */
-  xd: Float32Array;
-  mask: Float32Array | null;
+  /** The dropout mask's seed (null: no dropout); the mask is drawn again in backward, not kept. */
+  maskSeed: number | null;
   xa: Float32Array;
 }
 
@@ -203,6 +202,10 @@ export class NativeModel {
     if (g && dw) this.addInto(g, dw);
   }
 
+  private maskSeed(stepSeed: number, l: number, m: LinearModule): number {
+    return subSeed(stepSeed, l, this.order.indexOf(m.name));
+  }
+
   private linear(
     l: number,
     m: LinearModule,
@@ -227,14 +230,14 @@ export class NativeModel {
       let mask: Float32Array | null = null;
       if (ctx.training && rate > 0) {
         // The tfjs engine's mask: same seed per step, layer and module (a recomputed layer draws it again).
-        mask = dropoutMaskValues(T * m.inFeatures, rate, subSeed(ctx.seed, l, this.order.indexOf(m.name)));
+        mask = dropoutMaskValues(T * m.inFeatures, rate, this.maskSeed(ctx.seed, l, m));
         xd = new Float32Array(x.length);
         for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
       }
       const xa = new Float32Array(T * r);
       this.gemm(xd, pair.at, xa, T, r, m.inFeatures, false, false, 1, 0);
       this.gemm(xa, pair.bt, y, T, O, r, false, false, this.train.loraScale, 1);
-      saved?.set(m.name, { xd, mask, xa });
+      saved?.set(m.name, { maskSeed: mask ? this.maskSeed(ctx.seed, l, m) : null, xa });
     }
     return y;
   }
@@ -260,17 +263,23 @@ export class NativeModel {
     const pair = this.train.lora.get(`${l}/${m.name}`);
     if (pair) {
       const s = saved.get(m.name)!;
+      const mask = s.maskSeed === null ? null : dropoutMaskValues(T * I, this.train.loraDropout, s.maskSeed);
+      let xd = x;
+      if (mask) {
+        xd = new Float32Array(x.length);
+        for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
+      }
       const r = pair.rank;
       const scale = this.train.loraScale;
       this.gemm(s.xa, dy, pair.dbt, r, O, T, true, false, scale, 1);
       const dxa = new Float32Array(T * r);
       this.gemm(dy, pair.bt, dxa, T, r, O, false, true, scale, 0);
-      this.gemm(s.xd, dxa, pair.dat, I, r, T, true, false, 1, 1);
-      if (!s.mask) this.gemm(dxa, pair.at, dx, T, I, r, false, true, 1, 1);
+      this.gemm(xd, dxa, pair.dat, I, r, T, true, false, 1, 1);
+      if (!mask) this.gemm(dxa, pair.at, dx, T, I, r, false, true, 1, 1);
       else {
         const dxd = new Float32Array(T * I);
         this.gemm(dxa, pair.at, dxd, T, I, r, false, true, 1, 0);
-        for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * s.mask[i]!;
+        for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * mask[i]!;
       }
     }
   }
