@@ -1,5 +1,48 @@
-// Every array argument is a view (often of the tfjs wasm heap); kernels write outputs in place.
-// Shapes are row-major; "T" is tokens (batch * seqLen).
+// Every array argument is a view (often of the tfjs wasm heap, or a plain JS-allocated typed array
+// for the native engine); kernels write outputs in place. Shapes are row-major; "T" is tokens
+// (batch * seqLen). Sizes are checked: a short array or a bad dimension throws a RangeError naming it.
+
+/** Storage dtypes of a 16-bit weight. */
+export type HalfDtype = "bf16" | "f16";
+
+/**
+ * A weight [rows, cols] (row-major) in its storage dtype; kernels convert it to float32 tile by tile
+ * into reused per-thread scratch (compute is always float32). NF4 is laid out as
+ * packages/core/src/model/adapters/nf4.ts's NF4Tensor (codes two per byte, high nibble first; one
+ * absmax per `blockSize` values, float32 or double-quantized int8 codes * scale per 256 blocks +
+ * offset), so `{ dtype: "nf4", ...nf4Tensor }` is one; `table` defaults to the NF4 code values.
+ */
+export type NativeWeight =
+  | { dtype: "f32"; data: Float32Array }
+  | { dtype: HalfDtype; data: Uint16Array }
+  | {
+      dtype: "nf4";
+      codes: Uint8Array;
+      blockSize: number;
+      absmax: Float32Array | null;
+      absmaxCodes?: Int8Array | null;
+      absmaxScales?: Float32Array | null;
+      absmaxOffset?: number;
+      table?: Float32Array;
+    };
+
+/**
+ * Trainable rows of a frozen table (new tokens' embedding or head rows): vocabulary id v with
+ * rowOf[v] >= 0 reads row rowOf[v] of data [rows, dim] (float32) in place of the stored table's row,
+ * and its gradient is added to grad [rows, dim] when given. rowOf [V]; its rows must be distinct.
+ */
+export interface TokenRows {
+  rowOf: Int32Array;
+  data: Float32Array;
+  grad?: Float32Array | null;
+}
+
+export interface CrossEntropyResult {
+  /** Summed loss (natural log) over the rows whose target is not -100. */
+  loss: number;
+  /** How many rows were trained (target not -100). */
+  count: number;
+}
 export interface NativeInfo {
   threads: number;
   /** openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP; -1 another BLAS. */
@@ -24,8 +67,175 @@ export interface NativeAddon {
     strideB: number,
     strideC: number,
   ): void;
+  /**
+   * c[M,N] = alpha * op(a) @ op(b) + beta * c, row-major with explicit leading dimensions (op(a) is
+   * [M,K]: a is [M, lda] untransposed, [K, lda] transposed). beta = 1 accumulates (dW += dy^T x).
+   */
+  sgemmEx(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    alpha: number,
+    beta: number,
+    lda: number,
+    ldb: number,
+    ldc: number,
+  ): void;
   setThreads(n: number): void;
   info(): NativeInfo;
+
+  /** y[T,N] (+)= x[T,K] @ W[N,K]^T, W in its storage dtype (converted a tile of rows at a time). */
+  linearForward(
+    x: Float32Array,
+    w: NativeWeight,
+    y: Float32Array,
+    T: number,
+    N: number,
+    K: number,
+    accumulate: boolean,
+  ): void;
+  /** dx[T,K] (+)= dy[T,N] @ W[N,K], W in its storage dtype (converted a tile of columns at a time). */
+  linearBackwardInput(
+    dy: Float32Array,
+    w: NativeWeight,
+    dx: Float32Array,
+    T: number,
+    N: number,
+    K: number,
+    accumulate: boolean,
+  ): void;
+  /** dW[N,K] (+)= dy[T,N]^T @ x[T,K] for a float32 trainable weight. */
+  linearBackwardWeight(
+    dy: Float32Array,
+    x: Float32Array,
+    dW: Float32Array,
+    T: number,
+    N: number,
+    K: number,
+    accumulate: boolean,
+  ): void;
+
+  /** dst[i] = float32 of src[i] (bf16 or IEEE half bits), i < src.length. */
+  toFloat32(src: Uint16Array, dtype: HalfDtype, dst: Float32Array): void;
+  /** dst[i] = src[i] rounded to bf16 / f16 bits (round to nearest even; NaN stays NaN), i < src.length. */
+  fromFloat32(src: Float32Array, dtype: HalfDtype, dst: Uint16Array): void;
+  /**
+   * out[t, :] = float32 of table row ids[t] (table [V, dim] in any storage dtype), or the trainable
+   * row's data when `rows` maps that id; ids in [0, V).
+   */
+  embeddingGather(
+    table: NativeWeight,
+    ids: Int32Array,
+    out: Float32Array,
+    V: number,
+    dim: number,
+    rows?: TokenRows | null,
+  ): void;
+  /**
+   * dTable[row(ids[t]), :] += dy[t, :] for t < ids.length, with row(id) = rowOf ? rowOf[id] : id;
+   * rowOf [V] maps a vocabulary id to its gradient row (-1: not trained, skipped), so the trainable
+   * new-token rows can have a gradient of their own size. ids in [0, V).
+   */
+  embeddingScatterAdd(
+    dy: Float32Array,
+    ids: Int32Array,
+    dTable: Float32Array,
+    V: number,
+    dim: number,
+    rowOf: Int32Array | null,
+  ): void;
+
+  /**
+   * Flash-style causal attention, memory linear in S: same layouts and scale as attentionForward,
+   * the mask given as segments [B*S] (a segment id per token, 0 = padding) or null (one segment):
+   * a token sees the K - S prefix keys and the earlier tokens of its own segment (itself included);
+   * a padding token sees only itself (batch.ts attentionMask's rule). Writes out [B*S, H*hd] and
+   * lse [B, H, S], the log-sum-exp of each row's scaled scores (all the backward needs).
+   */
+  flashAttentionForward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    segments: Int32Array | null,
+    out: Float32Array,
+    lse: Float32Array,
+    B: number,
+    S: number,
+    K: number,
+    H: number,
+    KV: number,
+    hd: number,
+    scale: number,
+  ): void;
+  /**
+   * Gradients of flashAttentionForward (probabilities recomputed blockwise from lse): writes dq
+   * [B*S, H*hd], dk and dv [B*K, KV*hd] (overwritten, not accumulated).
+   */
+  flashAttentionBackward(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    segments: Int32Array | null,
+    out: Float32Array,
+    lse: Float32Array,
+    dout: Float32Array,
+    dq: Float32Array,
+    dk: Float32Array,
+    dv: Float32Array,
+    B: number,
+    S: number,
+    K: number,
+    H: number,
+    KV: number,
+    hd: number,
+    scale: number,
+  ): void;
+
+  /**
+   * Fused lm-head + softmax cross-entropy over h [T, d] and head W [V, d] (any storage dtype; the
+   * embedding when tied), in chunks of rows so no [T, V] logits exist. targets [T], -100 = ignored
+   * (those rows get a zero gradient). The gradient is that of gradScale * (summed loss): dh [T, d]
+   * written (or added when accumulate), dW [V, d] always added to (float32 trainable head; null
+   * skips it, as does dh null). `rows`: trainable head rows read from rows.data, their gradient
+   * added to rows.grad (a frozen bf16 head with float32 new-token rows). Returns the summed loss and
+   * the trained row count.
+   */
+  lmHeadCrossEntropy(
+    h: Float32Array,
+    w: NativeWeight,
+    targets: Int32Array,
+    dh: Float32Array | null,
+    dW: Float32Array | null,
+    T: number,
+    V: number,
+    d: number,
+    gradScale: number,
+    accumulate: boolean,
+    rows?: TokenRows | null,
+  ): CrossEntropyResult;
+
+  /** The same AdamW update as adamw, in place on p, m, v, with g multiplied by gradScale (clipping). */
+  adamwInPlace(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    c1: number,
+    c2: number,
+    gradScale: number,
+  ): void;
+  /** Sum of x[i]^2 in double (for the global gradient norm). */
+  sumSquares(x: Float32Array): number;
 
   /**
    * Causal attention. q [B*S, H*hd]; k, v [B*K, KV*hd] (K keys per row: a prefix of K - S

@@ -1,6 +1,7 @@
 // The addon's entry: argument helpers, threads, sgemm over typed arrays (views of the tfjs wasm
 // heap, so kernels read and write tensors in place), and what BLAS it was built against.
 #include <cstring>
+#include <vector>
 #include <omp.h>
 
 #include "common.h"
@@ -77,6 +78,34 @@ bool argU8(napi_env env, napi_value v, uint8_t** out, size_t* len, const char* w
   return argTyped(env, v, napi_uint8_array, reinterpret_cast<void**>(out), len, what, " Uint8Array");
 }
 
+bool argU16(napi_env env, napi_value v, uint16_t** out, size_t* len, const char* what) {
+  return argTyped(env, v, napi_uint16_array, reinterpret_cast<void**>(out), len, what, " Uint16Array");
+}
+
+bool argI8(napi_env env, napi_value v, int8_t** out, size_t* len, const char* what) {
+  return argTyped(env, v, napi_int8_array, reinterpret_cast<void**>(out), len, what, "n Int8Array");
+}
+
+bool checkLength(napi_env env, size_t len, int64_t need, const char* what, const char* fn) {
+  if (need < 0 || static_cast<int64_t>(len) < need) {
+    rangeError(env, fn, std::string(what) + " has " + std::to_string(len) + " values, needs " + std::to_string(need));
+    return false;
+  }
+  return true;
+}
+
+void rangeError(napi_env env, const char* fn, const std::string& message) {
+  napi_throw_range_error(env, nullptr, (std::string(fn) + ": " + message).c_str());
+}
+
+float* scratch(size_t n, int slot) {
+  constexpr int SLOTS = 4;
+  thread_local std::vector<float> buffers[SLOTS];
+  std::vector<float>& b = buffers[slot % SLOTS];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
 bool argInt(napi_env env, napi_value v, int64_t* out, const char* what) {
   if (napi_get_value_int64(env, v, out) != napi_ok) {
     napi_throw_type_error(env, nullptr, (std::string(what) + " must be a number").c_str());
@@ -112,6 +141,18 @@ bool args(napi_env env, napi_callback_info info, size_t n, napi_value* out, cons
   napi_get_cb_info(env, info, &argc, out, nullptr, nullptr);
   if (argc < n) {
     napi_throw_error(env, nullptr, (std::string(fn) + ": expected " + std::to_string(n) + " arguments").c_str());
+    return false;
+  }
+  return true;
+}
+
+bool argsOptional(napi_env env, napi_callback_info info, size_t required, size_t total, napi_value* out,
+                  const char* fn) {
+  size_t argc = total;
+  napi_get_cb_info(env, info, &argc, out, nullptr, nullptr);
+  if (argc < required) {
+    napi_throw_error(env, nullptr,
+                     (std::string(fn) + ": expected at least " + std::to_string(required) + " arguments").c_str());
     return false;
   }
   return true;
@@ -162,6 +203,39 @@ static napi_value Sgemm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sgemmEx(a, b, c, M, N, K, transA, transB, alpha, beta, lda, ldb, ldc): c = alpha op(a) op(b) + beta c.
+static napi_value SgemmEx(napi_env env, napi_callback_info info) {
+  const char* fn = "sgemmEx";
+  napi_value a[13];
+  if (!args(env, info, 13, a, fn)) return nullptr;
+  float *A, *B, *C;
+  size_t la, lb, lc;
+  int64_t M, N, K, lda, ldb, ldc;
+  bool ta, tb;
+  double alpha, beta;
+  if (!argF32(env, a[0], &A, &la, "a") || !argF32(env, a[1], &B, &lb, "b") || !argF32(env, a[2], &C, &lc, "c") ||
+      !argInt(env, a[3], &M, "M") || !argInt(env, a[4], &N, "N") || !argInt(env, a[5], &K, "K") ||
+      !argBool(a[6], env, &ta, "transA") || !argBool(a[7], env, &tb, "transB") ||
+      !argNum(env, a[8], &alpha, "alpha") || !argNum(env, a[9], &beta, "beta") || !argInt(env, a[10], &lda, "lda") ||
+      !argInt(env, a[11], &ldb, "ldb") || !argInt(env, a[12], &ldc, "ldc"))
+    return nullptr;
+  if (M < 1 || N < 1 || K < 1) {
+    rangeError(env, fn, "M, N and K must be >= 1");
+    return nullptr;
+  }
+  // Stored shapes: a is [M,K] or (transposed) [K,M]; b is [K,N] or [N,K]; c is [M,N].
+  const int64_t aRows = ta ? K : M, aCols = ta ? M : K, bRows = tb ? N : K, bCols = tb ? K : N;
+  if (lda < aCols) return rangeError(env, fn, "lda is below a's row length"), nullptr;
+  if (ldb < bCols) return rangeError(env, fn, "ldb is below b's row length"), nullptr;
+  if (ldc < N) return rangeError(env, fn, "ldc is below N"), nullptr;
+  if (!checkLength(env, la, (aRows - 1) * lda + aCols, "a", fn) ||
+      !checkLength(env, lb, (bRows - 1) * ldb + bCols, "b", fn) ||
+      !checkLength(env, lc, (M - 1) * ldc + N, "c", fn))
+    return nullptr;
+  gemm(ta, tb, M, N, K, static_cast<float>(alpha), A, lda, B, ldb, static_cast<float>(beta), C, ldc);
+  return nullptr;
+}
+
 static napi_value SetThreads(napi_env env, napi_callback_info info) {
   napi_value a[1];
   if (!args(env, info, 1, a, "setThreads")) return nullptr;
@@ -188,12 +262,17 @@ static napi_value Info(napi_env env, napi_callback_info) {
 
 static napi_value Init(napi_env env, napi_value exports) {
   defineFunction(env, exports, "sgemm", Sgemm);
+  defineFunction(env, exports, "sgemmEx", SgemmEx);
   defineFunction(env, exports, "setThreads", SetThreads);
   defineFunction(env, exports, "info", Info);
   registerAttention(env, exports);
   registerFused(env, exports);
   registerOptim(env, exports);
   registerQuant(env, exports);
+  registerStorage(env, exports);
+  registerLinear(env, exports);
+  registerFlash(env, exports);
+  registerLmHead(env, exports);
   return exports;
 }
 

@@ -33,12 +33,23 @@ void gemmSerial(bool ta, bool tb, int M, int N, int K, float alpha, const float*
 bool argF32(napi_env env, napi_value v, float** out, size_t* len, const char* what);
 bool argI32Array(napi_env env, napi_value v, int32_t** out, size_t* len, const char* what);
 bool argU8(napi_env env, napi_value v, uint8_t** out, size_t* len, const char* what);
+bool argU16(napi_env env, napi_value v, uint16_t** out, size_t* len, const char* what);
+bool argI8(napi_env env, napi_value v, int8_t** out, size_t* len, const char* what);
+// A RangeError "fn: what has len values, needs need"; false when short.
+bool checkLength(napi_env env, size_t len, int64_t need, const char* what, const char* fn);
+// A RangeError "fn: message".
+void rangeError(napi_env env, const char* fn, const std::string& message);
+// Reused per-thread float32 scratch of at least n values (slot picks one of a few buffers).
+float* scratch(size_t n, int slot);
 bool argInt(napi_env env, napi_value v, int64_t* out, const char* what);
 bool argNum(napi_env env, napi_value v, double* out, const char* what);
 bool argBool(napi_value v, napi_env env, bool* out, const char* what);
 bool isNullish(napi_env env, napi_value v);
 // Fetches exactly n arguments (error when fewer).
 bool args(napi_env env, napi_callback_info info, size_t n, napi_value* out, const char* fn);
+// Fetches `total` arguments, the last total - required optional (undefined when not given).
+bool argsOptional(napi_env env, napi_callback_info info, size_t required, size_t total, napi_value* out,
+                  const char* fn);
 void defineFunction(napi_env env, napi_value exports, const char* name, napi_callback cb);
 
 }  // namespace sft
@@ -89,3 +100,7 @@ void registerAttention(napi_env env, napi_value exports);
 void registerFused(napi_env env, napi_value exports);
 void registerOptim(napi_env env, napi_value exports);
 void registerQuant(napi_env env, napi_value exports);
+void registerStorage(napi_env env, napi_value exports);
+void registerLinear(napi_env env, napi_value exports);
+void registerFlash(napi_env env, napi_value exports);
+void registerLmHead(napi_env env, napi_value exports);

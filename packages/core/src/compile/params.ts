@@ -1,7 +1,7 @@
 // Parameter groups: which tensors of the model train, stay frozen, or are stored quantized, per method.
 
 import { type Method, methodDefinition } from "../methods/registry.ts";
-import { linearModules, type ModelConfig } from "../model/config.ts";
+import type { ModelConfig } from "../model/config.ts";
 import { familyOf, type TensorFact } from "../model/families/index.ts";
 import type { ParameterGroup } from "./plan-schema.ts";
 

@@ -3,6 +3,7 @@ import type { Plan } from "../compile/plan-schema.ts";
 import type { Engine } from "./engine.ts";
 import { engineDefinition } from "./registry.ts";
 import "./tfjs/index.ts";
+import "./native/index.ts";
 
 export async function createEngine(plan: Plan): Promise<Engine> {
   const name = plan.engine?.chosen ?? "tfjs";

@@ -143,6 +143,8 @@ export interface EngineDefinition {
   /** One line for `sft doctor`. */
   description: string;
   availability(): EngineAvailability;
+  /** false: `auto` never picks it (chosen only by name: $SFTKIT_ENGINE or the recipe). Default true. */
+  auto?: boolean;
   /** A fresh engine for this plan (its backend and thread decisions). */
   create(plan: Plan): Engine | Promise<Engine>;
 }

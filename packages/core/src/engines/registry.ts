@@ -57,13 +57,17 @@ export function decideEngine(requested: string, env: NodeJS.ProcessEnv = process
   const want = fromEnv && fromEnv !== "auto" ? fromEnv : requested;
   const all = listEngines();
   const available = all.map(({ name, available, reason }) => ({ name, available, reason }));
-  const first = all.find((e) => e.available);
+  // Engines registered with `auto: false` are chosen only by name.
+  const first = all.find((e) => e.available && engines.get(e.name)?.auto !== false);
   if (!first) throw new Error("no engine is available (the tfjs engine should always be)");
   if (want === "auto")
     return {
       requested: want,
       chosen: first.name,
-      reason: `auto: first available of ${all.map((e) => e.name).join(" > ")}`,
+      reason: `auto: first available of ${all
+        .filter((e) => engines.get(e.name)?.auto !== false)
+        .map((e) => e.name)
+        .join(" > ")}`,
       available,
     };
   const hit = all.find((e) => e.name === want);

@@ -16,7 +16,6 @@ import {
   noteProblem,
   precision,
   scheduler,
-  targetModuleNames,
   tokenizerReference,
   trainedNewTokens,
   trainingFlags,

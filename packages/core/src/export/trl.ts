@@ -17,7 +17,6 @@ import {
   noteProblem,
   precision,
   scheduler,
-  targetModuleNames,
   tokenizerReference,
   trainedNewTokens,
   warmupSteps,

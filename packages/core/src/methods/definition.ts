@@ -3,12 +3,11 @@
 // and out, so the planner, the exports and any engine read the same decisions.
 
 import type { z } from "zod";
-import type { Lora } from "../model/adapters/lora.ts";
+import type { LoraOptions } from "../model/adapters/lora.ts";
 import type { NF4Options } from "../model/adapters/nf4.ts";
-import type { NF4Base } from "../model/adapters/nf4-base.ts";
-import type { Prefix } from "../model/adapters/prefix.ts";
+import type { PrefixOptions } from "../model/adapters/prefix.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { LinearName, Model } from "../model/llama.ts";
+import type { LinearName } from "../model/llama.ts";
 import type { DiagnosticCode, WarningId } from "../recipe/catalogue.ts";
 
 /** A base tensor as the parameter planner lists it. */
@@ -91,11 +90,16 @@ export interface AxolotlMapping {
   header: string[];
 }
 
-/** A method's pieces on a loaded model (token rows and whole tensors are common to all and built beside). */
-export interface BuiltPieces {
-  lora?: Lora;
-  nf4?: NF4Base;
-  prefix?: Prefix;
+/**
+ * The pieces a method adds, as flat settings any engine builds from (token rows and whole tensors are
+ * common to all and built beside). The tfjs engine builds them in methods/runtime.ts, the native one in
+ * engines/native/methods.ts.
+ */
+export interface PieceSettings {
+  /** An NF4 base under the frozen linears (built first: LoRA composes over it). */
+  nf4?: Required<NF4Options>;
+  lora?: LoraOptions;
+  prefix?: PrefixOptions;
 }
 
 export interface MethodDefinition<M extends { kind: string } = { kind: string }> {
@@ -145,8 +149,8 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
   /** A warning when probes run: its token rows never train. */
   readonly probesUntrained?: string;
 
-  /** Builds its pieces on a loaded model (the vocabulary already grown). */
-  build(model: Model, m: M, seed: number): BuiltPieces;
+  /** The pieces it adds, as settings an engine builds on a loaded model (the vocabulary already grown). */
+  pieces(m: M): PieceSettings;
 
   readonly exports: {
     /** Why gradient checkpointing is turned off in the export, when it cannot be used. */

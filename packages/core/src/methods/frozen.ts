@@ -112,7 +112,7 @@ export const frozen: MethodDefinition<FrozenMethod> = {
   // Counted as if the head trains (lmHead or new rows may).
   memory: () => ({ prefixLength: 0, frozenLinears: false, adapters: null, headTrains: () => true }),
   check,
-  build: () => ({}),
+  pieces: () => ({}),
   exports: {
     trl,
     axolotl: (m, f) => ({ fields: {}, wholeTensors: wholeTensors(m, f.tied), notes: [], header: [] }),

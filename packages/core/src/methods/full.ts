@@ -19,7 +19,7 @@ export const full: MethodDefinition<FullMethod> = {
   quantizedBase: () => null,
   addedParameters: () => [],
   memory: () => ({ prefixLength: 0, frozenLinears: false, adapters: null, headTrains: () => true }),
-  build: () => ({}),
+  pieces: () => ({}),
   exports: {
     // Every parameter trains by default in both targets.
     trl: () => ({ usesPeft: false, notes: [] }),

@@ -1,7 +1,6 @@
 // LoRA: low-rank adapters on chosen linear modules (rsLoRA scaling, input dropout), optionally training the
 // rows of added tokens (PEFT trainable tokens). QLoRA (qlora.ts) is this over an NF4 base.
 import { z } from "zod";
-import { lora as loraPiece } from "../model/adapters/lora.ts";
 import { linearModules } from "../model/config.ts";
 import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
@@ -128,7 +127,7 @@ export const lora: MethodDefinition<LoraMethod> = {
   quantizedBase: () => null,
   addedParameters: loraParameters,
   memory: loraMemory,
-  build: (model, m, seed) => ({ lora: loraPiece(model, m, seed) }),
+  pieces: (m) => ({ lora: m }),
   exports: {
     trl: loraTrl,
     axolotl: (m, f) => loraAxolotl(m, f, { adapter: "lora" }),

@@ -104,7 +104,7 @@ export const partial: MethodDefinition<PartialMethod> = {
   quantizedBase: () => null,
   addedParameters: () => [],
   memory: () => ({ prefixLength: 0, frozenLinears: false, adapters: null, headTrains: () => true }),
-  build: () => ({}),
+  pieces: () => ({}),
   exports: {
     trl: (m, f) => ({ usesPeft: false, wholeTensors: wholeTensors(m, f.numLayers, f.tied), notes: [] }),
     axolotl: (m, f) => ({

@@ -1,6 +1,5 @@
 // P-tuning v2 / prefix tuning: trainable key/value prefixes in every layer; always a PEFT adapter.
 import { z } from "zod";
-import { prefix as prefixPiece } from "../model/adapters/prefix.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
 import type { MethodDefinition } from "./definition.ts";
 
@@ -50,7 +49,7 @@ export const prefix: MethodDefinition<PrefixMethod> = {
   }),
   foreignKeys: { targets: "P-tuning v2 adds key/value prefixes to every layer and has no target modules" },
   probesUntrained: "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
-  build: (model, m, seed) => ({ prefix: prefixPiece(model, m, seed) }),
+  pieces: (m) => ({ prefix: m }),
   exports: {
     noCheckpointing: "PEFT prefix tuning does not work with gradient checkpointing; it is turned off",
     trl(m, f) {

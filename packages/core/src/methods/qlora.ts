@@ -1,7 +1,5 @@
 // QLoRA: LoRA over a base whose linear weights are stored as NF4 (the NF4 piece under the LoRA piece).
 import { z } from "zod";
-import { lora as loraPiece } from "../model/adapters/lora.ts";
-import { nf4Base } from "../model/adapters/nf4-base.ts";
 import type { MethodDefinition } from "./definition.ts";
 import { loraAxolotl, loraFields, loraMemory, loraParameters, loraTrl } from "./lora.ts";
 
@@ -41,7 +39,7 @@ export const qlora: MethodDefinition<QloraMethod> = {
   addedParameters: loraParameters,
   memory: loraMemory,
   // The NF4 base first: the LoRA hook composes over it.
-  build: (model, m, seed) => ({ nf4: nf4Base(model, m.quantization), lora: loraPiece(model, m, seed) }),
+  pieces: (m) => ({ nf4: m.quantization, lora: m }),
   exports: {
     trl(m, f) {
       // TRL's own model config leaves nested quantization off; the recipe's choice is written out.

@@ -4,7 +4,10 @@ import type * as tf from "@tensorflow/tfjs-core";
 import { planParameters } from "../compile/params.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { BuildMethod, MethodRuntime } from "../engines/tfjs/method-runtime.ts";
+import { lora } from "../model/adapters/lora.ts";
+import { nf4Base } from "../model/adapters/nf4-base.ts";
 import { combineHooks, type Piece } from "../model/adapters/piece.ts";
+import { prefix } from "../model/adapters/prefix.ts";
 import { tokenRows } from "../model/adapters/token-rows.ts";
 import type { Model } from "../model/llama.ts";
 import { type Method, methodDefinition } from "./registry.ts";
@@ -42,10 +45,10 @@ export function buildMethodRuntime(model: Model, plan: Plan, seed: number): Meth
   for (const name of trainableTensors) trainable.set(name, model.w(name));
   const rowIds = trainedTokenIds(plan, method);
   if (rowIds.length) parts.rows = tokenRows(model, rowIds);
-  const built = methodDefinition(method).build(model, method, seed);
-  parts.nf4 = built.nf4 ?? null;
-  parts.lora = built.lora ?? null;
-  parts.prefix = built.prefix ?? null;
+  const settings = methodDefinition(method).pieces(method);
+  parts.nf4 = settings.nf4 ? nf4Base(model, settings.nf4) : null;
+  parts.lora = settings.lora ? lora(model, settings.lora, seed) : null;
+  parts.prefix = settings.prefix ? prefix(model, settings.prefix, seed) : null;
   // An NF4 base before LoRA: LoRA's linear hook composes over the quantized base.
   for (const p of [parts.rows, parts.nf4, parts.lora, parts.prefix]) if (p) pieces.push(p);
   for (const p of pieces) for (const [name, v] of p.trainable) trainable.set(name, v);

@@ -1,6 +1,3 @@
-// Vocabulary growth: embedding (and an untied lm_head) grow to the plan's total rows; rows of new
-// tokens start from the mean row, the mean plus noise, or the mean embedding of a description.
-import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../compile/plan-schema.ts";
 import { normalArray, subSeed } from "../model/adapters/random.ts";
 import type { Model } from "../model/llama.ts";

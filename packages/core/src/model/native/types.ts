@@ -1,3 +1,10 @@
 // The optional @sftkit/native addon's surface, declared here so @sftkit/core type-checks and runs
 // without it (it is an optional dependency, imported by a computed name).
-export type { NativeAddon, NativeInfo } from "@sftkit/native";
+export type {
+  CrossEntropyResult,
+  HalfDtype,
+  NativeAddon,
+  NativeInfo,
+  NativeWeight,
+  TokenRows,
+} from "@sftkit/native";

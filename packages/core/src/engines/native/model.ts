@@ -1,0 +1,622 @@
+// The llama-family decoder (llama, qwen2, mistral) forward and hand-written backward on plain typed
+// arrays, each op one addon kernel: RMSNorm, RoPE, flash attention (GQA, segment ids for packing and
+// padding; memory linear in the sequence), SwiGLU, linears over weights kept in their storage dtype
+// (bf16/f16/NF4 converted tile by tile), and the fused lm-head cross-entropy (no [T, V] logits).
+import { dropoutMaskValues } from "../../model/adapters/lora.ts";
+import { subSeed } from "../../model/adapters/random.ts";
+import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
+import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
+import type { NativeAddon, NativeWeight } from "../../model/native/types.ts";
+import { ropeTables } from "../../model/rope.ts";
+import type { BaseTensor, Stored } from "./weights.ts";
+
+/** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
+export interface LoraPair {
+  at: Float32Array;
+  bt: Float32Array;
+  dat: Float32Array;
+  dbt: Float32Array;
+  rank: number;
+}
+
+/** Trainable rows of chosen token ids (PEFT's trainable tokens): float32 side tables the kernels read in place of the frozen rows. */
+export interface TokenRows {
+  ids: Int32Array;
+  /** [V]: the row of a vocabulary id in `embed`/`head`, -1 when it does not train. */
+  rowOf: Int32Array;
+  embed: Float32Array;
+  dEmbed: Float32Array;
+  /** An untied lm_head's rows (null when tied: the embedding's rows are the head's). */
+  head: Float32Array | null;
+  dHead: Float32Array | null;
+}
+
+/** P-tuning v2 prefixes: a [P, L * 2 * KV * hd] table of keys and values (PEFT's layout) per pass. */
+export interface PrefixTable {
+  readonly virtualTokens: number;
+  /** The table for one pass (through the reparameterization MLP when there is one). */
+  forward(): Float32Array;
+  /** Adds the gradient of the last forward()'s table to the trainables' sums. */
+  backward(dTable: Float32Array): void;
+}
+
+/** What the method trains, as the model sees it. */
+export interface Trainables {
+  rows: TokenRows | null;
+  prefix: PrefixTable | null;
+  /** Base tensors that train (float32 storage): HF name -> their summed gradient, HF layout. */
+  baseGrads: Map<string, Float32Array>;
+  /** LoRA by `layer/module`. */
+  lora: Map<string, LoraPair>;
+  loraScale: number;
+  loraDropout: number;
+}
+
+/** Per-layer keys/values seen so far (post-RoPE; prefixes first), [capacity, KV * hd] each; one sequence. */
+export interface KvCache {
+  length: number;
+  capacity: number;
+  /** Prefix positions at the start (not counted against the model's context). */
+  prefix: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+interface Ctx {
+  B: number;
+  S: number;
+  T: number;
+  cos: Float32Array;
+  sin: Float32Array;
+  /** Segment per token (0 = padding) or null (one segment per row). */
+  segments: Int32Array | null;
+  training: boolean;
+  seed: number;
+  cache: KvCache | null;
+  /** This pass's prefix table and its gradient (training). */
+  prefix: Float32Array | null;
+  dPrefix: Float32Array | null;
+  P: number;
+}
+
+interface LoraSaved {
+  /** The dropout mask's seed (null: no dropout); the mask is drawn again in backward, not kept. */
+  maskSeed: number | null;
+  xa: Float32Array;
+}
+
+interface LayerSaved {
+  x: Float32Array;
+  rstd1: Float32Array;
+  h1: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  attn: Float32Array;
+  lse: Float32Array;
+  x1: Float32Array;
+  rstd2: Float32Array;
+  h2: Float32Array;
+  g: Float32Array;
+  u: Float32Array;
+  act: Float32Array;
+  lora: Map<string, LoraSaved>;
+  /** Keys per row (prefix + own). */
+  K: number;
+}
+
+export interface PassResult {
+  lossSum: number;
+  trainedTokens: number;
+}
+
+/** A stored tensor as the kernels take it (NF4 as its codes and constants). */
+export function nativeWeight(s: Stored): NativeWeight {
+  return s.dtype === "nf4" ? { ...s.q, dtype: "nf4" } : s;
+}
+
+type Seven = [
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+  LinearModule,
+];
+
+export class NativeModel {
+  readonly modules: Seven;
+  private readonly order: string[];
+
+  constructor(
+    private readonly addon: NativeAddon,
+    readonly config: ModelConfig,
+    readonly base: Map<string, BaseTensor>,
+    readonly train: Trainables,
+  ) {
+    this.modules = linearModules(config) as Seven;
+    this.order = this.modules.map((m) => m.name);
+  }
+
+  private w(name: string): BaseTensor {
+    const t = this.base.get(name);
+    if (!t) throw new Error(`native model: no tensor "${name}"`);
+    return t;
+  }
+
+  /** A base tensor as the kernels take it. */
+  private nw(name: string): NativeWeight {
+    return nativeWeight(this.w(name).stored);
+  }
+
+  private f32(name: string): Float32Array {
+    const s = this.w(name).stored;
+    if (s.dtype !== "f32") throw new Error(`native model: "${name}" is not float32`);
+    return s.data;
+  }
+
+  /** c = alpha op(a) op(b) + beta c, packed row-major operands. */
+  private gemm(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    M: number,
+    N: number,
+    K: number,
+    ta: boolean,
+    tb: boolean,
+    alpha: number,
+    beta: number,
+  ): void {
+    this.addon.sgemmEx(a, b, c, M, N, K, ta, tb, alpha, beta, ta ? M : K, tb ? K : N, N);
+  }
+
+  private addInto(dst: Float32Array, src: Float32Array): void {
+    for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+  }
+
+  private norm(x: Float32Array, name: string, rows: number): { y: Float32Array; rstd: Float32Array } {
+    const d = this.config.hiddenSize;
+    const y = new Float32Array(rows * d);
+    const rstd = new Float32Array(rows);
+    this.addon.rmsNormForward(x, this.f32(name), y, rstd, rows, d, this.config.rmsNormEps);
+    return { y, rstd };
+  }
+
+  /** dx += d norm(x) / dx · dy; the weight's gradient is summed when it trains. */
+  private normBack(
+    dy: Float32Array,
+    x: Float32Array,
+    rstd: Float32Array,
+    name: string,
+    dx: Float32Array,
+    rows: number,
+  ) {
+    const d = this.config.hiddenSize;
+    const g = this.train.baseGrads.get(name);
+    const tmp = new Float32Array(rows * d);
+    const dw = g ? new Float32Array(d) : null;
+    this.addon.rmsNormBackward(dy, x, this.f32(name), rstd, tmp, dw, rows, d);
+    this.addInto(dx, tmp);
+    if (g && dw) this.addInto(g, dw);
+  }
+
+  private maskSeed(stepSeed: number, l: number, m: LinearModule): number {
+    return subSeed(stepSeed, l, this.order.indexOf(m.name));
+  }
+
+  private linear(
+    l: number,
+    m: LinearModule,
+    x: Float32Array,
+    ctx: Ctx,
+    saved: Map<string, LoraSaved> | null,
+  ) {
+    const { T } = ctx;
+    const p = `model.layers.${l}.${m.path}`;
+    const O = m.outFeatures;
+    const y = new Float32Array(T * O);
+    this.addon.linearForward(x, this.nw(`${p}.weight`), y, T, O, m.inFeatures, false);
+    if (m.bias) {
+      const b = this.f32(`${p}.bias`);
+      for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) y[t * O + j]! += b[j]!;
+    }
+    const pair = this.train.lora.get(`${l}/${m.name}`);
+    if (pair) {
+      const r = pair.rank;
+      const rate = this.train.loraDropout;
+      let xd = x;
+      let mask: Float32Array | null = null;
+      if (ctx.training && rate > 0) {
+        // The tfjs engine's mask: same seed per step, layer and module (a recomputed layer draws it again).
+        mask = dropoutMaskValues(T * m.inFeatures, rate, this.maskSeed(ctx.seed, l, m));
+        xd = new Float32Array(x.length);
+        for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
+      }
+      const xa = new Float32Array(T * r);
+      this.gemm(xd, pair.at, xa, T, r, m.inFeatures, false, false, 1, 0);
+      this.gemm(xa, pair.bt, y, T, O, r, false, false, this.train.loraScale, 1);
+      saved?.set(m.name, { maskSeed: mask ? this.maskSeed(ctx.seed, l, m) : null, xa });
+    }
+    return y;
+  }
+
+  /** dx += dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
+  private linearBack(
+    l: number,
+    m: LinearModule,
+    x: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    T: number,
+    saved: Map<string, LoraSaved>,
+  ): void {
+    const p = `model.layers.${l}.${m.path}`;
+    const I = m.inFeatures;
+    const O = m.outFeatures;
+    this.addon.linearBackwardInput(dy, this.nw(`${p}.weight`), dx, T, O, I, true);
+    const gw = this.train.baseGrads.get(`${p}.weight`);
+    if (gw) this.addon.linearBackwardWeight(dy, x, gw, T, O, I, true);
+    const gb = m.bias ? this.train.baseGrads.get(`${p}.bias`) : undefined;
+    if (gb) for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) gb[j]! += dy[t * O + j]!;
+    const pair = this.train.lora.get(`${l}/${m.name}`);
+    if (pair) {
+      const s = saved.get(m.name)!;
+      const mask = s.maskSeed === null ? null : dropoutMaskValues(T * I, this.train.loraDropout, s.maskSeed);
+      let xd = x;
+      if (mask) {
+        xd = new Float32Array(x.length);
+        for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
+      }
+      const r = pair.rank;
+      const scale = this.train.loraScale;
+      this.gemm(s.xa, dy, pair.dbt, r, O, T, true, false, scale, 1);
+      const dxa = new Float32Array(T * r);
+      this.gemm(dy, pair.bt, dxa, T, r, O, false, true, scale, 0);
+      this.gemm(xd, dxa, pair.dat, I, r, T, true, false, 1, 1);
+      if (!mask) this.gemm(dxa, pair.at, dx, T, I, r, false, true, 1, 1);
+      else {
+        const dxd = new Float32Array(T * I);
+        this.gemm(dxa, pair.at, dxd, T, I, r, false, true, 1, 0);
+        for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * mask[i]!;
+      }
+    }
+  }
+
+  private layer(
+    l: number,
+    x: Float32Array,
+    ctx: Ctx,
+    keep: boolean,
+  ): { out: Float32Array; saved: LayerSaved | null } {
+    const cfg = this.config;
+    const { B, S, T } = ctx;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const hd = cfg.headDim;
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
+    const pre = `model.layers.${l}`;
+    const lora = new Map<string, LoraSaved>();
+    const sv = keep ? lora : null;
+    const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
+    const q = this.linear(l, mq, n1.y, ctx, sv);
+    const k = this.linear(l, mk, n1.y, ctx, sv);
+    const v = this.linear(l, mv, n1.y, ctx, sv);
+    this.addon.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
+    this.addon.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
+    let K = S;
+    let kAll: Float32Array = k;
+    let vAll: Float32Array = v;
+    const cache = ctx.cache;
+    if (cache) {
+      const w = KV * hd;
+      cache.keys[l]!.set(k, cache.length * w);
+      cache.values[l]!.set(v, cache.length * w);
+      K = cache.length + S;
+      kAll = cache.keys[l]!.subarray(0, K * w);
+      vAll = cache.values[l]!.subarray(0, K * w);
+    } else if (ctx.prefix) {
+      // Each row's keys: the layer's P prefix keys (no RoPE), then its own.
+      const { P } = ctx;
+      const w = KV * hd;
+      K = P + S;
+      kAll = new Float32Array(B * K * w);
+      vAll = new Float32Array(B * K * w);
+      const rowW = cfg.numLayers * 2 * w;
+      for (let b = 0; b < B; b++) {
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          kAll.set(ctx.prefix.subarray(at, at + w), (b * K + p) * w);
+          vAll.set(ctx.prefix.subarray(at + w, at + 2 * w), (b * K + p) * w);
+        }
+        kAll.set(k.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
+        vAll.set(v.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
+      }
+    }
+    const attn = new Float32Array(T * H * hd);
+    const lse = new Float32Array(B * H * S);
+    const sc = 1 / Math.sqrt(hd);
+    this.addon.flashAttentionForward(q, kAll, vAll, ctx.segments, attn, lse, B, S, K, H, KV, hd, sc);
+    const x1 = this.linear(l, mo, attn, ctx, sv);
+    this.addInto(x1, x);
+    const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
+    const g = this.linear(l, mg, n2.y, ctx, sv);
+    const u = this.linear(l, mu, n2.y, ctx, sv);
+    const act = new Float32Array(g.length);
+    this.addon.swigluForward(g, u, act, g.length);
+    const out = this.linear(l, md, act, ctx, sv);
+    this.addInto(out, x1);
+    if (!keep) return { out, saved: null };
+    const saved = {
+      K,
+      x,
+      rstd1: n1.rstd,
+      h1: n1.y,
+      q,
+      k: kAll,
+      v: vAll,
+      attn,
+      lse,
+      x1,
+      rstd2: n2.rstd,
+      h2: n2.y,
+      g,
+      u,
+      act,
+      lora,
+    };
+    return { out, saved };
+  }
+
+  private layerBack(l: number, s: LayerSaved, dy: Float32Array, ctx: Ctx): Float32Array {
+    const cfg = this.config;
+    const { B, S, T } = ctx;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const hd = cfg.headDim;
+    const d = cfg.hiddenSize;
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
+    const pre = `model.layers.${l}`;
+    const dact = new Float32Array(s.act.length);
+    this.linearBack(l, md, s.act, dy, dact, T, s.lora);
+    const dg = new Float32Array(s.g.length);
+    const du = new Float32Array(s.u.length);
+    this.addon.swigluBackward(dact, s.g, s.u, dg, du, s.g.length);
+    const dh2 = new Float32Array(T * d);
+    this.linearBack(l, mg, s.h2, dg, dh2, T, s.lora);
+    this.linearBack(l, mu, s.h2, du, dh2, T, s.lora);
+    const dx1 = Float32Array.from(dy);
+    this.normBack(dh2, s.x1, s.rstd2, `${pre}.post_attention_layernorm.weight`, dx1, T);
+    const dattn = new Float32Array(T * H * hd);
+    this.linearBack(l, mo, s.attn, dx1, dattn, T, s.lora);
+    const dq = new Float32Array(s.q.length);
+    let dk = new Float32Array(s.k.length);
+    let dv = new Float32Array(s.v.length);
+    const sc = 1 / Math.sqrt(hd);
+    const seg = ctx.segments;
+    this.addon.flashAttentionBackward(
+      s.q,
+      s.k,
+      s.v,
+      seg,
+      s.attn,
+      s.lse,
+      dattn,
+      dq,
+      dk,
+      dv,
+      B,
+      S,
+      s.K,
+      H,
+      KV,
+      hd,
+      sc,
+    );
+    if (s.K > S) {
+      // Split off the prefix keys' gradients into the table's (summed over rows).
+      const P = s.K - S;
+      const w = KV * hd;
+      const rowW = cfg.numLayers * 2 * w;
+      const own = (g: Float32Array, off: number) => {
+        const out = new Float32Array(B * S * w);
+        for (let b = 0; b < B; b++) {
+          out.set(g.subarray((b * s.K + P) * w, (b + 1) * s.K * w), b * S * w);
+          if (ctx.dPrefix)
+            for (let p = 0; p < P; p++) {
+              const src = (b * s.K + p) * w;
+              const dst = p * rowW + 2 * l * w + off;
+              for (let j = 0; j < w; j++) ctx.dPrefix[dst + j]! += g[src + j]!;
+            }
+        }
+        return out;
+      };
+      dk = own(dk, 0);
+      dv = own(dv, w);
+    }
+    this.addon.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
+    this.addon.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
+    const dh1 = new Float32Array(T * d);
+    this.linearBack(l, mq, s.h1, dq, dh1, T, s.lora);
+    this.linearBack(l, mk, s.h1, dk, dh1, T, s.lora);
+    this.linearBack(l, mv, s.h1, dv, dh1, T, s.lora);
+    this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
+    return dx1;
+  }
+
+  /** Embedding rows of `ids`, [n, d] float32. */
+  private embed(ids: Int32Array): Float32Array {
+    const d = this.config.hiddenSize;
+    const V = this.w("model.embed_tokens.weight").shape[0]!;
+    for (const id of ids)
+      if (id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the embedding (${V} rows)`);
+    const out = new Float32Array(ids.length * d);
+    const rows = this.train.rows;
+    this.addon.embeddingGather(
+      this.nw("model.embed_tokens.weight"),
+      ids,
+      out,
+      V,
+      d,
+      rows && { rowOf: rows.rowOf, data: rows.embed },
+    );
+    return out;
+  }
+
+  private headName(): string {
+    return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  }
+
+  private context(b: TokenBatch, training: boolean, seed: number, cache: KvCache | null, grad = false): Ctx {
+    const prefix = cache ? null : (this.train.prefix?.forward() ?? null);
+    const P = this.train.prefix?.virtualTokens ?? 0;
+    // Positions continue after the prefix, as the tfjs engine's.
+    const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
+    const { cos, sin } = ropeTables(this.config, positions);
+    const T = b.batch * b.seqLen;
+    return {
+      B: b.batch,
+      S: b.seqLen,
+      T,
+      cos,
+      sin,
+      segments: cache ? null : (b.segments ?? null),
+      training,
+      seed,
+      cache,
+      prefix,
+      dPrefix: prefix && grad ? new Float32Array(prefix.length) : null,
+      P: prefix ? P : 0,
+    };
+  }
+
+  /**
+   * Loss summed over the trained tokens of `targets` (already shifted; -100 = not trained), and with
+   * `grad` its gradients added to the trainables' sums. `recompute` keeps only each layer's input.
+   */
+  pass(
+    b: TokenBatch,
+    targets: Int32Array,
+    opts: { grad: boolean; training: boolean; seed: number; recompute: boolean },
+  ): PassResult {
+    const cfg = this.config;
+    const d = cfg.hiddenSize;
+    const ctx = this.context(b, opts.training, opts.seed, null, opts.grad);
+    const { T } = ctx;
+    let trainedTokens = 0;
+    for (const t of targets) if (t !== -100) trainedTokens++;
+    if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
+    let x = this.embed(b.ids);
+    const saved: (LayerSaved | Float32Array)[] = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
+      if (opts.grad) saved.push(r.saved ?? x);
+      x = r.out;
+    }
+    const fin = this.norm(x, "model.norm.weight", T);
+    const dh = opts.grad ? new Float32Array(T * d) : null;
+    const name = this.headName();
+    const V = this.w(name).shape[0]!;
+    const gH = dh ? (this.train.baseGrads.get(name) ?? null) : null;
+    const ce = this.addon.lmHeadCrossEntropy(
+      fin.y,
+      this.nw(name),
+      targets,
+      dh,
+      gH,
+      T,
+      V,
+      d,
+      1,
+      false,
+      this.headRows(dh !== null),
+    );
+    if (!dh) return { lossSum: ce.loss, trainedTokens };
+    let dx: Float32Array = new Float32Array(T * d);
+    this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T);
+    for (let l = cfg.numLayers - 1; l >= 0; l--) {
+      let s = saved[l]!;
+      // Gradient checkpointing: the layer runs again from its input.
+      if (s instanceof Float32Array) s = this.layer(l, s, ctx, true).saved!;
+      saved[l] = new Float32Array(0);
+      dx = this.layerBack(l, s, dx, ctx);
+    }
+    const gE = this.train.baseGrads.get("model.embed_tokens.weight");
+    if (gE) this.addon.embeddingScatterAdd(dx, b.ids, gE, gE.length / d, d, null);
+    if (ctx.dPrefix) this.train.prefix!.backward(ctx.dPrefix);
+    const rows = this.train.rows;
+    if (rows) this.addon.embeddingScatterAdd(dx, b.ids, rows.dEmbed, rows.rowOf.length, d, rows.rowOf);
+    return { lossSum: ce.loss, trainedTokens };
+  }
+
+  /** The head's trainable token rows (the embedding's when tied), with their gradient sums when training. */
+  private headRows(
+    grad: boolean,
+  ): { rowOf: Int32Array; data: Float32Array; grad: Float32Array | null } | null {
+    const rows = this.train.rows;
+    if (!rows) return null;
+    const tied = this.config.tieWordEmbeddings;
+    const data = tied ? rows.embed : rows.head!;
+    const g = tied ? rows.dEmbed : rows.dHead!;
+    return { rowOf: rows.rowOf, data, grad: grad ? g : null };
+  }
+
+  /** A LoRA pair's merged delta scale * B A in the linear's HF layout [out, in]. */
+  loraDelta(pair: LoraPair, inF: number, outF: number): Float32Array {
+    const D = new Float32Array(outF * inF);
+    this.gemm(pair.bt, pair.at, D, outF, inF, pair.rank, true, true, this.train.loraScale, 0);
+    return D;
+  }
+
+  /** A cache for `maxLen` positions after the prefix (whose keys and values it starts with). */
+  newCache(maxLen: number): KvCache {
+    const cfg = this.config;
+    const w = cfg.numKvHeads * cfg.headDim;
+    const L = cfg.numLayers;
+    const P = this.train.prefix?.virtualTokens ?? 0;
+    const capacity = P + maxLen;
+    const cache: KvCache = {
+      length: P,
+      capacity,
+      prefix: P,
+      keys: Array.from({ length: L }, () => new Float32Array(capacity * w)),
+      values: Array.from({ length: L }, () => new Float32Array(capacity * w)),
+    };
+    if (P) {
+      const table = this.train.prefix!.forward();
+      const rowW = L * 2 * w;
+      for (let l = 0; l < L; l++)
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          cache.keys[l]!.set(table.subarray(at, at + w), p * w);
+          cache.values[l]!.set(table.subarray(at + w, at + 2 * w), p * w);
+        }
+    }
+    return cache;
+  }
+
+  /** Logits [V] of the last of `ids`, continuing the cache (one sequence). */
+  nextLogits(ids: readonly number[], cache: KvCache): Float32Array {
+    const d = this.config.hiddenSize;
+    const b: TokenBatch = { batch: 1, seqLen: ids.length, ids: Int32Array.from(ids) };
+    const ctx = this.context(b, false, 0, cache);
+    let x = this.embed(b.ids);
+    for (let l = 0; l < this.config.numLayers; l++) x = this.layer(l, x, ctx, false).out;
+    cache.length += ids.length;
+    const fin = this.norm(x.subarray((ids.length - 1) * d), "model.norm.weight", 1);
+    const name = this.headName();
+    const V = this.w(name).shape[0]!;
+    const logits = new Float32Array(V);
+    this.addon.linearForward(fin.y, this.nw(name), logits, 1, V, d, false);
+    const rows = this.headRows(false);
+    // Trained token rows replace their columns of the frozen head.
+    if (rows)
+      this.train.rows!.ids.forEach((id, r) => {
+        let dot = 0;
+        for (let j = 0; j < d; j++) dot += fin.y[j]! * rows.data[r * d + j]!;
+        logits[id] = dot;
+      });
+    return logits;
+  }
+}
