@@ -155,7 +155,7 @@ describe("sft CLI", () => {
     expect(report.engines.find((e) => e.name === "tfjs")).toMatchObject({ available: true });
     for (const e of report.engines) expect(e.reason).not.toBe("");
     const text = sft("doctor").stdout;
-    expect(text).toMatch(/Engines[^\n]*\n\s+tfjs\s+available\s+ships with @sftkit\/core/);
+    expect(text).toMatch(/Engines[^\n]*\n(?:[^\n]*\n)*?\s+tfjs\s+available\s+ships with @sftkit\/core/);
   });
 
   it("a recipe run directly with tsx does what `sft run` does", () => {

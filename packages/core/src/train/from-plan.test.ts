@@ -53,7 +53,7 @@ describe("train from a plan alone", () => {
     const adapter = readFileSync(join(plan.output.dir, "adapter", "adapter_model.safetensors"));
 
     rmSync(file);
-    const r = await trainFromPlan(planFile, quiet);
+    const r = await trainFromPlan(planFile, { ...quiet, overwrite: true });
     expect(r.steps).toBe(3);
     expect(outcome(r)).toEqual(fromRecipe);
     expect(r.probeRecall).not.toBeNull();
@@ -93,7 +93,7 @@ describe("train from a plan alone", () => {
     const fromRecipe = outcome(await train(plan, { ...quiet, compiled }));
     rmSync(file);
     rmSync(join(dir, "package.json"));
-    expect(outcome(await trainFromPlan(planFile, quiet))).toEqual(fromRecipe);
+    expect(outcome(await trainFromPlan(planFile, { ...quiet, overwrite: true }))).toEqual(fromRecipe);
   });
 
   it("names the missing cache entry, where the plan names it, and how to rebuild it", async () => {

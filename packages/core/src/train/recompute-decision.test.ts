@@ -51,7 +51,7 @@ describe("the plan's recompute decision", () => {
     const { plan, compiled } = await compileTest(testRecipe({ steps: 2 }));
     const run = async (p: Plan) => {
       recomputed.length = 0;
-      await train(p, { ...quiet, compiled });
+      await train(p, { ...quiet, compiled, overwrite: true });
       return [...new Set(recomputed)];
     };
     // The decision on, the memory estimate made without it: every step recomputes.
