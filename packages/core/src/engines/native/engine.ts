@@ -10,6 +10,7 @@ import { resolveHubModel } from "../../model/hub-cache.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
 import { shiftLabels } from "../../model/train-step.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
+import { DEFAULT_MAX_NEW_TOKENS, decodeLoop } from "../decode-loop.ts";
 import type {
   ApplyStepOptions,
   Engine,
@@ -23,7 +24,6 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
-import { sampleToken, seededRandom } from "../tfjs/generate.ts";
 import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTensors } from "./methods.ts";
 import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
@@ -138,50 +138,14 @@ export class NativeEngine implements Engine {
 
   async generate(promptIds: readonly number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
     const { model } = this.l;
-    if (promptIds.length === 0) throw new Error("generate: the prompt is empty (add a BOS token)");
-    const max = opts.maxNewTokens ?? 128;
-    const temperature = opts.temperature ?? 0;
-    const topP = opts.topP ?? 1;
-    if (!(topP > 0 && topP <= 1)) throw new RangeError(`generate: topP must be in (0, 1], got ${topP}`);
-    const rand = seededRandom(opts.seed ?? 0);
-    const stopIds = new Set(opts.stopIds ?? []);
     const limit = model.config.maxPositionEmbeddings;
+    const max = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     const cache = model.newCache(Math.min(limit, promptIds.length + max));
-    const out: number[] = [];
-    let stopReason: GenerateResult["stopReason"] = "max_new_tokens";
-    let text: string | undefined;
-    let input = [...promptIds];
-    while (out.length < max) {
-      if (
-        cache.length - cache.prefix + input.length > limit ||
-        cache.length + input.length > cache.capacity
-      ) {
-        stopReason = "context_full";
-        break;
-      }
-      const next = sampleToken(model.nextLogits(input, cache), temperature, topP, rand);
-      out.push(next);
-      if (stopIds.has(next)) {
-        stopReason = "stop_id";
-        break;
-      }
-      if (opts.onToken?.(next) === false) {
-        stopReason = "callback";
-        break;
-      }
-      if (opts.stopStrings?.length && opts.decode) {
-        const s = opts.decode(out);
-        const hit = opts.stopStrings.map((x) => s.indexOf(x)).filter((i) => i >= 0);
-        if (hit.length) {
-          text = s.slice(0, Math.min(...hit));
-          stopReason = "stop_string";
-          break;
-        }
-      }
-      input = [next];
-    }
-    if (opts.decode && text === undefined) text = opts.decode(out);
-    return text === undefined ? { ids: out, stopReason } : { ids: out, text, stopReason };
+    return decodeLoop(promptIds, opts, {
+      // Prefix rows sit in the cache but not in the model's positions.
+      fits: (n) => cache.length - cache.prefix + n <= limit && cache.length + n <= cache.capacity,
+      next: (input) => model.nextLogits(input, cache),
+    });
   }
 
   async readState(): Promise<TrainableState> {
