@@ -177,11 +177,11 @@ export function exportFacts(ctx: ExportContext, newTokenIds: number[]): ExportFa
   };
 }
 
+const noteAs: Record<ExportNote["kind"], typeof unsupported> = { unsupported, approximate };
+
 /** A method's export note as a problem of this export. */
 export function noteProblem(n: ExportNote): Problem {
-  return n.kind === "unsupported"
-    ? unsupported(n.path, n.message, n.hint)
-    : approximate(n.path, n.message, n.hint);
+  return noteAs[n.kind](n.path, n.message, n.hint);
 }
 
 /** torch's dtype name for the recipe's precision. */
