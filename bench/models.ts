@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { tensorInventory } from "../packages/core/src/compile/params.ts";
 import { writeCheckpoint } from "../packages/core/src/model/checkpoint.ts";
 import type { ModelConfig } from "../packages/core/src/model/config.ts";
-import { countParameters, toHfConfig } from "../packages/core/src/model/config.ts";
+import { countParameters, tensorKinds, toHfConfig } from "../packages/core/src/model/config.ts";
 import type { StDtype } from "../packages/core/src/model/dtype.ts";
 import { referenceConfig } from "../packages/core/src/model/tiny.ts";
 
@@ -75,7 +75,7 @@ export async function ensureCheckpoint(row: { model: ModelConfig; dtype: StDtype
     data: () => {
       const n = t.shape.reduce((a, b) => a * b, 1);
       const out = new Float32Array(n);
-      if (t.kind === "norm") return out.fill(1);
+      if (tensorKinds[t.kind].init === "ones") return out.fill(1);
       let s = seed++ * 2654435761;
       // Uniform with the std of N(0, 0.02): values only need a realistic scale here.
       for (let i = 0; i < n; i++) {

@@ -2,7 +2,8 @@
 
 import { type Method, methodDefinition } from "../methods/registry.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { familyOf, type TensorFact } from "../model/families/index.ts";
+import { familyOf, type TensorFact, type TensorKind } from "../model/families/index.ts";
+import { unreachable } from "../util/unreachable.ts";
 import type { ParameterGroup } from "./plan-schema.ts";
 
 export type { TensorFact };
@@ -13,6 +14,31 @@ export function tensorInventory(cfg: ModelConfig, vocab: number): TensorFact[] {
 }
 
 const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** What an NF4 base stores in 4 bits: the decoder's linear weights; the rest stays float32. */
+const quantizedInNf4Base: Record<TensorKind, boolean> = {
+  linear: true,
+  embedding: false,
+  lm_head: false,
+  norm: false,
+  bias: false,
+};
+
+/** The plan's group of a tensor: one per whole-model tensor, one per module of a layer, the layers' norms together. */
+function layerGroup(t: TensorFact): string {
+  if (t.layer === null) return t.name.replace(/\.weight$/, "");
+  switch (t.kind) {
+    case "norm":
+      return "layers.*.norms";
+    case "linear":
+    case "bias":
+    case "embedding":
+    case "lm_head":
+      return `layers.*.${t.name.split(".").slice(3, 5).join(".")}`;
+    default:
+      return unreachable(t.kind, "tensor kind");
+  }
+}
 
 /** Bytes per NF4 parameter: 4-bit codes plus absmax per 64 values (8-bit with double quantization). */
 export function nf4BytesPerParam(blockSize: number, doubleQuant: boolean): number {
@@ -59,11 +85,6 @@ export function planParameters(
   };
   const trainable: Role = { role: "trainable", dtype: "float32" };
   const frozen: Role = { role: "frozen", dtype: "float32" };
-  const layerGroup = (t: TensorFact) =>
-    t.layer === null
-      ? t.name.replace(/\.weight$/, "")
-      : `layers.*.${t.kind === "norm" ? "norms" : t.name.split(".").slice(3, 5).join(".")}`;
-
   // New token rows train as their own small tensors (PEFT trainable tokens): all new ones, or those named.
   const rowSelection = def.newTokenRows(method);
   const newRowCount = rowSelection === false ? 0 : rowSelection === true ? added : rowSelection.length;
@@ -76,7 +97,7 @@ export function planParameters(
       trainableTensors.push(t.name);
       continue;
     }
-    if (nf4 && t.kind === "linear") {
+    if (nf4 && quantizedInNf4Base[t.kind]) {
       add(
         layerGroup(t),
         { role: "quantized", dtype: "nf4" },

@@ -2,6 +2,7 @@
 // prepared rows as JSONL, the chat template as a .jinja file, and a DeepSpeed JSON or FSDP settings from `scale`.
 import { methodDefinition } from "../methods/registry.ts";
 import type { Problem } from "../recipe/diagnostics.ts";
+import { unreachable } from "../util/unreachable.ts";
 import fields from "./axolotl-fields.json" with { type: "json" };
 import { axolotlUnfrozenParameters } from "./axolotl-patterns.ts";
 import {
@@ -69,20 +70,28 @@ type Cfg = Record<string, unknown>;
 function modelSection(ctx: ExportContext, cfg: Cfg, problems: Problem[]): void {
   const { plan } = ctx;
   const source = plan.model.source;
-  if (source.kind === "architecture") {
-    problems.push(
-      unsupported(
-        ["model", "architecture"],
-        "a randomly initialised `architecture` model has no checkpoint for Axolotl to load",
-        "save it as a Hugging Face folder and point `model.path` at it",
-      ),
-    );
+  switch (source.kind) {
+    case "architecture":
+      problems.push(
+        unsupported(
+          ["model", "architecture"],
+          "a randomly initialised `architecture` model has no checkpoint for Axolotl to load",
+          "save it as a Hugging Face folder and point `model.path` at it",
+        ),
+      );
+      break;
+    case "hub":
+      if (source.revision)
+        problems.push(
+          approximate(["model", "revision"], "Axolotl loads the hub model's default revision, not this one"),
+        );
+      break;
+    case "path":
+      break;
+    default:
+      unreachable(source.kind, "model source");
   }
   cfg.base_model = modelReference(ctx);
-  if (source.kind === "hub" && source.revision)
-    problems.push(
-      approximate(["model", "revision"], "Axolotl loads the hub model's default revision, not this one"),
-    );
   const tokenizer = tokenizerReference(ctx);
   if (tokenizer !== null) cfg.tokenizer_config = tokenizer;
 }
@@ -177,8 +186,10 @@ function dataSection(ctx: ExportContext, cfg: Cfg, files: Record<string, string>
 
   const datasets = (split: "train" | "eval", rows: ExportRow[]) => {
     const entries: Record<string, unknown>[] = [];
-    for (const kind of ["chat", "text", "ids"] as const) {
-      const ofKind = rows.filter((r) => r.converted.kind === kind);
+    const byKind: Record<Kind, ExportRow[]> = { chat: [], text: [], ids: [] };
+    for (const r of rows) byKind[r.converted.kind].push(r);
+    for (const kind of Object.keys(byKind) as Kind[]) {
+      const ofKind = byKind[kind];
       if (ofKind.length === 0) continue;
       const path = fileOf(split, kind);
       files[path] = jsonl(ofKind.map((r) => axolotlRow(r, recipe.train.lossOn)));
@@ -265,36 +276,51 @@ function scaleSection(ctx: ExportContext, cfg: Cfg, files: Record<string, string
 
 function axolotlRow(r: ExportRow, lossOn: ExportContext["recipe"]["train"]["lossOn"]): unknown {
   const c = r.converted;
-  if (c.kind === "text") return { text: c.text };
-  if (c.kind === "ids")
-    return { input_ids: c.inputIds, attention_mask: c.inputIds.map(() => 1), labels: c.labels };
-  const flags = lossOn === "all" ? [] : trainingFlags(c.conversation, lossOn);
-  return {
-    messages: c.conversation.messages.map(({ train: _train, ...m }, i) => {
-      const training = flags[i];
-      return training === undefined ? m : { ...m, training };
-    }),
-    ...(c.conversation.tools ? { tools: c.conversation.tools } : {}),
-  };
+  switch (c.kind) {
+    case "text":
+      return { text: c.text };
+    case "ids":
+      return { input_ids: c.inputIds, attention_mask: c.inputIds.map(() => 1), labels: c.labels };
+    case "chat": {
+      const flags = lossOn === "all" ? [] : trainingFlags(c.conversation, lossOn);
+      return {
+        messages: c.conversation.messages.map(({ train: _train, ...m }, i) => {
+          const training = flags[i];
+          return training === undefined ? m : { ...m, training };
+        }),
+        ...(c.conversation.tools ? { tools: c.conversation.tools } : {}),
+      };
+    }
+    default:
+      return unreachable(c, "row kind");
+  }
 }
 
 function datasetEntry(kind: Kind, path: string, ctx: ExportContext): Record<string, unknown> {
   const base = { path, ds_type: "json", split: "train" };
-  if (kind === "text") return { ...base, type: "completion", field: "text" };
-  // Pre-tokenized rows (input_ids, attention_mask, labels) take no `type`.
-  if (kind === "ids") return base;
-  const t = ctx.recipe.train;
-  return {
-    ...base,
-    type: "chat_template",
-    chat_template: "jinja",
-    chat_template_jinja: TEMPLATE_FILE,
-    field_messages: "messages",
-    message_property_mappings: { role: "role", content: "content" },
-    ...(t.lossOn === "all" ? {} : { message_field_training: "training" }),
-    roles_to_train: t.lossOn === "all" ? ["system", "user", "assistant", "tool"] : ["assistant"],
-    train_on_eos: t.lossOn === "all" ? "all" : t.eos === "last" ? "last" : "turn",
-  };
+  switch (kind) {
+    case "text":
+      return { ...base, type: "completion", field: "text" };
+    case "ids":
+      // Pre-tokenized rows (input_ids, attention_mask, labels) take no `type`.
+      return base;
+    case "chat": {
+      const t = ctx.recipe.train;
+      return {
+        ...base,
+        type: "chat_template",
+        chat_template: "jinja",
+        chat_template_jinja: TEMPLATE_FILE,
+        field_messages: "messages",
+        message_property_mappings: { role: "role", content: "content" },
+        ...(t.lossOn === "all" ? {} : { message_field_training: "training" }),
+        roles_to_train: t.lossOn === "all" ? ["system", "user", "assistant", "tool"] : ["assistant"],
+        train_on_eos: t.lossOn === "all" ? "all" : t.eos === "last" ? "last" : "turn",
+      };
+    }
+    default:
+      return unreachable(kind, "row kind");
+  }
 }
 
 /** bos/eos/pad the recipe overrides, by text. */

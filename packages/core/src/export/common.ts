@@ -2,11 +2,12 @@
 
 import { isAbsolute, relative } from "node:path";
 import { DEFAULT_TOKENS_PER_MICRO_BATCH } from "../compile/plan.ts";
+import { modelConfigOfPlan } from "../compile/plan-model.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { Conversation } from "../data/types.ts";
 import type { ExportFacts, ExportNote, WholeTensors } from "../methods/definition.ts";
 import { methodDefinition } from "../methods/registry.ts";
-import { hfModuleNames, type ModelConfig } from "../model/config.ts";
+import { hfModuleNames } from "../model/config.ts";
 import { familyNamed } from "../model/families/index.ts";
 import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
@@ -68,16 +69,7 @@ export function decoderLayerClass(plan: Plan): string {
 
 /** LoRA targets (the recipe's linear roles) as transformers names the modules in the plan's model family. */
 export function targetModuleNames(plan: Plan, roles: readonly string[]): string[] {
-  const m = plan.model;
-  const cfg: ModelConfig = {
-    ...m.config,
-    architecture: m.architecture,
-    vocabSize: m.vocab.model,
-    bosTokenId: null,
-    eosTokenId: null,
-    torchDtype: "float32",
-  };
-  return hfModuleNames(cfg, roles);
+  return hfModuleNames(modelConfigOfPlan(plan), roles);
 }
 
 /** DeepSpeed config for a ZeRO stage; "auto" values are filled by the HF Trainer from its own arguments. */
@@ -177,11 +169,11 @@ export function exportFacts(ctx: ExportContext, newTokenIds: number[]): ExportFa
   };
 }
 
+const noteAs: Record<ExportNote["kind"], typeof unsupported> = { unsupported, approximate };
+
 /** A method's export note as a problem of this export. */
 export function noteProblem(n: ExportNote): Problem {
-  return n.kind === "unsupported"
-    ? unsupported(n.path, n.message, n.hint)
-    : approximate(n.path, n.message, n.hint);
+  return noteAs[n.kind](n.path, n.message, n.hint);
 }
 
 /** torch's dtype name for the recipe's precision. */

@@ -4,6 +4,7 @@ import { IGNORE_INDEX } from "../data/types.ts";
 import type { TrlMapping } from "../methods/definition.ts";
 import { methodDefinition } from "../methods/registry.ts";
 import type { Problem } from "../recipe/diagnostics.ts";
+import { unreachable } from "../util/unreachable.ts";
 import {
   activationCheckpointing,
   approximate,
@@ -184,14 +185,21 @@ function modelSpec(
   const t = recipe.train;
   const p = precision(recipe);
   const source = plan.model.source;
-  if (source.kind === "architecture") {
-    problems.push({
-      severity: "error",
-      code: "sft/export-unsupported",
-      message: "a randomly initialised `architecture` model has no checkpoint for transformers to load",
-      path: ["model", "architecture"],
-      hint: "save it as a Hugging Face folder and point `model.path` at it",
-    });
+  switch (source.kind) {
+    case "architecture":
+      problems.push({
+        severity: "error",
+        code: "sft/export-unsupported",
+        message: "a randomly initialised `architecture` model has no checkpoint for transformers to load",
+        path: ["model", "architecture"],
+        hint: "save it as a Hugging Face folder and point `model.path` at it",
+      });
+      break;
+    case "hub":
+    case "path":
+      break;
+    default:
+      unreachable(source.kind, "model source");
   }
   const modelPath = modelReference(ctx);
   const dtype = p.bf16 ? "bfloat16" : p.fp16 ? "float16" : "float32";

@@ -80,4 +80,27 @@ describe("methods have one home", () => {
     walk(src);
     expect(sites).toEqual([]);
   });
+
+  it("no code outside src/methods compares a `kind === ` (a switch or a table lets the compiler find them)", () => {
+    // Any `kind` union, not only methods: a new kind must fail to compile where it is not handled.
+    const repo = join(import.meta.dirname, "../../../..");
+    const skip = new Set([".git", "node_modules", "out", "dist", "build", "results", ".sft-cache", "tmp"]);
+    const sites: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, e.name);
+        if (e.isDirectory()) {
+          if (path !== import.meta.dirname && !skip.has(e.name)) walk(path);
+        } else if (/\.[cm]?[jt]sx?$/.test(e.name)) {
+          readFileSync(path, "utf8")
+            .split("\n")
+            .forEach((line, i) => {
+              if (line.includes("kind === ")) sites.push(`${relative(repo, path)}:${i + 1}: ${line.trim()}`);
+            });
+        }
+      }
+    };
+    walk(repo);
+    expect(sites).toEqual([]);
+  });
 });

@@ -2,6 +2,7 @@
 // holds its own keys, tensors and linears; this file reads the file and answers for any registered family.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { unreachable } from "../util/unreachable.ts";
 import {
   familyOf,
   type LinearModule,
@@ -18,6 +19,8 @@ export {
   parseHfConfig,
   type RopeScaling,
   type TensorFact,
+  type TensorKind,
+  tensorKinds,
   toHfConfig,
 } from "./families/index.ts";
 
@@ -62,10 +65,22 @@ export function countParameters(cfg: ModelConfig): {
   for (const t of familyOf(cfg).tensors(cfg, cfg.vocabSize)) {
     const size = t.shape.reduce((a, b) => a * b, 1);
     n.total += size;
-    if (t.kind === "embedding") n.embedding += size;
-    else if (t.kind === "lm_head") n.lmHead += size;
-    else if (t.layer === 0) n.perLayer += size;
-    else if (t.layer === null) n.norms += size;
+    switch (t.kind) {
+      case "embedding":
+        n.embedding += size;
+        break;
+      case "lm_head":
+        n.lmHead += size;
+        break;
+      case "norm":
+      case "linear":
+      case "bias":
+        if (t.layer === 0) n.perLayer += size;
+        else if (t.layer === null) n.norms += size;
+        break;
+      default:
+        unreachable(t.kind, "tensor kind");
+    }
   }
   return n;
 }

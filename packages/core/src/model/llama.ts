@@ -8,7 +8,7 @@ import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./bat
 import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
-import { familyOf, type TensorFact } from "./families/index.ts";
+import { familyOf, type TensorFact, tensorKinds } from "./families/index.ts";
 import { resolveHubModel } from "./hub-cache.ts";
 import type { GrownVocabulary } from "./vocabulary.ts";
 import "./gradients.ts";
@@ -108,7 +108,7 @@ let modelSerial = 0;
 
 /** Whether we store a tensor transposed ([in, out] for linears, [d, V] for lm_head). */
 function isTransposed(t: { kind: TensorFact["kind"] }): boolean {
-  return t.kind === "linear" || t.kind === "lm_head";
+  return tensorKinds[t.kind].transposed;
 }
 
 /** The tensors (HF names and shapes) a config needs, in checkpoint order (from its family). */
@@ -423,7 +423,7 @@ function makeVariable(model: number, name: string, t: tf.Tensor): tf.Variable {
   return tf.variable(t, true, `m${model}/${name}`);
 }
 
-/** A model with transformers-style random init (normal(0, std) weights, unit norms, zero biases). */
+/** A model with transformers-style random init (normal(0, std) weights and biases, unit norms). */
 export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: number } = {}): Model {
   const seed = opts.seed ?? 0;
   const std = opts.std ?? 0.02;
@@ -432,8 +432,7 @@ export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: numbe
   expectedTensors(cfg).forEach((fact, i) => {
     const { name, shape } = fact;
     const t = tf.tidy(() => {
-      if (fact.kind === "norm") return tf.ones(shape);
-      if (fact.kind === "bias") return tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
+      if (tensorKinds[fact.kind].init === "ones") return tf.ones(shape);
       const r = tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
       return isTransposed(fact) ? tf.transpose(r) : r;
     });

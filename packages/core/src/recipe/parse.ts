@@ -142,13 +142,14 @@ function unknownKeyHint(
 ): string | undefined {
   const isMethod = path.length === 1 && path[0] === "method";
   if (isMethod) {
-    const kind = (objectValue as { kind?: string } | undefined)?.kind;
+    const givenKind = (objectValue as { kind?: unknown } | undefined)?.kind;
     const owners = methodKinds.filter((k) => methodKeysByKind[k].includes(key));
     if (owners.length > 0) {
       const where = owners.map((k) => `\`${k}\``).join(", ");
-      const why = kind === undefined ? undefined : findMethodDefinition(kind)?.foreignKeys?.[key];
+      const why =
+        typeof givenKind === "string" ? findMethodDefinition(givenKind)?.foreignKeys?.[key] : undefined;
       const extra = why ? `; ${why}` : "";
-      return `\`${key}\` belongs to the ${where} method${owners.length > 1 ? "s" : ""}, not \`${kind}\`${extra}`;
+      return `\`${key}\` belongs to the ${where} method${owners.length > 1 ? "s" : ""}, not \`${givenKind}\`${extra}`;
     }
   }
   const guess = closest(key, known);

@@ -1,6 +1,8 @@
 // Numerical guards: a non-finite loss or gradient norm stops the run at once, naming the step, the
 // micro-batch and its source rows, so nothing is saved from the bad state and the last checkpoint stays good.
 import { relative } from "node:path";
+import type { BatchSchedule } from "../data/batch/index.ts";
+import { unreachable } from "../util/unreachable.ts";
 import type { EpochBatches } from "./batches.ts";
 import { TrainError } from "./errors.ts";
 
@@ -20,16 +22,25 @@ export interface GuardPlace {
 /** `file:line` of each sample in micro-batch `index` of an epoch (packed rows list every segment). */
 export function microBatchRows(epoch: EpochBatches, index: number): string[] {
   const s = epoch.schedule;
-  const ids =
-    s.kind === "padded"
-      ? (s.microBatches[index]?.samples ?? [])
-      : (s.microBatches[index]?.rows ?? []).flatMap((r) => r.segments.map((g) => g.sample));
+  const ids = sampleIds(s, index);
   return ids.map((i) => {
     const o = epoch.samples[i]?.origin;
     if (!o) return `sample ${i}`;
     const file = relative(process.cwd(), o.file) || o.file;
     return o.line !== undefined ? `${file}:${o.line}` : `${file}#${o.index}`;
   });
+}
+
+/** The samples of micro-batch `index`, in row order. */
+function sampleIds(s: BatchSchedule, index: number): number[] {
+  switch (s.kind) {
+    case "padded":
+      return s.microBatches[index]?.samples ?? [];
+    case "packed":
+      return (s.microBatches[index]?.rows ?? []).flatMap((r) => r.segments.map((g) => g.sample));
+    default:
+      return unreachable(s, "batch schedule");
+  }
 }
 
 function fail(place: GuardPlace, what: string, micro: number[]): never {

@@ -3,6 +3,7 @@
 // the probe facts and where the base weights come from. No recipe is read or compiled here.
 import { existsSync } from "node:fs";
 import type { CompileResult } from "../compile/compile.ts";
+import { modelConfigOfPlan } from "../compile/plan-model.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import { entryPath, readEntry } from "../data/cache/store.ts";
 import { splitIndices } from "../data/mix/split.ts";
@@ -10,7 +11,7 @@ import type { SplitData } from "../data/pipeline.ts";
 import type { ProbeFact } from "../data/probes.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import type { ModelSource } from "../engines/engine.ts";
-import type { ModelConfig, RopeScaling } from "../model/config.ts";
+import { unreachable } from "../util/unreachable.ts";
 import { TrainError } from "./errors.ts";
 
 export interface RunInputs {
@@ -136,25 +137,19 @@ async function tokenizerOf(plan: Plan, where: string): Promise<Tokenizer | null>
 
 function modelSourceOf(plan: Plan, where: string): ModelSource {
   const { source } = plan.model;
-  if (source.kind === "architecture") return { config: configOf(plan), seed: plan.seed };
-  if (!source.path) throw new TrainError(`${where}: model.source.path: the plan names no model folder`);
-  if (!existsSync(source.path))
-    throw new TrainError(
-      `${where}: model.source.path: model folder not found: ${source.path}${source.hub ? ` (${source.hub}@${source.revision})` : ""}`,
-    );
-  return { dir: source.path };
-}
-
-/** A model built from `architecture`, as the plan records it (no config.json: ids of bos/eos are not known). */
-function configOf(plan: Plan): ModelConfig {
-  const { config: c, architecture, vocab, dtype } = plan.model;
-  return {
-    architecture,
-    vocabSize: vocab.model,
-    ...c,
-    ropeScaling: c.ropeScaling as RopeScaling,
-    bosTokenId: null,
-    eosTokenId: null,
-    torchDtype: dtype as ModelConfig["torchDtype"],
-  };
+  switch (source.kind) {
+    case "architecture":
+      // No config.json: the model is built from the plan's numbers (ids of bos/eos are not known).
+      return { config: modelConfigOfPlan(plan), seed: plan.seed };
+    case "path":
+    case "hub":
+      if (!source.path) throw new TrainError(`${where}: model.source.path: the plan names no model folder`);
+      if (!existsSync(source.path))
+        throw new TrainError(
+          `${where}: model.source.path: model folder not found: ${source.path}${source.hub ? ` (${source.hub}@${source.revision})` : ""}`,
+        );
+      return { dir: source.path };
+    default:
+      return unreachable(source.kind, "model source");
+  }
 }

@@ -77,6 +77,23 @@ function hfShape(name: string, biasKeys: boolean) {
 
 type Issue = { path: (string | number)[]; message: string };
 
+type RopeKey = "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings";
+
+/** config.json's `rope_type`: "default" (none) or one of our scalings, which use transformers' names. */
+type RopeType = "default" | NonNullable<RopeScaling>["type"];
+/** Each rope type -> our scaling, reading the keys it needs (a missing one is an issue). */
+const ropeTypes: Record<RopeType, (need: (key: RopeKey) => number) => RopeScaling> = {
+  default: () => null,
+  linear: (need) => ({ type: "linear", factor: need("factor") }),
+  llama3: (need) => ({
+    type: "llama3",
+    factor: need("factor"),
+    lowFreqFactor: need("low_freq_factor"),
+    highFreqFactor: need("high_freq_factor"),
+    originalMaxPositionEmbeddings: need("original_max_position_embeddings"),
+  }),
+};
+
 function parseRope(
   j: { rope_theta?: number | null; rope_scaling?: RopeJson | null; rope_parameters?: RopeJson | null },
   issues: Issue[],
@@ -86,31 +103,18 @@ function parseRope(
   if (ropeTheta <= 0) issues.push({ path: ["rope_theta"], message: `must be positive, got ${ropeTheta}` });
   const [scaling, at] = j.rope_scaling ? [j.rope_scaling, "rope_scaling"] : [params, "rope_parameters"];
   if (!scaling) return { ropeTheta, ropeScaling: null };
-  const need = (
-    key: "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings",
-  ) => {
+  const need = (key: RopeKey) => {
     const v = scaling[key];
     if (v == null) issues.push({ path: [at, key], message: "is missing" });
     return v ?? 0;
   };
-  const kind = scaling.rope_type ?? scaling.type ?? "default";
-  if (kind === "default") return { ropeTheta, ropeScaling: null };
-  if (kind === "linear") return { ropeTheta, ropeScaling: { type: "linear", factor: need("factor") } };
-  if (kind === "llama3") {
-    return {
-      ropeTheta,
-      ropeScaling: {
-        type: "llama3",
-        factor: need("factor"),
-        lowFreqFactor: need("low_freq_factor"),
-        highFreqFactor: need("high_freq_factor"),
-        originalMaxPositionEmbeddings: need("original_max_position_embeddings"),
-      },
-    };
-  }
+  const type = scaling.rope_type ?? scaling.type ?? "default";
+  const toScaling =
+    typeof type === "string" && Object.hasOwn(ropeTypes, type) ? ropeTypes[type as RopeType] : undefined;
+  if (toScaling) return { ropeTheta, ropeScaling: toScaling(need) };
   issues.push({
     path: [at, "rope_type"],
-    message: `"${String(kind)}" is not supported (supported: default, linear, llama3)`,
+    message: `"${String(type)}" is not supported (supported: ${Object.keys(ropeTypes).join(", ")})`,
   });
   return { ropeTheta, ropeScaling: null };
 }

@@ -73,13 +73,26 @@ export interface LinearModule {
   bias: boolean;
 }
 
+/** The kinds of tensor a family's inventory lists. */
+export type TensorKind = "embedding" | "lm_head" | "norm" | "linear" | "bias";
+
+/** How the runtime holds each kind of tensor; a new kind must answer here. */
+export const tensorKinds: Record<TensorKind, { transposed: boolean; init: "ones" | "normal" }> = {
+  embedding: { transposed: false, init: "normal" },
+  // Stored [d, V] and [in, out]: the forward pass multiplies without transposing.
+  lm_head: { transposed: true, init: "normal" },
+  linear: { transposed: true, init: "normal" },
+  bias: { transposed: false, init: "normal" },
+  norm: { transposed: false, init: "ones" },
+};
+
 export interface TensorFact {
   /** Hugging Face name, e.g. `model.layers.0.self_attn.q_proj.weight`. */
   name: string;
   /** Shape as the checkpoint stores it ([out, in] for linears). */
   shape: number[];
   layer: number | null;
-  kind: "embedding" | "lm_head" | "norm" | "linear" | "bias";
+  kind: TensorKind;
   /** The linear a `linear` weight or its `bias` belongs to. */
   role?: LinearRole;
 }
