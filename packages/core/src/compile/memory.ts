@@ -1,5 +1,6 @@
 // The memory model: bytes of weights, gradients, optimizer state and activations for one training step.
 
+import type { EngineMemoryModel } from "../engines/engine.ts";
 import { type Method, methodDefinition } from "../methods/registry.ts";
 import { activationBytes, headTables } from "../model/activations.ts";
 import { linearModules, type ModelConfig } from "../model/config.ts";
@@ -23,6 +24,10 @@ export interface MemoryInput {
   device: { backend: string; bytes: number; note: string };
   /** The native tier's fused kernels will run (they keep about half the activations). */
   native?: boolean;
+  /** The chosen engine's own memory model (absent: tfjs's, below). */
+  engine?: EngineMemoryModel;
+  /** Threads the engine's kernels use (per-thread scratch). */
+  threads?: number;
 }
 
 /**
@@ -84,7 +89,67 @@ export function activationPeakBytes(
   return Math.round(est.peak + diff * (gradientCheckpointing ? 1 : cfg.numLayers) - headGrad);
 }
 
+/** The adapted linears' names, when the method has LoRA adapters. */
+function adaptedModules(cfg: ModelConfig, targets: "all-linear" | readonly string[]): string[] {
+  return targets === "all-linear" ? linearModules(cfg).map((m) => m.name) : [...targets];
+}
+
+/** An engine's own model: weights by storage dtype (the groups), f32 gradients and moments, its step. */
+function engineMemory(input: MemoryInput, engine: EngineMemoryModel): Plan["memory"] {
+  const { cfg, groups, method } = input;
+  const def = methodDefinition(method);
+  const mem = def.memory(method);
+  const weights: Record<string, number> = {};
+  for (const g of groups) weights[g.dtype] = (weights[g.dtype] ?? 0) + g.bytes;
+  const trainableParams = groups.filter((g) => g.role === "trainable").reduce((a, g) => a + g.parameters, 0);
+  const gradients = trainableParams * 4;
+  const optimizerState = trainableParams * 8;
+  const lora = def.pieces(method).lora;
+  const est = engine.estimate({
+    cfg,
+    vocab: input.vocab,
+    tokensPerMicroBatch: input.tokensPerMicroBatch,
+    sequenceLength: input.sequenceLength,
+    recompute: input.gradientCheckpointing,
+    prefixLength: mem.prefixLength,
+    adapters: mem.adapters
+      ? {
+          modules: adaptedModules(cfg, mem.adapters.targets),
+          rank: mem.adapters.rank,
+          dropout: (lora?.dropout ?? 0) > 0,
+        }
+      : null,
+    headTrains: mem.headTrains(input.vocab > cfg.vocabSize),
+    threads: input.threads ?? 1,
+  });
+  const peak =
+    Object.values(weights).reduce((a, b) => a + b, 0) +
+    gradients +
+    optimizerState +
+    est.activations +
+    est.logits +
+    est.scratch +
+    est.runtime +
+    est.workspace;
+  return {
+    weights,
+    gradients,
+    optimizerState,
+    activationsPerToken: Math.round(est.activations / input.tokensPerMicroBatch),
+    activations: est.activations,
+    logits: est.logits,
+    scratch: est.scratch,
+    runtime: est.runtime,
+    workspace: est.workspace,
+    peak,
+    device: input.device,
+    fits: peak <= input.device.bytes,
+    gradientCheckpointing: input.gradientCheckpointing,
+  };
+}
+
 export function estimateMemory(input: MemoryInput): Plan["memory"] {
+  if (input.engine) return engineMemory(input, input.engine);
   const { cfg, groups, method } = input;
   const weights: Record<string, number> = {};
   for (const g of groups) weights[g.dtype] = (weights[g.dtype] ?? 0) + g.bytes;

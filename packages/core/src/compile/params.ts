@@ -24,6 +24,15 @@ const quantizedInNf4Base: Record<TensorKind, boolean> = {
   bias: false,
 };
 
+/** Biases share their weight's group unless stored in another dtype. */
+const biasOfAWeight: Record<TensorKind, boolean> = {
+  bias: true,
+  linear: false,
+  embedding: false,
+  lm_head: false,
+  norm: false,
+};
+
 /** The plan's group of a tensor: one per whole-model tensor, one per module of a layer, the layers' norms together. */
 function layerGroup(t: TensorFact): string {
   if (t.layer === null) return t.name.replace(/\.weight$/, "");
@@ -51,44 +60,67 @@ interface Role {
   dtype: ParameterGroup["dtype"];
 }
 
+/** How an engine stores a frozen base tensor, given the checkpoint's dtype and the tensor's rank. */
+export type FrozenStorage = (
+  checkpoint: "float32" | "bfloat16" | "float16",
+  dims: number,
+) => ParameterGroup["dtype"];
+
+/** The tfjs engine: every tensor float32 (NF4 aside). */
+export const allFloat32: FrozenStorage = () => "float32";
+
+/** Bytes one parameter takes in `dtype` (NF4: codes plus its absmax constants). */
+export function bytesPerParameter(
+  dtype: ParameterGroup["dtype"],
+  nf4?: { blockSize: number; doubleQuant: boolean } | null,
+): number {
+  if (dtype === "nf4") return nf4BytesPerParam(nf4?.blockSize ?? 64, nf4?.doubleQuant ?? true);
+  return dtype === "float32" ? 4 : 2;
+}
+
 export interface ParameterPlan {
   groups: ParameterGroup[];
   /** Names of base tensors that train (whole tensors). */
   trainableTensors: string[];
 }
 
-/** Groups of parameters for `method`, with `added` new token rows at the end of the embedding. */
+/**
+ * Groups of parameters for `method`, with `added` new token rows at the end of the embedding, frozen
+ * tensors stored as `frozenStorage` says (trainable ones are float32, QLoRA's base linears NF4).
+ */
 export function planParameters(
   cfg: ModelConfig,
   vocab: number,
   added: number,
   method: Method,
+  frozenStorage: FrozenStorage = allFloat32,
 ): ParameterPlan {
   const def = methodDefinition(method);
   const tensors = tensorInventory(cfg, vocab);
   const groups = new Map<string, ParameterGroup>();
   const trainableTensors: string[] = [];
-  const add = (name: string, role: Role, parameters: number, tensorsCount = 1, bytesPerParam = 4) => {
+  const nf4 = def.quantizedBase(method);
+  const add = (name: string, role: Role, parameters: number, tensorsCount = 1) => {
     const key = `${name}|${role.role}|${role.dtype}`;
+    const perParam = bytesPerParameter(role.dtype, nf4);
     const g = groups.get(key) ?? {
       name,
       role: role.role,
       tensors: 0,
       parameters: 0,
       dtype: role.dtype,
+      bytesPerParameter: perParam,
       bytes: 0,
     };
     g.tensors += tensorsCount;
     g.parameters += parameters;
-    g.bytes += Math.round(parameters * bytesPerParam);
+    g.bytes += Math.round(parameters * perParam);
     groups.set(key, g);
   };
   const trainable: Role = { role: "trainable", dtype: "float32" };
-  const frozen: Role = { role: "frozen", dtype: "float32" };
   // New token rows train as their own small tensors (PEFT trainable tokens): all new ones, or those named.
   const rowSelection = def.newTokenRows(method);
   const newRowCount = rowSelection === false ? 0 : rowSelection === true ? added : rowSelection.length;
-  const nf4 = def.quantizedBase(method);
 
   for (const t of tensors) {
     const n = numel(t.shape);
@@ -98,16 +130,16 @@ export function planParameters(
       continue;
     }
     if (nf4 && quantizedInNf4Base[t.kind]) {
-      add(
-        layerGroup(t),
-        { role: "quantized", dtype: "nf4" },
-        n,
-        1,
-        nf4BytesPerParam(nf4.blockSize, nf4.doubleQuant),
-      );
+      add(layerGroup(t), { role: "quantized", dtype: "nf4" }, n);
       continue;
     }
-    add(layerGroup(t), frozen, n);
+    const dtype = frozenStorage(cfg.torchDtype, t.shape.length);
+    // A bias beside a weight stored narrower is a group of its own.
+    const name =
+      biasOfAWeight[t.kind] && dtype !== frozenStorage(cfg.torchDtype, 2)
+        ? `${layerGroup(t)} (bias)`
+        : layerGroup(t);
+    add(name, { role: "frozen", dtype }, n);
   }
 
   if (added > 0 && newRowCount > 0) {

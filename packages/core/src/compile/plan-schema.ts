@@ -20,7 +20,14 @@ export const ParameterGroupSchema = z.object({
   role: z.enum(["trainable", "frozen", "quantized"]),
   tensors: int(),
   parameters: int(),
-  dtype: z.enum(["float32", "bfloat16", "float16", "nf4"]),
+  dtype: z
+    .enum(["float32", "bfloat16", "float16", "nf4"])
+    .describe("How the engine stores them: float32, the checkpoint's bf16/f16 (native, frozen) or NF4."),
+  bytesPerParameter: z
+    .number()
+    .positive()
+    .optional()
+    .describe("Bytes per parameter in that storage (NF4: 0.5 plus its absmax constants)."),
   bytes: bytes(),
 });
 
@@ -162,6 +169,10 @@ export const PlanSchema = z.object({
     activationsPerToken: bytes(),
     activations: bytes(),
     logits: bytes(),
+    scratch: bytes()
+      .optional()
+      .describe("Per-thread conversion tiles (bf16/f16/NF4 -> f32), when the engine says."),
+    runtime: bytes().optional().describe("The process itself (runtime, libraries), when the engine says."),
     workspace: bytes(),
     peak: bytes(),
     device: z.object({ backend: z.string(), bytes: bytes(), note: z.string() }),

@@ -1,5 +1,5 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RecipeError } from "../recipe/diagnostics.ts";
@@ -151,6 +151,33 @@ describe("compile → Plan", () => {
       write: false,
     });
     expect(ckpt.memory.activationsPerToken).toBeLessThan(plan.memory.activationsPerToken);
+  });
+
+  it("plans the engine that runs it: bytes per parameter per group, the native engine's device where it is chosen", async () => {
+    const plan = await compile(recipe({ kind: "qlora", rank: 4 }), { write: false });
+    // Bytes are rounded per tensor.
+    for (const g of plan.parameterGroups)
+      expect(Math.abs(g.bytes - g.parameters * g.bytesPerParameter!)).toBeLessThanOrEqual(g.tensors);
+    expect(plan.parameterGroups.find((g) => g.role === "quantized")?.bytesPerParameter).toBeCloseTo(
+      0.5 + 1 / 64 + 4 / (64 * 256),
+      9,
+    );
+    const native = plan.engine?.available.find((e) => e.name === "native");
+    if (plan.engine?.chosen === "native") {
+      expect(plan.memory.device.backend).toBe("native");
+      expect(plan.memory.device.bytes).toBeGreaterThan(0.8 * totalmem());
+      expect(plan.gpu).toBeUndefined();
+    } else expect(native?.available ?? false).toBe(false);
+    // A GPU backend is tfjs's: auto passes native by and says why.
+    const gpu = await compile(
+      recipe({ kind: "lora", rank: 4 }, { train: { engine: "auto", backend: "tensorflow" } }),
+      {
+        write: false,
+      },
+    );
+    expect(gpu.engine?.chosen).toBe("tfjs");
+    if (native?.available)
+      expect(gpu.engine?.reason).toContain('native cannot: the tfjs backend "tensorflow"');
   });
 
   it("resolves a hub id offline from the local Hugging Face cache", async () => {

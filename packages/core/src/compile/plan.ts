@@ -1,8 +1,9 @@
 // plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
-import { decideEngine } from "../engines/index.ts";
+import { decideEngine, engineDefinition } from "../engines/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
+import { familyOf } from "../model/families/index.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
@@ -11,7 +12,7 @@ import type { Recipe } from "../recipe/schema/recipe.ts";
 import { decideBackend } from "./backend-choice.ts";
 import { findGpu, planGpu } from "./gpu-plan.ts";
 import { estimateMemory } from "./memory.ts";
-import { planParameters, summarizeParameters } from "./params.ts";
+import { allFloat32, planParameters, summarizeParameters } from "./params.ts";
 import { PLAN_VERSION, type Plan, PlanSchema, type SourcePlan } from "./plan-schema.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
 
@@ -50,9 +51,12 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   const train = recipe.train;
 
   const vocab = planVocabulary(resolved, cfg);
-  const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method);
+  const engine = chooseEngine(recipe, cfg);
+  // Frozen tensors as the chosen engine stores them (tfjs: float32).
+  const storage = engineDefinition(engine.chosen)?.memory?.frozenStorage ?? allFloat32;
+  const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method, storage);
   const batching = planBatching(train, data);
-  const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data);
+  const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data, engine);
 
   const plan: Plan = {
     version: PLAN_VERSION,
@@ -152,6 +156,24 @@ function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
   };
 }
 
+/** The tfjs backend the recipe or $SFTKIT_BACKEND names (`tfjs/<backend>`, the deprecated `train.backend`). */
+function requestedBackend(train: Recipe["train"], env = process.env): string {
+  const fromEnv = env.SFTKIT_BACKEND;
+  if (fromEnv && fromEnv !== "auto") return fromEnv;
+  return train.engine.split("/")[1] ?? train.backend ?? "auto";
+}
+
+/** The engine that runs: by name, or `auto`'s first available one that can do what the recipe asks. */
+function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
+  const family = familyOf(cfg);
+  return decideEngine(recipe.train.engine.split("/")[0] || "auto", process.env, {
+    backend: requestedBackend(recipe.train),
+    gpu: Boolean(process.env.SFTKIT_GPU_MEMORY),
+    family: family.name,
+    convertsWeights: family.readWeight !== undefined,
+  });
+}
+
 /** Where it runs (engine, backend, kernels, a GPU's buckets) and the memory that takes. */
 function planCompute(
   recipe: Recipe,
@@ -160,13 +182,13 @@ function planCompute(
   groups: Plan["parameterGroups"],
   batching: Plan["batching"],
   data: DataFacts,
+  engine: Plan["engine"] & {},
 ): Pick<Plan, "memory" | "backend" | "engine" | "kernels" | "gpu"> {
   const train = recipe.train;
-  // `tfjs/<backend>` names the tfjs engine's backend; the deprecated `train.backend` still does.
-  const [engineName = "auto", engineBackend] = train.engine.split("/");
-  const engine = decideEngine(engineName);
-  const backend = decideBackend(engineBackend ?? train.backend ?? "auto", train.threads);
+  const backend = decideBackend(train.engine.split("/")[1] ?? train.backend ?? "auto", train.threads);
   const native = backend.chosen === "wasm" ? nativeAvailability() : undefined;
+  // An engine with its own memory model (native) fills its own device; tfjs fills its backend's.
+  const engineMemory = engineDefinition(engine.chosen)?.memory;
   const memory = estimateMemory({
     cfg,
     vocab: totalVocab,
@@ -175,12 +197,13 @@ function planCompute(
     tokensPerMicroBatch: batching.tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength,
     sequenceLength: Math.min(train.maxLength, data.longestRow ?? train.maxLength),
     gradientCheckpointing: train.gradientCheckpointing,
-    device: backend.device,
+    device: engineMemory?.device() ?? backend.device,
     native: native?.active ?? false,
+    ...(engineMemory ? { engine: engineMemory, threads: backend.threads } : {}),
   });
 
   // A GPU (tensorflow backend, or a simulated one): rows per length bucket from the memory model.
-  const gpuDevice = findGpu(backend.chosen);
+  const gpuDevice = engineMemory ? null : findGpu(backend.chosen);
   const gpu = gpuDevice
     ? planGpu({
         cfg,

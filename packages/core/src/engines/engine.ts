@@ -131,10 +131,67 @@ export interface Engine {
   dispose(): void;
 }
 
+/** What a recipe asks of the engine before it is chosen. */
+export interface EngineAsk {
+  /** The tfjs backend named (`train.engine: "tfjs/<backend>"`, train.backend or $SFTKIT_BACKEND), or "auto". */
+  backend: string;
+  /** A GPU plan is asked for ($SFTKIT_GPU_MEMORY simulates a GPU). */
+  gpu: boolean;
+  /** The model family's name. */
+  family: string;
+  /** The family converts checkpoint tensors at load (its own `readWeight`). */
+  convertsWeights: boolean;
+}
+
 export interface EngineAvailability {
   available: boolean;
   /** Why it is (un)available, in words: what is installed, what is missing. */
   reason: string;
+}
+
+/** How weights are stored, as the plan names it (parameterGroups[].dtype, memory.weights). */
+export type StorageDtype = "float32" | "bfloat16" | "float16" | "nf4";
+
+/** A step's shape and the method's memory facts, as plain data (the planner fills it in). */
+export interface EngineMemoryInput {
+  cfg: ModelConfig;
+  /** Rows of the embedding after added tokens. */
+  vocab: number;
+  tokensPerMicroBatch: number;
+  /** Padded length of the longest micro-batch row. */
+  sequenceLength: number;
+  /** Each layer is recomputed in backward (plan.recompute). */
+  recompute: boolean;
+  /** Virtual tokens attention sees in front of every row (prefix tuning). */
+  prefixLength: number;
+  /** LoRA: the adapted linears (names) and rank; null without adapters. */
+  adapters: { modules: readonly string[]; rank: number; dropout: boolean } | null;
+  /** Whether the loss takes a gradient for the head (full table or new rows). */
+  headTrains: boolean;
+  /** Threads the kernels use. */
+  threads: number;
+}
+
+/** Bytes beyond weights, gradients and moments, by what holds them. */
+export interface EngineMemoryEstimate {
+  activations: number;
+  /** Loss buffers: logits of the chunk of rows (and their gradient) held at once. */
+  logits: number;
+  /** Conversion scratch (storage dtype -> f32 tiles, NF4 dequantization). */
+  scratch: number;
+  /** The process itself (runtime, libraries, BLAS buffers). */
+  runtime: number;
+  /** Allocator slack and garbage not yet collected. */
+  workspace: number;
+}
+
+/** An engine's memory model: how it stores weights, what a step holds, and where it runs out. */
+export interface EngineMemoryModel {
+  /** Storage of a frozen base tensor (trainable tensors are float32): `dims` = its rank. */
+  frozenStorage(checkpoint: "float32" | "bfloat16" | "float16", dims: number): StorageDtype;
+  estimate(input: EngineMemoryInput): EngineMemoryEstimate;
+  /** The memory the engine may fill. */
+  device(): { backend: string; bytes: number; note: string };
 }
 
 /** What the registry knows of an engine: a cheap availability check (no initialisation) and a factory. */
@@ -145,6 +202,10 @@ export interface EngineDefinition {
   availability(): EngineAvailability;
   /** false: `auto` never picks it (chosen only by name: $SFTKIT_ENGINE or the recipe). Default true. */
   auto?: boolean;
+  /** Why it cannot run what a plan asks (e.g. a GPU backend), or null; `auto` then passes it by. */
+  unsupported?(ask: EngineAsk): string | null;
+  /** Its memory model (absent: the planner's tfjs model, every tensor float32 in the wasm heap). */
+  memory?: EngineMemoryModel;
   /** A fresh engine for this plan (its backend and thread decisions). */
   create(plan: Plan): Engine | Promise<Engine>;
 }

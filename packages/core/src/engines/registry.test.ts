@@ -1,7 +1,7 @@
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { compileRecipe } from "../compile/compile.ts";
-import { decideEngine, listEngines, registerEngine, unregisterEngine } from "./index.ts";
+import { decideEngine, engineDefinition, listEngines, registerEngine, unregisterEngine } from "./index.ts";
 
 const never = {
   name: "never",
@@ -12,15 +12,21 @@ const never = {
   },
 };
 
+// The native engine is registered (and first for auto) only where it is built: these tests see tfjs alone.
+const native = engineDefinition("native");
+beforeEach(() => {
+  unregisterEngine("native");
+});
+
 afterEach(() => {
   unregisterEngine("never");
+  if (native) registerEngine(native);
 });
 
 describe("engine registry", () => {
   it("lists every engine with its availability and the reason, tfjs last", () => {
     registerEngine(never);
-    // The native engine (chosen by name only) is tested in engines/native.
-    const all = listEngines().filter((e) => e.name !== "native");
+    const all = listEngines();
     expect(all.map((e) => [e.name, e.available])).toEqual([
       ["never", false],
       ["tfjs", true],

@@ -97,6 +97,8 @@ function memoryFacts(plan: Plan): [string, string][] {
     ["optimizer state", formatBytes(m.optimizerState)],
     ["activations", `${formatBytes(m.activations)}${m.gradientCheckpointing ? " (checkpointed)" : ""}`],
     ["logits", formatBytes(m.logits)],
+    ...(m.scratch !== undefined ? [["scratch", formatBytes(m.scratch)] as [string, string]] : []),
+    ...(m.runtime !== undefined ? [["runtime", formatBytes(m.runtime)] as [string, string]] : []),
     ["workspace", formatBytes(m.workspace)],
     [
       "peak",
@@ -126,13 +128,14 @@ function sourcesTable(plan: Plan): string {
 
 function groupsTable(plan: Plan): string {
   return gridTable(
-    ["group", "role", "tensors", "parameters", "dtype", "size"],
+    ["group", "role", "tensors", "parameters", "dtype", "B/param", "size"],
     plan.parameterGroups.map((g) => [
       g.name,
       g.role,
       String(g.tensors),
       formatCount(g.parameters),
       g.dtype,
+      g.bytesPerParameter === undefined ? "–" : String(+g.bytesPerParameter.toFixed(3)),
       formatBytes(g.bytes),
     ]),
   );

@@ -39,13 +39,14 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(c.bold("Parameters"));
   out.push(
     table(
-      ["group", "role", "tensors", "params", "dtype", "size"],
+      ["group", "role", "tensors", "params", "dtype", "B/param", "size"],
       plan.parameterGroups.map((g) => [
         g.name,
         g.role,
         String(g.tensors),
         formatCount(g.parameters),
         g.dtype,
+        g.bytesPerParameter === undefined ? "–" : String(+g.bytesPerParameter.toFixed(3)),
         formatBytes(g.bytes),
       ]),
       c,
@@ -125,7 +126,7 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
     .join(" + ");
   section(
     "Memory",
-    `weights ${weights} · gradients ${formatBytes(mem.gradients)} · AdamW ${formatBytes(mem.optimizerState)} · activations ${formatBytes(mem.activations)} (${formatBytes(mem.activationsPerToken)}/token${mem.gradientCheckpointing ? ", checkpointed" : ""}) · logits ${formatBytes(mem.logits)}`,
+    `weights ${weights} · gradients ${formatBytes(mem.gradients)} · AdamW ${formatBytes(mem.optimizerState)} · activations ${formatBytes(mem.activations)} (${formatBytes(mem.activationsPerToken)}/token${mem.gradientCheckpointing ? ", checkpointed" : ""}) · logits ${formatBytes(mem.logits)}${mem.scratch !== undefined ? ` · scratch ${formatBytes(mem.scratch)}` : ""}${mem.runtime !== undefined ? ` · runtime ${formatBytes(mem.runtime)}` : ""}`,
   );
   out.push(
     `          peak ${c.bold(formatBytes(mem.peak))} of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,

@@ -48,7 +48,8 @@ describe("the plan's recompute decision", () => {
 
   it("is what the run does, whatever the estimates assumed", async () => {
     delete process.env.SFTKIT_GPU_MEMORY;
-    const { plan, compiled } = await compileTest(testRecipe({ steps: 2 }));
+    // The spy above sits in the tfjs engine's train step: run that engine (native reads the same decision, decisions.ts).
+    const { plan, compiled } = await compileTest(testRecipe({ steps: 2, engine: "tfjs" }));
     const run = async (p: Plan) => {
       recomputed.length = 0;
       await train(p, { ...quiet, compiled, overwrite: true });

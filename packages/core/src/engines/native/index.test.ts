@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
+import type { EngineAsk } from "../engine.ts";
 import { decideEngine, listEngines } from "../index.ts";
 import { nativeSkip } from "./testing.ts";
+
+const plain: EngineAsk = { backend: "auto", gpu: false, family: "llama", convertsWeights: false };
 
 describe("the native engine's registration", () => {
   it("is listed with its availability and reason", () => {
@@ -9,12 +12,43 @@ describe("the native engine's registration", () => {
     expect(e!.reason).toMatch(/@sftkit\/native/);
   });
 
-  it.skipIf(nativeSkip("").skip)("is chosen by name only: SFTKIT_ENGINE or the recipe, never by auto", () => {
-    expect(decideEngine("auto", {}).chosen).toBe("tfjs");
-    expect(decideEngine("auto", { SFTKIT_ENGINE: "native" })).toMatchObject({
-      chosen: "native",
-      reason: "set by $SFTKIT_ENGINE",
-    });
-    expect(decideEngine("native", {})).toMatchObject({ chosen: "native", reason: "set by the recipe" });
-  });
+  it.skipIf(nativeSkip("").skip)(
+    "is auto's choice where it is built; SFTKIT_ENGINE and the recipe still choose",
+    () => {
+      expect(decideEngine("auto", {}, plain)).toMatchObject({
+        chosen: "native",
+        reason: "auto: first available of native > tfjs",
+      });
+      expect(decideEngine("auto", { SFTKIT_ENGINE: "tfjs" }, plain)).toMatchObject({
+        chosen: "tfjs",
+        reason: "set by $SFTKIT_ENGINE",
+      });
+      expect(decideEngine("tfjs", {}, plain)).toMatchObject({ chosen: "tfjs", reason: "set by the recipe" });
+      expect(decideEngine("native", {}, plain)).toMatchObject({
+        chosen: "native",
+        reason: "set by the recipe",
+      });
+    },
+  );
+
+  it.skipIf(nativeSkip("").skip)(
+    "auto falls back to tfjs, saying why, where the plan asks what native cannot do",
+    () => {
+      expect(decideEngine("auto", {}, { ...plain, backend: "tensorflow" })).toMatchObject({
+        chosen: "tfjs",
+        reason:
+          'auto: first available of native > tfjs (native cannot: the tfjs backend "tensorflow" is requested (native runs its own CPU kernels))',
+      });
+      expect(decideEngine("auto", {}, { ...plain, gpu: true }).chosen).toBe("tfjs");
+      const converts = decideEngine("auto", {}, { ...plain, family: "fused", convertsWeights: true });
+      expect(converts.chosen).toBe("tfjs");
+      expect(converts.reason).toContain('model family "fused" converts its checkpoint\'s tensors');
+      // Asked for by name, it falls back the same way.
+      expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
+        chosen: "tfjs",
+        reason:
+          'native cannot run this plan (the tfjs backend "wasm" is requested (native runs its own CPU kernels)); falling back to tfjs',
+      });
+    },
+  );
 });

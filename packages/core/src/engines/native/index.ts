@@ -1,18 +1,29 @@
-// The native engine, registered under `native`: available where @sftkit/native is built. Not chosen by
-// `auto` yet (opt in with SFTKIT_ENGINE=native or the recipe's `train.engine: "native"`).
+// The native engine, registered under `native`: available where @sftkit/native is built, and then
+// `auto`'s choice unless the plan asks for what it cannot do (a tfjs backend, a family that converts
+// its checkpoint's tensors at load). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
+import type { EngineAsk } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
+import { nativeMemoryModel } from "./memory.ts";
+
+/** What the native engine cannot run, in words (null: it can). */
+export function nativeUnsupported(ask: EngineAsk): string | null {
+  if (ask.backend !== "auto")
+    return `the tfjs backend "${ask.backend}" is requested (native runs its own CPU kernels)`;
+  if (ask.gpu) return "a GPU plan is asked for ($SFTKIT_GPU_MEMORY); native runs on the CPU";
+  if (ask.convertsWeights)
+    return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
+  return null;
+}
 
 registerEngine({
   name: "native",
   description: "native C++ kernels + BLAS on plain typed arrays (no 4 GiB heap; bf16/f16/NF4 frozen weights)",
   availability: () => {
     const a = nativeAvailability();
-    return {
-      available: a.active,
-      reason: a.active ? `@sftkit/native ${a.reason}` : `@sftkit/native ${a.reason}`,
-    };
+    return { available: a.active, reason: `@sftkit/native ${a.reason}` };
   },
-  auto: false,
+  unsupported: nativeUnsupported,
+  memory: nativeMemoryModel,
   create: async (plan) => (await import("./engine.ts")).createNativeEngine(plan),
 });

@@ -1,0 +1,115 @@
+// The native engine's memory model, counted from what model.ts allocates: the per-layer arrays a
+// training pass keeps (flash attention keeps its output and log-sum-exp, never T x T), one layer's
+// backward arrays, the fused lm-head's chunk buffers (lmhead.cc) and the per-thread conversion tiles
+// (linear.cc: bf16/f16/NF4 -> f32 a tile at a time). The device is the machine's memory.
+import { totalmem } from "node:os";
+import { linearModules, type ModelConfig } from "../../model/config.ts";
+import type { EngineMemoryEstimate, EngineMemoryInput, EngineMemoryModel, StorageDtype } from "../engine.ts";
+
+const F32 = 4;
+const MiB = 1024 ** 2;
+/** lmhead.cc: logits of one chunk, at most 2^23 values, 16 to 256 rows. */
+const LOGIT_VALUES = 2 ** 23;
+/** linear.cc: a tile is at most 256 rows of a weight, or 2^21 values in backward. */
+const TILE_ROWS = 256;
+const TILE_VALUES = 2 ** 21;
+/** Node, the core's modules, the addon and OpenBLAS's buffers (measured: ~130 MiB after import). */
+const RUNTIME_BYTES = 160 * MiB;
+/**
+ * Arrays freed in JavaScript live until V8 collects them (large typed arrays count as external memory,
+ * which triggers a collection as it grows): garbage as a share of the step's activations, measured.
+ */
+const GARBAGE_SHARE = 0.15;
+/** What the machine keeps for the OS and other processes: 10% of it, at least 1 GiB. */
+export function machineMargin(total: number): number {
+  return Math.max(1024 * MiB, Math.round(total * 0.1));
+}
+
+interface Dims {
+  d: number;
+  q: number;
+  kv: number;
+  F: number;
+  H: number;
+  /** Keys per row over own tokens: (prefix + S) / S. */
+  keyRatio: number;
+  adapterFloats: number;
+}
+
+function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
+  const S = input.sequenceLength;
+  const a = input.adapters;
+  return {
+    d: cfg.hiddenSize,
+    q: cfg.numHeads * cfg.headDim,
+    kv: cfg.numKvHeads * cfg.headDim,
+    F: cfg.intermediateSize,
+    H: cfg.numHeads,
+    keyRatio: (input.prefixLength + S) / S,
+    adapterFloats: a ? a.modules.length * a.rank : 0,
+  };
+}
+
+/**
+ * f32 values one layer keeps per token for its backward pass (model.ts LayerSaved): x, h1, x1, h2 (4d),
+ * two 1/rms, q and the attention output (2q), keys and values (with the prefix's), the log-sum-exp per
+ * head, gate, up and SwiGLU (3F), and x·A per adapted linear.
+ */
+export function nativeKeptFloatsPerToken(m: Dims): number {
+  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats;
+}
+
+/**
+ * f32 values per token the backward of one layer allocates (model.ts layerBack): the incoming gradient,
+ * d act, d gate, d up (3F), dh2, dx1, dh1 and two norm temporaries, d attention and dq (2q), dk, dv;
+ * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F).
+ */
+function backwardFloatsPerToken(m: Dims, dropout: boolean): number {
+  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0);
+}
+
+export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
+  const { cfg } = input;
+  const T = input.tokensPerMicroBatch;
+  const m = dims(cfg, input);
+  const L = cfg.numLayers;
+  const kept = nativeKeptFloatsPerToken(m);
+  const layers = input.recompute
+    ? // Each layer's input, and one layer rebuilt at a time.
+      L * m.d + kept
+    : L * kept;
+  // Embedding output, final norm output and 1/rms, its gradient, the RoPE tables (cos, sin).
+  const outside = 4 * m.d + 1 + 2 * cfg.headDim;
+  const backward = backwardFloatsPerToken(m, input.adapters?.dropout ?? false);
+  const activations = F32 * T * (layers + outside + backward);
+
+  const V = input.vocab;
+  const chunk = Math.min(T, Math.min(256, Math.max(16, Math.floor(LOGIT_VALUES / V))));
+  // Logits of one chunk, its hidden rows, and each thread's partial dh (when a gradient flows).
+  const logits = F32 * chunk * (V + m.d * (1 + input.threads));
+
+  const widest = Math.max(m.d, m.q, m.F, ...linearModules(cfg).map((x) => x.inFeatures));
+  const scratch = input.threads * F32 * Math.max(TILE_ROWS * widest, TILE_VALUES);
+  return {
+    activations: Math.round(activations),
+    logits,
+    scratch,
+    runtime: RUNTIME_BYTES,
+    workspace: Math.round(GARBAGE_SHARE * activations),
+  };
+}
+
+export const nativeMemoryModel: EngineMemoryModel = {
+  // Frozen matrices keep the checkpoint's dtype; 1-D tensors (norms, biases) are read as float32.
+  frozenStorage: (checkpoint, dims): StorageDtype => (dims < 2 ? "float32" : checkpoint),
+  estimate: nativeEstimate,
+  device() {
+    const total = totalmem();
+    const margin = machineMargin(total);
+    return {
+      backend: "native",
+      bytes: total - margin,
+      note: `machine memory less ${(margin / 1024 ** 3).toFixed(1)} GiB for the OS and other processes (10%, at least 1 GiB)`,
+    };
+  },
+};
