@@ -1,8 +1,11 @@
 // Every example recipe compiles; `sft plan --json` on each is snapshot-tested (machine-specific fields masked).
+// The plans are made in a copy of the examples: `sft plan` writes plan.json into the recipe's output folder,
+// and the user's own out/<example> must stay as their runs left it.
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyExamples, type ExamplesCopy } from "../packages/core/src/testing/example-copy.ts";
 import { makeHfStandInCache } from "../packages/core/src/testing/hf-standins.ts";
 
 const repo = join(import.meta.dirname, "..");
@@ -12,13 +15,19 @@ const examples = readdirSync(import.meta.dirname, { withFileTypes: true })
 
 // Hub models come from stand-ins with the real architectures (sftkit never downloads).
 let hubCache = "";
+let copy: ExamplesCopy;
 beforeAll(() => {
   hubCache = makeHfStandInCache();
+  copy = copyExamples();
 });
+afterAll(() => rmSync(copy.root, { recursive: true, force: true }));
 
 /** Masks what differs between machines and runs: paths, core counts, device memory, cache state. */
 function normalise(plan: Record<string, unknown>): unknown {
-  const text = JSON.stringify(plan).replaceAll(hubCache, "<hf-cache>").replaceAll(repo, "<repo>");
+  const text = JSON.stringify(plan)
+    .replaceAll(hubCache, "<hf-cache>")
+    .replaceAll(copy.root, "<repo>")
+    .replaceAll(repo, "<repo>");
   const p = JSON.parse(text);
   p.backend = {
     ...p.backend,
@@ -53,7 +62,7 @@ describe("examples", () => {
         process.execPath,
         [join(repo, "packages/core/bin/sft.js"), "plan", `examples/${name}/recipe.ts`, "--json"],
         {
-          cwd: repo,
+          cwd: copy.root,
           encoding: "utf8",
           // Pure wasm: the native tier's smaller activations would make the snapshot machine-specific.
           env: {
@@ -67,6 +76,7 @@ describe("examples", () => {
       );
       expect(r.status, r.stderr).toBe(0);
       expect(normalise(JSON.parse(r.stdout))).toMatchSnapshot();
+      expect(existsSync(join(copy.out(name), "plan.json"))).toBe(true);
     });
   }
 });

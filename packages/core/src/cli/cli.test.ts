@@ -1,9 +1,10 @@
 // The `sft` bin as a user runs it: exit codes, streams, JSON output.
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PlanSchema } from "../compile/plan-schema.ts";
+import { copyExamples } from "../testing/example-copy.ts";
 
 const repo = join(import.meta.dirname, "../../../..");
 const bin = join(repo, "packages/core/bin/sft.js");
@@ -16,8 +17,8 @@ const sft = (...args: string[]) =>
   });
 
 /**
- * The quickstart copied under out/ (its model linked), so training runs write their own output folder
- * and never race another run of the same recipe.
+ * The examples copied to a temporary folder (see copyExamples): `sft plan` and `sft run` write the recipe's
+ * output folder, which must be neither the user's own out/quickstart nor another test's.
  */
 const copies: string[] = [];
 afterAll(() => {
@@ -25,27 +26,21 @@ afterAll(() => {
 });
 
 function quickstartCopy(): { recipe: string; out: string } {
-  mkdirSync(join(repo, "out"), { recursive: true });
-  const root = mkdtempSync(join(repo, "out", "cli-run-"));
-  copies.push(root);
-  cpSync(join(repo, "examples/quickstart"), join(root, "examples/quickstart"), {
-    recursive: true,
-    filter: (src) => !src.includes(".sft-cache"),
-  });
-  symlinkSync(join(repo, "examples/models"), join(root, "examples/models"));
-  return { recipe: join(root, "examples/quickstart/recipe.ts"), out: join(root, "out/quickstart") };
+  const copy = copyExamples("sft-cli-");
+  copies.push(copy.root);
+  return { recipe: copy.recipe("quickstart"), out: copy.out("quickstart") };
 }
 
 describe("sft CLI", () => {
   it("plan --json prints a plan that validates against its schema", () => {
-    const r = sft("plan", "examples/quickstart/recipe.ts", "--json");
+    const r = sft("plan", quickstartCopy().recipe, "--json");
     expect(r.status).toBe(0);
     const plan = PlanSchema.parse(JSON.parse(r.stdout));
     expect(plan.recipe.name).toBe("quickstart");
   });
 
   it("plan prints a readable summary with units", () => {
-    const r = sft("plan", "examples/quickstart/recipe.ts");
+    const r = sft("plan", quickstartCopy().recipe);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/Model\s+llama · 5 layers/);
     expect(r.stdout).toMatch(/peak [\d.]+ MiB of 4.00 GiB/);

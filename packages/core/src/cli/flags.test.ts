@@ -58,11 +58,14 @@ describe("sft with a misspelled flag", () => {
     expect(existsSync(out)).toBe(false);
   });
 
-  it("plan --jsn and data with an extra argument exit 1 naming the problem", () => {
+  it("plan --jsn exits 1 naming the flag and its likely spelling", () => {
     const plan = sft("plan", "examples/quickstart/recipe.ts", "--jsn");
     expect(plan.status).toBe(1);
     expect(plan.stderr).toContain("sft plan: unknown flag --jsn (did you mean --json?)");
     expect(plan.stdout).toBe("");
+  });
+
+  it("data with an extra argument exits 1 naming it", () => {
     const data = sft("data", "examples/quickstart/recipe.ts", "extra");
     expect(data.status).toBe(1);
     expect(data.stderr).toContain('sft data: unexpected argument "extra"');

@@ -1,9 +1,9 @@
 // `sft run plan.json`: training from a plan written by `sft plan`, without the recipe.
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { copyExamples } from "../testing/example-copy.ts";
 
 const repo = join(import.meta.dirname, "../../../..");
 const bin = join(repo, "packages/core/bin/sft.js");
@@ -14,22 +14,13 @@ const sft = (cwd: string, ...args: string[]) =>
     env: { ...process.env, NO_COLOR: "1", SFTKIT_THREADS: "1" },
   });
 
-/** The quickstart in a temporary folder (its model linked), planned: plan.json and the data cache written. */
+/** The examples in a temporary folder (see copyExamples), the quickstart planned: plan.json and the data cache written. */
 function plannedQuickstart() {
-  const root = mkdtempSync(join(tmpdir(), "sft-run-plan-"));
-  const dir = join(root, "examples/quickstart");
-  cpSync(join(repo, "examples/quickstart"), dir, {
-    recursive: true,
-    filter: (src) => !src.includes(".sft-cache"),
-  });
-  symlinkSync(join(repo, "examples/models"), join(root, "examples/models"));
-  // The recipe is an ES module importing @sftkit/core, as in the examples' package.
-  symlinkSync(join(repo, "examples/node_modules"), join(root, "examples/node_modules"));
-  cpSync(join(repo, "examples/package.json"), join(root, "examples/package.json"));
-  const recipe = join(dir, "recipe.ts");
+  const copy = copyExamples("sft-run-plan-");
+  const recipe = copy.recipe("quickstart");
   const planned = sft(repo, "plan", recipe);
   expect(planned.status, planned.stderr).toBe(0);
-  return { root, dir, recipe, plan: join(root, "out/quickstart/plan.json") };
+  return { root: copy.root, dir: dirname(recipe), recipe, plan: join(copy.out("quickstart"), "plan.json") };
 }
 
 describe("sft run plan.json", () => {

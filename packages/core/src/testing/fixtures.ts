@@ -12,7 +12,4 @@ export const sharedFixturesSkipReason = `../shared/fixtures not found at ${share
 export function fixture(...parts: string[]): string {
   return join(sharedFixturesDir, ...parts);
 }
-
-if (!hasSharedFixtures && process.env.VITEST) {
-  console.warn(`[sftkit] ${sharedFixturesSkipReason}`);
-}
+// Under vitest the missing folder is reported once per run, by testing/global-setup.ts.

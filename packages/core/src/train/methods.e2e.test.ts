@@ -40,12 +40,14 @@ const methods: {
   extra?: Partial<RecipeInput>;
   end: string | null;
 }[] = [
-  { name: "full", method: { kind: "full" }, lr: 2e-3, steps: 40, end: "</s>" },
+  // Steps: enough for the answers to end with the end token. Full and partial do by step 20 (eval loss by
+  // then under a seventh of the initial); LoRA's still ran on at step 24 and a prefix's was garbled at 90.
+  { name: "full", method: { kind: "full" }, lr: 2e-3, steps: 20, end: "</s>" },
   {
     name: "partial",
     method: { kind: "partial", lastLayers: 2, lmHead: true },
     lr: 3e-3,
-    steps: 40,
+    steps: 20,
     end: "</s>",
   },
   {
@@ -88,14 +90,17 @@ const methods: {
 describe("every method trains through the loop", () => {
   for (const { name, method, lr, steps, extra, end } of methods) {
     it(`${name}: eval loss falls${end ? ` and greedy answers end with ${end}` : ""}`, async () => {
+      // Evaluated (loss and greedy samples) only before and after training, which is what the assertions
+      // compare: the default, once per epoch, added four evaluations with greedy samples (a fifth of the time).
       const recipe = testRecipe(
-        { steps, learningRate: lr, warmupSteps: 2 },
+        { steps, learningRate: lr, warmupSteps: 2, eval: { maxSamples: 8, every: steps } },
         { method, acknowledge: ["sft/high-learning-rate"], ...extra },
       );
       recipe.data.sources.chat!.path = shortAnswers;
       const { plan, compiled } = await compileTest(recipe);
       const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 2 });
-      expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss!);
+      // Falls by half at least: a real margin, not noise.
+      expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss! / 2);
       expect(r.samples).toHaveLength(2);
       if (end)
         for (const s of r.samples)
