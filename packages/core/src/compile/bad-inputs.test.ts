@@ -99,3 +99,57 @@ describe("invalid UTF-8 in a data file", () => {
     }
   });
 });
+
+describe("empty turns anywhere in a conversation", () => {
+  const turns = (...contents: string[]) =>
+    JSON.stringify({
+      messages: contents.map((content, i) => ({ role: i % 2 ? "assistant" : "user", content })),
+    });
+  const files = {
+    "d.jsonl": [
+      turns("Hi", "Hello", "How are you?", "Fine."),
+      turns("Hi", "", "Still there?", "Yes."), // an empty answer mid-conversation
+      turns("Hi", "Hello", "  ", "Hm?"), // an empty question
+      turns("Name a colour", "Blue"),
+      "",
+    ].join("\n"),
+  };
+
+  it("rows with one are dropped by dropEmpty, counted, and the first is named", async () => {
+    const { result } = await plan({ files });
+    expect(errors(result.diagnostics)).toEqual([]);
+    expect(result.plan?.data.sources[0]).toMatchObject({ rows: 4, trainRows: 2, filtered: { dropEmpty: 2 } });
+    const w = result.diagnostics.find((d) => d.code === "sft/empty-turns");
+    expect(w?.severity).toBe("warning");
+    expect(w?.message).toBe(
+      "2 row(s) of `main` have an empty user or assistant turn and are dropped (first: data/d.jsonl:2, turn 2 (assistant))",
+    );
+  });
+
+  it("dropEmpty: false keeps them (the recipe's choice)", async () => {
+    const { result } = await plan({ files, source: { filters: { dropEmpty: false } } });
+    expect(result.plan?.data.sources[0]).toMatchObject({ rows: 4, trainRows: 4 });
+    expect(result.diagnostics.find((d) => d.code === "sft/empty-turns")).toBeUndefined();
+  });
+});
+
+describe("pre-tokenized ids outside the vocabulary", () => {
+  it("are a bad row at file:line naming the id and its place, before training", async () => {
+    // stories260K has 512 rows; the chatml tokens take ids 512 and 513.
+    const rows = [
+      { input_ids: [1, 2, 3, 513] },
+      { input_ids: [1, 70000, 3], labels: [-100, 70000, 3] },
+      { input_ids: [1, 2, 3], labels: [-100, 2, 514] },
+    ];
+    const { result } = await plan({
+      files: { "t.jsonl": rows.map((r) => JSON.stringify(r)).join("\n") },
+      source: { format: "tokenized" },
+    });
+    expect(result.plan).toBeNull();
+    const messages = errors(result.diagnostics).map((d) => [d.code, d.message.replace(/^.*data\//, "data/")]);
+    expect(messages).toEqual([
+      ["sft/bad-data", 'data/t.jsonl:2: field "input_ids[1]": token id 70000 is outside the vocabulary (ids 0-513)'],
+      ["sft/bad-data", 'data/t.jsonl:3: field "labels[2]": token id 514 is outside the vocabulary (ids 0-513)'],
+    ]);
+  });
+});

@@ -314,6 +314,14 @@ export const diagnosticCatalogue = {
     means: 'rows that do not fit the format are skipped (`onBadRow: "skip"`)',
     fix: "fix the rows",
   },
+  "sft/empty-turns": {
+    severity: "warning",
+    stages: ["data"],
+    summary: "Rows with an empty user or assistant turn are dropped (`filters.dropEmpty`).",
+    means:
+      "a conversation has an empty user or assistant turn somewhere (an empty answer would train an instant end of turn); such rows are dropped, counted, and the first is named",
+    fix: "fill or remove the empty turns; `filters: { dropEmpty: false }` keeps them",
+  },
   "sft/high-learning-rate": {
     severity: "warning",
     stages: ["check"],
