@@ -153,3 +153,32 @@ describe("pre-tokenized ids outside the vocabulary", () => {
     ]);
   });
 });
+
+describe("layer selections past the model's layers", () => {
+  it("lastLayers and layerRanges beyond a 5-layer model are errors located in the recipe", async () => {
+    const { result, recipeFile, lineOf } = await plan({
+      recipe: { method: { kind: "partial", lastLayers: 99, layerRanges: [[0, 2], [3, 7]] } },
+    });
+    expect(result.plan).toBeNull();
+    const es = errors(result.diagnostics);
+    expect(es.map((e) => [e.code, e.path, e.message])).toEqual([
+      [
+        "sft/layers-out-of-range",
+        ["method", "lastLayers"],
+        "lastLayers: 99 asks for more layers than the model has (5)",
+      ],
+      [
+        "sft/layers-out-of-range",
+        ["method", "layerRanges", 1],
+        "layer range [3, 7) reaches past the model's 5 layers",
+      ],
+    ]);
+    expect(es[0]!.location).toMatchObject({ file: recipeFile, line: lineOf('"lastLayers": 99') });
+    expect(es[0]!.hint).toContain("numbered 0-4");
+  });
+
+  it("a selection within the model plans", async () => {
+    const { result } = await plan({ recipe: { method: { kind: "partial", lastLayers: 5 } } });
+    expect(errors(result.diagnostics)).toEqual([]);
+  });
+});

@@ -96,6 +96,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
       : { endOfTurn: null, notInTemplate: [] };
   await checkDataFiles(recipe, baseDir, error);
   checkQuantization(recipe, model, error);
+  if (model) checkMethodOnModel(recipe, model, problems);
 
   const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
   return {
@@ -320,6 +321,11 @@ function checkQuantization(recipe: Recipe, model: ResolvedModel | null, error: E
       "use `lora` on this checkpoint, or start from its unquantized weights",
     );
   }
+}
+
+/** The method's settings against the model's configuration (layers it selects, ...). */
+function checkMethodOnModel(recipe: Recipe, model: ResolvedModel, problems: Problem[]): void {
+  problems.push(...(methodDefinition(recipe.method).checkModel?.(recipe.method, model.config) ?? []));
 }
 
 type ErrorFn = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) => void;
