@@ -182,3 +182,96 @@ describe("layer selections past the model's layers", () => {
     expect(errors(result.diagnostics)).toEqual([]);
   });
 });
+
+describe("chat template errors", () => {
+  // ChatML, as a user would write it, with one planted fault each.
+  const good = [
+    "{%- for m in messages %}",
+    "{{- '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}",
+    "{%- endfor %}",
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}",
+  ];
+  const withLine = (i: number, text: string) => good.map((l, j) => (j === i ? text : l)).join("\n");
+
+  it("a syntax error in a template file: the file, the template's line and column, the tag", async () => {
+    const text = withLine(3, "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}");
+    const { result, dir, recipeFile, lineOf } = await plan({
+      recipe: { template: { file: "chat.jinja" } },
+      prepare: (d) => writeFileSync(join(d, "chat.jinja"), text),
+    });
+    const [e, ...rest] = errors(result.diagnostics);
+    expect(rest).toEqual([]);
+    expect(e).toMatchObject({ code: "sft/template-error", path: ["template", "file"] });
+    expect(e!.message).toBe(
+      `the chat template from ${join(dir, "chat.jinja")} does not parse: line 4, column 1: \`{% if add_generation_prompt %}\` is never closed (expected \`{% endif %}\`)`,
+    );
+    expect(e!.location).toMatchObject({ file: recipeFile, line: lineOf('"file": "chat.jinja"') });
+  });
+
+  it("a syntax error inline and in the tokenizer's template: where it came from, line and column", async () => {
+    const inline = await plan({ recipe: { template: { jinja: withLine(1, "{{- m['content'] + }}") } } });
+    expect(errors(inline.result.diagnostics)[0]?.message).toBe(
+      "the chat template from the recipe's `template.jinja` does not parse: line 2, column 1: `{{ m['content'] + }}` does not parse: Unexpected token: CloseExpression",
+    );
+    const tokenizer = await plan({
+      recipe: { template: "model", tokenizer: "tok" },
+      prepare: (d) => {
+        mkdirSync(join(d, "tok"));
+        writeFileSync(join(d, "tok/tokenizer.json"), readFileSync(join(stories, "tokenizer.json")));
+        const config = JSON.parse(readFileSync(join(stories, "tokenizer_config.json"), "utf8"));
+        config.chat_template = withLine(2, "{%- endif %}");
+        writeFileSync(join(d, "tok/tokenizer_config.json"), JSON.stringify(config));
+      },
+    });
+    expect(errors(tokenizer.result.diagnostics)[0]?.message).toBe(
+      `the chat template from ${join(tokenizer.dir, "tok/tokenizer_config.json")} does not parse: line 3, column 1: \`{% endif %}\` where \`{% endfor %}\` was expected`,
+    );
+  });
+
+  it("an undefined variable is named: one that renders nothing, one that fails", async () => {
+    // Jinja loops over an undefined name as over nothing: the template renders no turn at all.
+    const typo = await plan({ recipe: { template: { jinja: withLine(0, "{%- for m in mesages %}") } } });
+    expect(errors(typo.result.diagnostics).map((e) => [e.code, e.message])).toEqual([
+      [
+        "sft/eos-impossible",
+        "EOS policy `turn` cannot be met: the template puts no EOS or end-of-turn token after assistant turns (the template from the recipe's `template.jinja` uses `mesages`, undefined in a chat template's context: a misspelling?)",
+      ],
+    ]);
+    const call = await plan({
+      recipe: { template: { jinja: withLine(1, "{{- format_turn(m) }}") } },
+    });
+    expect(errors(call.result.diagnostics)[0]?.message).toBe(
+      "the chat template from the recipe's `template.jinja` failed to render: Cannot call something that is not a function: got UndefinedValue (the template uses `format_turn`, which is undefined here)",
+    );
+  });
+
+  it("raise_exception on a data row: the row's file:line and the template's message", async () => {
+    const refuse = "{%- if m['content'] == 'forbidden' %}{{ raise_exception('no forbidden turns') }}{%- endif %}";
+    const { result } = await plan({
+      recipe: { template: { jinja: withLine(1, `${refuse}${good[1]}`) } },
+      files: { "d.jsonl": `${chat("Hi", "Hello")}\n${chat("forbidden", "x")}\n` },
+    });
+    const [e, ...rest] = errors(result.diagnostics);
+    expect(rest).toEqual([]);
+    expect(e?.code).toBe("sft/bad-data");
+    expect(e?.message).toContain("data/d.jsonl:2: ");
+    expect(e?.message).toContain("refused the conversation: no forbidden turns");
+  });
+
+  it("an empty template file and a folder named as the template file are errors, not traces", async () => {
+    const empty = await plan({
+      recipe: { template: { file: "chat.jinja" } },
+      prepare: (d) => writeFileSync(join(d, "chat.jinja"), "\n"),
+    });
+    expect(errors(empty.result.diagnostics).map((e) => [e.code, e.message])).toEqual([
+      ["sft/template-error", `the template file ${join(empty.dir, "chat.jinja")} is empty`],
+    ]);
+    const folder = await plan({
+      recipe: { template: { file: "templates" } },
+      prepare: (d) => mkdirSync(join(d, "templates")),
+    });
+    expect(errors(folder.result.diagnostics).map((e) => [e.code, e.message])).toEqual([
+      ["sft/template-not-found", `${join(folder.dir, "templates")} is a folder, not a template file`],
+    ]);
+  });
+});
