@@ -56,16 +56,16 @@ export function locateSyntaxError(source: string): SyntaxFault | null {
         .replace(/^[-+]/, "")
         .replace(/[-+]$/, "")
         .trim();
-      tags.push({ kind: open, inner, offset: i });
       // A raw block's body is text, whatever it looks like.
       if (open === "{%" && inner === "raw") {
-        const endRaw = text.slice(end).search(/\{%[-+]?\s*endraw\s*[-+]?%\}/);
-        if (endRaw < 0) return at(i, "`{% raw %}` is never closed (expected `{% endraw %}`)");
-        i = end + endRaw;
-        const next = text.slice(i + 2).search(/\{[{%#]/);
-        i = next < 0 ? -1 : i + 2 + next;
+        const endRaw = /\{%[-+]?\s*endraw\s*[-+]?%\}/.exec(text.slice(end));
+        if (!endRaw) return at(i, "`{% raw %}` is never closed (expected `{% endraw %}`)");
+        const after = end + endRaw.index + endRaw[0].length;
+        const next = text.slice(after).search(/\{[{%#]/);
+        i = next < 0 ? -1 : after + next;
         continue;
       }
+      tags.push({ kind: open, inner, offset: i });
     }
     const next = text.slice(end + 2).search(/\{[{%#]/);
     i = next < 0 ? -1 : end + 2 + next;
