@@ -1,9 +1,12 @@
 // Issue 21: bad data, bad templates and bad weights are located diagnostics from `sft plan`, never stack
 // traces and never trained quietly. Every bad input is written here by the test.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseHfConfig } from "../model/config.ts";
+import { familyOf } from "../model/families/index.ts";
+import { writeSafetensors } from "../model/safetensors.ts";
 import type { Diagnostic } from "../recipe/diagnostics.ts";
 import { compileRecipe } from "./compile.ts";
 
@@ -272,6 +275,88 @@ describe("chat template errors", () => {
     });
     expect(errors(folder.result.diagnostics).map((e) => [e.code, e.message])).toEqual([
       ["sft/template-not-found", `${join(folder.dir, "templates")} is a folder, not a template file`],
+    ]);
+  });
+});
+
+describe("model weight files checked against config.json at plan time", () => {
+  // A 2-layer llama written here: every tensor its config implies, zero-filled, unless a case changes one.
+  const config = {
+    architectures: ["LlamaForCausalLM"],
+    model_type: "llama",
+    vocab_size: 512,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 2,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    max_position_embeddings: 256,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000,
+    tie_word_embeddings: true,
+    torch_dtype: "float32",
+  };
+  const tensors = () => {
+    const cfg = parseHfConfig(config, "config.json");
+    return familyOf(cfg).tensors(cfg, cfg.vocabSize);
+  };
+
+  async function planModel(write: (file: string) => Promise<void>) {
+    const dir = mkdtempSync(join(tmpdir(), "sft-bad-weights-"));
+    mkdirSync(join(dir, "model"));
+    writeFileSync(join(dir, "model/config.json"), JSON.stringify(config));
+    const file = join(dir, "model/model.safetensors");
+    await write(file);
+    const out = await plan({ recipe: { model: { path: join(dir, "model") }, tokenizer: stories } });
+    return { ...out, file, weights: errors(out.result.diagnostics).filter((d) => d.code === "sft/bad-weights") };
+  }
+  const write = (file: string, list: { name: string; shape: number[] }[]) =>
+    writeSafetensors(
+      file,
+      list.map((t) => ({ name: t.name, shape: t.shape, data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)) })),
+    );
+
+  it("weights that fit: no problem", async () => {
+    const { weights, result } = await planModel((f) => write(f, tensors()));
+    expect(weights).toEqual([]);
+    expect(result.plan).not.toBeNull();
+  });
+
+  it("a missing tensor and a wrong shape: each named with the file", async () => {
+    const { weights, file, result } = await planModel((f) =>
+      write(
+        f,
+        tensors()
+          .filter((t) => t.name !== "model.layers.1.mlp.down_proj.weight")
+          .map((t) => (t.name === "model.layers.0.self_attn.k_proj.weight" ? { ...t, shape: [16, 8] } : t)),
+      ),
+    );
+    expect(result.plan).toBeNull();
+    expect(weights.map((w) => [w.path, w.message])).toEqual([
+      [
+        ["model", "path"],
+        `${file}: tensor "model.layers.0.self_attn.k_proj.weight" has shape [16, 8], config.json implies [8, 16]`,
+      ],
+      [["model", "path"], `${file}: tensor "model.layers.1.mlp.down_proj.weight" (shape [16, 32]) is missing`],
+    ]);
+  });
+
+  it("a truncated file and a header length of 1 TiB: the file named, no tensor read", async () => {
+    const cut = await planModel(async (f) => {
+      await write(f, tensors());
+      truncateSync(f, statSync(f).size - 100);
+    });
+    expect(cut.weights).toHaveLength(1);
+    expect(cut.weights[0]!.message).toMatch(
+      new RegExp(`^${cut.file.replaceAll("/", "\\/")}: tensor "[\\w.]+": data_offsets .* out of range .*truncated file\\?`),
+    );
+    const huge = await planModel(async (f) => {
+      const bytes = Buffer.alloc(64);
+      bytes.writeBigUInt64LE(1n << 40n, 0);
+      writeFileSync(f, bytes);
+    });
+    expect(huge.weights.map((w) => w.message)).toEqual([
+      `${huge.file}: header length 1099511627776 runs past the end of the file (64 bytes); truncated or not safetensors`,
     ]);
   });
 });

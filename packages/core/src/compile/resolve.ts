@@ -12,6 +12,7 @@ import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
+import { checkWeightFiles } from "../model/safetensors-check.ts";
 import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { endTokenProblems } from "./end-token.ts";
@@ -433,14 +434,26 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
     );
     return null;
   }
+  let resolved: ResolvedModel;
   try {
     const config = await readHfConfig(dir);
     const raw = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
-    return { source, dir, config, quantized: raw.quantization_config !== undefined };
+    resolved = { source, dir, config, quantized: raw.quantization_config !== undefined };
   } catch (e) {
     error(at, "sft/bad-model-config", (e as Error).message);
     return null;
   }
+  // Quantized checkpoints store other tensors (packed weights, scales) than the config's.
+  if (!resolved.quantized) {
+    for (const message of await checkWeightFiles(dir, resolved.config))
+      error(
+        at,
+        "sft/bad-weights",
+        message,
+        "the weights do not match config.json: re-download or re-export the model (a truncated file was cut while copying)",
+      );
+  }
+  return resolved;
 }
 
 /** The recipe key a template problem is located at. */

@@ -144,6 +144,13 @@ export const diagnosticCatalogue = {
     summary: "`config.json` cannot be used (unsupported `model_type`, a bad field)",
     fix: "use a llama, qwen2 or mistral checkpoint",
   },
+  "sft/bad-weights": {
+    severity: "error",
+    stages: ["resolve"],
+    summary:
+      "the model's safetensors do not match `config.json`: a tensor missing or of another shape or dtype, a truncated or damaged file, a bad shard index (checked from the headers, no tensor read)",
+    fix: "re-download or re-export the model; the message names the file and the tensor",
+  },
   "sft/bad-architecture": {
     severity: "error",
     stages: ["resolve"],
