@@ -78,7 +78,9 @@ describe("invalid UTF-8 in a data file", () => {
     const [e, ...rest] = errors(result.diagnostics);
     expect(rest).toEqual([]);
     expect(e).toMatchObject({ code: "sft/bad-data", path: ["data", "sources", "main", "path"] });
-    expect(e!.message).toContain(`data/d.jsonl:2: invalid UTF-8 at byte ${prefix.length + 1} of the line (0xE9)`);
+    expect(e!.message).toContain(
+      `data/d.jsonl:2: invalid UTF-8 at byte ${prefix.length + 1} of the line (0xE9)`,
+    );
   });
 
   it('JSONL with onBadRow: "skip": the row is skipped and counted', async () => {
@@ -89,8 +91,15 @@ describe("invalid UTF-8 in a data file", () => {
   });
 
   it("JSON and CSV: an error at file:line", async () => {
-    const json = Buffer.concat([Buffer.from('[\n{"text": "ok"},\n{"text": "a'), Buffer.from([0xff, 0x22, 0x7d, 0x5d])]);
-    const csv = Buffer.concat([Buffer.from("text\nfine\nnot "), Buffer.from([0xc3, 0x28]), Buffer.from("\n")]);
+    const json = Buffer.concat([
+      Buffer.from('[\n{"text": "ok"},\n{"text": "a'),
+      Buffer.from([0xff, 0x22, 0x7d, 0x5d]),
+    ]);
+    const csv = Buffer.concat([
+      Buffer.from("text\nfine\nnot "),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from("\n"),
+    ]);
     for (const [name, content, line] of [
       ["d.json", json, 3],
       ["d.csv", csv, 3],
@@ -151,8 +160,14 @@ describe("pre-tokenized ids outside the vocabulary", () => {
     expect(result.plan).toBeNull();
     const messages = errors(result.diagnostics).map((d) => [d.code, d.message.replace(/^.*data\//, "data/")]);
     expect(messages).toEqual([
-      ["sft/bad-data", 'data/t.jsonl:2: field "input_ids[1]": token id 70000 is outside the vocabulary (ids 0-513)'],
-      ["sft/bad-data", 'data/t.jsonl:3: field "labels[2]": token id 514 is outside the vocabulary (ids 0-513)'],
+      [
+        "sft/bad-data",
+        'data/t.jsonl:2: field "input_ids[1]": token id 70000 is outside the vocabulary (ids 0-513)',
+      ],
+      [
+        "sft/bad-data",
+        'data/t.jsonl:3: field "labels[2]": token id 514 is outside the vocabulary (ids 0-513)',
+      ],
     ]);
   });
 });
@@ -160,7 +175,16 @@ describe("pre-tokenized ids outside the vocabulary", () => {
 describe("layer selections past the model's layers", () => {
   it("lastLayers and layerRanges beyond a 5-layer model are errors located in the recipe", async () => {
     const { result, recipeFile, lineOf } = await plan({
-      recipe: { method: { kind: "partial", lastLayers: 99, layerRanges: [[0, 2], [3, 7]] } },
+      recipe: {
+        method: {
+          kind: "partial",
+          lastLayers: 99,
+          layerRanges: [
+            [0, 2],
+            [3, 7],
+          ],
+        },
+      },
     });
     expect(result.plan).toBeNull();
     const es = errors(result.diagnostics);
@@ -249,7 +273,8 @@ describe("chat template errors", () => {
   });
 
   it("raise_exception on a data row: the row's file:line and the template's message", async () => {
-    const refuse = "{%- if m['content'] == 'forbidden' %}{{ raise_exception('no forbidden turns') }}{%- endif %}";
+    const refuse =
+      "{%- if m['content'] == 'forbidden' %}{{ raise_exception('no forbidden turns') }}{%- endif %}";
     const { result } = await plan({
       recipe: { template: { jinja: withLine(1, `${refuse}${good[1]}`) } },
       files: { "d.jsonl": `${chat("Hi", "Hello")}\n${chat("forbidden", "x")}\n` },
@@ -301,19 +326,27 @@ describe("model weight files checked against config.json at plan time", () => {
     return familyOf(cfg).tensors(cfg, cfg.vocabSize);
   };
 
-  async function planModel(write: (file: string) => Promise<void>) {
+  async function planModel(write: (file: string) => Promise<unknown>) {
     const dir = mkdtempSync(join(tmpdir(), "sft-bad-weights-"));
     mkdirSync(join(dir, "model"));
     writeFileSync(join(dir, "model/config.json"), JSON.stringify(config));
     const file = join(dir, "model/model.safetensors");
     await write(file);
     const out = await plan({ recipe: { model: { path: join(dir, "model") }, tokenizer: stories } });
-    return { ...out, file, weights: errors(out.result.diagnostics).filter((d) => d.code === "sft/bad-weights") };
+    return {
+      ...out,
+      file,
+      weights: errors(out.result.diagnostics).filter((d) => d.code === "sft/bad-weights"),
+    };
   }
   const write = (file: string, list: { name: string; shape: number[] }[]) =>
     writeSafetensors(
       file,
-      list.map((t) => ({ name: t.name, shape: t.shape, data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)) })),
+      list.map((t) => ({
+        name: t.name,
+        shape: t.shape,
+        data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)),
+      })),
     );
 
   it("weights that fit: no problem", async () => {
@@ -337,7 +370,10 @@ describe("model weight files checked against config.json at plan time", () => {
         ["model", "path"],
         `${file}: tensor "model.layers.0.self_attn.k_proj.weight" has shape [16, 8], config.json implies [8, 16]`,
       ],
-      [["model", "path"], `${file}: tensor "model.layers.1.mlp.down_proj.weight" (shape [16, 32]) is missing`],
+      [
+        ["model", "path"],
+        `${file}: tensor "model.layers.1.mlp.down_proj.weight" (shape [16, 32]) is missing`,
+      ],
     ]);
   });
 
@@ -348,7 +384,9 @@ describe("model weight files checked against config.json at plan time", () => {
     });
     expect(cut.weights).toHaveLength(1);
     expect(cut.weights[0]!.message).toMatch(
-      new RegExp(`^${cut.file.replaceAll("/", "\\/")}: tensor "[\\w.]+": data_offsets .* out of range .*truncated file\\?`),
+      new RegExp(
+        `^${cut.file.replaceAll("/", "\\/")}: tensor "[\\w.]+": data_offsets .* out of range .*truncated file\\?`,
+      ),
     );
     const huge = await planModel(async (f) => {
       const bytes = Buffer.alloc(64);

@@ -301,8 +301,18 @@ function checkTemplate(
   } catch (e) {
     const at = templatePath(recipe);
     if (e instanceof ChatTemplateError)
-      error(at, "sft/template-error", `the chat template from ${template.origin} ${e.reason}`, templateFix(e));
-    else error(at, "sft/template-error", `the chat template from ${template.origin} fails to render: ${(e as Error).message}`);
+      error(
+        at,
+        "sft/template-error",
+        `the chat template from ${template.origin} ${e.reason}`,
+        templateFix(e),
+      );
+    else
+      error(
+        at,
+        "sft/template-error",
+        `the chat template from ${template.origin} fails to render: ${(e as Error).message}`,
+      );
   }
   return { endOfTurn, notInTemplate };
 }
@@ -466,7 +476,8 @@ function templatePath(recipe: Recipe): PathSegment[] {
 
 function templateFix(e: ChatTemplateError): string | undefined {
   if (e.at) return `fix line ${e.at.line} of the template (lines count from the template's first line)`;
-  if (e.raised) return "the template refused the probe conversation (user, assistant, with and without a system turn)";
+  if (e.raised)
+    return "the template refused the probe conversation (user, assistant, with and without a system turn)";
   return undefined;
 }
 

@@ -75,7 +75,7 @@ export interface SourceReport {
   cacheKey: string | null;
   templateDrops: TemplateDrop[];
   /** Rows dropped by `dropEmpty` for an empty user or assistant turn, and where the first is. */
-  emptyTurns: EmptyTurns | null;
+  emptyTurns?: EmptyTurns | null;
 }
 
 export interface EmptyTurns {

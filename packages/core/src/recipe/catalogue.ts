@@ -129,7 +129,8 @@ export const diagnosticCatalogue = {
   "sft/layers-out-of-range": {
     severity: "error",
     stages: ["resolve"],
-    summary: "a `partial` method selects layers the model does not have (`lastLayers: 99` on a 5-layer model)",
+    summary:
+      "a `partial` method selects layers the model does not have (`lastLayers: 99` on a 5-layer model)",
     fix: "select layers below the model's `num_hidden_layers` (the hint gives it)",
   },
   "sft/model-not-found": {

@@ -62,8 +62,7 @@ export function trainedText(c: Converted): string {
 export function emptyTurn(c: Converted): string | null {
   if (c.kind !== "chat") return null;
   const i = c.conversation.messages.findIndex(
-    (m) =>
-      (m.role === "user" || m.role === "assistant") && m.content.trim() === "" && !m.tool_calls?.length,
+    (m) => (m.role === "user" || m.role === "assistant") && m.content.trim() === "" && !m.tool_calls?.length,
   );
   if (i < 0) return null;
   return `turn ${i + 1} (${c.conversation.messages[i]!.role})`;

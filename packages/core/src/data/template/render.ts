@@ -205,7 +205,8 @@ export function renderChatTemplate(
     const last = undefinedLookups[undefinedLookups.length - 1];
     // Only an error about an undefined value is blamed on the last undefined name looked up.
     const aboutUndefined = /undefined/i.test((e as Error).message);
-    const culprit = !raised && last && aboutUndefined ? ` (the template uses \`${last}\`, which is undefined here)` : "";
+    const culprit =
+      !raised && last && aboutUndefined ? ` (the template uses \`${last}\`, which is undefined here)` : "";
     const reason = raised
       ? `refused the conversation: ${(e as Error).message}`
       : `failed to render: ${(e as Error).message}${culprit}`;

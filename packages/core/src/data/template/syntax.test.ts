@@ -24,7 +24,9 @@ describe("locateSyntaxError", () => {
   it("a render of a broken template throws a ChatTemplateError with the place", () => {
     let caught: unknown;
     try {
-      renderChatTemplate("{% for m in messages %}\n{{ m.content }}\n{% if m %}\n{% endfor %}", { messages: [] });
+      renderChatTemplate("{% for m in messages %}\n{{ m.content }}\n{% if m %}\n{% endfor %}", {
+        messages: [],
+      });
     } catch (e) {
       caught = e;
     }
@@ -36,7 +38,8 @@ describe("locateSyntaxError", () => {
   });
 
   it("finds nothing in the built-in templates", () => {
-    for (const [name, text] of Object.entries(builtinTemplates)) expect([name, locateSyntaxError(text)]).toEqual([name, null]);
+    for (const [name, text] of Object.entries(builtinTemplates))
+      expect([name, locateSyntaxError(text)]).toEqual([name, null]);
   });
 
   it.skipIf(!hasSharedFixtures)(
