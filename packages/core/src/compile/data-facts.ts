@@ -71,6 +71,12 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
     ),
     maxLength: train.maxLength,
     overLength: train.overLength,
+    // The embedding's rows once added tokens are in (as the plan's vocab.total counts them).
+    vocabSize: Math.max(
+      resolved.model?.config.vocabSize ?? 0,
+      tokenizer.vocabSize,
+      ...resolved.added.map((t) => (t.id ?? -1) + 1),
+    ),
     droppedFeatures: template
       ? (conv) => droppedFeatures(template.text, tokenizer.templateContext(), conv)
       : undefined,
@@ -123,6 +129,17 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
         code: "sft/rows-skipped",
         message: `${r.badRows} row(s) of \`${r.name}\` did not fit the ${source?.format} format and were skipped`,
         path: ["data", "sources", r.name, "onBadRow"],
+      });
+    }
+    if (r.emptyTurns) {
+      const f = r.emptyTurns.first;
+      const where = [relative(resolved.baseDir, f.file) || f.file, f.line ?? `row ${f.index}`].join(":");
+      problems.push({
+        severity: "warning",
+        code: "sft/empty-turns",
+        message: `${r.emptyTurns.rows} row(s) of \`${r.name}\` have an empty user or assistant turn and are dropped (first: ${where}, ${f.field})`,
+        path: ["data", "sources", r.name, "filters", "dropEmpty"],
+        hint: "fill or remove the empty turns; filters: { dropEmpty: false } keeps such rows (an empty answer trains an instant end of turn)",
       });
     }
     if (r.overLength.dropped > 0) {

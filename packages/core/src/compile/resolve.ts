@@ -1,16 +1,18 @@
 // resolve: the parsed recipe + the file system -> plain facts (model config, tokenizer, template, data files).
 // Every problem is collected with its recipe path; nothing here holds tensors.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
-import { endOfTurnTokens, renderProbeWithSystem } from "../data/labels/index.ts";
+import { endOfTurnTokens, probeUndefined, renderProbeWithSystem } from "../data/labels/index.ts";
 import { type ProbeFact, probeFacts } from "../data/probes.ts";
 import { resolveFiles } from "../data/readers/index.ts";
 import { builtinTemplates } from "../data/template/builtins.ts";
+import { ChatTemplateError } from "../data/template/render.ts";
 import { loadTokenizer, type Tokenizer } from "../data/tokenizer/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
 import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.ts";
 import { resolveHubModel } from "../model/hub-cache.ts";
+import { checkWeightFiles } from "../model/safetensors-check.ts";
 import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { endTokenProblems } from "./end-token.ts";
@@ -43,6 +45,8 @@ export interface ResolvedTemplate {
   source: "model" | "builtin" | "inline" | "file";
   name: string | null;
   text: string;
+  /** Where the text came from, for messages: a file, the recipe's `template.jinja`, a built-in. */
+  origin: string;
 }
 
 export interface ResolvedRecipe {
@@ -89,13 +93,14 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
   const tokenizerVocab = tokenizer?.vocabSize ?? null;
   const { added, probes } = addTokens(recipe, tokenizer);
   const declaredEos = tokenizer ? applyTokenRoles(recipe, tokenizer, added, problems, error) : null;
-  const template = resolveTemplate(recipe, baseDir, tokenizer, error);
+  const template = resolveTemplate(recipe, baseDir, tokenizer, tokenizerDir, error);
   const { endOfTurn, notInTemplate } =
     template && tokenizer
       ? checkTemplate(recipe, template, tokenizer, declaredEos, problems, error)
       : { endOfTurn: null, notInTemplate: [] };
   await checkDataFiles(recipe, baseDir, error);
   checkQuantization(recipe, model, error);
+  if (model) checkMethodOnModel(recipe, model, problems);
 
   const outputDir = resolvePath(baseDir, recipe.output.dir ?? join("out", name));
   return {
@@ -264,10 +269,15 @@ function checkTemplate(
     endOfTurn = eot.token;
     const closesEvery = eot.markers.length > 0 && eot.markers.every((m) => m !== null);
     if (!closesEvery && recipe.train.eos !== "none") {
+      // A misspelt variable renders nothing in Jinja: name it, as that is the likelier fault.
+      const unknown = probeUndefined(template.text, tokenizer).map((n) => `\`${n}\``);
+      const why = unknown.length
+        ? ` (the template from ${template.origin} uses ${unknown.join(", ")}, undefined in a chat template's context: a misspelling?)`
+        : "";
       error(
         ["train", "eos"],
         "sft/eos-impossible",
-        `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns`,
+        `EOS policy \`${recipe.train.eos}\` cannot be met: the template puts no EOS or end-of-turn token after assistant turns${why}`,
         'choose a template that closes assistant turns (e.g. a built-in), or set train.eos: "none" and acknowledge sft/eos-not-trained',
       );
     } else if (recipe.train.eos !== "none" && usesChatTemplate(recipe)) {
@@ -289,7 +299,20 @@ function checkTemplate(
       });
     }
   } catch (e) {
-    error(["template"], "sft/template-error", `the chat template fails to render: ${(e as Error).message}`);
+    const at = templatePath(recipe);
+    if (e instanceof ChatTemplateError)
+      error(
+        at,
+        "sft/template-error",
+        `the chat template from ${template.origin} ${e.reason}`,
+        templateFix(e),
+      );
+    else
+      error(
+        at,
+        "sft/template-error",
+        `the chat template from ${template.origin} fails to render: ${(e as Error).message}`,
+      );
   }
   return { endOfTurn, notInTemplate };
 }
@@ -320,6 +343,11 @@ function checkQuantization(recipe: Recipe, model: ResolvedModel | null, error: E
       "use `lora` on this checkpoint, or start from its unquantized weights",
     );
   }
+}
+
+/** The method's settings against the model's configuration (layers it selects, ...). */
+function checkMethodOnModel(recipe: Recipe, model: ResolvedModel, problems: Problem[]): void {
+  problems.push(...(methodDefinition(recipe.method).checkModel?.(recipe.method, model.config) ?? []));
 }
 
 type ErrorFn = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) => void;
@@ -416,33 +444,71 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
     );
     return null;
   }
+  let resolved: ResolvedModel;
   try {
     const config = await readHfConfig(dir);
     const raw = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as Record<string, unknown>;
-    return { source, dir, config, quantized: raw.quantization_config !== undefined };
+    resolved = { source, dir, config, quantized: raw.quantization_config !== undefined };
   } catch (e) {
     error(at, "sft/bad-model-config", (e as Error).message);
     return null;
   }
+  // Quantized checkpoints store other tensors (packed weights, scales) than the config's.
+  if (!resolved.quantized) {
+    for (const message of await checkWeightFiles(dir, resolved.config))
+      error(
+        at,
+        "sft/bad-weights",
+        message,
+        "the weights do not match config.json: re-download or re-export the model (a truncated file was cut while copying)",
+      );
+  }
+  return resolved;
+}
+
+/** The recipe key a template problem is located at. */
+function templatePath(recipe: Recipe): PathSegment[] {
+  const t = recipe.template;
+  if (typeof t === "object" && "jinja" in t) return ["template", "jinja"];
+  if (typeof t === "object" && "file" in t) return ["template", "file"];
+  return ["template"];
+}
+
+function templateFix(e: ChatTemplateError): string | undefined {
+  if (e.at) return `fix line ${e.at.line} of the template (lines count from the template's first line)`;
+  if (e.raised)
+    return "the template refused the probe conversation (user, assistant, with and without a system turn)";
+  return undefined;
 }
 
 function resolveTemplate(
   recipe: Recipe,
   baseDir: string,
   tokenizer: Tokenizer | null,
+  tokenizerDir: string | null,
   error: ErrorFn,
 ): ResolvedTemplate | null {
   const t = recipe.template;
   if (typeof t === "string" && t !== "model")
-    return { source: "builtin", name: t, text: builtinTemplates[t] };
-  if (typeof t === "object" && "jinja" in t) return { source: "inline", name: null, text: t.jinja };
+    return { source: "builtin", name: t, text: builtinTemplates[t], origin: `the built-in \`${t}\`` };
+  if (typeof t === "object" && "jinja" in t)
+    return { source: "inline", name: null, text: t.jinja, origin: "the recipe's `template.jinja`" };
   if (typeof t === "object" && "file" in t) {
     const path = resolvePath(baseDir, t.file);
     if (!existsSync(path)) {
       error(["template", "file"], "sft/template-not-found", `template file not found: ${path}`);
       return null;
     }
-    return { source: "file", name: basename(path), text: readFileSync(path, "utf8") };
+    if (statSync(path).isDirectory()) {
+      error(["template", "file"], "sft/template-not-found", `${path} is a folder, not a template file`);
+      return null;
+    }
+    const text = readFileSync(path, "utf8");
+    if (text.trim() === "") {
+      error(["template", "file"], "sft/template-error", `the template file ${path} is empty`);
+      return null;
+    }
+    return { source: "file", name: basename(path), text, origin: path };
   }
   if (!tokenizer) return null;
   if (!tokenizer.chatTemplate) {
@@ -456,7 +522,11 @@ function resolveTemplate(
     }
     return null;
   }
-  return { source: "model", name: null, text: tokenizer.chatTemplate };
+  const own = tokenizerDir && existsSync(join(tokenizerDir, "chat_template.jinja"));
+  const origin = tokenizerDir
+    ? join(tokenizerDir, own ? "chat_template.jinja" : "tokenizer_config.json")
+    : "the tokenizer";
+  return { source: "model", name: null, text: tokenizer.chatTemplate, origin };
 }
 
 /** Built-ins that end answers with one token of this tokenizer first: the others need their markers added. */

@@ -7,6 +7,7 @@ import {
   type Converted,
   conversationOf,
   convertRow,
+  emptyTurn,
   rowKeys,
   type SourceOutput,
 } from "./formats/index.ts";
@@ -33,6 +34,8 @@ export interface DataPipelineOptions {
   cacheKeyExtra: string;
   maxLength: number;
   overLength: "truncate" | "drop" | "error";
+  /** Embedding rows of the model: a pre-tokenized id at or past it is a bad row (it would fail in training). */
+  vocabSize?: number;
   /** Features of a chat row that the template renders nothing of (tool calls, tools, system); counted per source. */
   droppedFeatures?: (conv: Conversation) => readonly TemplateFeature[];
 }
@@ -71,6 +74,13 @@ export interface SourceReport {
   /** The content key of the source's cache entry (null when it is not in the cache); a plan names it. */
   cacheKey: string | null;
   templateDrops: TemplateDrop[];
+  /** Rows dropped by `dropEmpty` for an empty user or assistant turn, and where the first is. */
+  emptyTurns?: EmptyTurns | null;
+}
+
+export interface EmptyTurns {
+  rows: number;
+  first: DataProblem;
 }
 
 export interface PreparedData {
@@ -94,6 +104,7 @@ interface StageMeta {
   longestBeforeLimit: number;
   problems: DataProblem[];
   templateDrops: TemplateDrop[];
+  emptyTurns?: EmptyTurns | null;
 }
 
 /** Problems kept per source and kind; the rest are summarised in one line. */
@@ -182,6 +193,7 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
       cached,
       cacheKey: stored && key ? key : null,
       templateDrops: stage.meta.templateDrops,
+      emptyTurns: stage.meta.emptyTurns ?? null,
     });
   }
   return out;
@@ -213,7 +225,7 @@ function relList(baseDir: string, files: string[]): string {
 /** Settings that change the tokenized rows (weight, samples, eval and seed act after the cache). */
 function cacheSettings(source: SourceOutput, opts: DataPipelineOptions): unknown {
   const { weight: _w, samples: _s, eval: _e, path: _p, ...rest } = source;
-  return { ...rest, maxLength: opts.maxLength, overLength: opts.overLength };
+  return { ...rest, maxLength: opts.maxLength, overLength: opts.overLength, vocabSize: opts.vocabSize };
 }
 
 async function tokenizeSource(
@@ -230,6 +242,7 @@ async function tokenizeSource(
     longestBeforeLimit: 0,
     problems: [],
     templateDrops: [],
+    emptyTurns: null,
   };
   const drops = new Map<TemplateFeature, TemplateDrop>();
   const samples: TokenizedSample[] = [];
@@ -276,7 +289,19 @@ async function tokenizeSource(
           bad({ ...where, message: `filters.where threw: ${(e as Error).message}` });
           continue;
         }
-        if (dropped !== null) continue;
+        if (dropped !== null) {
+          const turn = dropped === "dropEmpty" ? emptyTurn(conv.value) : null;
+          if (turn) {
+            meta.emptyTurns ??= { rows: 0, first: { source: name, ...where, field: turn, message: "empty" } };
+            meta.emptyTurns.rows++;
+          }
+          continue;
+        }
+        const outside = outsideVocabulary(conv.value, opts.vocabSize, source.columns?.inputIds);
+        if (outside) {
+          bad({ ...where, ...outside });
+          continue;
+        }
         const conversation = conversationOf(conv.value);
         if (conversation && opts.droppedFeatures) {
           for (const feature of opts.droppedFeatures(conversation)) {
@@ -363,6 +388,22 @@ function origin(r: RawRow): TokenizedSample["origin"] {
   return r.line !== undefined
     ? { file: r.file, line: r.line, index: r.index }
     : { file: r.file, index: r.index };
+}
+
+/** The first pre-tokenized id the model has no embedding row for. */
+function outsideVocabulary(
+  c: Converted,
+  vocabSize: number | undefined,
+  column = "input_ids",
+): { field: string; message: string } | null {
+  if (c.kind !== "ids" || vocabSize === undefined) return null;
+  const message = (id: number) => `token id ${id} is outside the vocabulary (ids 0-${vocabSize - 1})`;
+  const i = c.inputIds.findIndex((id) => id >= vocabSize);
+  if (i >= 0) return { field: `${column}[${i}]`, message: message(c.inputIds[i]!) };
+  // Labels are the ids the loss predicts: one past the head fails the same way.
+  const j = c.labels.findIndex((id) => id >= vocabSize);
+  if (j >= 0) return { field: `labels[${j}]`, message: message(c.labels[j]!) };
+  return null;
 }
 
 function encoderFor(c: Converted, opts: DataPipelineOptions): Encoded {

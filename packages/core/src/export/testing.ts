@@ -85,6 +85,23 @@ export function writeUntiedModel(dir: string): string {
   cpSync(modelDir, out, { recursive: true });
   const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as Record<string, unknown>;
   writeFileSync(join(out, "config.json"), JSON.stringify({ ...config, tie_word_embeddings: false }, null, 2));
+  // An untied model has its own lm_head (sft plan checks the weights against the config): the embedding's copy.
+  const file = join(out, "model.safetensors");
+  const bytes = readFileSync(file);
+  const headerLen = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8")) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
+  const data = bytes.subarray(8 + headerLen);
+  const embed = header["model.embed_tokens.weight"]!;
+  const [begin, end] = embed.data_offsets;
+  header["lm_head.weight"] = { ...embed, data_offsets: [data.length, data.length + end - begin] };
+  let text = JSON.stringify(header);
+  text += " ".repeat((8 - ((Buffer.byteLength(text) + 8) % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+  writeFileSync(file, Buffer.concat([length, Buffer.from(text), data, data.subarray(begin, end)]));
   return out;
 }
 

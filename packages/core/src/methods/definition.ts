@@ -144,6 +144,8 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
 
   /** Problems in its settings that need the recipe's added tokens (parsing checked the rest). */
   check?(m: M, added: readonly string[]): MethodProblem[];
+  /** Problems in its settings that need the model's configuration (e.g. layers past the model's). */
+  checkModel?(m: M, cfg: ModelConfig): MethodProblem[];
   /** Why keys of other methods do not apply here, by key (the unknown-key hint adds it). */
   readonly foreignKeys?: Readonly<Record<string, string>>;
   /** A warning when probes run: its token rows never train. */

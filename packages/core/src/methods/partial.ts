@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ModelConfig } from "../model/config.ts";
 import type { CustomIssueParams } from "../recipe/catalogue.ts";
 import { nonNegativeInt, positiveInt } from "../recipe/schema/common.ts";
-import type { MethodDefinition, TensorRef, WholeTensors } from "./definition.ts";
+import type { MethodDefinition, MethodProblem, TensorRef, WholeTensors } from "./definition.ts";
 
 export const partialSchema = z
   .strictObject({
@@ -72,6 +72,32 @@ export function selectedLayers(
   return [...layers].sort((x, y) => x - y);
 }
 
+/** Layer selections past the model's layers would train fewer layers than asked, without a word. */
+function checkModel(m: PartialMethod, cfg: ModelConfig): MethodProblem[] {
+  const n = cfg.numLayers;
+  const problems: MethodProblem[] = [];
+  const hint = `the model has ${n} decoder layers, numbered 0-${n - 1}`;
+  if (m.lastLayers !== undefined && m.lastLayers > n)
+    problems.push({
+      severity: "error",
+      code: "sft/layers-out-of-range",
+      path: ["method", "lastLayers"],
+      message: `lastLayers: ${m.lastLayers} asks for more layers than the model has (${n})`,
+      hint: `${hint}; lastLayers: ${n} trains them all`,
+    });
+  m.layerRanges?.forEach(([start, end], i) => {
+    if (end > n)
+      problems.push({
+        severity: "error",
+        code: "sft/layers-out-of-range",
+        path: ["method", "layerRanges", i],
+        message: `layer range [${start}, ${end}) reaches past the model's ${n} layers`,
+        hint: `${hint}; a range ends at ${n} at most`,
+      });
+  });
+  return problems;
+}
+
 function trainsTensor(m: PartialMethod, t: TensorRef, cfg: ModelConfig): boolean {
   if (t.kind === "embedding") return m.embeddings || (m.lmHead && cfg.tieWordEmbeddings);
   if (t.kind === "lm_head") return m.lmHead;
@@ -98,6 +124,7 @@ export const partial: MethodDefinition<PartialMethod> = {
   defaultLearningRate: 2e-5,
   learningRates: "full",
   trainsTensor,
+  checkModel,
   newTokenRows: () => false,
   addedRowsLearn: (m) => m.embeddings,
   addedRowsHint: "set method.embeddings: true",

@@ -73,6 +73,11 @@ export class Checkpoint {
     return this.where.has(name);
   }
 
+  /** The path of the file that holds `name`. */
+  fileOf(name: string): string {
+    return this.where.get(name)?.path ?? this.dir;
+  }
+
   info(name: string): TensorInfo {
     const f = this.where.get(name);
     if (!f) throw new SafetensorsError(`${this.dir}: tensor "${name}" is missing from the checkpoint`);

@@ -126,6 +126,13 @@ export const diagnosticCatalogue = {
     summary: "a data source is named `probes`, which the knowledge probes use",
     fix: "rename the source",
   },
+  "sft/layers-out-of-range": {
+    severity: "error",
+    stages: ["resolve"],
+    summary:
+      "a `partial` method selects layers the model does not have (`lastLayers: 99` on a 5-layer model)",
+    fix: "select layers below the model's `num_hidden_layers` (the hint gives it)",
+  },
   "sft/model-not-found": {
     severity: "error",
     stages: ["resolve"],
@@ -137,6 +144,13 @@ export const diagnosticCatalogue = {
     stages: ["resolve"],
     summary: "`config.json` cannot be used (unsupported `model_type`, a bad field)",
     fix: "use a llama, qwen2 or mistral checkpoint",
+  },
+  "sft/bad-weights": {
+    severity: "error",
+    stages: ["resolve"],
+    summary:
+      "the model's safetensors do not match `config.json`: a tensor missing or of another shape or dtype, a truncated or damaged file, a bad shard index (checked from the headers, no tensor read)",
+    fix: "re-download or re-export the model; the message names the file and the tensor",
   },
   "sft/bad-architecture": {
     severity: "error",
@@ -313,6 +327,14 @@ export const diagnosticCatalogue = {
     summary: "Rows that do not fit the format are skipped.",
     means: 'rows that do not fit the format are skipped (`onBadRow: "skip"`)',
     fix: "fix the rows",
+  },
+  "sft/empty-turns": {
+    severity: "warning",
+    stages: ["data"],
+    summary: "Rows with an empty user or assistant turn are dropped (`filters.dropEmpty`).",
+    means:
+      "a conversation has an empty user or assistant turn somewhere (an empty answer would train an instant end of turn); such rows are dropped, counted, and the first is named",
+    fix: "fill or remove the empty turns; `filters: { dropEmpty: false }` keeps them",
   },
   "sft/high-learning-rate": {
     severity: "warning",

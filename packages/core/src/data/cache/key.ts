@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 
 /** Bump when the pipeline's output for the same inputs changes (conversion, filters, encoding). */
-export const DATA_CODE_VERSION = "data-3";
+export const DATA_CODE_VERSION = "data-4";
 
 export async function hashFile(file: string): Promise<string> {
   const h = createHash("sha256");

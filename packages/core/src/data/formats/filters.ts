@@ -55,6 +55,19 @@ export function trainedText(c: Converted): string {
   }
 }
 
+/**
+ * The first user or assistant turn with no text (and no tool call), as `turn N (role)`; null when none. An empty
+ * answer mid-conversation would train an instant end-of-turn.
+ */
+export function emptyTurn(c: Converted): string | null {
+  if (c.kind !== "chat") return null;
+  const i = c.conversation.messages.findIndex(
+    (m) => (m.role === "user" || m.role === "assistant") && m.content.trim() === "" && !m.tool_calls?.length,
+  );
+  if (i < 0) return null;
+  return `turn ${i + 1} (${c.conversation.messages[i]!.role})`;
+}
+
 /** The user side of a chat sample (its instruction and input); "" for completions and ids. */
 export function promptText(c: Converted): string {
   if (c.kind !== "chat") return "";
@@ -119,7 +132,7 @@ export function applyFilters(filters: Partial<FiltersOutput> | undefined): {
     counts,
     check(raw, c) {
       if (f.where && !f.where(raw)) return drop("where");
-      if (f.dropEmpty && trainedText(c).trim() === "") return drop("dropEmpty");
+      if (f.dropEmpty && (trainedText(c).trim() === "" || emptyTurn(c) !== null)) return drop("dropEmpty");
       if (c.kind !== "ids" && (f.minChars !== undefined || f.maxChars !== undefined)) {
         const n = sampleText(c).length;
         if (f.minChars !== undefined && n < f.minChars) return drop("minChars");

@@ -7,6 +7,7 @@ import { type ConvertResult, RowError, type SourceFormatOptions } from "./types.
 export { type DatasetInfoEntry, fromDatasetInfo } from "./dataset-info.ts";
 export {
   applyFilters,
+  emptyTurn,
   type FilterCounts,
   type FiltersOutput,
   lastAnswer,

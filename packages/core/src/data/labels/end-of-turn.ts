@@ -1,7 +1,7 @@
 // Whether a template closes assistant turns with an EOS / end-of-turn token, and whether that marker is
 // one real token of the tokenizer (for the compiler's end-token diagnostics). A marker found as text
 // (e.g. chatml's "<|im_end|>") but split into plain pieces by the tokenizer is never a stop token.
-import { renderChatTemplate } from "../template/render.ts";
+import { renderChatTemplate, unguardedUndefined } from "../template/render.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { Message } from "../types.ts";
 import { assistantSpans, endOfTurnCandidates } from "./spans.ts";
@@ -83,4 +83,13 @@ export function renderProbeWithSystem(template: string, tokenizer: Tokenizer): s
   } catch {
     return renderChatTemplate(template, { ...context, messages: PROBE });
   }
+}
+
+/** Undefined variables the probe conversation's render uses unguarded (e.g. a misspelt `messages`). */
+export function probeUndefined(template: string, tokenizer: Tokenizer): string[] {
+  return unguardedUndefined(template, {
+    ...tokenizer.templateContext(),
+    add_generation_prompt: false,
+    messages: PROBE,
+  });
 }

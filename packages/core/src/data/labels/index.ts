@@ -1,5 +1,11 @@
 export type { EndOfTurnTokens, TemplateEndOfTurn } from "./end-of-turn.ts";
-export { endOfTurnTokens, markerLike, renderProbeWithSystem, templateEndOfTurn } from "./end-of-turn.ts";
+export {
+  endOfTurnTokens,
+  markerLike,
+  probeUndefined,
+  renderProbeWithSystem,
+  templateEndOfTurn,
+} from "./end-of-turn.ts";
 export { trainedRuns } from "./inspect.ts";
 export type { AssistantSpan, SpanResult } from "./spans.ts";
 export { assistantSpans, endOfTurnCandidates } from "./spans.ts";

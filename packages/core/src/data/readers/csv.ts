@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { parse } from "csv-parse";
 import { ReadError, type ReadItem, type ReadOptions } from "./types.ts";
+import { fileFault, utf8Message } from "./utf8.ts";
 
 interface CsvRecord {
   record: Record<string, string>;
@@ -11,6 +12,9 @@ interface CsvRecord {
 /** CSV with a header row; each record's line is where it starts. */
 export async function* readCsv(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
+  // The parser would decode a bad byte to U+FFFD without a word: check the file first.
+  const fault = await fileFault(file);
+  if (fault) throw new ReadError(utf8Message(fault), file, fault.line);
   const parser = createReadStream(file).pipe(
     parse({ columns: true, bom: true, info: true, raw: true, skip_empty_lines: true, relax_quotes: true }),
   );

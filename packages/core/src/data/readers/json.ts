@@ -1,10 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { describe } from "./jsonl.ts";
 import { isRecord, ReadError, type ReadItem, type ReadOptions } from "./types.ts";
+import { bufferFault, utf8Message } from "./utf8.ts";
 
 /** The rows of a JSON file: an array, an object holding one array, or a single row object. */
 export async function loadJsonRows(file: string, opts: ReadOptions = {}): Promise<unknown[]> {
-  const text = (await readFile(file, "utf8")).replace(/^\uFEFF/, "");
+  const bytes = await readFile(file);
+  const fault = bufferFault(bytes);
+  if (fault) throw new ReadError(utf8Message(fault), file, fault.line);
+  const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
   let value: unknown;
   try {
     value = JSON.parse(text);

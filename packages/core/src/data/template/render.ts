@@ -4,6 +4,7 @@
 import { Environment, Interpreter, Template } from "@huggingface/jinja";
 import { compatSource } from "./compat.ts";
 import { applyPythonCompat } from "./python-compat.ts";
+import { locateSyntaxError } from "./syntax.ts";
 
 applyPythonCompat();
 
@@ -13,10 +14,30 @@ export class ChatTemplateError extends Error {
     readonly templateName: string,
     /** True when the template itself called raise_exception (a refused conversation, not a bug). */
     readonly raised: boolean,
+    /** Where in the template a syntax error is (1-based), when it was found. */
+    readonly at: { line: number; column: number } | null = null,
+    /** What went wrong, without the template's name (for messages that name the template otherwise). */
+    readonly reason: string = message,
   ) {
     super(message);
     this.name = "ChatTemplateError";
   }
+}
+
+// The variables the template looked up and found undefined, newest last (rendering is synchronous, so one
+// module-level list serves every render); an error names the last one.
+let undefinedLookups: string[] = [];
+/** The lookups of the last render, kept for unguardedUndefined. */
+let lastLookups: string[] = [];
+{
+  // biome-ignore lint/suspicious/noExplicitAny: wrapping a private interpreter method
+  const proto = Interpreter.prototype as any;
+  const evaluateIdentifier = proto.evaluateIdentifier;
+  proto.evaluateIdentifier = function (node: { value: string }, env: Environment) {
+    const v = evaluateIdentifier.call(this, node, env);
+    if (v?.type === "UndefinedValue") undefinedLookups.push(node.value);
+    return v;
+  };
 }
 
 export interface RenderOptions {
@@ -158,27 +179,65 @@ export function renderChatTemplate(
   try {
     tmpl = compiled(template, opts?.generationMarkers);
   } catch (e) {
+    // The parser's own message has no position (and is often a TypeError from inside it): find the tag.
+    const fault = locateSyntaxError(template);
+    const reason = fault
+      ? `line ${fault.line}, column ${fault.column}: ${fault.message}`
+      : (e as Error).message;
+    const name = templateName(template, opts);
     throw new ChatTemplateError(
-      `chat template "${templateName(template, opts)}" does not parse: ${(e as Error).message}`,
-      templateName(template, opts),
+      `chat template "${name}" does not parse: ${reason}`,
+      name,
       false,
+      fault && { line: fault.line, column: fault.column },
+      `does not parse: ${reason}`,
     );
   }
   const env = new Environment(globals);
   for (const [k, v] of Object.entries(context)) if (v !== undefined) env.set(k, v);
+  undefinedLookups = [];
   try {
     const out = new Interpreter(env).run(tmpl.parsed) as { value: string };
     return out.value;
   } catch (e) {
     const raised = Boolean((e as { [RAISED]?: boolean })[RAISED]);
     const name = templateName(template, opts);
-    const msg = (e as Error).message;
-    throw new ChatTemplateError(
-      raised
-        ? `chat template "${name}" refused the conversation: ${msg}`
-        : `chat template "${name}" failed to render: ${msg}`,
-      name,
-      raised,
-    );
+    const last = undefinedLookups[undefinedLookups.length - 1];
+    // Only an error about an undefined value is blamed on the last undefined name looked up.
+    const aboutUndefined = /undefined/i.test((e as Error).message);
+    const culprit =
+      !raised && last && aboutUndefined ? ` (the template uses \`${last}\`, which is undefined here)` : "";
+    const reason = raised
+      ? `refused the conversation: ${(e as Error).message}`
+      : `failed to render: ${(e as Error).message}${culprit}`;
+    throw new ChatTemplateError(`chat template "${name}" ${reason}`, name, raised, null, reason);
+  } finally {
+    lastLookups = undefinedLookups;
+    undefinedLookups = [];
   }
+}
+
+/**
+ * Variables a render looked up and found undefined that the template does not guard (`is defined`,
+ * `is none`, `| default`): a misspelt `messages` renders nothing in Jinja, without an error.
+ */
+export function unguardedUndefined(template: string, context: Record<string, unknown>): string[] {
+  let seen: string[] = [];
+  try {
+    renderChatTemplate(template, context);
+  } catch {
+    // The error is reported elsewhere; the names looked up until then still count.
+  } finally {
+    seen = lastLookups;
+  }
+  const guarded = (name: string) =>
+    new RegExp(
+      [
+        `\\b${name}\\s+is\\s+(not\\s+)?(defined|undefined|none|None)\\b`,
+        `\\b${name}\\s*\\|\\s*default\\b`,
+        // A bare condition (`if tools`) is false when undefined, as the author meant.
+        `\\b(if|elif|and|or|not)\\s+${name}\\b(?!\\s*[.[(|])`,
+      ].join("|"),
+    ).test(template);
+  return [...new Set(seen)].filter((n) => !guarded(n));
 }
