@@ -1,7 +1,7 @@
 // resolve: the parsed recipe + the file system -> plain facts (model config, tokenizer, template, data files).
 // Every problem is collected with its recipe path; nothing here holds tensors.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve as resolvePath } from "node:path";
 import { endOfTurnTokens, renderProbeWithSystem } from "../data/labels/index.ts";
 import { type ProbeFact, probeFacts } from "../data/probes.ts";
@@ -440,6 +440,14 @@ function resolveTemplate(
     const path = resolvePath(baseDir, t.file);
     if (!existsSync(path)) {
       error(["template", "file"], "sft/template-not-found", `template file not found: ${path}`);
+      return null;
+    }
+    if (statSync(path).isDirectory()) {
+      error(
+        ["template", "file"],
+        "sft/template-not-found",
+        `template.file names a folder, not a file: ${path}`,
+      );
       return null;
     }
     return { source: "file", name: basename(path), text: readFileSync(path, "utf8") };
