@@ -1,6 +1,6 @@
 // Ordinary failures through the `sft` bin: one line on stderr naming the path, exit 1, never a stack trace.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -80,6 +80,18 @@ describe("sft on ordinary failures", () => {
       /^sft run: cannot write .*\/out\/model\/model\.safetensors: no space left on the device \(ENOSPC\); [\d.]+ KiB needed, .+ free there$/,
     );
   }, 60_000);
+
+  it("run on a disk with less free than the plan's estimate: refused before training", () => {
+    const dir = recipeDir();
+    const r = sft(dir, ["run", "recipe.ts"], { SFTKIT_FAULT_FREE_BYTES: "100000" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).not.toMatch(stackTrace);
+    expect(r.stderr.trim().split("\n").at(-1)).toMatch(
+      /^sft run: not enough disk space for .*\/out: the run writes about [\d.]+ MiB \(.+\), 97\.7 KiB are free there; /,
+    );
+    expect(existsSync(join(dir, "out", "checkpoints"))).toBe(false);
+    expect(existsSync(join(dir, "out", "metrics.jsonl"))).toBe(false);
+  });
 
   it("plan with a file where the output folder should be", () => {
     const dir = recipeDir();

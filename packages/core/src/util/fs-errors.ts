@@ -55,8 +55,13 @@ export function isSystemError(e: unknown): e is SystemError {
   );
 }
 
-/** Bytes free to this user on the disk that holds `path` (its nearest existing folder), or null if unknown. */
+/**
+ * Bytes free to this user on the disk that holds `path` (its nearest existing folder), or null if unknown.
+ * Test seam: SFTKIT_FAULT_FREE_BYTES=N pretends the disk has N bytes free.
+ */
 export function freeBytesAt(path: string): number | null {
+  const pretend = process.env.SFTKIT_FAULT_FREE_BYTES;
+  if (pretend !== undefined && pretend !== "") return Number(pretend);
   let dir = path;
   while (!existsSync(dir) && dirname(dir) !== dir) dir = dirname(dir);
   try {
