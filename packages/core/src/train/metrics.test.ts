@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { describeFsError } from "../util/fs-errors.ts";
 import { TrainError } from "./errors.ts";
 import { MetricsLog } from "./metrics.ts";
 
@@ -33,5 +34,18 @@ describe("metrics.jsonl on resume", () => {
     const m = log(['{"step":1,"lo', '{"step":2,"loss":1.5}']);
     await m.truncateAfter(-1);
     expect(readFileSync(m.path, "utf8")).toBe("");
+  });
+
+  // /dev/full fails every write with ENOSPC, as a full disk does (Linux).
+  it.skipIf(!existsSync("/dev/full"))("a failed append names metrics.jsonl's path", () => {
+    const m = new MetricsLog("/dev/full");
+    let err: unknown;
+    try {
+      m.append({ step: 1, evalLoss: 1, evalTokens: 1, seconds: 0 });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "ENOSPC", path: "/dev/full" });
+    expect(describeFsError(err)).toMatch(/^cannot write \/dev\/full: no space left on the device \(ENOSPC\)/);
   });
 });

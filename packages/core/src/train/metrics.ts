@@ -44,7 +44,13 @@ export class MetricsLog {
       | { step: number; probeRecall: number }
       | { step: number; sample: SampleMetrics },
   ): void {
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
+    try {
+      appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
+    } catch (e) {
+      // A failed append (a full disk) carries no path of its own: name the file.
+      (e as NodeJS.ErrnoException).path ??= this.path;
+      throw e;
+    }
   }
 
   /**
