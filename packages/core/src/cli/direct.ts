@@ -1,5 +1,6 @@
 // `tsx recipe.ts`: a recipe run as the entry module does what `sft run recipe.ts` does.
 import { runArgs, runRecipe } from "./commands/run.ts";
+import { reportFailure } from "./failure.ts";
 import { argProblems } from "./flags.ts";
 
 export async function runRecipeFileDirectly(file: string): Promise<void> {
@@ -16,9 +17,13 @@ export async function runRecipeFileDirectly(file: string): Promise<void> {
   const flag = args.find((a) => a.startsWith("--max-steps="));
   // A flag without its number is passed on as "", which runRecipe rejects in one line.
   const maxSteps = flag ? flag.slice("--max-steps=".length) : at >= 0 ? (args[at + 1] ?? "") : undefined;
-  await runRecipe(file, {
-    resume: args.includes("--resume"),
-    overwrite: args.includes("--overwrite"),
-    ...(maxSteps !== undefined ? { maxSteps } : {}),
-  });
+  try {
+    await runRecipe(file, {
+      resume: args.includes("--resume"),
+      overwrite: args.includes("--overwrite"),
+      ...(maxSteps !== undefined ? { maxSteps } : {}),
+    });
+  } catch (e) {
+    if (!reportFailure("run", e)) throw e;
+  }
 }

@@ -2,6 +2,7 @@
 // fresh run. Every subcommand goes through `strict`, which refuses them with a suggestion instead.
 import type { ArgsDef, CommandDef } from "citty";
 import { closest } from "../recipe/suggest.ts";
+import { reportFailure } from "./failure.ts";
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -48,7 +49,10 @@ export function argProblems(def: ArgsDef, rawArgs: readonly string[]): string[] 
   return problems;
 }
 
-/** The command, refusing unknown flags and extra arguments (exit 1, every problem on stderr) before it runs. */
+/**
+ * The command, refusing unknown flags and extra arguments (exit 1, every problem on stderr) before it runs;
+ * an ordinary failure while it runs (cli/failure.ts) ends it with one line instead of a stack trace.
+ */
 export function strict<T extends ArgsDef>(cmd: CommandDef<T>): CommandDef<T> {
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? "";
   return {
@@ -61,7 +65,11 @@ export function strict<T extends ArgsDef>(cmd: CommandDef<T>): CommandDef<T> {
         process.exitCode = 1;
         return;
       }
-      return cmd.run?.(ctx);
+      try {
+        return await cmd.run?.(ctx);
+      } catch (e) {
+        if (!reportFailure(name, e)) throw e;
+      }
     },
   };
 }

@@ -122,6 +122,15 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
         path: ["data", "sources", r.name, source.weight !== undefined ? "weight" : "samples"],
         hint: "check the path and filters, or remove the source",
       });
+    } else if (r.rows === 0 && source) {
+      // An empty file (or filters that keep nothing) would leave the plan without data to size it by.
+      problems.push({
+        severity: "error",
+        code: "sft/empty-source",
+        message: `source \`${r.name}\` has no rows (${r.files.join(", ") || "no file"})`,
+        path: ["data", "sources", r.name, "path"],
+        hint: "check that the file has rows and the filters keep some, or remove the source",
+      });
     }
     if (r.badRows > 0) {
       problems.push({

@@ -223,27 +223,32 @@ export async function writeSafetensors(
   opts: { metadata?: Record<string, string>; dtype?: StDtype } = {},
 ): Promise<number> {
   const { bytes, dataBytes } = buildHeader(tensors, opts.metadata, opts.dtype);
-  await writeAtomicWith(path, async (fh) => {
-    await fh.write(bytes, 0, bytes.length, 0);
-    let pos = bytes.length;
-    for (const t of tensors) {
-      const values = typeof t.data === "function" ? await t.data() : t.data;
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      if (values.length !== n)
-        throw new SafetensorsError(
-          `${path}: tensor "${t.name}" has ${values.length} values, shape needs ${n}`,
-        );
-      // A NaN or infinite weight is a diverged or damaged state: refuse it rather than ship it.
-      const bad = firstNonFinite(values);
-      if (bad >= 0)
-        throw new SafetensorsError(
-          `${path}: tensor "${t.name}" holds ${values[bad]} at index ${bad}; non-finite values are never written`,
-        );
-      const enc = encodeFromF32(values, t.dtype ?? opts.dtype ?? "F32");
-      await fh.write(enc, 0, enc.byteLength, pos);
-      pos += enc.byteLength;
-    }
-  });
+  await writeAtomicWith(
+    path,
+    async (fh) => {
+      await fh.write(bytes, 0, bytes.length, 0);
+      let pos = bytes.length;
+      for (const t of tensors) {
+        const values = typeof t.data === "function" ? await t.data() : t.data;
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        if (values.length !== n)
+          throw new SafetensorsError(
+            `${path}: tensor "${t.name}" has ${values.length} values, shape needs ${n}`,
+          );
+        // A NaN or infinite weight is a diverged or damaged state: refuse it rather than ship it.
+        const bad = firstNonFinite(values);
+        if (bad >= 0)
+          throw new SafetensorsError(
+            `${path}: tensor "${t.name}" holds ${values[bad]} at index ${bad}; non-finite values are never written`,
+          );
+        const enc = encodeFromF32(values, t.dtype ?? opts.dtype ?? "F32");
+        await fh.write(enc, 0, enc.byteLength, pos);
+        pos += enc.byteLength;
+      }
+    },
+    // The file's size, named in a full-disk message.
+    bytes.length + dataBytes,
+  );
   return dataBytes;
 }
 

@@ -192,7 +192,7 @@ export const diagnosticCatalogue = {
   "sft/template-not-found": {
     severity: "error",
     stages: ["resolve"],
-    summary: "the template file is missing",
+    summary: "the template file is missing, or is a folder",
     fix: "fix the path",
   },
   "sft/template-error": {
@@ -232,8 +232,8 @@ export const diagnosticCatalogue = {
   "sft/empty-source": {
     severity: "error",
     stages: ["data"],
-    summary: "a weighted source has no rows",
-    fix: "fix its path or filters, or remove it",
+    summary: "a source has no rows (an empty file, or filters that keep none)",
+    fix: "fix its path, file or filters, or remove it",
   },
   "sft/no-train-samples": {
     severity: "error",

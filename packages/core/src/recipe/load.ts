@@ -1,6 +1,6 @@
 // load: import a recipe module (TypeScript via tsx) and take its default export. Failures become diagnostics.
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { tsImport } from "tsx/esm/api";
 import { loadingRecipeFlag } from "./define.ts";
@@ -26,6 +26,13 @@ export async function loadRecipeFile(path: string): Promise<LoadResult> {
     ],
   });
   if (!existsSync(file)) return fail(`recipe file not found: ${file}`, "pass the path to a recipe.ts");
+  if (statSync(file).isDirectory())
+    return fail(`the recipe path is a folder, not a file: ${file}`, "pass the path to a recipe.ts");
+  if (readFileSync(file, "utf8").trim() === "")
+    return fail(
+      `the recipe file is empty: ${file}`,
+      "write the recipe in it: `export default defineRecipe({ ... })`",
+    );
 
   const globals = globalThis as Record<symbol, unknown>;
   const previous = globals[loadingRecipeFlag];
@@ -67,7 +74,37 @@ function describeLoadError(err: unknown, file: string): { message: string; line:
   // esbuild: "Transform failed with 1 error:\n/path/recipe.ts:4:23: ERROR: Unexpected ..."
   const esbuild = text.match(/ERROR: (.+)/);
   const message = esbuild?.[1] ?? text.split("\n")[0] ?? "the recipe failed to load";
+  const missing = missingImportAt(text, file);
+  if (missing) return { message, ...missing };
   const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const match = (e.stack ?? e.message ?? "").match(new RegExp(`${escaped}:(\\d+):(\\d+)`));
   return { message, line: match ? Number(match[1]) : 1, column: match ? Number(match[2]) : 1 };
+}
+
+/**
+ * Where the recipe imports a module that cannot be found ("Cannot find module '/abs/x' imported from ...",
+ * "Cannot find package 'p' ...", "Cannot find module './x'"): the specifier's place in the source, or null.
+ */
+export function missingImportAt(message: string, file: string): { line: number; column: number } | null {
+  const named = message.match(/Cannot find (?:module|package) '([^']+)'/)?.[1];
+  if (!named) return null;
+  const source = readFileSync(file, "utf8");
+  const specifier = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)(["'])([^"'\n]+)\1/g;
+  for (const m of source.matchAll(specifier)) {
+    const spec = m[2]!;
+    const relativeSpec = spec.startsWith(".") || spec.startsWith("/");
+    const target = relativeSpec ? resolve(dirname(file), spec) : spec;
+    // A package is named by its name (a deep import "p/x" by "p"); a file by its resolved path.
+    const matches = relativeSpec
+      ? named === spec ||
+        named === target ||
+        named.replace(/\.[cm]?[jt]sx?$/, "") === target.replace(/\.[cm]?[jt]sx?$/, "")
+      : named === spec || spec.startsWith(`${named}/`);
+    if (!matches) continue;
+    const offset = m.index + m[0].length - spec.length - 1;
+    const before = source.slice(0, offset);
+    const line = before.split("\n").length;
+    return { line, column: offset - before.lastIndexOf("\n") };
+  }
+  return null;
 }

@@ -16,6 +16,7 @@ import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "
 import { type CheckpointState, retireCheckpoints, writeCheckpoint } from "./checkpoint.ts";
 import { pruneCheckpoints } from "./checkpoint-retention.ts";
 import { findIntactCheckpoint } from "./checkpoint-verify.ts";
+import { checkDiskSpace } from "./disk-space.ts";
 import { TrainError } from "./errors.ts";
 import type { SampleAnswer } from "./evaluate.ts";
 import { guardMicroBatchLoss, guardStep } from "./guards.ts";
@@ -124,6 +125,7 @@ async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
     ? runInputsFromCompiled(plan, opts.compiled)
     : await runInputsFromPlan(plan, opts.planFile);
   await refuseFreshOverExisting(plan.output.dir, opts);
+  checkDiskSpace(plan);
 
   const outDir = plan.output.dir;
   await mkdir(outDir, { recursive: true });

@@ -1,6 +1,7 @@
 // metrics.jsonl: one JSON object per optimizer step (and per evaluation), appended as training goes.
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../util/atomic-write.ts";
+import { TrainError } from "./errors.ts";
 
 export interface StepMetrics {
   step: number;
@@ -43,7 +44,13 @@ export class MetricsLog {
       | { step: number; probeRecall: number }
       | { step: number; sample: SampleMetrics },
   ): void {
-    appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
+    try {
+      appendFileSync(this.path, `${JSON.stringify(entry)}\n`);
+    } catch (e) {
+      // A failed append (a full disk) carries no path of its own: name the file.
+      (e as NodeJS.ErrnoException).path ??= this.path;
+      throw e;
+    }
   }
 
   /**
@@ -52,18 +59,27 @@ export class MetricsLog {
    */
   async truncateAfter(step: number, opts: { redoEvaluation?: boolean } = {}): Promise<void> {
     if (!existsSync(this.path)) return;
-    const kept = readFileSync(this.path, "utf8")
-      .split("\n")
-      .filter((line) => {
-        if (!line.trim()) return false;
-        try {
-          const e = JSON.parse(line) as { step?: number; loss?: number };
-          if (opts.redoEvaluation && e.step === step && e.loss === undefined) return false;
-          return e.step! <= step;
-        } catch {
-          return false;
-        }
-      });
+    if (step < 0) {
+      await writeFileAtomic(this.path, "");
+      return;
+    }
+    const lines = readFileSync(this.path, "utf8").split("\n");
+    const lastFilled = lines.findLastIndex((l) => l.trim() !== "");
+    const kept = lines.filter((line, i) => {
+      if (!line.trim()) return false;
+      let e: { step?: number; loss?: number };
+      try {
+        e = JSON.parse(line) as { step?: number; loss?: number };
+      } catch (err) {
+        // A kill mid-append tears the last line only; a broken line before it is damage, named, not dropped.
+        if (i === lastFilled) return false;
+        throw new TrainError(
+          `${this.path}:${i + 1}: not a JSON line (${(err as Error).message}); repair or delete that line, or start over with --overwrite`,
+        );
+      }
+      if (opts.redoEvaluation && e.step === step && e.loss === undefined) return false;
+      return e.step! <= step;
+    });
     await writeFileAtomic(this.path, kept.length ? `${kept.join("\n")}\n` : "");
   }
 }

@@ -10,25 +10,59 @@ function tempPath(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
+/**
+ * Test seam: SFTKIT_FAULT_WRITE="ENOSPC" (or "EROFS", ...; "CODE@text" for paths containing text) makes
+ * these writes fail as a full disk or a read-only folder would, which no test can arrange for real.
+ */
+function injectedFault(path: string): NodeJS.ErrnoException | null {
+  const spec = process.env.SFTKIT_FAULT_WRITE;
+  if (!spec) return null;
+  const [code = "", text] = spec.split("@");
+  if (text && !path.includes(text)) return null;
+  const e: NodeJS.ErrnoException = new Error(`${code}: injected failure, write`);
+  Object.assign(e, { code, syscall: "write" });
+  return e;
+}
+
+/** A write error names the file being written (a failed `write` carries no path of its own). */
+function withPath(e: unknown, path: string, bytes?: number): unknown {
+  if (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string") {
+    const err = e as NodeJS.ErrnoException & { bytesNeeded?: number };
+    err.path ??= path;
+    if (bytes !== undefined) err.bytesNeeded ??= bytes;
+  }
+  return e;
+}
+
 /** For content written in pieces (e.g. tensors one at a time): `write` fills the temp file's handle. */
-export async function writeAtomicWith(path: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempPath(path);
-  const fh = await open(tmp, "w");
+export async function writeAtomicWith(
+  path: string,
+  write: (fh: FileHandle) => Promise<void>,
+  bytes?: number,
+): Promise<void> {
   try {
-    await write(fh);
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = tempPath(path);
+    const fh = await open(tmp, "w");
+    try {
+      const fault = injectedFault(path);
+      if (fault) throw fault;
+      await write(fh);
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, path);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw e;
+    }
   } catch (e) {
-    await fh.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw e;
+    throw withPath(e, path, bytes);
   }
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await writeAtomicWith(path, (fh) => fh.writeFile(data));
+  await writeAtomicWith(path, (fh) => fh.writeFile(data), Buffer.byteLength(data));
 }
 
 /** Pretty-printed JSON with a final newline, as every JSON file of a run is written. */
@@ -38,22 +72,28 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
 
 /** The same for synchronous callers (set-up code that runs before anything is awaited). */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = tempPath(path);
-  const fd = openSync(tmp, "w");
   try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } catch (e) {
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = tempPath(path);
+    const fd = openSync(tmp, "w");
+    try {
+      const fault = injectedFault(path);
+      if (fault) throw fault;
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } catch (e) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw e;
+    }
     closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
+    try {
+      renameSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
   } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
+    throw withPath(e, path, Buffer.byteLength(data));
   }
 }

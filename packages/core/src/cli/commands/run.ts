@@ -6,6 +6,7 @@ import { formatPlanSummary } from "../../report/plan-summary.ts";
 import { readPlanFile } from "../../train/from-plan.ts";
 import { type RunResult, type TrainOptions, train } from "../../train/loop.ts";
 import { colorsFor, formatBytes } from "../../util/format.ts";
+import { reportFailure } from "../failure.ts";
 import { reportDiagnostics } from "../report.ts";
 
 /**
@@ -55,8 +56,11 @@ async function trainAndReport(plan: Plan, opts: TrainOptions): Promise<void> {
   try {
     run = await train(plan, opts);
   } catch (e) {
-    process.stderr.write(`sft run: ${(e as Error).message}\n`);
-    process.exitCode = 1;
+    // Anything else from the loop is printed as before: its message, without the trace.
+    if (!reportFailure("run", e)) {
+      process.stderr.write(`sft run: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+    }
     return;
   }
   process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined)}\n`);
