@@ -141,6 +141,8 @@ export interface EngineAsk {
   family: string;
   /** The family converts checkpoint tensors at load (its own `readWeight`). */
   convertsWeights: boolean;
+  /** What the model needs beyond the Llama decoder, in words (model/families beyondLlama); empty: nothing. */
+  modelNeeds: readonly string[];
 }
 
 export interface EngineAvailability {

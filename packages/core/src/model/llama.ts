@@ -19,7 +19,7 @@ import { linear } from "./ops/linear.ts";
 import { rmsNorm } from "./ops/rmsnorm.ts";
 import { RopeTables, rope } from "./ops/rope.ts";
 import { swiglu } from "./ops/swiglu.ts";
-import { ropeTables, rotateHalfMatrix } from "./rope.ts";
+import { ropeTables, rotaryDim, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
 export type LinearName = LinearModule["name"];
@@ -75,19 +75,9 @@ export interface ForwardOptions {
   batchedAttention?: boolean;
 }
 
-type SevenModules = [
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-];
-
-/** A layer's linears in order: q, k, v, o, gate, up, down. */
-function layerModules(cfg: ModelConfig): SevenModules {
-  return linearModules(cfg) as SevenModules;
+/** A layer's linears by role: Llama's seven, or phi3's fused qkv_proj and gate_up_proj in their place. */
+function layerModules(cfg: ModelConfig): Map<LinearName, LinearModule> {
+  return new Map(linearModules(cfg).map((m) => [m.name, m]));
 }
 
 interface LayerContext {
@@ -128,7 +118,8 @@ export class Model {
     readonly weights: Map<string, tf.Variable>,
   ) {
     this.currentConfig = config;
-    this.rot = tf.tensor2d(rotateHalfMatrix(config.headDim), [config.headDim, config.headDim]);
+    const hd = config.headDim;
+    this.rot = tf.tensor2d(rotateHalfMatrix(hd, rotaryDim(config)), [hd, hd]);
   }
 
   /** The configuration; replaced, never mutated, when the vocabulary grows. */
@@ -241,15 +232,27 @@ export class Model {
     const KV = cfg.numKvHeads;
     const grad = opts.trainable !== undefined;
     const reference = opts.batchedAttention ?? false;
-    const [q, kp, vp, o, gate, up, down] = layerModules(cfg);
+    const mods = layerModules(cfg);
+    const mod = (role: LinearName): LinearModule => mods.get(role)!;
+    // Partial rotary: the rope kernels rotate whole heads, the formulation takes the table's rotation.
+    const partialRope = rotaryDim(cfg) < cfg.headDim;
     const pre = `model.layers.${l}`;
     const tables = new RopeTables(ctx.cos, ctx.sin, cfg.headDim, this.rot);
     // Training keeps no copies for same-shape adds (see addLean).
     const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
     const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
-    const qs = rope(this.lin(l, q, h, opts), H, tables, grad, reference);
-    const ks = rope(this.lin(l, kp, h, opts), KV, tables, grad, reference);
-    const vs = this.lin(l, vp, h, opts);
+    const hd = cfg.headDim;
+    // A fused qkv_proj's output splits into q, k and v as transformers' Phi3Attention slices it.
+    const [qp, kp, vp] = mods.has("qkv_proj")
+      ? (tf.split(this.lin(l, mod("qkv_proj"), h, opts), [H * hd, KV * hd, KV * hd], 1) as tf.Tensor2D[])
+      : [
+          this.lin(l, mod("q_proj"), h, opts),
+          this.lin(l, mod("k_proj"), h, opts),
+          this.lin(l, mod("v_proj"), h, opts),
+        ];
+    const qs = rope(qp!, H, tables, grad, reference || partialRope);
+    const ks = rope(kp!, KV, tables, grad, reference || partialRope);
+    const vs = vp!;
     const pfx = opts.hooks?.prefix?.(l) ?? null;
     if ((pfx?.key.shape[1] ?? 0) !== P)
       throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
@@ -272,10 +275,14 @@ export class Model {
       grad,
       batched: reference,
     });
-    const x1 = add(x, this.lin(l, o, attn, opts));
+    const x1 = add(x, this.lin(l, mod("o_proj"), attn, opts));
     const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
-    const act = swiglu(this.lin(l, gate, h2, opts), this.lin(l, up, h2, opts), grad, reference);
-    return add(x1, this.lin(l, down, act, opts));
+    // A fused gate_up_proj's output is gate then up (transformers' Phi3MLP chunk(2)).
+    const [gate, up] = mods.has("gate_up_proj")
+      ? (tf.split(this.lin(l, mod("gate_up_proj"), h2, opts), 2, 1) as tf.Tensor2D[])
+      : [this.lin(l, mod("gate_proj"), h2, opts), this.lin(l, mod("up_proj"), h2, opts)];
+    const act = swiglu(gate!, up!, grad, reference);
+    return add(x1, this.lin(l, mod("down_proj"), act, opts));
   }
 
   /**

@@ -1,9 +1,31 @@
 import { describe, expect, it } from "vitest";
+import { beyondLlama, parseHfConfig } from "../../model/families/index.ts";
 import type { EngineAsk } from "../engine.ts";
 import { decideEngine, listEngines } from "../index.ts";
 import { nativeSkip } from "./testing.ts";
 
-const plain: EngineAsk = { backend: "auto", gpu: false, family: "llama", convertsWeights: false };
+// Phi-4-mini's shape, small.
+const phi4Mini = parseHfConfig(
+  {
+    model_type: "phi3",
+    vocab_size: 64,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    partial_rotary_factor: 0.75,
+  },
+  "config.json",
+);
+
+const plain: EngineAsk = {
+  backend: "auto",
+  gpu: false,
+  family: "llama",
+  convertsWeights: false,
+  modelNeeds: [],
+};
 
 describe("the native engine's registration", () => {
   it("is listed with its availability and reason", () => {
@@ -43,6 +65,12 @@ describe("the native engine's registration", () => {
       const converts = decideEngine("auto", {}, { ...plain, family: "fused", convertsWeights: true });
       expect(converts.chosen).toBe("tfjs");
       expect(converts.reason).toContain('model family "fused" converts its checkpoint\'s tensors');
+      // A family whose forward is more than Llama's (phi3: fused linears, partial rotary) goes to tfjs.
+      const phi = decideEngine("auto", {}, { ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) });
+      expect(phi.chosen).toBe("tfjs");
+      expect(phi.reason).toContain(
+        'model family "phi3" needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75)',
+      );
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
         chosen: "tfjs",

@@ -36,12 +36,15 @@ const RopeHf = z.looseObject(
     low_freq_factor: num().nullish(),
     high_freq_factor: num().nullish(),
     original_max_position_embeddings: int().nullish(),
+    short_factor: z.array(num()).nullish(),
+    long_factor: z.array(num()).nullish(),
+    attention_factor: num().nullish(),
   },
   { error: "must be an object or null" },
 );
 
 /** The decoder's config.json keys; `biasKeys` adds llama's `attention_bias` and `mlp_bias`. */
-function hfShape(name: string, biasKeys: boolean) {
+function hfShape(name: string, biasKeys: boolean, phiKeys: boolean) {
   return {
     model_type: z.literal(name),
     architectures: z.array(z.string()).nullish(),
@@ -63,6 +66,7 @@ function hfShape(name: string, biasKeys: boolean) {
     rope_parameters: RopeHf.nullish(),
     tie_word_embeddings: bool().nullish(),
     ...(biasKeys ? { attention_bias: bool().nullish(), mlp_bias: bool().nullish() } : {}),
+    ...(phiKeys ? { partial_rotary_factor: num().nullish() } : {}),
     bos_token_id: tokenId().nullish(),
     eos_token_id: z
       .union([tokenId(), z.array(tokenId())], {
@@ -79,23 +83,43 @@ type Issue = { path: (string | number)[]; message: string };
 
 type RopeKey = "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings";
 
+/** What a rope type reads besides its own keys. */
+interface RopeContext {
+  need: (key: RopeKey) => number;
+  /** A list of numbers the scaling must hold (a missing one is an issue). */
+  list: (key: "short_factor" | "long_factor") => number[];
+  scaling: RopeJson;
+  /** The pretrained context: config.json's top-level key (phi3), else the family's default, else null. */
+  originalMax: number | null;
+}
+
 /** config.json's `rope_type`: "default" (none) or one of our scalings, which use transformers' names. */
 type RopeType = "default" | NonNullable<RopeScaling>["type"];
 /** Each rope type -> our scaling, reading the keys it needs (a missing one is an issue). */
-const ropeTypes: Record<RopeType, (need: (key: RopeKey) => number) => RopeScaling> = {
+const ropeTypes: Record<RopeType, (c: RopeContext) => RopeScaling> = {
   default: () => null,
-  linear: (need) => ({ type: "linear", factor: need("factor") }),
-  llama3: (need) => ({
+  linear: ({ need }) => ({ type: "linear", factor: need("factor") }),
+  llama3: ({ need }) => ({
     type: "llama3",
     factor: need("factor"),
     lowFreqFactor: need("low_freq_factor"),
     highFreqFactor: need("high_freq_factor"),
     originalMaxPositionEmbeddings: need("original_max_position_embeddings"),
   }),
+  // transformers' _compute_longrope_parameters (modeling_rope_utils.py).
+  longrope: ({ need, list, scaling, originalMax }) => ({
+    type: "longrope",
+    shortFactor: list("short_factor"),
+    longFactor: list("long_factor"),
+    originalMaxPositionEmbeddings:
+      originalMax ?? scaling.original_max_position_embeddings ?? need("original_max_position_embeddings"),
+    attentionFactor: scaling.attention_factor ?? null,
+  }),
 };
 
 function parseRope(
   j: { rope_theta?: number | null; rope_scaling?: RopeJson | null; rope_parameters?: RopeJson | null },
+  originalMax: number | null,
   issues: Issue[],
 ): { ropeTheta: number; ropeScaling: RopeScaling } {
   const params = j.rope_parameters ?? null;
@@ -108,10 +132,15 @@ function parseRope(
     if (v == null) issues.push({ path: [at, key], message: "is missing" });
     return v ?? 0;
   };
+  const list = (key: "short_factor" | "long_factor") => {
+    const v = scaling[key];
+    if (v == null) issues.push({ path: [at, key], message: "is missing" });
+    return v ?? [];
+  };
   const type = scaling.rope_type ?? scaling.type ?? "default";
   const toScaling =
     typeof type === "string" && Object.hasOwn(ropeTypes, type) ? ropeTypes[type as RopeType] : undefined;
-  if (toScaling) return { ropeTheta, ropeScaling: toScaling(need) };
+  if (toScaling) return { ropeTheta, ropeScaling: toScaling({ need, list, scaling, originalMax }) };
   issues.push({
     path: [at, "rope_type"],
     message: `"${String(type)}" is not supported (supported: ${Object.keys(ropeTypes).join(", ")})`,
@@ -146,6 +175,13 @@ export interface DecoderFamilyOptions<Name extends string = string> {
   mlpBias: "config" | "never";
   /** Hugging Face paths of the linears below `model.layers.N.` where they differ from Llama's. */
   paths?: Partial<Record<LinearRole, string>>;
+  /** q/k/v and gate/up stored as one linear each (phi3's `qkv_proj` and `gate_up_proj`), held as stored. */
+  fusedLinears?: boolean;
+  /**
+   * phi3's RoPE keys: `partial_rotary_factor`, and a top-level `original_max_position_embeddings` that
+   * longrope reads (this default when absent, as Phi3Config has).
+   */
+  phiRope?: { originalMaxPositionEmbeddings: number };
   readWeight?: ModelFamily["readWeight"];
 }
 
@@ -157,6 +193,8 @@ const llamaPaths: Record<LinearRole, string> = {
   gate_proj: "mlp.gate_proj",
   up_proj: "mlp.up_proj",
   down_proj: "mlp.down_proj",
+  qkv_proj: "self_attn.qkv_proj",
+  gate_up_proj: "mlp.gate_up_proj",
 };
 
 /** A Llama-style decoder family; the options say how it differs from Llama. */
@@ -164,7 +202,7 @@ export function decoderFamily<Name extends string>(
   o: DecoderFamilyOptions<Name>,
 ): ModelFamily & { name: Name } {
   const biasKeys = o.qkvBias === "config" || o.mlpBias === "config";
-  const shape = hfShape(o.name, biasKeys);
+  const shape = hfShape(o.name, biasKeys, o.phiRope !== undefined);
   const configSchema = z.looseObject(shape).transform((j, ctx): ModelConfig => {
     const issues: Issue[] = [];
     const numHeads = j.num_attention_heads;
@@ -182,7 +220,37 @@ export function decoderFamily<Name extends string>(
     const headDim = j.head_dim ?? j.hidden_size / numHeads;
     if (headDim % 2 !== 0)
       issues.push({ path: ["head_dim"], message: `must be even for RoPE, got ${headDim}` });
-    const { ropeTheta, ropeScaling } = parseRope(j, issues);
+    const phi = j as { partial_rotary_factor?: number | null; original_max_position_embeddings?: unknown };
+    const partialRotaryFactor = phi.partial_rotary_factor ?? 1;
+    const rotaryDim = Math.floor(headDim * partialRotaryFactor);
+    if (partialRotaryFactor <= 0 || partialRotaryFactor > 1 || rotaryDim % 2 !== 0 || rotaryDim === 0)
+      issues.push({
+        path: ["partial_rotary_factor"],
+        message: `must be in (0, 1] and rotate an even number of each head's ${headDim} dimensions, got ${partialRotaryFactor}`,
+      });
+    // Kept out of the schema's keys: a base model's value is written back as it was.
+    const topOriginal = phi.original_max_position_embeddings;
+    if (topOriginal != null && !(Number.isInteger(topOriginal) && (topOriginal as number) > 0))
+      issues.push({
+        path: ["original_max_position_embeddings"],
+        message: `must be an integer >= 1, got ${got(topOriginal)}`,
+      });
+    const originalMax = o.phiRope
+      ? ((topOriginal as number | null | undefined) ?? o.phiRope.originalMaxPositionEmbeddings)
+      : null;
+    const { ropeTheta, ropeScaling } = parseRope(j, originalMax, issues);
+    if (ropeScaling?.type === "longrope") {
+      const at = j.rope_scaling ? "rope_scaling" : "rope_parameters";
+      for (const [key, v] of [
+        ["short_factor", ropeScaling.shortFactor],
+        ["long_factor", ropeScaling.longFactor],
+      ] as const)
+        if (v.length > 0 && v.length !== rotaryDim / 2)
+          issues.push({
+            path: [at, key],
+            message: `must list ${rotaryDim / 2} factors (half the rotary dimensions), got ${v.length}`,
+          });
+    }
     const torchDtype = parseDtype(j, issues);
     const flags = j as { attention_bias?: boolean | null; mlp_bias?: boolean | null };
     for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
@@ -199,6 +267,7 @@ export function decoderFamily<Name extends string>(
       rmsNormEps: j.rms_norm_eps ?? 1e-6,
       ropeTheta,
       ropeScaling,
+      ...(o.phiRope ? { partialRotaryFactor } : {}),
       tieWordEmbeddings: j.tie_word_embeddings ?? false,
       attentionBias: o.qkvBias === "always" || (o.qkvBias === "config" && (flags.attention_bias ?? false)),
       mlpBias: o.mlpBias === "config" && (flags.mlp_bias ?? false),
@@ -223,6 +292,14 @@ export function decoderFamily<Name extends string>(
       outFeatures,
       bias,
     });
+    // Fused as transformers' Phi3 stores them: rows q, k, v and gate, up.
+    if (o.fusedLinears)
+      return [
+        m("o_proj", q, d, ab && o.oProjBias),
+        m("qkv_proj", d, q + 2 * kv, ab),
+        m("gate_up_proj", d, 2 * ffn, mb),
+        m("down_proj", ffn, d, mb),
+      ];
     return [
       m("q_proj", d, q, ab),
       m("k_proj", d, kv, ab),
@@ -275,7 +352,18 @@ export function decoderFamily<Name extends string>(
         high_freq_factor: cfg.ropeScaling.highFreqFactor,
         original_max_position_embeddings: cfg.ropeScaling.originalMaxPositionEmbeddings,
       };
+    } else if (cfg.ropeScaling?.type === "longrope") {
+      // Phi3Config before transformers 4.48 takes exactly these three keys; the context length is top-level.
+      ropeScaling = {
+        type: "longrope",
+        short_factor: cfg.ropeScaling.shortFactor,
+        long_factor: cfg.ropeScaling.longFactor,
+        ...(cfg.ropeScaling.attentionFactor != null
+          ? { attention_factor: cfg.ropeScaling.attentionFactor }
+          : {}),
+      };
     }
+    const longrope = cfg.ropeScaling?.type === "longrope" ? cfg.ropeScaling : null;
     return {
       architectures: [o.hfClass],
       model_type: o.name,
@@ -302,6 +390,8 @@ export function decoderFamily<Name extends string>(
       torch_dtype: cfg.torchDtype,
       use_cache: true,
       ...(biasKeys ? { attention_bias: cfg.attentionBias, mlp_bias: cfg.mlpBias } : {}),
+      ...(o.phiRope ? { partial_rotary_factor: cfg.partialRotaryFactor ?? 1 } : {}),
+      ...(longrope ? { original_max_position_embeddings: longrope.originalMaxPositionEmbeddings } : {}),
     };
   };
 

@@ -20,6 +20,7 @@ import {
 } from "./index.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
+import { phi3 } from "./phi3.ts";
 import { qwen2 } from "./qwen2.ts";
 
 beforeAll(async () => {
@@ -37,14 +38,15 @@ const base = {
 
 describe("the built-in families", () => {
   it("are one file each, registered under their model_type with their transformers classes", () => {
-    expect(builtinFamilyNames).toEqual(["llama", "qwen2", "mistral"]);
-    expect(familyNames()).toEqual(expect.arrayContaining(["llama", "qwen2", "mistral"]));
-    expect([llama, qwen2, mistral].map((f) => [f.name, f.hfClass, f.decoderLayerClass])).toEqual([
+    expect(builtinFamilyNames).toEqual(["llama", "qwen2", "mistral", "phi3"]);
+    expect(familyNames()).toEqual(expect.arrayContaining(["llama", "qwen2", "mistral", "phi3"]));
+    expect([llama, qwen2, mistral, phi3].map((f) => [f.name, f.hfClass, f.decoderLayerClass])).toEqual([
       ["llama", "LlamaForCausalLM", "LlamaDecoderLayer"],
       ["qwen2", "Qwen2ForCausalLM", "Qwen2DecoderLayer"],
       ["mistral", "MistralForCausalLM", "MistralDecoderLayer"],
+      ["phi3", "Phi3ForCausalLM", "Phi3DecoderLayer"],
     ]);
-    for (const f of [llama, qwen2, mistral]) expect(familyNamed(f.name)).toBe(f);
+    for (const f of [llama, qwen2, mistral, phi3]) expect(familyNamed(f.name)).toBe(f);
   });
 
   it("each reads its own keys: llama's bias flags, qwen2's fixed q/k/v biases, mistral's none", () => {

@@ -1,11 +1,12 @@
 // The model families: the built-ins (one file each) registered in preference order, and the registry.
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
+import { phi3 } from "./phi3.ts";
 import { qwen2 } from "./qwen2.ts";
 import { registerFamily } from "./registry.ts";
 
 /** The families sftkit ships; a recipe's inline `architecture.type` takes one of these. */
-export const builtinFamilies = [llama, qwen2, mistral] as const;
+export const builtinFamilies = [llama, qwen2, mistral, phi3] as const;
 for (const f of builtinFamilies) registerFamily(f);
 
 export type BuiltinFamilyName = (typeof builtinFamilies)[number]["name"];
@@ -14,6 +15,7 @@ export const builtinFamilyNames = builtinFamilies.map((f) => f.name) as [
   ...BuiltinFamilyName[],
 ];
 
+export { beyondLlama } from "./beyond-llama.ts";
 export { type DecoderFamilyOptions, decoderFamily, readWeightAsIs } from "./decoder.ts";
 export {
   familyNamed,

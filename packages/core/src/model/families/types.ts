@@ -13,6 +13,15 @@ const RopeScalingSchema = z
       highFreqFactor: z.number(),
       originalMaxPositionEmbeddings: positive(),
     }),
+    z.object({
+      type: z.literal("longrope"),
+      /** Per-frequency divisors up to `originalMaxPositionEmbeddings`, and beyond it. */
+      shortFactor: z.array(z.number()),
+      longFactor: z.array(z.number()),
+      originalMaxPositionEmbeddings: positive(),
+      /** cos/sin scale as config.json gives it; null: derived from the context extension. */
+      attentionFactor: z.number().nullable(),
+    }),
   ])
   .nullable()
   .describe("RoPE frequency scaling (null: none).");
@@ -34,6 +43,12 @@ export const ModelConfigSchema = z.object({
   rmsNormEps: z.number().positive().describe("RMSNorm epsilon."),
   ropeTheta: z.number().positive().describe("RoPE base frequency."),
   ropeScaling: RopeScalingSchema,
+  partialRotaryFactor: z
+    .number()
+    .gt(0)
+    .max(1)
+    .optional()
+    .describe("Share of each head's dimensions that RoPE rotates (absent: all)."),
   tieWordEmbeddings: z.boolean().describe("Share the embedding matrix with lm_head."),
   attentionBias: z.boolean().describe("Bias on q/k/v/o projections (default: true for qwen2, else false)."),
   mlpBias: z.boolean().describe("Bias on the MLP projections."),
@@ -52,7 +67,10 @@ export class ModelConfigError extends Error {
   override name = "ModelConfigError";
 }
 
-/** The seven linears of a decoder layer, by role (the names recipes and LoRA targets use). */
+/**
+ * The linears of a decoder layer, by role (the names recipes and LoRA targets use): Llama's seven, or with
+ * q/k/v and gate/up fused as one linear each (phi3's `qkv_proj`, `gate_up_proj`), as the checkpoint stores them.
+ */
 export const linearRoles = [
   "q_proj",
   "k_proj",
@@ -61,6 +79,8 @@ export const linearRoles = [
   "gate_proj",
   "up_proj",
   "down_proj",
+  "qkv_proj",
+  "gate_up_proj",
 ] as const;
 export type LinearRole = (typeof linearRoles)[number];
 
@@ -118,7 +138,7 @@ export interface ModelFamily {
   configKeys: readonly string[];
   /** ModelConfig -> the config.json transformers reads back to the same model. */
   toHfConfig(cfg: ModelConfig): Record<string, unknown>;
-  /** The seven linears of one decoder layer, in checkpoint order. */
+  /** The linears of one decoder layer, in checkpoint order. */
   linearModules(cfg: ModelConfig): LinearModule[];
   /** Every tensor, in checkpoint order, with `vocab` embedding rows. */
   tensors(cfg: ModelConfig, vocab: number): TensorFact[];
