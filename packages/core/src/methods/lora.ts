@@ -1,10 +1,18 @@
 // LoRA: low-rank adapters on chosen linear modules (rsLoRA scaling, input dropout), optionally training the
 // rows of added tokens (PEFT trainable tokens). QLoRA (qlora.ts) is this over an NF4 base.
 import { z } from "zod";
+import type { ModelConfig } from "../model/config.ts";
 import { linearModules } from "../model/config.ts";
 import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
-import type { AxolotlMapping, ExportFacts, ExportNote, MethodDefinition, TrlMapping } from "./definition.ts";
+import type {
+  AxolotlMapping,
+  ExportFacts,
+  ExportNote,
+  MethodDefinition,
+  MethodProblem,
+  TrlMapping,
+} from "./definition.ts";
 import { MIN_PEFT_TRAINABLE_TOKENS } from "./peft.ts";
 
 /** The decoder's linear roles, as the model families name them. */
@@ -47,6 +55,25 @@ export function loraParameters(m: LoraSettings, cfg: Parameters<typeof linearMod
     parameters: cfg.numLayers * m.rank * (x.inFeatures + x.outFeatures),
     tensors: 2 * cfg.numLayers,
   }));
+}
+
+/** Targets the model's family has no linear for (phi3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj). */
+export function checkLoraTargets(m: LoraSettings, cfg: ModelConfig): MethodProblem[] {
+  if (m.targets === "all-linear") return [];
+  const names: string[] = linearModules(cfg).map((x) => x.name);
+  return m.targets.flatMap((t, i): MethodProblem[] =>
+    names.includes(t)
+      ? []
+      : [
+          {
+            severity: "error",
+            code: "sft/invalid-value",
+            path: ["method", "targets", i],
+            message: `the ${cfg.architecture} model has no linear "${t}" (targets default to q_proj, k_proj, v_proj, o_proj)`,
+            hint: `its linears are ${names.join(", ")}; or targets: "all-linear"`,
+          },
+        ],
+  );
 }
 
 export const loraMemory = (m: LoraSettings) => ({
@@ -126,6 +153,7 @@ export const lora: MethodDefinition<LoraMethod> = {
   addedRowsLearn: (m) => m.trainNewTokens,
   quantizedBase: () => null,
   addedParameters: loraParameters,
+  checkModel: checkLoraTargets,
   memory: loraMemory,
   pieces: (m) => ({ lora: m }),
   exports: {

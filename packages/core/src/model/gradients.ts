@@ -160,6 +160,16 @@ const configs: tf.GradConfig[] = [
     },
   },
   {
+    // A fused linear's output split into its parts (phi3's qkv_proj and gate_up_proj): the parts' gradients joined.
+    kernelName: "SplitV",
+    gradFunc: (dy, _saved, attrs) => {
+      const parts = dy as tf.Tensor[];
+      let axis = (attrs as unknown as { axis: number }).axis;
+      if (axis < 0) axis += parts[0]!.rank;
+      return { x: () => tf.concat(parts, axis) };
+    },
+  },
+  {
     kernelName: "Concat",
     saveAllInputs: true,
     gradFunc: (dy, saved, attrs) => {

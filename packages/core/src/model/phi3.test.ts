@@ -1,15 +1,16 @@
 // phi3 (Phi-3, Phi-3.5, Phi-4-mini): checkpoints written as transformers stores them (fused qkv_proj and
 // gate_up_proj, its config.json keys) load and match a float64 reference written from modeling_phi3.py
 // (reference-forward-phi3.ts names the file and commit).
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "./backend.ts";
 import { padRows } from "./batch.ts";
-import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
+import { Checkpoint } from "./checkpoint.ts";
 import { loadModel, Model } from "./llama.ts";
+import { phi3Json, writePhi3 } from "./phi3.testing.ts";
 import { phi3ReferenceLogits } from "./reference-forward-phi3.ts";
 
 let dir: string;
@@ -20,99 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** A Phi-4-mini-shaped config.json, tiny: GQA 4/2, head_dim 8, partial rotary 0.75, tied. */
-export function phi3Json(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    architectures: ["Phi3ForCausalLM"],
-    model_type: "phi3",
-    attention_bias: false,
-    attention_dropout: 0.0,
-    bos_token_id: 1,
-    embd_pdrop: 0.0,
-    eos_token_id: 2,
-    full_attn_mod: 1,
-    hidden_act: "silu",
-    hidden_size: 32,
-    initializer_range: 0.02,
-    intermediate_size: 48,
-    interpolate_factor: 1,
-    lm_head_bias: false,
-    max_position_embeddings: 128,
-    mlp_bias: false,
-    num_attention_heads: 4,
-    num_hidden_layers: 2,
-    num_key_value_heads: 2,
-    original_max_position_embeddings: 128,
-    pad_token_id: 3,
-    partial_rotary_factor: 0.75,
-    resid_pdrop: 0.0,
-    rms_norm_eps: 1e-5,
-    rope_scaling: null,
-    rope_theta: 10000.0,
-    sliding_window: 262144,
-    tie_word_embeddings: true,
-    torch_dtype: "float32",
-    use_cache: true,
-    vocab_size: 61,
-    ...over,
-  };
-}
-
-/** xorshift-based normal draws: the checkpoint's values, independent of tfjs. */
-function normals(n: number, seed: number, std: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const u = () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return ((s >>> 0) + 0.5) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = std * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
-
-/** Writes config.json and random tensors under transformers' Phi3 names and shapes. */
-export async function writePhi3(
-  path: string,
-  json: Record<string, unknown>,
-  opts: { dtype?: "F32" | "BF16"; seed?: number } = {},
-): Promise<void> {
-  const d = json.hidden_size as number;
-  const H = json.num_attention_heads as number;
-  const KV = json.num_key_value_heads as number;
-  const hd = d / H;
-  const ffn = json.intermediate_size as number;
-  const V = json.vocab_size as number;
-  const shapes: [string, number[]][] = [["model.embed_tokens.weight", [V, d]]];
-  for (let l = 0; l < (json.num_hidden_layers as number); l++) {
-    const p = `model.layers.${l}`;
-    shapes.push(
-      [`${p}.self_attn.o_proj.weight`, [d, H * hd]],
-      [`${p}.self_attn.qkv_proj.weight`, [H * hd + 2 * KV * hd, d]],
-      [`${p}.mlp.gate_up_proj.weight`, [2 * ffn, d]],
-      [`${p}.mlp.down_proj.weight`, [d, ffn]],
-      [`${p}.input_layernorm.weight`, [d]],
-      [`${p}.post_attention_layernorm.weight`, [d]],
-    );
-  }
-  shapes.push(["model.norm.weight", [d]]);
-  if (!json.tie_word_embeddings) shapes.push(["lm_head.weight", [V, d]]);
-  const seed = opts.seed ?? 1;
-  await writeCheckpoint(
-    path,
-    shapes.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      // Norm weights around 1, the rest around 0 (large enough that every part moves the logits).
-      const data = normals(n, seed * 1009 + i, name.includes("norm") ? 0.3 : 0.2);
-      if (name.includes("norm")) for (let j = 0; j < n; j++) data[j] = data[j]! + 1;
-      return { name, shape, data };
-    }),
-    { dtype: opts.dtype ?? "F32" },
-  );
-  await writeFile(join(path, "config.json"), `${JSON.stringify(json, null, 2)}\n`);
-}
 
 async function checkpointWeights(path: string): Promise<Map<string, Float32Array>> {
   const ck = await Checkpoint.open(path);

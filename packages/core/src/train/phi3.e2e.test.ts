@@ -1,0 +1,148 @@
+// LoRA on a tiny random phi3 checkpoint with the real Phi-3-mini tokenizer and chat template, through the
+// loop: the loss falls, the PEFT adapter has phi3's module names and fused shapes, it reloads onto the base,
+// and the merged model (fused weights, every key of the base config.json) equals base + adapter.
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { exportRecipe } from "../export/export.ts";
+import { applyAdapter } from "../methods/load.ts";
+import { padRows } from "../model/batch.ts";
+import { loadModel, type Model } from "../model/llama.ts";
+import { phi3Json, writePhi3 } from "../model/phi3.testing.ts";
+import { SafetensorsFile } from "../model/safetensors.ts";
+import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../testing/fixtures.ts";
+import { chatData, compileTest, testRecipe } from "./fixtures.testing.ts";
+import { train } from "./loop.ts";
+
+const shapes = async (file: string): Promise<Map<string, number[]>> => {
+  const st = await SafetensorsFile.open(file);
+  try {
+    return new Map([...st.tensors].map(([n, t]) => [n, t.shape]));
+  } finally {
+    await st.close();
+  }
+};
+
+async function logits(m: Model, ids: number[], hooks?: object): Promise<Float32Array> {
+  const t = m.logitsTensor(padRows([ids]), { hooks: hooks as never });
+  const d = (await t.data()) as Float32Array;
+  t.dispose();
+  return d;
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) =>
+  a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
+
+// Phi-3-mini's vocabulary and special ids (its config.json: bos 1, eos and pad 32000).
+const json = phi3Json({ vocab_size: 32064, bos_token_id: 1, eos_token_id: 32000, pad_token_id: 32000 });
+
+describe.skipIf(!hasSharedFixtures)(
+  `phi3 LoRA end to end${hasSharedFixtures ? "" : ` (${sharedFixturesSkipReason})`}`,
+  () => {
+    let base = "";
+    beforeAll(async () => {
+      base = mkdtempSync(join(tmpdir(), "sft-phi3-base-"));
+      await writePhi3(base, json, { seed: 11, std: 0.2 });
+      for (const f of ["tokenizer.json", "tokenizer_config.json"])
+        copyFileSync(fixture("tokenizers", "phi-3-mini", f), join(base, f));
+    });
+
+    it("trains, writes PEFT's phi3 adapter, reloads it, and merges to base + adapter", async () => {
+      const steps = 20;
+      const recipe = testRecipe(
+        { steps, learningRate: 3e-2, warmupSteps: 2, eval: { maxSamples: 8, every: steps } },
+        {
+          model: { path: base },
+          template: "model",
+          method: {
+            kind: "lora",
+            rank: 4,
+            alpha: 8,
+            dropout: 0,
+            targets: ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
+          },
+          output: { dir: mkdtempSync(join(tmpdir(), "sft-phi3-out-")), save: "both" },
+          acknowledge: ["sft/high-learning-rate"],
+        },
+      );
+      recipe.data.sources.chat!.path = chatData;
+      const { plan, compiled } = await compileTest(recipe);
+      expect(plan.model.architecture).toBe("phi3");
+      // Native's forward is Llama's: a phi3 plan runs on tfjs.
+      expect(plan.engine?.chosen).toBe("tfjs");
+      const run = await train(plan, { compiled, progress: "off", samples: 0, handleSigint: false });
+      expect(run.evalLoss!).toBeLessThan(run.initialEvalLoss! * 0.85);
+
+      const out = plan.output.dir;
+      const adapterConfig = JSON.parse(readFileSync(join(out, "adapter", "adapter_config.json"), "utf8"));
+      expect([...adapterConfig.target_modules].sort()).toEqual([
+        "down_proj",
+        "gate_up_proj",
+        "o_proj",
+        "qkv_proj",
+      ]);
+      // PEFT's names and shapes: one lora_A [r, in] and one lora_B [fused out, r] per fused linear.
+      const adapter = await shapes(join(out, "adapter", "adapter_model.safetensors"));
+      const p = "base_model.model.model.layers.1";
+      expect(adapter.get(`${p}.self_attn.qkv_proj.lora_A.weight`)).toEqual([4, 32]);
+      expect(adapter.get(`${p}.self_attn.qkv_proj.lora_B.weight`)).toEqual([32 + 2 * 16, 4]);
+      expect(adapter.get(`${p}.mlp.gate_up_proj.lora_A.weight`)).toEqual([4, 32]);
+      expect(adapter.get(`${p}.mlp.gate_up_proj.lora_B.weight`)).toEqual([2 * 48, 4]);
+      expect(adapter.get(`${p}.mlp.down_proj.lora_B.weight`)).toEqual([32, 4]);
+      expect(adapter.size).toBe(2 * 4 * 2);
+
+      // The merged model: fused weights as stored, every key of the base config.json kept.
+      const merged = await shapes(join(out, "model", "model.safetensors"));
+      expect(merged.get("model.layers.0.self_attn.qkv_proj.weight")).toEqual([64, 32]);
+      expect(merged.get("model.layers.0.mlp.gate_up_proj.weight")).toEqual([96, 32]);
+      const mergedConfig = JSON.parse(readFileSync(join(out, "model", "config.json"), "utf8"));
+      for (const key of Object.keys(json)) expect(mergedConfig).toHaveProperty(key);
+      expect(mergedConfig).toMatchObject({
+        resid_pdrop: 0,
+        sliding_window: 262144,
+        partial_rotary_factor: 0.75,
+      });
+
+      // base + adapter (reloaded from its files) = the merged model, and differs from the base.
+      const ids = [1, 32010, 450, 4996, 32007, 32001, 306, 626, 32007];
+      const baseModel = await loadModel(base);
+      const before = await logits(baseModel, ids);
+      const applied = await applyAdapter(baseModel, join(out, "adapter"));
+      const viaAdapter = await logits(baseModel, ids, applied.hooks);
+      const mergedModel = await loadModel(join(out, "model"));
+      expect(maxDiff(await logits(mergedModel, ids), viaAdapter)).toBeLessThan(1e-4);
+      expect(maxDiff(before, viaAdapter)).toBeGreaterThan(1e-3);
+      applied.dispose();
+      baseModel.dispose();
+      mergedModel.dispose();
+
+      // Axolotl and TRL get the same module names.
+      for (const target of ["axolotl", "trl"] as const) {
+        const dir = mkdtempSync(join(tmpdir(), `sft-phi3-${target}-`));
+        const r = await exportRecipe(recipe, { target, out: dir });
+        expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+        const text = r.files
+          .filter((f) => /\.(ya?ml|py|sh)$/.test(f))
+          .map((f) => readFileSync(join(dir, f), "utf8"))
+          .join("\n");
+        expect(text).toMatch(/qkv_proj[\s\S]*gate_up_proj|gate_up_proj[\s\S]*qkv_proj/);
+        expect(text).not.toMatch(/\b(q_proj|gate_proj|up_proj)\b/);
+      }
+    }, 300_000);
+
+    it("refuses targets phi3 does not have, at the recipe's path", async () => {
+      const recipe = testRecipe(
+        {},
+        { model: { path: base }, template: "model", method: { kind: "lora", targets: ["q_proj", "o_proj"] } },
+      );
+      const { compileRecipe } = await import("../compile/compile.ts");
+      const r = await compileRecipe(recipe, { write: false });
+      const errors = r.diagnostics.filter((d) => d.severity === "error");
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: "sft/invalid-value" });
+      expect(errors[0]!.message).toContain('the phi3 model has no linear "q_proj"');
+      expect(JSON.stringify(errors[0])).toContain("qkv_proj, gate_up_proj");
+    });
+  },
+);
