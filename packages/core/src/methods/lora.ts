@@ -30,7 +30,9 @@ export const loraFields = {
   targets: z
     .union([z.literal("all-linear"), z.array(z.enum(linearModuleNames)).min(1)])
     .default(["q_proj", "k_proj", "v_proj", "o_proj"])
-    .describe("Linear modules that get adapters, or `all-linear`."),
+    .describe(
+      "Linear modules that get adapters, as the model family names them (phi3: qkv_proj, o_proj, gate_up_proj, down_proj), or `all-linear`.",
+    ),
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
   trainNewTokens: z
     .boolean()
