@@ -11,6 +11,7 @@ import { padRows } from "../model/batch.ts";
 import { loadModel, type Model } from "../model/llama.ts";
 import { phi3Json, writePhi3 } from "../model/phi3.testing.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
+import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../testing/fixtures.ts";
 import { chatData, compileTest, testRecipe } from "./fixtures.testing.ts";
 import { train } from "./loop.ts";
@@ -71,8 +72,11 @@ describe.skipIf(!hasSharedFixtures)(
       expect(plan.model.architecture).toBe("phi3");
       // Native's forward is Llama's: a phi3 plan runs on tfjs.
       expect(plan.engine?.chosen).toBe("tfjs");
-      const run = await train(plan, { compiled, progress: "off", samples: 0, handleSigint: false });
+      const run = await train(plan, { compiled, progress: "off", samples: 1, handleSigint: false });
       expect(run.evalLoss!).toBeLessThan(run.initialEvalLoss! * 0.85);
+      // A greedy sample through the KV cache, prompted with Phi-3's own template.
+      expect(run.samples).toHaveLength(1);
+      expect(run.samples[0]!.prompt).toContain("<|user|>");
 
       const out = plan.output.dir;
       const adapterConfig = JSON.parse(readFileSync(join(out, "adapter", "adapter_config.json"), "utf8"));
@@ -130,6 +134,46 @@ describe.skipIf(!hasSharedFixtures)(
         expect(text).not.toMatch(/\b(q_proj|gate_proj|up_proj)\b/);
       }
     }, 300_000);
+
+    // The other methods on the same checkpoint: a few steps each, through the loop, writing their artefacts.
+    const others: [string, RecipeInput["method"]][] = [
+      ["full", { kind: "full" }],
+      ["partial", { kind: "partial", lastLayers: 1, modules: ["gate_up_proj"] }],
+      ["qlora", { kind: "qlora", rank: 4, alpha: 8, targets: "all-linear" }],
+      ["prefix", { kind: "prefix", virtualTokens: 4 }],
+      ["frozen", { kind: "frozen", trainable: { newTokens: true } }],
+    ];
+    for (const [name, method] of others)
+      it(`${name} trains on phi3 and writes its artefacts`, async () => {
+        const extra: Partial<RecipeInput> =
+          name === "frozen"
+            ? { tokens: { add: ["<|tool|>"] }, acknowledge: ["sft/token-not-in-template"] }
+            : {};
+        const recipe = testRecipe(
+          { steps: 2, learningRate: 1e-3, eval: { maxSamples: 2, every: 2 } },
+          {
+            model: { path: base },
+            template: "model",
+            method,
+            output: { dir: mkdtempSync(join(tmpdir(), `sft-phi3-${name}-`)), save: "both" },
+            ...extra,
+          },
+        );
+        const { plan, compiled } = await compileTest(recipe);
+        const run = await train(plan, { compiled, progress: "off", samples: 0, handleSigint: false });
+        expect(run.steps).toBe(2);
+        expect(Number.isFinite(run.loss)).toBe(true);
+        if (name === "qlora") {
+          const adapter = await shapes(join(plan.output.dir, "adapter", "adapter_model.safetensors"));
+          expect(adapter.get("base_model.model.model.layers.0.self_attn.qkv_proj.lora_B.weight")).toEqual([
+            64, 4,
+          ]);
+        }
+        if (name !== "prefix") {
+          const merged = await shapes(join(plan.output.dir, "model", "model.safetensors"));
+          expect(merged.get("model.layers.1.mlp.gate_up_proj.weight")).toEqual([96, 32]);
+        }
+      }, 120_000);
 
     it("refuses targets phi3 does not have, at the recipe's path", async () => {
       const recipe = testRecipe(
