@@ -9,6 +9,7 @@ import { type TrainedTokens, writeLoraAdapter, writePrefixAdapter } from "../../
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import { methodDefinition } from "../../methods/registry.ts";
 import { newTokens } from "../../methods/vocab.ts";
+import { hfModuleNames } from "../../model/config.ts";
 import { expectedTensors } from "../../model/llama.ts";
 import type { SaveArtefactsOptions } from "../engine.ts";
 import type { NativeMethod } from "./methods.ts";
@@ -104,7 +105,8 @@ export async function saveNativeArtefacts(
     const m = pieces.lora;
     const dir = join(opts.outDir, "adapter");
     const base = recordedBase(opts.baseModel, dir);
-    const targets = [...new Set(nm.loraPairs.map((p) => p.module.name))];
+    // As the family names the modules (what PEFT matches), as the tfjs engine writes them (methods/save.ts).
+    const targets = hfModuleNames(cfg, [...new Set(nm.loraPairs.map((p) => p.module.name))]);
     const written = await writeLoraAdapter(dir, {
       baseModel: base.name,
       revision: base.revision,
