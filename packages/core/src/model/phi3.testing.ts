@@ -96,3 +96,42 @@ export async function writePhi3(
   );
   await writeFile(join(path, "config.json"), `${JSON.stringify(json, null, 2)}\n`);
 }
+
+/** n longrope factors from v up, in steps of 0.01. */
+export const factors = (n: number, v: number) => Array.from({ length: n }, (_, i) => v + i / 100);
+
+/** Phi-4-mini-instruct's config.json keys and values (the longrope factors stand in: 48 each). */
+export const phi4MiniJson = {
+  architectures: ["Phi3ForCausalLM"],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 199999,
+  embd_pdrop: 0.0,
+  eos_token_id: 199999,
+  full_attn_mod: 1,
+  hidden_act: "silu",
+  hidden_size: 3072,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  interpolate_factor: 1,
+  lm_head_bias: false,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: "phi3",
+  num_attention_heads: 24,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  original_max_position_embeddings: 4096,
+  pad_token_id: 199999,
+  partial_rotary_factor: 0.75,
+  resid_pdrop: 0.0,
+  rms_norm_eps: 1e-5,
+  rope_scaling: { long_factor: factors(48, 1), short_factor: factors(48, 1), type: "longrope" },
+  rope_theta: 10000.0,
+  sliding_window: 262144,
+  tie_word_embeddings: true,
+  torch_dtype: "bfloat16",
+  transformers_version: "4.45.0",
+  use_cache: true,
+  vocab_size: 200064,
+};

@@ -1,7 +1,7 @@
 // LoRA on a tiny random phi3 checkpoint with the real Phi-3-mini tokenizer and chat template, through the
 // loop: the loss falls, the PEFT adapter has phi3's module names and fused shapes, it reloads onto the base,
 // and the merged model (fused weights, every key of the base config.json) equals base + adapter.
-import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { exportRecipe } from "../export/export.ts";
 import { applyAdapter } from "../methods/load.ts";
 import { padRows } from "../model/batch.ts";
 import { loadModel, type Model } from "../model/llama.ts";
-import { phi3Json, writePhi3 } from "../model/phi3.testing.ts";
+import { phi3Json, phi4MiniJson, writePhi3 } from "../model/phi3.testing.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { fixture, hasSharedFixtures, sharedFixturesSkipReason } from "../testing/fixtures.ts";
@@ -174,6 +174,33 @@ describe.skipIf(!hasSharedFixtures)(
           expect(merged.get("model.layers.1.mlp.gate_up_proj.weight")).toEqual([96, 32]);
         }
       }, 120_000);
+
+    it("plans a Phi-4-mini-shaped model (config.json only): 3,836,021,760 parameters, LoRA on the fused linears", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "sft-phi4-mini-"));
+      writeFileSync(join(dir, "config.json"), JSON.stringify(phi4MiniJson));
+      for (const f of ["tokenizer.json", "tokenizer_config.json"])
+        copyFileSync(fixture("tokenizers", "phi-3-mini", f), join(dir, f));
+      const recipe = testRecipe(
+        {},
+        {
+          model: { path: dir },
+          template: "model",
+          method: { kind: "lora", rank: 16, targets: "all-linear" },
+        },
+      );
+      const { plan } = await compileTest(recipe);
+      // embed 200064 x 3072 + 32 x (qkv 5120x3072 + o 3072x3072 + gate_up 16384x3072 + down 3072x8192 + 2 x 3072) + 3072.
+      expect(plan.model.parameters).toBe(3_836_021_760);
+      // LoRA r 16 per layer: qkv 16 x (3072 + 5120), o 16 x 6144, gate_up 16 x (3072 + 16384), down 16 x (8192 + 3072).
+      const lora = plan.parameterGroups.filter((g) => g.name.startsWith("lora."));
+      expect(Object.fromEntries(lora.map((g) => [g.name, g.parameters]))).toEqual({
+        "lora.o_proj": 32 * 16 * 6144,
+        "lora.qkv_proj": 32 * 16 * 8192,
+        "lora.gate_up_proj": 32 * 16 * 19456,
+        "lora.down_proj": 32 * 16 * 11264,
+      });
+      expect(plan.engine?.chosen).toBe("tfjs");
+    });
 
     it("refuses targets phi3 does not have, at the recipe's path", async () => {
       const recipe = testRecipe(
