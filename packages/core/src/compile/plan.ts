@@ -6,6 +6,8 @@ import { methodDefinition } from "../methods/registry.ts";
 import { beyondLlama, familyOf } from "../model/families/index.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
+import { ROPE } from "../model/ops/rope.ts";
+import { rotaryDim } from "../model/rope.ts";
 import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
@@ -228,9 +230,17 @@ function planCompute(
       ...(native ? { native } : {}),
     },
     engine,
-    kernels: describeKernels(backend.chosen, native?.active ?? false),
+    kernels: ropeAsRun(cfg, backend.chosen, describeKernels(backend.chosen, native?.active ?? false)),
     ...(gpu ? { gpu } : {}),
   };
+}
+
+/** Partial rotary runs RoPE as formulated, whatever kernel is registered (the kernels turn whole heads). */
+function ropeAsRun(cfg: ModelConfig, backend: string, kernels: Plan["kernels"]): Plan["kernels"] {
+  const rot = rotaryDim(cfg);
+  if (rot === cfg.headDim) return kernels;
+  const formulation = `partial rotary (the first ${rot} of ${cfg.headDim} dimensions per head): ${ROPE.reference.plan(backend)}`;
+  return kernels.map((k) => (k.op === "rope" ? { op: "rope", formulation } : k));
 }
 
 function modelSection(

@@ -200,6 +200,10 @@ describe.skipIf(!hasSharedFixtures)(
         "lora.down_proj": 32 * 16 * 11264,
       });
       expect(plan.engine?.chosen).toBe("tfjs");
+      // What RoPE really runs as: the rope kernels turn whole heads, partial rotary is formulated.
+      expect(plan.kernels.find((k) => k.op === "rope")?.formulation).toMatch(
+        /^partial rotary \(the first 96 of 128 dimensions per head\): rotate-half as x\*cos/,
+      );
     });
 
     it("refuses targets phi3 does not have, at the recipe's path", async () => {
