@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { beyondLlama, parseHfConfig } from "../../model/families/index.ts";
 import type { EngineAsk } from "../engine.ts";
 import { decideEngine, listEngines } from "../index.ts";
+import { nativeUnsupported } from "./index.ts";
 import { nativeSkip } from "./testing.ts";
 
 // Phi-4-mini's shape, small.
@@ -28,6 +29,13 @@ const plain: EngineAsk = {
 };
 
 describe("the native engine's registration", () => {
+  it("refuses a model that needs more than Llama's forward, saying what (wherever it is built or not)", () => {
+    expect(nativeUnsupported({ ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) })).toBe(
+      'model family "phi3" needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native forward (Llama\'s) does not have',
+    );
+    expect(nativeUnsupported(plain)).toBeNull();
+  });
+
   it("is listed with its availability and reason", () => {
     const e = listEngines().find((x) => x.name === "native");
     expect(e).toBeDefined();
