@@ -1,0 +1,144 @@
+// Sweeps on stories260K (a few steps each, in a temporary copy of the examples): a 2 x 2 grid end to end with
+// its report, a trial stopped mid-run resumed from its checkpoint, and bad trials stopping the whole sweep at
+// compile time with every problem listed and nothing trained.
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { copyExamples } from "../testing/example-copy.ts";
+import { readRunStatus } from "./run-status.ts";
+import { loadSweepFile, readSweepState, runSweep, sweepRoot } from "./sweep.ts";
+
+const repo = join(import.meta.dirname, "../../../..");
+const bin = join(repo, "packages/core/bin/sft.js");
+const copies: string[] = [];
+afterAll(() => {
+  for (const dir of copies) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A sweep file beside the quickstart recipe in a fresh copy; its trials: 4 steps, short samples. */
+function sweepFile(axes: string, name = "grid"): string {
+  const copy = copyExamples("sft-sweep-");
+  copies.push(copy.root);
+  const file = join(dirname(copy.recipe("quickstart")), `${name}.ts`);
+  writeFileSync(
+    file,
+    `import { defineSweep, extendRecipe } from "@sftkit/core";
+import recipe from "./recipe.ts";
+
+const base = extendRecipe(recipe, {
+  train: { steps: 4, checkpointEvery: 2, maxLength: 64, tokensPerMicroBatch: 256, eval: { maxSamples: 4 } },
+});
+
+export default defineSweep(base, {
+  axes: {
+${axes}
+  },
+});
+`,
+  );
+  return file;
+}
+
+const sft = (cwd: string, ...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", SFTKIT_THREADS: "1" },
+  });
+
+describe("sft sweep", () => {
+  it("runs a 2 x 2 grid end to end: a folder, plan and finished run per trial, then the comparison report", () => {
+    const file = sweepFile(`    "train.learningRate": [1e-3, 5e-3],\n    "method.rank": [4, 8],`);
+    const r = sft(dirname(file), "sweep", file);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.status).toBe(0);
+    const root = join(dirname(file), "out/grid");
+    const state = readSweepState(root)!;
+    expect(state.trials.map((t) => [t.folder, t.status])).toEqual([
+      ["01-method.rank=4,train.learningRate=0.001", "finished"],
+      ["02-method.rank=8,train.learningRate=0.001", "finished"],
+      ["03-method.rank=4,train.learningRate=0.005", "finished"],
+      ["04-method.rank=8,train.learningRate=0.005", "finished"],
+    ]);
+    for (const t of state.trials) {
+      const dir = join(root, t.folder);
+      const plan = JSON.parse(readFileSync(join(dir, "plan.json"), "utf8"));
+      expect(plan.recipe.overrides).toEqual(t.overrides);
+      expect(plan.method.rank).toBe(t.overrides.find((o) => o.path === "method.rank")!.value);
+      expect(readRunStatus(dir)).toMatchObject({ status: "finished", steps: 4 });
+    }
+    const report = JSON.parse(readFileSync(join(root, "report.json"), "utf8"));
+    expect(report.differing).toEqual(["method.rank", "train.learningRate"]);
+    expect(report.runs).toHaveLength(4);
+    expect(report.runs.every((x: { finalEvalLoss: number | null }) => x.finalEvalLoss !== null)).toBe(true);
+    expect(report.best).toMatch(/^0\d-/);
+    expect(readFileSync(join(root, "report.html"), "utf8")).toContain("<h1>Sweep: grid</h1>");
+    expect(r.stdout).toContain(`best by eval loss: ${report.best}`);
+  });
+
+  it("resumes a trial stopped mid-run from its checkpoint, and does not train finished trials again", async () => {
+    const file = sweepFile(`    "train.learningRate": [1e-3, 5e-3],`, "resume");
+    const loaded = await loadSweepFile(file);
+    if (!loaded.ok) throw new Error("the sweep did not load");
+    const stop = new AbortController();
+    const started: string[] = [];
+    const first = await runSweep(loaded.sweep, {
+      progress: "off",
+      samples: 0,
+      signal: stop.signal,
+      onTrial: ({ trial, result }) => {
+        if (!result) started.push(trial.id);
+      },
+      // Stops trial 02 once its step-2 checkpoint is written, as Ctrl-C (or a kill) would.
+      trainPlan: async (plan, opts) => {
+        const { train } = await import("./loop.ts");
+        const onStep = (m: { step: number }) => {
+          if (plan.output.dir.includes("02-") && m.step === 3) stop.abort();
+        };
+        return train(plan, { ...opts, onStep });
+      },
+    });
+    expect(first.interrupted).toBe(true);
+    const root = sweepRoot(loaded.sweep);
+    expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "interrupted"]);
+    const second = await runSweep(loaded.sweep, {
+      progress: "off",
+      samples: 0,
+      onTrial: ({ trial, result }) => {
+        if (result) started.push(`${trial.id} resumed from ${result.resumedFrom?.split("/").pop()}`);
+      },
+    });
+    expect(second.interrupted).toBe(false);
+    expect(started).toEqual(["01", "02", "02 resumed from step-3"]);
+    expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "finished"]);
+  });
+
+  it("stops at compile time when any trial has a problem, listing every problem of every trial", () => {
+    const file = sweepFile(
+      `    "train.learningRate": [1e-3, "abc" as never],\n    "train.tokensPerMicroBatch": [256, 4_000_000],`,
+      "bad",
+    );
+    const r = sft(dirname(file), "sweep", file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("3 of 4 trials have problems; nothing was run");
+    // Trial 02 would not fit in memory; 03 and 04 have a bad value, located at the axis value in the sweep file.
+    expect(r.stderr).toMatch(/trial 02 \(.*\):\n.*\[sft\/memory-exceeds-device\]/);
+    for (const id of ["03", "04"])
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `bad\\.ts:10:34 axes\\["train\\.learningRate"\\]\\[1\\] \\(trial ${id}\\) error train\\.learningRate: expected number, got "abc"`,
+        ),
+      );
+    expect(r.stderr).not.toContain("trial 01 (");
+    expect(existsSync(join(dirname(file), "out/bad/sweep.json"))).toBe(false);
+    expect(
+      existsSync(
+        join(
+          dirname(file),
+          "out/bad/01-train.learningRate=0.001,train.tokensPerMicroBatch=256/metrics.jsonl",
+        ),
+      ),
+    ).toBe(false);
+  });
+});
