@@ -56,7 +56,12 @@ export function listRun(dir: string): ListedRun | null {
   if (!plan) return null;
   const recorded = readRunStatus(dir);
   const metrics = readRunMetrics(join(dir, "metrics.jsonl"));
-  let status: ListedStatus = recorded?.status ?? (metrics.steps.length ? "interrupted" : "planned");
+  // A folder from before run.json: its metrics tell how far it got.
+  const lastStep = metrics.steps.at(-1)?.step;
+  const total = plan.optimizer.schedule.totalSteps;
+  let status: ListedStatus =
+    recorded?.status ??
+    (lastStep === undefined ? "planned" : lastStep === total ? "finished" : "interrupted");
   if (status === "running" && !lockHeld(dir)) status = "interrupted";
   return {
     dir,

@@ -114,6 +114,28 @@ describe("sft sweep", () => {
     expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "finished"]);
   });
 
+  it("records a failed trial and goes on with the next one", async () => {
+    const file = sweepFile(`    "method.rank": [4, 8],`, "fails");
+    const loaded = await loadSweepFile(file);
+    if (!loaded.ok) throw new Error("the sweep did not load");
+    const trained: string[] = [];
+    const run = await runSweep(loaded.sweep, {
+      trainPlan: async (plan) => {
+        if (plan.method.kind === "lora" && plan.method.rank === 4)
+          throw new Error("out of memory on the device");
+        trained.push(plan.output.dir);
+        return { interrupted: false, steps: 4 } as Awaited<ReturnType<typeof import("./loop.ts").train>>;
+      },
+    });
+    expect(run.ok).toBe(true);
+    expect(trained).toHaveLength(1);
+    expect(run.state!.trials.map((t) => [t.status, t.error])).toEqual([
+      ["failed", "out of memory on the device"],
+      ["finished", null],
+    ]);
+    expect(readSweepState(sweepRoot(loaded.sweep))!.trials[0]!.status).toBe("failed");
+  });
+
   it("stops at compile time when any trial has a problem, listing every problem of every trial", () => {
     const file = sweepFile(
       `    "train.learningRate": [1e-3, "abc" as never],\n    "train.tokensPerMicroBatch": [256, 4_000_000],`,
