@@ -1,7 +1,7 @@
 // Sweeps on stories260K (a few steps each, in a temporary copy of the examples): a 2 x 2 grid end to end with
 // its report, a trial stopped mid-run resumed from its checkpoint, and bad trials stopping the whole sweep at
 // compile time with every problem listed and nothing trained.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -17,7 +17,7 @@ afterAll(() => {
 });
 
 /** A sweep file beside the quickstart recipe in a fresh copy; its trials: 4 steps, short samples. */
-function sweepFile(axes: string, name = "grid"): string {
+function sweepFile(axes: string, name = "grid", steps = 4): string {
   const copy = copyExamples("sft-sweep-");
   copies.push(copy.root);
   const file = join(dirname(copy.recipe("quickstart")), `${name}.ts`);
@@ -27,7 +27,7 @@ function sweepFile(axes: string, name = "grid"): string {
 import recipe from "./recipe.ts";
 
 const base = extendRecipe(recipe, {
-  train: { steps: 4, checkpointEvery: 2, maxLength: 64, tokensPerMicroBatch: 256, eval: { maxSamples: 4 } },
+  train: { steps: ${steps}, checkpointEvery: 2, maxLength: 64, tokensPerMicroBatch: 256, eval: { maxSamples: 4 } },
 });
 
 export default defineSweep(base, {
@@ -77,41 +77,34 @@ describe("sft sweep", () => {
     expect(r.stdout).toContain(`best by eval loss: ${report.best}`);
   });
 
-  it("resumes a trial stopped mid-run from its checkpoint, and does not train finished trials again", async () => {
-    const file = sweepFile(`    "train.learningRate": [1e-3, 5e-3],`, "resume");
-    const loaded = await loadSweepFile(file);
-    if (!loaded.ok) throw new Error("the sweep did not load");
-    const stop = new AbortController();
-    const started: string[] = [];
-    const first = await runSweep(loaded.sweep, {
-      progress: "off",
-      samples: 0,
-      signal: stop.signal,
-      onTrial: ({ trial, result }) => {
-        if (!result) started.push(trial.id);
-      },
-      // Stops trial 02 once its step-2 checkpoint is written, as Ctrl-C (or a kill) would.
-      trainPlan: async (plan, opts) => {
-        const { train } = await import("./loop.ts");
-        const onStep = (m: { step: number }) => {
-          if (plan.output.dir.includes("02-") && m.step === 3) stop.abort();
-        };
-        return train(plan, { ...opts, onStep });
-      },
+  it("resumes a trial killed mid-run from its checkpoint, and does not train finished trials again", async () => {
+    const file = sweepFile(`    "train.learningRate": [1e-3, 5e-3],`, "resume", 40);
+    const root = join(dirname(file), "out/resume");
+    const second = join(root, "02-train.learningRate=0.005");
+    // SIGKILL once trial 02 has written its step-2 checkpoint (a kill leaves no chance to clean up).
+    const child = spawn(process.execPath, [bin, "sweep", file], {
+      cwd: dirname(file),
+      env: { ...process.env, NO_COLOR: "1", SFTKIT_THREADS: "1" },
+      stdio: "ignore",
     });
-    expect(first.interrupted).toBe(true);
-    const root = sweepRoot(loaded.sweep);
-    expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "interrupted"]);
-    const second = await runSweep(loaded.sweep, {
-      progress: "off",
-      samples: 0,
-      onTrial: ({ trial, result }) => {
-        if (result) started.push(`${trial.id} resumed from ${result.resumedFrom?.split("/").pop()}`);
-      },
-    });
-    expect(second.interrupted).toBe(false);
-    expect(started).toEqual(["01", "02", "02 resumed from step-3"]);
+    const exited = new Promise((done) => child.on("exit", done));
+    while (!existsSync(join(second, "checkpoints/step-2/checksums.json")) && child.exitCode === null)
+      await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGKILL");
+    await exited;
+    expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "running"]);
+    expect(readRunStatus(second)!.status).toBe("running");
+    const listed = sft(dirname(file), "runs", root);
+    expect(listed.stdout).toMatch(/02-train\.learningRate=0\.005\s+interrupted/);
+
+    const again = sft(dirname(file), "sweep", file);
+    expect(again.status).toBe(0);
+    expect(again.stdout).not.toContain("trial 01 train.learningRate");
+    expect(again.stdout).toMatch(
+      /resuming from .*02-train\.learningRate=0\.005\/checkpoints\/step-\d+ \(step \d+\)/,
+    );
     expect(readSweepState(root)!.trials.map((t) => t.status)).toEqual(["finished", "finished"]);
+    expect(readRunStatus(second)).toMatchObject({ status: "finished", steps: 40 });
   });
 
   it("records a failed trial and goes on with the next one", async () => {
