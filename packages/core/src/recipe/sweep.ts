@@ -56,8 +56,11 @@ export interface SweepSpec {
   outputDir?: string;
 }
 
+/** Marks a sweep (a symbol, so it survives a second copy of this module that tsx may load). */
+const sweepBrand: unique symbol = Symbol.for("sftkit.sweep") as never;
+
 export interface Sweep {
-  readonly kind: "sftkit.sweep";
+  readonly [sweepBrand]: true;
   readonly base: RecipeInput;
   readonly spec: SweepSpec;
   /** The file that called defineSweep (axis values are located in it). */
@@ -70,7 +73,7 @@ export function defineSweep<Name extends string = never>(
   spec: SweepSpec,
 ): Sweep {
   return {
-    kind: "sftkit.sweep",
+    [sweepBrand]: true,
     base: base as RecipeInput,
     spec,
     file: callerFile([fileURLToPath(import.meta.url)]) ?? null,
@@ -78,7 +81,7 @@ export function defineSweep<Name extends string = never>(
 }
 
 export function isSweep(v: unknown): v is Sweep {
-  return typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "sftkit.sweep";
+  return typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[sweepBrand] === true;
 }
 
 export interface Trial {

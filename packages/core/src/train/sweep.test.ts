@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { copyExamples } from "../testing/example-copy.ts";
 import { readRunStatus } from "./run-status.ts";
-import { loadSweepFile, readSweepState, runSweep, sweepRoot } from "./sweep.ts";
+import { compileSweep, loadSweepFile, readSweepState, runSweep, sweepRoot } from "./sweep.ts";
 
 const repo = join(import.meta.dirname, "../../../..");
 const bin = join(repo, "packages/core/bin/sft.js");
@@ -114,8 +114,7 @@ describe("sft sweep", () => {
     const trained: string[] = [];
     const run = await runSweep(loaded.sweep, {
       trainPlan: async (plan) => {
-        if (plan.method.kind === "lora" && plan.method.rank === 4)
-          throw new Error("out of memory on the device");
+        if (plan.output.dir.includes("/01-")) throw new Error("out of memory on the device");
         trained.push(plan.output.dir);
         return { interrupted: false, steps: 4 } as Awaited<ReturnType<typeof import("./loop.ts").train>>;
       },
@@ -127,6 +126,20 @@ describe("sft sweep", () => {
       ["finished", null],
     ]);
     expect(readSweepState(sweepRoot(loaded.sweep))!.trials[0]!.status).toBe("failed");
+  });
+
+  it("locates a misspelled axis path at the axis in the sweep file, with the path it likely meant", async () => {
+    const file = sweepFile(`    "train.learningrate": [1e-3] as never,`, "typo");
+    const loaded = await loadSweepFile(file);
+    if (!loaded.ok) throw new Error("the sweep did not load");
+    const [trial] = await compileSweep(loaded.sweep, { write: false, readData: false });
+    expect(trial!.result.plan).toBeNull();
+    expect(trial!.blocking).toHaveLength(1);
+    expect(trial!.blocking[0]).toMatchObject({
+      code: "sft/unknown-key",
+      override: expect.stringMatching(/typo\.ts:10:28 axes\["train\.learningrate"\]\[0\] \(trial 01\)$/),
+      hint: "did you mean `train.learningRate`?",
+    });
   });
 
   it("stops at compile time when any trial has a problem, listing every problem of every trial", () => {
