@@ -1,7 +1,7 @@
 // The `sft` bin as a user runs it: exit codes, streams, JSON output.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PlanSchema } from "../compile/plan-schema.ts";
 import { copyExamples } from "../testing/example-copy.ts";
@@ -76,6 +76,9 @@ describe("sft CLI", () => {
       { path: "method.rank", value: 16 },
     ]);
     expect(plan.output.dir).toBe(`${out}+method.rank=16,train.learningRate=0.0002`);
+    const summary = sft("plan", recipe, "--no-data", "--set", "train.schedule=linear");
+    expect(summary.stdout).toMatch(/^Overrides train\.schedule="linear"$/m);
+    expect(summary.stdout).toContain(`${relative(repo, out)}+train.schedule=linear`);
     const bad = sft(
       "plan",
       recipe,
