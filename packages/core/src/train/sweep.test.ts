@@ -5,6 +5,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { applyOverrides } from "../recipe/overrides.ts";
 import { copyExamples } from "../testing/example-copy.ts";
 import { readRunStatus } from "./run-status.ts";
 import { compileSweep, loadSweepFile, readSweepState, runSweep, sweepRoot } from "./sweep.ts";
@@ -126,6 +127,26 @@ describe("sft sweep", () => {
       ["finished", null],
     ]);
     expect(readSweepState(sweepRoot(loaded.sweep))!.trials[0]!.status).toBe("failed");
+
+    // Again: the failed trial is retried (resuming); then, with the recipe changed, both start over.
+    const calls: string[] = [];
+    const stub = (sweep: typeof loaded.sweep) =>
+      runSweep(sweep, {
+        trainPlan: async (plan, opts) => {
+          calls.push(
+            `${plan.output.dir.split("/").pop()!.slice(0, 2)} ${opts?.overwrite ? "fresh" : "resume"}`,
+          );
+          return { interrupted: false, steps: 4 } as Awaited<ReturnType<typeof import("./loop.ts").train>>;
+        },
+      });
+    await stub(loaded.sweep);
+    expect(calls).toEqual(["01 resume"]);
+    calls.length = 0;
+    const base = loaded.sweep.base;
+    // applyOverrides keeps the recipe's source file, so its relative paths still resolve.
+    const changed = applyOverrides(base, [{ path: "train.seed", value: 7, origin: "test" }]) as typeof base;
+    await stub({ ...loaded.sweep, base: changed });
+    expect(calls).toEqual(["01 fresh", "02 fresh"]);
   });
 
   it("locates a misspelled axis path at the axis in the sweep file, with the path it likely meant", async () => {

@@ -186,10 +186,20 @@ export async function runSweep(sweep: Sweep, opts: SweepRunOptions = {}): Promis
       };
     }),
   };
+  // A trial whose recipe changed since its last run starts over (its checkpoints are set aside, not resumed).
+  const changed = new Set(
+    state.trials
+      .filter((t) => {
+        const before = earlier?.trials.find((b) => b.folder === t.folder);
+        return before !== undefined && before.planHash !== t.planHash;
+      })
+      .map((t) => t.folder),
+  );
   await writeSweepState(root, state);
   const trainPlan = opts.trainPlan ?? train;
   for (const [i, c] of compiled.entries()) {
     const record = state.trials[i]!;
+    const fresh = opts.overwrite || changed.has(record.folder);
     if (record.status === "finished") continue;
     record.status = "running";
     record.error = null;
@@ -198,7 +208,7 @@ export async function runSweep(sweep: Sweep, opts: SweepRunOptions = {}): Promis
     try {
       const result = await trainPlan(c.result.plan!, {
         compiled: c.result,
-        ...(opts.overwrite ? { overwrite: true } : { resume: true }),
+        ...(fresh ? { overwrite: true } : { resume: true }),
         ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
         ...(opts.progress ? { progress: opts.progress } : {}),
         ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
