@@ -90,6 +90,7 @@ export {
   RecipeError,
   type SourceLocation,
 } from "./recipe/diagnostics.ts";
+export type { Override, OverrideRecord } from "./recipe/overrides.ts";
 export { parseRecipe } from "./recipe/parse.ts";
 export {
   ArchitectureSchema,
@@ -107,7 +108,27 @@ export {
   TokensSchema,
   TrainSchema,
 } from "./recipe/schema/index.ts";
+export {
+  defineSweep,
+  type RecipePath,
+  type RecipePathValue,
+  type Sweep,
+  type SweepAxes,
+  type SweepMode,
+  type SweepSpec,
+  sweepTrials,
+  type Trial,
+} from "./recipe/sweep.ts";
 export { acknowledgeableErrorIds, type WarningId, warningIds } from "./recipe/warnings.ts";
+export {
+  type ComparedRun,
+  type CompareMetric,
+  type Comparison,
+  compareRuns,
+  comparisonHtml,
+  comparisonJson,
+  displayComparison,
+} from "./report/compare.ts";
 // Plots, run reports, notebook display
 export {
   type Displayable,
@@ -125,6 +146,9 @@ export {
   throughputSvg,
   writeRunReport,
 } from "./report/index.ts";
+export { type ListedRun, listRuns } from "./report/runs.ts";
 export { type RunResult, type TrainOptions, train, trainFromPlan } from "./train/index.ts";
 export type { MethodRuntime } from "./train/method-runtime.ts";
 export { evaluateProbes, type ProbeRecall } from "./train/probes.ts";
+export { type RunStatus, readRunStatus } from "./train/run-status.ts";
+export { compileSweep, runSweep, type SweepRun, type SweepRunOptions } from "./train/sweep.ts";

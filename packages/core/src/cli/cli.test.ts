@@ -1,7 +1,7 @@
 // The `sft` bin as a user runs it: exit codes, streams, JSON output.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PlanSchema } from "../compile/plan-schema.ts";
 import { copyExamples } from "../testing/example-copy.ts";
@@ -56,6 +56,47 @@ describe("sft CLI", () => {
     );
     expect(r.stderr).toContain("8 errors");
     expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+\)/); // no stack trace
+  });
+
+  it("plan --set: values typed by the schema, a bad one located at its argument, every problem at once", () => {
+    const { recipe, out } = quickstartCopy();
+    const ok = sft(
+      "plan",
+      recipe,
+      "--no-data",
+      "--json",
+      "--set",
+      "train.learningRate=2e-4",
+      "--set=method.rank=16",
+    );
+    expect(ok.status).toBe(0);
+    const plan = PlanSchema.parse(JSON.parse(ok.stdout));
+    expect(plan.recipe.overrides).toEqual([
+      { path: "train.learningRate", value: 2e-4 },
+      { path: "method.rank", value: 16 },
+    ]);
+    expect(plan.output.dir).toBe(`${out}+method.rank=16,train.learningRate=0.0002`);
+    const summary = sft("plan", recipe, "--no-data", "--set", "train.schedule=linear");
+    expect(summary.stdout).toMatch(/^Overrides train\.schedule="linear"$/m);
+    expect(summary.stdout).toContain(`${relative(repo, out)}+train.schedule=linear`);
+    const bad = sft(
+      "plan",
+      recipe,
+      "--no-data",
+      "--set",
+      "train.learningRate=abc",
+      "--set",
+      "trian.epochs=2",
+    );
+    expect(bad.status).toBe(1);
+    // Arguments are numbered after the command: recipe (1), --no-data (2), --set (3), its value (4).
+    expect(bad.stderr).toContain(
+      '--set train.learningRate=abc (argument 4) error train.learningRate: expected number, got "abc"',
+    );
+    expect(bad.stderr).toMatch(/in the recipe at .*quickstart\/recipe\.ts:40:19:/);
+    expect(bad.stderr).toContain("--set trian.epochs=2 (argument 6) error trian.epochs");
+    expect(bad.stderr).toContain("hint: did you mean `train.epochs`?");
+    expect(bad.stderr).toContain("2 errors");
   });
 
   it("data --inspect marks trained spans with brackets off a terminal", () => {

@@ -2,6 +2,7 @@
 import { runArgs, runRecipe } from "./commands/run.ts";
 import { reportFailure } from "./failure.ts";
 import { argProblems } from "./flags.ts";
+import { readSetFlags } from "./set-flags.ts";
 
 export async function runRecipeFileDirectly(file: string): Promise<void> {
   const args = process.argv.slice(2);
@@ -17,8 +18,11 @@ export async function runRecipeFileDirectly(file: string): Promise<void> {
   const flag = args.find((a) => a.startsWith("--max-steps="));
   // A flag without its number is passed on as "", which runRecipe rejects in one line.
   const maxSteps = flag ? flag.slice("--max-steps=".length) : at >= 0 ? (args[at + 1] ?? "") : undefined;
+  const sets = readSetFlags("run", args);
+  if (!sets) return;
   try {
     await runRecipe(file, {
+      sets,
       resume: args.includes("--resume"),
       overwrite: args.includes("--overwrite"),
       ...(maxSteps !== undefined ? { maxSteps } : {}),

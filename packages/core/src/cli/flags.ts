@@ -9,7 +9,11 @@ const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const asList = (a: unknown): string[] => (Array.isArray(a) ? a : typeof a === "string" ? [a] : []);
 
 /** Problems with `rawArgs` against a command's declared args: unknown flags (with a suggestion), extras. */
-export function argProblems(def: ArgsDef, rawArgs: readonly string[]): string[] {
+export function argProblems(
+  def: ArgsDef,
+  rawArgs: readonly string[],
+  opts: { variadic?: boolean } = {},
+): string[] {
   const takesValue = new Set<string>();
   const known = new Set<string>(["help", "h"]);
   const canonical: string[] = [];
@@ -44,21 +48,24 @@ export function argProblems(def: ArgsDef, rawArgs: readonly string[]): string[] 
       } else if (takesValue.has(name) && !arg.includes("=")) i++;
       continue;
     }
-    if (++seen > positionals) problems.push(`unexpected argument "${arg}"`);
+    if (++seen > positionals && !opts.variadic) problems.push(`unexpected argument "${arg}"`);
   }
   return problems;
 }
 
 /**
- * The command, refusing unknown flags and extra arguments (exit 1, every problem on stderr) before it runs;
+ * The command, refusing unknown flags and extra arguments (any number of positionals with `variadic`) (exit 1, every problem on stderr) before it runs;
  * an ordinary failure while it runs (cli/failure.ts) ends it with one line instead of a stack trace.
  */
-export function strict<T extends ArgsDef>(cmd: CommandDef<T>): CommandDef<T> {
+export function strict<T extends ArgsDef>(
+  cmd: CommandDef<T>,
+  opts: { variadic?: boolean } = {},
+): CommandDef<T> {
   const name = (cmd.meta as { name?: string } | undefined)?.name ?? "";
   return {
     ...cmd,
     async run(ctx) {
-      const problems = argProblems((cmd.args ?? {}) as ArgsDef, ctx.rawArgs);
+      const problems = argProblems((cmd.args ?? {}) as ArgsDef, ctx.rawArgs, opts);
       if (problems.length) {
         const lines = problems.map((p) => `sft ${name}: ${p}\n`).join("");
         process.stderr.write(`${lines}(sft ${name} --help lists the flags)\n`);

@@ -18,6 +18,9 @@ const main = defineCommand({
     export: () => import("./commands/export.ts").then((m) => strict(m.exportCommand)),
     generate: () => import("./commands/generate.ts").then((m) => strict(m.generateCommand)),
     doctor: strict(doctorCommand),
+    sweep: () => import("./commands/sweep.ts").then((m) => strict(m.sweepCommand)),
+    compare: () => import("./commands/compare.ts").then((m) => strict(m.compareCommand, { variadic: true })),
+    runs: () => import("./commands/runs.ts").then((m) => strict(m.runsCommand)),
   },
 });
 

@@ -7,6 +7,16 @@ import { recipeSourceFile } from "../recipe/define.ts";
 import { type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostics.ts";
 import { loadRecipeFile } from "../recipe/load.ts";
 import { locateProblems } from "../recipe/locate.ts";
+import {
+  applyOverrides,
+  attributeToOverrides,
+  checkOverridePaths,
+  type Override,
+  overriddenOutputDir,
+  overrideRecords,
+  overridesFromFlags,
+  type SetFlag,
+} from "../recipe/overrides.ts";
 import { parseRecipe } from "../recipe/parse.ts";
 import { overlaps, repairRecipe } from "../recipe/repair.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
@@ -22,6 +32,15 @@ export interface CompileOptions {
   write?: boolean;
   /** Read and tokenize the data (default true); without it the plan's data numbers are null. */
   readData?: boolean;
+  /** Values set over the recipe's (`--set`, a sweep trial's axes); recorded in the plan. */
+  overrides?: readonly Override[];
+  /**
+   * The output folder, replacing the recipe's (a sweep's trial folder). Without it an overridden recipe
+   * writes beside the base run: `<output.dir>+<overrides>` (see overriddenOutputDir).
+   */
+  outputDir?: string;
+  /** `--set path=value` flags, read by the type the recipe's schema expects (applied after `overrides`). */
+  sets?: readonly SetFlag[];
 }
 
 export interface CompileResult {
@@ -56,18 +75,29 @@ export async function compileRecipe(
     file = loaded.file;
   }
   file ??= (value as Record<symbol, string | undefined> | null)?.[recipeSourceFile] ?? null;
-  const locate = (problems: Problem[]) => locateProblems(problems, file);
+  const requested = [
+    ...(opts.overrides ?? []),
+    ...overridesFromFlags(opts.sets ?? [], applyOverrides(value, opts.overrides ?? [])),
+  ];
+  const { valid: overrides, problems: overrideProblems } = checkOverridePaths(value, requested);
+  value = applyOverrides(value, overrides);
+  const locate = (problems: Problem[]) => attributeToOverrides(locateProblems(problems, file), requested);
 
   const parsed = parseRecipe(value);
   if (!parsed.ok) {
     const later = await laterStageErrors(value, parsed.problems, file);
-    return { plan: null, diagnostics: locate([...parsed.problems, ...later]), resolved: null, data: null };
+    const all = [...overrideProblems, ...parsed.problems, ...later];
+    return { plan: null, diagnostics: locate(all), resolved: null, data: null };
   }
   const recipe = parsed.recipe;
 
-  const problems = checkRecipe(recipe);
-  const { resolved, problems: resolveProblems } = await resolveRecipe(recipe, file);
+  const problems = [...overrideProblems, ...checkRecipe(recipe)];
+  const { resolved: asWritten, problems: resolveProblems } = await resolveRecipe(recipe, file);
   problems.push(...resolveProblems);
+  const resolved: ResolvedRecipe = {
+    ...asWritten,
+    outputDir: opts.outputDir ?? overriddenOutputDir(asWritten.outputDir, overrides),
+  };
 
   let data: DataStage = { facts: emptyDataFacts(), prepared: null };
   if (opts.readData !== false && !problems.some((p) => p.severity === "error")) {
@@ -79,13 +109,15 @@ export async function compileRecipe(
   const shown = problems.filter((p) => p.severity === "error" || !acknowledged.has(p.code));
   if (errors || !resolved.model) return { plan: null, diagnostics: locate(shown), resolved, data };
 
-  let plan = buildPlan(resolved, data.facts, problems);
+  const withOverrides = (p: Plan): Plan =>
+    overrides.length ? { ...p, recipe: { ...p.recipe, overrides: overrideRecords(overrides) } } : p;
+  let plan = withOverrides(buildPlan(resolved, data.facts, problems));
   if (!plan.memory.fits) {
     problems.push(memoryProblem(plan));
-    plan = buildPlan(resolved, data.facts, problems);
+    plan = withOverrides(buildPlan(resolved, data.facts, problems));
     if (!acknowledged.has("sft/memory-exceeds-device")) shown.push(problems[problems.length - 1]!);
   }
-  if (opts.write !== false) await writePlan(plan, resolved);
+  if (opts.write !== false) await writePlan(plan, resolved, overrides);
   return { plan, diagnostics: locate(shown), resolved, data };
 }
 
@@ -127,12 +159,18 @@ function memoryProblem(plan: Plan): Problem {
   };
 }
 
-async function writePlan(plan: Plan, resolved: ResolvedRecipe): Promise<void> {
+async function writePlan(
+  plan: Plan,
+  resolved: ResolvedRecipe,
+  overrides: readonly Override[],
+): Promise<void> {
   await mkdir(resolved.outputDir, { recursive: true });
   await writeJsonAtomic(join(resolved.outputDir, "plan.json"), PlanSchema.parse(plan));
+  // The recipe as run; overrides also listed under `$overrides` (remove it to reuse the file as a recipe).
+  const recipe = JSON.parse(stableJson(resolved.recipe));
   await writeJsonAtomic(
     join(resolved.outputDir, "recipe.resolved.json"),
-    JSON.parse(stableJson(resolved.recipe)),
+    overrides.length ? { $overrides: overrideRecords(overrides), ...recipe } : recipe,
   );
 }
 

@@ -51,7 +51,15 @@ export const SourcePlanSchema = z.object({
 export const PlanSchema = z.object({
   version: z.literal(PLAN_VERSION),
   sftkit: z.string(),
-  recipe: z.object({ name: z.string(), file: z.string().nullable(), hash: z.string() }),
+  recipe: z.object({
+    name: z.string(),
+    file: z.string().nullable(),
+    hash: z.string(),
+    overrides: z
+      .array(z.object({ path: z.string(), value: z.unknown() }))
+      .optional()
+      .describe("Values set over the recipe file's (`--set`, a sweep trial's axes), in the order applied."),
+  }),
   model: z.object({
     source: z.object({
       kind: z.enum(["path", "hub", "architecture"]),

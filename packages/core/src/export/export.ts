@@ -2,7 +2,7 @@
 // distributed engine. What the target cannot express is a located diagnostic; with an error nothing is written.
 import { chmod } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { compileRecipe } from "../compile/compile.ts";
+import { type CompileOptions, compileRecipe } from "../compile/compile.ts";
 import type { Diagnostic, Problem } from "../recipe/diagnostics.ts";
 import { locateProblems } from "../recipe/locate.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
@@ -18,6 +18,8 @@ export interface ExportOptions {
   out: string;
   /** The base model the engine loads (hub id or path), instead of the recipe's; written as is. */
   baseModel?: string;
+  /** Compile options: overrides (`--set`, a sweep trial's axes). */
+  compile?: Pick<CompileOptions, "overrides" | "sets">;
 }
 
 export interface ExportResult {
@@ -45,7 +47,7 @@ export async function exportRecipe(
     };
     return { ok: false, diagnostics: [problem], files: [], counts: empty };
   }
-  const compiled = await compileRecipe(recipeOrPath, { write: false });
+  const compiled = await compileRecipe(recipeOrPath, { ...opts.compile, write: false });
   const { plan, resolved, data: stage } = compiled;
   if (!plan || !resolved || !stage?.prepared)
     return { ok: false, diagnostics: compiled.diagnostics, files: [], counts: empty };

@@ -95,18 +95,18 @@ function tagSource(recipe: object, file: string | undefined): void {
   Object.defineProperty(recipe, recipeSourceFile, { value: file, enumerable: false, configurable: true });
 }
 
-/** The source file that called into this module (first stack frame outside it). */
-function callerFile(): string | undefined {
+/** The source file that called into this module (first stack frame outside it and the files in `skip`). */
+export function callerFile(skip: readonly string[] = []): string | undefined {
   const original = Error.prepareStackTrace;
   try {
     Error.prepareStackTrace = (_err, frames) => frames;
     const frames = new Error().stack as unknown as NodeJS.CallSite[];
+    const asPath = (name: string) => (name.startsWith("file:") ? fileURLToPath(name) : name);
     const here = frames[0]?.getFileName();
+    const skipped = new Set([...(here ? [asPath(here)] : []), ...skip]);
     for (const frame of frames) {
       const name = frame.getFileName();
-      if (name && name !== here && !name.startsWith("node:")) {
-        return name.startsWith("file:") ? fileURLToPath(name) : name;
-      }
+      if (name && !skipped.has(asPath(name)) && !name.startsWith("node:")) return asPath(name);
     }
   } catch {
     // Stack introspection is best effort: without it, diagnostics lose their locations, nothing else.

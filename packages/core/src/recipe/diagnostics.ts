@@ -31,6 +31,11 @@ export interface Diagnostic extends Problem {
   location?: SourceLocation;
   /** A few source lines with a caret under the column. */
   frame?: string;
+  /**
+   * The override that set this value (`--set a=b (argument 3)`, a sweep axis): the problem is shown there,
+   * with the recipe's own location as context.
+   */
+  override?: string;
 }
 
 export function formatPath(path: readonly PathSegment[]): string {
@@ -55,11 +60,13 @@ export interface FormatOptions {
 
 export function formatDiagnostic(d: Diagnostic, opts: FormatOptions = {}): string {
   const c = pc.createColors(opts.color ?? false);
-  const where = d.location ? `${formatLocation(d.location, opts.cwd)} ` : "";
+  const recipeAt = d.location ? formatLocation(d.location, opts.cwd) : "";
+  const where = d.override ? `${d.override} ` : recipeAt ? `${recipeAt} ` : "";
   const label = d.severity === "error" ? c.red(c.bold("error")) : c.yellow(c.bold("warning"));
   const lines = [
     `${c.cyan(where)}${label} ${c.bold(formatPath(d.path))}: ${d.message} ${c.dim(`[${d.code}]`)}`,
   ];
+  if (d.override && recipeAt) lines.push(`  ${c.dim(`in the recipe at ${recipeAt}:`)}`);
   if (d.frame) lines.push(d.frame);
   if (d.hint) lines.push(`  ${c.green("hint:")} ${d.hint}`);
   return lines.join("\n");

@@ -13,6 +13,9 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
   out.push(
     `${c.bold(c.cyan(`Plan ${plan.recipe.name}`))} ${c.dim(`(plan v${plan.version}, sftkit ${plan.sftkit}${plan.recipe.file ? `, ${rel(plan.recipe.file)}` : ""})`)}`,
   );
+  const overrides = plan.recipe.overrides ?? [];
+  if (overrides.length)
+    section("Overrides", overrides.map((o) => `${o.path}=${JSON.stringify(o.value)}`).join(" · "));
   const source = sourceText(m.source, rel);
   section(
     "Model",

@@ -27,6 +27,7 @@ import { acquireOutputLock } from "./output-lock.ts";
 import { createProgress, type Progress, type ProgressMode } from "./progress.ts";
 import { createEvaluator, type Evaluator } from "./run-eval.ts";
 import { type RunInputs, runInputsFromCompiled, runInputsFromPlan } from "./run-inputs.ts";
+import { startRunStatus } from "./run-status.ts";
 import { learningRateAt } from "./schedule.ts";
 import { trainStep } from "./step.ts";
 
@@ -131,6 +132,32 @@ async function trainLocked(plan: Plan, opts: TrainOptions): Promise<RunResult> {
   await mkdir(outDir, { recursive: true });
   // The plan actually run sits beside its results (compile writes it too, unless told not to).
   await writeJsonAtomic(join(outDir, "plan.json"), plan);
+  const endStatus = await startRunStatus(outDir, plan.recipe.hash, opts.resume ?? false);
+  try {
+    const result = await trainStarted(plan, opts, inputs, total);
+    await endStatus({
+      status: result.interrupted ? "interrupted" : "finished",
+      steps: result.steps,
+      loss: result.loss,
+      evalLoss: result.evalLoss,
+      probeRecall: result.probeRecall,
+      tokensPerSecond: result.tokensPerSecond,
+      peakRssBytes: result.peakRssBytes,
+    });
+    return result;
+  } catch (e) {
+    await endStatus({ status: "failed", error: (e as Error).message ?? String(e) }).catch(() => {});
+    throw e;
+  }
+}
+
+async function trainStarted(
+  plan: Plan,
+  opts: TrainOptions,
+  inputs: RunInputs,
+  total: number,
+): Promise<RunResult> {
+  const outDir = plan.output.dir;
   const progress = createProgress(opts.progress ?? "auto");
   // Last before the try: nothing between here and its finally can throw.
   const engine = opts.engine ?? (await createEngine(plan));

@@ -76,3 +76,10 @@ export function acquireOutputLock(outDir: string): () => void {
     if (readLock(path)?.pid === process.pid) rmSync(path, { force: true });
   };
 }
+
+/** Whether a live run holds `outDir`'s lock now (a lock left by a killed run does not count). */
+export function lockHeld(outDir: string): boolean {
+  const info = readLock(join(outDir, LOCK_FILE));
+  if (!info) return false;
+  return info.host !== hostname() || alive(info.pid);
+}

@@ -4,9 +4,15 @@ import { dirname, relative, resolve } from "node:path";
 import { compileRecipe } from "../../compile/compile.ts";
 import { buildQualityReport, renderHtml, reportJson } from "../../data/quality/index.ts";
 import { formatDiagnostics } from "../../recipe/diagnostics.ts";
+import type { SetFlag } from "../../recipe/overrides.ts";
 
-export async function writeQualityReport(recipePath: string, file: string, json: boolean): Promise<void> {
-  const result = await compileRecipe(recipePath, { write: false });
+export async function writeQualityReport(
+  recipePath: string,
+  file: string,
+  json: boolean,
+  sets: readonly SetFlag[] = [],
+): Promise<void> {
+  const result = await compileRecipe(recipePath, { write: false, sets });
   // Data errors (bad rows, a short maxLength) are what the report is for: go on when the recipe resolved.
   if (result.diagnostics.length)
     process.stderr.write(`${formatDiagnostics(result.diagnostics, { color: false })}\n\n`);

@@ -3,6 +3,7 @@ import { compileRecipe } from "../../compile/compile.ts";
 import { formatInspection, formatSourceStats, inspectJson, pickSamples } from "../../data/inspect/index.ts";
 import { colorsFor } from "../../util/format.ts";
 import { reportDiagnostics } from "../report.ts";
+import { readSetFlags, setArg } from "../set-flags.ts";
 import { writeQualityReport } from "./data-report.ts";
 
 export const dataCommand = defineCommand({
@@ -13,6 +14,7 @@ export const dataCommand = defineCommand({
   },
   args: {
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+    ...setArg,
     inspect: { type: "string", description: "Print N rendered samples (trained tokens highlighted)" },
     json: {
       type: "boolean",
@@ -24,9 +26,11 @@ export const dataCommand = defineCommand({
         "Write the data-quality report to FILE: HTML, or JSON with --json or a .json name (- for stdout)",
     },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    const sets = readSetFlags("data", rawArgs);
+    if (!sets) return;
     if (args.report !== undefined) {
-      await writeQualityReport(args.recipe, args.report, Boolean(args.json));
+      await writeQualityReport(args.recipe, args.report, Boolean(args.json), sets);
       return;
     }
     const n = args.inspect === undefined ? (args.json ? 3 : 0) : Number(args.inspect);
@@ -35,7 +39,7 @@ export const dataCommand = defineCommand({
       process.exitCode = 1;
       return;
     }
-    const result = await compileRecipe(args.recipe, { write: false });
+    const result = await compileRecipe(args.recipe, { write: false, sets });
     if (!reportDiagnostics(result)) return;
     const prepared = result.data?.prepared;
     const tokenizer = result.resolved?.tokenizer;

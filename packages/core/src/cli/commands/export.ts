@@ -3,6 +3,7 @@ import { exportRecipe } from "../../export/export.ts";
 import { type ExportTarget, exportTargets } from "../../export/types.ts";
 import { formatDiagnostics } from "../../recipe/diagnostics.ts";
 import { colorsFor } from "../../util/format.ts";
+import { readSetFlags, setArg } from "../set-flags.ts";
 
 export const exportCommand = defineCommand({
   meta: {
@@ -11,6 +12,7 @@ export const exportCommand = defineCommand({
   },
   args: {
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
+    ...setArg,
     target: { type: "string", required: true, description: `Engine: ${exportTargets.join(" | ")}` },
     out: { type: "string", required: true, description: "Output folder" },
     "base-model": {
@@ -19,7 +21,9 @@ export const exportCommand = defineCommand({
         "Base model the engine loads (hub id or path), written as is; default: the hub id, else the model folder relative to --out",
     },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    const sets = readSetFlags("export", rawArgs);
+    if (!sets) return;
     if (!(exportTargets as readonly string[]).includes(args.target)) {
       process.stderr.write(
         `sft export: unknown --target \`${args.target}\` (use ${exportTargets.join(" or ")})\n`,
@@ -30,6 +34,7 @@ export const exportCommand = defineCommand({
     const result = await exportRecipe(args.recipe, {
       target: args.target as ExportTarget,
       out: args.out,
+      compile: { sets },
       ...(args["base-model"] !== undefined ? { baseModel: args["base-model"] } : {}),
     });
     const c = colorsFor(process.stderr);

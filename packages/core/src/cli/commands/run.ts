@@ -2,12 +2,14 @@ import { dirname, relative, sep } from "node:path";
 import { type ArgsDef, defineCommand } from "citty";
 import { compileRecipe } from "../../compile/compile.ts";
 import type { Plan } from "../../compile/plan-schema.ts";
+import type { SetFlag } from "../../recipe/overrides.ts";
 import { formatPlanSummary } from "../../report/plan-summary.ts";
 import { readPlanFile } from "../../train/from-plan.ts";
 import { type RunResult, type TrainOptions, train } from "../../train/loop.ts";
 import { colorsFor, formatBytes } from "../../util/format.ts";
 import { reportFailure } from "../failure.ts";
 import { reportDiagnostics } from "../report.ts";
+import { readSetFlags, setArg } from "../set-flags.ts";
 
 /**
  * Compiles, shows the plan, then trains; Ctrl-C checkpoints and exits 130. A `.json` argument is a
@@ -15,7 +17,7 @@ import { reportDiagnostics } from "../report.ts";
  */
 export async function runRecipe(
   recipe: string,
-  opts: { resume?: boolean; overwrite?: boolean; maxSteps?: number | string } = {},
+  opts: { resume?: boolean; overwrite?: boolean; maxSteps?: number | string; sets?: readonly SetFlag[] } = {},
 ): Promise<void> {
   const maxSteps = opts.maxSteps === undefined ? undefined : Number(opts.maxSteps);
   if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps > 0)) {
@@ -29,10 +31,17 @@ export async function runRecipe(
     ...(maxSteps !== undefined ? { maxSteps } : {}),
   };
   if (recipe.endsWith(".json")) {
+    if (opts.sets?.length) {
+      process.stderr.write(
+        "sft run: --set changes a recipe; a plan.json is already compiled (plan the recipe with --set)\n",
+      );
+      process.exitCode = 1;
+      return;
+    }
     await runPlan(recipe, trainOpts);
     return;
   }
-  const result = await compileRecipe(recipe);
+  const result = await compileRecipe(recipe, { sets: opts.sets ?? [] });
   if (!reportDiagnostics(result) || !result.plan) return;
   await trainAndReport(result.plan, { ...trainOpts, compiled: result });
 }
@@ -115,13 +124,17 @@ export const runArgs = {
     description: "Start fresh over an earlier run's checkpoints (they are kept in checkpoints.previous*)",
   },
   "max-steps": { type: "string", description: "Stop after N optimizer steps" },
+  ...setArg,
 } as const satisfies ArgsDef;
 
 export const runCommand = defineCommand({
   meta: { name: "run", description: "Compile a recipe and train it, or train a plan.json" },
   args: runArgs,
-  async run({ args }) {
+  async run({ args, rawArgs }) {
+    const sets = readSetFlags("run", rawArgs);
+    if (!sets) return;
     await runRecipe(args.recipe, {
+      sets,
       resume: args.resume,
       overwrite: args.overwrite,
       ...(args["max-steps"] !== undefined ? { maxSteps: args["max-steps"] } : {}),
