@@ -143,7 +143,7 @@ function main() {
       "-fPIC",
       // The targets compile in parallel (CI has 2 cores).
       "--threads",
-      "2",
+      process.env.SFTKIT_CUDA_NVCC_THREADS ?? "2",
       "-DNODE_GYP_MODULE_NAME=sftkit_cuda",
       `-I${headers}`,
       ...gencode,
