@@ -62,7 +62,7 @@ SFTKIT_CUDA_NVCC_THREADS="${SFTKIT_CUDA_NVCC_THREADS:-4}" node packages/cuda/bui
 cp packages/cuda/build/status.json "$OUT/build-status.json" 2>/dev/null
 
 stage "kernel self test (GPU vs the host reference)"
-timeout 120 node bench/device/selftest.mjs
+timeout 180 node bench/device/selftest.mjs
 kernels=$?
 [ "$kernels" = 2 ] && stop "the CUDA add-on cannot run here (above)"
 

@@ -25,9 +25,22 @@ for (const t of results)
     `${t.ok ? "PASS" : "FAIL"}  ${t.name.padEnd(36)} max error ${t.maxError.toExponential(2)} (tolerance ${t.tolerance})${t.error ? `  ${t.error}` : ""}`,
   );
 if (!a.cublasLt) console.log("note: cuBLASLt did not open, so the GEMM checks did not run");
-const out = process.env.OUT;
-if (out)
-  writeFileSync(`${out}/selftest.json`, `${JSON.stringify({ status, availability: a, results }, null, 2)}\n`);
 const failed = results.filter((t) => !t.ok).length;
 console.log(`${results.length - failed} passed, ${failed} failed`);
+// The parts of a Qwen2.5-0.5B step (8 x 1024 tokens), timed: what the engine's step will be made of.
+let parts = [];
+if (process.env.SKIP_PARTS !== "1") {
+  console.log("\nparts of a Qwen2.5-0.5B step (8 x 1024 tokens), per call:");
+  parts = r.addon.bench();
+  for (const p of parts)
+    console.log(
+      `  ${p.name.padEnd(52)} ${p.error ? `ERROR ${p.error}` : `${p.ms.toFixed(3).padStart(9)} ms${p.tflops ? `  ${p.tflops.toFixed(1)} TFLOP/s` : ""}`}`,
+    );
+}
+const out = process.env.OUT;
+if (out)
+  writeFileSync(
+    `${out}/selftest.json`,
+    `${JSON.stringify({ status, availability: a, results, parts }, null, 2)}\n`,
+  );
 process.exit(failed ? 1 : 0);

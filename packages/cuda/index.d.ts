@@ -33,6 +33,8 @@ export interface CudaAddon {
   openCublasLt(path: string): { ok: boolean; version?: number; error?: string };
   /** Every kernel on the GPU against the host reference; cuBLASLt's GEMMs too once opened. */
   selfTest(): SelfTestResult[];
+  /** Times cuBLASLt's GEMMs (once opened) and the kernels at a Qwen2.5-0.5B step's shapes. */
+  bench(): { name: string; ms: number; tflops: number; error?: string }[];
 }
 
 /** The kernels' shared arithmetic (src/math.h) compiled for the CPU; argument order as @sftkit/native. */

@@ -2,6 +2,7 @@
 // and the GPU self test. Loads without a driver: libcuda and cuBLASLt are opened only when asked.
 #include <string>
 
+#include "bench.h"
 #include "napi_util.h"
 #include "runtime.h"
 #include "selftest.h"
@@ -69,10 +70,28 @@ static napi_value SelfTest(napi_env env, napi_callback_info) {
   return arr;
 }
 
+static napi_value Bench(napi_env env, napi_callback_info) {
+  const auto results = benchParts(lt);
+  napi_value arr;
+  napi_create_array_with_length(env, results.size(), &arr);
+  for (size_t i = 0; i < results.size(); i++) {
+    const auto& r = results[i];
+    napi_value o;
+    napi_create_object(env, &o);
+    set(env, o, "name", string(env, r.name));
+    set(env, o, "ms", number(env, r.ms));
+    set(env, o, "tflops", number(env, r.tflops));
+    if (!r.error.empty()) set(env, o, "error", string(env, r.error));
+    napi_set_element(env, arr, i, o);
+  }
+  return arr;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   define(env, exports, "probe", Probe);
   define(env, exports, "openCublasLt", OpenCublasLt);
   define(env, exports, "selfTest", SelfTest);
+  define(env, exports, "bench", Bench);
   return exports;
 }
 
