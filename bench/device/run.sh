@@ -19,6 +19,7 @@ stop() { echo "STOP: $*"; exit "${2:-2}"; }
 stage "GPU"
 # REHEARSE=1 (on a machine without a GPU) goes on to check the Node unpacking and the build, and then
 # stops at the self test, which says why the kernels cannot run.
+export PATH="$PATH:/usr/local/nvidia/bin"  # where the lent machines mount the driver's tools
 if ! command -v nvidia-smi >/dev/null || ! nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader; then
   [ "${REHEARSE:-0}" = 1 ] || stop "no GPU here (nvidia-smi not found or sees none): nothing to check; run this on the lent GPU machine"
   echo "rehearsal: no GPU; continuing to the self test"
