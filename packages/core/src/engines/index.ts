@@ -1,6 +1,7 @@
 // The compute seam: the Engine interface, the registry, and the engines that ship with the core.
 import "./tfjs/index.ts";
 import "./native/index.ts";
+import "./cuda/index.ts";
 
 export type * from "./engine.ts";
 export {

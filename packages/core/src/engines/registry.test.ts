@@ -12,15 +12,18 @@ const never = {
   },
 };
 
-// The native engine is registered (and first for auto) only where it is built: these tests see tfjs alone.
+// The native and cuda engines are available only where they are built: these tests see tfjs alone.
 const native = engineDefinition("native");
+const cuda = engineDefinition("cuda");
 beforeEach(() => {
+  unregisterEngine("cuda");
   unregisterEngine("native");
 });
 
 afterEach(() => {
   unregisterEngine("never");
   if (native) registerEngine(native);
+  if (cuda) registerEngine(cuda);
 });
 
 describe("engine registry", () => {

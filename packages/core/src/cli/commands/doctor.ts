@@ -116,8 +116,9 @@ export const doctorCommand = defineCommand({
             ),
           ]),
       c.bold("GPU"),
-      "  Install @tensorflow/tfjs-node-gpu (4.22 needs CUDA 11.2 and cuDNN 8.1 on Linux x86_64). Its install downloads",
-      "  libtensorflow from outside the npm registry, so it is optional and never required; see docs/gpu.md.",
+      "  The cuda engine (@sftkit/cuda) builds at install where nvcc is found; its line under Engines says why it is",
+      "  unavailable. Its kernels are tested; its training step is not written yet (docs/gpu.md). tfjs-node-gpu 4.22",
+      "  stays an optional tfjs backend for those who have it (CUDA 11.2 + cuDNN 8.1; installs from outside npm).",
     ];
     process.stdout.write(`${lines.join("\n")}\n`);
   },
