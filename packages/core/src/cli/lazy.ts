@@ -1,0 +1,25 @@
+// A subcommand whose module loads only when it runs or shows its own help: `sft --help` lists names and
+// descriptions without importing what the commands need (TensorFlow.js, ts-morph, the native tier).
+import type { ArgsDef, CommandDef } from "citty";
+import { strict } from "./flags.ts";
+
+export function lazyCommand(
+  name: string,
+  description: string,
+  load: () => Promise<CommandDef<ArgsDef>>,
+): CommandDef<ArgsDef> {
+  let loaded: Promise<CommandDef<ArgsDef>> | undefined;
+  // strict: unknown flags and extra arguments are errors, never silently ignored.
+  const command = () => {
+    loaded ??= load().then((c) => strict(c));
+    return loaded;
+  };
+  return {
+    meta: { name, description },
+    args: async () => {
+      const args = (await command()).args;
+      return (typeof args === "function" ? await args() : await args) ?? {};
+    },
+    run: async (ctx) => (await command()).run?.(ctx),
+  };
+}
