@@ -10,11 +10,15 @@ export const planCommand = defineCommand({
     recipe: { type: "positional", required: true, description: "Path to recipe.ts" },
     json: { type: "boolean", description: "Print the plan as JSON" },
     data: { type: "boolean", default: true, description: "Read and tokenize the data (--no-data skips it)" },
+    verbose: { type: "boolean", description: "Also print the compute kernels each op will use" },
   },
   async run({ args }) {
     const result = await compileRecipe(args.recipe, { readData: args.data });
     if (!reportDiagnostics(result) || !result.plan) return;
     if (args.json) process.stdout.write(`${JSON.stringify(result.plan, null, 2)}\n`);
-    else process.stdout.write(`${formatPlanSummary(result.plan, colorsFor(process.stdout))}\n`);
+    else
+      process.stdout.write(
+        `${formatPlanSummary(result.plan, colorsFor(process.stdout), process.cwd(), { verbose: args.verbose })}\n`,
+      );
   },
 });
