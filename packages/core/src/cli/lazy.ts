@@ -3,12 +3,12 @@
 import type { ArgsDef, CommandDef } from "citty";
 import { strict } from "./flags.ts";
 
-export function lazyCommand(
+export function lazyCommand<T extends ArgsDef>(
   name: string,
   description: string,
-  load: () => Promise<CommandDef<ArgsDef>>,
-): CommandDef<ArgsDef> {
-  let loaded: Promise<CommandDef<ArgsDef>> | undefined;
+  load: () => Promise<CommandDef<T>>,
+): CommandDef<T> {
+  let loaded: Promise<CommandDef<T>> | undefined;
   // strict: unknown flags and extra arguments are errors, never silently ignored.
   const command = () => {
     loaded ??= load().then((c) => strict(c));
@@ -18,7 +18,7 @@ export function lazyCommand(
     meta: { name, description },
     args: async () => {
       const args = (await command()).args;
-      return (typeof args === "function" ? await args() : await args) ?? {};
+      return ((typeof args === "function" ? await args() : await args) ?? {}) as T;
     },
     run: async (ctx) => (await command()).run?.(ctx),
   };

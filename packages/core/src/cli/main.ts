@@ -1,7 +1,7 @@
 // The `sft` command line: one subcommand per file under ./commands, each loaded only when it runs, so that
 // `sft --help` does not load TensorFlow.js, ts-morph or the native tier.
 import "./no-color.ts";
-import { type CommandDef, defineCommand, runMain } from "citty";
+import { defineCommand, runMain } from "citty";
 import { lazyCommand } from "./lazy.ts";
 
 const main = defineCommand({
@@ -37,7 +37,7 @@ const main = defineCommand({
     init: lazyCommand("init", "Start a project of your own: a recipe on a tiny model, data, README", () =>
       import("./commands/init.ts").then((m) => m.initCommand),
     ),
-  } satisfies Record<string, CommandDef>,
+  },
 });
 
 await runMain(main);
