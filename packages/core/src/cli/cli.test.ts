@@ -164,6 +164,6 @@ describe("sft CLI", () => {
       },
     );
     expect(r.stdout).toContain("Plan quickstart");
-    expect(r.stdout).toContain("Trained 1 steps");
+    expect(r.stdout).toContain("Trained 1 step (");
   });
 });
