@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The CLI runs from TypeScript source: tsx registers its loader, then the entry is imported.
-import { register } from "tsx/esm/api";
+// In a clone the CLI runs from its TypeScript sources through tsx; an installed package (sources not shipped)
+// runs the JavaScript built into dist/ at pack time.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const source = new URL("../src/cli/main.ts", import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(source.href);
+} else {
+  await import("../dist/cli/main.js");
+}

@@ -1,6 +1,7 @@
 // Regenerates the docs that are derived from code: `pnpm docs:gen`.
 import { join } from "node:path";
 import { renderDiagnosticsPage } from "../src/recipe/diagnostics-doc.ts";
+import { renderRecipeJsonSchema } from "../src/recipe/json-schema.ts";
 import { renderRecipeReference } from "../src/recipe/reference.ts";
 import { writeFileAtomicSync } from "../src/util/atomic-write.ts";
 
@@ -13,3 +14,8 @@ for (const [name, text] of [
   writeFileAtomicSync(file, text);
   console.log(`wrote ${file}`);
 }
+
+// Exported by the package as @sftkit/core/recipe.schema.json.
+const schemaFile = join(import.meta.dirname, "../recipe.schema.json");
+writeFileAtomicSync(schemaFile, renderRecipeJsonSchema());
+console.log(`wrote ${schemaFile}`);

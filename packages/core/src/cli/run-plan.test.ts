@@ -29,7 +29,7 @@ describe("sft run plan.json", () => {
     rmSync(q.recipe);
     const ok = sft(q.root, "run", q.plan, "--max-steps", "1");
     expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout).toMatch(/Trained 1 steps/);
+    expect(ok.stdout).toMatch(/Trained 1 step \(/);
 
     const entries = join(q.dir, ".sft-cache", "data");
     for (const f of readdirSync(entries)) rmSync(join(entries, f));

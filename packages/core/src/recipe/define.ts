@@ -51,6 +51,23 @@ export function defineRecipe<Name extends string = never>(recipe: RecipeOf<Name>
 
 /** Recipe fields a derived recipe may override: any subset, at any depth. */
 export type RecipeOverrides = DeepPartial<RecipeInput>;
+/** A base whose token names are unknown (typed as plain RecipeInput) lets any name through. */
+type KnownNames<Name extends string> = [Name] extends [never] ? string : Name;
+
+/**
+ * extendRecipe's overrides: a deep partial of the recipe, whose token references name the tokens the base
+ * adds or the overrides add (`Added`), so a misspelled name is an editor error here too.
+ */
+export type RecipeOverridesOf<Name extends string, Added extends string> = DeepPartial<
+  Omit<RecipeInput, "tokens">
+> & {
+  tokens?: DeepPartial<Omit<TokensIn, "add" | "bos" | "eos" | "pad">> & {
+    add?: (Added | (Omit<AddedTokenObjectIn, "content"> & { content: Added }))[];
+    bos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+    eos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+    pad?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+  };
+};
 type DeepPartial<T> = T extends (...args: never[]) => unknown
   ? T
   : T extends readonly unknown[]
@@ -63,11 +80,11 @@ type DeepPartial<T> = T extends (...args: never[]) => unknown
  * A recipe built on another: objects merge key by key, arrays and scalars replace, and a method of another
  * `kind` replaces the base method whole (its fields would not fit).
  */
-export function extendRecipe<Name extends string = never>(
+export function extendRecipe<Name extends string = never, Added extends string = never>(
   base: RecipeOf<Name> | RecipeInput,
-  overrides: RecipeOverrides,
-): RecipeOf<Name> {
-  const merged = deepMerge(base, overrides) as RecipeOf<Name>;
+  overrides: RecipeOverridesOf<Name, Added>,
+): RecipeOf<Name | Added> {
+  const merged = deepMerge(base, overrides) as RecipeOf<Name | Added>;
   const baseMethod = (base as RecipeInput).method;
   if (overrides.method?.kind && overrides.method.kind !== baseMethod?.kind) {
     (merged as RecipeInput).method = overrides.method as RecipeInput["method"];

@@ -80,6 +80,19 @@ describe("recipe types", () => {
     });
   });
 
+  it("types token names through extendRecipe: the base's and the overrides' own", () => {
+    const parent = defineRecipe({ ...base, tokens: { add: ["<|end|>"] }, method: { kind: "full" } });
+    const child = extendRecipe(parent, { tokens: { eos: "<|end|>" } });
+    expectTypeOf(child).toEqualTypeOf<RecipeOf<"<|end|>">>();
+    // @ts-expect-error a token name neither the base nor the overrides add
+    extendRecipe(parent, { tokens: { eos: "<|ned|>" } });
+    const more = extendRecipe(parent, { tokens: { add: ["<|user|>"], bos: "<|user|>", eos: "<|end|>" } });
+    expectTypeOf(more).toEqualTypeOf<RecipeOf<"<|end|>" | "<|user|>">>();
+    // A base typed only as RecipeInput (its names unknown) takes any name.
+    const loose: RecipeInput = { ...base, method: { kind: "full" } };
+    extendRecipe(loose, { tokens: { eos: "<|anything|>" } });
+  });
+
   it("types extendRecipe overrides as a deep partial of the recipe", () => {
     const parent = defineRecipe({ ...base, method: { kind: "lora", rank: 16 } });
     const child = extendRecipe(parent, { method: { kind: "lora", rank: 4 }, train: { epochs: 2 } });

@@ -20,6 +20,19 @@ async function firstDiagnostic(file: string) {
 }
 
 describe("loading a recipe file", () => {
+  it("a recipe.ts in a CommonJS package (npm init -y) gives its default export, not module.exports", async () => {
+    const file = recipeFile('export default { name: "cjs", model: { path: "m" } };\n', false);
+    writeFileSync(join(file, "..", "package.json"), '{ "name": "p", "version": "1.0.0" }\n');
+    const r = await loadRecipeFile(file);
+    expect(r.ok && r.value).toEqual({ name: "cjs", model: { path: "m" } });
+  });
+
+  it("a CommonJS recipe that assigns module.exports gives that object", async () => {
+    const file = recipeFile('module.exports = { name: "plain" };\n', false);
+    const r = await loadRecipeFile(file);
+    expect(r.ok && r.value).toEqual({ name: "plain" });
+  });
+
   it("an empty file says so (also outside an ES module package)", async () => {
     for (const module of [true, false]) {
       const file = recipeFile("\n  \n", module);

@@ -2,7 +2,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { tsImport } from "tsx/esm/api";
+import { register as registerCommonJs } from "tsx/cjs/api";
+import { register as registerModules, tsImport } from "tsx/esm/api";
 import { loadingRecipeFlag } from "./define.ts";
 import type { Diagnostic } from "./diagnostics.ts";
 
@@ -39,7 +40,7 @@ export async function loadRecipeFile(path: string): Promise<LoadResult> {
   globals[loadingRecipeFlag] = true;
   let mod: { default?: unknown };
   try {
-    mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    mod = (await importTypeScript(file)) as { default?: unknown };
   } catch (err) {
     const { message, line, column } = describeLoadError(err, file);
     return fail(
@@ -51,14 +52,54 @@ export async function loadRecipeFile(path: string): Promise<LoadResult> {
   } finally {
     globals[loadingRecipeFlag] = previous;
   }
-  if (mod.default === undefined) {
+  const value = defaultExport(mod);
+  if (value === undefined) {
     return fail(
       "the recipe module has no default export",
       "end the file with `export default defineRecipe({ ... })`",
     );
   }
-  return { ok: true, value: mod.default, file };
+  return { ok: true, value, file };
 }
+
+/**
+ * The module's default export. In a CommonJS package (`npm init -y`) tsx compiles `export default x` to
+ * `exports.default = x` on an object marked `__esModule`, and importing that module gives the whole
+ * `module.exports` as its default: unwrap it, or the recipe would be `{ default: recipe }`.
+ */
+function defaultExport(mod: { default?: unknown }): unknown {
+  const value = mod.default;
+  if (typeof value === "object" && value !== null && (value as { __esModule?: unknown }).__esModule === true)
+    return (value as { default?: unknown }).default;
+  return value;
+}
+
+let registered = false;
+let imports = 0;
+
+/**
+ * Imports a TypeScript file with tsx's loaders registered in this process (ES modules and CommonJS), so the
+ * recipe shares this process's modules. tsImport's isolated namespace would load a second copy of @sftkit/core
+ * for the recipe's own imports (and of TensorFlow.js, which then warns "Platform node has already been set").
+ * The query makes each load read the file afresh. Inside a vm context without dynamic import (vitest's
+ * workers), tsImport is the way that works.
+ */
+async function importTypeScript(file: string): Promise<unknown> {
+  if (!registered) {
+    registerModules();
+    registerCommonJs();
+    registered = true;
+  }
+  try {
+    return await nativeImport(`${pathToFileURL(file).href}?sft-load=${++imports}`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING") throw err;
+    return tsImport(pathToFileURL(file).href, import.meta.url);
+  }
+}
+
+// Node's own import(), which a test runner's module transform cannot reroute through its bundler.
+const nativeImport = new Function("url", "return import(url)") as (url: string) => Promise<unknown>;
 
 /** A message and the place in the recipe file, from an esbuild syntax error or a thrown error's stack. */
 function describeLoadError(err: unknown, file: string): { message: string; line: number; column: number } {
@@ -74,10 +115,14 @@ function describeLoadError(err: unknown, file: string): { message: string; line:
   // esbuild: "Transform failed with 1 error:\n/path/recipe.ts:4:23: ERROR: Unexpected ..."
   const esbuild = text.match(/ERROR: (.+)/);
   const message = esbuild?.[1] ?? text.split("\n")[0] ?? "the recipe failed to load";
+  // The same error through tsx's registered loader carries no `errors`, only the text's "file:line:col: ERROR".
+  const at = text.match(/:(\d+):(\d+): ERROR: /);
+  if (at) return { message, line: Number(at[1]), column: Number(at[2]) };
   const missing = missingImportAt(text, file);
   if (missing) return { message, ...missing };
   const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const match = (e.stack ?? e.message ?? "").match(new RegExp(`${escaped}:(\\d+):(\\d+)`));
+  const stack = (e.stack ?? e.message ?? "").replace(/\?sft-load=\d+/g, "");
+  const match = stack.match(new RegExp(`${escaped}:(\\d+):(\\d+)`));
   return { message, line: match ? Number(match[1]) : 1, column: match ? Number(match[2]) : 1 };
 }
 

@@ -3,7 +3,13 @@ import { relative } from "node:path";
 import type { Plan } from "../compile/plan-schema.ts";
 import { type Colors, formatBytes, formatCount, formatPercent, table } from "../util/format.ts";
 
-export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): string {
+/** `verbose` adds the kernel formulations (engine internals, for whoever works on the kernels). */
+export function formatPlanSummary(
+  plan: Plan,
+  c: Colors,
+  cwd = process.cwd(),
+  { verbose = false }: { verbose?: boolean } = {},
+): string {
   const rel = (p: string | null) => (p ? relative(cwd, p) || "." : "–");
   const out: string[] = [];
   const section = (title: string, body: string) => out.push(`${c.bold(title.padEnd(10))}${body}`);
@@ -151,7 +157,7 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
         ? `\n          native tier ${plan.backend.native.active ? c.green("on") : c.yellow("off")}: ${plan.backend.native.reason}`
         : ""),
   );
-  section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
+  if (verbose) section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
   section(
     "Output",
     `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`,
@@ -171,9 +177,20 @@ export function formatPlanSummary(plan: Plan, c: Colors, cwd = process.cwd()): s
 function describeMethod(method: Plan["method"]): string {
   const { kind, ...rest } = method;
   const fields = Object.entries(rest)
-    .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k} ${readable(v)}`)
     .join(" · ");
   return fields ? `${kind} · ${fields}` : kind;
+}
+
+/** A setting as words: lists comma-separated, nested settings in parentheses, never raw JSON. */
+function readable(v: unknown): string {
+  if (v === null || v === undefined) return "–";
+  if (Array.isArray(v)) return v.length ? v.map(readable).join(", ") : "none";
+  if (typeof v === "object") {
+    const parts = Object.entries(v).map(([k, x]) => `${k} ${readable(x)}`);
+    return `(${parts.join(", ")})`;
+  }
+  return String(v);
 }
 
 function sourceText(s: Plan["model"]["source"], rel: (p: string | null) => string): string {

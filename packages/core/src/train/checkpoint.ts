@@ -155,3 +155,21 @@ export async function retireCheckpoints(outDir: string): Promise<string | null> 
   await rename(root, previous);
   return previous;
 }
+
+/**
+ * An interrupted run writes a checkpoint but no artefacts: an earlier run's adapter/ or model/ in the same
+ * folder would sit beside it as if this run had made it. They move to `<name>.previous` (or `.previous-2`,
+ * ...; never deleted). Returns where each went.
+ */
+export async function retireStaleArtefacts(outDir: string, names = ["adapter", "model"]): Promise<string[]> {
+  const moved: string[] = [];
+  for (const name of names) {
+    const dir = join(outDir, name);
+    if (!existsSync(dir)) continue;
+    let previous = `${dir}.previous`;
+    for (let n = 2; existsSync(previous); n++) previous = `${dir}.previous-${n}`;
+    await rename(dir, previous);
+    moved.push(previous);
+  }
+  return moved;
+}

@@ -13,7 +13,12 @@ import { baseModelOf } from "../export/base-model.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
-import { type CheckpointState, retireCheckpoints, writeCheckpoint } from "./checkpoint.ts";
+import {
+  type CheckpointState,
+  retireCheckpoints,
+  retireStaleArtefacts,
+  writeCheckpoint,
+} from "./checkpoint.ts";
 import { pruneCheckpoints } from "./checkpoint-retention.ts";
 import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { checkDiskSpace } from "./disk-space.ts";
@@ -423,8 +428,11 @@ async function finish(
   let artefacts: string[] = [];
   if (!interrupted) await evaluator.run(pos.step);
   if (!checkpoints.current()) await checkpoints.write();
-  if (interrupted) progress.log(`stopped at step ${pos.step}; checkpoint ${checkpoints.last()}`);
-  else {
+  if (interrupted) {
+    progress.log(`stopped at step ${pos.step}; checkpoint ${checkpoints.last()}`);
+    for (const moved of await retireStaleArtefacts(outDir))
+      progress.log(`an earlier run's artefacts are now in ${moved} (this run wrote none)`);
+  } else {
     const written = await engine.saveArtefacts({
       outDir,
       save: plan.output.save,

@@ -65,9 +65,13 @@ function barProgress(out: NodeJS.WriteStream): Progress {
     },
     cliProgress.Presets.shades_classic,
   );
+  // Lines logged before start() (the step-0 evaluation) print alone: an unstarted bar would draw its
+  // placeholders ({loss}, {tps}) and a default total of 100.
+  let started = false;
   return {
     start(total, at) {
       bar.start(total, at, { loss: "-", tps: "-" });
+      started = true;
     },
     step(m, tps) {
       bar.update(m.step, { loss: m.loss.toFixed(4), tps: Math.round(tps) });
@@ -75,10 +79,11 @@ function barProgress(out: NodeJS.WriteStream): Progress {
     log(line) {
       // cli-progress redraws on the next update; clear the line first so the message stands alone.
       out.write(`\r\x1b[K${line}\n`);
-      bar.render();
+      if (started) bar.render();
     },
     stop() {
-      bar.stop();
+      if (started) bar.stop();
+      started = false;
     },
   };
 }

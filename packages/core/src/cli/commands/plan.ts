@@ -12,6 +12,7 @@ export const planCommand = defineCommand({
     ...setArg,
     json: { type: "boolean", description: "Print the plan as JSON" },
     data: { type: "boolean", default: true, description: "Read and tokenize the data (--no-data skips it)" },
+    verbose: { type: "boolean", description: "Also print the compute kernels each op will use" },
   },
   async run({ args, rawArgs }) {
     const sets = readSetFlags("plan", rawArgs);
@@ -19,6 +20,9 @@ export const planCommand = defineCommand({
     const result = await compileRecipe(args.recipe, { readData: args.data, sets });
     if (!reportDiagnostics(result) || !result.plan) return;
     if (args.json) process.stdout.write(`${JSON.stringify(result.plan, null, 2)}\n`);
-    else process.stdout.write(`${formatPlanSummary(result.plan, colorsFor(process.stdout))}\n`);
+    else
+      process.stdout.write(
+        `${formatPlanSummary(result.plan, colorsFor(process.stdout), process.cwd(), { verbose: args.verbose })}\n`,
+      );
   },
 });

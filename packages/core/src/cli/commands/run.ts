@@ -8,6 +8,7 @@ import { readPlanFile } from "../../train/from-plan.ts";
 import { type RunResult, type TrainOptions, train } from "../../train/loop.ts";
 import { colorsFor, formatBytes } from "../../util/format.ts";
 import { reportFailure } from "../failure.ts";
+import { sftCommand } from "../invocation.ts";
 import { reportDiagnostics } from "../report.ts";
 import { readSetFlags, setArg } from "../set-flags.ts";
 
@@ -76,16 +77,19 @@ async function trainAndReport(plan: Plan, opts: TrainOptions): Promise<void> {
   if (run.interrupted) process.exitCode = 130;
 }
 
-function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseModel?: string): string {
+export function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseModel?: string): string {
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
   // An interrupted run may have had no evaluation since the one at its start.
+  // A resumed run has no start-of-run evaluation of its own: only the loss it ends with.
   const evalPart =
     r.interrupted && r.evalLoss === r.initialEvalLoss
       ? `eval loss ${f(r.initialEvalLoss)} at the start`
-      : `eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`;
+      : r.initialEvalLoss === null
+        ? `eval loss ${f(r.evalLoss)}`
+        : `eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`;
   const recall = r.probeRecall === null ? "" : `, probe recall ${(r.probeRecall * 100).toFixed(0)}%`;
   const lines = [
-    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} steps (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}`,
+    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} step${r.steps === 1 ? "" : "s"} (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}`,
     `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)}`,
     `metrics:    ${r.metricsFile}`,
     `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
@@ -100,14 +104,15 @@ function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseModel?: st
 export function chatCommand(
   r: Pick<RunResult, "artefacts" | "outputDir">,
   baseModel?: string,
+  sft = sftCommand(),
 ): string | null {
   const rel = (p: string) => relative(process.cwd(), p) || ".";
   const merged = r.artefacts.find((a) => a.includes(`${sep}model${sep}`));
   const adapter = r.artefacts.find((a) => a.includes(`${sep}adapter${sep}`));
   const prompt = '--prompt "Tell me a story about a cat named Lily."';
-  if (merged) return `pnpm sft generate --model ${rel(dirname(merged))} ${prompt}`;
+  if (merged) return `${sft} generate --model ${rel(dirname(merged))} ${prompt}`;
   if (adapter && baseModel)
-    return `pnpm sft generate --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))} ${prompt}`;
+    return `${sft} generate --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))} ${prompt}`;
   return null;
 }
 

@@ -18,7 +18,7 @@ interface Block {
 }
 
 interface Tag {
-  kind: "{{" | "{%";
+  opener: "{{" | "{%";
   /** The tag's text without delimiters and whitespace-control marks. */
   inner: string;
   offset: number;
@@ -65,7 +65,7 @@ export function locateSyntaxError(source: string): SyntaxFault | null {
         i = next < 0 ? -1 : after + next;
         continue;
       }
-      tags.push({ kind: open, inner, offset: i });
+      tags.push({ opener: open, inner, offset: i });
     }
     const next = text.slice(end + 2).search(/\{[{%#]/);
     i = next < 0 ? -1 : end + 2 + next;
@@ -74,7 +74,7 @@ export function locateSyntaxError(source: string): SyntaxFault | null {
   const stack: Block[] = [];
   for (const tag of tags) {
     const problem =
-      tag.kind === "{{" ? parseAlone(`{{ ${tag.inner} }}`, `{{ ${tag.inner} }}`) : statement(tag, stack);
+      tag.opener === "{{" ? parseAlone(`{{ ${tag.inner} }}`, `{{ ${tag.inner} }}`) : statement(tag, stack);
     if (problem) return at(tag.offset, problem);
   }
   const open = stack.pop();

@@ -5,7 +5,13 @@ import { decideEngine, engineDefinition, listEngines, registerEngine } from "../
 import { CUDA_ENGINE_INCOMPLETE, createCudaEngine } from "./engine.ts";
 import { CUDA_STEP_READY, cudaUnsupported } from "./index.ts";
 
-const plain: EngineAsk = { backend: "auto", gpu: true, family: "qwen2", convertsWeights: false };
+const plain: EngineAsk = {
+  backend: "auto",
+  gpu: true,
+  family: "qwen2",
+  convertsWeights: false,
+  modelNeeds: [],
+};
 const real = engineDefinition("cuda")!;
 afterEach(() => registerEngine(real));
 

@@ -1,0 +1,43 @@
+// The closing summary of `sft run`: grammar and the eval line after a resume.
+import { describe, expect, it } from "vitest";
+import type { RunResult } from "../../train/loop.ts";
+import { colorsFor } from "../../util/format.ts";
+import { formatRun } from "./run.ts";
+
+const plain = colorsFor({ isTTY: false } as NodeJS.WriteStream);
+const result = (over: Partial<RunResult>): RunResult => ({
+  steps: 2,
+  epochs: 0.5,
+  loss: 1.5,
+  initialEvalLoss: 2,
+  evalLoss: 1,
+  probeRecall: null,
+  tokens: 100,
+  seconds: 1,
+  tokensPerSecond: 100,
+  peakRssBytes: 1 << 20,
+  interrupted: false,
+  resumedFrom: null,
+  outputDir: "/o",
+  metricsFile: "/o/metrics.jsonl",
+  checkpoint: null,
+  artefacts: [],
+  samples: [],
+  ...over,
+});
+
+describe("the run summary", () => {
+  it("says 1 step, 2 steps", () => {
+    expect(formatRun(result({ steps: 1 }), plain)).toMatch(/^Trained 1 step \(epoch/);
+    expect(formatRun(result({ steps: 2 }), plain)).toMatch(/^Trained 2 steps \(epoch/);
+  });
+
+  it("after a resume (no start-of-run evaluation) gives the final eval loss alone, no '- ->'", () => {
+    const text = formatRun(
+      result({ initialEvalLoss: null, evalLoss: 0.2074, resumedFrom: "/o/ckpt" }),
+      plain,
+    );
+    expect(text).toContain("eval loss 0.2074");
+    expect(text).not.toContain("- ->");
+  });
+});
