@@ -141,6 +141,8 @@ export interface EngineAsk {
   family: string;
   /** The family converts checkpoint tensors at load (its own `readWeight`). */
   convertsWeights: boolean;
+  /** What the model's config turns on beyond the Llama decoder, in words (families/features.ts). */
+  features?: readonly string[];
 }
 
 export interface EngineAvailability {

@@ -8,7 +8,7 @@ import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./bat
 import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
-import { familyOf, type TensorFact, tensorKinds } from "./families/index.ts";
+import { familyOf, layerWindow, type TensorFact, tensorKinds } from "./families/index.ts";
 import { resolveHubModel } from "./hub-cache.ts";
 import type { GrownVocabulary } from "./vocabulary.ts";
 import "./gradients.ts";
@@ -99,6 +99,8 @@ interface LayerContext {
   cos: Float32Array;
   sin: Float32Array;
   mask: Float32Array;
+  /** The mask of a sliding layer with this window (made once per pass). */
+  windowMask(window: number): Float32Array;
   /** No padding or packing: the mask is plain causal (prefix visible), which fused kernels know. */
   plainCausal: boolean;
   opts: ForwardOptions;
@@ -172,6 +174,21 @@ export class Model {
     });
   }
 
+  /** Qwen3's per-head RMSNorm of q or k ([T, heads * hd]) before RoPE; the input as is without it. */
+  private headNorm(
+    l: number,
+    which: "q_norm" | "k_norm",
+    x: tf.Tensor2D,
+    heads: number,
+    opts: ForwardOptions,
+  ): tf.Tensor2D {
+    if (!this.config.qkNorm) return x;
+    const hd = this.config.headDim;
+    const T = x.shape[0];
+    const y = this.norm(tf.reshape(x, [T * heads, hd]), `model.layers.${l}.self_attn.${which}.weight`, opts);
+    return tf.reshape(y, [T, heads * hd]);
+  }
+
   private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
     const p = `model.layers.${layer}.${m.path}`;
     const b = m.bias ? (this.w(`${p}.bias`) as tf.Tensor as tf.Tensor1D) : null;
@@ -202,6 +219,7 @@ export class Model {
     const P = opts.hooks?.prefix?.(0)?.key.shape[1] ?? 0;
     const positions = b.positions ?? defaultPositions(b, P + past);
     const { cos, sin } = ropeTables(cfg, positions);
+    const windowMasks = new Map<number, Float32Array>();
     const ctx: LayerContext = {
       B,
       S,
@@ -210,6 +228,11 @@ export class Model {
       cos,
       sin,
       mask: attentionMask(b, P, past),
+      windowMask: (w) => {
+        const m = windowMasks.get(w) ?? attentionMask(b, P, past, w);
+        windowMasks.set(w, m);
+        return m;
+      },
       plainCausal: !b.segments && past === 0,
       opts,
     };
@@ -247,12 +270,21 @@ export class Model {
     // Training keeps no copies for same-shape adds (see addLean).
     const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
     const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
-    const qs = rope(this.lin(l, q, h, opts), H, tables, grad, reference);
-    const ks = rope(this.lin(l, kp, h, opts), KV, tables, grad, reference);
+    const qs = rope(this.headNorm(l, "q_norm", this.lin(l, q, h, opts), H, opts), H, tables, grad, reference);
+    const ks = rope(
+      this.headNorm(l, "k_norm", this.lin(l, kp, h, opts), KV, opts),
+      KV,
+      tables,
+      grad,
+      reference,
+    );
     const vs = this.lin(l, vp, h, opts);
     const pfx = opts.hooks?.prefix?.(l) ?? null;
     if ((pfx?.key.shape[1] ?? 0) !== P)
       throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
+    // A sliding layer's window bites only once a query has more than `window` keys behind it.
+    const window = layerWindow(cfg, l);
+    const slides = window != null && past + S > window;
     const attn = attention({
       q: qs,
       k: ks,
@@ -260,8 +292,8 @@ export class Model {
       prefix: pfx,
       cache: opts.cache,
       layer: l,
-      mask: ctx.mask,
-      plainCausal: ctx.plainCausal,
+      mask: slides ? ctx.windowMask(window) : ctx.mask,
+      plainCausal: ctx.plainCausal && !slides,
       B,
       S,
       P,

@@ -1,5 +1,10 @@
 // A plain float64 Llama forward for tests: independent of tfjs, written straight from the HF math.
+// Beyond Llama (transformers at 000c33fdfde12e1ffafbfcdb3c926df5727a00b6): the sliding window of
+// masking_utils.py `sliding_window_overlay` (a query sees keys with kv_idx > q_idx - window) on the layers
+// `layer_types` marks sliding (modeling_qwen2.py, modeling_mistral.py), and modeling_qwen3.py's q_norm/k_norm
+// (Qwen3RMSNorm over each head's head_dim, before apply_rotary_pos_emb).
 import type { ModelConfig } from "./config.ts";
+import { layerWindow } from "./families/features.ts";
 import { inverseFrequencies } from "./rope.ts";
 
 type Weights = Map<string, Float32Array>;
@@ -104,14 +109,21 @@ export function referenceLogits(
       KV * hd,
       bias(`${p}.self_attn.v_proj.bias`),
     );
+    if (cfg.qkNorm) {
+      // Each head's hd values normalised on their own: T * heads rows of hd.
+      q.set(rms(q, T * H, hd, get(w, `${p}.self_attn.q_norm.weight`), cfg.rmsNormEps));
+      k.set(rms(k, T * KV, hd, get(w, `${p}.self_attn.k_norm.weight`), cfg.rmsNormEps));
+    }
     rope(q, T, H, hd, inv, pos);
     rope(k, T, KV, hd, inv, pos);
+    const window = layerWindow(cfg, l);
+    const first = (t: number) => (window == null ? 0 : Math.max(0, t - window + 1));
     const att = new Float64Array(T * H * hd);
     for (let hh = 0; hh < H; hh++) {
       const kh = Math.floor(hh / (H / KV));
       for (let t = 0; t < T; t++) {
         const sc: number[] = [];
-        for (let s = 0; s <= t; s++) {
+        for (let s = first(t); s <= t; s++) {
           let dot = 0;
           for (let i = 0; i < hd; i++) dot += q[(t * H + hh) * hd + i]! * k[(s * KV + kh) * hd + i]!;
           sc.push(dot / Math.sqrt(hd));
@@ -119,9 +131,9 @@ export function referenceLogits(
         const m = Math.max(...sc);
         const e = sc.map((z) => Math.exp(z - m));
         const z = e.reduce((a, b) => a + b, 0);
-        for (let s = 0; s <= t; s++)
+        for (let s = first(t); s <= t; s++)
           for (let i = 0; i < hd; i++)
-            att[(t * H + hh) * hd + i]! += (e[s]! / z) * v[(s * KV + kh) * hd + i]!;
+            att[(t * H + hh) * hd + i]! += (e[s - first(t)]! / z) * v[(s * KV + kh) * hd + i]!;
       }
     }
     const o = matT(

@@ -43,6 +43,17 @@ describe("the native engine's registration", () => {
       const converts = decideEngine("auto", {}, { ...plain, family: "fused", convertsWeights: true });
       expect(converts.chosen).toBe("tfjs");
       expect(converts.reason).toContain('model family "fused" converts its checkpoint\'s tensors');
+      // A decoder feature the native kernels lack (a biting sliding window, q/k norms): tfjs, with the reason.
+      const qwen3 = decideEngine(
+        "auto",
+        {},
+        { ...plain, family: "qwen3", features: ["per-head q/k RMSNorm"] },
+      );
+      expect(qwen3).toMatchObject({
+        chosen: "tfjs",
+        reason:
+          "auto: first available of native > tfjs (native cannot: the qwen3 model uses per-head q/k RMSNorm, which the native kernels do not implement)",
+      });
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
         chosen: "tfjs",

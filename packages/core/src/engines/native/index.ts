@@ -1,6 +1,7 @@
 // The native engine, registered under `native`: available where @sftkit/native is built, and then
 // `auto`'s choice unless the plan asks for what it cannot do (a tfjs backend, a family that converts
-// its checkpoint's tensors at load). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
+// its checkpoint's tensors at load, a decoder feature beyond Llama's such as a sliding window or q/k
+// norms). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
 import type { EngineAsk } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
@@ -13,6 +14,8 @@ export function nativeUnsupported(ask: EngineAsk): string | null {
   if (ask.gpu) return "a GPU plan is asked for ($SFTKIT_GPU_MEMORY); native runs on the CPU";
   if (ask.convertsWeights)
     return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
+  if (ask.features?.length)
+    return `the ${ask.family} model uses ${ask.features.join(" and ")}, which the native kernels do not implement`;
   return null;
 }
 

@@ -40,8 +40,21 @@ const RopeHf = z.looseObject(
   { error: "must be an object or null" },
 );
 
-/** The decoder's config.json keys; `biasKeys` adds llama's `attention_bias` and `mlp_bias`. */
-function hfShape(name: string, biasKeys: boolean) {
+const layerType = z.enum(["full_attention", "sliding_attention"], {
+  error: (i) => `must be "full_attention" or "sliding_attention", got ${got(i.input)}`,
+});
+
+/** How a family reads a sliding window from config.json (transformers' configuration_<family>.py). */
+export type SlidingWindowKeys =
+  /** No window keys (Llama). */
+  | "none"
+  /** `sliding_window` on every layer; absent means 4096, null means none (MistralConfig). */
+  | "mistral"
+  /** `use_sliding_window` + `sliding_window` on layers >= `max_window_layers`, or as `layer_types` says (Qwen2Config, Qwen3Config). */
+  | "qwen";
+
+/** The decoder's config.json keys: the bias flags and window keys the family reads. */
+function hfShape(name: string, bias: { attention: boolean; mlp: boolean }, window: SlidingWindowKeys) {
   return {
     model_type: z.literal(name),
     architectures: z.array(z.string()).nullish(),
@@ -62,7 +75,16 @@ function hfShape(name: string, biasKeys: boolean) {
     // Newer transformers put theta and scaling together in `rope_parameters`.
     rope_parameters: RopeHf.nullish(),
     tie_word_embeddings: bool().nullish(),
-    ...(biasKeys ? { attention_bias: bool().nullish(), mlp_bias: bool().nullish() } : {}),
+    ...(bias.attention ? { attention_bias: bool().nullish() } : {}),
+    ...(bias.mlp ? { mlp_bias: bool().nullish() } : {}),
+    ...(window === "none" ? {} : { sliding_window: int().nullish() }),
+    ...(window === "qwen"
+      ? {
+          use_sliding_window: bool().nullish(),
+          max_window_layers: int(0).nullish(),
+          layer_types: z.array(layerType, { error: "must be a list of layer types" }).nullish(),
+        }
+      : {}),
     bos_token_id: tokenId().nullish(),
     eos_token_id: z
       .union([tokenId(), z.array(tokenId())], {
@@ -144,6 +166,10 @@ export interface DecoderFamilyOptions<Name extends string = string> {
   oProjBias: boolean;
   /** MLP biases: read from `mlp_bias` (llama) or never. */
   mlpBias: "config" | "never";
+  /** Which sliding-window keys config.json has (default: none). */
+  slidingWindow?: SlidingWindowKeys;
+  /** Per-head RMSNorm on q and k before RoPE (`self_attn.q_norm`, `self_attn.k_norm`: Qwen3). */
+  qkNorm?: boolean;
   /** Hugging Face paths of the linears below `model.layers.N.` where they differ from Llama's. */
   paths?: Partial<Record<LinearRole, string>>;
   readWeight?: ModelFamily["readWeight"];
@@ -163,8 +189,9 @@ const llamaPaths: Record<LinearRole, string> = {
 export function decoderFamily<Name extends string>(
   o: DecoderFamilyOptions<Name>,
 ): ModelFamily & { name: Name } {
-  const biasKeys = o.qkvBias === "config" || o.mlpBias === "config";
-  const shape = hfShape(o.name, biasKeys);
+  const bias = { attention: o.qkvBias === "config", mlp: o.mlpBias === "config" };
+  const windowKeys = o.slidingWindow ?? "none";
+  const shape = hfShape(o.name, bias, windowKeys);
   const configSchema = z.looseObject(shape).transform((j, ctx): ModelConfig => {
     const issues: Issue[] = [];
     const numHeads = j.num_attention_heads;
@@ -185,6 +212,7 @@ export function decoderFamily<Name extends string>(
     const { ropeTheta, ropeScaling } = parseRope(j, issues);
     const torchDtype = parseDtype(j, issues);
     const flags = j as { attention_bias?: boolean | null; mlp_bias?: boolean | null };
+    const window = parseWindow(j as WindowJson, windowKeys, j.num_hidden_layers, issues);
     for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
     return {
       architecture: o.name,
@@ -205,6 +233,8 @@ export function decoderFamily<Name extends string>(
       bosTokenId: j.bos_token_id ?? null,
       eosTokenId: j.eos_token_id ?? null,
       torchDtype,
+      ...window,
+      ...(o.qkNorm ? { qkNorm: true } : {}),
     };
   });
 
@@ -255,6 +285,9 @@ export function decoderFamily<Name extends string>(
         if (m.bias)
           out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures], layer: i, kind: "bias", role });
       }
+      if (o.qkNorm)
+        for (const n of ["q_norm", "k_norm"])
+          out.push({ name: `${p}.self_attn.${n}.weight`, shape: [cfg.headDim], layer: i, kind: "norm" });
       out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
     }
     out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
@@ -301,7 +334,9 @@ export function decoderFamily<Name extends string>(
       dtype: cfg.torchDtype,
       torch_dtype: cfg.torchDtype,
       use_cache: true,
-      ...(biasKeys ? { attention_bias: cfg.attentionBias, mlp_bias: cfg.mlpBias } : {}),
+      ...(bias.attention ? { attention_bias: cfg.attentionBias } : {}),
+      ...(bias.mlp ? { mlp_bias: cfg.mlpBias } : {}),
+      ...windowHfKeys(cfg, windowKeys),
     };
   };
 
@@ -311,12 +346,63 @@ export function decoderFamily<Name extends string>(
     hfClass: o.hfClass,
     decoderLayerClass: o.decoderLayerClass,
     configSchema,
-    configKeys: Object.keys(shape),
+    // `max_window_layers` stays as the base had it: we write `layer_types`, which transformers prefers.
+    configKeys: Object.keys(shape).filter((k) => k !== "max_window_layers"),
     toHfConfig,
     linearModules,
     tensors,
     ...(o.readWeight ? { readWeight: o.readWeight } : {}),
   };
+}
+
+type WindowJson = {
+  sliding_window?: number | null;
+  use_sliding_window?: boolean | null;
+  max_window_layers?: number | null;
+  layer_types?: ("full_attention" | "sliding_attention")[] | null;
+};
+
+/** The window and each layer's type, as transformers' config classes derive them (nothing when off). */
+function parseWindow(
+  j: WindowJson,
+  keys: SlidingWindowKeys,
+  numLayers: number,
+  issues: Issue[],
+): Pick<ModelConfig, "slidingWindow" | "layerTypes"> {
+  if (keys === "none") return {};
+  if (keys === "mistral") {
+    // MistralConfig defaults `sliding_window` to 4096; an explicit null turns it off.
+    const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
+    return w == null ? {} : { slidingWindow: w };
+  }
+  // Qwen2Config/Qwen3Config: `sliding_window = sliding_window if use_sliding_window else None`.
+  if (!j.use_sliding_window) return {};
+  const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
+  if (w == null) return {};
+  if (j.layer_types != null) {
+    if (j.layer_types.length !== numLayers)
+      issues.push({
+        path: ["layer_types"],
+        message: `must list num_hidden_layers (${numLayers}) layers, got ${j.layer_types.length}`,
+      });
+    return { slidingWindow: w, layerTypes: j.layer_types };
+  }
+  const from = j.max_window_layers ?? 28;
+  const layerTypes = Array.from({ length: numLayers }, (_, i) =>
+    i >= from ? ("sliding_attention" as const) : ("full_attention" as const),
+  );
+  return { slidingWindow: w, layerTypes };
+}
+
+/** The window keys transformers reads back to the same layers. */
+function windowHfKeys(cfg: ModelConfig, keys: SlidingWindowKeys): Record<string, unknown> {
+  if (keys === "none") return {};
+  const w = cfg.slidingWindow ?? null;
+  if (keys === "mistral") return { sliding_window: w };
+  if (w == null) return { use_sliding_window: false, sliding_window: null };
+  const layerTypes =
+    cfg.layerTypes ?? Array.from({ length: cfg.numLayers }, () => "sliding_attention" as const);
+  return { use_sliding_window: true, sliding_window: w, layer_types: layerTypes };
 }
 
 /** Reads each tensor under its own name: what a family without a conversion does. */

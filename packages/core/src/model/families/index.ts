@@ -2,10 +2,11 @@
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
 import { qwen2 } from "./qwen2.ts";
+import { qwen3 } from "./qwen3.ts";
 import { registerFamily } from "./registry.ts";
 
 /** The families sftkit ships; a recipe's inline `architecture.type` takes one of these. */
-export const builtinFamilies = [llama, qwen2, mistral] as const;
+export const builtinFamilies = [llama, qwen2, mistral, qwen3] as const;
 for (const f of builtinFamilies) registerFamily(f);
 
 export type BuiltinFamilyName = (typeof builtinFamilies)[number]["name"];
@@ -14,7 +15,13 @@ export const builtinFamilyNames = builtinFamilies.map((f) => f.name) as [
   ...BuiltinFamilyName[],
 ];
 
-export { type DecoderFamilyOptions, decoderFamily, readWeightAsIs } from "./decoder.ts";
+export {
+  type DecoderFamilyOptions,
+  decoderFamily,
+  readWeightAsIs,
+  type SlidingWindowKeys,
+} from "./decoder.ts";
+export { decoderFeatures, layerWindow, windowBites } from "./features.ts";
 export {
   familyNamed,
   familyNames,

@@ -40,6 +40,22 @@ export const ModelConfigSchema = z.object({
   bosTokenId: z.number().int().nonnegative().nullable(),
   eosTokenId: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable(),
   torchDtype: z.enum(["float32", "float16", "bfloat16"]),
+  // Optional features beyond the Llama decoder, each read from config.json by the families that have it;
+  // absent means off, so a plain Llama config needs none of them.
+  slidingWindow: positive()
+    .nullable()
+    .optional()
+    .describe("Sliding-window attention: a query sees the last `slidingWindow` keys on its sliding layers."),
+  layerTypes: z
+    .array(z.enum(["full_attention", "sliding_attention"]))
+    .optional()
+    .describe(
+      "Each layer's attention (transformers' `layer_types`); absent: every layer slides when a window is set.",
+    ),
+  qkNorm: z
+    .boolean()
+    .optional()
+    .describe("Per-head RMSNorm on q and k before RoPE (Qwen3's q_norm, k_norm)."),
 });
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;

@@ -1,0 +1,27 @@
+// What a parsed config turns on beyond the Llama decoder, read the same way by every engine.
+import type { ModelConfig } from "./types.ts";
+
+/** The sliding window of layer `l` (null: it attends over everything before it). */
+export function layerWindow(cfg: ModelConfig, l: number): number | null {
+  const w = cfg.slidingWindow ?? null;
+  if (w == null) return null;
+  const type = cfg.layerTypes?.[l] ?? "sliding_attention";
+  return type === "sliding_attention" ? w : null;
+}
+
+/** Whether some layer's window is shorter than the longest sequence the model is built for. */
+export function windowBites(cfg: ModelConfig): boolean {
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const w = layerWindow(cfg, l);
+    if (w != null && w < cfg.maxPositionEmbeddings) return true;
+  }
+  return false;
+}
+
+/** The features of `cfg` that the Llama decoder does not have, in words (empty for a plain Llama). */
+export function decoderFeatures(cfg: ModelConfig): string[] {
+  const out: string[] = [];
+  if (windowBites(cfg)) out.push(`sliding-window attention (window ${cfg.slidingWindow})`);
+  if (cfg.qkNorm) out.push("per-head q/k RMSNorm");
+  return out;
+}
