@@ -1,5 +1,6 @@
 // Rotary position embedding tables, as transformers computes them (default, linear, llama3).
 import type { ModelConfig } from "./config.ts";
+import { decodeToF32, encodeFromF32 } from "./dtype.ts";
 
 /** inv_freq[i] for i < headDim/2, with the config's rope scaling applied. */
 export function inverseFrequencies(cfg: ModelConfig): Float64Array {
@@ -59,4 +60,14 @@ export function rotateHalfMatrix(hd: number): Float32Array {
   for (let j = 0; j < half; j++) r[(j + half) * hd + j] = -1;
   for (let j = half; j < hd; j++) r[(j - half) * hd + j] = 1;
   return r;
+}
+
+/**
+ * Gemma's embedding multiplier sqrt(hiddenSize), rounded to the model dtype as transformers computes it
+ * (`torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)`): 5.65625 for d = 32 in bfloat16.
+ */
+export function embeddingScale(cfg: Pick<ModelConfig, "hiddenSize" | "torchDtype">): number {
+  const dtype = ({ float32: "F32", float16: "F16", bfloat16: "BF16" } as const)[cfg.torchDtype];
+  const rounded = encodeFromF32(new Float32Array([Math.sqrt(cfg.hiddenSize)]), dtype);
+  return decodeToF32(rounded, dtype)[0]!;
 }

@@ -51,15 +51,24 @@ export type SlidingWindowKeys =
   /** `sliding_window` on every layer; absent means 4096, null means none (MistralConfig). */
   | "mistral"
   /** `use_sliding_window` + `sliding_window` on layers >= `max_window_layers`, or as `layer_types` says (Qwen2Config, Qwen3Config). */
-  | "qwen";
+  | "qwen"
+  /** `sliding_window` (default 4096) on the layers `layer_types` says, else every other one from layer 0 (Gemma2Config). */
+  | "gemma2"
+  /** As gemma2, else all but every `sliding_window_pattern`-th layer (default 6: five local, one global; Gemma3TextConfig). */
+  | "gemma3";
 
 /** The decoder's config.json keys: the bias flags and window keys the family reads. */
-function hfShape(name: string, bias: { attention: boolean; mlp: boolean }, window: SlidingWindowKeys) {
+function hfShape(
+  name: string,
+  bias: { attention: boolean; mlp: boolean },
+  window: SlidingWindowKeys,
+  act: Activation,
+) {
   return {
     model_type: z.literal(name),
     architectures: z.array(z.string()).nullish(),
     hidden_act: z
-      .literal("silu", { error: (i) => `"${String(i.input)}" is not supported (only silu)` })
+      .literal(act, { error: (i) => `"${String(i.input)}" is not supported (only ${act})` })
       .nullish(),
     vocab_size: int(),
     hidden_size: int(),
@@ -78,6 +87,10 @@ function hfShape(name: string, bias: { attention: boolean; mlp: boolean }, windo
     ...(bias.attention ? { attention_bias: bool().nullish() } : {}),
     ...(bias.mlp ? { mlp_bias: bool().nullish() } : {}),
     ...(window === "none" ? {} : { sliding_window: int().nullish() }),
+    ...(window === "gemma2" || window === "gemma3"
+      ? { layer_types: z.array(layerType, { error: "must be a list of layer types" }).nullish() }
+      : {}),
+    ...(window === "gemma3" ? { sliding_window_pattern: int().nullish() } : {}),
     ...(window === "qwen"
       ? {
           use_sliding_window: bool().nullish(),
@@ -97,7 +110,19 @@ function hfShape(name: string, bias: { attention: boolean; mlp: boolean }, windo
   };
 }
 
-type Issue = { path: (string | number)[]; message: string };
+export type Issue = { path: (string | number)[]; message: string };
+type Activation = NonNullable<ModelConfig["hiddenAct"]>;
+
+/**
+ * What a family adds to the decoder beyond the keys above (Gemma's norms, caps and scales): its own
+ * config.json keys, what they turn on in the config, and how they are written back.
+ */
+export interface DecoderExtension {
+  keys: z.core.$ZodShape;
+  /** The config's features from `j` (the whole config.json, checked by `keys`); issues name the key. */
+  parse(j: Record<string, unknown>, cfg: ModelConfig, issues: Issue[]): Partial<ModelConfig>;
+  toHf(cfg: ModelConfig): Record<string, unknown>;
+}
 
 type RopeKey = "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings";
 
@@ -170,6 +195,11 @@ export interface DecoderFamilyOptions<Name extends string = string> {
   slidingWindow?: SlidingWindowKeys;
   /** Per-head RMSNorm on q and k before RoPE (`self_attn.q_norm`, `self_attn.k_norm`: Qwen3). */
   qkNorm?: boolean;
+  /** The MLP gate's activation, the only `hidden_act` the family reads (default silu). */
+  hiddenAct?: Activation;
+  /** Norms after attention and around the MLP (`pre_feedforward_layernorm`, `post_feedforward_layernorm`). */
+  sandwichNorms?: boolean;
+  extension?: DecoderExtension;
   /** Hugging Face paths of the linears below `model.layers.N.` where they differ from Llama's. */
   paths?: Partial<Record<LinearRole, string>>;
   readWeight?: ModelFamily["readWeight"];
@@ -191,7 +221,8 @@ export function decoderFamily<Name extends string>(
 ): ModelFamily & { name: Name } {
   const bias = { attention: o.qkvBias === "config", mlp: o.mlpBias === "config" };
   const windowKeys = o.slidingWindow ?? "none";
-  const shape = hfShape(o.name, bias, windowKeys);
+  const act = o.hiddenAct ?? "silu";
+  const shape = { ...hfShape(o.name, bias, windowKeys, act), ...o.extension?.keys };
   const configSchema = z.looseObject(shape).transform((j, ctx): ModelConfig => {
     const issues: Issue[] = [];
     const numHeads = j.num_attention_heads;
@@ -213,8 +244,7 @@ export function decoderFamily<Name extends string>(
     const torchDtype = parseDtype(j, issues);
     const flags = j as { attention_bias?: boolean | null; mlp_bias?: boolean | null };
     const window = parseWindow(j as WindowJson, windowKeys, j.num_hidden_layers, issues);
-    for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
-    return {
+    const cfg: ModelConfig = {
       architecture: o.name,
       vocabSize: j.vocab_size,
       hiddenSize: j.hidden_size,
@@ -235,7 +265,12 @@ export function decoderFamily<Name extends string>(
       torchDtype,
       ...window,
       ...(o.qkNorm ? { qkNorm: true } : {}),
+      ...(act !== "silu" ? { hiddenAct: act } : {}),
+      ...(o.sandwichNorms ? { sandwichNorms: true } : {}),
     };
+    const extended = { ...cfg, ...o.extension?.parse(j, cfg, issues) };
+    for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
+    return extended;
   });
 
   const paths = { ...llamaPaths, ...o.paths };
@@ -289,6 +324,9 @@ export function decoderFamily<Name extends string>(
         for (const n of ["q_norm", "k_norm"])
           out.push({ name: `${p}.self_attn.${n}.weight`, shape: [cfg.headDim], layer: i, kind: "norm" });
       out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
+      if (o.sandwichNorms)
+        for (const n of ["pre_feedforward_layernorm", "post_feedforward_layernorm"])
+          out.push({ name: `${p}.${n}.weight`, shape: [d], layer: i, kind: "norm" });
     }
     out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
     if (!cfg.tieWordEmbeddings)
@@ -323,7 +361,7 @@ export function decoderFamily<Name extends string>(
       rms_norm_eps: cfg.rmsNormEps,
       rope_theta: cfg.ropeTheta,
       rope_scaling: ropeScaling,
-      hidden_act: "silu",
+      hidden_act: act,
       tie_word_embeddings: cfg.tieWordEmbeddings,
       bos_token_id: cfg.bosTokenId,
       eos_token_id: cfg.eosTokenId,
@@ -337,6 +375,7 @@ export function decoderFamily<Name extends string>(
       ...(bias.attention ? { attention_bias: cfg.attentionBias } : {}),
       ...(bias.mlp ? { mlp_bias: cfg.mlpBias } : {}),
       ...windowHfKeys(cfg, windowKeys),
+      ...o.extension?.toHf(cfg),
     };
   };
 
@@ -347,7 +386,7 @@ export function decoderFamily<Name extends string>(
     decoderLayerClass: o.decoderLayerClass,
     configSchema,
     // `max_window_layers` stays as the base had it: we write `layer_types`, which transformers prefers.
-    configKeys: Object.keys(shape).filter((k) => k !== "max_window_layers"),
+    configKeys: Object.keys(shape).filter((k) => k !== "max_window_layers" && k !== "sliding_window_pattern"),
     toHfConfig,
     linearModules,
     tensors,
@@ -357,6 +396,7 @@ export function decoderFamily<Name extends string>(
 
 type WindowJson = {
   sliding_window?: number | null;
+  sliding_window_pattern?: number | null;
   use_sliding_window?: boolean | null;
   max_window_layers?: number | null;
   layer_types?: ("full_attention" | "sliding_attention")[] | null;
@@ -376,7 +416,7 @@ function parseWindow(
     return w == null ? {} : { slidingWindow: w };
   }
   // Qwen2Config/Qwen3Config: `sliding_window = sliding_window if use_sliding_window else None`.
-  if (!j.use_sliding_window) return {};
+  if (keys === "qwen" && !j.use_sliding_window) return {};
   const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
   if (w == null) return {};
   if (j.layer_types != null) {
@@ -387,9 +427,11 @@ function parseWindow(
       });
     return { slidingWindow: w, layerTypes: j.layer_types };
   }
+  const pattern = keys === "gemma2" ? 2 : (j.sliding_window_pattern ?? 6);
   const from = j.max_window_layers ?? 28;
+  const slides = (i: number) => (keys === "qwen" ? i >= from : (i + 1) % pattern !== 0);
   const layerTypes = Array.from({ length: numLayers }, (_, i) =>
-    i >= from ? ("sliding_attention" as const) : ("full_attention" as const),
+    slides(i) ? ("sliding_attention" as const) : ("full_attention" as const),
   );
   return { slidingWindow: w, layerTypes };
 }
@@ -399,10 +441,11 @@ function windowHfKeys(cfg: ModelConfig, keys: SlidingWindowKeys): Record<string,
   if (keys === "none") return {};
   const w = cfg.slidingWindow ?? null;
   if (keys === "mistral") return { sliding_window: w };
-  if (w == null) return { use_sliding_window: false, sliding_window: null };
+  const qwen = keys === "qwen";
+  if (w == null) return qwen ? { use_sliding_window: false, sliding_window: null } : { sliding_window: null };
   const layerTypes =
     cfg.layerTypes ?? Array.from({ length: cfg.numLayers }, () => "sliding_attention" as const);
-  return { use_sliding_window: true, sliding_window: w, layer_types: layerTypes };
+  return { ...(qwen ? { use_sliding_window: true } : {}), sliding_window: w, layer_types: layerTypes };
 }
 
 /** Reads each tensor under its own name: what a family without a conversion does. */

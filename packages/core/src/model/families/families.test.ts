@@ -7,6 +7,8 @@ import { Checkpoint, writeCheckpoint } from "../checkpoint.ts";
 import { loadModel, randomModel } from "../llama.ts";
 import type { TensorToWrite } from "../safetensors.ts";
 import { tinyConfig } from "../tiny.ts";
+import { gemma2 } from "./gemma2.ts";
+import { gemma3 } from "./gemma3.ts";
 import {
   builtinFamilyNames,
   decoderFamily,
@@ -38,15 +40,19 @@ const base = {
 
 describe("the built-in families", () => {
   it("are one file each, registered under their model_type with their transformers classes", () => {
-    expect(builtinFamilyNames).toEqual(["llama", "qwen2", "mistral", "qwen3"]);
+    expect(builtinFamilyNames).toEqual(["llama", "qwen2", "mistral", "qwen3", "gemma2", "gemma3_text"]);
     expect(familyNames()).toEqual(expect.arrayContaining(["llama", "qwen2", "mistral", "qwen3"]));
-    expect([llama, qwen2, mistral, qwen3].map((f) => [f.name, f.hfClass, f.decoderLayerClass])).toEqual([
+    expect(
+      [llama, qwen2, mistral, qwen3, gemma2, gemma3].map((f) => [f.name, f.hfClass, f.decoderLayerClass]),
+    ).toEqual([
       ["llama", "LlamaForCausalLM", "LlamaDecoderLayer"],
       ["qwen2", "Qwen2ForCausalLM", "Qwen2DecoderLayer"],
       ["mistral", "MistralForCausalLM", "MistralDecoderLayer"],
       ["qwen3", "Qwen3ForCausalLM", "Qwen3DecoderLayer"],
+      ["gemma2", "Gemma2ForCausalLM", "Gemma2DecoderLayer"],
+      ["gemma3_text", "Gemma3ForCausalLM", "Gemma3DecoderLayer"],
     ]);
-    for (const f of [llama, qwen2, mistral, qwen3]) expect(familyNamed(f.name)).toBe(f);
+    for (const f of [llama, qwen2, mistral, qwen3, gemma2, gemma3]) expect(familyNamed(f.name)).toBe(f);
   });
 
   it("each reads its own keys: llama's bias flags, qwen2's fixed q/k/v biases, mistral's none", () => {

@@ -23,5 +23,14 @@ export function decoderFeatures(cfg: ModelConfig): string[] {
   const out: string[] = [];
   if (windowBites(cfg)) out.push(`sliding-window attention (window ${cfg.slidingWindow})`);
   if (cfg.qkNorm) out.push("per-head q/k RMSNorm");
+  if (cfg.hiddenAct === "gelu_pytorch_tanh") out.push("GeGLU (tanh GELU)");
+  if (cfg.normUnitOffset) out.push("(1 + weight) RMSNorm");
+  if (cfg.embeddingScale) out.push("scaled embeddings");
+  if (cfg.sandwichNorms) out.push("post-attention and feed-forward norms");
+  if (cfg.queryPreAttnScalar !== undefined && cfg.queryPreAttnScalar !== cfg.headDim)
+    out.push("query_pre_attn_scalar");
+  if (cfg.attnLogitSoftcap != null) out.push("attention-logit soft-capping");
+  if (cfg.finalLogitSoftcap != null) out.push("final-logit soft-capping");
+  if (cfg.ropeLocalTheta !== undefined) out.push("a local RoPE base");
   return out;
 }

@@ -12,6 +12,7 @@ import { Checkpoint } from "../checkpoint.ts";
 import { parseHfConfig } from "../config.ts";
 import { loadModel, Model } from "../llama.ts";
 import { referenceLogits } from "../reference-forward.ts";
+import { embeddingScale } from "../rope.ts";
 
 let root: string;
 beforeAll(async () => {
@@ -84,6 +85,36 @@ export const familyCases: [string, Record<string, unknown>][] = [
       layer_types: ["sliding_attention", "full_attention"],
     },
   ],
+  [
+    "gemma2, window 4 on layers 0 and 2, capped attention and logits, query_pre_attn_scalar 24",
+    {
+      ...small,
+      model_type: "gemma2",
+      num_hidden_layers: 3,
+      head_dim: 16,
+      hidden_act: "gelu_pytorch_tanh",
+      hidden_activation: "gelu_pytorch_tanh",
+      query_pre_attn_scalar: 24,
+      sliding_window: 4,
+      attn_logit_softcapping: 1.5,
+      final_logit_softcapping: 3,
+    },
+  ],
+  [
+    "gemma3_text, window 4 on layers 0 and 1 (pattern 3), local RoPE base, q/k norms",
+    {
+      ...small,
+      model_type: "gemma3_text",
+      num_hidden_layers: 3,
+      head_dim: 16,
+      hidden_activation: "gelu_pytorch_tanh",
+      query_pre_attn_scalar: 16,
+      sliding_window: 4,
+      sliding_window_pattern: 3,
+      rope_theta: 1e6,
+      rope_local_base_freq: 100,
+    },
+  ],
 ];
 
 describe.each(familyCases)("%s", (name, json) => {
@@ -153,6 +184,42 @@ describe.each(familyCases)("%s", (name, json) => {
     await model.save(at);
     const written = JSON.parse(await readFile(join(at, "config.json"), "utf8"));
     expect(parseHfConfig(written, "saved")).toEqual(model.config);
+  });
+});
+
+describe("gemma", () => {
+  it("scales embeddings by sqrt(hidden_size) rounded to the model dtype", () => {
+    expect(embeddingScale({ hiddenSize: 32, torchDtype: "float32" })).toBe(Math.fround(Math.sqrt(32)));
+    // bf16 keeps 8 significant bits: 5.6568... -> 5.65625.
+    expect(embeddingScale({ hiddenSize: 32, torchDtype: "bfloat16" })).toBe(5.65625);
+    expect(embeddingScale({ hiddenSize: 2304, torchDtype: "bfloat16" })).toBe(48);
+  });
+
+  it("reads transformers' defaults: tied, head_dim 256, Gemma 2's caps 50/30, Gemma 3's none and 5:1 layers", () => {
+    const g2 = parseHfConfig({ ...small, model_type: "gemma2", head_dim: 8 }, "c.json");
+    expect(g2).toMatchObject({
+      tieWordEmbeddings: true,
+      attnLogitSoftcap: 50,
+      finalLogitSoftcap: 30,
+      queryPreAttnScalar: 256,
+      slidingWindow: 4096,
+      layerTypes: ["sliding_attention", "full_attention"],
+      hiddenAct: "gelu_pytorch_tanh",
+      normUnitOffset: true,
+      embeddingScale: true,
+      sandwichNorms: true,
+    });
+    const g3 = parseHfConfig({ ...small, model_type: "gemma3_text", num_hidden_layers: 7 }, "c.json");
+    expect(g3).toMatchObject({ headDim: 256, qkNorm: true, attnLogitSoftcap: null, ropeLocalTheta: 10000 });
+    expect(g3.layerTypes!.map((t) => t[0])).toEqual(["s", "s", "s", "s", "s", "f", "s"]);
+    expect(() =>
+      parseHfConfig(
+        { ...small, model_type: "gemma2", hidden_activation: "relu", query_pre_attn_scalar: 0 },
+        "c.json",
+      ),
+    ).toThrow(
+      'c.json: field "hidden_activation" "relu" is not supported (only gelu_pytorch_tanh)\nc.json: field "query_pre_attn_scalar" must be positive, got 0',
+    );
   });
 });
 

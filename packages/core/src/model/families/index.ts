@@ -1,4 +1,6 @@
 // The model families: the built-ins (one file each) registered in preference order, and the registry.
+import { gemma2 } from "./gemma2.ts";
+import { gemma3 } from "./gemma3.ts";
 import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
 import { qwen2 } from "./qwen2.ts";
@@ -6,7 +8,7 @@ import { qwen3 } from "./qwen3.ts";
 import { registerFamily } from "./registry.ts";
 
 /** The families sftkit ships; a recipe's inline `architecture.type` takes one of these. */
-export const builtinFamilies = [llama, qwen2, mistral, qwen3] as const;
+export const builtinFamilies = [llama, qwen2, mistral, qwen3, gemma2, gemma3] as const;
 for (const f of builtinFamilies) registerFamily(f);
 
 export type BuiltinFamilyName = (typeof builtinFamilies)[number]["name"];

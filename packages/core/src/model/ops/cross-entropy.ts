@@ -60,9 +60,12 @@ export function fusedCrossEntropy(
      * the native tier reads it transposed in place, so the table is never copied.
      */
     headRows?: boolean;
+    /** Logits capped as cap * tanh(logit / cap) first (Gemma 2): tfjs ops with their own gradients, unchunked. */
+    softcap?: number | null;
   } = {},
 ): tf.Scalar {
   const { rows, targets } = trainedRows(labels);
+  if (opts.softcap != null) return softcappedCrossEntropy(h, wt, rows, targets, opts.softcap, opts.headRows);
   const [T, d] = h.shape;
   const headRows = opts.headRows ?? false;
   // The registered cross-entropy kernel (the native tier) reads the head by rows; the reference does not.
@@ -151,4 +154,26 @@ export function fusedCrossEntropy(
     };
   });
   return f(h, wt) as tf.Scalar;
+}
+
+/** Cross-entropy over soft-capped logits, summed over the trained rows; built-in gradients. */
+function softcappedCrossEntropy(
+  h: tf.Tensor2D,
+  wt: tf.Tensor2D,
+  rows: Int32Array,
+  targets: Int32Array,
+  cap: number,
+  headRows = false,
+): tf.Scalar {
+  return tf.tidy(() => {
+    if (rows.length === 0) return tf.mul(tf.sum(h), 0) as tf.Scalar;
+    const hc = tf.gather(h, tf.tensor1d(rows, "int32"));
+    const raw = headRows ? tf.matMul(hc, wt, false, true) : tf.matMul(hc, wt);
+    const logits = tf.mul(tf.tanh(tf.div(raw, cap)), cap) as tf.Tensor2D;
+    const V = logits.shape[1];
+    const lse = tf.logSumExp(logits, 1);
+    const flat = Int32Array.from(targets, (t, i) => i * V + t);
+    const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
+    return tf.sum(tf.sub(lse, picked)) as tf.Scalar;
+  });
 }
