@@ -4,6 +4,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeRandomCheckpoint } from "../../testing/random-checkpoint.ts";
 import { initBackend } from "../backend.ts";
@@ -13,6 +14,7 @@ import { parseHfConfig } from "../config.ts";
 import { loadModel, Model } from "../llama.ts";
 import { referenceLogits } from "../reference-forward.ts";
 import { embeddingScale } from "../rope.ts";
+import { lossAndGrads, shiftLabels } from "../train-step.ts";
 
 let root: string;
 beforeAll(async () => {
@@ -177,6 +179,49 @@ describe.each(familyCases)("%s", (name, json) => {
     } finally {
       Model.disposeCache(cache);
     }
+  });
+
+  it("training: the loss is the reference's cross-entropy; gradients (kernels, recompute) equal plain autodiff", async () => {
+    const batch = packRows([[ids, [3, 8, 21, 4, 9, 11, 2]]]);
+    const labels = Int32Array.from(batch.ids, (id, i) => (batch.segments![i] ? id : -100));
+    // The embedding is left out: plain autodiff would need tfjs's GatherV2 gradient, which is not registered.
+    const vars = model
+      .parameters()
+      .filter(([n]) => n !== "model.embed_tokens.weight")
+      .map(([, v]) => v);
+    const mine = await lossAndGrads(model, { batch, labels }, vars);
+    const recomputed = await lossAndGrads(model, { batch, labels }, vars, { recompute: true });
+    // The loss against the float64 reference's logits of the first sequence and the second.
+    const w = await hfWeights(dir());
+    let want = 0;
+    for (const seq of [ids, [3, 8, 21, 4, 9, 11, 2]]) {
+      const logits = referenceLogits(model.config, w, seq);
+      for (let t = 0; t + 1 < seq.length; t++) {
+        const row = logits[t]!;
+        const mx = Math.max(...row);
+        want += mx + Math.log(row.reduce((a, v) => a + Math.exp(v - mx), 0)) - row[seq[t + 1]!]!;
+      }
+    }
+    expect(Math.abs(mine.loss - want) / want).toBeLessThan(1e-5);
+    const targets = shiftLabels(batch, labels);
+    const keep = Array.from(targets, (t) => (t === -100 ? 0 : 1));
+    const safe = Array.from(targets, (t) => Math.max(t, 0));
+    const V = model.config.vocabSize;
+    const plain = tf.variableGrads(() => {
+      const logp = tf.logSoftmax(model.logitsTensor(batch, { batchedAttention: true }));
+      const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(safe, "int32"), V)), 1);
+      return tf.neg(tf.sum(tf.mul(picked, tf.tensor1d(keep)))) as tf.Scalar;
+    }, vars);
+    for (let i = 0; i < vars.length; i++) {
+      const ref = plain.grads[vars[i]!.name]!;
+      // Float32 sums over 18 tokens: relative to the gradient's size.
+      const size = tf.tidy(() => Math.max(1, tf.max(tf.abs(ref)).dataSync()[0]!));
+      for (const got of [mine.grads[i]!, recomputed.grads[i]!]) {
+        const d = tf.tidy(() => tf.max(tf.abs(tf.sub(got, ref))).dataSync()[0]!);
+        expect(d / size, vars[i]!.name).toBeLessThan(1e-5);
+      }
+    }
+    tf.dispose([plain.value, ...Object.values(plain.grads), ...mine.grads, ...recomputed.grads]);
   });
 
   it("saves a config.json that parses back to the same config", async () => {

@@ -156,7 +156,10 @@ export function fusedCrossEntropy(
   return f(h, wt) as tf.Scalar;
 }
 
-/** Cross-entropy over soft-capped logits, summed over the trained rows; built-in gradients. */
+/**
+ * Cross-entropy over soft-capped logits, summed over the trained rows, with the gradients of plain tfjs ops:
+ * every row's logits (no gather of h), and no max shift, which |logit| <= cap makes unnecessary.
+ */
 function softcappedCrossEntropy(
   h: tf.Tensor2D,
   wt: tf.Tensor2D,
@@ -167,13 +170,17 @@ function softcappedCrossEntropy(
 ): tf.Scalar {
   return tf.tidy(() => {
     if (rows.length === 0) return tf.mul(tf.sum(h), 0) as tf.Scalar;
-    const hc = tf.gather(h, tf.tensor1d(rows, "int32"));
-    const raw = headRows ? tf.matMul(hc, wt, false, true) : tf.matMul(hc, wt);
+    const raw = headRows ? tf.matMul(h, wt, false, true) : tf.matMul(h, wt);
     const logits = tf.mul(tf.tanh(tf.div(raw, cap)), cap) as tf.Tensor2D;
-    const V = logits.shape[1];
-    const lse = tf.logSumExp(logits, 1);
-    const flat = Int32Array.from(targets, (t, i) => i * V + t);
-    const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(flat, "int32"));
-    return tf.sum(tf.sub(lse, picked)) as tf.Scalar;
+    const [T, V] = logits.shape;
+    const weight = new Float32Array(T);
+    const target = new Int32Array(T);
+    rows.forEach((r, i) => {
+      weight[r] = 1;
+      target[r] = targets[i]!;
+    });
+    const lse = tf.log(tf.sum(tf.exp(logits), 1));
+    const picked = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(target, "int32"), V)), 1);
+    return tf.sum(tf.mul(tf.sub(lse, picked), tf.tensor1d(weight))) as tf.Scalar;
   });
 }
