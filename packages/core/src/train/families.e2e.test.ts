@@ -1,8 +1,8 @@
 // One short LoRA run per model family beyond Llama, through the real loop on a tiny random checkpoint of
 // that family with the family's own chat template from ../shared/fixtures: the eval loss falls, the PEFT
 // adapter reloads onto the base, and the merged model's logits equal base + adapter.
-// The fixtures hold Qwen3's tokenizer_config.json (template and special tokens) but not its tokenizer.json,
-// so the vocabulary is Llama-2's real one, with the template's turn markers added as tokens.
+// The fixtures hold Qwen3's and Gemma's tokenizer_config.json (template and special tokens) but not their
+// tokenizer.json, so the vocabulary is Llama-2's real one, with the template's turn markers added as tokens.
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -47,6 +47,36 @@ const families: { name: string; config: Record<string, unknown>; template: strin
     template: "qwen3/tokenizer_config.json",
     markers: ["<|im_start|>", "<|im_end|>"],
   },
+  {
+    name: "gemma2",
+    // Capped attention and logits, a window of 16 on layer 0.
+    config: {
+      ...tiny,
+      model_type: "gemma2",
+      head_dim: 16,
+      query_pre_attn_scalar: 16,
+      sliding_window: 16,
+      attn_logit_softcapping: 50,
+      final_logit_softcapping: 30,
+    },
+    template: "gemma/tokenizer_config.json",
+    markers: ["<start_of_turn>", "<end_of_turn>"],
+  },
+  {
+    name: "gemma3_text",
+    config: {
+      ...tiny,
+      model_type: "gemma3_text",
+      head_dim: 16,
+      query_pre_attn_scalar: 16,
+      sliding_window: 16,
+      sliding_window_pattern: 2,
+      rope_local_base_freq: 10000,
+      rope_theta: 1e6,
+    },
+    template: "gemma/tokenizer_config.json",
+    markers: ["<start_of_turn>", "<end_of_turn>"],
+  },
 ];
 
 describe.skipIf(!hasSharedFixtures)(`LoRA per family (${sharedFixturesSkipReason})`, () => {
@@ -72,7 +102,7 @@ describe.skipIf(!hasSharedFixtures)(`LoRA per family (${sharedFixturesSkipReason
       );
       recipe.data.sources.chat!.path = chatData;
       const { plan, compiled } = await compileTest(recipe);
-      // The native kernels lack q/k norms and windows: auto runs it on tfjs.
+      // The native kernels lack these families' features: auto runs them on tfjs.
       expect(plan.engine?.chosen).toBe("tfjs");
       const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 0 });
       expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss! * 0.8);
