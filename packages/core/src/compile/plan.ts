@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { decideEngine, engineDefinition } from "../engines/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
-import { decoderFeatures, familyOf } from "../model/families/index.ts";
+import { decoderFeatureFields, decoderFeatures, familyOf } from "../model/families/index.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { learningRateOf } from "../recipe/checks.ts";
@@ -255,8 +255,8 @@ function modelSection(
       tieWordEmbeddings: cfg.tieWordEmbeddings,
       attentionBias: cfg.attentionBias,
       mlpBias: cfg.mlpBias,
-      ...(cfg.slidingWindow != null ? { slidingWindow: cfg.slidingWindow, layerTypes: cfg.layerTypes } : {}),
-      ...(cfg.qkNorm ? { qkNorm: true } : {}),
+      // What the family adds to the Llama decoder (windows, q/k norms, Gemma's norms and caps), where set.
+      ...decoderFeatureFields(cfg),
     },
     parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce(
       (a, g) => a + g.parameters,

@@ -1,6 +1,26 @@
 // What a parsed config turns on beyond the Llama decoder, read the same way by every engine.
 import type { ModelConfig } from "./types.ts";
 
+/** The optional ModelConfig fields beyond the Llama decoder: what a plan records when a config sets them. */
+export const decoderFeatureKeys = [
+  "slidingWindow",
+  "layerTypes",
+  "qkNorm",
+  "hiddenAct",
+  "normUnitOffset",
+  "embeddingScale",
+  "sandwichNorms",
+  "queryPreAttnScalar",
+  "attnLogitSoftcap",
+  "finalLogitSoftcap",
+  "ropeLocalTheta",
+] as const satisfies readonly (keyof ModelConfig)[];
+
+/** The feature fields `cfg` sets, as they are. */
+export function decoderFeatureFields(cfg: ModelConfig): Partial<ModelConfig> {
+  return Object.fromEntries(decoderFeatureKeys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
+}
+
 /** The sliding window of layer `l` (null: it attends over everything before it). */
 export function layerWindow(cfg: ModelConfig, l: number): number | null {
   const w = cfg.slidingWindow ?? null;

@@ -23,7 +23,13 @@ export {
   readWeightAsIs,
   type SlidingWindowKeys,
 } from "./decoder.ts";
-export { decoderFeatures, layerWindow, windowBites } from "./features.ts";
+export {
+  decoderFeatureFields,
+  decoderFeatureKeys,
+  decoderFeatures,
+  layerWindow,
+  windowBites,
+} from "./features.ts";
 export {
   familyNamed,
   familyNames,
