@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { writeCheckpoint } from "../model/checkpoint.ts";
 import { type ModelConfig, parseHfConfig } from "../model/config.ts";
 import type { StDtype } from "../model/dtype.ts";
-import { familyOf } from "../model/families/index.ts";
+import { familyOf, tensorKinds } from "../model/families/index.ts";
 
 /** A seeded normal(0, 1) generator (mulberry32 + Box-Muller). */
 function normals(seed: number): () => number {
@@ -35,7 +35,8 @@ export async function writeRandomCheckpoint(
     .map((fact) => {
       const n = fact.shape.reduce((a, b) => a * b, 1);
       const data = new Float32Array(n);
-      for (let i = 0; i < n; i++) data[i] = fact.kind === "norm" ? 1 + 0.2 * next() : std * next();
+      const ones = tensorKinds[fact.kind].init === "ones";
+      for (let i = 0; i < n; i++) data[i] = ones ? 1 + 0.2 * next() : std * next();
       return { name: fact.name, shape: fact.shape, data: async () => data };
     });
   await mkdir(dir, { recursive: true });
