@@ -104,8 +104,11 @@ describe.skipIf(!hasSharedFixtures)(`LoRA per family (${sharedFixturesSkipReason
       const { plan, compiled } = await compileTest(recipe);
       // The native kernels lack these families' features: auto runs them on tfjs.
       expect(plan.engine?.chosen).toBe("tfjs");
-      const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 0 });
+      const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 1 });
       expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss! * 0.8);
+      // A greedy answer generated with the KV cache from the family's template's generation prompt.
+      expect(r.samples).toHaveLength(1);
+      expect(r.samples[0]!.prompt).toContain(f.markers[0]!);
 
       const out = join(root, "out");
       const written = JSON.parse(readFileSync(join(out, "model", "config.json"), "utf8"));
