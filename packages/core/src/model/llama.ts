@@ -178,7 +178,7 @@ export class Model {
     });
   }
 
-  /** Qwen3's per-head RMSNorm of q or k ([T, heads * hd]) before RoPE; the input as is without it. */
+  /** The per-head RMSNorm of q or k ([T, heads * hd]) before RoPE (Qwen3, Gemma 3); the input as is without it. */
   private headNorm(
     l: number,
     which: "q_norm" | "k_norm",
@@ -297,8 +297,8 @@ export class Model {
     const pfx = opts.hooks?.prefix?.(l) ?? null;
     if ((pfx?.key.shape[1] ?? 0) !== P)
       throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
-    // A sliding layer's window bites only once a query has more than `window` keys behind it.
-    const slides = window != null && past + S > window;
+    // A sliding layer's window bites only once a query has more than `window` keys (prefix included) behind it.
+    const slides = window != null && P + past + S > window;
     const attn = attention({
       q: qs,
       k: ks,

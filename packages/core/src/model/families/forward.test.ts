@@ -181,6 +181,26 @@ describe.each(familyCases)("%s", (name, json) => {
     }
   });
 
+  it("a P-tuning prefix of cached keys/values continues the sequence as the cache does (the window counts it)", async () => {
+    const cache = model.newCache();
+    tf.dispose(
+      model.lastLogitsTensor({ batch: 1, seqLen: 5, ids: Int32Array.from(ids.slice(0, 5)) }, { cache }),
+    );
+    const rest = ids.slice(5);
+    const hooks = {
+      prefix: (l: number) => ({
+        key: tf.squeeze(cache.keys[l]!, [0]) as tf.Tensor3D,
+        value: tf.squeeze(cache.values[l]!, [0]) as tf.Tensor3D,
+      }),
+    };
+    const t = model.logitsTensor({ batch: 1, seqLen: rest.length, ids: Int32Array.from(rest) }, { hooks });
+    const got = await t.array();
+    t.dispose();
+    Model.disposeCache(cache);
+    const [full] = await model.logits([ids]);
+    expect(maxAbsDiff(got, full!.slice(5))).toBeLessThan(1e-5);
+  });
+
   it("training: the loss is the reference's cross-entropy; gradients (kernels, recompute) equal plain autodiff", async () => {
     const batch = packRows([[ids, [3, 8, 21, 4, 9, 11, 2]]]);
     const labels = Int32Array.from(batch.ids, (id, i) => (batch.segments![i] ? id : -100));
