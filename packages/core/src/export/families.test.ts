@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeRandomCheckpoint } from "../testing/random-checkpoint.ts";
 import { exportRecipe } from "./export.ts";
-import { recipeFor, repo, writeData } from "./testing.ts";
+import { type Overrides, recipeFor, repo, writeData } from "./testing.ts";
 import { parseYaml, type YamlValue } from "./yaml.ts";
 
 let data: ReturnType<typeof writeData>;
@@ -37,10 +37,10 @@ describe.each([
     await writeRandomCheckpoint(modelPath, { ...small, model_type: modelType });
     for (const f of ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"])
       cpSync(join(stories, f), join(modelPath, f));
-    const over = {
+    const over: Overrides = {
       modelPath,
-      method: { kind: "lora" as const, rank: 4, targets: ["q_proj", "o_proj", "down_proj"] },
-      scale: { strategy: "fsdp" as const, gpusPerNode: 2 },
+      method: { kind: "lora", rank: 4, targets: ["q_proj", "o_proj", "down_proj"] },
+      scale: { strategy: "fsdp", gpusPerNode: 2 },
     };
     const axOut = join(data.dir, `ax-${modelType}`);
     const ax = await exportRecipe(recipeFor(data, over), { target: "axolotl", out: axOut });
