@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { decideEngine, engineDefinition } from "../engines/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
-import { beyondLlama, familyOf } from "../model/families/index.ts";
+import { beyondLlama, decoderFeatureFields, decoderFeatures, familyOf } from "../model/families/index.ts";
 import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
 import { ROPE } from "../model/ops/rope.ts";
@@ -174,6 +174,7 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
     family: family.name,
     convertsWeights: family.readWeight !== undefined,
     modelNeeds: beyondLlama(cfg),
+    features: decoderFeatures(cfg),
   });
 }
 
@@ -265,6 +266,8 @@ function modelSection(
       tieWordEmbeddings: cfg.tieWordEmbeddings,
       attentionBias: cfg.attentionBias,
       mlpBias: cfg.mlpBias,
+      // What the family adds to the Llama decoder (windows, q/k norms, Gemma's norms and caps), where set.
+      ...decoderFeatureFields(cfg),
     },
     parameters: planParameters(cfg, cfg.vocabSize, 0, { kind: "full" }).groups.reduce(
       (a, g) => a + g.parameters,

@@ -143,6 +143,8 @@ export interface EngineAsk {
   convertsWeights: boolean;
   /** What the model needs beyond the Llama decoder, in words (model/families beyondLlama); empty: nothing. */
   modelNeeds: readonly string[];
+  /** What the model's config turns on beyond the Llama decoder, in words (families/features.ts). */
+  features?: readonly string[];
 }
 
 export interface EngineAvailability {

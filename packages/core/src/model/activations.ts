@@ -70,14 +70,24 @@ export function activationBytes(
     perRow += 2 * (q + 2 * kv) + (oBias ? 2 * d : 0);
   }
   if (cfg.mlpBias && !opts.native) perRow += 2 * (2 * F + d);
+  // Features beyond Llama run on tfjs ops (the native engine refuses them): each norm keeps about 4 values
+  // per element like the two above; GeGLU's tanh GELU keeps about 6F more than SwiGLU (measured,
+  // activations-families.test.ts).
+  if (cfg.qkNorm) perRow += 4 * (q + kv);
+  if (cfg.sandwichNorms) perRow += 8 * d;
+  if (cfg.hiddenAct === "gelu_pytorch_tanh") perRow += 6 * F;
+  // Soft-capped scores run the batched reference, whose tape keeps about eight more score-sized tensors.
+  const scoreCopies = cfg.attnLogitSoftcap != null ? 9 : 1;
   // RoPE tables kept by the q and k products (4 T hd), the rotation matrix, the norm weights.
   const fixed = opts.native ? 0 : 4 * T * cfg.headDim + 2 * cfg.headDim * cfg.headDim + 2 * d;
-  const perLayer = 4 * (T * perRow + opts.batch * cfg.numHeads * opts.seqLen * K + fixed);
+  const perLayer = 4 * (T * perRow + scoreCopies * opts.batch * cfg.numHeads * opts.seqLen * K + fixed);
   const perLayerRecomputed = 4 * T * d;
   // Final norm (4d), the loss's row gradients (d) and its lm_head gradient (d x V).
   // A tied table also holds, late in the backward pass, the transposed head gradient and the
   // embedding's scatter-add gradient before they are summed (measured on a SmolLM2-shaped model).
-  const head = 4 * (T * 5 * d + headTables(cfg) * d * cfg.vocabSize);
+  // Soft-capped logits: the loss holds every row's logits at once, about eight [T x V] tensors (not chunked).
+  const cappedLogits = cfg.finalLogitSoftcap != null ? 8 * T * cfg.vocabSize : 0;
+  const head = 4 * (T * 5 * d + headTables(cfg) * d * cfg.vocabSize + cappedLogits);
   const fullSaved = L * perLayer + head;
   const fullPeak = fullSaved + (opts.native ? HELD_LAYERS_NATIVE.kept : HELD_LAYERS) * perLayer;
   const recSaved = L * perLayerRecomputed + head;

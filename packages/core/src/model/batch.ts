@@ -64,13 +64,21 @@ const NEG = -1e9;
 /**
  * Additive attention mask [batch, seqLen, prefixLen + pastLen + seqLen]: prefix and past columns are
  * visible to every non-padding token; the rest is causal within a segment. Padding queries see
- * only themselves, so no softmax row is all-masked.
+ * only themselves, so no softmax row is all-masked. With a `window`, a query sees only the keys less than
+ * `window` positions back (transformers' sliding_window_overlay: kv_idx > q_idx - window), counting a P-tuning
+ * prefix as the first keys, as PEFT's prefix in the cache is: it falls out of the window too.
  */
-export function attentionMask(b: TokenBatch, prefixLen = 0, pastLen = 0): Float32Array {
+export function attentionMask(
+  b: TokenBatch,
+  prefixLen = 0,
+  pastLen = 0,
+  window: number | null = null,
+): Float32Array {
   const S = b.seqLen;
   const K = prefixLen + pastLen + S;
   const m = new Float32Array(b.batch * S * K).fill(NEG);
   for (let r = 0; r < b.batch; r++) {
+    let start = 0;
     for (let q = 0; q < S; q++) {
       const base = (r * S + q) * K;
       const sq = b.segments ? b.segments[r * S + q]! : 1;
@@ -78,8 +86,12 @@ export function attentionMask(b: TokenBatch, prefixLen = 0, pastLen = 0): Float3
         m[base + prefixLen + pastLen + q] = 0;
         continue;
       }
-      for (let k = 0; k < prefixLen + pastLen; k++) m[base + k] = 0;
-      for (let k = 0; k <= q; k++) {
+      // The query's place in its own sequence: a packed sequence starts again at 0.
+      if (q > 0 && b.segments && b.segments[r * S + q - 1] !== sq) start = q;
+      const first = window == null ? -Infinity : pastLen + (q - start) - window + 1;
+      for (let k = Math.max(0, first + prefixLen); k < prefixLen; k++) m[base + k] = 0;
+      for (let k = Math.max(0, first); k < pastLen; k++) m[base + prefixLen + k] = 0;
+      for (let k = Math.max(0, start + first - pastLen); k <= q; k++) {
         const sk = b.segments ? b.segments[r * S + k]! : 1;
         if (sk === sq) m[base + prefixLen + pastLen + k] = 0;
       }

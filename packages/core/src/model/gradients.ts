@@ -84,6 +84,12 @@ const configs: tf.GradConfig[] = [
     gradFunc: (dy, [y]) => ({ x: () => tf.mul(dy as tf.Tensor, tf.mul(y!, tf.sub(1, y!))) }),
   },
   {
+    // Gemma's soft-capping (cap * tanh(x / cap)) and GeGLU's tanh GELU.
+    kernelName: "Tanh",
+    outputsToSave: [true],
+    gradFunc: (dy, [y]) => ({ x: () => tf.mul(dy as tf.Tensor, tf.sub(1, tf.square(y!))) }),
+  },
+  {
     kernelName: "Exp",
     outputsToSave: [true],
     gradFunc: (dy, [y]) => ({ x: () => tf.mul(dy as tf.Tensor, y!) }),

@@ -8,18 +8,19 @@ import { attentionMask, defaultPositions, padRows, type TokenBatch } from "./bat
 import { Checkpoint, writeCheckpoint } from "./checkpoint.ts";
 import { type LinearModule, linearModules, type ModelConfig, readHfConfig, toHfConfig } from "./config.ts";
 import type { StDtype } from "./dtype.ts";
-import { familyOf, type TensorFact, tensorKinds } from "./families/index.ts";
+import { familyOf, layerWindow, type TensorFact, tensorKinds } from "./families/index.ts";
 import { resolveHubModel } from "./hub-cache.ts";
 import type { GrownVocabulary } from "./vocabulary.ts";
 import "./gradients.ts";
 import { attention } from "./ops/attention.ts";
 import { embedding } from "./ops/embedding.ts";
+import { geglu } from "./ops/geglu.ts";
 import { addLean } from "./ops/lean.ts";
 import { linear } from "./ops/linear.ts";
 import { rmsNorm } from "./ops/rmsnorm.ts";
 import { RopeTables, rope } from "./ops/rope.ts";
 import { swiglu } from "./ops/swiglu.ts";
-import { ropeTables, rotaryDim, rotateHalfMatrix } from "./rope.ts";
+import { embeddingScale, ropeTables, rotaryDim, rotateHalfMatrix } from "./rope.ts";
 import type { TensorToWrite } from "./safetensors.ts";
 
 export type LinearName = LinearModule["name"];
@@ -88,7 +89,11 @@ interface LayerContext {
   past: number;
   cos: Float32Array;
   sin: Float32Array;
+  /** The RoPE tables of the sliding layers where they have their own base (Gemma 3). */
+  localRope(): { cos: Float32Array; sin: Float32Array };
   mask: Float32Array;
+  /** The mask of a sliding layer with this window (made once per pass). */
+  windowMask(window: number): Float32Array;
   /** No padding or packing: the mask is plain causal (prefix visible), which fused kernels know. */
   plainCausal: boolean;
   opts: ForwardOptions;
@@ -151,16 +156,32 @@ export class Model {
     return [...this.weights.entries()];
   }
 
-  /** RMSNorm by weight name. */
+  /** RMSNorm by weight name (scaling by 1 + weight where the family stores it so: Gemma). */
   private norm(x: tf.Tensor2D, name: string, opts: ForwardOptions): tf.Tensor2D {
     const w = this.w(name);
     const grad = opts.trainable !== undefined;
-    return rmsNorm(x, w as tf.Tensor as tf.Tensor1D, {
+    const scale = this.config.normUnitOffset ? tf.add(w, 1) : w;
+    return rmsNorm(x, scale as tf.Tensor as tf.Tensor1D, {
       eps: this.config.rmsNormEps,
       grad,
       weightGrad: grad && opts.trainable!.has(w),
       reference: opts.batchedAttention,
     });
+  }
+
+  /** The per-head RMSNorm of q or k ([T, heads * hd]) before RoPE (Qwen3, Gemma 3); the input as is without it. */
+  private headNorm(
+    l: number,
+    which: "q_norm" | "k_norm",
+    x: tf.Tensor2D,
+    heads: number,
+    opts: ForwardOptions,
+  ): tf.Tensor2D {
+    if (!this.config.qkNorm) return x;
+    const hd = this.config.headDim;
+    const T = x.shape[0];
+    const y = this.norm(tf.reshape(x, [T * heads, hd]), `model.layers.${l}.self_attn.${which}.weight`, opts);
+    return tf.reshape(y, [T, heads * hd]);
   }
 
   private lin(layer: number, m: LinearModule, x: tf.Tensor2D, opts: ForwardOptions): tf.Tensor2D {
@@ -193,6 +214,8 @@ export class Model {
     const P = opts.hooks?.prefix?.(0)?.key.shape[1] ?? 0;
     const positions = b.positions ?? defaultPositions(b, P + past);
     const { cos, sin } = ropeTables(cfg, positions);
+    const windowMasks = new Map<number, Float32Array>();
+    let local: { cos: Float32Array; sin: Float32Array } | null = null;
     const ctx: LayerContext = {
       B,
       S,
@@ -200,7 +223,19 @@ export class Model {
       past,
       cos,
       sin,
+      localRope: () => {
+        local ??= ropeTables(
+          { ...cfg, ropeTheta: cfg.ropeLocalTheta ?? cfg.ropeTheta, ropeScaling: null },
+          positions,
+        );
+        return local;
+      },
       mask: attentionMask(b, P, past),
+      windowMask: (w) => {
+        const m = windowMasks.get(w) ?? attentionMask(b, P, past, w);
+        windowMasks.set(w, m);
+        return m;
+      },
       plainCausal: !b.segments && past === 0,
       opts,
     };
@@ -210,6 +245,7 @@ export class Model {
       opts.trainable && (table || opts.trainable.has(this.w("model.embed_tokens.weight")))
         ? embedding(E, b.ids)
         : tf.gather(E, tf.tensor1d(b.ids, "int32"));
+    if (cfg.embeddingScale) x = tf.mul(x, embeddingScale(cfg));
     for (let l = 0; l < cfg.numLayers; l++) {
       const input = x;
       // Each layer in its own tidy: the gradient tape keeps its own copies of what it needs, so
@@ -237,7 +273,9 @@ export class Model {
     // Partial rotary: the rope kernels rotate whole heads, the formulation takes the table's rotation.
     const partialRope = rotaryDim(cfg) < cfg.headDim;
     const pre = `model.layers.${l}`;
-    const tables = new RopeTables(ctx.cos, ctx.sin, cfg.headDim, this.rot);
+    const window = layerWindow(cfg, l);
+    const rt = window != null && cfg.ropeLocalTheta !== undefined ? ctx.localRope() : ctx;
+    const tables = new RopeTables(rt.cos, rt.sin, cfg.headDim, this.rot);
     // Training keeps no copies for same-shape adds (see addLean).
     const add = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => (grad ? addLean(a, b) : tf.add(a, b));
     const h = this.norm(x, `${pre}.input_layernorm.weight`, opts);
@@ -250,12 +288,14 @@ export class Model {
           this.lin(l, mod("k_proj"), h, opts),
           this.lin(l, mod("v_proj"), h, opts),
         ];
-    const qs = rope(qp!, H, tables, grad, reference || partialRope);
-    const ks = rope(kp!, KV, tables, grad, reference || partialRope);
+    const qs = rope(this.headNorm(l, "q_norm", qp!, H, opts), H, tables, grad, reference || partialRope);
+    const ks = rope(this.headNorm(l, "k_norm", kp!, KV, opts), KV, tables, grad, reference || partialRope);
     const vs = vp!;
     const pfx = opts.hooks?.prefix?.(l) ?? null;
     if ((pfx?.key.shape[1] ?? 0) !== P)
       throw new Error(`prefix hook: layer ${l} gives ${pfx?.key.shape[1] ?? 0} positions, layer 0 gave ${P}`);
+    // A sliding layer's window bites only once a query has more than `window` keys (prefix included) behind it.
+    const slides = window != null && P + past + S > window;
     const attn = attention({
       q: qs,
       k: ks,
@@ -263,8 +303,8 @@ export class Model {
       prefix: pfx,
       cache: opts.cache,
       layer: l,
-      mask: ctx.mask,
-      plainCausal: ctx.plainCausal,
+      mask: slides ? ctx.windowMask(window) : ctx.mask,
+      plainCausal: ctx.plainCausal && !slides,
       B,
       S,
       P,
@@ -274,15 +314,28 @@ export class Model {
       hd: cfg.headDim,
       grad,
       batched: reference,
+      ...(cfg.queryPreAttnScalar !== undefined ? { scale: cfg.queryPreAttnScalar ** -0.5 } : {}),
+      softcap: cfg.attnLogitSoftcap ?? null,
     });
-    const x1 = add(x, this.lin(l, mod("o_proj"), attn, opts));
-    const h2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, opts);
+    // Gemma's sandwich: the attention and MLP outputs are normed before their residual adds.
+    const sandwich = cfg.sandwichNorms ?? false;
+    const attnOut = this.lin(l, mod("o_proj"), attn, opts);
+    const x1 = add(
+      x,
+      sandwich ? this.norm(attnOut, `${pre}.post_attention_layernorm.weight`, opts) : attnOut,
+    );
+    const h2 = this.norm(
+      x1,
+      `${pre}.${sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`,
+      opts,
+    );
     // A fused gate_up_proj's output is gate then up (transformers' Phi3MLP chunk(2)).
-    const [gate, up] = mods.has("gate_up_proj")
+    const [g, u] = mods.has("gate_up_proj")
       ? (tf.split(this.lin(l, mod("gate_up_proj"), h2, opts), 2, 1) as tf.Tensor2D[])
       : [this.lin(l, mod("gate_proj"), h2, opts), this.lin(l, mod("up_proj"), h2, opts)];
-    const act = swiglu(gate!, up!, grad, reference);
-    return add(x1, this.lin(l, mod("down_proj"), act, opts));
+    const act = cfg.hiddenAct === "gelu_pytorch_tanh" ? geglu(g!, u!) : swiglu(g!, u!, grad, reference);
+    const mlp = this.lin(l, mod("down_proj"), act, opts);
+    return add(x1, sandwich ? this.norm(mlp, `${pre}.post_feedforward_layernorm.weight`, opts) : mlp);
   }
 
   /**
@@ -343,7 +396,13 @@ export class Model {
 
   /** Logits [batch * seqLen, vocab] as a tensor (caller disposes). */
   logitsTensor(b: TokenBatch, opts: ForwardOptions = {}): tf.Tensor2D {
-    return tf.tidy(() => tf.matMul(this.hidden(b, opts), this.lmHeadT(opts.hooks)));
+    return tf.tidy(() => this.capped(tf.matMul(this.hidden(b, opts), this.lmHeadT(opts.hooks))));
+  }
+
+  /** Logits soft-capped as cap * tanh(logit / cap) where the config says (Gemma 2). */
+  private capped(logits: tf.Tensor2D): tf.Tensor2D {
+    const cap = this.config.finalLogitSoftcap;
+    return cap == null ? logits : tf.mul(tf.tanh(tf.div(logits, cap)), cap);
   }
 
   /** Logits of the last position of each row, [batch, vocab] (caller disposes). */
@@ -357,9 +416,9 @@ export class Model {
         const E =
           opts.hooks?.table?.("model.embed_tokens.weight") ??
           (this.w("model.embed_tokens.weight") as tf.Tensor as tf.Tensor2D);
-        return tf.matMul(last, E, false, true);
+        return this.capped(tf.matMul(last, E, false, true));
       }
-      return tf.matMul(last, this.lmHeadT(opts.hooks));
+      return this.capped(tf.matMul(last, this.lmHeadT(opts.hooks)));
     });
   }
 
@@ -439,7 +498,9 @@ export function randomModel(cfg: ModelConfig, opts: { seed?: number; std?: numbe
   expectedTensors(cfg).forEach((fact, i) => {
     const { name, shape } = fact;
     const t = tf.tidy(() => {
-      if (tensorKinds[fact.kind].init === "ones") return tf.ones(shape);
+      // Gemma's norms scale by 1 + weight: transformers initialises their weights to 0.
+      if (tensorKinds[fact.kind].init === "ones")
+        return cfg.normUnitOffset ? tf.zeros(shape) : tf.ones(shape);
       const r = tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
       return isTransposed(fact) ? tf.transpose(r) : r;
     });

@@ -1,6 +1,7 @@
 // Rotary position embedding tables, as transformers computes them (default, linear, llama3, longrope; partial
 // rotary, where only the first dimensions of each head rotate).
 import type { ModelConfig } from "./config.ts";
+import { decodeToF32, encodeFromF32 } from "./dtype.ts";
 
 type RopeConfig = Pick<
   ModelConfig,
@@ -99,4 +100,14 @@ export function rotateHalfMatrix(hd: number, rot = hd): Float32Array {
   for (let j = 0; j < half; j++) r[(j + half) * hd + j] = -1;
   for (let j = half; j < rot; j++) r[(j - half) * hd + j] = 1;
   return r;
+}
+
+/**
+ * Gemma's embedding multiplier sqrt(hiddenSize), rounded to the model dtype as transformers computes it
+ * (`torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)`): 5.65625 for d = 32 in bfloat16.
+ */
+export function embeddingScale(cfg: Pick<ModelConfig, "hiddenSize" | "torchDtype">): number {
+  const dtype = ({ float32: "F32", float16: "F16", bfloat16: "BF16" } as const)[cfg.torchDtype];
+  const rounded = encodeFromF32(new Float32Array([Math.sqrt(cfg.hiddenSize)]), dtype);
+  return decodeToF32(rounded, dtype)[0]!;
 }

@@ -76,6 +76,7 @@ export function lossTensor(
       chunkRows: opts.chunkRows,
       // A replaced table (trainable token rows) takes its gradient through the head too.
       weightGrad: trainable.has(headVar) || opts.hooks?.table !== undefined,
+      softcap: model.config.finalLogitSoftcap ?? null,
     },
   );
 }

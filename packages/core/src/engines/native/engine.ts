@@ -6,6 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { newTokens } from "../../methods/vocab.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
+import { decoderFeatures } from "../../model/families/index.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
 import { shiftLabels } from "../../model/train-step.ts";
@@ -80,6 +81,10 @@ export class NativeEngine implements Engine {
       }
       base = randomBaseTensors(cfg, source.seed, (n) => fp32.has(n));
     }
+    // A plan made elsewhere may name native for a model it cannot compute: refuse rather than compute it wrong.
+    const features = decoderFeatures(cfg);
+    if (features.length)
+      throw new Error(`native engine: ${features.join(" and ")} not implemented; run this plan on tfjs`);
     let grown = new Map<string, Map<number, Float32Array>>();
     if (growsVocabulary(plan, cfg)) {
       let encode: ((text: string) => number[]) | null = null;

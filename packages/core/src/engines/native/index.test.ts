@@ -79,6 +79,17 @@ describe("the native engine's registration", () => {
       expect(phi.reason).toContain(
         'model family "phi3" needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75)',
       );
+      // A decoder feature the native kernels lack (a biting sliding window, q/k norms): tfjs, with the reason.
+      const qwen3 = decideEngine(
+        "auto",
+        {},
+        { ...plain, family: "qwen3", features: ["per-head q/k RMSNorm"] },
+      );
+      expect(qwen3).toMatchObject({
+        chosen: "tfjs",
+        reason:
+          "auto: first available of native > tfjs (native cannot: the qwen3 model uses per-head q/k RMSNorm, which the native kernels do not implement)",
+      });
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
         chosen: "tfjs",

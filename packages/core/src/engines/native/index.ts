@@ -1,6 +1,7 @@
 // The native engine, registered under `native`: available where @sftkit/native is built, and then
 // `auto`'s choice unless the plan asks for what it cannot do (a tfjs backend, a family that converts
-// its checkpoint's tensors at load, or needs more than Llama's forward). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
+// its checkpoint's tensors at load, a decoder feature beyond Llama's such as a sliding window or q/k
+// norms). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
 import type { EngineAsk } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
@@ -15,6 +16,8 @@ export function nativeUnsupported(ask: EngineAsk): string | null {
     return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
   if (ask.modelNeeds.length > 0)
     return `model family "${ask.family}" needs ${ask.modelNeeds.join(", ")}, which the native forward (Llama's) does not have`;
+  if (ask.features?.length)
+    return `the ${ask.family} model uses ${ask.features.join(" and ")}, which the native kernels do not implement`;
   return null;
 }
 

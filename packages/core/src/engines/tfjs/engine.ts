@@ -129,6 +129,7 @@ export class TfjsEngine implements Engine {
     const t = tf.tidy(() =>
       fusedCrossEntropy(model.hidden(batch, { hooks: fwd.hooks }), model.lmHeadT(fwd.hooks), targets, {
         grad: false,
+        softcap: model.config.finalLogitSoftcap ?? null,
       }),
     );
     const lossSum = (await t.data())[0]!;

@@ -43,13 +43,36 @@ const RopeHf = z.looseObject(
   { error: "must be an object or null" },
 );
 
-/** The decoder's config.json keys; `biasKeys` adds llama's `attention_bias` and `mlp_bias`. */
-function hfShape(name: string, biasKeys: boolean, phiKeys: boolean) {
+const layerType = z.enum(["full_attention", "sliding_attention"], {
+  error: (i) => `must be "full_attention" or "sliding_attention", got ${got(i.input)}`,
+});
+
+/** How a family reads a sliding window from config.json (transformers' configuration_<family>.py). */
+export type SlidingWindowKeys =
+  /** No window keys (Llama). */
+  | "none"
+  /** `sliding_window` on every layer; absent means 4096, null means none (MistralConfig). */
+  | "mistral"
+  /** `use_sliding_window` + `sliding_window` on layers >= `max_window_layers`, or as `layer_types` says (Qwen2Config, Qwen3Config). */
+  | "qwen"
+  /** `sliding_window` (default 4096) on the layers `layer_types` says, else every other one from layer 0 (Gemma2Config). */
+  | "gemma2"
+  /** As gemma2, else all but every `sliding_window_pattern`-th layer (default 6: five local, one global; Gemma3TextConfig). */
+  | "gemma3";
+
+/** The decoder's config.json keys: the bias flags, window keys and phi3's rotary keys the family reads. */
+function hfShape(
+  name: string,
+  bias: { attention: boolean; mlp: boolean },
+  window: SlidingWindowKeys,
+  act: Activation,
+  phiKeys: boolean,
+) {
   return {
     model_type: z.literal(name),
     architectures: z.array(z.string()).nullish(),
     hidden_act: z
-      .literal("silu", { error: (i) => `"${String(i.input)}" is not supported (only silu)` })
+      .literal(act, { error: (i) => `"${String(i.input)}" is not supported (only ${act})` })
       .nullish(),
     vocab_size: int(),
     hidden_size: int(),
@@ -65,8 +88,21 @@ function hfShape(name: string, biasKeys: boolean, phiKeys: boolean) {
     // Newer transformers put theta and scaling together in `rope_parameters`.
     rope_parameters: RopeHf.nullish(),
     tie_word_embeddings: bool().nullish(),
-    ...(biasKeys ? { attention_bias: bool().nullish(), mlp_bias: bool().nullish() } : {}),
+    ...(bias.attention ? { attention_bias: bool().nullish() } : {}),
+    ...(bias.mlp ? { mlp_bias: bool().nullish() } : {}),
     ...(phiKeys ? { partial_rotary_factor: num().nullish() } : {}),
+    ...(window === "none" ? {} : { sliding_window: int().nullish() }),
+    ...(window === "gemma2" || window === "gemma3"
+      ? { layer_types: z.array(layerType, { error: "must be a list of layer types" }).nullish() }
+      : {}),
+    ...(window === "gemma3" ? { sliding_window_pattern: int().nullish() } : {}),
+    ...(window === "qwen"
+      ? {
+          use_sliding_window: bool().nullish(),
+          max_window_layers: int(0).nullish(),
+          layer_types: z.array(layerType, { error: "must be a list of layer types" }).nullish(),
+        }
+      : {}),
     bos_token_id: tokenId().nullish(),
     eos_token_id: z
       .union([tokenId(), z.array(tokenId())], {
@@ -79,7 +115,19 @@ function hfShape(name: string, biasKeys: boolean, phiKeys: boolean) {
   };
 }
 
-type Issue = { path: (string | number)[]; message: string };
+export type Issue = { path: (string | number)[]; message: string };
+type Activation = NonNullable<ModelConfig["hiddenAct"]>;
+
+/**
+ * What a family adds to the decoder beyond the keys above (Gemma's norms, caps and scales): its own
+ * config.json keys, what they turn on in the config, and how they are written back.
+ */
+export interface DecoderExtension {
+  keys: z.core.$ZodShape;
+  /** The config's features from `j` (the whole config.json, checked by `keys`); issues name the key. */
+  parse(j: Record<string, unknown>, cfg: ModelConfig, issues: Issue[]): Partial<ModelConfig>;
+  toHf(cfg: ModelConfig): Record<string, unknown>;
+}
 
 type RopeKey = "factor" | "low_freq_factor" | "high_freq_factor" | "original_max_position_embeddings";
 
@@ -173,6 +221,15 @@ export interface DecoderFamilyOptions<Name extends string = string> {
   oProjBias: boolean;
   /** MLP biases: read from `mlp_bias` (llama) or never. */
   mlpBias: "config" | "never";
+  /** Which sliding-window keys config.json has (default: none). */
+  slidingWindow?: SlidingWindowKeys;
+  /** Per-head RMSNorm on q and k before RoPE (`self_attn.q_norm`, `self_attn.k_norm`: Qwen3). */
+  qkNorm?: boolean;
+  /** The MLP gate's activation, the only `hidden_act` the family reads (default silu). */
+  hiddenAct?: Activation;
+  /** Norms after attention and around the MLP (`pre_feedforward_layernorm`, `post_feedforward_layernorm`). */
+  sandwichNorms?: boolean;
+  extension?: DecoderExtension;
   /** Hugging Face paths of the linears below `model.layers.N.` where they differ from Llama's. */
   paths?: Partial<Record<LinearRole, string>>;
   /** q/k/v and gate/up stored as one linear each (phi3's `qkv_proj` and `gate_up_proj`), held as stored. */
@@ -201,8 +258,13 @@ const llamaPaths: Record<LinearRole, string> = {
 export function decoderFamily<Name extends string>(
   o: DecoderFamilyOptions<Name>,
 ): ModelFamily & { name: Name } {
-  const biasKeys = o.qkvBias === "config" || o.mlpBias === "config";
-  const shape = hfShape(o.name, biasKeys, o.phiRope !== undefined);
+  const bias = { attention: o.qkvBias === "config", mlp: o.mlpBias === "config" };
+  const windowKeys = o.slidingWindow ?? "none";
+  const act = o.hiddenAct ?? "silu";
+  const shape = {
+    ...hfShape(o.name, bias, windowKeys, act, o.phiRope !== undefined),
+    ...o.extension?.keys,
+  };
   const configSchema = z.looseObject(shape).transform((j, ctx): ModelConfig => {
     const issues: Issue[] = [];
     const numHeads = j.num_attention_heads;
@@ -253,8 +315,8 @@ export function decoderFamily<Name extends string>(
     }
     const torchDtype = parseDtype(j, issues);
     const flags = j as { attention_bias?: boolean | null; mlp_bias?: boolean | null };
-    for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
-    return {
+    const window = parseWindow(j as WindowJson, windowKeys, j.num_hidden_layers, issues);
+    const cfg: ModelConfig = {
       architecture: o.name,
       vocabSize: j.vocab_size,
       hiddenSize: j.hidden_size,
@@ -274,7 +336,14 @@ export function decoderFamily<Name extends string>(
       bosTokenId: j.bos_token_id ?? null,
       eosTokenId: j.eos_token_id ?? null,
       torchDtype,
+      ...window,
+      ...(o.qkNorm ? { qkNorm: true } : {}),
+      ...(act !== "silu" ? { hiddenAct: act } : {}),
+      ...(o.sandwichNorms ? { sandwichNorms: true } : {}),
     };
+    const extended = { ...cfg, ...o.extension?.parse(j, cfg, issues) };
+    for (const i of issues) ctx.addIssue({ code: "custom", input: j, ...i });
+    return extended;
   });
 
   const paths = { ...llamaPaths, ...o.paths };
@@ -332,7 +401,13 @@ export function decoderFamily<Name extends string>(
         if (m.bias)
           out.push({ name: `${p}.${m.path}.bias`, shape: [m.outFeatures], layer: i, kind: "bias", role });
       }
+      if (o.qkNorm)
+        for (const n of ["q_norm", "k_norm"])
+          out.push({ name: `${p}.self_attn.${n}.weight`, shape: [cfg.headDim], layer: i, kind: "norm" });
       out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [d], layer: i, kind: "norm" });
+      if (o.sandwichNorms)
+        for (const n of ["pre_feedforward_layernorm", "post_feedforward_layernorm"])
+          out.push({ name: `${p}.${n}.weight`, shape: [d], layer: i, kind: "norm" });
     }
     out.push({ name: "model.norm.weight", shape: [d], layer: null, kind: "norm" });
     if (!cfg.tieWordEmbeddings)
@@ -378,7 +453,7 @@ export function decoderFamily<Name extends string>(
       rms_norm_eps: cfg.rmsNormEps,
       rope_theta: cfg.ropeTheta,
       rope_scaling: ropeScaling,
-      hidden_act: "silu",
+      hidden_act: act,
       tie_word_embeddings: cfg.tieWordEmbeddings,
       bos_token_id: cfg.bosTokenId,
       eos_token_id: cfg.eosTokenId,
@@ -389,9 +464,12 @@ export function decoderFamily<Name extends string>(
       dtype: cfg.torchDtype,
       torch_dtype: cfg.torchDtype,
       use_cache: true,
-      ...(biasKeys ? { attention_bias: cfg.attentionBias, mlp_bias: cfg.mlpBias } : {}),
+      ...(bias.attention ? { attention_bias: cfg.attentionBias } : {}),
+      ...(bias.mlp ? { mlp_bias: cfg.mlpBias } : {}),
       ...(o.phiRope ? { partial_rotary_factor: cfg.partialRotaryFactor ?? 1 } : {}),
       ...(longrope ? { original_max_position_embeddings: longrope.originalMaxPositionEmbeddings } : {}),
+      ...windowHfKeys(cfg, windowKeys),
+      ...o.extension?.toHf(cfg),
     };
   };
 
@@ -401,12 +479,67 @@ export function decoderFamily<Name extends string>(
     hfClass: o.hfClass,
     decoderLayerClass: o.decoderLayerClass,
     configSchema,
-    configKeys: Object.keys(shape),
+    // `max_window_layers` stays as the base had it: we write `layer_types`, which transformers prefers.
+    configKeys: Object.keys(shape).filter((k) => k !== "max_window_layers" && k !== "sliding_window_pattern"),
     toHfConfig,
     linearModules,
     tensors,
     ...(o.readWeight ? { readWeight: o.readWeight } : {}),
   };
+}
+
+type WindowJson = {
+  sliding_window?: number | null;
+  sliding_window_pattern?: number | null;
+  use_sliding_window?: boolean | null;
+  max_window_layers?: number | null;
+  layer_types?: ("full_attention" | "sliding_attention")[] | null;
+};
+
+/** The window and each layer's type, as transformers' config classes derive them (nothing when off). */
+function parseWindow(
+  j: WindowJson,
+  keys: SlidingWindowKeys,
+  numLayers: number,
+  issues: Issue[],
+): Pick<ModelConfig, "slidingWindow" | "layerTypes"> {
+  if (keys === "none") return {};
+  if (keys === "mistral") {
+    // MistralConfig defaults `sliding_window` to 4096; an explicit null turns it off.
+    const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
+    return w == null ? {} : { slidingWindow: w };
+  }
+  // Qwen2Config/Qwen3Config: `sliding_window = sliding_window if use_sliding_window else None`.
+  if (keys === "qwen" && !j.use_sliding_window) return {};
+  const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
+  if (w == null) return {};
+  if (j.layer_types != null) {
+    if (j.layer_types.length !== numLayers)
+      issues.push({
+        path: ["layer_types"],
+        message: `must list num_hidden_layers (${numLayers}) layers, got ${j.layer_types.length}`,
+      });
+    return { slidingWindow: w, layerTypes: j.layer_types };
+  }
+  const pattern = keys === "gemma2" ? 2 : (j.sliding_window_pattern ?? 6);
+  const from = j.max_window_layers ?? 28;
+  const slides = (i: number) => (keys === "qwen" ? i >= from : (i + 1) % pattern !== 0);
+  const layerTypes = Array.from({ length: numLayers }, (_, i) =>
+    slides(i) ? ("sliding_attention" as const) : ("full_attention" as const),
+  );
+  return { slidingWindow: w, layerTypes };
+}
+
+/** The window keys transformers reads back to the same layers. */
+function windowHfKeys(cfg: ModelConfig, keys: SlidingWindowKeys): Record<string, unknown> {
+  if (keys === "none") return {};
+  const w = cfg.slidingWindow ?? null;
+  if (keys === "mistral") return { sliding_window: w };
+  const qwen = keys === "qwen";
+  if (w == null) return qwen ? { use_sliding_window: false, sliding_window: null } : { sliding_window: null };
+  const layerTypes =
+    cfg.layerTypes ?? Array.from({ length: cfg.numLayers }, () => "sliding_attention" as const);
+  return { ...(qwen ? { use_sliding_window: true } : {}), sliding_window: w, layer_types: layerTypes };
 }
 
 /** Reads each tensor under its own name: what a family without a conversion does. */

@@ -7,6 +7,8 @@ import { Checkpoint, writeCheckpoint } from "../checkpoint.ts";
 import { loadModel, randomModel } from "../llama.ts";
 import type { TensorToWrite } from "../safetensors.ts";
 import { tinyConfig } from "../tiny.ts";
+import { gemma2 } from "./gemma2.ts";
+import { gemma3 } from "./gemma3.ts";
 import {
   builtinFamilyNames,
   decoderFamily,
@@ -22,6 +24,7 @@ import { llama } from "./llama.ts";
 import { mistral } from "./mistral.ts";
 import { phi3 } from "./phi3.ts";
 import { qwen2 } from "./qwen2.ts";
+import { qwen3 } from "./qwen3.ts";
 
 beforeAll(async () => {
   await initBackend();
@@ -38,15 +41,32 @@ const base = {
 
 describe("the built-in families", () => {
   it("are one file each, registered under their model_type with their transformers classes", () => {
-    expect(builtinFamilyNames).toEqual(["llama", "qwen2", "mistral", "phi3"]);
-    expect(familyNames()).toEqual(expect.arrayContaining(["llama", "qwen2", "mistral", "phi3"]));
-    expect([llama, qwen2, mistral, phi3].map((f) => [f.name, f.hfClass, f.decoderLayerClass])).toEqual([
+    expect(builtinFamilyNames).toEqual([
+      "llama",
+      "qwen2",
+      "mistral",
+      "qwen3",
+      "gemma2",
+      "gemma3_text",
+      "phi3",
+    ]);
+    expect(familyNames()).toEqual(expect.arrayContaining(["llama", "qwen2", "mistral", "qwen3", "phi3"]));
+    expect(
+      [llama, qwen2, mistral, qwen3, gemma2, gemma3, phi3].map((f) => [
+        f.name,
+        f.hfClass,
+        f.decoderLayerClass,
+      ]),
+    ).toEqual([
       ["llama", "LlamaForCausalLM", "LlamaDecoderLayer"],
       ["qwen2", "Qwen2ForCausalLM", "Qwen2DecoderLayer"],
       ["mistral", "MistralForCausalLM", "MistralDecoderLayer"],
+      ["qwen3", "Qwen3ForCausalLM", "Qwen3DecoderLayer"],
+      ["gemma2", "Gemma2ForCausalLM", "Gemma2DecoderLayer"],
+      ["gemma3_text", "Gemma3ForCausalLM", "Gemma3DecoderLayer"],
       ["phi3", "Phi3ForCausalLM", "Phi3DecoderLayer"],
     ]);
-    for (const f of [llama, qwen2, mistral, phi3]) expect(familyNamed(f.name)).toBe(f);
+    for (const f of [llama, qwen2, mistral, qwen3, gemma2, gemma3, phi3]) expect(familyNamed(f.name)).toBe(f);
   });
 
   it("each reads its own keys: llama's bias flags, qwen2's fixed q/k/v biases, mistral's none", () => {
@@ -89,6 +109,70 @@ describe("the built-in families", () => {
     ).toEqual(names);
     expect(names).toContain("model.layers.1.self_attn.k_proj.bias");
     expect(names).not.toContain("model.layers.1.self_attn.o_proj.bias");
+  });
+});
+
+describe("qwen3", () => {
+  const qwen3Json = { ...base, model_type: "qwen3", head_dim: 16, tie_word_embeddings: true };
+
+  it("has q_norm and k_norm of head_dim per layer, no q/k/v bias unless attention_bias, and o_proj's with it", () => {
+    const cfg = parseHfConfig(qwen3Json, "x");
+    expect(cfg).toMatchObject({ qkNorm: true, headDim: 16, attentionBias: false, tieWordEmbeddings: true });
+    const names = qwen3.tensors(cfg, cfg.vocabSize);
+    expect(
+      names.filter((t) => t.layer === 0 && t.name.endsWith("norm.weight")).map((t) => [t.name, t.shape]),
+    ).toEqual([
+      ["model.layers.0.input_layernorm.weight", [32]],
+      ["model.layers.0.self_attn.q_norm.weight", [16]],
+      ["model.layers.0.self_attn.k_norm.weight", [16]],
+      ["model.layers.0.post_attention_layernorm.weight", [32]],
+    ]);
+    expect(names.map((t) => t.name)).not.toContain("lm_head.weight");
+    const biased = parseHfConfig({ ...qwen3Json, attention_bias: true }, "x");
+    const bias = Object.fromEntries(qwen3.linearModules(biased).map((m) => [m.name, m.bias]));
+    expect(bias).toMatchObject({ q_proj: true, o_proj: true, gate_proj: false });
+    expect(qwen3.linearModules(cfg).map((m) => [m.name, m.inFeatures, m.outFeatures])).toEqual([
+      ["q_proj", 32, 64],
+      ["k_proj", 32, 32],
+      ["v_proj", 32, 32],
+      ["o_proj", 64, 32],
+      ["gate_proj", 32, 48],
+      ["up_proj", 32, 48],
+      ["down_proj", 48, 32],
+    ]);
+  });
+
+  it("names the file and key of an unsupported value", () => {
+    expect(() =>
+      parseHfConfig({ ...qwen3Json, hidden_act: "gelu", attention_bias: "yes" }, "/m/config.json"),
+    ).toThrow(
+      '/m/config.json: field "hidden_act" "gelu" is not supported (only silu)\n/m/config.json: field "attention_bias" must be true or false, got "yes"',
+    );
+  });
+
+  it("writes a config.json that keeps the base's other keys and transformers reads back the same", () => {
+    const baseJson = {
+      ...qwen3Json,
+      use_sliding_window: false,
+      sliding_window: null,
+      max_window_layers: 28,
+      attention_dropout: 0,
+      transformers_version: "4.51.0",
+    };
+    const cfg = parseHfConfig(baseJson, "x");
+    const out = toHfConfig(cfg, baseJson);
+    expect(out).toMatchObject({
+      model_type: "qwen3",
+      architectures: ["Qwen3ForCausalLM"],
+      head_dim: 16,
+      attention_bias: false,
+      use_sliding_window: false,
+      max_window_layers: 28,
+      attention_dropout: 0,
+      transformers_version: "4.51.0",
+    });
+    for (const key of Object.keys(baseJson)) expect(out).toHaveProperty(key);
+    expect(parseHfConfig(out, "y")).toEqual(cfg);
   });
 });
 

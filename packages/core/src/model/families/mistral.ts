@@ -1,5 +1,4 @@
-// Mistral (MistralForCausalLM): no biases. `sliding_window` is not read (training attends over the whole
-// sequence); a base model's value is kept when the model is written.
+// Mistral (MistralForCausalLM): no biases; `sliding_window` on every layer (absent: 4096, null: none).
 import { decoderFamily } from "./decoder.ts";
 
 export const mistral = decoderFamily({
@@ -10,4 +9,5 @@ export const mistral = decoderFamily({
   qkvBias: "never",
   oProjBias: false,
   mlpBias: "never",
+  slidingWindow: "mistral",
 });

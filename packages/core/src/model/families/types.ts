@@ -55,6 +55,57 @@ export const ModelConfigSchema = z.object({
   bosTokenId: z.number().int().nonnegative().nullable(),
   eosTokenId: z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative())]).nullable(),
   torchDtype: z.enum(["float32", "float16", "bfloat16"]),
+  // Optional features beyond the Llama decoder, each read from config.json by the families that have it;
+  // absent means off, so a plain Llama config needs none of them.
+  slidingWindow: positive()
+    .nullable()
+    .optional()
+    .describe("Sliding-window attention: a query sees the last `slidingWindow` keys on its sliding layers."),
+  layerTypes: z
+    .array(z.enum(["full_attention", "sliding_attention"]))
+    .optional()
+    .describe(
+      "Each layer's attention (transformers' `layer_types`); absent: every layer slides when a window is set.",
+    ),
+  qkNorm: z
+    .boolean()
+    .optional()
+    .describe("Per-head RMSNorm on q and k before RoPE (Qwen3's q_norm, k_norm)."),
+  hiddenAct: z
+    .enum(["silu", "gelu_pytorch_tanh"])
+    .optional()
+    .describe("The MLP gate's activation: silu (SwiGLU, the default) or tanh-approximated GELU (GeGLU)."),
+  normUnitOffset: z.boolean().optional().describe("RMSNorm scales by (1 + weight) (Gemma)."),
+  embeddingScale: z
+    .boolean()
+    .optional()
+    .describe("Embeddings times sqrt(hiddenSize), rounded to the model dtype (Gemma)."),
+  sandwichNorms: z
+    .boolean()
+    .optional()
+    .describe("Norms after attention and around the MLP: pre/post_feedforward_layernorm (Gemma 2 and 3)."),
+  queryPreAttnScalar: z
+    .number()
+    .positive()
+    .optional()
+    .describe("Attention scores scaled by queryPreAttnScalar^-0.5 instead of headDim^-0.5 (Gemma)."),
+  attnLogitSoftcap: z
+    .number()
+    .positive()
+    .nullable()
+    .optional()
+    .describe("Attention scores capped as cap * tanh(score / cap) (Gemma 2)."),
+  finalLogitSoftcap: z
+    .number()
+    .positive()
+    .nullable()
+    .optional()
+    .describe("Logits capped as cap * tanh(logit / cap) (Gemma 2)."),
+  ropeLocalTheta: z
+    .number()
+    .positive()
+    .optional()
+    .describe("RoPE base of the sliding layers, unscaled (Gemma 3's rope_local_base_freq)."),
 });
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;

@@ -47,11 +47,15 @@ export interface AttentionInput {
   grad: boolean;
   /** The reference with tfjs's built-in gradients (batched matmuls): a check for tests. */
   batched?: boolean;
+  /** Score scale (default 1/sqrt(hd); Gemma: query_pre_attn_scalar^-0.5). */
+  scale?: number;
+  /** Scores capped as cap * tanh(score / cap) before the mask (Gemma 2): the batched reference runs it. */
+  softcap?: number | null;
 }
 
 /** Attention output [B*S, H*hd], heads side by side as o_proj reads them. */
 export function attention(a: AttentionInput): tf.Tensor2D {
-  const fast = a.batched || a.cache ? undefined : kernel("attention");
+  const fast = a.batched || a.cache || a.softcap != null ? undefined : kernel("attention");
   return fast ? kernelAttention(a, fast) : referenceAttention(a);
 }
 
@@ -73,7 +77,7 @@ function kernelAttention(
     v = withPrefix(prefix.value, v);
   }
   const dims = { B, S, K: P + S, H: a.H, KV, hd };
-  return run(a.q, k, v, a.plainCausal ? null : a.mask, dims, 1 / Math.sqrt(hd), a.grad);
+  return run(a.q, k, v, a.plainCausal ? null : a.mask, dims, a.scale ?? 1 / Math.sqrt(hd), a.grad);
 }
 
 function referenceAttention(a: AttentionInput): tf.Tensor2D {
@@ -108,11 +112,13 @@ function referenceAttention(a: AttentionInput): tf.Tensor2D {
     k4 = tf.concat([tf.add(zeros, tf.expandDims(a.prefix.key, 0)) as tf.Tensor4D, k4], 2);
     v4 = tf.concat([tf.add(zeros, tf.expandDims(a.prefix.value, 0)) as tf.Tensor4D, v4], 2);
   }
-  const scale = 1 / Math.sqrt(hd);
+  const scale = a.scale ?? 1 / Math.sqrt(hd);
+  const cap = a.softcap;
   let out: tf.Tensor;
-  if (a.batched) {
+  if (a.batched || cap != null) {
     // Reference formulation with built-in gradients (batched matmuls: slow on wasm).
-    const scores = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
+    const raw = tf.mul(tf.matMul(q4, k4, false, true), scale); // [B, KV, G*S, K]
+    const scores = cap != null ? tf.mul(tf.tanh(tf.div(raw, cap)), cap) : raw;
     const probs = tf.softmax(
       tf.add(tf.reshape(scores, [B, KV, G, S, K]), tf.tensor(a.mask, [B, 1, 1, S, K])),
     );

@@ -60,9 +60,12 @@ export function fusedCrossEntropy(
      * the native tier reads it transposed in place, so the table is never copied.
      */
     headRows?: boolean;
+    /** Logits capped as cap * tanh(logit / cap) first (Gemma 2): tfjs ops with their own gradients, unchunked. */
+    softcap?: number | null;
   } = {},
 ): tf.Scalar {
   const { rows, targets } = trainedRows(labels);
+  if (opts.softcap != null) return softcappedCrossEntropy(h, wt, rows, targets, opts.softcap, opts.headRows);
   const [T, d] = h.shape;
   const headRows = opts.headRows ?? false;
   // The registered cross-entropy kernel (the native tier) reads the head by rows; the reference does not.
@@ -151,4 +154,33 @@ export function fusedCrossEntropy(
     };
   });
   return f(h, wt) as tf.Scalar;
+}
+
+/**
+ * Cross-entropy over soft-capped logits, summed over the trained rows, with the gradients of plain tfjs ops:
+ * every row's logits (no gather of h), and no max shift, which |logit| <= cap makes unnecessary.
+ */
+function softcappedCrossEntropy(
+  h: tf.Tensor2D,
+  wt: tf.Tensor2D,
+  rows: Int32Array,
+  targets: Int32Array,
+  cap: number,
+  headRows = false,
+): tf.Scalar {
+  return tf.tidy(() => {
+    if (rows.length === 0) return tf.mul(tf.sum(h), 0) as tf.Scalar;
+    const raw = headRows ? tf.matMul(h, wt, false, true) : tf.matMul(h, wt);
+    const logits = tf.mul(tf.tanh(tf.div(raw, cap)), cap) as tf.Tensor2D;
+    const [T, V] = logits.shape;
+    const weight = new Float32Array(T);
+    const target = new Int32Array(T);
+    rows.forEach((r, i) => {
+      weight[r] = 1;
+      target[r] = targets[i]!;
+    });
+    const lse = tf.log(tf.sum(tf.exp(logits), 1));
+    const picked = tf.sum(tf.mul(logits, tf.oneHot(tf.tensor1d(target, "int32"), V)), 1);
+    return tf.sum(tf.mul(tf.sub(lse, picked), tf.tensor1d(weight))) as tf.Scalar;
+  });
 }
