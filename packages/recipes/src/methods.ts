@@ -46,3 +46,12 @@ export const prefix = {
   virtualTokens: 20,
   reparameterize: { hiddenSize: 512 },
 } as const satisfies Method;
+
+/**
+ * DoRA: the `lora` preset with a trained magnitude per output row (weight-decomposed LoRA). Often closer to
+ * full fine-tuning at the same rank; each step costs more (the weight norm is recomputed every pass).
+ */
+export const dora = { ...lora, dora: true } as const satisfies Method;
+
+/** QDoRA: the `dora` preset over an NF4 base, as the `qlora` preset. */
+export const qdora = { ...qlora, dora: true } as const satisfies Method;

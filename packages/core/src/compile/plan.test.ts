@@ -180,6 +180,20 @@ describe("compile → Plan", () => {
       expect(gpu.engine?.reason).toContain('native cannot: the tfjs backend "tensorflow"');
   });
 
+  it("passes the native engine over for what it does not implement (DoRA), saying which recipe key", async () => {
+    const dora = await compile(recipe({ kind: "lora", rank: 4, dora: true }), { write: false });
+    expect(dora.engine?.chosen).toBe("tfjs");
+    if (dora.engine?.available.find((e) => e.name === "native")?.available)
+      expect(dora.engine?.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+    // The lora group counts each magnitude vector: one [out] per adapted linear and layer.
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    const params = (p: typeof plain) =>
+      p.parameterGroups.filter((g) => g.name.startsWith("lora.")).reduce((a, g) => a + g.parameters, 0);
+    const cfg = plain.model.config;
+    const outs = 2 * cfg.hiddenSize + 2 * cfg.numKvHeads * cfg.headDim;
+    expect(params(dora) - params(plain)).toBe(cfg.numLayers * outs);
+  });
+
   it("resolves a hub id offline from the local Hugging Face cache", async () => {
     const cache = mkdtempSync(join(tmpdir(), "sft-hf-"));
     const repoDir = join(cache, "models--karpathy--stories260K");

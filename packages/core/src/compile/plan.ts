@@ -171,6 +171,7 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
     gpu: Boolean(process.env.SFTKIT_GPU_MEMORY),
     family: family.name,
     convertsWeights: family.readWeight !== undefined,
+    features: methodDefinition(recipe.method).engineFeatures?.(recipe.method) ?? [],
   });
 }
 

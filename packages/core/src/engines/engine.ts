@@ -141,6 +141,17 @@ export interface EngineAsk {
   family: string;
   /** The family converts checkpoint tensors at load (its own `readWeight`). */
   convertsWeights: boolean;
+  /** Training features beyond plain weights and LoRA that the plan uses, each with its recipe path. */
+  features?: readonly EngineFeatureUse[];
+}
+
+/** A training feature not every engine implements. */
+export type EngineFeature = "dora" | "lora-plus" | "neftune" | "modules-to-save";
+
+export interface EngineFeatureUse {
+  feature: EngineFeature;
+  /** Where the recipe asks for it, e.g. `method.dora`. */
+  path: string;
 }
 
 export interface EngineAvailability {

@@ -218,6 +218,17 @@ describe("current spellings of the engines' keys", () => {
     expect(asMap(cfg.bnb_config_kwargs).bnb_4bit_quant_storage).toBe("float16");
   });
 
+  it("DoRA (and QDoRA): Axolotl peft_use_dora, TRL's LoraConfig use_dora", async () => {
+    for (const kind of ["lora", "qlora"] as const) {
+      const over: Overrides = { method: { kind, targets: "all-linear", dora: true } };
+      expect((await exportYaml("axolotl", over, "axolotl.yaml")).peft_use_dora).toBe(true);
+      const model = await exportYaml("trl", over, "model.yaml");
+      expect(asMap(asMap(asMap(model.peft).kwargs)).use_dora).toBe(true);
+    }
+    // Plain LoRA writes neither.
+    expect((await exportYaml("axolotl", methods.lora!, "axolotl.yaml")).peft_use_dora).toBeUndefined();
+  });
+
   it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
     const over: Overrides = {
       method: { kind: "qlora", targets: "all-linear" },

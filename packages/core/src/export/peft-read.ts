@@ -9,6 +9,7 @@ import {
   ADAPTER_WEIGHTS,
   EMBED_TOKENS_DELTA,
   LM_HEAD_TOKENS_DELTA,
+  loraMagnitudeName,
   PEFT_PREFIX,
 } from "./peft.ts";
 
@@ -21,7 +22,10 @@ export interface LoadedLora {
   scale: number;
   rank: number;
   /** By `layer/module`: A [r, in] and B [out, r], row-major. */
-  matrices: Map<string, { layer: number; module: string; a: Float32Array; b: Float32Array }>;
+  matrices: Map<
+    string,
+    { layer: number; module: string; a: Float32Array; b: Float32Array; magnitude: Float32Array | null }
+  >;
   tokens: { ids: number[]; embed: Float32Array; lmHead: Float32Array | null } | null;
 }
 
@@ -101,6 +105,7 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
     const r = num(conf, "r", cfile);
     const alpha = num(conf, "lora_alpha", cfile);
     const scale = conf.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r;
+    const dora = conf.use_dora === true;
     const mods = linearModules(cfg);
     const matrices: LoadedLora["matrices"] = new Map();
     const known = new Set<string>();
@@ -109,11 +114,14 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
         const base = `${PEFT_PREFIX}model.layers.${l}.${m.path}`;
         const an = `${base}.lora_A.weight`;
         const bn = `${base}.lora_B.weight`;
+        const mn = loraMagnitudeName(l, m.path);
         known.add(an).add(bn);
+        if (dora) known.add(mn);
         if (!st.tensors.has(an) && !st.tensors.has(bn)) continue;
         const a = await read(st, an, [r, m.inFeatures]);
         const b = await read(st, bn, [m.outFeatures, r]);
-        matrices.set(`${l}/${m.name}`, { layer: l, module: m.name, a, b });
+        const magnitude = dora ? await read(st, mn, [m.outFeatures]) : null;
+        matrices.set(`${l}/${m.name}`, { layer: l, module: m.name, a, b, magnitude });
       }
     }
     known.add(EMBED_TOKENS_DELTA).add(LM_HEAD_TOKENS_DELTA);

@@ -28,6 +28,8 @@ export interface LoraMatrices {
   a: Float32Array;
   /** [out, r] row-major. */
   b: Float32Array;
+  /** DoRA's magnitude vector [out], or absent for plain LoRA. */
+  magnitude?: Float32Array;
 }
 
 export interface TrainedTokens {
@@ -50,6 +52,8 @@ export interface LoraAdapter extends AdapterBase {
   alpha: number;
   dropout: number;
   rslora: boolean;
+  /** DoRA: every matrix carries its magnitude vector. */
+  dora?: boolean;
   targetModules: string[];
   matrices: LoraMatrices[];
   tokens: TrainedTokens | null;
@@ -57,6 +61,14 @@ export interface LoraAdapter extends AdapterBase {
 
 export function loraTensorName(layer: number, path: string, which: "A" | "B"): string {
   return `${PEFT_PREFIX}model.layers.${layer}.${path}.lora_${which}.weight`;
+}
+
+/**
+ * DoRA's magnitude of one linear, as PEFT saves it: the key ends in `lora_magnitude_vector` without
+ * `.weight` (src/peft/tuners/lora/model.py, the DoRA ModuleDict remapping, v0.20.0-47-g5d602fdbf).
+ */
+export function loraMagnitudeName(layer: number, path: string): string {
+  return `${PEFT_PREFIX}model.layers.${layer}.${path}.lora_magnitude_vector`;
 }
 
 export const EMBED_TOKENS_DELTA = `${PEFT_PREFIX}model.embed_tokens.token_adapter.trainable_tokens_delta`;
@@ -93,6 +105,10 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
   for (const m of a.matrices) {
     tensors.push({ name: loraTensorName(m.layer, m.path, "A"), shape: [a.rank, m.inFeatures], data: m.a });
     tensors.push({ name: loraTensorName(m.layer, m.path, "B"), shape: [m.outFeatures, a.rank], data: m.b });
+    if (a.dora) {
+      if (!m.magnitude) throw new Error(`DoRA adapter: layer ${m.layer} ${m.path} has no magnitude vector`);
+      tensors.push({ name: loraMagnitudeName(m.layer, m.path), shape: [m.outFeatures], data: m.magnitude });
+    }
   }
   let trainableTokenIndices: number[] | Record<string, number[]> | null = null;
   if (a.tokens?.ids.length) {
@@ -121,7 +137,7 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
     target_modules: a.targetModules,
     bias: "none",
     use_rslora: a.rslora,
-    use_dora: false,
+    use_dora: a.dora === true,
     fan_in_fan_out: false,
     init_lora_weights: true,
     layers_to_transform: null,

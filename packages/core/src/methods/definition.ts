@@ -3,6 +3,7 @@
 // and out, so the planner, the exports and any engine read the same decisions.
 
 import type { z } from "zod";
+import type { EngineFeatureUse } from "../engines/engine.ts";
 import type { LoraOptions } from "../model/adapters/lora.ts";
 import type { NF4Options } from "../model/adapters/nf4.ts";
 import type { PrefixOptions } from "../model/adapters/prefix.ts";
@@ -150,6 +151,9 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
   readonly foreignKeys?: Readonly<Record<string, string>>;
   /** A warning when probes run: its token rows never train. */
   readonly probesUntrained?: string;
+
+  /** Training features it uses that not every engine implements (an engine without them is passed over). */
+  engineFeatures?(m: M): EngineFeatureUse[];
 
   /** The pieces it adds, as settings an engine builds on a loaded model (the vocabulary already grown). */
   pieces(m: M): PieceSettings;

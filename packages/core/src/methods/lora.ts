@@ -1,6 +1,7 @@
 // LoRA: low-rank adapters on chosen linear modules (rsLoRA scaling, input dropout), optionally training the
 // rows of added tokens (PEFT trainable tokens). QLoRA (qlora.ts) is this over an NF4 base.
 import { z } from "zod";
+import type { EngineFeatureUse } from "../engines/engine.ts";
 import { linearModules } from "../model/config.ts";
 import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
@@ -24,6 +25,12 @@ export const loraFields = {
     .default(["q_proj", "k_proj", "v_proj", "o_proj"])
     .describe("Linear modules that get adapters, or `all-linear`."),
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
+  dora: z
+    .boolean()
+    .default(false)
+    .describe(
+      "DoRA (weight-decomposed LoRA): each targeted linear also trains a magnitude per output row, applied to W + scale·B·A normalised row by row (PEFT's use_dora). Often closer to full fine-tuning at low rank; steps cost more (the norm is recomputed each pass). On qlora: QDoRA.",
+    ),
   trainNewTokens: z
     .boolean()
     .default(true)
@@ -38,14 +45,15 @@ export type LoraMethod = z.output<typeof loraSchema>;
 /** The LoRA settings shared by lora and qlora. */
 export type LoraSettings = Omit<LoraMethod, "kind">;
 
-/** LoRA's trainable parameters: A [r, in] and B [out, r] per targeted linear and layer. */
+/** LoRA's trainable parameters: A [r, in] and B [out, r] (and DoRA's magnitude [out]) per targeted linear and layer. */
 export function loraParameters(m: LoraSettings, cfg: Parameters<typeof linearModules>[0]) {
   const all = linearModules(cfg);
   const targets = m.targets === "all-linear" ? all : all.filter((x) => m.targets.includes(x.name));
+  const dora = m.dora ? 1 : 0;
   return targets.map((x) => ({
     name: `lora.${x.name}`,
-    parameters: cfg.numLayers * m.rank * (x.inFeatures + x.outFeatures),
-    tensors: 2 * cfg.numLayers,
+    parameters: cfg.numLayers * (m.rank * (x.inFeatures + x.outFeatures) + dora * x.outFeatures),
+    tensors: (2 + dora) * cfg.numLayers,
   }));
 }
 
@@ -56,6 +64,11 @@ export const loraMemory = (m: LoraSettings) => ({
   // A frozen head takes no gradient unless new rows train through it.
   headTrains: (newRows: boolean) => m.trainNewTokens && newRows,
 });
+
+/** What LoRA's options ask of an engine beyond plain adapters. */
+export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
+  return m.dora ? [{ feature: "dora", path: "method.dora" }] : [];
+}
 
 /** PEFT's LoraConfig kwargs (TRL's model.yaml). */
 export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
@@ -71,6 +84,7 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         lora_dropout: m.dropout,
         target_modules: m.targets === "all-linear" ? "all-linear" : f.targetModules(m.targets),
         use_rslora: m.rslora,
+        ...(m.dora ? { use_dora: true } : {}),
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
     },
@@ -92,6 +106,7 @@ export function loraAxolotl(
   if (m.targets === "all-linear") fields.lora_target_linear = true;
   else fields.lora_target_modules = f.targetModules(m.targets);
   fields.peft_use_rslora = m.rslora;
+  if (m.dora) fields.peft_use_dora = true;
   const changed = f.changedSpecialTokens;
   if (changed.length > 0) {
     // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
@@ -127,6 +142,7 @@ export const lora: MethodDefinition<LoraMethod> = {
   quantizedBase: () => null,
   addedParameters: loraParameters,
   memory: loraMemory,
+  engineFeatures: loraEngineFeatures,
   pieces: (m) => ({ lora: m }),
   exports: {
     trl: loraTrl,

@@ -1,7 +1,7 @@
 // QLoRA: LoRA over a base whose linear weights are stored as NF4 (the NF4 piece under the LoRA piece).
 import { z } from "zod";
 import type { MethodDefinition } from "./definition.ts";
-import { loraAxolotl, loraFields, loraMemory, loraParameters, loraTrl } from "./lora.ts";
+import { loraAxolotl, loraEngineFeatures, loraFields, loraMemory, loraParameters, loraTrl } from "./lora.ts";
 
 export const Nf4Schema = z
   .strictObject({
@@ -38,6 +38,7 @@ export const qlora: MethodDefinition<QloraMethod> = {
   quantizedBase: (m) => m.quantization,
   addedParameters: loraParameters,
   memory: loraMemory,
+  engineFeatures: loraEngineFeatures,
   // The NF4 base first: the LoRA hook composes over it.
   pieces: (m) => ({ nf4: m.quantization, lora: m }),
   exports: {

@@ -55,12 +55,28 @@ export function mergedTensors(model: Model, parts: MethodParts): TensorToWrite[]
       if (lin && pair) {
         const delta = values(tf.tidy(() => tf.transpose(loraDeltaT(pair, parts.lora!.scale))));
         for (let i = 0; i < out.length; i++) out[i]! += delta[i]!;
+        if (pair.magnitude) doraRescale(out, pair.magnitude.dataSync() as Float32Array);
       }
       if (parts.rows && (name === "model.embed_tokens.weight" || name === "lm_head.weight"))
         out = await parts.rows.mergedRows(name, out);
       return out;
     },
   }));
+}
+
+/**
+ * DoRA's merge in place on W + s·B·A ([out, in] rows): W' = m · (W + s·B·A) / ‖W + s·B·A‖ per row, as PEFT's
+ * DoraLinearVariant.merge_safe (src/peft/tuners/lora/variants.py, v0.20).
+ */
+export function doraRescale(w: Float32Array, magnitude: ArrayLike<number>): void {
+  const out = magnitude.length;
+  const cols = w.length / out;
+  for (let j = 0; j < out; j++) {
+    let s2 = 0;
+    for (let i = j * cols; i < (j + 1) * cols; i++) s2 += w[i]! * w[i]!;
+    const f = magnitude[j]! / Math.sqrt(s2);
+    for (let i = j * cols; i < (j + 1) * cols; i++) w[i]! *= f;
+  }
 }
 
 /** Rows of new tokens that did not train (their initial values), so base + adapter still has them. */
@@ -89,6 +105,7 @@ function loraMatrices(l: Lora): LoraMatrices[] {
     outFeatures: p.module.outFeatures,
     a: values(tf.transpose(p.a)),
     b: values(tf.transpose(p.b)),
+    ...(p.magnitude ? { magnitude: Float32Array.from(p.magnitude.dataSync() as Float32Array) } : {}),
   }));
 }
 
@@ -145,6 +162,7 @@ export async function saveMethod(
         alpha: m.alpha,
         dropout: m.dropout,
         rslora: m.rslora,
+        dora: m.dora === true,
         targetModules: hfModuleNames(model.config, l.targets),
         matrices: loraMatrices(l),
         tokens: rows

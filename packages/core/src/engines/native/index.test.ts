@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { EngineAsk } from "../engine.ts";
 import { decideEngine, listEngines } from "../index.ts";
+import { nativeUnsupported } from "./index.ts";
 import { nativeSkip } from "./testing.ts";
 
 const plain: EngineAsk = { backend: "auto", gpu: false, family: "llama", convertsWeights: false };
@@ -51,4 +52,19 @@ describe("the native engine's registration", () => {
       });
     },
   );
+});
+
+describe("features the native engine does not implement", () => {
+  it("refuses a plan with DoRA, naming the recipe path", () => {
+    expect(nativeUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toBe(
+      "method.dora (dora) is not implemented natively",
+    );
+    expect(nativeUnsupported(plain)).toBeNull();
+  });
+
+  it.skipIf(nativeSkip("").skip)("auto passes native over for them and says why", () => {
+    const d = decideEngine("auto", {}, { ...plain, features: [{ feature: "dora", path: "method.dora" }] });
+    expect(d.chosen).toBe("tfjs");
+    expect(d.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+  });
 });

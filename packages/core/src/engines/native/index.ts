@@ -2,9 +2,12 @@
 // `auto`'s choice unless the plan asks for what it cannot do (a tfjs backend, a family that converts
 // its checkpoint's tensors at load). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
-import type { EngineAsk } from "../engine.ts";
+import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { nativeMemoryModel } from "./memory.ts";
+
+/** Features the native engine implements (tested equal to the tfjs engine's). */
+const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
 
 /** What the native engine cannot run, in words (null: it can). */
 export function nativeUnsupported(ask: EngineAsk): string | null {
@@ -13,6 +16,9 @@ export function nativeUnsupported(ask: EngineAsk): string | null {
   if (ask.gpu) return "a GPU plan is asked for ($SFTKIT_GPU_MEMORY); native runs on the CPU";
   if (ask.convertsWeights)
     return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
+  const missing = (ask.features ?? []).filter((f) => !nativeFeatures.has(f.feature));
+  if (missing.length)
+    return `${missing.map((f) => `${f.path} (${f.feature})`).join(", ")} ${missing.length > 1 ? "are" : "is"} not implemented natively`;
   return null;
 }
 
