@@ -161,6 +161,17 @@ export const PlanSchema = z.object({
     }),
     epochs: z.number().nullable(),
     stepsPerEpoch: int().nullable(),
+    groups: z
+      .array(
+        z.object({
+          name: z.string(),
+          pattern: z.string().describe("A regular expression over the trainable tensors' names."),
+          learningRateRatio: z.number(),
+          learningRate: z.number().describe("The peak rate: learningRate × learningRateRatio."),
+        }),
+      )
+      .optional()
+      .describe("Tensors with their own learning rate (e.g. LoRA+'s B); absent: one rate for all."),
   }),
   memory: z.object({
     weights: z.record(z.string(), bytes()).describe("Bytes of weights by storage dtype."),

@@ -194,6 +194,24 @@ describe("compile → Plan", () => {
     expect(params(dora) - params(plain)).toBe(cfg.numLayers * outs);
   });
 
+  it("LoRA+: the plan lists B's (and DoRA magnitudes') learning-rate group; without it, no groups", async () => {
+    const plus = await compile(
+      recipe({ kind: "qlora", rank: 4, loraPlusRatio: 16 }, { train: { learningRate: 1e-4 } }),
+      { write: false },
+    );
+    expect(plus.optimizer.learningRate).toBe(1e-4);
+    expect(plus.optimizer.groups).toEqual([
+      {
+        name: "LoRA+ (lora_B, DoRA magnitudes)",
+        pattern: "\\.lora_(B|magnitude_vector)$",
+        learningRateRatio: 16,
+        learningRate: 16e-4,
+      },
+    ]);
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    expect(plain.optimizer.groups).toBeUndefined();
+  });
+
   it("resolves a hub id offline from the local Hugging Face cache", async () => {
     const cache = mkdtempSync(join(tmpdir(), "sft-hf-"));
     const repoDir = join(cache, "models--karpathy--stories260K");

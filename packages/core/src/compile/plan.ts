@@ -138,9 +138,16 @@ function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
     train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
   const warmupSteps =
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
+  const learningRate = learningRateOf(recipe);
+  const groups = (methodDefinition(recipe.method).learningRateGroups?.(recipe.method) ?? []).map((g) => ({
+    name: g.name,
+    pattern: g.pattern,
+    learningRateRatio: g.ratio,
+    learningRate: learningRate * g.ratio,
+  }));
   return {
     name: "adamw",
-    learningRate: learningRateOf(recipe),
+    learningRate,
     betas: train.optimizer.betas,
     eps: train.optimizer.eps,
     weightDecay: train.optimizer.weightDecay,
@@ -153,6 +160,7 @@ function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
     },
     epochs,
     stepsPerEpoch,
+    ...(groups.length ? { groups } : {}),
   };
 }
 

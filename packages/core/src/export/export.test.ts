@@ -229,6 +229,41 @@ describe("current spellings of the engines' keys", () => {
     expect((await exportYaml("axolotl", methods.lora!, "axolotl.yaml")).peft_use_dora).toBeUndefined();
   });
 
+  it("LoRA+: Axolotl loraplus_lr_ratio; TRL has no such setting: a located sft/export-approximate warning", async () => {
+    const over: Overrides = { method: { kind: "lora", targets: "all-linear", loraPlusRatio: 16 } };
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).loraplus_lr_ratio).toBe(16);
+    const file = join(data.dir, "loraplus-recipe.ts");
+    writeFileSync(join(data.dir, "package.json"), '{ "type": "module" }\n');
+    writeFileSync(
+      file,
+      [
+        `import { defineRecipe } from ${JSON.stringify(join(repo, "packages/core/src/index.ts"))};`,
+        "export default defineRecipe({",
+        `  model: { path: ${JSON.stringify(join(repo, "examples/models/stories260K"))} },`,
+        `  template: "chatml",`,
+        `  data: { sources: { chat: { path: ${JSON.stringify(data.chat)}, format: "messages" } } },`,
+        `  method: { kind: "lora", loraPlusRatio: 16 },`,
+        `  train: { maxLength: 64, eos: "none" },`,
+        "  acknowledge: ['sft/eos-not-trained'],",
+        "});",
+        "",
+      ].join("\n"),
+    );
+    const r = await exportRecipe(file, { target: "trl", out: join(data.dir, "loraplus-trl") });
+    expect(r.ok, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("\n")).toBe(true);
+    const found = r.diagnostics
+      .filter((d) => d.code === "sft/export-approximate")
+      .map((d) => [formatPath(d.path), d.location?.line, d.location?.column, d.message]);
+    expect(found).toEqual([
+      [
+        "method.loraPlusRatio",
+        6,
+        42,
+        "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
+      ],
+    ]);
+  });
+
   it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
     const over: Overrides = {
       method: { kind: "qlora", targets: "all-linear" },

@@ -25,6 +25,15 @@ export interface AddedParameters {
   tensors: number;
 }
 
+/** Trainable tensors that take their own learning rate: the base rate times `ratio` (e.g. LoRA+'s B). */
+export interface LearningRateGroup {
+  /** For people (the plan). */
+  name: string;
+  /** A regular expression over trainable tensor names (the engines' names, e.g. `...q_proj.lora_B`). */
+  pattern: string;
+  ratio: number;
+}
+
 /** A recipe-level problem a method finds in its own settings. */
 export type MethodProblem = {
   path: (string | number)[];
@@ -152,6 +161,8 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
   /** A warning when probes run: its token rows never train. */
   readonly probesUntrained?: string;
 
+  /** Tensors that take their own learning rate (none: all take the base rate). */
+  learningRateGroups?(m: M): LearningRateGroup[];
   /** Training features it uses that not every engine implements (an engine without them is passed over). */
   engineFeatures?(m: M): EngineFeatureUse[];
 

@@ -5,7 +5,14 @@ import type { EngineFeatureUse } from "../engines/engine.ts";
 import { linearModules } from "../model/config.ts";
 import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
-import type { AxolotlMapping, ExportFacts, ExportNote, MethodDefinition, TrlMapping } from "./definition.ts";
+import type {
+  AxolotlMapping,
+  ExportFacts,
+  ExportNote,
+  LearningRateGroup,
+  MethodDefinition,
+  TrlMapping,
+} from "./definition.ts";
 import { MIN_PEFT_TRAINABLE_TOKENS } from "./peft.ts";
 
 /** The decoder's linear roles, as the model families name them. */
@@ -25,6 +32,13 @@ export const loraFields = {
     .default(["q_proj", "k_proj", "v_proj", "o_proj"])
     .describe("Linear modules that get adapters, or `all-linear`."),
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
+  loraPlusRatio: z
+    .number()
+    .min(1)
+    .optional()
+    .describe(
+      "LoRA+: B (and DoRA's magnitudes) learn at this many times the learning rate of A, as PEFT's create_loraplus_optimizer groups them (Axolotl's loraplus_lr_ratio; the LoRA+ paper suggests 16). Unset: one learning rate.",
+    ),
   dora: z
     .boolean()
     .default(false)
@@ -65,6 +79,21 @@ export const loraMemory = (m: LoraSettings) => ({
   headTrains: (newRows: boolean) => m.trainNewTokens && newRows,
 });
 
+/**
+ * LoRA+'s groups as PEFT's create_loraplus_optimizer makes them (src/peft/optimizers/loraplus.py,
+ * v0.20.0-47-g5d602fdbf): lora_B and every 1-D parameter (DoRA's magnitudes) at lr·ratio, the rest at lr.
+ */
+export function loraLearningRateGroups(m: LoraSettings): LearningRateGroup[] {
+  if (m.loraPlusRatio === undefined) return [];
+  return [
+    {
+      name: "LoRA+ (lora_B, DoRA magnitudes)",
+      pattern: "\\.lora_(B|magnitude_vector)$",
+      ratio: m.loraPlusRatio,
+    },
+  ];
+}
+
 /** What LoRA's options ask of an engine beyond plain adapters. */
 export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
   return m.dora ? [{ feature: "dora", path: "method.dora" }] : [];
@@ -88,7 +117,17 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
     },
-    notes: [],
+    notes:
+      m.loraPlusRatio === undefined
+        ? []
+        : [
+            {
+              kind: "approximate",
+              path: ["method", "loraPlusRatio"],
+              message: "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
+              hint: "or use --target axolotl (loraplus_lr_ratio)",
+            },
+          ],
   };
 }
 
@@ -107,6 +146,7 @@ export function loraAxolotl(
   else fields.lora_target_modules = f.targetModules(m.targets);
   fields.peft_use_rslora = m.rslora;
   if (m.dora) fields.peft_use_dora = true;
+  if (m.loraPlusRatio !== undefined) fields.loraplus_lr_ratio = m.loraPlusRatio;
   const changed = f.changedSpecialTokens;
   if (changed.length > 0) {
     // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
@@ -143,6 +183,7 @@ export const lora: MethodDefinition<LoraMethod> = {
   addedParameters: loraParameters,
   memory: loraMemory,
   engineFeatures: loraEngineFeatures,
+  learningRateGroups: loraLearningRateGroups,
   pieces: (m) => ({ lora: m }),
   exports: {
     trl: loraTrl,

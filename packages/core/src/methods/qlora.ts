@@ -1,7 +1,15 @@
 // QLoRA: LoRA over a base whose linear weights are stored as NF4 (the NF4 piece under the LoRA piece).
 import { z } from "zod";
 import type { MethodDefinition } from "./definition.ts";
-import { loraAxolotl, loraEngineFeatures, loraFields, loraMemory, loraParameters, loraTrl } from "./lora.ts";
+import {
+  loraAxolotl,
+  loraEngineFeatures,
+  loraFields,
+  loraLearningRateGroups,
+  loraMemory,
+  loraParameters,
+  loraTrl,
+} from "./lora.ts";
 
 export const Nf4Schema = z
   .strictObject({
@@ -39,6 +47,7 @@ export const qlora: MethodDefinition<QloraMethod> = {
   addedParameters: loraParameters,
   memory: loraMemory,
   engineFeatures: loraEngineFeatures,
+  learningRateGroups: loraLearningRateGroups,
   // The NF4 base first: the LoRA hook composes over it.
   pieces: (m) => ({ nf4: m.quantization, lora: m }),
   exports: {

@@ -24,6 +24,12 @@ async function logits(dir: string, adapter?: string): Promise<Float32Array> {
 
 const runs: { name: string; method: RecipeInput["method"]; train?: Record<string, unknown> }[] = [
   { name: "DoRA", method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear", dora: true } },
+  // B at 16 × 2e-3.
+  {
+    name: "LoRA+",
+    method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear", loraPlusRatio: 16 },
+    train: { learningRate: 2e-3 },
+  },
 ];
 
 describe("method options train through the loop", () => {

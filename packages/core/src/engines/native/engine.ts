@@ -24,6 +24,7 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
+import { learningRateRatio } from "../learning-rate-groups.ts";
 import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTensors } from "./methods.ts";
 import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
@@ -97,6 +98,7 @@ export class NativeEngine implements Engine {
       eps: plan.optimizer.eps,
       weightDecay: plan.optimizer.weightDecay,
       decays: (n) => method.decays(n),
+      learningRateRatio: learningRateRatio(plan),
     });
     this.loaded = { plan, model, method, optimizer };
     return {

@@ -19,6 +19,7 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
+import { learningRateRatio } from "../learning-rate-groups.ts";
 import { AdamW } from "./adamw.ts";
 import { generate } from "./generate.ts";
 import { accumulate, finishGradients } from "./grads.ts";
@@ -86,6 +87,7 @@ export class TfjsEngine implements Engine {
       eps: plan.optimizer.eps,
       weightDecay: plan.optimizer.weightDecay,
       decays: (n) => method.decays(n),
+      learningRateRatio: learningRateRatio(plan),
     });
     this.loaded = { model, method, optimizer, names, vars, plan };
     return {
