@@ -1,7 +1,7 @@
 // The execution plan: versioned, plain JSON, validated by its own schema when written and read.
 // The plan is the program: train(plan) runs from it and the data cache it names, never the recipe.
 // Decisions (the runtime does exactly these): recipe, model, tokenizer, template, method, data, batching,
-// optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed.
+// optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed, neftune.
 // Estimates (shown, never obeyed): parameterGroups, parameters, memory, kernels, gpu, warnings.
 // Fields added after version 1 are optional, so older plans still read; the runtime says what they lack.
 import { z } from "zod";
@@ -267,6 +267,12 @@ export const PlanSchema = z.object({
       .describe("The base model's name in artefacts (output.baseModelName; null: from the model source)."),
   }),
   seed: z.number().int(),
+  neftune: z
+    .object({ alpha: z.number().positive() })
+    .optional()
+    .describe(
+      "NEFTune: uniform noise of ±alpha/sqrt(L·d) on the input embeddings while training (absent: none).",
+    ),
   warnings: z.array(
     z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),
   ),

@@ -92,6 +92,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       baseModelName: recipe.output.baseModelName ?? null,
     },
     seed: train.seed,
+    ...(train.neftuneAlpha !== undefined ? { neftune: { alpha: train.neftuneAlpha } } : {}),
     warnings: planWarnings(recipe, problems),
   };
   return PlanSchema.parse(plan);
@@ -179,7 +180,12 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
     gpu: Boolean(process.env.SFTKIT_GPU_MEMORY),
     family: family.name,
     convertsWeights: family.readWeight !== undefined,
-    features: methodDefinition(recipe.method).engineFeatures?.(recipe.method) ?? [],
+    features: [
+      ...(methodDefinition(recipe.method).engineFeatures?.(recipe.method) ?? []),
+      ...(recipe.train.neftuneAlpha !== undefined
+        ? [{ feature: "neftune" as const, path: "train.neftuneAlpha" }]
+        : []),
+    ],
   });
 }
 

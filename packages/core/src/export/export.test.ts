@@ -264,6 +264,13 @@ describe("current spellings of the engines' keys", () => {
     ]);
   });
 
+  it("NEFTune: Axolotl's and TRL's neftune_noise_alpha", async () => {
+    const over: Overrides = { method: { kind: "lora" }, train: { neftuneAlpha: 5 } };
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).neftune_noise_alpha).toBe(5);
+    expect((await exportYaml("trl", over, "sft.yaml")).neftune_noise_alpha).toBe(5);
+    expect((await exportYaml("trl", methods.lora!, "sft.yaml")).neftune_noise_alpha).toBeUndefined();
+  });
+
   it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
     const over: Overrides = {
       method: { kind: "qlora", targets: "all-linear" },

@@ -55,6 +55,8 @@ export interface AdapterHooks {
    * trainable new-token rows; gradients flow through the returned tensor.
    */
   table?: (name: "model.embed_tokens.weight" | "lm_head.weight") => tf.Tensor2D | null;
+  /** The input embeddings [B·S, d] before the first layer, given B and S (e.g. NEFTune's noise). */
+  embeddings?: (x: tf.Tensor2D, batch: number, seqLen: number) => tf.Tensor2D;
 }
 
 /** Per-layer keys/values already seen (post-RoPE), [batch, numKvHeads, pastLen, headDim]. */
@@ -219,6 +221,7 @@ export class Model {
       opts.trainable && (table || opts.trainable.has(this.w("model.embed_tokens.weight")))
         ? embedding(E, b.ids)
         : tf.gather(E, tf.tensor1d(b.ids, "int32"));
+    if (opts.hooks?.embeddings) x = opts.hooks.embeddings(x, B, S);
     for (let l = 0; l < cfg.numLayers; l++) {
       const input = x;
       // Each layer in its own tidy: the gradient tape keeps its own copies of what it needs, so

@@ -30,6 +30,11 @@ const runs: { name: string; method: RecipeInput["method"]; train?: Record<string
     method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear", loraPlusRatio: 16 },
     train: { learningRate: 2e-3 },
   },
+  {
+    name: "NEFTune",
+    method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear" },
+    train: { neftuneAlpha: 5 },
+  },
 ];
 
 describe("method options train through the loop", () => {

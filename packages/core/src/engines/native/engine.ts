@@ -91,6 +91,8 @@ export class NativeEngine implements Engine {
       }
       grown = growTables(base, cfg, plan, encode);
     }
+    // The engine choice passes native over for NEFTune (nativeUnsupported); a plan forced here is refused.
+    if (plan.neftune) throw new Error("the native engine does not implement NEFTune (train.neftuneAlpha)");
     const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed, grown);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {
