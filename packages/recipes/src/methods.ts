@@ -61,3 +61,12 @@ export const qdora = { ...qlora, dora: true } as const satisfies Method;
  * a learning rate about half of plain LoRA's.
  */
 export const loraPlus = { ...lora, loraPlusRatio: 16 } as const satisfies Method;
+
+/**
+ * The `lora` preset that also trains the whole embedding and lm_head (PEFT's modules_to_save): for templates
+ * that add many new tokens, whose rows then learn with the whole tables.
+ */
+export const loraWithEmbeddings = {
+  ...lora,
+  modulesToSave: ["embed_tokens", "lm_head"],
+} as const satisfies Method;

@@ -212,6 +212,23 @@ describe("compile → Plan", () => {
     expect(plain.optimizer.groups).toBeUndefined();
   });
 
+  it("modules to save: the plan trains those tensors whole and counts them", async () => {
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    const mts = await compile(recipe({ kind: "lora", rank: 4, modulesToSave: ["embed_tokens", "norms"] }), {
+      write: false,
+    });
+    const trainable = (p: typeof plain) =>
+      p.parameterGroups.filter((g) => g.role === "trainable").reduce((a, g) => a + g.parameters, 0);
+    const cfg = plain.model.config;
+    const norms = (2 * cfg.numLayers + 1) * cfg.hiddenSize;
+    const embed = plain.model.vocab.total * cfg.hiddenSize;
+    expect(trainable(mts) - trainable(plain)).toBe(embed + norms);
+    expect(mts.parameterGroups.find((g) => g.name === "model.embed_tokens")?.role).toBe("trainable");
+    expect(mts.memory.optimizerState).toBeGreaterThan(plain.memory.optimizerState);
+    // The native engine does not write modules_to_save: auto runs the plan on tfjs.
+    expect(mts.engine?.chosen).toBe("tfjs");
+  });
+
   it("resolves a hub id offline from the local Hugging Face cache", async () => {
     const cache = mkdtempSync(join(tmpdir(), "sft-hf-"));
     const repoDir = join(cache, "models--karpathy--stories260K");

@@ -271,6 +271,16 @@ describe("current spellings of the engines' keys", () => {
     expect((await exportYaml("trl", methods.lora!, "sft.yaml")).neftune_noise_alpha).toBeUndefined();
   });
 
+  it("modules to save: Axolotl lora_modules_to_save, TRL's LoraConfig modules_to_save", async () => {
+    const over: Overrides = { method: { kind: "lora", modulesToSave: ["embed_tokens", "norms"] } };
+    // (The test recipe's new end token adds lm_head, which Axolotl requires then.)
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).lora_modules_to_save).toEqual(
+      expect.arrayContaining(["embed_tokens", "norm"]),
+    );
+    const model = await exportYaml("trl", over, "model.yaml");
+    expect(asMap(asMap(model.peft).kwargs).modules_to_save).toEqual(["embed_tokens", "norm"]);
+  });
+
   it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
     const over: Overrides = {
       method: { kind: "qlora", targets: "all-linear" },

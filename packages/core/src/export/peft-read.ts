@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { linearModules, type ModelConfig } from "../model/config.ts";
+import { expectedTensors } from "../model/llama.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import {
   ADAPTER_CONFIG,
@@ -11,6 +12,7 @@ import {
   LM_HEAD_TOKENS_DELTA,
   loraMagnitudeName,
   PEFT_PREFIX,
+  wholeTensorName,
 } from "./peft.ts";
 
 export class AdapterError extends Error {
@@ -27,6 +29,8 @@ export interface LoadedLora {
     { layer: number; module: string; a: Float32Array; b: Float32Array; magnitude: Float32Array | null }
   >;
   tokens: { ids: number[]; embed: Float32Array; lmHead: Float32Array | null } | null;
+  /** Whole modules saved (modules_to_save), by HF tensor name, in HF layout. */
+  whole: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
 export interface LoadedPrefix {
@@ -125,6 +129,21 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
       }
     }
     known.add(EMBED_TOKENS_DELTA).add(LM_HEAD_TOKENS_DELTA);
+    const whole: LoadedLora["whole"] = new Map();
+    if (Array.isArray(conf.modules_to_save))
+      for (const t of expectedTensors(cfg)) {
+        const name = wholeTensorName(t.name);
+        const info = st.tensors.get(name);
+        if (t.kind === "linear" || t.kind === "bias" || !info) continue;
+        known.add(name);
+        // The embedding's rows may outnumber the base's (added tokens): its width is checked.
+        const shape = [...info.shape];
+        if (shape.at(-1) !== t.shape.at(-1) || shape.length !== t.shape.length)
+          throw new AdapterError(
+            `${st.path}: tensor "${name}" [${shape.join(", ")}] does not fit [${t.shape.join(", ")}]`,
+          );
+        whole.set(t.name, { shape, data: await read(st, name, shape) });
+      }
     const stray = [...st.tensors.keys()].find((n) => !known.has(n));
     if (stray)
       throw new AdapterError(`${st.path}: tensor "${stray}" does not belong to this model's LoRA layers`);
@@ -141,7 +160,7 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
         : null;
       tokens = { ids: ids as number[], embed, lmHead };
     }
-    return { kind: "lora", scale, rank: r, matrices, tokens };
+    return { kind: "lora", scale, rank: r, matrices, tokens, whole };
   } finally {
     await st.close();
   }

@@ -357,6 +357,50 @@ describe("DoRA adapter (PEFT use_dora) and merged model", () => {
   });
 });
 
+describe("modules to save (PEFT modules_to_save)", () => {
+  it("whole embed_tokens, lm_head and norms under PEFT's names; base + adapter = trained = merged", async () => {
+    const { m, rt, out, baseDir, ids, trained, cfg } = await trainAndSave(
+      "qwen2",
+      { kind: "lora", rank: 2, targets: ["q_proj"], modulesToSave: ["embed_tokens", "lm_head", "norms"] },
+      "both",
+      "mts",
+      false,
+    );
+    const conf = readJson(join(out, "adapter/adapter_config.json"));
+    // PEFT matches modules_to_save by suffix (src/peft/utils/other.py _set_trainable): `norm` is every *norm.
+    expect([...(conf.modules_to_save as string[])].sort()).toEqual(["embed_tokens", "lm_head", "norm"]);
+    const st = readSt(join(out, "adapter/adapter_model.safetensors"));
+    const d = cfg.hiddenSize;
+    // The wrapper's name plus the module's key, no adapter name (ModulesToSaveWrapper.adapter_state_dict).
+    expect(st.get("base_model.model.model.embed_tokens.weight")?.shape).toEqual([V, d]);
+    expect(st.get("base_model.model.lm_head.weight")?.shape).toEqual([V, d]);
+    expect(st.get("base_model.model.model.norm.weight")?.shape).toEqual([d]);
+    expect(st.get("base_model.model.model.layers.1.post_attention_layernorm.weight")?.shape).toEqual([d]);
+    expect(st.size).toBe(2 * cfg.numLayers + 3 + 2 * cfg.numLayers);
+    const merged = readSt(join(out, "model/model.safetensors"));
+    const base = readSt(join(baseDir, "model.safetensors"));
+    for (const n of [
+      "model.embed_tokens.weight",
+      "lm_head.weight",
+      "model.layers.0.input_layernorm.weight",
+    ]) {
+      expect(st.get(`base_model.model.${n}`)!.data).toEqual(merged.get(n)!.data);
+      expect(maxDiff(st.get(`base_model.model.${n}`)!.data, base.get(n)!.data)).toBeGreaterThan(0);
+    }
+    const baseModel = await loadModel(baseDir);
+    const applied = await applyAdapter(baseModel, join(out, "adapter"));
+    const viaAdapter = await logitsOf(baseModel, ids, applied);
+    expect(maxDiff(viaAdapter, trained)).toBeLessThan(1e-4);
+    const mergedModel = await loadModel(join(out, "model"));
+    expect(maxDiff(await logitsOf(mergedModel, ids), viaAdapter)).toBeLessThan(1e-4);
+    applied.dispose();
+    baseModel.dispose();
+    mergedModel.dispose();
+    rt.dispose();
+    m.dispose();
+  });
+});
+
 describe("LoRA without new tokens", () => {
   it("leaves out trainable_token_indices and peft_version (PEFT < 0.14 raises on unknown keys): PEFT 0.9 loads it", async () => {
     const { m, rt, out } = await trainAndSave(

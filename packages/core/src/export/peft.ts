@@ -57,6 +57,36 @@ export interface LoraAdapter extends AdapterBase {
   targetModules: string[];
   matrices: LoraMatrices[];
   tokens: TrainedTokens | null;
+  /** Whole modules that trained (PEFT's modules_to_save): the names it matches and their tensors. */
+  modulesToSave?: { modules: string[]; tensors: WholeTensor[] };
+}
+
+/** A whole base tensor in HF name and layout, e.g. `model.embed_tokens.weight` [V, d]. */
+export interface WholeTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * A module-to-save tensor as PEFT saves it: the wrapper's name plus the wrapped module's key, the adapter name
+ * dropped (src/peft/utils/other.py ModulesToSaveWrapper.adapter_state_dict; save_and_load.py).
+ */
+export const wholeTensorName = (hfName: string) => `${PEFT_PREFIX}${hfName}`;
+
+/**
+ * modules_to_save for whole tensors: the module names PEFT matches by suffix (src/peft/utils/other.py,
+ * _set_trainable: key.endswith(target)), so one `norm` reaches every *norm module.
+ */
+export function peftModuleNames(hfNames: readonly string[]): string[] {
+  const modules = hfNames.map((n) => {
+    const module = n
+      .replace(/\.weight$/, "")
+      .split(".")
+      .at(-1)!;
+    return module.endsWith("norm") ? "norm" : module;
+  });
+  return [...new Set(modules)];
 }
 
 export function loraTensorName(layer: number, path: string, which: "A" | "B"): string {
@@ -110,6 +140,8 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
       tensors.push({ name: loraMagnitudeName(m.layer, m.path), shape: [m.outFeatures], data: m.magnitude });
     }
   }
+  for (const t of a.modulesToSave?.tensors ?? [])
+    tensors.push({ name: wholeTensorName(t.name), shape: t.shape, data: t.data });
   let trainableTokenIndices: number[] | Record<string, number[]> | null = null;
   if (a.tokens?.ids.length) {
     const { ids, hiddenSize: d } = a.tokens;
@@ -144,7 +176,7 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
     layers_pattern: null,
     rank_pattern: {},
     alpha_pattern: {},
-    modules_to_save: null,
+    modules_to_save: a.modulesToSave?.modules ?? null,
     // Only with tokens: PEFT <= 0.13 raises on this key even when it is null.
     ...(trainableTokenIndices === null ? {} : { trainable_token_indices: trainableTokenIndices }),
   };

@@ -29,6 +29,28 @@ function setRows(model: Model, ids: number[], embed: Float32Array, lmHead: Float
   model.adoptVocabulary(grown, false);
 }
 
+/** Replaces base tensors with whole modules an adapter saved (PEFT modules_to_save), growing the tables first. */
+function setWholeTensors(model: Model, whole: Map<string, { shape: number[]; data: Float32Array }>): void {
+  const embed = whole.get("model.embed_tokens.weight");
+  const rows = embed?.shape[0] ?? 0;
+  if (embed && rows > model.config.vocabSize) {
+    const d = model.config.hiddenSize;
+    const ids = Array.from({ length: rows - model.config.vocabSize }, (_, i) => model.config.vocabSize + i);
+    const head = whole.get("lm_head.weight");
+    setRows(model, ids, embed.data.slice(ids[0]! * d), head ? head.data.slice(ids[0]! * d) : null);
+  }
+  for (const [name, t] of whole) {
+    const v = model.w(name);
+    // lm_head is stored transposed, [d, V].
+    const value = tf.tidy(() => {
+      const hf = tf.tensor(t.data, t.shape);
+      return name === "lm_head.weight" ? tf.transpose(hf) : hf;
+    });
+    v.assign(value);
+    value.dispose();
+  }
+}
+
 /**
  * Grows the tables to `V` rows, new rows at the mean row (transformers' resize_token_embeddings default),
  * for tokens an adapter's tokenizer added but whose rows it does not carry (prefix tuning).
@@ -49,6 +71,7 @@ export function growToMean(model: Model, V: number): void {
 export async function applyAdapter(model: Model, dir: string, vocabSize = 0): Promise<AppliedAdapter> {
   const a = await readPeftAdapter(dir, model.config);
   if (a.kind === "lora" && a.tokens) setRows(model, a.tokens.ids, a.tokens.embed, a.tokens.lmHead);
+  if (a.kind === "lora") setWholeTensors(model, a.whole);
   growToMean(model, vocabSize);
   if (a.kind === "prefix") {
     const table = tf.tensor2d(a.table, [a.virtualTokens, a.table.length / a.virtualTokens]);

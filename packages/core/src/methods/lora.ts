@@ -11,6 +11,7 @@ import type {
   ExportNote,
   LearningRateGroup,
   MethodDefinition,
+  TensorRef,
   TrlMapping,
 } from "./definition.ts";
 import { MIN_PEFT_TRAINABLE_TOKENS } from "./peft.ts";
@@ -32,6 +33,13 @@ export const loraFields = {
     .default(["q_proj", "k_proj", "v_proj", "o_proj"])
     .describe("Linear modules that get adapters, or `all-linear`."),
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
+  modulesToSave: z
+    .array(z.enum(["embed_tokens", "lm_head", "norms"]))
+    .min(1)
+    .optional()
+    .describe(
+      "Whole modules that also train beside the adapters, saved whole in the adapter (PEFT's modules_to_save): the embedding, an untied lm_head, the norms. E.g. when a template adds many tokens.",
+    ),
   loraPlusRatio: z
     .number()
     .min(1)
@@ -59,6 +67,21 @@ export type LoraMethod = z.output<typeof loraSchema>;
 /** The LoRA settings shared by lora and qlora. */
 export type LoraSettings = Omit<LoraMethod, "kind">;
 
+/** Whether LoRA's `modulesToSave` trains a base tensor whole. */
+export function loraTrainsTensor(m: LoraSettings, t: TensorRef): boolean {
+  const s = m.modulesToSave ?? [];
+  return (
+    (t.kind === "embedding" && s.includes("embed_tokens")) ||
+    (t.kind === "lm_head" && s.includes("lm_head")) ||
+    (t.kind === "norm" && s.includes("norms"))
+  );
+}
+
+/** The embedding trains whole, so the added rows need no trainable tokens of their own. */
+const wholeEmbedding = (m: LoraSettings) => m.modulesToSave?.includes("embed_tokens") ?? false;
+export const loraNewTokenRows = (m: LoraSettings) => m.trainNewTokens && !wholeEmbedding(m);
+export const loraAddedRowsLearn = (m: LoraSettings) => m.trainNewTokens || wholeEmbedding(m);
+
 /** LoRA's trainable parameters: A [r, in] and B [out, r] (and DoRA's magnitude [out]) per targeted linear and layer. */
 export function loraParameters(m: LoraSettings, cfg: Parameters<typeof linearModules>[0]) {
   const all = linearModules(cfg);
@@ -75,8 +98,10 @@ export const loraMemory = (m: LoraSettings) => ({
   prefixLength: 0,
   frozenLinears: true,
   adapters: { targets: m.targets, rank: m.rank },
-  // A frozen head takes no gradient unless new rows train through it.
-  headTrains: (newRows: boolean) => m.trainNewTokens && newRows,
+  // A frozen head takes no gradient unless new rows train through it (or it trains whole).
+  headTrains: (newRows: boolean) =>
+    (m.modulesToSave ?? []).some((x) => x === "lm_head" || x === "embed_tokens") ||
+    (m.trainNewTokens && newRows),
 });
 
 /**
@@ -96,7 +121,24 @@ export function loraLearningRateGroups(m: LoraSettings): LearningRateGroup[] {
 
 /** What LoRA's options ask of an engine beyond plain adapters. */
 export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
-  return m.dora ? [{ feature: "dora", path: "method.dora" }] : [];
+  const uses: EngineFeatureUse[] = [];
+  if (m.dora) uses.push({ feature: "dora", path: "method.dora" });
+  // The native engine's adapter writer has no modules_to_save yet.
+  if (m.modulesToSave) uses.push({ feature: "modules-to-save", path: "method.modulesToSave" });
+  return uses;
+}
+
+/**
+ * PEFT's modules_to_save for `modulesToSave`: module names PEFT matches by suffix (src/peft/utils/other.py,
+ * _set_trainable: key.endswith(target)), so `norm` reaches every *norm module. A tied head is the embedding.
+ */
+export function peftModulesToSave(m: LoraSettings, tied: boolean): string[] {
+  const s = m.modulesToSave ?? [];
+  return [
+    ...(s.includes("embed_tokens") ? ["embed_tokens"] : []),
+    ...(s.includes("lm_head") && !tied ? ["lm_head"] : []),
+    ...(s.includes("norms") ? ["norm"] : []),
+  ];
 }
 
 /** PEFT's LoraConfig kwargs (TRL's model.yaml). */
@@ -113,6 +155,7 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         lora_dropout: m.dropout,
         target_modules: m.targets === "all-linear" ? "all-linear" : f.targetModules(m.targets),
         use_rslora: m.rslora,
+        ...(m.modulesToSave ? { modules_to_save: peftModulesToSave(m, f.tied) } : {}),
         ...(m.dora ? { use_dora: true } : {}),
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
@@ -147,10 +190,12 @@ export function loraAxolotl(
   fields.peft_use_rslora = m.rslora;
   if (m.dora) fields.peft_use_dora = true;
   if (m.loraPlusRatio !== undefined) fields.loraplus_lr_ratio = m.loraPlusRatio;
+  if (m.modulesToSave) fields.lora_modules_to_save = peftModulesToSave(m, f.tied);
   const changed = f.changedSpecialTokens;
   if (changed.length > 0) {
     // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
-    fields.lora_modules_to_save = ["embed_tokens", "lm_head"];
+    const asked = (fields.lora_modules_to_save as string[] | undefined) ?? [];
+    fields.lora_modules_to_save = [...new Set([...asked, "embed_tokens", "lm_head"])];
     notes.push({
       kind: "approximate",
       path: ["tokens", changed[0]!],
@@ -176,9 +221,9 @@ export const lora: MethodDefinition<LoraMethod> = {
   mergeable: true,
   defaultLearningRate: 2e-4,
   learningRates: "adapter",
-  trainsTensor: () => false,
-  newTokenRows: (m) => m.trainNewTokens,
-  addedRowsLearn: (m) => m.trainNewTokens,
+  trainsTensor: loraTrainsTensor,
+  newTokenRows: loraNewTokenRows,
+  addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: () => null,
   addedParameters: loraParameters,
   memory: loraMemory,

@@ -2,12 +2,15 @@
 import { z } from "zod";
 import type { MethodDefinition } from "./definition.ts";
 import {
+  loraAddedRowsLearn,
   loraAxolotl,
   loraEngineFeatures,
   loraFields,
   loraLearningRateGroups,
   loraMemory,
+  loraNewTokenRows,
   loraParameters,
+  loraTrainsTensor,
   loraTrl,
 } from "./lora.ts";
 
@@ -40,9 +43,9 @@ export const qlora: MethodDefinition<QloraMethod> = {
   mergeable: true,
   defaultLearningRate: 2e-4,
   learningRates: "adapter",
-  trainsTensor: () => false,
-  newTokenRows: (m) => m.trainNewTokens,
-  addedRowsLearn: (m) => m.trainNewTokens,
+  trainsTensor: loraTrainsTensor,
+  newTokenRows: loraNewTokenRows,
+  addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: (m) => m.quantization,
   addedParameters: loraParameters,
   memory: loraMemory,

@@ -1,6 +1,7 @@
 // A method's artefacts: the PEFT adapter (LoRA, QLoRA, prefix) and/or the merged HF model folder.
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { planParameters } from "../compile/params.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { SaveOptions } from "../engines/tfjs/method-runtime.ts";
 import { writeAdapterReadme } from "../export/adapter-readme.ts";
@@ -8,6 +9,7 @@ import { recordedBase } from "../export/base-model.ts";
 import { writeGenerationConfig, writeHfModel } from "../export/hf-model.ts";
 import {
   type LoraMatrices,
+  peftModuleNames,
   type TrainedTokens,
   type WrittenAdapter,
   writeLoraAdapter,
@@ -155,6 +157,12 @@ export async function saveMethod(
     } else {
       const l = parts.lora!;
       const m = l.options;
+      // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
+      const trained = new Set(
+        planParameters(model.config, model.config.vocabSize, newTokens(plan).length, method).trainableTensors,
+      );
+      const whole = mergedTensors(model, parts).filter((t) => trained.has(t.name));
+      const wholeEmbedding = trained.has("model.embed_tokens.weight");
       const rows = parts.rows;
       written = await writeLoraAdapter(dir, {
         ...baseRef,
@@ -165,17 +173,34 @@ export async function saveMethod(
         dora: m.dora === true,
         targetModules: hfModuleNames(model.config, l.targets),
         matrices: loraMatrices(l),
-        tokens: rows
+        ...(whole.length
           ? {
-              ids: [...rows.ids],
-              hiddenSize: model.config.hiddenSize,
-              embed: await rows.rows("model.embed_tokens.weight"),
-              lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+              modulesToSave: {
+                modules: peftModuleNames(whole.map((t) => t.name)),
+                tensors: await Promise.all(
+                  whole.map(async (t) => ({
+                    name: t.name,
+                    shape: [...t.shape],
+                    data: typeof t.data === "function" ? await t.data() : t.data,
+                  })),
+                ),
+              },
             }
-          : initialRows(
-              model,
-              newTokens(plan).map((t) => t.id),
-            ),
+          : {}),
+        // A whole embedding carries the new rows itself (PEFT refuses both on one module).
+        tokens: wholeEmbedding
+          ? null
+          : rows
+            ? {
+                ids: [...rows.ids],
+                hiddenSize: model.config.hiddenSize,
+                embed: await rows.rows("model.embed_tokens.weight"),
+                lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+              }
+            : initialRows(
+                model,
+                newTokens(plan).map((t) => t.id),
+              ),
       });
     }
     const files = [...written.files];

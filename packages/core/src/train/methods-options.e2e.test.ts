@@ -35,6 +35,10 @@ const runs: { name: string; method: RecipeInput["method"]; train?: Record<string
     method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear" },
     train: { neftuneAlpha: 5 },
   },
+  {
+    name: "modules to save",
+    method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear", modulesToSave: ["norms", "lm_head"] },
+  },
 ];
 
 describe("method options train through the loop", () => {
