@@ -3,6 +3,7 @@
 // hold tensors; src/train drives them.
 import type { Plan } from "../compile/plan-schema.ts";
 import type { BaseModel } from "../export/base-model.ts";
+import type { EngineFeature, EngineFeatureUse } from "../methods/definition.ts";
 import type { ModelConfig } from "../model/config.ts";
 
 /** A micro-batch: rows of equal length (segment ids mark padding and packed sequences). */
@@ -145,14 +146,7 @@ export interface EngineAsk {
   features?: readonly EngineFeatureUse[];
 }
 
-/** A training feature not every engine implements. */
-export type EngineFeature = "dora" | "lora-plus" | "neftune" | "modules-to-save";
-
-export interface EngineFeatureUse {
-  feature: EngineFeature;
-  /** Where the recipe asks for it, e.g. `method.dora`. */
-  path: string;
-}
+export type { EngineFeature, EngineFeatureUse };
 
 export interface EngineAvailability {
   available: boolean;

@@ -3,7 +3,6 @@
 // and out, so the planner, the exports and any engine read the same decisions.
 
 import type { z } from "zod";
-import type { EngineFeatureUse } from "../engines/engine.ts";
 import type { LoraOptions } from "../model/adapters/lora.ts";
 import type { NF4Options } from "../model/adapters/nf4.ts";
 import type { PrefixOptions } from "../model/adapters/prefix.ts";
@@ -23,6 +22,15 @@ export interface AddedParameters {
   name: string;
   parameters: number;
   tensors: number;
+}
+
+/** A training feature not every engine implements (an engine passes over plans that use one it lacks). */
+export type EngineFeature = "dora" | "neftune" | "modules-to-save";
+
+export interface EngineFeatureUse {
+  feature: EngineFeature;
+  /** Where the recipe asks for it, e.g. `method.dora`. */
+  path: string;
 }
 
 /** Trainable tensors that take their own learning rate: the base rate times `ratio` (e.g. LoRA+'s B). */

@@ -1,12 +1,12 @@
 // LoRA: low-rank adapters on chosen linear modules (rsLoRA scaling, input dropout), optionally training the
 // rows of added tokens (PEFT trainable tokens). QLoRA (qlora.ts) is this over an NF4 base.
 import { z } from "zod";
-import type { EngineFeatureUse } from "../engines/engine.ts";
 import { linearModules } from "../model/config.ts";
 import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
 import type {
   AxolotlMapping,
+  EngineFeatureUse,
   ExportFacts,
   ExportNote,
   LearningRateGroup,
