@@ -46,3 +46,27 @@ export const prefix = {
   virtualTokens: 20,
   reparameterize: { hiddenSize: 512 },
 } as const satisfies Method;
+
+/**
+ * DoRA: the `lora` preset with a trained magnitude per output row (weight-decomposed LoRA). Often closer to
+ * full fine-tuning at the same rank; each step costs more (the weight norm is recomputed every pass).
+ */
+export const dora = { ...lora, dora: true } as const satisfies Method;
+
+/** QDoRA: the `dora` preset over an NF4 base, as the `qlora` preset. */
+export const qdora = { ...qlora, dora: true } as const satisfies Method;
+
+/**
+ * LoRA+: the `lora` preset with B learning 16 times faster than A (the LoRA+ paper's suggestion); pair it with
+ * a learning rate about half of plain LoRA's.
+ */
+export const loraPlus = { ...lora, loraPlusRatio: 16 } as const satisfies Method;
+
+/**
+ * The `lora` preset that also trains the whole embedding and lm_head (PEFT's modules_to_save): for templates
+ * that add many new tokens, whose rows then learn with the whole tables.
+ */
+export const loraWithEmbeddings = {
+  ...lora,
+  modulesToSave: ["embed_tokens", "lm_head"],
+} as const satisfies Method;

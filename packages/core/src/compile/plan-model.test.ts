@@ -103,7 +103,7 @@ describe("modelConfigOfPlan", () => {
     expect(plan.model.config).toMatchObject({ headDim: 128, qkNorm: true, tieWordEmbeddings: true });
     expect(plan.engine?.chosen).toBe("tfjs");
     if (plan.engine?.available.find((e) => e.name === "native")?.available)
-      expect(plan.engine.reason).toContain("the qwen3 model uses per-head q/k RMSNorm");
+      expect(plan.engine.reason).toContain("the qwen3 model needs per-head q/k RMSNorm");
   });
 
   it("plans a Gemma-3-1B-shaped model: 999,885,952 parameters, its norms counted, on tfjs", async () => {

@@ -1,7 +1,7 @@
 // The execution plan: versioned, plain JSON, validated by its own schema when written and read.
 // The plan is the program: train(plan) runs from it and the data cache it names, never the recipe.
 // Decisions (the runtime does exactly these): recipe, model, tokenizer, template, method, data, batching,
-// optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed.
+// optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed, neftune.
 // Estimates (shown, never obeyed): parameterGroups, parameters, memory, kernels, gpu, warnings.
 // Fields added after version 1 are optional, so older plans still read; the runtime says what they lack.
 import { z } from "zod";
@@ -180,6 +180,17 @@ export const PlanSchema = z.object({
     }),
     epochs: z.number().nullable(),
     stepsPerEpoch: int().nullable(),
+    groups: z
+      .array(
+        z.object({
+          name: z.string(),
+          pattern: z.string().describe("A regular expression over the trainable tensors' names."),
+          learningRateRatio: z.number(),
+          learningRate: z.number().describe("The peak rate: learningRate × learningRateRatio."),
+        }),
+      )
+      .optional()
+      .describe("Tensors with their own learning rate (e.g. LoRA+'s B); absent: one rate for all."),
   }),
   memory: z.object({
     weights: z.record(z.string(), bytes()).describe("Bytes of weights by storage dtype."),
@@ -275,6 +286,12 @@ export const PlanSchema = z.object({
       .describe("The base model's name in artefacts (output.baseModelName; null: from the model source)."),
   }),
   seed: z.number().int(),
+  neftune: z
+    .object({ alpha: z.number().positive() })
+    .optional()
+    .describe(
+      "NEFTune: uniform noise of ±alpha/sqrt(L·d) on the input embeddings while training (absent: none).",
+    ),
   warnings: z.array(
     z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),
   ),

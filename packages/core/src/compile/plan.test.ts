@@ -180,6 +180,55 @@ describe("compile → Plan", () => {
       expect(gpu.engine?.reason).toContain('native cannot: the tfjs backend "tensorflow"');
   });
 
+  it("passes the native engine over for what it does not implement (DoRA), saying which recipe key", async () => {
+    const dora = await compile(recipe({ kind: "lora", rank: 4, dora: true }), { write: false });
+    expect(dora.engine?.chosen).toBe("tfjs");
+    if (dora.engine?.available.find((e) => e.name === "native")?.available)
+      expect(dora.engine?.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+    // The lora group counts each magnitude vector: one [out] per adapted linear and layer.
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    const params = (p: typeof plain) =>
+      p.parameterGroups.filter((g) => g.name.startsWith("lora.")).reduce((a, g) => a + g.parameters, 0);
+    const cfg = plain.model.config;
+    const outs = 2 * cfg.hiddenSize + 2 * cfg.numKvHeads * cfg.headDim;
+    expect(params(dora) - params(plain)).toBe(cfg.numLayers * outs);
+  });
+
+  it("LoRA+: the plan lists B's (and DoRA magnitudes') learning-rate group; without it, no groups", async () => {
+    const plus = await compile(
+      recipe({ kind: "qlora", rank: 4, loraPlusRatio: 16 }, { train: { learningRate: 1e-4 } }),
+      { write: false },
+    );
+    expect(plus.optimizer.learningRate).toBe(1e-4);
+    expect(plus.optimizer.groups).toEqual([
+      {
+        name: "LoRA+ (lora_B, DoRA magnitudes)",
+        pattern: "\\.lora_(B|magnitude_vector)$",
+        learningRateRatio: 16,
+        learningRate: 16e-4,
+      },
+    ]);
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    expect(plain.optimizer.groups).toBeUndefined();
+  });
+
+  it("modules to save: the plan trains those tensors whole and counts them", async () => {
+    const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
+    const mts = await compile(recipe({ kind: "lora", rank: 4, modulesToSave: ["embed_tokens", "norms"] }), {
+      write: false,
+    });
+    const trainable = (p: typeof plain) =>
+      p.parameterGroups.filter((g) => g.role === "trainable").reduce((a, g) => a + g.parameters, 0);
+    const cfg = plain.model.config;
+    const norms = (2 * cfg.numLayers + 1) * cfg.hiddenSize;
+    const embed = plain.model.vocab.total * cfg.hiddenSize;
+    expect(trainable(mts) - trainable(plain)).toBe(embed + norms);
+    expect(mts.parameterGroups.find((g) => g.name === "model.embed_tokens")?.role).toBe("trainable");
+    expect(mts.memory.optimizerState).toBeGreaterThan(plain.memory.optimizerState);
+    // The native engine does not write modules_to_save: auto runs the plan on tfjs.
+    expect(mts.engine?.chosen).toBe("tfjs");
+  });
+
   it("resolves a hub id offline from the local Hugging Face cache", async () => {
     const cache = mkdtempSync(join(tmpdir(), "sft-hf-"));
     const repoDir = join(cache, "models--karpathy--stories260K");

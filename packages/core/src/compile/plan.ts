@@ -94,6 +94,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
       baseModelName: recipe.output.baseModelName ?? null,
     },
     seed: train.seed,
+    ...(train.neftuneAlpha !== undefined ? { neftune: { alpha: train.neftuneAlpha } } : {}),
     warnings: planWarnings(recipe, problems),
   };
   return PlanSchema.parse(plan);
@@ -140,9 +141,16 @@ function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
     train.steps ?? (stepsPerEpoch !== null ? Math.ceil(stepsPerEpoch * (epochs ?? 1)) : null);
   const warmupSteps =
     train.warmupSteps ?? (totalSteps !== null ? Math.round((train.warmupRatio ?? 0.03) * totalSteps) : null);
+  const learningRate = learningRateOf(recipe);
+  const groups = (methodDefinition(recipe.method).learningRateGroups?.(recipe.method) ?? []).map((g) => ({
+    name: g.name,
+    pattern: g.pattern,
+    learningRateRatio: g.ratio,
+    learningRate: learningRate * g.ratio,
+  }));
   return {
     name: "adamw",
-    learningRate: learningRateOf(recipe),
+    learningRate,
     betas: train.optimizer.betas,
     eps: train.optimizer.eps,
     weightDecay: train.optimizer.weightDecay,
@@ -155,6 +163,7 @@ function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
     },
     epochs,
     stepsPerEpoch,
+    ...(groups.length ? { groups } : {}),
   };
 }
 
@@ -173,8 +182,13 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
     gpu: Boolean(process.env.SFTKIT_GPU_MEMORY),
     family: family.name,
     convertsWeights: family.readWeight !== undefined,
-    modelNeeds: beyondLlama(cfg),
-    features: decoderFeatures(cfg),
+    modelNeeds: [...beyondLlama(cfg), ...decoderFeatures(cfg)],
+    features: [
+      ...(methodDefinition(recipe.method).engineFeatures?.(recipe.method) ?? []),
+      ...(recipe.train.neftuneAlpha !== undefined
+        ? [{ feature: "neftune" as const, path: "train.neftuneAlpha" }]
+        : []),
+    ],
   });
 }
 

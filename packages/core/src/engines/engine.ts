@@ -3,6 +3,7 @@
 // hold tensors; src/train drives them.
 import type { Plan } from "../compile/plan-schema.ts";
 import type { BaseModel } from "../export/base-model.ts";
+import type { EngineFeature, EngineFeatureUse } from "../methods/definition.ts";
 import type { ModelConfig } from "../model/config.ts";
 
 /** A micro-batch: rows of equal length (segment ids mark padding and packed sequences). */
@@ -141,11 +142,13 @@ export interface EngineAsk {
   family: string;
   /** The family converts checkpoint tensors at load (its own `readWeight`). */
   convertsWeights: boolean;
-  /** What the model needs beyond the Llama decoder, in words (model/families beyondLlama); empty: nothing. */
+  /** What the model needs beyond the Llama decoder, in words (beyondLlama, decoderFeatures); empty: nothing. */
   modelNeeds: readonly string[];
-  /** What the model's config turns on beyond the Llama decoder, in words (families/features.ts). */
-  features?: readonly string[];
+  /** Training features beyond plain weights and LoRA that the plan uses, each with its recipe path. */
+  features?: readonly EngineFeatureUse[];
 }
+
+export type { EngineFeature, EngineFeatureUse };
 
 export interface EngineAvailability {
   available: boolean;

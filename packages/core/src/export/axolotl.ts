@@ -242,6 +242,7 @@ function optimisationSection(ctx: ExportContext, cfg: Cfg, problems: Problem[]):
   cfg.weight_decay = t.optimizer.weightDecay;
   cfg.max_grad_norm = t.clipNorm;
   cfg.seed = t.seed;
+  if (t.neftuneAlpha !== undefined) cfg.neftune_noise_alpha = t.neftuneAlpha;
   if (t.checkpointEvery !== undefined) cfg.save_steps = t.checkpointEvery;
   cfg.output_dir = "outputs";
 }

@@ -218,6 +218,69 @@ describe("current spellings of the engines' keys", () => {
     expect(asMap(cfg.bnb_config_kwargs).bnb_4bit_quant_storage).toBe("float16");
   });
 
+  it("DoRA (and QDoRA): Axolotl peft_use_dora, TRL's LoraConfig use_dora", async () => {
+    for (const kind of ["lora", "qlora"] as const) {
+      const over: Overrides = { method: { kind, targets: "all-linear", dora: true } };
+      expect((await exportYaml("axolotl", over, "axolotl.yaml")).peft_use_dora).toBe(true);
+      const model = await exportYaml("trl", over, "model.yaml");
+      expect(asMap(asMap(asMap(model.peft).kwargs)).use_dora).toBe(true);
+    }
+    // Plain LoRA writes neither.
+    expect((await exportYaml("axolotl", methods.lora!, "axolotl.yaml")).peft_use_dora).toBeUndefined();
+  });
+
+  it("LoRA+: Axolotl loraplus_lr_ratio; TRL has no such setting: a located sft/export-approximate warning", async () => {
+    const over: Overrides = { method: { kind: "lora", targets: "all-linear", loraPlusRatio: 16 } };
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).loraplus_lr_ratio).toBe(16);
+    const file = join(data.dir, "loraplus-recipe.ts");
+    writeFileSync(join(data.dir, "package.json"), '{ "type": "module" }\n');
+    writeFileSync(
+      file,
+      [
+        `import { defineRecipe } from ${JSON.stringify(join(repo, "packages/core/src/index.ts"))};`,
+        "export default defineRecipe({",
+        `  model: { path: ${JSON.stringify(join(repo, "examples/models/stories260K"))} },`,
+        `  template: "chatml",`,
+        `  data: { sources: { chat: { path: ${JSON.stringify(data.chat)}, format: "messages" } } },`,
+        `  method: { kind: "lora", loraPlusRatio: 16 },`,
+        `  train: { maxLength: 64, eos: "none" },`,
+        "  acknowledge: ['sft/eos-not-trained'],",
+        "});",
+        "",
+      ].join("\n"),
+    );
+    const r = await exportRecipe(file, { target: "trl", out: join(data.dir, "loraplus-trl") });
+    expect(r.ok, r.diagnostics.map((d) => `${d.code} ${d.message}`).join("\n")).toBe(true);
+    const found = r.diagnostics
+      .filter((d) => d.code === "sft/export-approximate")
+      .map((d) => [formatPath(d.path), d.location?.line, d.location?.column, d.message]);
+    expect(found).toEqual([
+      [
+        "method.loraPlusRatio",
+        6,
+        42,
+        "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
+      ],
+    ]);
+  });
+
+  it("NEFTune: Axolotl's and TRL's neftune_noise_alpha", async () => {
+    const over: Overrides = { method: { kind: "lora" }, train: { neftuneAlpha: 5 } };
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).neftune_noise_alpha).toBe(5);
+    expect((await exportYaml("trl", over, "sft.yaml")).neftune_noise_alpha).toBe(5);
+    expect((await exportYaml("trl", methods.lora!, "sft.yaml")).neftune_noise_alpha).toBeUndefined();
+  });
+
+  it("modules to save: Axolotl lora_modules_to_save, TRL's LoraConfig modules_to_save", async () => {
+    const over: Overrides = { method: { kind: "lora", modulesToSave: ["embed_tokens", "norms"] } };
+    // (The test recipe's new end token adds lm_head, which Axolotl requires then.)
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).lora_modules_to_save).toEqual(
+      expect.arrayContaining(["embed_tokens", "norm"]),
+    );
+    const model = await exportYaml("trl", over, "model.yaml");
+    expect(asMap(asMap(model.peft).kwargs).modules_to_save).toEqual(["embed_tokens", "norm"]);
+  });
+
   it("TRL QLoRA + ZeRO-3: no use_reentrant: false, which TRL overrides with a warning for PEFT models", async () => {
     const over: Overrides = {
       method: { kind: "qlora", targets: "all-linear" },

@@ -3,13 +3,16 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { linearModules, type ModelConfig } from "../model/config.ts";
+import { expectedTensors } from "../model/llama.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import {
   ADAPTER_CONFIG,
   ADAPTER_WEIGHTS,
   EMBED_TOKENS_DELTA,
   LM_HEAD_TOKENS_DELTA,
+  loraMagnitudeName,
   PEFT_PREFIX,
+  wholeTensorName,
 } from "./peft.ts";
 
 export class AdapterError extends Error {
@@ -21,8 +24,13 @@ export interface LoadedLora {
   scale: number;
   rank: number;
   /** By `layer/module`: A [r, in] and B [out, r], row-major. */
-  matrices: Map<string, { layer: number; module: string; a: Float32Array; b: Float32Array }>;
+  matrices: Map<
+    string,
+    { layer: number; module: string; a: Float32Array; b: Float32Array; magnitude: Float32Array | null }
+  >;
   tokens: { ids: number[]; embed: Float32Array; lmHead: Float32Array | null } | null;
+  /** Whole modules saved (modules_to_save), by HF tensor name, in HF layout. */
+  whole: Map<string, { shape: number[]; data: Float32Array }>;
 }
 
 export interface LoadedPrefix {
@@ -101,6 +109,7 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
     const r = num(conf, "r", cfile);
     const alpha = num(conf, "lora_alpha", cfile);
     const scale = conf.use_rslora === true ? alpha / Math.sqrt(r) : alpha / r;
+    const dora = conf.use_dora === true;
     const mods = linearModules(cfg);
     const matrices: LoadedLora["matrices"] = new Map();
     const known = new Set<string>();
@@ -109,14 +118,32 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
         const base = `${PEFT_PREFIX}model.layers.${l}.${m.path}`;
         const an = `${base}.lora_A.weight`;
         const bn = `${base}.lora_B.weight`;
+        const mn = loraMagnitudeName(l, m.path);
         known.add(an).add(bn);
+        if (dora) known.add(mn);
         if (!st.tensors.has(an) && !st.tensors.has(bn)) continue;
         const a = await read(st, an, [r, m.inFeatures]);
         const b = await read(st, bn, [m.outFeatures, r]);
-        matrices.set(`${l}/${m.name}`, { layer: l, module: m.name, a, b });
+        const magnitude = dora ? await read(st, mn, [m.outFeatures]) : null;
+        matrices.set(`${l}/${m.name}`, { layer: l, module: m.name, a, b, magnitude });
       }
     }
     known.add(EMBED_TOKENS_DELTA).add(LM_HEAD_TOKENS_DELTA);
+    const whole: LoadedLora["whole"] = new Map();
+    if (Array.isArray(conf.modules_to_save))
+      for (const t of expectedTensors(cfg)) {
+        const name = wholeTensorName(t.name);
+        const info = st.tensors.get(name);
+        if (t.kind === "linear" || t.kind === "bias" || !info) continue;
+        known.add(name);
+        // The embedding's rows may outnumber the base's (added tokens): its width is checked.
+        const shape = [...info.shape];
+        if (shape.at(-1) !== t.shape.at(-1) || shape.length !== t.shape.length)
+          throw new AdapterError(
+            `${st.path}: tensor "${name}" [${shape.join(", ")}] does not fit [${t.shape.join(", ")}]`,
+          );
+        whole.set(t.name, { shape, data: await read(st, name, shape) });
+      }
     const stray = [...st.tensors.keys()].find((n) => !known.has(n));
     if (stray)
       throw new AdapterError(`${st.path}: tensor "${stray}" does not belong to this model's LoRA layers`);
@@ -133,7 +160,7 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
         : null;
       tokens = { ids: ids as number[], embed, lmHead };
     }
-    return { kind: "lora", scale, rank: r, matrices, tokens };
+    return { kind: "lora", scale, rank: r, matrices, tokens, whole };
   } finally {
     await st.close();
   }

@@ -263,6 +263,144 @@ describe("LoRA adapter (PEFT) and merged model", () => {
   });
 });
 
+describe("DoRA adapter (PEFT use_dora) and merged model", () => {
+  it("lora_magnitude_vector [out] under PEFT's names; merged W' = m·(W + s·B·A)/‖W + s·B·A‖ from the files alone; base + adapter = trained = merged", async () => {
+    const { m, rt, out, baseDir, ids, trained, cfg } = await trainAndSave(
+      "qwen2",
+      {
+        kind: "lora",
+        rank: 4,
+        alpha: 16,
+        dropout: 0.1,
+        targets: ["q_proj", "v_proj", "down_proj"],
+        dora: true,
+      },
+      "both",
+      "dora",
+      false,
+    );
+    const conf = readJson(join(out, "adapter/adapter_config.json"));
+    expect(conf).toMatchObject({ peft_type: "LORA", use_dora: true, r: 4, lora_alpha: 16 });
+    const st = readSt(join(out, "adapter/adapter_model.safetensors"));
+    const d = cfg.hiddenSize;
+    const kv = cfg.numKvHeads * cfg.headDim;
+    // PEFT saves `...<module>.lora_magnitude_vector` with no `.weight` (src/peft/tuners/lora/model.py at
+    // v0.20.0-47-g5d602fdbf remaps the DoraLinearLayer's `weight` back to the pre-refactor key), one [out] per linear.
+    const mag = (l: number, path: string) =>
+      st.get(`base_model.model.model.layers.${l}.${path}.lora_magnitude_vector`);
+    expect(mag(1, "self_attn.q_proj")?.shape).toEqual([cfg.numHeads * cfg.headDim]);
+    expect(mag(0, "self_attn.v_proj")?.shape).toEqual([kv]);
+    expect(mag(1, "mlp.down_proj")?.shape).toEqual([d]);
+    expect(st.size).toBe(3 * 3 * cfg.numLayers);
+
+    // W' from the adapter's and the base's files alone, in float64.
+    const baseSt = readSt(join(baseDir, "model.safetensors"));
+    const mergedSt = readSt(join(out, "model/model.safetensors"));
+    let magnitudesMoved = false;
+    for (const [l, path, outF, inF] of [
+      [1, "self_attn.q_proj", cfg.numHeads * cfg.headDim, d],
+      [0, "self_attn.v_proj", kv, d],
+      [0, "mlp.down_proj", d, cfg.intermediateSize],
+    ] as const) {
+      const W = baseSt.get(`model.layers.${l}.${path}.weight`)!.data;
+      const A = st.get(`base_model.model.model.layers.${l}.${path}.lora_A.weight`)!.data;
+      const B = st.get(`base_model.model.model.layers.${l}.${path}.lora_B.weight`)!.data;
+      const mv = mag(l, path)!.data;
+      const M = mergedSt.get(`model.layers.${l}.${path}.weight`)!.data;
+      let worst = 0;
+      for (let o = 0; o < outF; o++) {
+        const row = new Float64Array(inF);
+        for (let i = 0; i < inF; i++) {
+          let delta = 0;
+          for (let k = 0; k < 4; k++) delta += B[o * 4 + k]! * A[k * inF + i]!;
+          row[i] = W[o * inF + i]! + (16 / 4) * delta;
+        }
+        const norm = Math.sqrt(row.reduce((a, x) => a + x * x, 0));
+        let w0 = 0;
+        for (let i = 0; i < inF; i++) w0 += W[o * inF + i]! ** 2;
+        if (Math.abs(mv[o]! - Math.sqrt(w0)) > 1e-4) magnitudesMoved = true;
+        for (let i = 0; i < inF; i++)
+          worst = Math.max(worst, Math.abs((mv[o]! * row[i]!) / norm - M[o * inF + i]!));
+      }
+      expect(worst).toBeLessThan(1e-5);
+    }
+    // The magnitudes trained away from ‖W‖ (their initial value): the check above is not the plain merge.
+    expect(magnitudesMoved).toBe(true);
+
+    const base = await loadModel(baseDir);
+    const applied = await applyAdapter(base, join(out, "adapter"));
+    const viaAdapter = await logitsOf(base, ids, applied);
+    expect(maxDiff(viaAdapter, trained)).toBeLessThan(1e-4);
+    const mergedModel = await loadModel(join(out, "model"));
+    expect(maxDiff(await logitsOf(mergedModel, ids), viaAdapter)).toBeLessThan(1e-4);
+    applied.dispose();
+    base.dispose();
+    mergedModel.dispose();
+    rt.dispose();
+    m.dispose();
+  });
+
+  it("QDoRA merges over the dequantized base: merged = the trained quantized model", async () => {
+    const { m, rt, out, ids, trained } = await trainAndSave(
+      "llama",
+      { kind: "qlora", rank: 4, targets: "all-linear", dora: true },
+      "both",
+      "qdora",
+      false,
+    );
+    expect(readJson(join(out, "adapter/adapter_config.json")).use_dora).toBe(true);
+    const merged = await loadModel(join(out, "model"));
+    expect(maxDiff(await logitsOf(merged, ids), trained)).toBeLessThan(1e-4);
+    merged.dispose();
+    rt.dispose();
+    m.dispose();
+  });
+});
+
+describe("modules to save (PEFT modules_to_save)", () => {
+  it("whole embed_tokens, lm_head and norms under PEFT's names; base + adapter = trained = merged", async () => {
+    const { m, rt, out, baseDir, ids, trained, cfg } = await trainAndSave(
+      "qwen2",
+      { kind: "lora", rank: 2, targets: ["q_proj"], modulesToSave: ["embed_tokens", "lm_head", "norms"] },
+      "both",
+      "mts",
+      false,
+    );
+    const conf = readJson(join(out, "adapter/adapter_config.json"));
+    // PEFT matches modules_to_save by suffix (src/peft/utils/other.py _set_trainable): `norm` is every *norm.
+    expect([...(conf.modules_to_save as string[])].sort()).toEqual(["embed_tokens", "lm_head", "norm"]);
+    const st = readSt(join(out, "adapter/adapter_model.safetensors"));
+    const d = cfg.hiddenSize;
+    // The wrapper's name plus the module's key, no adapter name (ModulesToSaveWrapper.adapter_state_dict).
+    expect(st.get("base_model.model.model.embed_tokens.weight")?.shape).toEqual([V, d]);
+    expect(st.get("base_model.model.lm_head.weight")?.shape).toEqual([V, d]);
+    expect(st.get("base_model.model.model.norm.weight")?.shape).toEqual([d]);
+    expect(st.get("base_model.model.model.layers.1.post_attention_layernorm.weight")?.shape).toEqual([d]);
+    expect(st.size).toBe(2 * cfg.numLayers + 3 + 2 * cfg.numLayers);
+    const merged = readSt(join(out, "model/model.safetensors"));
+    const base = readSt(join(baseDir, "model.safetensors"));
+    for (const n of [
+      "model.embed_tokens.weight",
+      "lm_head.weight",
+      "model.layers.0.input_layernorm.weight",
+    ]) {
+      expect(st.get(`base_model.model.${n}`)!.data).toEqual(merged.get(n)!.data);
+      expect(maxDiff(st.get(`base_model.model.${n}`)!.data, base.get(n)!.data)).toBeGreaterThan(0);
+    }
+    const baseModel = await loadModel(baseDir);
+    const applied = await applyAdapter(baseModel, join(out, "adapter"));
+    const viaAdapter = await logitsOf(baseModel, ids, applied);
+    expect(maxDiff(viaAdapter, trained)).toBeLessThan(1e-4);
+    const mergedModel = await loadModel(join(out, "model"));
+    expect(maxDiff(await logitsOf(mergedModel, ids), viaAdapter)).toBeLessThan(1e-4);
+    applied.dispose();
+    baseModel.dispose();
+    mergedModel.dispose();
+    rt.dispose();
+    m.dispose();
+  });
+});
+
 describe("LoRA without new tokens", () => {
   it("leaves out trainable_token_indices and peft_version (PEFT < 0.14 raises on unknown keys): PEFT 0.9 loads it", async () => {
     const { m, rt, out } = await trainAndSave(

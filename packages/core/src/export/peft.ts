@@ -28,6 +28,8 @@ export interface LoraMatrices {
   a: Float32Array;
   /** [out, r] row-major. */
   b: Float32Array;
+  /** DoRA's magnitude vector [out], or absent for plain LoRA. */
+  magnitude?: Float32Array;
 }
 
 export interface TrainedTokens {
@@ -50,13 +52,53 @@ export interface LoraAdapter extends AdapterBase {
   alpha: number;
   dropout: number;
   rslora: boolean;
+  /** DoRA: every matrix carries its magnitude vector. */
+  dora?: boolean;
   targetModules: string[];
   matrices: LoraMatrices[];
   tokens: TrainedTokens | null;
+  /** Whole modules that trained (PEFT's modules_to_save): the names it matches and their tensors. */
+  modulesToSave?: { modules: string[]; tensors: WholeTensor[] };
+}
+
+/** A whole base tensor in HF name and layout, e.g. `model.embed_tokens.weight` [V, d]. */
+export interface WholeTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/**
+ * A module-to-save tensor as PEFT saves it: the wrapper's name plus the wrapped module's key, the adapter name
+ * dropped (src/peft/utils/other.py ModulesToSaveWrapper.adapter_state_dict; save_and_load.py).
+ */
+export const wholeTensorName = (hfName: string) => `${PEFT_PREFIX}${hfName}`;
+
+/**
+ * modules_to_save for whole tensors: the module names PEFT matches by suffix (src/peft/utils/other.py,
+ * _set_trainable: key.endswith(target)), so one `norm` reaches every *norm module.
+ */
+export function peftModuleNames(hfNames: readonly string[]): string[] {
+  const modules = hfNames.map((n) => {
+    const module = n
+      .replace(/\.weight$/, "")
+      .split(".")
+      .at(-1)!;
+    return module.endsWith("norm") ? "norm" : module;
+  });
+  return [...new Set(modules)];
 }
 
 export function loraTensorName(layer: number, path: string, which: "A" | "B"): string {
   return `${PEFT_PREFIX}model.layers.${layer}.${path}.lora_${which}.weight`;
+}
+
+/**
+ * DoRA's magnitude of one linear, as PEFT saves it: the key ends in `lora_magnitude_vector` without
+ * `.weight` (src/peft/tuners/lora/model.py, the DoRA ModuleDict remapping, v0.20.0-47-g5d602fdbf).
+ */
+export function loraMagnitudeName(layer: number, path: string): string {
+  return `${PEFT_PREFIX}model.layers.${layer}.${path}.lora_magnitude_vector`;
 }
 
 export const EMBED_TOKENS_DELTA = `${PEFT_PREFIX}model.embed_tokens.token_adapter.trainable_tokens_delta`;
@@ -93,7 +135,13 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
   for (const m of a.matrices) {
     tensors.push({ name: loraTensorName(m.layer, m.path, "A"), shape: [a.rank, m.inFeatures], data: m.a });
     tensors.push({ name: loraTensorName(m.layer, m.path, "B"), shape: [m.outFeatures, a.rank], data: m.b });
+    if (a.dora) {
+      if (!m.magnitude) throw new Error(`DoRA adapter: layer ${m.layer} ${m.path} has no magnitude vector`);
+      tensors.push({ name: loraMagnitudeName(m.layer, m.path), shape: [m.outFeatures], data: m.magnitude });
+    }
   }
+  for (const t of a.modulesToSave?.tensors ?? [])
+    tensors.push({ name: wholeTensorName(t.name), shape: t.shape, data: t.data });
   let trainableTokenIndices: number[] | Record<string, number[]> | null = null;
   if (a.tokens?.ids.length) {
     const { ids, hiddenSize: d } = a.tokens;
@@ -121,14 +169,14 @@ export async function writeLoraAdapter(dir: string, a: LoraAdapter): Promise<Wri
     target_modules: a.targetModules,
     bias: "none",
     use_rslora: a.rslora,
-    use_dora: false,
+    use_dora: a.dora === true,
     fan_in_fan_out: false,
     init_lora_weights: true,
     layers_to_transform: null,
     layers_pattern: null,
     rank_pattern: {},
     alpha_pattern: {},
-    modules_to_save: null,
+    modules_to_save: a.modulesToSave?.modules ?? null,
     // Only with tokens: PEFT <= 0.13 raises on this key even when it is null.
     ...(trainableTokenIndices === null ? {} : { trainable_token_indices: trainableTokenIndices }),
   };

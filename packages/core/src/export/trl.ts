@@ -148,6 +148,7 @@ function sftConfig(
     weight_decay: t.optimizer.weightDecay,
     max_grad_norm: t.clipNorm,
     seed: t.seed,
+    ...(t.neftuneAlpha !== undefined ? { neftune_noise_alpha: t.neftuneAlpha } : {}),
     // TRL defaults bf16 and gradient checkpointing on; both are stated.
     bf16: p.bf16,
     fp16: p.fp16,

@@ -24,6 +24,24 @@ export interface AddedParameters {
   tensors: number;
 }
 
+/** A training feature not every engine implements (an engine passes over plans that use one it lacks). */
+export type EngineFeature = "dora" | "neftune" | "modules-to-save";
+
+export interface EngineFeatureUse {
+  feature: EngineFeature;
+  /** Where the recipe asks for it, e.g. `method.dora`. */
+  path: string;
+}
+
+/** Trainable tensors that take their own learning rate: the base rate times `ratio` (e.g. LoRA+'s B). */
+export interface LearningRateGroup {
+  /** For people (the plan). */
+  name: string;
+  /** A regular expression over trainable tensor names (the engines' names, e.g. `...q_proj.lora_B`). */
+  pattern: string;
+  ratio: number;
+}
+
 /** A recipe-level problem a method finds in its own settings. */
 export type MethodProblem = {
   path: (string | number)[];
@@ -150,6 +168,11 @@ export interface MethodDefinition<M extends { kind: string } = { kind: string }>
   readonly foreignKeys?: Readonly<Record<string, string>>;
   /** A warning when probes run: its token rows never train. */
   readonly probesUntrained?: string;
+
+  /** Tensors that take their own learning rate (none: all take the base rate). */
+  learningRateGroups?(m: M): LearningRateGroup[];
+  /** Training features it uses that not every engine implements (an engine without them is passed over). */
+  engineFeatures?(m: M): EngineFeatureUse[];
 
   /** The pieces it adds, as settings an engine builds on a loaded model (the vocabulary already grown). */
   pieces(m: M): PieceSettings;

@@ -7,10 +7,13 @@ import { linearRoles } from "../model/families/types.ts";
 import { positiveInt } from "../recipe/schema/common.ts";
 import type {
   AxolotlMapping,
+  EngineFeatureUse,
   ExportFacts,
   ExportNote,
+  LearningRateGroup,
   MethodDefinition,
   MethodProblem,
+  TensorRef,
   TrlMapping,
 } from "./definition.ts";
 import { MIN_PEFT_TRAINABLE_TOKENS } from "./peft.ts";
@@ -34,6 +37,26 @@ export const loraFields = {
       "Linear modules that get adapters, as the model family names them (phi3: qkv_proj, o_proj, gate_up_proj, down_proj), or `all-linear`.",
     ),
   rslora: z.boolean().default(false).describe("Rank-stabilised LoRA scaling alpha/sqrt(r)."),
+  modulesToSave: z
+    .array(z.enum(["embed_tokens", "lm_head", "norms"]))
+    .min(1)
+    .optional()
+    .describe(
+      "Whole modules that also train beside the adapters, saved whole in the adapter (PEFT's modules_to_save): the embedding, an untied lm_head, the norms. E.g. when a template adds many tokens.",
+    ),
+  loraPlusRatio: z
+    .number()
+    .min(1)
+    .optional()
+    .describe(
+      "LoRA+: B (and DoRA's magnitudes) learn at this many times the learning rate of A, as PEFT's create_loraplus_optimizer groups them (Axolotl's loraplus_lr_ratio; the LoRA+ paper suggests 16). Unset: one learning rate.",
+    ),
+  dora: z
+    .boolean()
+    .default(false)
+    .describe(
+      "DoRA (weight-decomposed LoRA): each targeted linear also trains a magnitude per output row, applied to W + scale·B·A normalised row by row (PEFT's use_dora). Often closer to full fine-tuning at low rank; steps cost more (the norm is recomputed each pass). On qlora: QDoRA.",
+    ),
   trainNewTokens: z
     .boolean()
     .default(true)
@@ -48,14 +71,30 @@ export type LoraMethod = z.output<typeof loraSchema>;
 /** The LoRA settings shared by lora and qlora. */
 export type LoraSettings = Omit<LoraMethod, "kind">;
 
-/** LoRA's trainable parameters: A [r, in] and B [out, r] per targeted linear and layer. */
+/** Whether LoRA's `modulesToSave` trains a base tensor whole. */
+export function loraTrainsTensor(m: LoraSettings, t: TensorRef): boolean {
+  const s = m.modulesToSave ?? [];
+  return (
+    (t.kind === "embedding" && s.includes("embed_tokens")) ||
+    (t.kind === "lm_head" && s.includes("lm_head")) ||
+    (t.kind === "norm" && s.includes("norms"))
+  );
+}
+
+/** The embedding trains whole, so the added rows need no trainable tokens of their own. */
+const wholeEmbedding = (m: LoraSettings) => m.modulesToSave?.includes("embed_tokens") ?? false;
+export const loraNewTokenRows = (m: LoraSettings) => m.trainNewTokens && !wholeEmbedding(m);
+export const loraAddedRowsLearn = (m: LoraSettings) => m.trainNewTokens || wholeEmbedding(m);
+
+/** LoRA's trainable parameters: A [r, in] and B [out, r] (and DoRA's magnitude [out]) per targeted linear and layer. */
 export function loraParameters(m: LoraSettings, cfg: Parameters<typeof linearModules>[0]) {
   const all = linearModules(cfg);
   const targets = m.targets === "all-linear" ? all : all.filter((x) => m.targets.includes(x.name));
+  const dora = m.dora ? 1 : 0;
   return targets.map((x) => ({
     name: `lora.${x.name}`,
-    parameters: cfg.numLayers * m.rank * (x.inFeatures + x.outFeatures),
-    tensors: 2 * cfg.numLayers,
+    parameters: cfg.numLayers * (m.rank * (x.inFeatures + x.outFeatures) + dora * x.outFeatures),
+    tensors: (2 + dora) * cfg.numLayers,
   }));
 }
 
@@ -82,9 +121,48 @@ export const loraMemory = (m: LoraSettings) => ({
   prefixLength: 0,
   frozenLinears: true,
   adapters: { targets: m.targets, rank: m.rank },
-  // A frozen head takes no gradient unless new rows train through it.
-  headTrains: (newRows: boolean) => m.trainNewTokens && newRows,
+  // A frozen head takes no gradient unless new rows train through it (or it trains whole).
+  headTrains: (newRows: boolean) =>
+    (m.modulesToSave ?? []).some((x) => x === "lm_head" || x === "embed_tokens") ||
+    (m.trainNewTokens && newRows),
 });
+
+/**
+ * LoRA+'s groups as PEFT's create_loraplus_optimizer makes them (src/peft/optimizers/loraplus.py,
+ * v0.20.0-47-g5d602fdbf): lora_B and every 1-D parameter (DoRA's magnitudes) at lr·ratio, the rest at lr.
+ */
+export function loraLearningRateGroups(m: LoraSettings): LearningRateGroup[] {
+  if (m.loraPlusRatio === undefined) return [];
+  return [
+    {
+      name: "LoRA+ (lora_B, DoRA magnitudes)",
+      pattern: "\\.lora_(B|magnitude_vector)$",
+      ratio: m.loraPlusRatio,
+    },
+  ];
+}
+
+/** What LoRA's options ask of an engine beyond plain adapters. */
+export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
+  const uses: EngineFeatureUse[] = [];
+  if (m.dora) uses.push({ feature: "dora", path: "method.dora" });
+  // The native engine's adapter writer has no modules_to_save yet.
+  if (m.modulesToSave) uses.push({ feature: "modules-to-save", path: "method.modulesToSave" });
+  return uses;
+}
+
+/**
+ * PEFT's modules_to_save for `modulesToSave`: module names PEFT matches by suffix (src/peft/utils/other.py,
+ * _set_trainable: key.endswith(target)), so `norm` reaches every *norm module. A tied head is the embedding.
+ */
+export function peftModulesToSave(m: LoraSettings, tied: boolean): string[] {
+  const s = m.modulesToSave ?? [];
+  return [
+    ...(s.includes("embed_tokens") ? ["embed_tokens"] : []),
+    ...(s.includes("lm_head") && !tied ? ["lm_head"] : []),
+    ...(s.includes("norms") ? ["norm"] : []),
+  ];
+}
 
 /** PEFT's LoraConfig kwargs (TRL's model.yaml). */
 export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
@@ -100,10 +178,22 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         lora_dropout: m.dropout,
         target_modules: m.targets === "all-linear" ? "all-linear" : f.targetModules(m.targets),
         use_rslora: m.rslora,
+        ...(m.modulesToSave ? { modules_to_save: peftModulesToSave(m, f.tied) } : {}),
+        ...(m.dora ? { use_dora: true } : {}),
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
     },
-    notes: [],
+    notes:
+      m.loraPlusRatio === undefined
+        ? []
+        : [
+            {
+              kind: "approximate",
+              path: ["method", "loraPlusRatio"],
+              message: "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
+              hint: "or use --target axolotl (loraplus_lr_ratio)",
+            },
+          ],
   };
 }
 
@@ -121,10 +211,14 @@ export function loraAxolotl(
   if (m.targets === "all-linear") fields.lora_target_linear = true;
   else fields.lora_target_modules = f.targetModules(m.targets);
   fields.peft_use_rslora = m.rslora;
+  if (m.dora) fields.peft_use_dora = true;
+  if (m.loraPlusRatio !== undefined) fields.loraplus_lr_ratio = m.loraPlusRatio;
+  if (m.modulesToSave) fields.lora_modules_to_save = peftModulesToSave(m, f.tied);
   const changed = f.changedSpecialTokens;
   if (changed.length > 0) {
     // Axolotl refuses an adapter run that sets bos/eos to a new token unless both embedding modules are saved.
-    fields.lora_modules_to_save = ["embed_tokens", "lm_head"];
+    const asked = (fields.lora_modules_to_save as string[] | undefined) ?? [];
+    fields.lora_modules_to_save = [...new Set([...asked, "embed_tokens", "lm_head"])];
     notes.push({
       kind: "approximate",
       path: ["tokens", changed[0]!],
@@ -150,13 +244,15 @@ export const lora: MethodDefinition<LoraMethod> = {
   mergeable: true,
   defaultLearningRate: 2e-4,
   learningRates: "adapter",
-  trainsTensor: () => false,
-  newTokenRows: (m) => m.trainNewTokens,
-  addedRowsLearn: (m) => m.trainNewTokens,
+  trainsTensor: loraTrainsTensor,
+  newTokenRows: loraNewTokenRows,
+  addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: () => null,
   addedParameters: loraParameters,
   checkModel: checkLoraTargets,
   memory: loraMemory,
+  engineFeatures: loraEngineFeatures,
+  learningRateGroups: loraLearningRateGroups,
   pieces: (m) => ({ lora: m }),
   exports: {
     trl: loraTrl,

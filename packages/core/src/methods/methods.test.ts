@@ -167,10 +167,12 @@ describe("LoRA", () => {
 
   for (const method of [
     { kind: "lora", rank: 2, dropout: 0.3 },
+    { kind: "lora", rank: 2, dropout: 0.3, dora: true },
     { kind: "qlora", rank: 2, dropout: 0.3, targets: ["q_proj", "down_proj"] },
+    { kind: "qlora", rank: 2, dropout: 0.3, targets: ["q_proj", "down_proj"], dora: true },
     { kind: "prefix", virtualTokens: 2, reparameterize: { hiddenSize: 4 } },
   ]) {
-    it(`${method.kind}: same gradients with gradient checkpointing (dropout masks replay)`, async () => {
+    it(`${method.kind}${"dora" in method ? " (DoRA)" : ""}: same gradients with gradient checkpointing (dropout masks replay)`, async () => {
       const grads = async (recompute: boolean) => {
         const cfg = tinyConfig("llama");
         const m = randomModel(cfg, { seed: 5 });
@@ -309,6 +311,54 @@ describe("trainable token rows (frozen method, PEFT trainable tokens)", () => {
     ).toThrow(/"<zz>" is not one of the added tokens/);
     m.dispose();
   });
+});
+
+describe("DoRA", () => {
+  for (const kind of ["lora", "qlora"] as const) {
+    it(`${kind}: starts as the base model with m = ‖W‖ per output row; trains m, A and B only; loss falls`, async () => {
+      const cfg = tinyConfig("qwen2");
+      const m = randomModel(cfg, { seed: 3 });
+      const W0 = (await m.w("model.layers.0.mlp.down_proj.weight").data()).slice();
+      const rt = buildMethodRuntime(
+        m,
+        testPlan(cfg, { kind, rank: 4, targets: "all-linear", dora: true }),
+        1,
+      );
+      const pairs = rt.parts.lora!.pairs;
+      expect(pairs.every((p) => p.magnitude !== null)).toBe(true);
+      for (const p of pairs.filter((q) => q.layer === 0 && q.module.name === "down_proj")) {
+        // HF [out, in] rows are the stored [in, out] columns.
+        const W = rt.parts.nf4 ? rt.parts.nf4.dequantized(0, "down_proj") : null;
+        const { inFeatures: inF, outFeatures: outF } = p.module;
+        const mag = (await p.magnitude!.data()) as Float32Array;
+        for (let o = 0; o < outF; o++) {
+          let s2 = 0;
+          for (let i = 0; i < inF; i++) s2 += (W ? W[o * inF + i]! : W0[i * outF + o]!) ** 2;
+          expect(Math.abs(mag[o]! - Math.sqrt(s2))).toBeLessThan(1e-5);
+        }
+      }
+      // At step 0 DoRA is the model beneath: the float32 base, or QLoRA's NF4 one (plain LoRA over it, B = 0).
+      const start = await logits(m, rt, true, 3);
+      const other = randomModel(cfg, { seed: 3 });
+      const beneath =
+        kind === "qlora" ? buildMethodRuntime(other, testPlan(cfg, { kind, rank: 4 }), 1) : undefined;
+      expect(maxDiff(start, await logits(other, beneath))).toBeLessThan(1e-5);
+      beneath?.dispose();
+      other.dispose();
+      const names = [...rt.trainable.keys()];
+      expect(names.filter((n) => n.endsWith(".lora_magnitude_vector"))).toHaveLength(7 * cfg.numLayers);
+      expect(names.every((n) => /\.lora_(A|B|magnitude_vector)$/.test(n))).toBe(true);
+      const mag0 = (await pairs[0]!.magnitude!.data()).slice();
+      const losses = await steps(m, rt, 6);
+      expect(losses[5]!).toBeLessThan(losses[0]!);
+      expect(
+        maxDiff((await pairs[0]!.magnitude!.data()) as Float32Array, mag0 as Float32Array),
+      ).toBeGreaterThan(0);
+      if (kind === "lora") expect(await m.w("model.layers.0.mlp.down_proj.weight").data()).toEqual(W0);
+      rt.dispose();
+      m.dispose();
+    });
+  }
 });
 
 describe("QLoRA", () => {
@@ -451,6 +501,8 @@ describe("no leaked tensors", () => {
       { kind: "frozen" },
       { kind: "lora", rank: 2 },
       { kind: "qlora", rank: 2 },
+      { kind: "lora", rank: 2, dora: true, dropout: 0.2 },
+      { kind: "qlora", rank: 2, dora: true },
       { kind: "prefix", virtualTokens: 2, reparameterize: { hiddenSize: 4 } },
     ]) {
       // Growth edits the model's config in place: a fresh one per model.

@@ -47,7 +47,10 @@ export const prefix: MethodDefinition<PrefixMethod> = {
     adapters: null,
     headTrains: () => false,
   }),
-  foreignKeys: { targets: "P-tuning v2 adds key/value prefixes to every layer and has no target modules" },
+  foreignKeys: {
+    targets: "P-tuning v2 adds key/value prefixes to every layer and has no target modules",
+    dora: "DoRA rescales the weights of LoRA's linears; prefixes have none",
+  },
   probesUntrained: "P-tuning v2 does not train token rows, so probe tokens keep their initial embedding",
   pieces: (m) => ({ prefix: m }),
   exports: {

@@ -1,7 +1,19 @@
 // QLoRA: LoRA over a base whose linear weights are stored as NF4 (the NF4 piece under the LoRA piece).
 import { z } from "zod";
 import type { MethodDefinition } from "./definition.ts";
-import { checkLoraTargets, loraAxolotl, loraFields, loraMemory, loraParameters, loraTrl } from "./lora.ts";
+import {
+  checkLoraTargets,
+  loraAddedRowsLearn,
+  loraAxolotl,
+  loraEngineFeatures,
+  loraFields,
+  loraLearningRateGroups,
+  loraMemory,
+  loraNewTokenRows,
+  loraParameters,
+  loraTrainsTensor,
+  loraTrl,
+} from "./lora.ts";
 
 export const Nf4Schema = z
   .strictObject({
@@ -32,13 +44,15 @@ export const qlora: MethodDefinition<QloraMethod> = {
   mergeable: true,
   defaultLearningRate: 2e-4,
   learningRates: "adapter",
-  trainsTensor: () => false,
-  newTokenRows: (m) => m.trainNewTokens,
-  addedRowsLearn: (m) => m.trainNewTokens,
+  trainsTensor: loraTrainsTensor,
+  newTokenRows: loraNewTokenRows,
+  addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: (m) => m.quantization,
   addedParameters: loraParameters,
   checkModel: checkLoraTargets,
   memory: loraMemory,
+  engineFeatures: loraEngineFeatures,
+  learningRateGroups: loraLearningRateGroups,
   // The NF4 base first: the LoRA hook composes over it.
   pieces: (m) => ({ nf4: m.quantization, lora: m }),
   exports: {

@@ -1,6 +1,6 @@
 // Builds a method's runtime from the plan: whole base tensors that train and trainable token rows (common to
 // every method), then the method's own pieces from its definition (LoRA, an NF4 base, prefixes).
-import type * as tf from "@tensorflow/tfjs-core";
+import * as tf from "@tensorflow/tfjs-core";
 import { planParameters } from "../compile/params.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { BuildMethod, MethodRuntime } from "../engines/tfjs/method-runtime.ts";
@@ -9,6 +9,7 @@ import { nf4Base } from "../model/adapters/nf4-base.ts";
 import { combineHooks, type Piece } from "../model/adapters/piece.ts";
 import { prefix } from "../model/adapters/prefix.ts";
 import { tokenRows } from "../model/adapters/token-rows.ts";
+import type { LinearModule } from "../model/config.ts";
 import type { Model } from "../model/llama.ts";
 import { type Method, methodDefinition } from "./registry.ts";
 import { type MethodParts, saveMethod } from "./save.ts";
@@ -47,7 +48,15 @@ export function buildMethodRuntime(model: Model, plan: Plan, seed: number): Meth
   if (rowIds.length) parts.rows = tokenRows(model, rowIds);
   const settings = methodDefinition(method).pieces(method);
   parts.nf4 = settings.nf4 ? nf4Base(model, settings.nf4) : null;
-  parts.lora = settings.lora ? lora(model, settings.lora, seed) : null;
+  const nf4 = parts.nf4;
+  // DoRA normalises the weight LoRA sits on: an NF4 base's dequantized one (as PEFT's QDoRA does).
+  const weight = nf4
+    ? (layer: number, m: LinearModule) =>
+        tf.tidy(() =>
+          tf.transpose(tf.tensor2d(nf4.dequantized(layer, m.name), [m.outFeatures, m.inFeatures])),
+        ) as tf.Tensor2D
+    : undefined;
+  parts.lora = settings.lora ? lora(model, settings.lora, seed, weight) : null;
   parts.prefix = settings.prefix ? prefix(model, settings.prefix, seed) : null;
   // An NF4 base before LoRA: LoRA's linear hook composes over the quantized base.
   for (const p of [parts.rows, parts.nf4, parts.lora, parts.prefix]) if (p) pieces.push(p);

@@ -1,6 +1,7 @@
 // A method's artefacts: the PEFT adapter (LoRA, QLoRA, prefix) and/or the merged HF model folder.
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { planParameters } from "../compile/params.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import type { SaveOptions } from "../engines/tfjs/method-runtime.ts";
 import { writeAdapterReadme } from "../export/adapter-readme.ts";
@@ -8,6 +9,7 @@ import { recordedBase } from "../export/base-model.ts";
 import { writeGenerationConfig, writeHfModel } from "../export/hf-model.ts";
 import {
   type LoraMatrices,
+  peftModuleNames,
   type TrainedTokens,
   type WrittenAdapter,
   writeLoraAdapter,
@@ -55,12 +57,28 @@ export function mergedTensors(model: Model, parts: MethodParts): TensorToWrite[]
       if (lin && pair) {
         const delta = values(tf.tidy(() => tf.transpose(loraDeltaT(pair, parts.lora!.scale))));
         for (let i = 0; i < out.length; i++) out[i]! += delta[i]!;
+        if (pair.magnitude) doraRescale(out, pair.magnitude.dataSync() as Float32Array);
       }
       if (parts.rows && (name === "model.embed_tokens.weight" || name === "lm_head.weight"))
         out = await parts.rows.mergedRows(name, out);
       return out;
     },
   }));
+}
+
+/**
+ * DoRA's merge in place on W + s·B·A ([out, in] rows): W' = m · (W + s·B·A) / ‖W + s·B·A‖ per row, as PEFT's
+ * DoraLinearVariant.merge_safe (src/peft/tuners/lora/variants.py, v0.20).
+ */
+export function doraRescale(w: Float32Array, magnitude: ArrayLike<number>): void {
+  const out = magnitude.length;
+  const cols = w.length / out;
+  for (let j = 0; j < out; j++) {
+    let s2 = 0;
+    for (let i = j * cols; i < (j + 1) * cols; i++) s2 += w[i]! * w[i]!;
+    const f = magnitude[j]! / Math.sqrt(s2);
+    for (let i = j * cols; i < (j + 1) * cols; i++) w[i]! *= f;
+  }
 }
 
 /** Rows of new tokens that did not train (their initial values), so base + adapter still has them. */
@@ -89,6 +107,7 @@ function loraMatrices(l: Lora): LoraMatrices[] {
     outFeatures: p.module.outFeatures,
     a: values(tf.transpose(p.a)),
     b: values(tf.transpose(p.b)),
+    ...(p.magnitude ? { magnitude: Float32Array.from(p.magnitude.dataSync() as Float32Array) } : {}),
   }));
 }
 
@@ -138,6 +157,12 @@ export async function saveMethod(
     } else {
       const l = parts.lora!;
       const m = l.options;
+      // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
+      const trained = new Set(
+        planParameters(model.config, model.config.vocabSize, newTokens(plan).length, method).trainableTensors,
+      );
+      const whole = mergedTensors(model, parts).filter((t) => trained.has(t.name));
+      const wholeEmbedding = trained.has("model.embed_tokens.weight");
       const rows = parts.rows;
       written = await writeLoraAdapter(dir, {
         ...baseRef,
@@ -145,19 +170,37 @@ export async function saveMethod(
         alpha: m.alpha,
         dropout: m.dropout,
         rslora: m.rslora,
+        dora: m.dora === true,
         targetModules: hfModuleNames(model.config, l.targets),
         matrices: loraMatrices(l),
-        tokens: rows
+        ...(whole.length
           ? {
-              ids: [...rows.ids],
-              hiddenSize: model.config.hiddenSize,
-              embed: await rows.rows("model.embed_tokens.weight"),
-              lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+              modulesToSave: {
+                modules: peftModuleNames(whole.map((t) => t.name)),
+                tensors: await Promise.all(
+                  whole.map(async (t) => ({
+                    name: t.name,
+                    shape: [...t.shape],
+                    data: typeof t.data === "function" ? await t.data() : t.data,
+                  })),
+                ),
+              },
             }
-          : initialRows(
-              model,
-              newTokens(plan).map((t) => t.id),
-            ),
+          : {}),
+        // A whole embedding carries the new rows itself (PEFT refuses both on one module).
+        tokens: wholeEmbedding
+          ? null
+          : rows
+            ? {
+                ids: [...rows.ids],
+                hiddenSize: model.config.hiddenSize,
+                embed: await rows.rows("model.embed_tokens.weight"),
+                lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+              }
+            : initialRows(
+                model,
+                newTokens(plan).map((t) => t.id),
+              ),
       });
     }
     const files = [...written.files];

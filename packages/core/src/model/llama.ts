@@ -56,6 +56,8 @@ export interface AdapterHooks {
    * trainable new-token rows; gradients flow through the returned tensor.
    */
   table?: (name: "model.embed_tokens.weight" | "lm_head.weight") => tf.Tensor2D | null;
+  /** The input embeddings [B·S, d] before the first layer, given B and S (e.g. NEFTune's noise). */
+  embeddings?: (x: tf.Tensor2D, batch: number, seqLen: number) => tf.Tensor2D;
 }
 
 /** Per-layer keys/values already seen (post-RoPE), [batch, numKvHeads, pastLen, headDim]. */
@@ -245,6 +247,8 @@ export class Model {
       opts.trainable && (table || opts.trainable.has(this.w("model.embed_tokens.weight")))
         ? embedding(E, b.ids)
         : tf.gather(E, tf.tensor1d(b.ids, "int32"));
+    // NEFTune's noise is on the embedding module's output, before Gemma's scaling (as TRL's forward hook).
+    if (opts.hooks?.embeddings) x = opts.hooks.embeddings(x, B, S);
     if (cfg.embeddingScale) x = tf.mul(x, embeddingScale(cfg));
     for (let l = 0; l < cfg.numLayers; l++) {
       const input = x;

@@ -3,6 +3,7 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compileRecipe } from "../compile/compile.ts";
 import { formatDiagnostics, formatPath } from "./diagnostics.ts";
+import { parseRecipe } from "./parse.ts";
 
 const dir = join(import.meta.dirname, "fixtures", "bad");
 
@@ -97,5 +98,21 @@ describe("bad recipes: every problem, located", () => {
   it("names where a misplaced method key belongs", async () => {
     const result = await compileRecipe(join(dir, "full-with-rank.ts"), { write: false });
     expect(result.diagnostics[0]?.hint).toBe("`rank` belongs to the `lora`, `qlora` methods, not `full`");
+  });
+
+  it("DoRA on a prefix method is refused at method.dora, saying why", () => {
+    const r = parseRecipe({
+      model: { path: "." },
+      data: { sources: { a: { path: "a.jsonl", format: "messages" } } },
+      method: { kind: "prefix", virtualTokens: 4, dora: true },
+    });
+    expect(r.ok).toBe(false);
+    expect(r.problems.map((p) => [p.code, p.path.join("."), p.hint])).toEqual([
+      [
+        "sft/unknown-key",
+        "method.dora",
+        "`dora` belongs to the `lora`, `qlora` methods, not `prefix`; DoRA rescales the weights of LoRA's linears; prefixes have none",
+      ],
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { IGNORE_INDEX, type TokenizedSample } from "../data/types.ts";
+import { learningRateRatio } from "../engines/learning-rate-groups.ts";
 import { AdamW } from "../engines/tfjs/adamw.ts";
 import { finishGradients, globalNorm } from "../engines/tfjs/grads.ts";
 import { stepGradients } from "../engines/tfjs/step.ts";
@@ -102,6 +103,44 @@ describe("AdamW", () => {
       for (const v of params.values()) v.dispose();
     },
   );
+});
+
+describe("learning-rate groups (LoRA+)", () => {
+  it("each tensor steps at the base rate times its plan group's ratio: lora_B and DoRA magnitudes ×16, A ×1", async () => {
+    // As the plan has them for a LoRA recipe with loraPlusRatio: 16 (compile/plan.test.ts checks that).
+    const groups = [
+      { name: "LoRA+", pattern: "\\.lora_(B|magnitude_vector)$", learningRateRatio: 16, learningRate: 0.16 },
+    ];
+    const ratio = learningRateRatio({ optimizer: { groups } } as never);
+    const pre = "model.layers.0.self_attn.q_proj";
+    const names = [`${pre}.lora_A`, `${pre}.lora_B`, `${pre}.lora_magnitude_vector`];
+    expect(names.map(ratio)).toEqual([1, 16, 16]);
+    const w0 = [0.5, -1.5];
+    const g = [0.3, -0.2];
+    const params = new Map(names.map((n) => [n, tf.variable(tf.tensor1d(w0))]));
+    const opt = new AdamW(params, {
+      betas: [0.9, 0.99],
+      eps: 1e-8,
+      weightDecay: 0.1,
+      decays: () => true,
+      learningRateRatio: ratio,
+    });
+    const gt = tf.tensor1d(g);
+    opt.update(new Map(names.map((n) => [n, gt])), 0.01);
+    gt.dispose();
+    for (const [n, lr] of [
+      [names[0]!, 0.01],
+      [names[1]!, 0.16],
+      [names[2]!, 0.16],
+    ] as const) {
+      // torch.optim.AdamW's first step with the group's lr: decay, then lr · ĝ / (|ĝ| + eps).
+      const want = w0.map((w, i) => w * (1 - lr * 0.1) - (lr * g[i]!) / (Math.abs(g[i]!) + 1e-8));
+      const got = await params.get(n)!.data();
+      for (const [i, x] of want.entries()) expect(got[i]).toBeCloseTo(x, 6);
+    }
+    opt.dispose();
+    for (const v of params.values()) v.dispose();
+  });
 });
 
 describe("gradient averaging and clipping", () => {

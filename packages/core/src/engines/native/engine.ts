@@ -25,6 +25,7 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
+import { learningRateRatio } from "../learning-rate-groups.ts";
 import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTensors } from "./methods.ts";
 import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
@@ -95,6 +96,8 @@ export class NativeEngine implements Engine {
       }
       grown = growTables(base, cfg, plan, encode);
     }
+    // The engine choice passes native over for NEFTune (nativeUnsupported); a plan forced here is refused.
+    if (plan.neftune) throw new Error("the native engine does not implement NEFTune (train.neftuneAlpha)");
     const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed, grown);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {
@@ -102,6 +105,7 @@ export class NativeEngine implements Engine {
       eps: plan.optimizer.eps,
       weightDecay: plan.optimizer.weightDecay,
       decays: (n) => method.decays(n),
+      learningRateRatio: learningRateRatio(plan),
     });
     this.loaded = { plan, model, method, optimizer };
     return {

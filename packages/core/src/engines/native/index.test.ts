@@ -31,7 +31,7 @@ const plain: EngineAsk = {
 describe("the native engine's registration", () => {
   it("refuses a model that needs more than Llama's forward, saying what (wherever it is built or not)", () => {
     expect(nativeUnsupported({ ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) })).toBe(
-      'model family "phi3" needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native forward (Llama\'s) does not have',
+      "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native forward (Llama's) does not have",
     );
     expect(nativeUnsupported(plain)).toBeNull();
   });
@@ -77,18 +77,18 @@ describe("the native engine's registration", () => {
       const phi = decideEngine("auto", {}, { ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) });
       expect(phi.chosen).toBe("tfjs");
       expect(phi.reason).toContain(
-        'model family "phi3" needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75)',
+        "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75)",
       );
       // A decoder feature the native kernels lack (a biting sliding window, q/k norms): tfjs, with the reason.
       const qwen3 = decideEngine(
         "auto",
         {},
-        { ...plain, family: "qwen3", features: ["per-head q/k RMSNorm"] },
+        { ...plain, family: "qwen3", modelNeeds: ["per-head q/k RMSNorm"] },
       );
       expect(qwen3).toMatchObject({
         chosen: "tfjs",
         reason:
-          "auto: first available of native > tfjs (native cannot: the qwen3 model uses per-head q/k RMSNorm, which the native kernels do not implement)",
+          "auto: first available of native > tfjs (native cannot: the qwen3 model needs per-head q/k RMSNorm, which the native kernels do not implement)",
       });
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
@@ -98,4 +98,19 @@ describe("the native engine's registration", () => {
       });
     },
   );
+});
+
+describe("features the native engine does not implement", () => {
+  it("refuses a plan with DoRA, naming the recipe path", () => {
+    expect(nativeUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toBe(
+      "method.dora (dora) is not implemented natively",
+    );
+    expect(nativeUnsupported(plain)).toBeNull();
+  });
+
+  it.skipIf(nativeSkip("").skip)("auto passes native over for them and says why", () => {
+    const d = decideEngine("auto", {}, { ...plain, features: [{ feature: "dora", path: "method.dora" }] });
+    expect(d.chosen).toBe("tfjs");
+    expect(d.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+  });
 });

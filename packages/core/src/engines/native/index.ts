@@ -3,9 +3,12 @@
 // its checkpoint's tensors at load, a decoder feature beyond Llama's such as a sliding window or q/k
 // norms). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
-import type { EngineAsk } from "../engine.ts";
+import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { nativeMemoryModel } from "./memory.ts";
+
+/** Features the native engine implements (tested equal to the tfjs engine's). */
+const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
 
 /** What the native engine cannot run, in words (null: it can). */
 export function nativeUnsupported(ask: EngineAsk): string | null {
@@ -15,9 +18,10 @@ export function nativeUnsupported(ask: EngineAsk): string | null {
   if (ask.convertsWeights)
     return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
   if (ask.modelNeeds.length > 0)
-    return `model family "${ask.family}" needs ${ask.modelNeeds.join(", ")}, which the native forward (Llama's) does not have`;
-  if (ask.features?.length)
-    return `the ${ask.family} model uses ${ask.features.join(" and ")}, which the native kernels do not implement`;
+    return `the ${ask.family} model needs ${ask.modelNeeds.join(", ")}, which the native kernels do not implement`;
+  const missing = (ask.features ?? []).filter((f) => !nativeFeatures.has(f.feature));
+  if (missing.length)
+    return `${missing.map((f) => `${f.path} (${f.feature})`).join(", ")} ${missing.length > 1 ? "are" : "is"} not implemented natively`;
   return null;
 }
 

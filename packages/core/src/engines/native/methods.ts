@@ -184,6 +184,8 @@ export function buildNativeMethod(
 ): NativeMethod {
   const method = plan.method;
   const pieces = methodDefinition(method).pieces(method);
+  // The engine choice passes native over for these (nativeUnsupported); a plan forced here is refused.
+  if (pieces.lora?.dora) throw new Error("the native engine does not implement DoRA (method.dora)");
   const params: TrainParam[] = [];
   const baseGrads = new Map<string, Float32Array>();
   for (const name of trainedBaseTensors(plan, cfg)) {

@@ -46,7 +46,8 @@ export class AdamW {
       const decay = this.opts.weightDecay > 0 && this.opts.decays(p.name) ? this.opts.weightDecay : 0;
       const m = this.m[i]!;
       const v = this.v[i]!;
-      this.addon.adamwInPlace(p.data, p.grad, m, v, lr, b1, b2, this.opts.eps, decay, c1, c2, gradScale);
+      const rate = lr * (this.opts.learningRateRatio?.(p.name) ?? 1);
+      this.addon.adamwInPlace(p.data, p.grad, m, v, rate, b1, b2, this.opts.eps, decay, c1, c2, gradScale);
     });
   }
 

@@ -17,9 +17,9 @@ afterEach(() => {
   else process.env.SFTKIT_ENGINE = saved;
 });
 
-async function run(engine: string) {
+async function run(engine: string, extra: Record<string, unknown> = {}) {
   process.env.SFTKIT_ENGINE = engine;
-  const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0.05, targets: "all-linear" };
+  const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0.05, targets: "all-linear", ...extra };
   const t = { steps: 3, gradientAccumulation: 2, threads: 1 };
   const recipe = testRecipe(t, { method } as never);
   const { plan, compiled } = await compileTest({ ...recipe, output: { ...recipe.output, save: "both" } });
@@ -53,5 +53,14 @@ describe.skipIf(suite.skip)(suite.title, () => {
     expect(relDiff(la, lb)).toBeLessThan(1e-4);
     a.dispose();
     b.dispose();
+  });
+
+  it("LoRA+ (loraPlusRatio): the same losses as tfjs, which differ from plain LoRA's", async () => {
+    const want = await run("tfjs", { loraPlusRatio: 16 });
+    const got = await run("native", { loraPlusRatio: 16 });
+    for (const [i, m] of got.metrics.entries())
+      expect(Math.abs(m.loss - want.metrics[i]!.loss) / want.metrics[i]!.loss).toBeLessThan(1e-4);
+    const plain = await run("native");
+    expect(Math.abs(plain.metrics[2]!.loss - got.metrics[2]!.loss)).toBeGreaterThan(1e-4);
   });
 });

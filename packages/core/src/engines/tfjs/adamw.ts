@@ -8,6 +8,8 @@ export interface AdamWOptions {
   weightDecay: number;
   /** Whether weight decay applies to a parameter (never norms and biases by default). */
   decays: (name: string) => boolean;
+  /** A parameter's learning rate as a multiple of the step's (its group's ratio; default 1). */
+  learningRateRatio?: (name: string) => number;
 }
 
 export interface AdamWState {
@@ -47,7 +49,7 @@ export class AdamW {
       if (!g) throw new Error(`AdamW: no gradient for "${name}"`);
       const decay = this.opts.weightDecay > 0 && this.opts.decays(name) ? this.opts.weightDecay : 0;
       adamwUpdate(p, g, this.m.get(name)!, this.v.get(name)!, {
-        lr,
+        lr: lr * (this.opts.learningRateRatio?.(name) ?? 1),
         beta1: b1,
         beta2: b2,
         eps: this.opts.eps,

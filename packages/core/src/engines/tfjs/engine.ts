@@ -2,6 +2,8 @@
 // optional `tensorflow` package) behind the Engine interface. Tensors never leave this folder.
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { neftuneHooks } from "../../model/adapters/neftune.ts";
+import { combineHooks } from "../../model/adapters/piece.ts";
 import { type BackendChoice, type BackendInfo, initBackend } from "../../model/backend.ts";
 import { fusedCrossEntropy } from "../../model/kernels.ts";
 import { loadModel, type Model, randomModel } from "../../model/llama.ts";
@@ -19,6 +21,7 @@ import type {
   SaveArtefactsOptions,
   TrainableState,
 } from "../engine.ts";
+import { learningRateRatio } from "../learning-rate-groups.ts";
 import { AdamW } from "./adamw.ts";
 import { generate } from "./generate.ts";
 import { accumulate, finishGradients } from "./grads.ts";
@@ -86,6 +89,7 @@ export class TfjsEngine implements Engine {
       eps: plan.optimizer.eps,
       weightDecay: plan.optimizer.weightDecay,
       decays: (n) => method.decays(n),
+      learningRateRatio: learningRateRatio(plan),
     });
     this.loaded = { model, method, optimizer, names, vars, plan };
     return {
@@ -98,8 +102,12 @@ export class TfjsEngine implements Engine {
   async forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum> {
     const { model, method, vars, plan } = this.l;
     const fwd = method.forward(true, opts.seed);
+    // NEFTune's noise in training passes only (evaluation and generation take the method's hooks alone).
+    const hooks = plan.neftune
+      ? combineHooks([fwd.hooks ?? {}, neftuneHooks(plan.neftune.alpha, opts.seed)])
+      : fwd.hooks;
     const r = await lossAndGrads(model, { batch, labels: batch.labels }, vars, {
-      ...(fwd.hooks ? { hooks: fwd.hooks } : {}),
+      ...(hooks ? { hooks } : {}),
       // The plan's decision, not the method's copy of the recipe's flag (a GPU plan may turn it on).
       recompute: gradientCheckpointingOf(plan),
     });

@@ -4,6 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type LinearModule, linearModules } from "../config.ts";
 import { linear } from "../kernels.ts";
 import type { LinearName, Model } from "../llama.ts";
+import { doraForward, doraWeightNorm } from "./dora.ts";
 import { variableOf } from "./ops.ts";
 import type { Piece } from "./piece.ts";
 import { subSeed, uniform, uniformArray } from "./random.ts";
@@ -15,6 +16,8 @@ export interface LoraPair {
   a: tf.Variable;
   /** B stored transposed, [r, out]. */
   b: tf.Variable;
+  /** DoRA's magnitude vector [out], or null for plain LoRA. */
+  magnitude: tf.Variable | null;
 }
 
 export interface Lora extends Piece {
@@ -35,7 +38,12 @@ export interface LoraOptions {
   targets: "all-linear" | readonly LinearName[];
   /** Rank-stabilised scaling alpha/sqrt(r). */
   rslora: boolean;
+  /** DoRA: a trained magnitude per output row over the normalised W + s·B·A (absent: plain LoRA). */
+  dora?: boolean;
 }
+
+/** The frozen base weight of a linear as stored, [in, out]; a fresh tensor for a quantized base. */
+export type BaseWeight = (layer: number, module: LinearModule) => tf.Tensor2D;
 
 export function loraScale(m: Pick<LoraOptions, "alpha" | "rank" | "rslora">): number {
   return m.rslora ? m.alpha / Math.sqrt(m.rank) : m.alpha / m.rank;
@@ -47,9 +55,15 @@ export function loraTargets(model: Model, m: Pick<LoraOptions, "targets">): Line
 }
 
 /** The stable name of a LoRA matrix, e.g. `model.layers.0.self_attn.q_proj.lora_A`. */
-export function loraName(layer: number, module: LinearModule, which: "A" | "B"): string {
+export function loraName(layer: number, module: LinearModule, which: "A" | "B" | "magnitude_vector"): string {
   return `model.layers.${layer}.${module.path}.lora_${which}`;
 }
+
+/** The stored float32 weight of a linear (a plain, unquantized base). */
+export const storedWeight =
+  (model: Model): BaseWeight =>
+  (layer, module) =>
+    model.w(`model.layers.${layer}.${module.path}.weight`) as tf.Tensor as tf.Tensor2D;
 
 /** An inverted-dropout mask (0 or 1/keep) drawn in plain JS from its seed (tf.randomUniform is slower). */
 export function dropoutMaskValues(n: number, rate: number, seed: number): Float32Array {
@@ -85,7 +99,17 @@ export function dropoutLinear(x: tf.Tensor2D, a: tf.Tensor2D, rate: number, seed
   return f(x, a) as tf.Tensor2D;
 }
 
-export function lora(model: Model, m: LoraOptions, seed: number): Lora {
+/**
+ * LoRA's piece; with `m.dora`, DoRA's magnitudes start at ‖W + s·B·A‖ per output row as PEFT's
+ * DoraLinearLayer.update_layer does. `weight` gives the base weights DoRA normalises (an NF4 base's
+ * dequantized ones).
+ */
+export function lora(
+  model: Model,
+  m: LoraOptions,
+  seed: number,
+  weight: BaseWeight = storedWeight(model),
+): Lora {
   const targets = loraTargets(model, m);
   const r = m.rank;
   const scale = loraScale(m);
@@ -105,10 +129,24 @@ export function lora(model: Model, m: LoraOptions, seed: number): Lora {
         `lora${model.id}/${loraName(l, mod, "A")}`,
       );
       const b = variableOf(tf.zeros([r, mod.outFeatures]), `lora${model.id}/${loraName(l, mod, "B")}`);
-      const pair = { layer: l, module: mod, a, b };
+      const magnitude = m.dora
+        ? variableOf(
+            tf.tidy(() =>
+              doraWeightNorm(
+                () => weight(l, mod),
+                a as tf.Tensor as tf.Tensor2D,
+                b as tf.Tensor as tf.Tensor2D,
+                scale,
+              ),
+            ),
+            `lora${model.id}/${loraName(l, mod, "magnitude_vector")}`,
+          )
+        : null;
+      const pair = { layer: l, module: mod, a, b, magnitude };
       pairs.push(pair);
       byKey.set(`${l}/${mod.name}`, pair);
       trainable.push([loraName(l, mod, "A"), a], [loraName(l, mod, "B"), b]);
+      if (magnitude) trainable.push([loraName(l, mod, "magnitude_vector"), magnitude]);
     }
   }
   return {
@@ -124,13 +162,29 @@ export function lora(model: Model, m: LoraOptions, seed: number): Lora {
           const { layer, module } = site;
           const p = byKey.get(`${layer}/${module}`);
           if (!p) return base(x);
+          const stream = subSeed(stepSeed, layer, order.indexOf(module));
+          if (p.magnitude) {
+            const mask = training && m.dropout > 0 ? dropoutMask(x.shape, m.dropout, stream) : null;
+            return doraForward(
+              x,
+              base,
+              site.bias,
+              {
+                a: p.a as tf.Tensor as tf.Tensor2D,
+                b: p.b as tf.Tensor as tf.Tensor2D,
+                magnitude: p.magnitude as tf.Tensor as tf.Tensor1D,
+                scale,
+                weight: () => weight(layer, p.module),
+                mask,
+              },
+              site.add,
+            );
+          }
           const y = base(x);
           const a = p.a as tf.Tensor as tf.Tensor2D;
           // Seeded per step, layer and module: a recomputed layer draws the same mask.
           const h =
-            training && m.dropout > 0
-              ? dropoutLinear(x, a, m.dropout, subSeed(stepSeed, layer, order.indexOf(module)))
-              : linear(x, a, null, true);
+            training && m.dropout > 0 ? dropoutLinear(x, a, m.dropout, stream) : linear(x, a, null, true);
           return site.add(
             y,
             linear(tf.mul(h, scale) as tf.Tensor2D, p.b as tf.Tensor as tf.Tensor2D, null, true),
@@ -142,6 +196,7 @@ export function lora(model: Model, m: LoraOptions, seed: number): Lora {
       for (const p of pairs) {
         p.a.dispose();
         p.b.dispose();
+        p.magnitude?.dispose();
       }
     },
   };

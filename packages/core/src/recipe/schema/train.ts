@@ -82,6 +82,13 @@ export const TrainSchema = z
         "Checkpoints kept on disk: the newest N plus the one with the best eval loss; older ones are deleted (default 3).",
       ),
     seed: z.number().int().default(42).describe("Seed of initialisation, dropout and shuffling."),
+    neftuneAlpha: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        "NEFTune: while training, add uniform noise in ±alpha/sqrt(L·d) to the input embeddings (L: the batch's padded length, d: hidden size), as TRL and transformers do; never at evaluation or generation. The NEFTune paper uses 5 (also 10, 15). Seeded like dropout, so a resume repeats it.",
+      ),
     engine: z
       .string()
       .regex(
