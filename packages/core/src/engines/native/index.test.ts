@@ -31,7 +31,7 @@ const plain: EngineAsk = {
 describe("the native engine's registration", () => {
   it("refuses a model that needs more than Llama's forward, saying what (wherever it is built or not)", () => {
     expect(nativeUnsupported({ ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) })).toBe(
-      "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native forward (Llama's) does not have",
+      "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native kernels do not implement",
     );
     expect(nativeUnsupported(plain)).toBeNull();
   });
