@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { linearModules, type ModelConfig } from "../model/config.ts";
+import type { TensorKind } from "../model/families/index.ts";
 import { expectedTensors } from "../model/llama.ts";
 import { SafetensorsFile } from "../model/safetensors.ts";
 import {
@@ -130,11 +131,19 @@ export async function readPeftAdapter(dir: string, cfg: ModelConfig): Promise<Lo
     }
     known.add(EMBED_TOKENS_DELTA).add(LM_HEAD_TOKENS_DELTA);
     const whole: LoadedLora["whole"] = new Map();
+    // Which tensors modules_to_save can hold whole (linears and their biases carry the adapters).
+    const savedWhole: Record<TensorKind, boolean> = {
+      embedding: true,
+      lm_head: true,
+      norm: true,
+      linear: false,
+      bias: false,
+    };
     if (Array.isArray(conf.modules_to_save))
       for (const t of expectedTensors(cfg)) {
         const name = wholeTensorName(t.name);
         const info = st.tensors.get(name);
-        if (t.kind === "linear" || t.kind === "bias" || !info) continue;
+        if (!savedWhole[t.kind] || !info) continue;
         known.add(name);
         // The embedding's rows may outnumber the base's (added tokens): its width is checked.
         const shape = [...info.shape];
