@@ -224,6 +224,8 @@ export interface NativeAddon {
     gradScale: number,
     accumulate: boolean,
     rows?: TokenRows | null,
+    /** > 0: each logit z becomes softcap * tanh(z / softcap) first (Gemma 2's final-logit soft-capping). */
+    softcap?: number,
   ): CrossEntropyResult;
 
   /** The same AdamW update as adamw, in place on p, m, v, with g multiplied by gradScale (clipping). */
