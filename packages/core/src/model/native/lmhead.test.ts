@@ -82,9 +82,9 @@ describe.skipIf(skip)(title, () => {
     expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-6);
     expect(maxRelDiff(dh, ref.dh)).toBeLessThan(1e-5);
     expect(maxRelDiff(dW, ref.dW)).toBeLessThan(1e-5);
-    expect(() => addon().lmHeadCrossEntropy(h, head, targets, null, null, T, V, d, 1, false, null, -1)).toThrow(
-      /softcap >= 0/,
-    );
+    expect(() =>
+      addon().lmHeadCrossEntropy(h, head, targets, null, null, T, V, d, 1, false, null, -1),
+    ).toThrow(/softcap >= 0/);
   });
 
   it("bf16 and f16 heads: the gradient of the rounded head, dh and dW accumulated", () => {
