@@ -121,6 +121,10 @@ describe.skipIf(suite.skip)(suite.title, () => {
       );
     });
 
+    it("P-tuning v2: prefix keys (no q/k norm, no RoPE) inside the window as the tfjs engine places them", async () => {
+      await compare({ kind: "prefix", virtualTokens: 3 }, { cfg });
+    });
+
     it("greedy generation through the KV cache, past the window, equals tfjs's and full recomputation", async () => {
       const dir = tempDir(`family-gen-${cfg.architecture}`);
       await writeRandomCheckpoint(dir, json, { seed: 4, std: 0.3 });
