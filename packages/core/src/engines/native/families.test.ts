@@ -121,6 +121,18 @@ describe.skipIf(suite.skip)(suite.title, () => {
       );
     });
 
+    it("a bf16 checkpoint (Gemma's embedding scale rounded to bf16): LoRA gradients equal tfjs's on the same folder", async () => {
+      const dir = tempDir(`family-bf16-${cfg.architecture}`);
+      await writeRandomCheckpoint(dir, { ...json, torch_dtype: "bfloat16" }, { seed: 6, dtype: "BF16" });
+      const bf16 = parseHfConfig({ ...json, torch_dtype: "bfloat16" }, "config.json");
+      await compare(
+        { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" },
+        // writeRandomCheckpoint's weights are larger than the engines' random ones: float32 order noise
+        // reaches 2-3e-5 of the step-2 LoRA states on Gemma (float32 folders too); a wrong scale is ~1e-3.
+        { cfg: bf16, model: { dir }, tol: 1e-4 },
+      );
+    });
+
     it("P-tuning v2: prefix keys (no q/k norm, no RoPE) inside the window as the tfjs engine places them", async () => {
       await compare({ kind: "prefix", virtualTokens: 3 }, { cfg });
     });

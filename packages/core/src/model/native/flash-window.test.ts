@@ -144,6 +144,53 @@ describe.skipIf(skip)(title, () => {
     check({ B: 1, S, K: S + 2, H: 2, KV: 2, hd: 8, window: 20, softcap: 2 }, packed, 7);
   });
 
+  it("gives bitwise the same results on 1 and 2 threads (the one-pass and the two-pass backward skip the same blocks)", () => {
+    // One (row, kv head) pair: on 2 threads the backward takes its two-pass route.
+    const [B, S, K, H, KV, hd] = [1, 150, 154, 3, 1, 8];
+    const q = rand(B * S * H * hd, 13, 2);
+    const k = rand(B * K * KV * hd, 14, 2);
+    const v = rand(B * K * KV * hd, 15);
+    const dout = rand(B * S * H * hd, 16);
+    const segments = packRows([[seq(60, 1), seq(90, 1)]]).segments!;
+    const run = () => {
+      const out = new Float32Array(B * S * H * hd);
+      const lse = new Float32Array(B * H * S);
+      const dq = new Float32Array(out.length);
+      const dk = new Float32Array(B * K * KV * hd);
+      const dv = new Float32Array(dk.length);
+      addon().flashAttentionForward(q, k, v, segments, out, lse, B, S, K, H, KV, hd, 0.3, 40, 2);
+      addon().flashAttentionBackward(
+        q,
+        k,
+        v,
+        segments,
+        out,
+        lse,
+        dout,
+        dq,
+        dk,
+        dv,
+        B,
+        S,
+        K,
+        H,
+        KV,
+        hd,
+        0.3,
+        40,
+        2,
+      );
+      return [out, lse, dq, dk, dv].map((a) => Array.from(a));
+    };
+    const threads = addon().info().threads;
+    addon().setThreads(1);
+    const one = run();
+    addon().setThreads(2);
+    const two = run();
+    addon().setThreads(threads);
+    expect(two).toEqual(one);
+  });
+
   it("rejects a negative window or soft-cap", () => {
     const f = (n: number) => new Float32Array(n);
     const fwd = (w: number, cap: number) =>
