@@ -316,6 +316,17 @@ export interface NativeAddon {
     du: Float32Array,
     n: number,
   ): void;
+  /** y = gelu_tanh(g) * u (GeGLU: Gemma's MLP; transformers' gelu_pytorch_tanh), elementwise over n values. */
+  gegluForward(g: Float32Array, u: Float32Array, y: Float32Array, n: number): void;
+  /** dg = dy * u * gelu_tanh'(g), du = dy * gelu_tanh(g) (overwritten). */
+  gegluBackward(
+    dy: Float32Array,
+    g: Float32Array,
+    u: Float32Array,
+    dg: Float32Array,
+    du: Float32Array,
+    n: number,
+  ): void;
   /**
    * Rotate-half RoPE on x [T, heads * hd] with cos/sin [T, hd]: y = x*cos + rotate_half(x)*sin,
    * rotate_half(x) = cat(-x[hd/2:], x[:hd/2]) per head. inverse: the gradient, the transposed map

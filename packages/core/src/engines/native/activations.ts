@@ -1,36 +1,5 @@
-// The decoder's element-wise pieces the addon has no kernel for, on plain arrays: GeGLU with the tanh
-// GELU (Gemma; transformers' gelu_pytorch_tanh), RoPE over the first `rot` dimensions of each head
-// (partial rotary: Phi-3), and splitting or joining a fused linear's output columns.
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-const C = 0.044715;
-
-/** y = gelu_tanh(g) * u. */
-export function gegluForward(g: Float32Array, u: Float32Array, y: Float32Array): void {
-  for (let i = 0; i < g.length; i++) {
-    const x = g[i]!;
-    const th = Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x));
-    y[i] = 0.5 * x * (1 + th) * u[i]!;
-  }
-}
-
-/** dg and du (overwritten) of gegluForward, given dy. */
-export function gegluBackward(
-  dy: Float32Array,
-  g: Float32Array,
-  u: Float32Array,
-  dg: Float32Array,
-  du: Float32Array,
-): void {
-  for (let i = 0; i < g.length; i++) {
-    const x = g[i]!;
-    const th = Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x));
-    const gelu = 0.5 * x * (1 + th);
-    const dgelu = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * SQRT_2_OVER_PI * (1 + 3 * C * x * x);
-    du[i] = dy[i]! * gelu;
-    dg[i] = dy[i]! * u[i]! * dgelu;
-  }
-}
+// The decoder's pieces the addon has no kernel for, on plain arrays: RoPE over the first `rot` dimensions
+// of each head (partial rotary: Phi-3), and splitting or joining a fused linear's output columns.
 
 /**
  * RoPE in place over the first `rot` dimensions of each of `heads` heads of x [T, heads * hd] (cos, sin

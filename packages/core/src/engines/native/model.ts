@@ -11,7 +11,7 @@ import { type LinearModule, linearModules, type ModelConfig } from "../../model/
 import { layerWindow } from "../../model/families/index.ts";
 import type { NativeAddon, NativeWeight } from "../../model/native/types.ts";
 import { embeddingScale, ropeTables, rotaryDim } from "../../model/rope.ts";
-import { gegluBackward, gegluForward, joinColumns, ropePartial, splitColumns } from "./activations.ts";
+import { joinColumns, ropePartial, splitColumns } from "./activations.ts";
 import type { BaseTensor, Stored } from "./weights.ts";
 
 /** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
@@ -449,7 +449,7 @@ export class NativeModel {
           this.linear(l, this.mod("up_proj"), n2.y, ctx, sv),
         ];
     const act = new Float32Array(g!.length);
-    if (cfg.hiddenAct === "gelu_pytorch_tanh") gegluForward(g!, u!, act);
+    if (cfg.hiddenAct === "gelu_pytorch_tanh") this.addon.gegluForward(g!, u!, act, g!.length);
     else this.addon.swigluForward(g!, u!, act, g!.length);
     const mlp = this.linear(l, this.mod("down_proj"), act, ctx, sv);
     const nm = sandwich ? this.norm(mlp, `${pre}.post_feedforward_layernorm.weight`, T) : null;
@@ -503,7 +503,7 @@ export class NativeModel {
     this.linearBack(l, this.mod("down_proj"), s.act, dmlp, dact, T, s.lora);
     const dg = new Float32Array(s.g.length);
     const du = new Float32Array(s.u.length);
-    if (cfg.hiddenAct === "gelu_pytorch_tanh") gegluBackward(dact, s.g, s.u, dg, du);
+    if (cfg.hiddenAct === "gelu_pytorch_tanh") this.addon.gegluBackward(dact, s.g, s.u, dg, du, s.g.length);
     else this.addon.swigluBackward(dact, s.g, s.u, dg, du, s.g.length);
     const dh2 = new Float32Array(T * d);
     if (this.byName.has("gate_up_proj"))
