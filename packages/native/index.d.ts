@@ -156,6 +156,9 @@ export interface NativeAddon {
    * a token sees the K - S prefix keys and the earlier tokens of its own segment (itself included);
    * a padding token sees only itself (batch.ts attentionMask's rule). Writes out [B*S, H*hd] and
    * lse [B, H, S], the log-sum-exp of each row's scaled scores (all the backward needs).
+   * `window` > 0 (sliding-window attention) also hides the keys `window` or more places before the
+   * query (the prefix counting as the places just before each segment); `softcap` > 0 replaces each
+   * scaled score x by softcap * tanh(x / softcap) (Gemma 2's attention-logit soft-capping).
    */
   flashAttentionForward(
     q: Float32Array,
@@ -171,10 +174,12 @@ export interface NativeAddon {
     KV: number,
     hd: number,
     scale: number,
+    window?: number,
+    softcap?: number,
   ): void;
   /**
    * Gradients of flashAttentionForward (probabilities recomputed blockwise from lse): writes dq
-   * [B*S, H*hd], dk and dv [B*K, KV*hd] (overwritten, not accumulated).
+   * [B*S, H*hd], dk and dv [B*K, KV*hd] (overwritten, not accumulated); the same window and softcap.
    */
   flashAttentionBackward(
     q: Float32Array,
@@ -194,6 +199,8 @@ export interface NativeAddon {
     KV: number,
     hd: number,
     scale: number,
+    window?: number,
+    softcap?: number,
   ): void;
 
   /**
@@ -217,6 +224,8 @@ export interface NativeAddon {
     gradScale: number,
     accumulate: boolean,
     rows?: TokenRows | null,
+    /** > 0: each logit z becomes softcap * tanh(z / softcap) first (Gemma 2's final-logit soft-capping). */
+    softcap?: number,
   ): CrossEntropyResult;
 
   /** The same AdamW update as adamw, in place on p, m, v, with g multiplied by gradScale (clipping). */
@@ -300,6 +309,17 @@ export interface NativeAddon {
   /** y = silu(g) * u, elementwise over n values. */
   swigluForward(g: Float32Array, u: Float32Array, y: Float32Array, n: number): void;
   swigluBackward(
+    dy: Float32Array,
+    g: Float32Array,
+    u: Float32Array,
+    dg: Float32Array,
+    du: Float32Array,
+    n: number,
+  ): void;
+  /** y = gelu_tanh(g) * u (GeGLU: Gemma's MLP; transformers' gelu_pytorch_tanh), elementwise over n values. */
+  gegluForward(g: Float32Array, u: Float32Array, y: Float32Array, n: number): void;
+  /** dg = dy * u * gelu_tanh'(g), du = dy * gelu_tanh(g) (overwritten). */
+  gegluBackward(
     dy: Float32Array,
     g: Float32Array,
     u: Float32Array,

@@ -5,6 +5,9 @@
 // S); query head h reads kv head h / (H / KV). Visibility (batch.ts attentionMask's rule): a token
 // of segment s != 0 sees every prefix key and the earlier own keys of segment s (itself included);
 // a padding token (segment 0) sees only itself. Without segments the row is one segment.
+// A window W > 0 (sliding-window attention, batch.ts attentionMask's window rule) hides keys more than
+// W - 1 places before the query, counting the prefix as the places just before each segment's start.
+// A soft-cap c > 0 (Gemma 2) replaces each scaled score x by c tanh(x / c) before the softmax.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -25,6 +28,8 @@ constexpr float NEG_INF = -std::numeric_limits<float>::infinity();
 
 struct Dims {
   int64_t B, S, K, H, KV, hd;
+  int64_t W = 0;      // sliding window (0: none)
+  float cap = 0.f;    // attention-logit soft-cap (0: none)
   int64_t P() const { return K - S; }
   int64_t G() const { return H / KV; }
   int64_t qBlocks() const { return (S + BR - 1) / BR; }
@@ -37,6 +42,15 @@ bool readDims(napi_env env, napi_value* a, Dims* d, double* scale, const char* f
       !argInt(env, a[3], &d->H, "H") || !argInt(env, a[4], &d->KV, "KV") || !argInt(env, a[5], &d->hd, "hd") ||
       !argNum(env, a[6], scale, "scale"))
     return false;
+  double cap = 0;
+  if ((!isNullish(env, a[7]) && !argInt(env, a[7], &d->W, "window")) ||
+      (!isNullish(env, a[8]) && !argNum(env, a[8], &cap, "softcap")))
+    return false;
+  if (d->W < 0 || cap < 0) {
+    rangeError(env, fn, "need window >= 0 and softcap >= 0 (0: none)");
+    return false;
+  }
+  d->cap = static_cast<float>(cap);
   if (d->B < 1 || d->S < 1 || d->K < d->S || d->H < 1 || d->KV < 1 || d->hd < 1 || d->H % d->KV != 0) {
     rangeError(env, fn, "need B, S, H, KV, hd >= 1, K >= S and H a multiple of KV");
     return false;
@@ -97,11 +111,11 @@ struct Visibility {
   // Can query s (of row b) see key j (0 <= j < K)?
   bool visible(int64_t b, int64_t s, int64_t j) const {
     const int64_t P = d.P();
-    if (!seg) return j < P + s + 1;
+    if (!seg) return j < P + s + 1 && (d.W == 0 || j > P + s - d.W);
     const int32_t ss = seg[b * d.S + s];
-    if (j < P) return ss != 0;
+    if (j < P) return ss != 0 && (d.W == 0 || j > P + s - first[b * d.S + s] - d.W);
     const int64_t t = j - P;
-    if (t > s) return false;
+    if (t > s || (d.W > 0 && t <= s - d.W)) return false;
     return ss == 0 ? t == s : seg[b * d.S + t] == ss;
   }
 
@@ -129,8 +143,11 @@ struct Visibility {
   // Whether query block qb of row b may see a key of [c0, c1) (a block of the partition).
   bool sees(int64_t b, int64_t qb, int64_t c0, int64_t c1) const {
     const int64_t P = d.P(), i = b * d.qBlocks() + qb;
-    if (c0 < P) return anyReal[i];
     const int64_t r0 = qb * BR, r1 = std::min(d.S, r0 + BR);
+    // Under a window the block's first query (the nearest to the start of its segment without segments)
+    // sees back furthest.
+    if (d.W > 0 && c1 - 1 <= (c0 < P ? P + (seg ? 0 : r0) : P + r0) - d.W) return false;
+    if (c0 < P) return anyReal[i];
     return r1 - 1 >= c0 - P && lo[i] <= c1 - 1 - P;
   }
 };
@@ -140,12 +157,20 @@ void maskedScores(const Visibility& vis, int64_t b, int64_t r0, int64_t rows, in
                   const float* Q, const float* Kp, float scale, float* sb) {
   const Dims& d = vis.d;
   gemmSerial(false, true, rows, kc, d.hd, scale, Q + r0 * d.qw(), d.qw(), Kp + c0 * d.kw(), d.kw(), 0.f, sb, kc);
+  if (d.cap > 0) {
+    const float cap = d.cap, inv = 1.f / d.cap;
+    for (int64_t i = 0; i < rows * kc; i++) sb[i] = cap * std::tanh(sb[i] * inv);
+  }
   for (int64_t r = 0; r < rows; r++) {
     float* row = sb + r * kc;
     const int64_t s = r0 + r;
     if (!vis.seg) {
       const int64_t n = std::max<int64_t>(0, std::min(kc, d.P() + s + 1 - c0));
       std::fill(row + n, row + kc, NEG_INF);
+      if (d.W > 0) {
+        const int64_t from = std::min(kc, std::max<int64_t>(0, d.P() + s - d.W + 1 - c0));
+        std::fill(row, row + from, NEG_INF);
+      }
     } else {
       for (int64_t j = 0; j < kc; j++)
         if (!vis.visible(b, s, c0 + j)) row[j] = NEG_INF;
@@ -158,11 +183,11 @@ struct Arrays {
   float *dq, *dk, *dv;
 };
 
-// flashAttentionForward(q, k, v, segments, out, lse, B, S, K, H, KV, hd, scale)
+// flashAttentionForward(q, k, v, segments, out, lse, B, S, K, H, KV, hd, scale, window?, softcap?)
 napi_value FlashForward(napi_env env, napi_callback_info info) {
   const char* fn = "flashAttentionForward";
-  napi_value a[13];
-  if (!args(env, info, 13, a, fn)) return nullptr;
+  napi_value a[15];
+  if (!argsOptional(env, info, 13, 15, a, fn)) return nullptr;
   float *q, *k, *v, *out, *lse;
   int32_t* seg = nullptr;
   size_t lq, lk, lv, ls = 0, lo, ll;
@@ -248,6 +273,7 @@ void probsAndGrad(const Visibility& vis, const Arrays& x, int64_t b, int64_t h, 
   const float* L = x.lse + (b * d.H + h) * d.S + r0;
   maskedScores(vis, b, r0, rows, c0, kc, Q, Kp, scale, pb);
   gemmSerial(false, true, rows, kc, d.hd, 1.f, dO, qw, Vp + c0 * kw, kw, 0.f, dsb, kc);
+  const float inv = d.cap > 0 ? 1.f / d.cap : 0.f;
   for (int64_t r = 0; r < rows; r++) {
     float* p = pb + r * kc;
     float* ds = dsb + r * kc;
@@ -255,8 +281,10 @@ void probsAndGrad(const Visibility& vis, const Arrays& x, int64_t b, int64_t h, 
 #pragma omp simd
     for (int64_t j = 0; j < kc; j++) {
       const float pj = fastExp(p[j] - lr);
+      // Through the soft-cap: d(c tanh(x / c))/dx = 1 - tanh^2 (a hidden key's pj is 0).
+      const float t = pj > 0.f ? p[j] * inv : 0.f;
       p[j] = pj;
-      ds[j] = pj * (ds[j] - dr);
+      ds[j] = pj * (ds[j] - dr) * (1.f - t * t);
     }
   }
 }
@@ -274,11 +302,12 @@ void rowDots(const Dims& d, const Arrays& x, int64_t b, int64_t h, int64_t r0, i
   }
 }
 
-// flashAttentionBackward(q, k, v, segments, out, lse, dout, dq, dk, dv, B, S, K, H, KV, hd, scale)
+// flashAttentionBackward(q, k, v, segments, out, lse, dout, dq, dk, dv, B, S, K, H, KV, hd, scale, window?,
+// softcap?)
 napi_value FlashBackward(napi_env env, napi_callback_info info) {
   const char* fn = "flashAttentionBackward";
-  napi_value a[17];
-  if (!args(env, info, 17, a, fn)) return nullptr;
+  napi_value a[19];
+  if (!argsOptional(env, info, 17, 19, a, fn)) return nullptr;
   float *q, *k, *v, *out, *lse, *dout, *dq, *dk, *dv;
   int32_t* seg = nullptr;
   size_t lq, lk, lv, ls = 0, lo, ll, ldo, ldq, ldk, ldv;

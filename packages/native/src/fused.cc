@@ -191,6 +191,59 @@ static napi_value SwigluBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// GeGLU with the tanh GELU (Gemma; transformers' gelu_pytorch_tanh): with th = tanh(c (g + 0.044715 g^3)),
+// c = sqrt(2 / pi): gelu(g) = g (1 + th) / 2.
+static inline float geluTanhParts(float g, float* dgelu) {
+  const float c = 0.7978845608028654f, k = 0.044715f;
+  const float th = std::tanh(c * (g + k * g * g * g));
+  *dgelu = 0.5f * (1.0f + th) + 0.5f * g * (1.0f - th * th) * c * (1.0f + 3.0f * k * g * g);
+  return 0.5f * g * (1.0f + th);
+}
+
+// gegluForward(g, u, y, n): y = gelu_tanh(g) * u.
+static napi_value GegluForward(napi_env env, napi_callback_info info) {
+  napi_value a[4];
+  if (!args(env, info, 4, a, "gegluForward")) return nullptr;
+  float *g, *u, *y;
+  size_t lg, lu, ly;
+  int64_t n;
+  if (!argF32(env, a[0], &g, &lg, "g") || !argF32(env, a[1], &u, &lu, "u") || !argF32(env, a[2], &y, &ly, "y") ||
+      !argInt(env, a[3], &n, "n"))
+    return nullptr;
+  const char* fn = "gegluForward";
+  if (!need(env, lg, n, fn, "g") || !need(env, lu, n, fn, "u") || !need(env, ly, n, fn, "y")) return nullptr;
+  blocks(n, [&](int64_t s, int64_t len) {
+    float unused;
+    for (int64_t j = s; j < s + len; j++) y[j] = geluTanhParts(g[j], &unused) * u[j];
+  });
+  return nullptr;
+}
+
+// gegluBackward(dy, g, u, dg, du, n): dg = dy u gelu'(g), du = dy gelu(g).
+static napi_value GegluBackward(napi_env env, napi_callback_info info) {
+  napi_value a[6];
+  if (!args(env, info, 6, a, "gegluBackward")) return nullptr;
+  float *dy, *g, *u, *dg, *du;
+  size_t ldy, lg, lu, ldg, ldu;
+  int64_t n;
+  if (!argF32(env, a[0], &dy, &ldy, "dy") || !argF32(env, a[1], &g, &lg, "g") || !argF32(env, a[2], &u, &lu, "u") ||
+      !argF32(env, a[3], &dg, &ldg, "dg") || !argF32(env, a[4], &du, &ldu, "du") || !argInt(env, a[5], &n, "n"))
+    return nullptr;
+  const char* fn = "gegluBackward";
+  if (!need(env, ldy, n, fn, "dy") || !need(env, lg, n, fn, "g") || !need(env, lu, n, fn, "u") ||
+      !need(env, ldg, n, fn, "dg") || !need(env, ldu, n, fn, "du"))
+    return nullptr;
+  blocks(n, [&](int64_t s, int64_t len) {
+    for (int64_t j = s; j < s + len; j++) {
+      float dgelu;
+      const float gelu = geluTanhParts(g[j], &dgelu);
+      dg[j] = dy[j] * u[j] * dgelu;
+      du[j] = dy[j] * gelu;
+    }
+  });
+  return nullptr;
+}
+
 // rope(x, cos, sin, y, T, heads, hd, inverse): per head, with h = hd/2, x1 = x[:h], x2 = x[h:],
 // forward y = x*cos + rotate_half(x)*sin = [x1 c1 - x2 s1, x2 c2 + x1 s2]; inverse applies the
 // transposed map (the gradient): dx = [dy1 c1 + dy2 s2, dy2 c2 - dy1 s1], the rotation by -theta
@@ -320,6 +373,8 @@ void registerFused(napi_env env, napi_value exports) {
   defineFunction(env, exports, "rmsNormBackward", RmsNormBackward);
   defineFunction(env, exports, "swigluForward", SwigluForward);
   defineFunction(env, exports, "swigluBackward", SwigluBackward);
+  defineFunction(env, exports, "gegluForward", GegluForward);
+  defineFunction(env, exports, "gegluBackward", GegluBackward);
   defineFunction(env, exports, "rope", Rope);
   defineFunction(env, exports, "crossEntropy", CrossEntropy);
 }

@@ -42,11 +42,12 @@ const float* headTile(const Weight& w, const TokenRows* rows, int64_t d, int64_t
   return copied ? buf : tile;
 }
 
-// lmHeadCrossEntropy(h, w, targets, dh, dW, T, V, d, gradScale, accumulate, rows?) -> { loss, count }
+// lmHeadCrossEntropy(h, w, targets, dh, dW, T, V, d, gradScale, accumulate, rows?, softcap?) -> { loss, count }
+// softcap > 0 replaces each logit z by softcap * tanh(z / softcap) (Gemma 2's final-logit soft-capping).
 napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
   const char* fn = "lmHeadCrossEntropy";
-  napi_value a[11];
-  if (!argsOptional(env, info, 10, 11, a, fn)) return nullptr;
+  napi_value a[12];
+  if (!argsOptional(env, info, 10, 12, a, fn)) return nullptr;
   float *h, *dh = nullptr, *dW = nullptr;
   int32_t* targets;
   size_t lh, lt, ldh = 0, ldw = 0;
@@ -58,6 +59,10 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
       !argNum(env, a[8], &gradScale, "gradScale") || !argBool(a[9], env, &accumulate, "accumulate"))
     return nullptr;
   if (T < 1 || V < 1 || d < 1) return rangeError(env, fn, "T, V and d must be >= 1"), nullptr;
+  double capArg = 0;
+  if (!isNullish(env, a[11]) && !argNum(env, a[11], &capArg, "softcap")) return nullptr;
+  if (capArg < 0) return rangeError(env, fn, "need softcap >= 0 (0: none)"), nullptr;
+  const float cap = static_cast<float>(capArg), invCap = cap > 0 ? 1.f / cap : 0.f;
   if (!argF32(env, a[0], &h, &lh, "h") || !readWeight(env, a[1], V * d, "w", fn, &w) ||
       !argI32Array(env, a[2], &targets, &lt, "targets") ||
       (!isNullish(env, a[3]) && !argF32(env, a[3], &dh, &ldh, "dh")) ||
@@ -111,6 +116,8 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
     parallelFor(tc, [&](int64_t r) {
       float* z = logits + r * V;
       const int32_t y = targets[gRows[c0 + r]];
+      if (cap > 0)
+        for (int64_t j = 0; j < V; j++) z[j] = cap * std::tanh(z[j] * invCap);
       float mx = -INFINITY;
 #pragma omp simd reduction(max : mx)
       for (int64_t j = 0; j < V; j++) mx = std::max(mx, z[j]);
@@ -128,6 +135,14 @@ napi_value LmHeadCrossEntropy(napi_env env, napi_callback_info info) {
       gLoss[c0 + r] = lse - z[y];
       if (!grad) return;
       const float lseF = static_cast<float>(lse);
+      if (cap > 0) {
+        // Through the cap: d(c tanh(z / c))/dz = 1 - tanh^2.
+        for (int64_t j = 0; j < V; j++) {
+          const float t = z[j] * invCap;
+          z[j] = (fastExp(z[j] - lseF) * gs - (j == y ? gs : 0.f)) * (1.f - t * t);
+        }
+        return;
+      }
 #pragma omp simd
       for (int64_t j = 0; j < V; j++) z[j] = fastExp(z[j] - lseF) * gs;
       z[y] -= gs;

@@ -70,6 +70,8 @@ describe("phi3 forward against the float64 reference from modeling_phi3.py", () 
       phi3Json({ rope_scaling: longrope, original_max_position_embeddings: 8, max_position_embeddings: 256 }),
       "F32",
     ],
+    // Phi-3-mini's config has sliding_window 2047 (of 4096 positions): here 4, shorter than the 12 ids.
+    ["sliding_window 4 on every layer, shorter than the sequence", phi3Json({ sliding_window: 4 }), "F32"],
   ];
   for (const [what, json, dtype] of cases) {
     it(`${what}: loadModel(dir).logits equal the reference within 1e-4`, async () => {

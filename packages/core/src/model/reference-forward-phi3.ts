@@ -3,7 +3,8 @@
 // 00d4b3d2142cb4ced2f51b90614b5d26bc045015 (Phi3Attention: one qkv_proj sliced q, k, v; apply_rotary_pos_emb on
 // the first rotary_dim dims only; Phi3MLP: gate_up_proj chunked gate, up; up * silu(gate)) and
 // modeling_rope_utils.py _compute_longrope_parameters (short factors up to original_max_position_embeddings,
-// long beyond it; cos and sin times the attention factor).
+// long beyond it; cos and sin times the attention factor). A `sliding_window` hides keys `window` or more
+// places back on every layer (Phi3Attention passes config.sliding_window; masking_utils.py sliding_window_overlay).
 
 type Weights = Map<string, Float32Array>;
 type Json = Record<string, unknown>;
@@ -71,6 +72,7 @@ export function phi3ReferenceLogits(c: Json, w: Weights, ids: number[]): number[
   const eps = (c.rms_norm_eps as number | undefined) ?? 1e-5;
   const V = c.vocab_size as number;
   const T = ids.length;
+  const window = (c.sliding_window as number | null | undefined) ?? null;
   const E = get(w, "model.embed_tokens.weight");
   let x = new Float64Array(T * d);
   ids.forEach((id, t) => {
@@ -114,19 +116,20 @@ export function phi3ReferenceLogits(c: Json, w: Weights, ids: number[]): number[
       const kvh = Math.floor(hh / (H / KV));
       for (let t = 0; t < T; t++) {
         const sc = new Float64Array(t + 1);
+        const first = window == null ? 0 : Math.max(0, t - window + 1);
         let mx = -Infinity;
-        for (let u = 0; u <= t; u++) {
+        for (let u = first; u <= t; u++) {
           let s = 0;
           for (let i = 0; i < hd; i++) s += q[(t * H + hh) * hd + i]! * k[(u * KV + kvh) * hd + i]!;
           sc[u] = s / Math.sqrt(hd);
           mx = Math.max(mx, sc[u]!);
         }
         let z = 0;
-        for (let u = 0; u <= t; u++) {
+        for (let u = first; u <= t; u++) {
           sc[u] = Math.exp(sc[u]! - mx);
           z += sc[u]!;
         }
-        for (let u = 0; u <= t; u++)
+        for (let u = first; u <= t; u++)
           for (let i = 0; i < hd; i++)
             attn[(t * H + hh) * hd + i]! += (sc[u]! / z) * v[(u * KV + kvh) * hd + i]!;
       }

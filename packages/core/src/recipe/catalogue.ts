@@ -143,7 +143,7 @@ export const diagnosticCatalogue = {
     severity: "error",
     stages: ["resolve"],
     summary: "`config.json` cannot be used (unsupported `model_type`, a bad field)",
-    fix: "use a checkpoint of a supported family: llama, qwen2, mistral or phi3 (docs/models.md)",
+    fix: "use a checkpoint of a supported family: llama, qwen2, mistral, qwen3, gemma2, gemma3_text or phi3 (docs/models.md)",
   },
   "sft/bad-weights": {
     severity: "error",

@@ -102,8 +102,9 @@ describe.skipIf(!hasSharedFixtures)(`LoRA per family (${sharedFixturesSkipReason
       );
       recipe.data.sources.chat!.path = chatData;
       const { plan, compiled } = await compileTest(recipe);
-      // The native kernels lack these families' features: auto runs them on tfjs.
-      expect(plan.engine?.chosen).toBe("tfjs");
+      // The native kernels compute these families (engines/native/families.test.ts): auto picks native where built.
+      const nativeBuilt = plan.engine?.available.find((e) => e.name === "native")?.available ?? false;
+      expect(plan.engine?.chosen).toBe(nativeBuilt ? "native" : "tfjs");
       const r = await train(plan, { compiled, progress: "off", handleSigint: false, samples: 1 });
       expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss! * 0.8);
       // A greedy answer generated with the KV cache from the family's template's generation prompt.

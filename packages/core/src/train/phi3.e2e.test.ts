@@ -70,8 +70,9 @@ describe.skipIf(!hasSharedFixtures)(
       recipe.data.sources.chat!.path = chatData;
       const { plan, compiled } = await compileTest(recipe);
       expect(plan.model.architecture).toBe("phi3");
-      // Native's forward is Llama's: a phi3 plan runs on tfjs.
-      expect(plan.engine?.chosen).toBe("tfjs");
+      // Native computes phi3 (fused linears, partial rotary): auto picks it where it is built.
+      const nativeBuilt = plan.engine?.available.find((e) => e.name === "native")?.available ?? false;
+      expect(plan.engine?.chosen).toBe(nativeBuilt ? "native" : "tfjs");
       const run = await train(plan, { compiled, progress: "off", samples: 1, handleSigint: false });
       expect(run.evalLoss!).toBeLessThan(run.initialEvalLoss! * 0.85);
       // A greedy sample through the KV cache, prompted with Phi-3's own template.
@@ -199,7 +200,8 @@ describe.skipIf(!hasSharedFixtures)(
         "lora.gate_up_proj": 32 * 16 * 19456,
         "lora.down_proj": 32 * 16 * 11264,
       });
-      expect(plan.engine?.chosen).toBe("tfjs");
+      const nativeBuilt = plan.engine?.available.find((e) => e.name === "native")?.available ?? false;
+      expect(plan.engine?.chosen).toBe(nativeBuilt ? "native" : "tfjs");
       // What RoPE really runs as: the rope kernels turn whole heads, partial rotary is formulated.
       expect(plan.kernels.find((k) => k.op === "rope")?.formulation).toMatch(
         /^partial rotary \(the first 96 of 128 dimensions per head\): rotate-half as x\*cos/,

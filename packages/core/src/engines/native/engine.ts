@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { newTokens } from "../../methods/vocab.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
-import { decoderFeatures } from "../../model/families/index.ts";
+import { beyondLlama, decoderFeatures } from "../../model/families/index.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
 import { shiftLabels } from "../../model/train-step.ts";
@@ -28,6 +28,7 @@ import type {
 import { learningRateRatio } from "../learning-rate-groups.ts";
 import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTensors } from "./methods.ts";
 import { NativeModel } from "./model.ts";
+import { nativeMissingNeeds } from "./needs.ts";
 import { AdamW, clipScale } from "./optim.ts";
 import { saveNativeArtefacts } from "./save.ts";
 import { growsVocabulary, growTables } from "./vocab.ts";
@@ -83,7 +84,7 @@ export class NativeEngine implements Engine {
       base = randomBaseTensors(cfg, source.seed, (n) => fp32.has(n));
     }
     // A plan made elsewhere may name native for a model it cannot compute: refuse rather than compute it wrong.
-    const features = decoderFeatures(cfg);
+    const features = nativeMissingNeeds([...beyondLlama(cfg), ...decoderFeatures(cfg)]);
     if (features.length)
       throw new Error(`native engine: ${features.join(" and ")} not implemented; run this plan on tfjs`);
     let grown = new Map<string, Map<number, Float32Array>>();

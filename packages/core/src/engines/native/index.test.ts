@@ -29,10 +29,16 @@ const plain: EngineAsk = {
 };
 
 describe("the native engine's registration", () => {
-  it("refuses a model that needs more than Llama's forward, saying what (wherever it is built or not)", () => {
-    expect(nativeUnsupported({ ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) })).toBe(
-      "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75), which the native kernels do not implement",
-    );
+  it("runs the families' needs it implements, and refuses any other need by name (wherever it is built or not)", () => {
+    // Phi-4-mini's fused linears and partial rotary are computed natively (families.test.ts).
+    expect(nativeUnsupported({ ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) })).toBeNull();
+    expect(
+      nativeUnsupported({
+        ...plain,
+        family: "phi3",
+        modelNeeds: [...beyondLlama(phi4Mini), "mixture-of-experts MLPs"],
+      }),
+    ).toBe("the phi3 model needs mixture-of-experts MLPs, which the native kernels do not implement");
     expect(nativeUnsupported(plain)).toBeNull();
   });
 
@@ -73,22 +79,18 @@ describe("the native engine's registration", () => {
       const converts = decideEngine("auto", {}, { ...plain, family: "fused", convertsWeights: true });
       expect(converts.chosen).toBe("tfjs");
       expect(converts.reason).toContain('model family "fused" converts its checkpoint\'s tensors');
-      // A family whose forward is more than Llama's (phi3: fused linears, partial rotary) goes to tfjs.
+      // The families' needs native implements keep it; one it lacks goes to tfjs, with the reason.
       const phi = decideEngine("auto", {}, { ...plain, family: "phi3", modelNeeds: beyondLlama(phi4Mini) });
-      expect(phi.chosen).toBe("tfjs");
-      expect(phi.reason).toContain(
-        "the phi3 model needs fused linears (qkv_proj, gate_up_proj), partial rotary (factor 0.75)",
-      );
-      // A decoder feature the native kernels lack (a biting sliding window, q/k norms): tfjs, with the reason.
+      expect(phi.chosen).toBe("native");
       const qwen3 = decideEngine(
         "auto",
         {},
-        { ...plain, family: "qwen3", modelNeeds: ["per-head q/k RMSNorm"] },
+        { ...plain, family: "qwen3", modelNeeds: ["per-head q/k RMSNorm", "mixture-of-experts MLPs"] },
       );
       expect(qwen3).toMatchObject({
         chosen: "tfjs",
         reason:
-          "auto: first available of native > tfjs (native cannot: the qwen3 model needs per-head q/k RMSNorm, which the native kernels do not implement)",
+          "auto: first available of native > tfjs (native cannot: the qwen3 model needs mixture-of-experts MLPs, which the native kernels do not implement)",
       });
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({

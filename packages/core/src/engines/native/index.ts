@@ -1,11 +1,12 @@
 // The native engine, registered under `native`: available where @sftkit/native is built, and then
 // `auto`'s choice unless the plan asks for what it cannot do (a tfjs backend, a family that converts
-// its checkpoint's tensors at load, a decoder feature beyond Llama's such as a sliding window or q/k
-// norms). SFTKIT_ENGINE or the recipe's `train.engine` choose by name.
+// its checkpoint's tensors at load, a model need beyond what needs.ts lists). SFTKIT_ENGINE or the
+// recipe's `train.engine` choose by name.
 import { nativeAvailability } from "../../model/native/load.ts";
 import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { nativeMemoryModel } from "./memory.ts";
+import { nativeMissingNeeds } from "./needs.ts";
 
 /** Features the native engine implements (tested equal to the tfjs engine's). */
 const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
@@ -17,8 +18,9 @@ export function nativeUnsupported(ask: EngineAsk): string | null {
   if (ask.gpu) return "a GPU plan is asked for ($SFTKIT_GPU_MEMORY); native runs on the CPU";
   if (ask.convertsWeights)
     return `model family "${ask.family}" converts its checkpoint's tensors at load, which the native loader does not`;
-  if (ask.modelNeeds.length > 0)
-    return `the ${ask.family} model needs ${ask.modelNeeds.join(", ")}, which the native kernels do not implement`;
+  const needs = nativeMissingNeeds(ask.modelNeeds);
+  if (needs.length > 0)
+    return `the ${ask.family} model needs ${needs.join(", ")}, which the native kernels do not implement`;
   const missing = (ask.features ?? []).filter((f) => !nativeFeatures.has(f.feature));
   if (missing.length)
     return `${missing.map((f) => `${f.path} (${f.feature})`).join(", ")} ${missing.length > 1 ? "are" : "is"} not implemented natively`;

@@ -115,6 +115,23 @@ describe("the native engine's memory model", () => {
     expect(tfjsAt(8192) / tfjsAt(1024)).toBeGreaterThan(12);
   });
 
+  it("counts what q/k norms and sandwich norms keep per token and layer (model.ts LayerSaved)", () => {
+    const plain = qwen("bfloat16");
+    const T = 512;
+    const at = (over: Partial<ModelConfig>) => estimate({ ...plain, ...over }, lora, 1, T).activations;
+    const q = plain.numHeads * plain.headDim;
+    const kv = plain.numKvHeads * plain.headDim;
+    const base = at({});
+    // Kept per layer: q and k before their norms and 1/rms per head; backward: their gradients.
+    const qk = at({ qkNorm: true }) - base;
+    const perToken = 4 * (plain.numLayers * (q + kv + plain.numHeads + plain.numKvHeads) + (q + kv));
+    expect(qk).toBe(Math.round(T * perToken));
+    // Kept: o_proj's and down_proj's outputs and their 1/rms; backward: the two gradients through the norms.
+    const sandwich = at({ sandwichNorms: true }) - base;
+    const d = plain.hiddenSize;
+    expect(sandwich).toBe(Math.round(T * 4 * (plain.numLayers * (2 * d + 2) + 2 * d)));
+  });
+
   it("fills the machine's memory less a margin, not the 4 GiB wasm heap", () => {
     const d = nativeMemoryModel.device();
     expect(d.bytes).toBe(totalmem() - machineMargin(totalmem()));

@@ -34,11 +34,22 @@ interface Dims {
   /** Keys per row over own tokens: (prefix + S) / S. */
   keyRatio: number;
   adapterFloats: number;
+  /** What a family beyond Llama keeps per token and layer: q/k before their norms and 1/rms per head; the
+   * attention and MLP outputs before the sandwich norms and their 1/rms. */
+  familyKept: number;
+  /** What its backward adds per token: the gradients before the q/k norms, through the sandwich norms,
+   * and a fused linear's joined output gradient (qkv_proj, gate_up_proj). */
+  familyBackward: number;
 }
 
 function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
   const S = input.sequenceLength;
   const a = input.adapters;
+  const q = cfg.numHeads * cfg.headDim;
+  const kv = cfg.numKvHeads * cfg.headDim;
+  const fused = linearModules(cfg).some((m) => m.name === "qkv_proj");
+  const qk = cfg.qkNorm ? q + kv : 0;
+  const sandwich = cfg.sandwichNorms ? 2 * cfg.hiddenSize : 0;
   return {
     d: cfg.hiddenSize,
     q: cfg.numHeads * cfg.headDim,
@@ -47,6 +58,9 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
     H: cfg.numHeads,
     keyRatio: (input.prefixLength + S) / S,
     adapterFloats: a ? a.modules.length * a.rank : 0,
+    familyKept:
+      qk + (cfg.qkNorm ? cfg.numHeads + cfg.numKvHeads : 0) + sandwich + (cfg.sandwichNorms ? 2 : 0),
+    familyBackward: qk + sandwich + (fused ? q + 2 * kv + 2 * cfg.intermediateSize : 0),
   };
 }
 
@@ -56,7 +70,7 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
  * head, gate, up and SwiGLU (3F), and x·A per adapted linear.
  */
 export function nativeKeptFloatsPerToken(m: Dims): number {
-  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats;
+  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats + m.familyKept;
 }
 
 /**
@@ -65,7 +79,7 @@ export function nativeKeptFloatsPerToken(m: Dims): number {
  * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F).
  */
 function backwardFloatsPerToken(m: Dims, dropout: boolean): number {
-  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0);
+  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0) + m.familyBackward;
 }
 
 export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {

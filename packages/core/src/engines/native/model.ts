@@ -1,13 +1,17 @@
-// The llama-family decoder (llama, qwen2, mistral) forward and hand-written backward on plain typed
-// arrays, each op one addon kernel: RMSNorm, RoPE, flash attention (GQA, segment ids for packing and
-// padding; memory linear in the sequence), SwiGLU, linears over weights kept in their storage dtype
-// (bf16/f16/NF4 converted tile by tile), and the fused lm-head cross-entropy (no [T, V] logits).
+// The decoder families' forward and hand-written backward on plain typed arrays, each op one addon
+// kernel: RMSNorm, RoPE, flash attention (GQA, segment ids for packing and padding, sliding windows,
+// logit soft-capping; memory linear in the sequence), SwiGLU, linears over weights kept in their storage
+// dtype (bf16/f16/NF4 converted tile by tile), and the fused lm-head cross-entropy (no [T, V] logits).
+// Beyond Llama (as the tfjs engine's llama.ts computes them): q/k norms, fused qkv/gate_up linears,
+// partial rotary, Gemma's (1 + w) norms, scaled embeddings, sandwich norms, GeGLU and local RoPE base.
 import { dropoutMaskValues } from "../../model/adapters/lora.ts";
 import { subSeed } from "../../model/adapters/random.ts";
 import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
+import { layerWindow } from "../../model/families/index.ts";
 import type { NativeAddon, NativeWeight } from "../../model/native/types.ts";
-import { ropeTables } from "../../model/rope.ts";
+import { embeddingScale, ropeTables, rotaryDim } from "../../model/rope.ts";
+import { joinColumns, ropePartial, splitColumns } from "./activations.ts";
 import type { BaseTensor, Stored } from "./weights.ts";
 
 /** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
@@ -68,6 +72,8 @@ interface Ctx {
   T: number;
   cos: Float32Array;
   sin: Float32Array;
+  /** The tables with the local RoPE base (Gemma 3's sliding layers), made on first use. */
+  localRope: () => { cos: Float32Array; sin: Float32Array };
   /** Segment per token (0 = padding) or null (one segment per row). */
   segments: Int32Array | null;
   training: boolean;
@@ -85,15 +91,27 @@ interface LoraSaved {
   xa: Float32Array;
 }
 
+/** A norm's input and 1/rms per row (what its backward needs). */
+interface NormSaved {
+  x: Float32Array;
+  rstd: Float32Array;
+}
+
 interface LayerSaved {
   x: Float32Array;
   rstd1: Float32Array;
   h1: Float32Array;
+  /** q and k before their per-head norms (q/k norm families). */
+  qNorm: NormSaved | null;
+  kNorm: NormSaved | null;
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
   attn: Float32Array;
   lse: Float32Array;
+  /** o_proj's and down_proj's outputs before the sandwich norms (Gemma). */
+  attnNorm: NormSaved | null;
+  mlpNorm: NormSaved | null;
   x1: Float32Array;
   rstd2: Float32Array;
   h2: Float32Array;
@@ -115,19 +133,10 @@ export function nativeWeight(s: Stored): NativeWeight {
   return s.dtype === "nf4" ? { ...s.q, dtype: "nf4" } : s;
 }
 
-type Seven = [
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-  LinearModule,
-];
-
 export class NativeModel {
-  readonly modules: Seven;
+  readonly modules: LinearModule[];
   private readonly order: string[];
+  private readonly byName: Map<string, LinearModule>;
 
   constructor(
     private readonly addon: NativeAddon,
@@ -135,8 +144,15 @@ export class NativeModel {
     readonly base: Map<string, BaseTensor>,
     readonly train: Trainables,
   ) {
-    this.modules = linearModules(config) as Seven;
+    this.modules = linearModules(config);
     this.order = this.modules.map((m) => m.name);
+    this.byName = new Map(this.modules.map((m) => [m.name, m]));
+  }
+
+  private mod(name: LinearModule["name"]): LinearModule {
+    const m = this.byName.get(name);
+    if (!m) throw new Error(`native model: no ${name} linear`);
+    return m;
   }
 
   private w(name: string): BaseTensor {
@@ -176,11 +192,22 @@ export class NativeModel {
     for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
   }
 
-  private norm(x: Float32Array, name: string, rows: number): { y: Float32Array; rstd: Float32Array } {
-    const d = this.config.hiddenSize;
+  /** A norm's weight as it scales: w, or 1 + w where the family stores it so (Gemma). */
+  private normWeight(name: string): Float32Array {
+    const w = this.f32(name);
+    return this.config.normUnitOffset ? w.map((v) => 1 + v) : w;
+  }
+
+  /** RMSNorm of `rows` rows of width d (the hidden size, or a head's for q/k norms). */
+  private norm(
+    x: Float32Array,
+    name: string,
+    rows: number,
+    d = this.config.hiddenSize,
+  ): { y: Float32Array; rstd: Float32Array } {
     const y = new Float32Array(rows * d);
     const rstd = new Float32Array(rows);
-    this.addon.rmsNormForward(x, this.f32(name), y, rstd, rows, d, this.config.rmsNormEps);
+    this.addon.rmsNormForward(x, this.normWeight(name), y, rstd, rows, d, this.config.rmsNormEps);
     return { y, rstd };
   }
 
@@ -192,12 +219,13 @@ export class NativeModel {
     name: string,
     dx: Float32Array,
     rows: number,
+    d = this.config.hiddenSize,
   ) {
-    const d = this.config.hiddenSize;
     const g = this.train.baseGrads.get(name);
     const tmp = new Float32Array(rows * d);
+    // d(1 + w) = dw: the gradient of Gemma's stored weight is the plain one.
     const dw = g ? new Float32Array(d) : null;
-    this.addon.rmsNormBackward(dy, x, this.f32(name), rstd, tmp, dw, rows, d);
+    this.addon.rmsNormBackward(dy, x, this.normWeight(name), rstd, tmp, dw, rows, d);
     this.addInto(dx, tmp);
     if (g && dw) this.addInto(g, dw);
   }
@@ -284,6 +312,43 @@ export class NativeModel {
     }
   }
 
+  /** The RoPE tables of layer l: the local base's on Gemma 3's sliding layers. */
+  private ropeFor(l: number, ctx: Ctx): { cos: Float32Array; sin: Float32Array } {
+    const cfg = this.config;
+    return layerWindow(cfg, l) != null && cfg.ropeLocalTheta !== undefined ? ctx.localRope() : ctx;
+  }
+
+  /** RoPE (or its inverse) in place on x [T, heads * hd], over the rotary part of each head. */
+  private rope(
+    x: Float32Array,
+    t: { cos: Float32Array; sin: Float32Array },
+    T: number,
+    heads: number,
+    inverse: boolean,
+  ) {
+    const hd = this.config.headDim;
+    const rot = rotaryDim(this.config);
+    if (rot < hd) ropePartial(x, t.cos, t.sin, T, heads, hd, rot, inverse);
+    else this.addon.rope(x, t.cos, t.sin, x, T, heads, hd, inverse);
+  }
+
+  /** The per-head RMSNorm of q or k before RoPE (Qwen3, Gemma 3), or nothing. */
+  private headNorm(l: number, which: "q_norm" | "k_norm", x: Float32Array, rows: number) {
+    if (!this.config.qkNorm) return null;
+    const n = this.norm(x, `model.layers.${l}.self_attn.${which}.weight`, rows, this.config.headDim);
+    return { y: n.y, saved: { x, rstd: n.rstd } };
+  }
+
+  /** The attention's score scale (query_pre_attn_scalar^-0.5 where the config has one), window and soft-cap. */
+  private attentionShape(l: number): { scale: number; window: number; softcap: number } {
+    const cfg = this.config;
+    return {
+      scale: (cfg.queryPreAttnScalar ?? cfg.headDim) ** -0.5,
+      window: layerWindow(cfg, l) ?? 0,
+      softcap: cfg.attnLogitSoftcap ?? 0,
+    };
+  }
+
   private layer(
     l: number,
     x: Float32Array,
@@ -295,24 +360,34 @@ export class NativeModel {
     const H = cfg.numHeads;
     const KV = cfg.numKvHeads;
     const hd = cfg.headDim;
-    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
     const pre = `model.layers.${l}`;
     const lora = new Map<string, LoraSaved>();
     const sv = keep ? lora : null;
+    const fused = this.byName.has("qkv_proj");
     const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
-    const q = this.linear(l, mq, n1.y, ctx, sv);
-    const k = this.linear(l, mk, n1.y, ctx, sv);
-    const v = this.linear(l, mv, n1.y, ctx, sv);
-    this.addon.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
-    this.addon.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
+    // A fused qkv_proj's output is q, k, v side by side (transformers' Phi3Attention slices it so).
+    const [qp, kp, v] = fused
+      ? splitColumns(this.linear(l, this.mod("qkv_proj"), n1.y, ctx, sv), T, [H * hd, KV * hd, KV * hd])
+      : [
+          this.linear(l, this.mod("q_proj"), n1.y, ctx, sv),
+          this.linear(l, this.mod("k_proj"), n1.y, ctx, sv),
+          this.linear(l, this.mod("v_proj"), n1.y, ctx, sv),
+        ];
+    const qn = this.headNorm(l, "q_norm", qp!, T * H);
+    const kn = this.headNorm(l, "k_norm", kp!, T * KV);
+    const q = qn ? qn.y : qp!;
+    const k = kn ? kn.y : kp!;
+    const tables = this.ropeFor(l, ctx);
+    this.rope(q, tables, T, H, false);
+    this.rope(k, tables, T, KV, false);
     let K = S;
     let kAll: Float32Array = k;
-    let vAll: Float32Array = v;
+    let vAll: Float32Array = v!;
     const cache = ctx.cache;
     if (cache) {
       const w = KV * hd;
       cache.keys[l]!.set(k, cache.length * w);
-      cache.values[l]!.set(v, cache.length * w);
+      cache.values[l]!.set(v!, cache.length * w);
       K = cache.length + S;
       kAll = cache.keys[l]!.subarray(0, K * w);
       vAll = cache.values[l]!.subarray(0, K * w);
@@ -331,42 +406,87 @@ export class NativeModel {
           vAll.set(ctx.prefix.subarray(at + w, at + 2 * w), (b * K + p) * w);
         }
         kAll.set(k.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
-        vAll.set(v.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
+        vAll.set(v!.subarray(b * S * w, (b + 1) * S * w), (b * K + P) * w);
       }
     }
     const attn = new Float32Array(T * H * hd);
     const lse = new Float32Array(B * H * S);
-    const sc = 1 / Math.sqrt(hd);
-    this.addon.flashAttentionForward(q, kAll, vAll, ctx.segments, attn, lse, B, S, K, H, KV, hd, sc);
-    const x1 = this.linear(l, mo, attn, ctx, sv);
+    const a = this.attentionShape(l);
+    this.addon.flashAttentionForward(
+      q,
+      kAll,
+      vAll,
+      ctx.segments,
+      attn,
+      lse,
+      B,
+      S,
+      K,
+      H,
+      KV,
+      hd,
+      a.scale,
+      a.window,
+      a.softcap,
+    );
+    // Gemma's sandwich: the attention and MLP outputs are normed before their residual adds.
+    const sandwich = cfg.sandwichNorms ?? false;
+    const attnOut = this.linear(l, this.mod("o_proj"), attn, ctx, sv);
+    const na = sandwich ? this.norm(attnOut, `${pre}.post_attention_layernorm.weight`, T) : null;
+    const x1 = na ? na.y : attnOut;
     this.addInto(x1, x);
-    const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
-    const g = this.linear(l, mg, n2.y, ctx, sv);
-    const u = this.linear(l, mu, n2.y, ctx, sv);
-    const act = new Float32Array(g.length);
-    this.addon.swigluForward(g, u, act, g.length);
-    const out = this.linear(l, md, act, ctx, sv);
+    const n2 = this.norm(
+      x1,
+      `${pre}.${sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`,
+      T,
+    );
+    const ffn = cfg.intermediateSize;
+    // A fused gate_up_proj's output is gate then up (transformers' Phi3MLP chunk(2)).
+    const [g, u] = this.byName.has("gate_up_proj")
+      ? splitColumns(this.linear(l, this.mod("gate_up_proj"), n2.y, ctx, sv), T, [ffn, ffn])
+      : [
+          this.linear(l, this.mod("gate_proj"), n2.y, ctx, sv),
+          this.linear(l, this.mod("up_proj"), n2.y, ctx, sv),
+        ];
+    const act = new Float32Array(g!.length);
+    if (cfg.hiddenAct === "gelu_pytorch_tanh") this.addon.gegluForward(g!, u!, act, g!.length);
+    else this.addon.swigluForward(g!, u!, act, g!.length);
+    const mlp = this.linear(l, this.mod("down_proj"), act, ctx, sv);
+    const nm = sandwich ? this.norm(mlp, `${pre}.post_feedforward_layernorm.weight`, T) : null;
+    const out = nm ? nm.y : mlp;
     this.addInto(out, x1);
     if (!keep) return { out, saved: null };
-    const saved = {
+    const saved: LayerSaved = {
       K,
       x,
       rstd1: n1.rstd,
       h1: n1.y,
+      qNorm: qn?.saved ?? null,
+      kNorm: kn?.saved ?? null,
       q,
       k: kAll,
       v: vAll,
       attn,
       lse,
+      attnNorm: na ? { x: attnOut, rstd: na.rstd } : null,
+      mlpNorm: nm ? { x: mlp, rstd: nm.rstd } : null,
       x1,
       rstd2: n2.rstd,
       h2: n2.y,
-      g,
-      u,
+      g: g!,
+      u: u!,
       act,
       lora,
     };
     return { out, saved };
+  }
+
+  /** dy through a sandwich norm (the gradient of its input), or dy itself without one. */
+  private sandwichBack(dy: Float32Array, n: NormSaved | null, name: string, T: number): Float32Array {
+    if (!n) return dy;
+    const dx = new Float32Array(dy.length);
+    this.normBack(dy, n.x, n.rstd, name, dx, T);
+    return dx;
   }
 
   private layerBack(l: number, s: LayerSaved, dy: Float32Array, ctx: Ctx): Float32Array {
@@ -376,24 +496,32 @@ export class NativeModel {
     const KV = cfg.numKvHeads;
     const hd = cfg.headDim;
     const d = cfg.hiddenSize;
-    const [mq, mk, mv, mo, mg, mu, md] = this.modules;
     const pre = `model.layers.${l}`;
+    const sandwich = cfg.sandwichNorms ?? false;
+    const dmlp = this.sandwichBack(dy, s.mlpNorm, `${pre}.post_feedforward_layernorm.weight`, T);
     const dact = new Float32Array(s.act.length);
-    this.linearBack(l, md, s.act, dy, dact, T, s.lora);
+    this.linearBack(l, this.mod("down_proj"), s.act, dmlp, dact, T, s.lora);
     const dg = new Float32Array(s.g.length);
     const du = new Float32Array(s.u.length);
-    this.addon.swigluBackward(dact, s.g, s.u, dg, du, s.g.length);
+    if (cfg.hiddenAct === "gelu_pytorch_tanh") this.addon.gegluBackward(dact, s.g, s.u, dg, du, s.g.length);
+    else this.addon.swigluBackward(dact, s.g, s.u, dg, du, s.g.length);
     const dh2 = new Float32Array(T * d);
-    this.linearBack(l, mg, s.h2, dg, dh2, T, s.lora);
-    this.linearBack(l, mu, s.h2, du, dh2, T, s.lora);
+    if (this.byName.has("gate_up_proj"))
+      this.linearBack(l, this.mod("gate_up_proj"), s.h2, joinColumns([dg, du], T), dh2, T, s.lora);
+    else {
+      this.linearBack(l, this.mod("gate_proj"), s.h2, dg, dh2, T, s.lora);
+      this.linearBack(l, this.mod("up_proj"), s.h2, du, dh2, T, s.lora);
+    }
     const dx1 = Float32Array.from(dy);
-    this.normBack(dh2, s.x1, s.rstd2, `${pre}.post_attention_layernorm.weight`, dx1, T);
+    const n2 = `${pre}.${sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm"}.weight`;
+    this.normBack(dh2, s.x1, s.rstd2, n2, dx1, T);
+    const dattnOut = this.sandwichBack(dx1, s.attnNorm, `${pre}.post_attention_layernorm.weight`, T);
     const dattn = new Float32Array(T * H * hd);
-    this.linearBack(l, mo, s.attn, dx1, dattn, T, s.lora);
+    this.linearBack(l, this.mod("o_proj"), s.attn, dattnOut, dattn, T, s.lora);
     const dq = new Float32Array(s.q.length);
     let dk = new Float32Array(s.k.length);
     let dv = new Float32Array(s.v.length);
-    const sc = 1 / Math.sqrt(hd);
+    const a = this.attentionShape(l);
     const seg = ctx.segments;
     this.addon.flashAttentionBackward(
       s.q,
@@ -412,7 +540,9 @@ export class NativeModel {
       H,
       KV,
       hd,
-      sc,
+      a.scale,
+      a.window,
+      a.softcap,
     );
     if (s.K > S) {
       // Split off the prefix keys' gradients into the table's (summed over rows).
@@ -435,14 +565,43 @@ export class NativeModel {
       dk = own(dk, 0);
       dv = own(dv, w);
     }
-    this.addon.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
-    this.addon.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
+    const tables = this.ropeFor(l, ctx);
+    this.rope(dq, tables, T, H, true);
+    this.rope(dk, tables, T, KV, true);
+    const dqp = this.headNormBack(l, "q_norm", dq, s.qNorm, T * H);
+    const dkp = this.headNormBack(l, "k_norm", dk, s.kNorm, T * KV);
     const dh1 = new Float32Array(T * d);
-    this.linearBack(l, mq, s.h1, dq, dh1, T, s.lora);
-    this.linearBack(l, mk, s.h1, dk, dh1, T, s.lora);
-    this.linearBack(l, mv, s.h1, dv, dh1, T, s.lora);
+    if (this.byName.has("qkv_proj"))
+      this.linearBack(l, this.mod("qkv_proj"), s.h1, joinColumns([dqp, dkp, dv], T), dh1, T, s.lora);
+    else {
+      this.linearBack(l, this.mod("q_proj"), s.h1, dqp, dh1, T, s.lora);
+      this.linearBack(l, this.mod("k_proj"), s.h1, dkp, dh1, T, s.lora);
+      this.linearBack(l, this.mod("v_proj"), s.h1, dv, dh1, T, s.lora);
+    }
     this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
     return dx1;
+  }
+
+  /** The gradient before a per-head q/k norm, given the one after it (dy itself without the norm). */
+  private headNormBack(
+    l: number,
+    which: "q_norm" | "k_norm",
+    dy: Float32Array,
+    n: NormSaved | null,
+    rows: number,
+  ): Float32Array {
+    if (!n) return dy;
+    const dx = new Float32Array(dy.length);
+    this.normBack(
+      dy,
+      n.x,
+      n.rstd,
+      `model.layers.${l}.self_attn.${which}.weight`,
+      dx,
+      rows,
+      this.config.headDim,
+    );
+    return dx;
   }
 
   /** Embedding rows of `ids`, [n, d] float32. */
@@ -464,6 +623,14 @@ export class NativeModel {
     return out;
   }
 
+  /** Gemma's embeddings times sqrt(hidden) in the model dtype, in place (and so their gradient). */
+  private scaleEmbeddings(x: Float32Array): Float32Array {
+    if (!this.config.embeddingScale) return x;
+    const c = embeddingScale(this.config);
+    for (let i = 0; i < x.length; i++) x[i]! *= c;
+    return x;
+  }
+
   private headName(): string {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
@@ -473,14 +640,23 @@ export class NativeModel {
     const P = this.train.prefix?.virtualTokens ?? 0;
     // Positions continue after the prefix, as the tfjs engine's.
     const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
-    const { cos, sin } = ropeTables(this.config, positions);
+    const cfg = this.config;
+    const { cos, sin } = ropeTables(cfg, positions);
     const T = b.batch * b.seqLen;
+    let local: { cos: Float32Array; sin: Float32Array } | null = null;
     return {
       B: b.batch,
       S: b.seqLen,
       T,
       cos,
       sin,
+      localRope: () => {
+        local ??= ropeTables(
+          { ...cfg, ropeTheta: cfg.ropeLocalTheta ?? cfg.ropeTheta, ropeScaling: null },
+          positions,
+        );
+        return local;
+      },
       segments: cache ? null : (b.segments ?? null),
       training,
       seed,
@@ -507,7 +683,7 @@ export class NativeModel {
     let trainedTokens = 0;
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
-    let x = this.embed(b.ids);
+    let x = this.scaleEmbeddings(this.embed(b.ids));
     const saved: (LayerSaved | Float32Array)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -531,6 +707,7 @@ export class NativeModel {
       1,
       false,
       this.headRows(dh !== null),
+      cfg.finalLogitSoftcap ?? 0,
     );
     if (!dh) return { lossSum: ce.loss, trainedTokens };
     let dx: Float32Array = new Float32Array(T * d);
@@ -542,6 +719,7 @@ export class NativeModel {
       saved[l] = new Float32Array(0);
       dx = this.layerBack(l, s, dx, ctx);
     }
+    this.scaleEmbeddings(dx);
     const gE = this.train.baseGrads.get("model.embed_tokens.weight");
     if (gE) this.addon.embeddingScatterAdd(dx, b.ids, gE, gE.length / d, d, null);
     if (ctx.dPrefix) this.train.prefix!.backward(ctx.dPrefix);
@@ -601,7 +779,7 @@ export class NativeModel {
     const d = this.config.hiddenSize;
     const b: TokenBatch = { batch: 1, seqLen: ids.length, ids: Int32Array.from(ids) };
     const ctx = this.context(b, false, 0, cache);
-    let x = this.embed(b.ids);
+    let x = this.scaleEmbeddings(this.embed(b.ids));
     for (let l = 0; l < this.config.numLayers; l++) x = this.layer(l, x, ctx, false).out;
     cache.length += ids.length;
     const fin = this.norm(x.subarray((ids.length - 1) * d), "model.norm.weight", 1);
@@ -617,6 +795,8 @@ export class NativeModel {
         for (let j = 0; j < d; j++) dot += fin.y[j]! * rows.data[r * d + j]!;
         logits[id] = dot;
       });
+    const cap = this.config.finalLogitSoftcap;
+    if (cap != null) for (let i = 0; i < V; i++) logits[i] = cap * Math.tanh(logits[i]! / cap);
     return logits;
   }
 }

@@ -8,6 +8,7 @@ import { dequantizeNF4, type NF4Tensor } from "../../model/adapters/nf4.ts";
 import { INDEX_FILE, SINGLE_FILE } from "../../model/checkpoint.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { decodeToF32, encodeFromF32 } from "../../model/dtype.ts";
+import { tensorKinds } from "../../model/families/index.ts";
 import { expectedTensors } from "../../model/llama.ts";
 import { checkShape, SafetensorsError, SafetensorsFile } from "../../model/safetensors.ts";
 
@@ -169,9 +170,11 @@ export function randomBaseTensors(
 ): Map<string, BaseTensor> {
   const out = new Map<string, BaseTensor>();
   const dtype = cfg.torchDtype === "bfloat16" ? "bf16" : cfg.torchDtype === "float16" ? "f16" : "f32";
-  expectedTensors(cfg).forEach(({ name, shape }, i) => {
+  expectedTensors(cfg).forEach(({ name, shape, kind }, i) => {
     let data: Float32Array;
-    if (name.endsWith("norm.weight")) data = new Float32Array(numel(shape)).fill(1);
+    // As the tfjs engine's randomModel: Gemma's (1 + weight) norms start at 0.
+    if (tensorKinds[kind].init === "ones")
+      data = new Float32Array(numel(shape)).fill(cfg.normUnitOffset ? 0 : 1);
     else {
       const t = tf.randomNormal(shape, 0, std, "float32", seed * 7919 + i);
       data = t.dataSync() as Float32Array;

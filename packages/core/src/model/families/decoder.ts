@@ -53,6 +53,8 @@ export type SlidingWindowKeys =
   | "none"
   /** `sliding_window` on every layer; absent means 4096, null means none (MistralConfig). */
   | "mistral"
+  /** `sliding_window` on every layer; absent or null means none (Phi3Config). */
+  | "phi3"
   /** `use_sliding_window` + `sliding_window` on layers >= `max_window_layers`, or as `layer_types` says (Qwen2Config, Qwen3Config). */
   | "qwen"
   /** `sliding_window` (default 4096) on the layers `layer_types` says, else every other one from layer 0 (Gemma2Config). */
@@ -509,6 +511,7 @@ function parseWindow(
     const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
     return w == null ? {} : { slidingWindow: w };
   }
+  if (keys === "phi3") return j.sliding_window == null ? {} : { slidingWindow: j.sliding_window };
   // Qwen2Config/Qwen3Config: `sliding_window = sliding_window if use_sliding_window else None`.
   if (keys === "qwen" && !j.use_sliding_window) return {};
   const w = j.sliding_window === undefined ? 4096 : j.sliding_window;
@@ -534,7 +537,7 @@ function parseWindow(
 function windowHfKeys(cfg: ModelConfig, keys: SlidingWindowKeys): Record<string, unknown> {
   if (keys === "none") return {};
   const w = cfg.slidingWindow ?? null;
-  if (keys === "mistral") return { sliding_window: w };
+  if (keys === "mistral" || keys === "phi3") return { sliding_window: w };
   const qwen = keys === "qwen";
   if (w == null) return qwen ? { use_sliding_window: false, sliding_window: null } : { sliding_window: null };
   const layerTypes =

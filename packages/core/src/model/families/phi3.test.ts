@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { countParameters } from "../config.ts";
 import { factors, phi4MiniJson as phi4Mini } from "../phi3.testing.ts";
-import { beyondLlama, ModelConfigError, parseHfConfig, toHfConfig } from "./index.ts";
+import { beyondLlama, layerWindow, ModelConfigError, parseHfConfig, toHfConfig } from "./index.ts";
 import { phi3 } from "./phi3.ts";
 
 function errorOf(json: unknown): string {
@@ -89,6 +89,17 @@ describe("the phi3 family", () => {
     expect(bare.rope_scaling).toEqual(phi4Mini.rope_scaling);
     expect(bare).toMatchObject({ original_max_position_embeddings: 4096, partial_rotary_factor: 0.75 });
     expect(parseHfConfig(bare, "again")).toEqual(cfg);
+  });
+
+  it("reads sliding_window as Phi3Config does: on every layer where set, none when absent or null; writes it back", () => {
+    const windowed = parseHfConfig({ ...phi4Mini, sliding_window: 2047 }, "c");
+    expect(windowed.slidingWindow).toBe(2047);
+    expect(Array.from({ length: windowed.numLayers }, (_, l) => layerWindow(windowed, l))).toEqual(
+      Array(windowed.numLayers).fill(2047),
+    );
+    expect(toHfConfig(windowed).sliding_window).toBe(2047);
+    for (const off of [null, undefined])
+      expect(parseHfConfig({ ...phi4Mini, sliding_window: off }, "c").slidingWindow).toBeUndefined();
   });
 
   it("defaults as Phi3Config does: full rotary, original context 4096 for longrope, no scaling", () => {

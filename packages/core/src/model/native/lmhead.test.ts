@@ -15,9 +15,11 @@ function reference(
   V: number,
   d: number,
   gs: number,
+  softcap = 0,
 ) {
   const T = targets.length;
-  const logits = matmulBt(h, w, T, V, d);
+  const raw = matmulBt(h, w, T, V, d);
+  const logits = softcap > 0 ? raw.map((z) => softcap * Math.tanh(z / softcap)) : raw;
   const dh = new Float64Array(T * d);
   const dW = new Float64Array(V * d);
   let loss = 0;
@@ -33,7 +35,8 @@ function reference(
     const lse = mx + Math.log(sum);
     loss += lse - z[y]!;
     for (let j = 0; j < V; j++) {
-      const g = gs * (Math.exp(z[j]! - lse) - (j === y ? 1 : 0));
+      const slope = softcap > 0 ? 1 - (z[j]! / softcap) ** 2 : 1;
+      const g = gs * (Math.exp(z[j]! - lse) - (j === y ? 1 : 0)) * slope;
       for (let c = 0; c < d; c++) {
         dh[t * d + c]! += g * w[j * d + c]!;
         dW[j * d + c]! += g * h[t * d + c]!;
@@ -64,6 +67,24 @@ describe.skipIf(skip)(title, () => {
     expect(maxRelDiff(dh, ref.dh)).toBeLessThan(1e-5);
     expect(maxRelDiff(dW, ref.dW)).toBeLessThan(1e-5);
     expect(Array.from(dh.subarray(d, 2 * d))).toEqual(new Array(d).fill(0));
+  });
+
+  it("final-logit soft-capping: the loss of the capped logits and the gradient through the cap", () => {
+    const [T, V, d] = [11, 50, 8];
+    const h = rand(T * d, 7, 2);
+    const w = rand(V * d, 8, 2);
+    const targets = targetsFor(T, V, 9, 5);
+    const ref = reference(h, w, targets, V, d, 0.5, 3);
+    const dh = new Float32Array(T * d);
+    const dW = new Float32Array(V * d);
+    const head = { dtype: "f32" as const, data: w };
+    const r = addon().lmHeadCrossEntropy(h, head, targets, dh, dW, T, V, d, 0.5, false, null, 3);
+    expect(Math.abs(r.loss - ref.loss) / ref.loss).toBeLessThan(1e-6);
+    expect(maxRelDiff(dh, ref.dh)).toBeLessThan(1e-5);
+    expect(maxRelDiff(dW, ref.dW)).toBeLessThan(1e-5);
+    expect(() =>
+      addon().lmHeadCrossEntropy(h, head, targets, null, null, T, V, d, 1, false, null, -1),
+    ).toThrow(/softcap >= 0/);
   });
 
   it("bf16 and f16 heads: the gradient of the rounded head, dh and dW accumulated", () => {
