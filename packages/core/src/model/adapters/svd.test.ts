@@ -90,7 +90,10 @@ describe("PiSSA factors (PEFT's LoraLayer.pissa_init)", () => {
       }
     let res2 = 0;
     for (let i = 0; i < out * inF; i++) res2 += f.residual[i]! ** 2;
-    expect(res2).toBeCloseTo(sigma.slice(r).reduce((s, x) => s + x * x, 0), 4);
+    expect(res2).toBeCloseTo(
+      sigma.slice(r).reduce((s, x) => s + x * x, 0),
+      4,
+    );
     for (let o = 0; o < out; o++)
       for (let c = 0; c < inF; c++) {
         let ba = 0;

@@ -117,7 +117,8 @@ export function exactSvd(w: Float64Array, rows: number, cols: number, rank: numb
       for (let i = 0; i < rows; i++) u[i * r + j] = vectors[i * rows + j]!;
     }
     const ut = matmul(u, w, r, rows, cols, true);
-    for (let j = 0; j < r; j++) for (let c = 0; c < cols; c++) vt[j * cols + c] = ut[j * cols + c]! / (s[j] || 1);
+    for (let j = 0; j < r; j++)
+      for (let c = 0; c < cols; c++) vt[j * cols + c] = ut[j * cols + c]! / (s[j] || 1);
   } else {
     // Wᵀ·W = V Σ² Vᵀ, then U = W V Σ⁻¹.
     const { values, vectors } = symmetricEigen(matmul(w, w, cols, rows, cols, true), cols);
