@@ -248,21 +248,40 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         use_rslora: m.rslora,
         ...(m.modulesToSave ? { modules_to_save: peftModulesToSave(m, f.tied) } : {}),
         ...(m.dora ? { use_dora: true } : {}),
+        ...(m.init ? { init_lora_weights: m.init } : {}),
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
     },
-    notes:
-      m.loraPlusRatio === undefined
+    notes: [
+      ...(m.loraPlusRatio === undefined
         ? []
         : [
             {
-              kind: "approximate",
+              kind: "approximate" as const,
               path: ["method", "loraPlusRatio"],
               message: "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
               hint: "or use --target axolotl (loraplus_lr_ratio)",
             },
-          ],
+          ]),
+      ...pissaSavedNote(m, "TRL"),
+    ],
   };
+}
+
+/**
+ * Trainers save a PiSSA adapter as trained: it applies to the residual base, not to the original one the
+ * sftkit adapter (converted as PEFT's save_pretrained(path_initial_model_for_weight_conversion) does) applies to.
+ */
+function pissaSavedNote(m: LoraSettings, target: string): ExportNote[] {
+  if (!m.init) return [];
+  return [
+    {
+      kind: "approximate",
+      path: ["method", "init"],
+      message: `${target} saves the PiSSA adapter unconverted: it applies to the residual base W - s·B0·A0, not to the original base`,
+      hint: "convert it with PeftModel.save_pretrained(out, path_initial_model_for_weight_conversion=<the adapter saved before training>), or use the merged model",
+    },
+  ];
 }
 
 /** Axolotl's LoRA fields, after `adapter` (and a quantized base's fields) the caller sets. */
@@ -280,6 +299,8 @@ export function loraAxolotl(
   else fields.lora_target_modules = f.targetModules(m.targets);
   fields.peft_use_rslora = m.rslora;
   if (m.dora) fields.peft_use_dora = true;
+  if (m.init) fields.peft_init_lora_weights = m.init;
+  notes.push(...pissaSavedNote(m, "Axolotl"));
   if (m.loraPlusRatio !== undefined) fields.loraplus_lr_ratio = m.loraPlusRatio;
   if (m.modulesToSave) fields.lora_modules_to_save = peftModulesToSave(m, f.tied);
   const changed = f.changedSpecialTokens;
