@@ -106,7 +106,7 @@ describe("modulesToSave on a model with tied embeddings", () => {
       ["warning", "method.modulesToSave.0", r.lineOf('"embed_tokens"')],
     ]);
     expect(r.result.diagnostics.find((x) => x.code === "sft/tied-modules-to-save")!.hint).toContain(
-      "ensure_weight_tying=True",
+      '"ensure_weight_tying": true',
     );
   });
 

@@ -167,7 +167,7 @@ export function checkTiedModules(m: LoraSettings, cfg: ModelConfig): MethodProbl
       severity: "warning",
       code: "sft/tied-modules-to-save",
       path: ["method", "modulesToSave", i],
-      message: `the ${cfg.architecture} model ties lm_head to embed_tokens: it has no lm_head weight of its own, so "lm_head" here trains nothing (PEFT would find no separate module to save, or untie a copy of the head)`,
+      message: `the ${cfg.architecture} model ties lm_head to embed_tokens: it has no lm_head weight of its own, so "lm_head" here trains nothing (PEFT, given lm_head, would train an untied copy of the head unless ensure_weight_tying: true, PEFT >= 0.18)`,
       hint: s.includes("embed_tokens")
         ? 'drop "lm_head": "embed_tokens" already trains the shared table (input embedding and head)'
         : 'write modulesToSave: ["embed_tokens"], which trains the shared table (input embedding and head)',
@@ -179,7 +179,7 @@ export function checkTiedModules(m: LoraSettings, cfg: ModelConfig): MethodProbl
       code: "sft/tied-modules-to-save",
       path: ["method", "modulesToSave", j],
       message: `the ${cfg.architecture} model ties lm_head to embed_tokens: sftkit trains the one shared table, but PEFT saves embed_tokens alone and, without ensure_weight_tying: true (PEFT >= 0.18), keeps the head on the base table when the adapter loads`,
-      hint: 'load the adapter with LoraConfig(ensure_weight_tying=True) on PEFT >= 0.18, or use the merged model (save: "merged" or "both")',
+      hint: 'on PEFT >= 0.18 set "ensure_weight_tying": true in the adapter_config.json before loading the adapter, or use the merged model (save: "merged" or "both")',
     });
   return problems;
 }
