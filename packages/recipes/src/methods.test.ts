@@ -16,6 +16,11 @@ describe("method presets", () => {
     expect(quantization).toEqual({ blockSize: 64, doubleQuant: true });
   });
 
+  it("pissa is the lora preset started from the principal components (scale 1, no dropout)", () => {
+    const r = MethodSchema.parse(methods.pissa);
+    expect(r).toMatchObject({ kind: "lora", init: "pissa_niter_4", rank: 16, alpha: 16, dropout: 0 });
+  });
+
   it("a recipe can use a preset and change one field", () => {
     const r = parseRecipe({
       model: { path: "." },

@@ -57,7 +57,43 @@ function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Method): number 
   let floats = 0;
   for (const m of linears) floats -= adapted.has(m.name) ? 0 : m.inFeatures;
   if (mem.adapters) floats += adapted.size * mem.adapters.rank;
-  return floats;
+  return floats + doraFloatsPerTokenPerLayer(cfg, method);
+}
+
+/** DoRA's settings when the method uses it (its LoRA piece), else null. */
+function doraOf(method: Method) {
+  const lora = methodDefinition(method).pieces(method).lora;
+  return lora?.dora ? lora : null;
+}
+
+/**
+ * DoRA on tfjs (model/adapters/dora.ts), per adapted linear: tfjs's broadcasting mul and add keep both operands,
+ * so the base and LoRA outputs and both scaled terms stay ([T, out] each), plus the output with its bias before
+ * the bias is taken off; with dropout, the undropped input and the mask ([T, in] each). Measured in
+ * compile/memory-dora.test.ts.
+ */
+function doraFloatsPerTokenPerLayer(cfg: ModelConfig, method: Method): number {
+  const dora = doraOf(method);
+  if (!dora) return 0;
+  const targets = adaptedModules(cfg, dora.targets);
+  return linearModules(cfg)
+    .filter((m) => targets.includes(m.name))
+    .reduce((a, m) => a + (m.bias ? 5 : 4) * m.outFeatures + (dora.dropout > 0 ? 2 * m.inFeatures : 0), 0);
+}
+
+/**
+ * DoRA's bytes beside the activations on tfjs: the column-norm buffers every adapted linear keeps ([out]: the
+ * norm and the factors m/n, m/n − 1, s·m/n), and the transient W + s·A·B with A·B ([in, out] each) of the largest
+ * one while its norm is computed.
+ */
+export function doraBufferBytes(cfg: ModelConfig, method: Method): number {
+  const dora = doraOf(method);
+  if (!dora) return 0;
+  const targets = adaptedModules(cfg, dora.targets);
+  const adapted = linearModules(cfg).filter((m) => targets.includes(m.name));
+  const norms = adapted.reduce((a, m) => a + 4 * m.outFeatures, 0) * cfg.numLayers;
+  const largest = Math.max(0, ...adapted.map((m) => m.inFeatures * m.outFeatures));
+  return 4 * (norms + 2 * largest);
 }
 
 /**
@@ -183,7 +219,8 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
     optimizerState +
     activations +
     logits +
-    dequant;
+    dequant +
+    doraBufferBytes(cfg, method);
   const workspace = Math.round(base * 0.1);
   const peak = base + workspace;
   return {

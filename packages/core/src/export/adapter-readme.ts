@@ -14,6 +14,8 @@ export interface AdapterReadme {
   newTokens: string[];
   /** The token generation should stop on (the trained end token), and the ids generation_config lists. */
   stop: { text: string | null; ids: number[] };
+  /** PiSSA's init_lora_weights when the run started from it (the adapter is saved converted to plain LoRA). */
+  pissa?: { init: string; rank: number };
 }
 
 const py = (s: string) => JSON.stringify(s);
@@ -41,6 +43,11 @@ export function adapterReadme(r: AdapterReadme): string {
     r.newTokens.length
       ? `- **Resize first:** the tokenizer here adds ${r.newTokens.length} token(s) (${r.newTokens.map((t) => `\`${t}\``).join(", ")}); resize the base's embeddings to \`len(tokenizer)\` before loading the adapter.`
       : "- **Tokenizer:** load it from this folder (it carries the chat template trained on).",
+    ...(r.pissa
+      ? [
+          `- **Initialisation:** PiSSA (\`init_lora_weights="${r.pissa.init}"\`) at rank ${r.pissa.rank}, saved converted to a plain LoRA of rank ${2 * r.pissa.rank} that applies to the original base (as PEFT's \`save_pretrained(path_initial_model_for_weight_conversion=...)\` writes it), so \`init_lora_weights\` is \`true\` here: loading must not decompose the base again.`,
+        ]
+      : []),
     stop.ids.length
       ? `- **Stop on:** ${stopName}. \`generation_config.json\` here lists it, but PEFT does not load that file: set it as below.`
       : "",

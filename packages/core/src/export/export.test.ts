@@ -229,6 +229,25 @@ describe("current spellings of the engines' keys", () => {
     expect((await exportYaml("axolotl", methods.lora!, "axolotl.yaml")).peft_use_dora).toBeUndefined();
   });
 
+  it("PiSSA: Axolotl peft_init_lora_weights, TRL's LoraConfig init_lora_weights", async () => {
+    const over: Overrides = { method: { kind: "lora", targets: "all-linear", init: "pissa_niter_4" } };
+    expect((await exportYaml("axolotl", over, "axolotl.yaml")).peft_init_lora_weights).toBe("pissa_niter_4");
+    const model = await exportYaml("trl", over, "model.yaml");
+    expect(asMap(asMap(asMap(model.peft).kwargs)).init_lora_weights).toBe("pissa_niter_4");
+    expect(
+      (await exportYaml("axolotl", methods.lora!, "axolotl.yaml")).peft_init_lora_weights,
+    ).toBeUndefined();
+    // Their trainers save the adapter unconverted (for the residual base): said at method.init.
+    const r = await exportRecipe(recipeFor(data, over), {
+      target: "axolotl",
+      out: join(data.dir, "pissa-axolotl"),
+    });
+    const notes = r.diagnostics
+      .filter((d) => d.code === "sft/export-approximate")
+      .map((d) => formatPath(d.path));
+    expect(notes).toContain("method.init");
+  });
+
   it("LoRA+: Axolotl loraplus_lr_ratio; TRL has no such setting: a located sft/export-approximate warning", async () => {
     const over: Overrides = { method: { kind: "lora", targets: "all-linear", loraPlusRatio: 16 } };
     expect((await exportYaml("axolotl", over, "axolotl.yaml")).loraplus_lr_ratio).toBe(16);

@@ -25,7 +25,7 @@ export interface AddedParameters {
 }
 
 /** A training feature not every engine implements (an engine passes over plans that use one it lacks). */
-export type EngineFeature = "dora" | "neftune" | "modules-to-save";
+export type EngineFeature = "dora" | "neftune" | "modules-to-save" | "pissa";
 
 export interface EngineFeatureUse {
   feature: EngineFeature;

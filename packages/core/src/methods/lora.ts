@@ -57,6 +57,13 @@ export const loraFields = {
     .describe(
       "DoRA (weight-decomposed LoRA): each targeted linear also trains a magnitude per output row, applied to W + scale·B·A normalised row by row (PEFT's use_dora). Often closer to full fine-tuning at low rank; steps cost more (the norm is recomputed each pass). On qlora: QDoRA.",
     ),
+  init: z
+    .union([z.literal("pissa"), z.templateLiteral(["pissa_niter_", z.int()])])
+    .refine((v) => !v.includes("-"), "pissa_niter_<steps>: steps is 0 or more")
+    .optional()
+    .describe(
+      'PiSSA initialisation (PEFT\'s init_lora_weights): A and B start from the r principal singular vectors of each targeted weight and the residual becomes the frozen base, so training starts from the base model\'s outputs; often converges faster than LoRA. "pissa": exact SVD (slow on large weights); "pissa_niter_N": N steps of seeded randomised subspace iteration. Unset: A random, B zero. The PEFT adapter is saved converted to a plain LoRA of rank 2r on the original base.',
+    ),
   trainNewTokens: z
     .boolean()
     .default(true)
@@ -117,6 +124,66 @@ export function checkLoraTargets(m: LoraSettings, cfg: ModelConfig): MethodProbl
   );
 }
 
+/**
+ * Options that do not combine with PiSSA. On an NF4 base PEFT decomposes only an unquantized weight and asks to
+ * re-quantize the residual (LoraLayer.pissa_init raises on a quantized dtype; src/peft/tuners/lora/layer.py,
+ * v0.20.0-47-g5d602fdbf), which sftkit does not do. With DoRA the PiSSA-to-LoRA conversion PEFT's export uses
+ * (ΔW = s·(B·A - B0·A0)) no longer holds, as the row norm is not linear.
+ */
+export function checkPissa(m: LoraSettings, quantized: boolean): MethodProblem[] {
+  if (!m.init) return [];
+  const problems: MethodProblem[] = [];
+  if (quantized)
+    problems.push({
+      severity: "error",
+      code: "sft/method-conflict",
+      path: ["method", "init"],
+      message: `PiSSA (init: "${m.init}") on an NF4 base: the principal components must come from the unquantized weights, and the residual be quantized after (PEFT's pissa_init refuses a quantized base)`,
+      hint: 'use kind: "lora" with init: "pissa", or qlora without init',
+    });
+  if (m.dora)
+    problems.push({
+      severity: "error",
+      code: "sft/method-conflict",
+      path: ["method", "init"],
+      message: `PiSSA (init: "${m.init}") with DoRA: the PEFT export converts PiSSA to a plain LoRA on the original base (ΔW = s·(B·A - B0·A0)), which DoRA's row normalisation breaks`,
+      hint: "remove dora: true, or remove init",
+    });
+  return problems;
+}
+
+/**
+ * modulesToSave on a model whose lm_head is its embedding (tie_word_embeddings). PEFT (src/peft/tuners/
+ * tuners_utils.py, v0.20.0-47-g5d602fdbf) wraps embed_tokens alone and leaves the head on the base table unless
+ * `ensure_weight_tying` (PEFT >= 0.18), while sftkit trains the one shared table.
+ */
+export function checkTiedModules(m: LoraSettings, cfg: ModelConfig): MethodProblem[] {
+  const s = m.modulesToSave ?? [];
+  if (!cfg.tieWordEmbeddings) return [];
+  const problems: MethodProblem[] = [];
+  const i = s.indexOf("lm_head");
+  if (i >= 0)
+    problems.push({
+      severity: "warning",
+      code: "sft/tied-modules-to-save",
+      path: ["method", "modulesToSave", i],
+      message: `the ${cfg.architecture} model ties lm_head to embed_tokens: it has no lm_head weight of its own, so "lm_head" here trains nothing (PEFT, given lm_head, would train an untied copy of the head unless ensure_weight_tying: true, PEFT >= 0.18)`,
+      hint: s.includes("embed_tokens")
+        ? 'drop "lm_head": "embed_tokens" already trains the shared table (input embedding and head)'
+        : 'write modulesToSave: ["embed_tokens"], which trains the shared table (input embedding and head)',
+    });
+  const j = s.indexOf("embed_tokens");
+  if (j >= 0)
+    problems.push({
+      severity: "warning",
+      code: "sft/tied-modules-to-save",
+      path: ["method", "modulesToSave", j],
+      message: `the ${cfg.architecture} model ties lm_head to embed_tokens: sftkit trains the one shared table, but PEFT saves embed_tokens alone and, without ensure_weight_tying: true (PEFT >= 0.18), keeps the head on the base table when the adapter loads`,
+      hint: 'on PEFT >= 0.18 set "ensure_weight_tying": true in the adapter_config.json before loading the adapter, or use the merged model (save: "merged" or "both")',
+    });
+  return problems;
+}
+
 export const loraMemory = (m: LoraSettings) => ({
   prefixLength: 0,
   frozenLinears: true,
@@ -146,6 +213,7 @@ export function loraLearningRateGroups(m: LoraSettings): LearningRateGroup[] {
 export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
   const uses: EngineFeatureUse[] = [];
   if (m.dora) uses.push({ feature: "dora", path: "method.dora" });
+  if (m.init) uses.push({ feature: "pissa", path: "method.init" });
   // The native engine's adapter writer has no modules_to_save yet.
   if (m.modulesToSave) uses.push({ feature: "modules-to-save", path: "method.modulesToSave" });
   return uses;
@@ -180,21 +248,40 @@ export function loraTrl(m: LoraSettings, f: ExportFacts): TrlMapping {
         use_rslora: m.rslora,
         ...(m.modulesToSave ? { modules_to_save: peftModulesToSave(m, f.tied) } : {}),
         ...(m.dora ? { use_dora: true } : {}),
+        ...(m.init ? { init_lora_weights: m.init } : {}),
         ...(ids.length > 0 ? { trainable_token_indices: f.tokenIndices(ids) } : {}),
       },
     },
-    notes:
-      m.loraPlusRatio === undefined
+    notes: [
+      ...(m.loraPlusRatio === undefined
         ? []
         : [
             {
-              kind: "approximate",
+              kind: "approximate" as const,
               path: ["method", "loraPlusRatio"],
               message: "TRL's SFTConfig has no LoRA+ setting: lora_B trains at the base learning rate",
               hint: "or use --target axolotl (loraplus_lr_ratio)",
             },
-          ],
+          ]),
+      ...pissaSavedNote(m, "TRL"),
+    ],
   };
+}
+
+/**
+ * Trainers save a PiSSA adapter as trained: it applies to the residual base, not to the original one the
+ * sftkit adapter (converted as PEFT's save_pretrained(path_initial_model_for_weight_conversion) does) applies to.
+ */
+function pissaSavedNote(m: LoraSettings, target: string): ExportNote[] {
+  if (!m.init) return [];
+  return [
+    {
+      kind: "approximate",
+      path: ["method", "init"],
+      message: `${target} saves the PiSSA adapter unconverted: it applies to the residual base W - s·B0·A0, not to the original base`,
+      hint: "convert it with PeftModel.save_pretrained(out, path_initial_model_for_weight_conversion=<the adapter saved before training>), or use the merged model",
+    },
+  ];
 }
 
 /** Axolotl's LoRA fields, after `adapter` (and a quantized base's fields) the caller sets. */
@@ -212,6 +299,8 @@ export function loraAxolotl(
   else fields.lora_target_modules = f.targetModules(m.targets);
   fields.peft_use_rslora = m.rslora;
   if (m.dora) fields.peft_use_dora = true;
+  if (m.init) fields.peft_init_lora_weights = m.init;
+  notes.push(...pissaSavedNote(m, "Axolotl"));
   if (m.loraPlusRatio !== undefined) fields.loraplus_lr_ratio = m.loraPlusRatio;
   if (m.modulesToSave) fields.lora_modules_to_save = peftModulesToSave(m, f.tied);
   const changed = f.changedSpecialTokens;
@@ -249,7 +338,8 @@ export const lora: MethodDefinition<LoraMethod> = {
   addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: () => null,
   addedParameters: loraParameters,
-  checkModel: checkLoraTargets,
+  check: (m) => checkPissa(m, false),
+  checkModel: (m, cfg) => [...checkLoraTargets(m, cfg), ...checkTiedModules(m, cfg)],
   memory: loraMemory,
   engineFeatures: loraEngineFeatures,
   learningRateGroups: loraLearningRateGroups,

@@ -3,6 +3,8 @@ import { z } from "zod";
 import type { MethodDefinition } from "./definition.ts";
 import {
   checkLoraTargets,
+  checkPissa,
+  checkTiedModules,
   loraAddedRowsLearn,
   loraAxolotl,
   loraEngineFeatures,
@@ -49,7 +51,8 @@ export const qlora: MethodDefinition<QloraMethod> = {
   addedRowsLearn: loraAddedRowsLearn,
   quantizedBase: (m) => m.quantization,
   addedParameters: loraParameters,
-  checkModel: checkLoraTargets,
+  check: (m) => checkPissa(m, true),
+  checkModel: (m, cfg) => [...checkLoraTargets(m, cfg), ...checkTiedModules(m, cfg)],
   memory: loraMemory,
   engineFeatures: loraEngineFeatures,
   learningRateGroups: loraLearningRateGroups,

@@ -18,6 +18,7 @@ import {
 import { writeTokenizerFiles } from "../export/tokenizer-files.ts";
 import { type Lora, type LoraPair, loraDeltaT } from "../model/adapters/lora.ts";
 import type { NF4Base } from "../model/adapters/nf4-base.ts";
+import { pissaLoraAlpha, pissaToLora } from "../model/adapters/pissa.ts";
 import type { Prefix } from "../model/adapters/prefix.ts";
 import type { TokenRows } from "../model/adapters/token-rows.ts";
 import { hfModuleNames } from "../model/config.ts";
@@ -99,16 +100,24 @@ function initialRows(model: Model, ids: number[]): TrainedTokens | null {
   };
 }
 
+/** The adapter's matrices; PiSSA's converted to a plain LoRA of rank 2r on the original base (pissaToLora). */
 function loraMatrices(l: Lora): LoraMatrices[] {
-  return l.pairs.map((p) => ({
-    layer: p.layer,
-    path: p.module.path,
-    inFeatures: p.module.inFeatures,
-    outFeatures: p.module.outFeatures,
-    a: values(tf.transpose(p.a)),
-    b: values(tf.transpose(p.b)),
-    ...(p.magnitude ? { magnitude: Float32Array.from(p.magnitude.dataSync() as Float32Array) } : {}),
-  }));
+  return l.pairs.map((p) => {
+    const [out, inF] = [p.module.outFeatures, p.module.inFeatures];
+    const a = values(tf.transpose(p.a));
+    const b = values(tf.transpose(p.b));
+    const ab = p.initial
+      ? pissaToLora({ a, b, a0: p.initial.a, b0: p.initial.b, out, inF }, l.rank)
+      : { a, b };
+    return {
+      layer: p.layer,
+      path: p.module.path,
+      inFeatures: inF,
+      outFeatures: out,
+      ...ab,
+      ...(p.magnitude ? { magnitude: Float32Array.from(p.magnitude.dataSync() as Float32Array) } : {}),
+    };
+  });
 }
 
 /** The trained end token first, then the base's. */
@@ -164,10 +173,13 @@ export async function saveMethod(
       const whole = mergedTensors(model, parts).filter((t) => trained.has(t.name));
       const wholeEmbedding = trained.has("model.embed_tokens.weight");
       const rows = parts.rows;
+      // PiSSA's adapter is saved converted, as PEFT's save_pretrained(path_initial_model_for_weight_conversion=...)
+      // writes it: rank 2r, alpha keeping the scale, init_lora_weights true (loading must not decompose again).
+      const pissa = m.init !== undefined;
       written = await writeLoraAdapter(dir, {
         ...baseRef,
-        rank: m.rank,
-        alpha: m.alpha,
+        rank: pissa ? 2 * m.rank : m.rank,
+        alpha: pissa ? pissaLoraAlpha(m.alpha, m.rslora) : m.alpha,
         dropout: m.dropout,
         rslora: m.rslora,
         dora: m.dora === true,
@@ -215,6 +227,9 @@ export async function saveMethod(
         base: { ...base, isPath: "dir" in opts.baseModel },
         peft: written.peft,
         newTokens: newTokens(plan).map((t) => t.content),
+        ...(parts.lora?.options.init
+          ? { pissa: { init: parts.lora.options.init, rank: parts.lora.rank } }
+          : {}),
         stop: {
           text: plan.tokenizer.eos?.text ?? null,
           ids: stopIds(eosTokenId, model.config.eosTokenId),

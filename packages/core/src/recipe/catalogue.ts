@@ -126,6 +126,12 @@ export const diagnosticCatalogue = {
     summary: "a data source is named `probes`, which the knowledge probes use",
     fix: "rename the source",
   },
+  "sft/method-conflict": {
+    severity: "error",
+    stages: ["check"],
+    summary: "method options that do not combine (PiSSA `init` on a qlora NF4 base, PiSSA with DoRA)",
+    fix: "drop one of them (the hint says which); PiSSA runs on `lora` without `dora`",
+  },
   "sft/layers-out-of-range": {
     severity: "error",
     stages: ["resolve"],
@@ -369,6 +375,15 @@ export const diagnosticCatalogue = {
     stages: ["data"],
     summary: "The tokenized-data cache could not be read or written; data is tokenized anew.",
     fix: "check the permissions of `data.cacheDir`",
+  },
+  "sft/tied-modules-to-save": {
+    severity: "warning",
+    stages: ["resolve"],
+    summary:
+      "`modulesToSave` names lm_head or embed_tokens on a model with tied embeddings (`tie_word_embeddings`)",
+    means:
+      "the head is the embedding: `lm_head` alone trains nothing, and `embed_tokens` trains the shared table, which PEFT keeps tied only with `ensure_weight_tying: true` (PEFT >= 0.18)",
+    fix: 'write `modulesToSave: ["embed_tokens"]`; load the adapter with ensure_weight_tying, or use the merged model',
   },
   "sft/export-approximate": {
     severity: "warning",

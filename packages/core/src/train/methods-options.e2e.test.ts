@@ -1,4 +1,4 @@
-// The method options beyond the six kinds (DoRA, LoRA+, NEFTune), each through the real loop on the real
+// The method options beyond the six kinds (DoRA, LoRA+, NEFTune, PiSSA, modules to save), each through the real loop on the real
 // pretrained stories260K and the quickstart's chat data: the eval loss falls, and the artefacts reload (the
 // adapter on the base gives the merged model's logits).
 import { join } from "node:path";
@@ -34,6 +34,11 @@ const runs: { name: string; method: RecipeInput["method"]; train?: Record<string
     name: "NEFTune",
     method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear" },
     train: { neftuneAlpha: 5 },
+  },
+  // The adapter is saved converted to plain LoRA (rank 16), so it applies to the original base below.
+  {
+    name: "PiSSA",
+    method: { kind: "lora", rank: 8, alpha: 16, targets: "all-linear", init: "pissa_niter_4" },
   },
   {
     name: "modules to save",

@@ -7,6 +7,7 @@ import type { LinearName, Model } from "../llama.ts";
 import { doraForward, doraWeightNorm } from "./dora.ts";
 import { variableOf } from "./ops.ts";
 import type { Piece } from "./piece.ts";
+import { type PissaInit, pissaFactors } from "./pissa.ts";
 import { subSeed, uniform, uniformArray } from "./random.ts";
 
 export interface LoraPair {
@@ -18,6 +19,8 @@ export interface LoraPair {
   b: tf.Variable;
   /** DoRA's magnitude vector [out], or null for plain LoRA. */
   magnitude: tf.Variable | null;
+  /** PiSSA's initial A [r, in] and B [out, r] (PEFT's layout), kept for the export's conversion; null otherwise. */
+  initial: { a: Float32Array; b: Float32Array } | null;
 }
 
 export interface Lora extends Piece {
@@ -40,6 +43,8 @@ export interface LoraOptions {
   rslora: boolean;
   /** DoRA: a trained magnitude per output row over the normalised W + s·B·A (absent: plain LoRA). */
   dora?: boolean;
+  /** PiSSA: A and B from W's principal components, the residual left as the base (absent: A random, B zero). */
+  init?: PissaInit;
 }
 
 /** The frozen base weight of a linear as stored, [in, out]; a fresh tensor for a quantized base. */
@@ -100,7 +105,30 @@ export function dropoutLinear(x: tf.Tensor2D, a: tf.Tensor2D, rate: number, seed
 }
 
 /**
- * LoRA's piece; with `m.dora`, DoRA's magnitudes start at ‖W + s·B·A‖ per output row as PEFT's
+ * PiSSA's A [in, r] and B [r, out] (stored layout) for one linear, writing the residual into the model's stored
+ * base weight, so the model's output is unchanged.
+ */
+function pissaInit(
+  model: Model,
+  layer: number,
+  mod: LinearModule,
+  m: LoraOptions & { init: PissaInit },
+  seed: number,
+): { a: tf.Tensor2D; b: tf.Tensor2D; initial: { a: Float32Array; b: Float32Array } } {
+  const base = model.w(`model.layers.${layer}.${mod.path}.weight`);
+  const [inF, out] = [mod.inFeatures, mod.outFeatures];
+  const w = tf.tidy(() => tf.transpose(base)).dataSync() as Float32Array;
+  const f = pissaFactors(w, out, inF, { rank: m.rank, scale: loraScale(m), init: m.init, seed });
+  base.assign(tf.tidy(() => tf.transpose(tf.tensor2d(f.residual, [out, inF]))));
+  return {
+    a: tf.tidy(() => tf.transpose(tf.tensor2d(f.a, [m.rank, inF]))),
+    b: tf.tidy(() => tf.transpose(tf.tensor2d(f.b, [out, m.rank]))),
+    initial: { a: f.a, b: f.b },
+  };
+}
+
+/**
+ * LoRA's piece; with `m.init` PiSSA's A and B (the model's base weights become the residuals); with `m.dora`, DoRA's magnitudes start at ‖W + s·B·A‖ per output row as PEFT's
  * DoraLinearLayer.update_layer does. `weight` gives the base weights DoRA normalises (an NF4 base's
  * dequantized ones).
  */
@@ -119,16 +147,19 @@ export function lora(
   const order = linearModules(model.config).map((x) => x.name);
   for (let l = 0; l < model.config.numLayers; l++) {
     for (const mod of targets) {
-      const aInit = uniformArray(
-        mod.inFeatures * r,
-        1 / Math.sqrt(mod.inFeatures),
-        subSeed(seed, l, order.indexOf(mod.name)),
-      );
-      const a = variableOf(
-        tf.tensor2d(aInit, [mod.inFeatures, r]),
-        `lora${model.id}/${loraName(l, mod, "A")}`,
-      );
-      const b = variableOf(tf.zeros([r, mod.outFeatures]), `lora${model.id}/${loraName(l, mod, "B")}`);
+      const stream = subSeed(seed, l, order.indexOf(mod.name));
+      const init = m.init
+        ? pissaInit(model, l, mod, { ...m, init: m.init }, stream)
+        : {
+            a: tf.tensor2d(uniformArray(mod.inFeatures * r, 1 / Math.sqrt(mod.inFeatures), stream), [
+              mod.inFeatures,
+              r,
+            ]),
+            b: tf.zeros([r, mod.outFeatures]),
+            initial: null,
+          };
+      const a = variableOf(init.a, `lora${model.id}/${loraName(l, mod, "A")}`);
+      const b = variableOf(init.b, `lora${model.id}/${loraName(l, mod, "B")}`);
       const magnitude = m.dora
         ? variableOf(
             tf.tidy(() =>
@@ -142,7 +173,7 @@ export function lora(
             `lora${model.id}/${loraName(l, mod, "magnitude_vector")}`,
           )
         : null;
-      const pair = { layer: l, module: mod, a, b, magnitude };
+      const pair = { layer: l, module: mod, a, b, magnitude, initial: init.initial };
       pairs.push(pair);
       byKey.set(`${l}/${mod.name}`, pair);
       trainable.push([loraName(l, mod, "A"), a], [loraName(l, mod, "B"), b]);
