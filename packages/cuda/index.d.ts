@@ -50,6 +50,8 @@ export interface CudaDeviceOps {
   /** Bytes in use and at most (the allocator's tally), cached, and cudaMemGetInfo's free and total. */
   memory(): { inUse: number; peak: number; pooled: number; deviceFree: number; deviceTotal: number };
   sync(): void;
+  /** The peak restarts from what is in use now (each engine tallies its own). */
+  resetPeak(): void;
   toBf16(src: CudaBuffer, dst: CudaBuffer, n: number): void;
   /** Row-major C (f32) = alpha op(A) op(B) + beta C over bf16 A, B (or both f32 when `f32`); cuBLASLt, fp32 accumulation. */
   gemm(

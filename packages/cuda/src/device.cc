@@ -210,6 +210,11 @@ napi_value Memory(napi_env env, napi_callback_info) {
   return o;
 }
 
+napi_value ResetPeak(napi_env, napi_callback_info) {
+  S.peak = S.inUse;
+  return nullptr;
+}
+
 napi_value Sync(napi_env env, napi_callback_info) {
   if (ready(env)) cudaOk(env, cudaStreamSynchronize(S.stream), "cudaStreamSynchronize");
   return nullptr;
@@ -426,6 +431,7 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   define(env, o, "zero", Zero);
   define(env, o, "memory", Memory);
   define(env, o, "sync", Sync);
+  define(env, o, "resetPeak", ResetPeak);
   define(env, o, "toBf16", ToBf16);
   define(env, o, "gemm", Gemm);
   define(env, o, "rmsNormForward", RmsNormForward);

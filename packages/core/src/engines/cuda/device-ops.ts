@@ -160,5 +160,6 @@ export function deviceOps(pkg: CudaPackage, what: string): DeviceOps {
   if ("reason" in r) throw new Error(`cuda engine unavailable: ${r.reason}`);
   const d = (r.addon as CudaAddon).device;
   if (!d.init()) throw new Error("cuda engine: cuBLASLt is not open (check cudaAvailability first)");
+  d.resetPeak();
   return new DeviceOps(d, what);
 }
