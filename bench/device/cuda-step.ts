@@ -128,5 +128,6 @@ async function bench(): Promise<number> {
 
 const mode = args[0];
 const code = mode === "golden" ? await golden(args[1] ?? "") : mode === "bench" ? await bench() : 2;
-if (code === 2 && mode !== "golden" && mode !== "bench") console.log("usage: cuda-step.mjs golden <dir> | bench");
+if (code === 2 && mode !== "golden" && mode !== "bench")
+  console.log("usage: cuda-step.mjs golden <dir> | bench");
 process.exit(code);

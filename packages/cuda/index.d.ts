@@ -67,7 +67,15 @@ export interface CudaDeviceOps {
     beta: number,
     f32: boolean,
   ): void;
-  rmsNormForward(x: CudaBuffer, w: CudaBuffer, y: CudaBuffer, rstd: CudaBuffer, rows: number, dim: number, eps: number): void;
+  rmsNormForward(
+    x: CudaBuffer,
+    w: CudaBuffer,
+    y: CudaBuffer,
+    rstd: CudaBuffer,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
   /** dx written; dw (when given) added to. */
   rmsNormBackward(
     dy: CudaBuffer,
@@ -79,9 +87,25 @@ export interface CudaDeviceOps {
     rows: number,
     dim: number,
   ): void;
-  rope(x: CudaBuffer, cos: CudaBuffer, sin: CudaBuffer, y: CudaBuffer, T: number, heads: number, hd: number, inverse: boolean): void;
+  rope(
+    x: CudaBuffer,
+    cos: CudaBuffer,
+    sin: CudaBuffer,
+    y: CudaBuffer,
+    T: number,
+    heads: number,
+    hd: number,
+    inverse: boolean,
+  ): void;
   swigluForward(g: CudaBuffer, u: CudaBuffer, y: CudaBuffer, n: number): void;
-  swigluBackward(dy: CudaBuffer, g: CudaBuffer, u: CudaBuffer, dg: CudaBuffer, du: CudaBuffer, n: number): void;
+  swigluBackward(
+    dy: CudaBuffer,
+    g: CudaBuffer,
+    u: CudaBuffer,
+    dg: CudaBuffer,
+    du: CudaBuffer,
+    n: number,
+  ): void;
   attentionForward(
     q: CudaBuffer,
     k: CudaBuffer,
@@ -118,7 +142,14 @@ export interface CudaDeviceOps {
     scale: number,
   ): void;
   /** Summed loss of rows whose target is not -100 (synchronises); grad may be logits. */
-  crossEntropy(logits: CudaBuffer, targets: CudaBuffer, rows: number, V: number, gradScale: number, grad: CudaBuffer | null): number;
+  crossEntropy(
+    logits: CudaBuffer,
+    targets: CudaBuffer,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: CudaBuffer | null,
+  ): number;
   adamw(
     p: CudaBuffer,
     g: CudaBuffer,

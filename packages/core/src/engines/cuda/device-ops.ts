@@ -2,7 +2,15 @@
 // GPU buffers; sizes here are values, the bindings take bytes for buffers.
 import type { CudaAddon, CudaBuffer, CudaDeviceOps } from "@sftkit/cuda";
 import type { CudaPackage } from "./load.ts";
-import { type AttnDims, BYTES, type Buf, type CudaOps, type DType, type HostArray, hostArray } from "./ops.ts";
+import {
+  type AttnDims,
+  type Buf,
+  BYTES,
+  type CudaOps,
+  type DType,
+  type HostArray,
+  hostArray,
+} from "./ops.ts";
 
 class DeviceBuf implements Buf {
   constructor(
@@ -61,14 +69,34 @@ export class DeviceOps implements CudaOps {
   toBf16(src: Buf, dst: Buf): void {
     this.d.toBf16(h(src), h(dst), src.n);
   }
-  gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, A: Buf, B: Buf, C: Buf, alpha: number, beta: number) {
+  gemm(
+    ta: boolean,
+    tb: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Buf,
+    B: Buf,
+    C: Buf,
+    alpha: number,
+    beta: number,
+  ) {
     if (A.dtype !== B.dtype) throw new Error(`gemm: operands of ${A.dtype} and ${B.dtype}`);
     this.d.gemm(ta, tb, M, N, K, h(A), h(B), h(C), alpha, beta, A.dtype === "f32");
   }
   rmsNormForward(x: Buf, w: Buf, y: Buf, rstd: Buf, rows: number, dim: number, eps: number): void {
     this.d.rmsNormForward(h(x), h(w), h(y), h(rstd), rows, dim, eps);
   }
-  rmsNormBackward(dy: Buf, x: Buf, w: Buf, rstd: Buf, dx: Buf, dw: Buf | null, rows: number, dim: number): void {
+  rmsNormBackward(
+    dy: Buf,
+    x: Buf,
+    w: Buf,
+    rstd: Buf,
+    dx: Buf,
+    dw: Buf | null,
+    rows: number,
+    dim: number,
+  ): void {
     this.d.rmsNormBackward(h(dy), h(x), h(w), h(rstd), h(dx), hn(dw), rows, dim);
   }
   rope(x: Buf, cos: Buf, sin: Buf, y: Buf, T: number, heads: number, hd: number, inverse: boolean): void {
@@ -117,10 +145,30 @@ export class DeviceOps implements CudaOps {
       scale,
     );
   }
-  crossEntropy(logits: Buf, targets: Buf, rows: number, V: number, gradScale: number, grad: Buf | null): number {
+  crossEntropy(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+  ): number {
     return this.d.crossEntropy(h(logits), h(targets), rows, V, gradScale, hn(grad));
   }
-  adamw(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, b1: number, b2: number, eps: number, wd: number, c1: number, c2: number, gradScale: number) {
+  adamw(
+    p: Buf,
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    c1: number,
+    c2: number,
+    gradScale: number,
+  ) {
     this.d.adamw(h(p), h(g), h(m), h(v), lr, b1, b2, eps, wd, c1, c2, gradScale);
   }
   nf4Dequantize(
@@ -132,7 +180,16 @@ export class DeviceOps implements CudaOps {
     blockSize: number,
     out: Buf,
   ): void {
-    this.d.nf4Dequantize(h(codes), hn(absmax), hn(absmaxCodes), hn(absmaxScales), offset, blockSize, h(out), out.n);
+    this.d.nf4Dequantize(
+      h(codes),
+      hn(absmax),
+      hn(absmaxCodes),
+      hn(absmaxScales),
+      offset,
+      blockSize,
+      h(out),
+      out.n,
+    );
   }
   embeddingGather(table: Buf, ids: Buf, out: Buf, T: number, dim: number): void {
     this.d.embeddingGather(h(table), h(ids), h(out), T, dim);

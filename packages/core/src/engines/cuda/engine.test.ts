@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
-import type { Engine } from "../engine.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
+import type { Engine } from "../engine.ts";
 import { enginePlan, packedBatch, tempDir } from "../native/testing.ts";
 import { transpose } from "../native/weights.ts";
 import { createCudaEngine } from "./engine.ts";
@@ -53,7 +53,10 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
   it("refuses prefix tuning with the reason (the golden exists, the engine does not run it)", async () => {
     const e = await host({ kind: "prefix", virtualTokens: 3 });
     await expect(
-      e.load({ plan: goldenPlan({ kind: "prefix", virtualTokens: 3 }), model: { config: goldenConfig(), seed: 1 } }),
+      e.load({
+        plan: goldenPlan({ kind: "prefix", virtualTokens: 3 }),
+        model: { config: goldenConfig(), seed: 1 },
+      }),
     ).rejects.toThrow(/cuda engine does not implement prefix tuning/);
   });
 
@@ -104,7 +107,11 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
       expect(gradientCheckpointingOf(plan)).toBe(recompute);
       await e.load({ plan, model: { config: goldenConfig(), seed: GOLDEN_SEED } });
       const r = await e.forwardBackward(packedBatch(2, goldenConfig().vocabSize), { seed: 0 });
-      const { gradNorm } = await e.applyStep({ learningRate: 0.01, clipNorm: 0, trainedTokens: r.trainedTokens });
+      const { gradNorm } = await e.applyStep({
+        learningRate: 0.01,
+        clipNorm: 0,
+        trainedTokens: r.trainedTokens,
+      });
       e.dispose();
       return [r.lossSum, gradNorm];
     };

@@ -64,8 +64,8 @@ const noNativeAddon = new Proxy({} as NativeAddon, {
 });
 
 /** The artefact writers' model: only its config, base tensors and LoRA deltas (a plain GEMM) are used. */
-const gemmOnlyAddon = new Proxy({ sgemmEx: hostGemm } as unknown as NativeAddon, {
-  get: (t, name) =>
+const gemmOnlyAddon = new Proxy({} as NativeAddon, {
+  get: (_target, name) =>
     name === "sgemmEx"
       ? hostGemm
       : () => {
@@ -92,7 +92,10 @@ export class CudaEngine implements Engine {
     if (this.loaded) throw new Error("cuda engine: a model is already loaded");
     const gaps = cudaMethodGaps(plan.method);
     if (plan.neftune) gaps.push("NEFTune (train.neftuneAlpha)");
-    if (gaps.length) throw new Error(`the cuda engine does not implement ${gaps.join(", ")}; run this plan on native or tfjs`);
+    if (gaps.length)
+      throw new Error(
+        `the cuda engine does not implement ${gaps.join(", ")}; run this plan on native or tfjs`,
+      );
     let cfg: ModelConfig;
     let base: Map<string, BaseTensor>;
     if ("dir" in source) {
@@ -115,12 +118,16 @@ export class CudaEngine implements Engine {
     let grown = new Map<string, Map<number, Float32Array>>();
     if (growsVocabulary(plan, cfg)) {
       if (newTokens(plan).some((t) => t.init === "describe"))
-        throw new Error("cuda engine: added tokens initialised from a description are not implemented; use native");
+        throw new Error(
+          "cuda engine: added tokens initialised from a description are not implemented; use native",
+        );
       grown = growTables(base, cfg, plan, null);
     }
     const method = buildNativeMethod(noNativeAddon, plan, cfg, base, plan.seed, grown);
     if (method.trainables.rows)
-      throw new Error("the cuda engine does not implement trainable token rows; run this plan on native or tfjs");
+      throw new Error(
+        "the cuda engine does not implement trainable token rows; run this plan on native or tfjs",
+      );
     const model = new CudaModel(this.ops, cfg, base, method);
     this.loaded = { plan, cfg, base, method, model, step: 0 };
     return {
@@ -141,8 +148,15 @@ export class CudaEngine implements Engine {
     const ops = this.ops;
     const params = l.model.params;
     // clipScale asks for each gradient's sum of squares: computed on the backend, looked up by a stand-in.
-    const squares = new Map<Float32Array, number>(params.map((p) => [new Float32Array(0), ops.sumSquares(p.grad)]));
-    const { scale, norm } = clipScale((g) => squares.get(g)!, [...squares.keys()], opts.trainedTokens, opts.clipNorm);
+    const squares = new Map<Float32Array, number>(
+      params.map((p) => [new Float32Array(0), ops.sumSquares(p.grad)]),
+    );
+    const { scale, norm } = clipScale(
+      (g) => squares.get(g)!,
+      [...squares.keys()],
+      opts.trainedTokens,
+      opts.clipNorm,
+    );
     const o = l.plan.optimizer;
     const [b1, b2] = o.betas;
     const t = ++l.step;
@@ -171,13 +185,17 @@ export class CudaEngine implements Engine {
     const max = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
     // No KV cache yet: each token runs the whole sequence again (correct, quadratic in its length).
     const seq: number[] = [];
-    return decodeLoop(promptIds, { ...opts, maxNewTokens: max }, {
-      fits: (n) => seq.length + n <= limit,
-      next: (input) => {
-        seq.push(...input);
-        return model.lastLogits(seq);
+    return decodeLoop(
+      promptIds,
+      { ...opts, maxNewTokens: max },
+      {
+        fits: (n) => seq.length + n <= limit,
+        next: (input) => {
+          seq.push(...input);
+          return model.lastLogits(seq);
+        },
       },
-    });
+    );
   }
 
   async readState(): Promise<TrainableState> {
@@ -199,7 +217,8 @@ export class CudaEngine implements Engine {
     for (const w of state.weights) {
       const d = byName.get(w.name);
       if (!d) throw new Error(`"${w.name}" is not trained by this run`);
-      if (w.data.length !== d.data.n) throw new Error(`"${w.name}": ${w.data.length} values, expected ${d.data.n}`);
+      if (w.data.length !== d.data.n)
+        throw new Error(`"${w.name}": ${w.data.length} values, expected ${d.data.n}`);
       this.ops.upload(d.data, fromBoundary(d, w.data));
     }
     for (const d of l.model.params)
@@ -219,7 +238,12 @@ export class CudaEngine implements Engine {
   async saveArtefacts(opts: SaveArtefactsOptions): Promise<string[]> {
     const { plan, cfg, base, method, model } = this.l;
     model.syncToHost();
-    return saveNativeArtefacts(new NativeModel(gemmOnlyAddon, cfg, base, method.trainables), plan, method, opts);
+    return saveNativeArtefacts(
+      new NativeModel(gemmOnlyAddon, cfg, base, method.trainables),
+      plan,
+      method,
+      opts,
+    );
   }
 
   memory(): EngineMemory {

@@ -18,7 +18,8 @@ export function hostGemm(
   for (let i = 0; i < M; i++)
     for (let j = 0; j < N; j++) {
       let s = 0;
-      for (let k = 0; k < K; k++) s += (ta ? a[k * lda + i]! : a[i * lda + k]!) * (tb ? b[j * ldb + k]! : b[k * ldb + j]!);
+      for (let k = 0; k < K; k++)
+        s += (ta ? a[k * lda + i]! : a[i * lda + k]!) * (tb ? b[j * ldb + k]! : b[k * ldb + j]!);
       const at = i * ldc + j;
       c[at] = alpha * s + (beta === 0 ? 0 : beta * c[at]!);
     }

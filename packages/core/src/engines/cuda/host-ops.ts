@@ -2,7 +2,15 @@
 // @sftkit/cuda's host add-on) and a plain GEMM over bf16-rounded operands with float32 accumulation, as
 // cuBLASLt computes. Slow: it exists so that CI runs the GPU step's orchestration without a GPU.
 import type { CudaHostAddon } from "@sftkit/cuda";
-import { type AttnDims, BYTES, type Buf, type CudaOps, type DType, type HostArray, hostArray } from "./ops.ts";
+import {
+  type AttnDims,
+  type Buf,
+  BYTES,
+  type CudaOps,
+  type DType,
+  type HostArray,
+  hostArray,
+} from "./ops.ts";
 
 class HostBuf implements Buf {
   constructor(
@@ -79,7 +87,18 @@ export class HostOps implements CudaOps {
     this.k.bf16(f32(src), u16(dst));
   }
 
-  gemm(ta: boolean, tb: boolean, M: number, N: number, K: number, A: Buf, B: Buf, C: Buf, alpha: number, beta: number) {
+  gemm(
+    ta: boolean,
+    tb: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: Buf,
+    B: Buf,
+    C: Buf,
+    alpha: number,
+    beta: number,
+  ) {
     if (A.dtype !== B.dtype) throw new Error(`gemm: operands of ${A.dtype} and ${B.dtype}`);
     const a = A.dtype === "f32" ? f32(A) : widen(u16(A));
     const b = B.dtype === "f32" ? f32(B) : widen(u16(B));
@@ -105,7 +124,16 @@ export class HostOps implements CudaOps {
     this.k.rmsNormForward(f32(x), f32(w), f32(y), f32(rstd), rows, dim, eps);
   }
 
-  rmsNormBackward(dy: Buf, x: Buf, w: Buf, rstd: Buf, dx: Buf, dw: Buf | null, rows: number, dim: number): void {
+  rmsNormBackward(
+    dy: Buf,
+    x: Buf,
+    w: Buf,
+    rstd: Buf,
+    dx: Buf,
+    dw: Buf | null,
+    rows: number,
+    dim: number,
+  ): void {
     const tmp = dw ? new Float32Array(dim) : null;
     this.k.rmsNormBackward(f32(dy), f32(x), f32(w), f32(rstd), f32(dx), tmp, rows, dim);
     if (dw && tmp) {
@@ -181,11 +209,31 @@ export class HostOps implements CudaOps {
     );
   }
 
-  crossEntropy(logits: Buf, targets: Buf, rows: number, V: number, gradScale: number, grad: Buf | null): number {
+  crossEntropy(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+  ): number {
     return this.k.crossEntropy(f32(logits), i32(targets), rows, V, gradScale, grad && f32(grad));
   }
 
-  adamw(p: Buf, g: Buf, m: Buf, v: Buf, lr: number, b1: number, b2: number, eps: number, wd: number, c1: number, c2: number, gradScale: number) {
+  adamw(
+    p: Buf,
+    g: Buf,
+    m: Buf,
+    v: Buf,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    c1: number,
+    c2: number,
+    gradScale: number,
+  ) {
     this.k.adamwInPlace(f32(p), f32(g), f32(m), f32(v), lr, b1, b2, eps, wd, c1, c2, gradScale);
   }
 

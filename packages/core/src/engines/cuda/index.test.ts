@@ -62,7 +62,11 @@ describe("the cuda engine's registration", () => {
       chosen: "cuda",
       reason: "set by $SFTKIT_ENGINE",
     });
-    const prefix = decideEngine("auto", {}, { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never });
+    const prefix = decideEngine(
+      "auto",
+      {},
+      { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never },
+    );
     expect(prefix.chosen).not.toBe("cuda");
     expect(prefix.reason).toContain("prefix tuning");
     const window = decideEngine("auto", {}, { ...plain, modelNeeds: ["sliding-window attention"] });
@@ -74,9 +78,9 @@ describe("the cuda engine's registration", () => {
     expect(
       cudaUnsupported({ ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never }),
     ).toContain("LoRA dropout (method.dropout)");
-    expect(
-      cudaUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] }),
-    ).toContain("method.dora (dora) is not implemented on cuda");
+    expect(cudaUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toContain(
+      "method.dora (dora) is not implemented on cuda",
+    );
     expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
   });
 

@@ -33,8 +33,12 @@ export function cudaEngineAvailability(env: NodeJS.ProcessEnv = process.env): Cu
   const p = cudaPackage();
   if ("reason" in p) return { available: false, reason: p.reason };
   const h = p.pkg.loadCudaHost();
-  if ("reason" in h) return { available: false, reason: `@sftkit/cuda host backend unavailable: ${h.reason}` };
-  return { available: true, reason: "@sftkit/cuda host backend ($SFTKIT_CUDA_HOST=1: the GPU step on the CPU, slow)" };
+  if ("reason" in h)
+    return { available: false, reason: `@sftkit/cuda host backend unavailable: ${h.reason}` };
+  return {
+    available: true,
+    reason: "@sftkit/cuda host backend ($SFTKIT_CUDA_HOST=1: the GPU step on the CPU, slow)",
+  };
 }
 
 registerEngine({

@@ -122,7 +122,10 @@ export class CudaModel {
     return b;
   }
 
-  private upload(dtype: "f32" | "bf16" | "u8" | "i8", data: Float32Array | Uint16Array | Uint8Array | Int8Array) {
+  private upload(
+    dtype: "f32" | "bf16" | "u8" | "i8",
+    data: Float32Array | Uint16Array | Uint8Array | Int8Array,
+  ) {
     const b = this.hold(this.ops.alloc(dtype, data.length));
     this.ops.upload(b, data);
     return b;
@@ -158,8 +161,10 @@ export class CudaModel {
         },
       };
     }
-    if (t.shape.length === 1) return { shape: t.shape, f32: this.upload("f32", toF32(s)), bf16: null, nf4: null };
-    if (s.dtype === "bf16") return { shape: t.shape, f32: null, bf16: this.upload("bf16", s.data), nf4: null };
+    if (t.shape.length === 1)
+      return { shape: t.shape, f32: this.upload("f32", toF32(s)), bf16: null, nf4: null };
+    if (s.dtype === "bf16")
+      return { shape: t.shape, f32: null, bf16: this.upload("bf16", s.data), nf4: null };
     const f = this.ops.alloc("f32", numelOf(t.shape));
     this.ops.upload(f, toF32(s));
     const b = this.hold(this.ops.alloc("bf16", f.n));
@@ -215,7 +220,16 @@ export class CudaModel {
   /** dx += d norm(x)/dx dy; the weight's gradient is summed when it trains. */
   private normBack(dy: Buf, x: Buf, rstd: Buf, name: string, dx: Buf, rows: number): void {
     const tmp = this.ops.alloc("f32", dx.n);
-    this.ops.rmsNormBackward(dy, x, this.f32(name), rstd, tmp, this.baseGrad.get(name) ?? null, rows, this.config.hiddenSize);
+    this.ops.rmsNormBackward(
+      dy,
+      x,
+      this.f32(name),
+      rstd,
+      tmp,
+      this.baseGrad.get(name) ?? null,
+      rows,
+      this.config.hiddenSize,
+    );
     this.ops.axpy(dx, tmp, 1);
     this.ops.free(tmp);
   }
@@ -242,7 +256,16 @@ export class CudaModel {
   }
 
   /** dx += dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
-  private linearBack(l: number, m: LinearModule, x: Buf, xb: Buf, dy: Buf, dx: Buf, T: number, s: LayerSaved): void {
+  private linearBack(
+    l: number,
+    m: LinearModule,
+    x: Buf,
+    xb: Buf,
+    dy: Buf,
+    dx: Buf,
+    T: number,
+    s: LayerSaved,
+  ): void {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
     const I = m.inFeatures;

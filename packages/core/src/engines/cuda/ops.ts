@@ -56,11 +56,29 @@ export interface CudaOps {
   ): void;
   rmsNormForward(x: Buf, w: Buf, y: Buf, rstd: Buf, rows: number, dim: number, eps: number): void;
   /** dx is written; dw (when given) is added to. */
-  rmsNormBackward(dy: Buf, x: Buf, w: Buf, rstd: Buf, dx: Buf, dw: Buf | null, rows: number, dim: number): void;
+  rmsNormBackward(
+    dy: Buf,
+    x: Buf,
+    w: Buf,
+    rstd: Buf,
+    dx: Buf,
+    dw: Buf | null,
+    rows: number,
+    dim: number,
+  ): void;
   rope(x: Buf, cos: Buf, sin: Buf, y: Buf, T: number, heads: number, hd: number, inverse: boolean): void;
   swigluForward(g: Buf, u: Buf, y: Buf, n: number): void;
   swigluBackward(dy: Buf, g: Buf, u: Buf, dg: Buf, du: Buf, n: number): void;
-  attentionForward(q: Buf, k: Buf, v: Buf, seg: Buf | null, out: Buf, lse: Buf, d: AttnDims, scale: number): void;
+  attentionForward(
+    q: Buf,
+    k: Buf,
+    v: Buf,
+    seg: Buf | null,
+    out: Buf,
+    lse: Buf,
+    d: AttnDims,
+    scale: number,
+  ): void;
   /** dq, dk and dv are written. */
   attentionBackward(
     q: Buf,
@@ -77,7 +95,14 @@ export interface CudaOps {
     scale: number,
   ): void;
   /** Summed loss of rows whose target is not -100; grad (may be logits) = gradScale dLoss/dlogits. */
-  crossEntropy(logits: Buf, targets: Buf, rows: number, V: number, gradScale: number, grad: Buf | null): number;
+  crossEntropy(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+  ): number;
   adamw(
     p: Buf,
     g: Buf,
