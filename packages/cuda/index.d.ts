@@ -176,6 +176,8 @@ export interface CudaDeviceOps {
   ): void;
   embeddingGather(table: CudaBuffer, ids: CudaBuffer, out: CudaBuffer, T: number, dim: number): void;
   embeddingScatterAdd(dy: CudaBuffer, ids: CudaBuffer, dTable: CudaBuffer, T: number, dim: number): void;
+  /** dst = src (src's bytes). */
+  copy(dst: CudaBuffer, src: CudaBuffer): void;
   axpy(dst: CudaBuffer, src: CudaBuffer, alpha: number, n: number): void;
   addBias(y: CudaBuffer, b: CudaBuffer, rows: number, cols: number): void;
   biasGrad(db: CudaBuffer, dy: CudaBuffer, rows: number, cols: number): void;

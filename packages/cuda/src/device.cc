@@ -380,6 +380,15 @@ napi_value EmbeddingScatterAdd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value Copy2(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bb", &a, "copy")) return nullptr;
+  if (a.b[1]->bytes > a.b[0]->bytes) return fail(env, "copy: the source is larger"), nullptr;
+  cudaOk(env, cudaMemcpyAsync(a.b[0]->ptr, a.b[1]->ptr, a.b[1]->bytes, cudaMemcpyDeviceToDevice, S.stream),
+         "cudaMemcpyAsync");
+  return nullptr;
+}
+
 napi_value Axpy(napi_env env, napi_callback_info info) {
   Args a;
   if (!read(env, info, "bbfi", &a, "axpy")) return nullptr;
@@ -446,6 +455,7 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   define(env, o, "nf4Dequantize", Nf4Dequantize);
   define(env, o, "embeddingGather", EmbeddingGather);
   define(env, o, "embeddingScatterAdd", EmbeddingScatterAdd);
+  define(env, o, "copy", Copy2);
   define(env, o, "axpy", Axpy);
   define(env, o, "addBias", AddBias);
   define(env, o, "biasGrad", BiasGrad);

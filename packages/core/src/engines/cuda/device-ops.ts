@@ -197,6 +197,10 @@ export class DeviceOps implements CudaOps {
   embeddingScatterAdd(dy: Buf, ids: Buf, dTable: Buf, T: number, dim: number): void {
     this.d.embeddingScatterAdd(h(dy), h(ids), h(dTable), T, dim);
   }
+  copy(dst: Buf, src: Buf): void {
+    if (dst.n !== src.n || dst.dtype !== src.dtype) throw new RangeError("copy: buffers differ");
+    this.d.copy(h(dst), h(src));
+  }
   axpy(dst: Buf, src: Buf, alpha: number): void {
     this.d.axpy(h(dst), h(src), alpha, dst.n);
   }

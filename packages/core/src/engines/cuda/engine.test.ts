@@ -8,7 +8,7 @@ import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
 import type { Engine } from "../engine.ts";
-import { enginePlan, packedBatch, tempDir } from "../native/testing.ts";
+import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts";
 import { transpose } from "../native/weights.ts";
 import { createCudaEngine } from "./engine.ts";
 import {
@@ -23,6 +23,7 @@ import {
   readGolden,
 } from "./golden.ts";
 import { cudaPackage } from "./load.ts";
+import type { CudaModel } from "./model.ts";
 
 function hostSkip(): string | null {
   const p = cudaPackage();
@@ -118,7 +119,7 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     expect(await run(true)).toEqual(await run(false));
   });
 
-  it("lora: writes a PEFT adapter whose B factors are the trained ones; generates greedily", async () => {
+  it("lora: writes a PEFT adapter whose B factors are the trained ones; generates greedily through a KV cache", async () => {
     const e = await host(LORA);
     await e.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
     const r = await e.forwardBackward(goldenBatch(), { seed: 0 });
@@ -144,6 +145,15 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     const saved = await file.readF32(key, [out, rank]);
     await file.close();
     expect(saved).toEqual(transpose(b.data, rank, out));
+    // The KV cache continues exactly as re-running the whole sequence would.
+    const model = (e as unknown as { loaded: { model: CudaModel } }).loaded.model;
+    const cache = model.newCache(8);
+    model.lastLogits([1, 2, 3], cache);
+    model.lastLogits([7], cache);
+    expect(cache.length).toBe(4);
+    const cached = model.lastLogits([9, 11], cache);
+    expect(relDiff(cached, model.lastLogits([1, 2, 3, 7, 9, 11]))).toBeLessThan(1e-5);
+    model.freeCache(cache);
     const g1 = await e.generate([1, 2, 3], { maxNewTokens: 4 });
     const g2 = await e.generate([1, 2, 3], { maxNewTokens: 4 });
     expect(g1.ids).toHaveLength(4);

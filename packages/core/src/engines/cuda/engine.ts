@@ -183,19 +183,15 @@ export class CudaEngine implements Engine {
     const { model, cfg } = this.l;
     const limit = cfg.maxPositionEmbeddings;
     const max = opts.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
-    // No KV cache yet: each token runs the whole sequence again (correct, quadratic in its length).
-    const seq: number[] = [];
-    return decodeLoop(
-      promptIds,
-      { ...opts, maxNewTokens: max },
-      {
-        fits: (n) => seq.length + n <= limit,
-        next: (input) => {
-          seq.push(...input);
-          return model.lastLogits(seq);
-        },
-      },
-    );
+    const cache = model.newCache(Math.min(limit, promptIds.length + max));
+    try {
+      return await decodeLoop(promptIds, opts, {
+        fits: (n) => cache.length + n <= cache.capacity,
+        next: (input) => model.lastLogits(input, cache),
+      });
+    } finally {
+      model.freeCache(cache);
+    }
   }
 
   async readState(): Promise<TrainableState> {

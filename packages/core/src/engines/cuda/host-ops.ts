@@ -267,6 +267,11 @@ export class HostOps implements CudaOps {
     this.k.embeddingScatterAdd(f32(dy), i32(ids).subarray(0, T), f32(dTable), dTable.n / dim, dim);
   }
 
+  copy(dst: Buf, src: Buf): void {
+    if (dst.n !== src.n || dst.dtype !== src.dtype) throw new RangeError("copy: buffers differ");
+    (dst as HostBuf).data.set((src as HostBuf).data as never);
+  }
+
   axpy(dst: Buf, src: Buf, alpha: number): void {
     const d = f32(dst);
     const s = f32(src);

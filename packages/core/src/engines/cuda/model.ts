@@ -54,6 +54,15 @@ interface Ctx {
   cos: Buf;
   sin: Buf;
   seg: Buf | null;
+  cache: DevCache | null;
+}
+
+/** Per-layer keys and values seen so far (post-RoPE), [capacity, KV * hd] each; one sequence. */
+export interface DevCache {
+  length: number;
+  capacity: number;
+  keys: Buf[];
+  values: Buf[];
 }
 
 interface LayerSaved {
@@ -311,7 +320,20 @@ export class CudaModel {
     ops.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
     const attn = ops.alloc("f32", T * H * hd);
     const lse = ops.alloc("f32", B * H * S);
-    ops.attentionForward(q, k, v, ctx.seg, attn, lse, { B, S, K: S, H, KV, hd }, 1 / Math.sqrt(hd));
+    let K = S;
+    let kAll = k;
+    let vAll = v;
+    const cache = ctx.cache;
+    if (cache) {
+      // This chunk's keys and values join the cache; its queries see all of it (K - S earlier keys first).
+      const w = KV * hd;
+      ops.copy(ops.view(cache.keys[l]!, cache.length * w, S * w), k);
+      ops.copy(ops.view(cache.values[l]!, cache.length * w, S * w), v);
+      K = cache.length + S;
+      kAll = ops.view(cache.keys[l]!, 0, K * w);
+      vAll = ops.view(cache.values[l]!, 0, K * w);
+    }
+    ops.attentionForward(q, kAll, vAll, ctx.seg, attn, lse, { B, S, K, H, KV, hd }, 1 / Math.sqrt(hd));
     const ab = this.bf(attn);
     const x1 = this.linear(l, mo!, attn, ab, T, xa);
     ops.free(ab);
@@ -410,8 +432,8 @@ export class CudaModel {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
-  private context(b: TokenBatch, ids: Buf): Ctx & { ids: Buf } {
-    const positions = b.positions ?? defaultPositions(b, 0);
+  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null): Ctx & { ids: Buf } {
+    const positions = b.positions ?? defaultPositions(b, cache?.length ?? 0);
     const { cos, sin } = ropeTables(this.config, positions);
     const up = (a: Float32Array) => {
       const buf = this.ops.alloc("f32", a.length);
@@ -423,7 +445,7 @@ export class CudaModel {
       seg = this.ops.alloc("i32", b.segments.length);
       this.ops.upload(seg, b.segments);
     }
-    return { B: b.batch, S: b.seqLen, T: b.batch * b.seqLen, cos: up(cos), sin: up(sin), seg, ids };
+    return { B: b.batch, S: b.seqLen, T: b.batch * b.seqLen, cos: up(cos), sin: up(sin), seg, ids, cache };
   }
 
   /** Embedding rows of the batch's ids, [T, d] f32. */
@@ -531,19 +553,37 @@ export class CudaModel {
     return loss;
   }
 
-  /** Logits [V] of the last token of `ids` (one sequence, no cache: the whole sequence runs again). */
-  lastLogits(ids: readonly number[]): Float32Array {
+  /** A KV cache for `capacity` positions (free it with freeCache). */
+  newCache(capacity: number): DevCache {
+    const w = this.config.numKvHeads * this.config.headDim;
+    const L = this.config.numLayers;
+    const make = () => Array.from({ length: L }, () => this.ops.alloc("f32", capacity * w));
+    return { length: 0, capacity, keys: make(), values: make() };
+  }
+
+  freeCache(c: DevCache): void {
+    for (const b of [...c.keys, ...c.values]) this.ops.free(b);
+  }
+
+  /**
+   * Logits [V] of the last token of `ids` (one sequence): continuing `cache` (which they join), or with
+   * no cache over `ids` as the whole sequence.
+   */
+  lastLogits(ids: readonly number[], cache: DevCache | null = null): Float32Array {
     const ops = this.ops;
     const d = this.config.hiddenSize;
+    if (cache && cache.length + ids.length > cache.capacity)
+      throw new RangeError("cuda model: the KV cache is full");
     const b: TokenBatch = { batch: 1, seqLen: ids.length, ids: Int32Array.from(ids) };
     const e = this.embed(b);
-    const ctx = this.context(b, e.ids);
+    const ctx = this.context(b, e.ids, cache);
     let x = e.x;
     for (let l = 0; l < this.config.numLayers; l++) {
       const r = this.layer(l, x, ctx, false);
       ops.free(x);
       x = r.out;
     }
+    if (cache) cache.length += ids.length;
     const fin = this.norm(ops.view(x, (ids.length - 1) * d, d), "model.norm.weight", 1);
     const name = this.headName();
     const V = this.res(name).shape[0]!;

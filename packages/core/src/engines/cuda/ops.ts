@@ -130,6 +130,8 @@ export interface CudaOps {
   /** out[t] = f32 of bf16 table row ids[t]. */
   embeddingGather(table: Buf, ids: Buf, out: Buf, T: number, dim: number): void;
   embeddingScatterAdd(dy: Buf, ids: Buf, dTable: Buf, T: number, dim: number): void;
+  /** dst = src (same dtype and size). */
+  copy(dst: Buf, src: Buf): void;
   /** dst += alpha src (f32). */
   axpy(dst: Buf, src: Buf, alpha: number): void;
   /** y[r, c] += b[c]. */
