@@ -155,6 +155,7 @@ export interface CudaDeviceOps {
     g: CudaBuffer,
     m: CudaBuffer,
     v: CudaBuffer,
+    n: number,
     lr: number,
     b1: number,
     b2: number,
@@ -176,8 +177,8 @@ export interface CudaDeviceOps {
   ): void;
   embeddingGather(table: CudaBuffer, ids: CudaBuffer, out: CudaBuffer, T: number, dim: number): void;
   embeddingScatterAdd(dy: CudaBuffer, ids: CudaBuffer, dTable: CudaBuffer, T: number, dim: number): void;
-  /** dst = src (src's bytes). */
-  copy(dst: CudaBuffer, src: CudaBuffer): void;
+  /** The first `bytes` of dst = those of src. */
+  copy(dst: CudaBuffer, src: CudaBuffer, bytes: number): void;
   axpy(dst: CudaBuffer, src: CudaBuffer, alpha: number, n: number): void;
   addBias(y: CudaBuffer, b: CudaBuffer, rows: number, cols: number): void;
   biasGrad(db: CudaBuffer, dy: CudaBuffer, rows: number, cols: number): void;

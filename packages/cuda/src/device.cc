@@ -342,12 +342,12 @@ napi_value CrossEntropy(napi_env env, napi_callback_info info) {
   return number(env, total);
 }
 
-// adamw(p, g, m, v, lr, b1, b2, eps, wd, c1, c2, gradScale)
+// adamw(p, g, m, v, n, lr, b1, b2, eps, wd, c1, c2, gradScale)
 napi_value AdamW(napi_env env, napi_callback_info info) {
   Args a;
-  if (!read(env, info, "bbbbffffffff", &a, "adamw")) return nullptr;
+  if (!read(env, info, "bbbbiffffffff", &a, "adamw")) return nullptr;
   const double* f = a.f;
-  gpu::adamw(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), int64_t(a.b[0]->bytes / 4),
+  gpu::adamw(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), a.i[0],
              float(f[0]), float(f[1]), float(f[2]), float(f[3]), float(f[4]), float(f[5]), float(f[6]), float(f[7]),
              S.stream);
   launched(env, "adamw");
@@ -382,9 +382,11 @@ napi_value EmbeddingScatterAdd(napi_env env, napi_callback_info info) {
 
 napi_value Copy2(napi_env env, napi_callback_info info) {
   Args a;
-  if (!read(env, info, "bb", &a, "copy")) return nullptr;
-  if (a.b[1]->bytes > a.b[0]->bytes) return fail(env, "copy: the source is larger"), nullptr;
-  cudaOk(env, cudaMemcpyAsync(a.b[0]->ptr, a.b[1]->ptr, a.b[1]->bytes, cudaMemcpyDeviceToDevice, S.stream),
+  if (!read(env, info, "bbi", &a, "copy")) return nullptr;
+  // Owned buffers are rounded up: the byte count is the caller's, checked against both.
+  const size_t bytes = size_t(a.i[0]);
+  if (a.i[0] < 0 || bytes > a.b[0]->bytes || bytes > a.b[1]->bytes) return fail(env, "copy: out of range"), nullptr;
+  cudaOk(env, cudaMemcpyAsync(a.b[0]->ptr, a.b[1]->ptr, bytes, cudaMemcpyDeviceToDevice, S.stream),
          "cudaMemcpyAsync");
   return nullptr;
 }

@@ -169,7 +169,7 @@ export class DeviceOps implements CudaOps {
     c2: number,
     gradScale: number,
   ) {
-    this.d.adamw(h(p), h(g), h(m), h(v), lr, b1, b2, eps, wd, c1, c2, gradScale);
+    this.d.adamw(h(p), h(g), h(m), h(v), p.n, lr, b1, b2, eps, wd, c1, c2, gradScale);
   }
   nf4Dequantize(
     codes: Buf,
@@ -199,7 +199,7 @@ export class DeviceOps implements CudaOps {
   }
   copy(dst: Buf, src: Buf): void {
     if (dst.n !== src.n || dst.dtype !== src.dtype) throw new RangeError("copy: buffers differ");
-    this.d.copy(h(dst), h(src));
+    this.d.copy(h(dst), h(src), src.n * BYTES[src.dtype]);
   }
   axpy(dst: Buf, src: Buf, alpha: number): void {
     this.d.axpy(h(dst), h(src), alpha, dst.n);

@@ -3,6 +3,7 @@
 // against the tfjs-made golden files, plus training, evaluation, resume and artefacts.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { CudaHostAddon } from "@sftkit/cuda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
@@ -10,7 +11,9 @@ import { gradientCheckpointingOf } from "../decisions.ts";
 import type { Engine } from "../engine.ts";
 import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts";
 import { transpose } from "../native/weights.ts";
-import { createCudaEngine } from "./engine.ts";
+import { DeviceOps } from "./device-ops.ts";
+import { CudaEngine, createCudaEngine } from "./engine.ts";
+import { fakeDevice } from "./fake-device.testing.ts";
 import {
   compareGolden,
   computeGolden,
@@ -50,6 +53,30 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
       const bad = compareGolden(got, want).filter((c) => !c.ok);
       expect(bad).toEqual([]);
     });
+
+  it("the device backend's marshalling (a fake device keeping device.cc's contract) computes the host backend's step", async () => {
+    const p = cudaPackage();
+    if ("reason" in p) throw new Error(p.reason);
+    const h = p.pkg.loadCudaHost();
+    if ("reason" in h) throw new Error(h.reason);
+    const tight = { loss: 1e-6, gradNorm: 1e-5, grad: 1e-5, after: 1e-6 };
+    for (const method of [{ kind: "full" }, LORA, { ...LORA, kind: "qlora" }]) {
+      const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
+      const got = await computeGolden("fake", method, fake);
+      const want = await computeGolden("host", method, await host(method));
+      expect(compareGolden(got, want, tight).filter((c) => !c.ok)).toEqual([]);
+    }
+    const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
+    await fake.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+    const viaHost = await host(LORA);
+    await viaHost.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+    const g = await fake.generate([1, 2, 3], { maxNewTokens: 5 });
+    expect(g.ids).toEqual((await viaHost.generate([1, 2, 3], { maxNewTokens: 5 })).ids);
+    expect(fake.memory().bytes % 512).toBe(0);
+    fake.dispose();
+    expect(fake.memory().bytes).toBe(0);
+    viaHost.dispose();
+  });
 
   it("refuses prefix tuning with the reason (the golden exists, the engine does not run it)", async () => {
     const e = await host({ kind: "prefix", virtualTokens: 3 });
