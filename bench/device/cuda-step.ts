@@ -25,7 +25,7 @@ const backend = args.includes("--host") ? "host" : "device";
 
 async function golden(dir: string): Promise<number> {
   let failed = 0;
-  for (const name of ["full", "lora", "qlora"]) {
+  for (const name of ["full", "lora", "qlora", "prefix"]) {
     const want = readGolden(dir, name);
     try {
       const engine = await createCudaEngine(goldenPlan(want.method), backend);

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CudaHostAddon } from "@sftkit/cuda";
 import { beforeAll, describe, expect, it } from "vitest";
+import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
@@ -40,13 +41,14 @@ const title = (t: string) => (skip ? `${t} (skipped: ${skip})` : t);
 const host = (method: unknown): Promise<Engine> => createCudaEngine(goldenPlan(method), "host");
 
 const LORA = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
+const PREFIX = { kind: "prefix", virtualTokens: 3 };
 
 describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
   beforeAll(async () => {
     await initBackend();
   });
 
-  for (const name of ["full", "lora", "qlora"])
+  for (const name of ["full", "lora", "qlora", "prefix"])
     it(`${name}: one step matches the golden file within bf16 tolerances`, async () => {
       const want = readGolden(GOLDEN_DIR, name);
       const got = await computeGolden(name, want.method, await host(want.method));
@@ -60,7 +62,7 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     const h = p.pkg.loadCudaHost();
     if ("reason" in h) throw new Error(h.reason);
     const tight = { loss: 1e-6, gradNorm: 1e-5, grad: 1e-5, after: 1e-6 };
-    for (const method of [{ kind: "full" }, LORA, { ...LORA, kind: "qlora" }]) {
+    for (const method of [{ kind: "full" }, LORA, { ...LORA, kind: "qlora" }, PREFIX]) {
       const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
       const got = await computeGolden("fake", method, fake);
       const want = await computeGolden("host", method, await host(method));
@@ -78,14 +80,39 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     viaHost.dispose();
   });
 
-  it("refuses prefix tuning with the reason (the golden exists, the engine does not run it)", async () => {
-    const e = await host({ kind: "prefix", virtualTokens: 3 });
-    await expect(
-      e.load({
-        plan: goldenPlan({ kind: "prefix", virtualTokens: 3 }),
-        model: { config: goldenConfig(), seed: 1 },
-      }),
-    ).rejects.toThrow(/cuda engine does not implement prefix tuning/);
+  it("prefix: generation's KV cache starts with the prefix rows and continues as re-running the sequence; the adapter is written", async () => {
+    const e = await host(PREFIX);
+    await e.load({ plan: goldenPlan(PREFIX), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+    const r = await e.forwardBackward(goldenBatch(), { seed: 0 });
+    await e.applyStep({ learningRate: GOLDEN_LR, clipNorm: 0, trainedTokens: r.trainedTokens });
+    const model = (e as unknown as { loaded: { model: CudaModel } }).loaded.model;
+    const cache = model.newCache(8);
+    expect(cache.length).toBe(3);
+    model.lastLogits([1, 2, 3], cache);
+    const cached = model.lastLogits([5], cache);
+    expect(relDiff(cached, model.lastLogits([1, 2, 3, 5]))).toBeLessThan(1e-5);
+    model.freeCache(cache);
+    const files = await e.saveArtefacts({
+      outDir: tempDir("cuda-prefix"),
+      save: "adapter",
+      tokenizerDir: null,
+      chatTemplate: null,
+      baseModel: { id: null, revision: null },
+    });
+    expect(files).toContain("adapter/adapter_model.safetensors");
+    e.dispose();
+  });
+
+  it("refuses trainable rows of added tokens with the reason", async () => {
+    const plan = enginePlan(
+      goldenConfig(),
+      { ...LORA, trainNewTokens: true },
+      { added: [newToken("<x>", 64)] },
+    );
+    const e = await createCudaEngine(plan, "host");
+    await expect(e.load({ plan, model: { config: goldenConfig(), seed: 1 } })).rejects.toThrow(
+      /cuda engine does not implement trainable token rows/,
+    );
   });
 
   it("lora: trains (loss falls), evaluates, and a resumed run continues bit-identically", async () => {

@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { trainedTokenIds } from "../../methods/runtime.ts";
 import { newTokens } from "../../methods/vocab.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
 import { decoderFeatures } from "../../model/families/index.ts";
@@ -54,22 +55,16 @@ const fromBoundary = (d: DevParam, a: Float32Array) =>
   d.param.transposed ? transpose(a, d.param.transposed[1], d.param.transposed[0]) : a;
 
 /**
- * The native method builder's addon is used only for trainable token rows and prefix tuning, both of
- * which the cuda engine refuses first (gaps.ts); anything else reaching it is a bug, said so.
+ * The native engine's method builder, prefix MLP and artefact writers take its addon for a few small
+ * host-side products (prefix tuning's reparameterization, LoRA deltas): a plain GEMM serves them. Its
+ * other uses (trainable token rows) are refused before; anything else reaching it is a bug, said so.
  */
-const noNativeAddon = new Proxy({} as NativeAddon, {
-  get: (_t, name) => () => {
-    throw new Error(`cuda engine: the native addon's ${String(name)} is not available here`);
-  },
-});
-
-/** The artefact writers' model: only its config, base tensors and LoRA deltas (a plain GEMM) are used. */
-const gemmOnlyAddon = new Proxy({} as NativeAddon, {
+const hostGemmAddon = new Proxy({} as NativeAddon, {
   get: (_target, name) =>
     name === "sgemmEx"
       ? hostGemm
       : () => {
-          throw new Error(`cuda engine: ${String(name)} is not available when writing artefacts`);
+          throw new Error(`cuda engine: the native addon's ${String(name)} is not available here`);
         },
 });
 
@@ -123,11 +118,11 @@ export class CudaEngine implements Engine {
         );
       grown = growTables(base, cfg, plan, null);
     }
-    const method = buildNativeMethod(noNativeAddon, plan, cfg, base, plan.seed, grown);
-    if (method.trainables.rows)
+    if (trainedTokenIds(plan, plan.method).length > 0)
       throw new Error(
         "the cuda engine does not implement trainable token rows; run this plan on native or tfjs",
       );
+    const method = buildNativeMethod(hostGemmAddon, plan, cfg, base, plan.seed, grown);
     const model = new CudaModel(this.ops, cfg, base, method);
     this.loaded = { plan, cfg, base, method, model, step: 0 };
     return {
@@ -186,7 +181,8 @@ export class CudaEngine implements Engine {
     const cache = model.newCache(Math.min(limit, promptIds.length + max));
     try {
       return await decodeLoop(promptIds, opts, {
-        fits: (n) => cache.length + n <= cache.capacity,
+        // Prefix rows sit in the cache but not in the model's positions.
+        fits: (n) => cache.length - cache.prefix + n <= limit && cache.length + n <= cache.capacity,
         next: (input) => model.lastLogits(input, cache),
       });
     } finally {
@@ -235,7 +231,7 @@ export class CudaEngine implements Engine {
     const { plan, cfg, base, method, model } = this.l;
     model.syncToHost();
     return saveNativeArtefacts(
-      new NativeModel(gemmOnlyAddon, cfg, base, method.trainables),
+      new NativeModel(hostGemmAddon, cfg, base, method.trainables),
       plan,
       method,
       opts,

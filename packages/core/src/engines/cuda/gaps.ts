@@ -6,7 +6,6 @@ export function cudaMethodGaps(method: Method): string[] {
   const def = methodDefinition(method);
   const pieces = def.pieces(method);
   const gaps: string[] = [];
-  if (pieces.prefix) gaps.push(`prefix tuning (method.kind "${method.kind}")`);
   if (pieces.lora?.dora) gaps.push("DoRA (method.dora)");
   if (pieces.lora && pieces.lora.dropout > 0) gaps.push("LoRA dropout (method.dropout)");
   if ((def.engineFeatures?.(method as never) ?? []).some((f) => f.feature === "modules-to-save"))

@@ -62,13 +62,16 @@ describe("the cuda engine's registration", () => {
       chosen: "cuda",
       reason: "set by $SFTKIT_ENGINE",
     });
-    const prefix = decideEngine(
+    expect(
+      decideEngine("auto", {}, { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never }).chosen,
+    ).toBe("cuda");
+    const dropout = decideEngine(
       "auto",
       {},
-      { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never },
+      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never },
     );
-    expect(prefix.chosen).not.toBe("cuda");
-    expect(prefix.reason).toContain("prefix tuning");
+    expect(dropout.chosen).not.toBe("cuda");
+    expect(dropout.reason).toContain("LoRA dropout");
     const window = decideEngine("auto", {}, { ...plain, modelNeeds: ["sliding-window attention"] });
     expect(window.chosen).not.toBe("cuda");
   });

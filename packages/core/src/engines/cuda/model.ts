@@ -7,6 +7,7 @@ import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import { ropeTables } from "../../model/rope.ts";
 import type { NativeMethod, TrainParam } from "../native/methods.ts";
+import type { PrefixTable } from "../native/model.ts";
 import type { BaseTensor } from "../native/weights.ts";
 import { toF32 } from "../native/weights.ts";
 import type { Buf, CudaOps } from "./ops.ts";
@@ -55,12 +56,18 @@ interface Ctx {
   sin: Buf;
   seg: Buf | null;
   cache: DevCache | null;
+  /** Prefix tuning: this pass's [P, L * 2 * KV * hd] table of keys and values, its gradient sum (training), P. */
+  prefix: Buf | null;
+  dPrefix: Buf | null;
+  P: number;
 }
 
 /** Per-layer keys and values seen so far (post-RoPE), [capacity, KV * hd] each; one sequence. */
 export interface DevCache {
   length: number;
   capacity: number;
+  /** Prefix positions at the start (not counted against the model's context). */
+  prefix: number;
   keys: Buf[];
   values: Buf[];
 }
@@ -94,6 +101,9 @@ export class CudaModel {
   private readonly lora = new Map<string, LoraDev>();
   private readonly baseGrad = new Map<string, Buf>();
   private readonly loraScale: number;
+  /** Prefix tuning's table (its small reparameterization MLP runs on the host) and its parameters. */
+  private readonly prefix: PrefixTable | null;
+  private readonly prefixParams: DevParam[];
   /** bf16 scratch for a dequantized NF4 linear (the largest one). */
   private nf4Scratch: Buf | null = null;
   /** Every buffer the model holds between passes (freed by dispose). */
@@ -121,6 +131,8 @@ export class CudaModel {
       this.lora.set(`${layer}/${module.name}`, { at: find(pair.at), bt: find(pair.bt), rank: pair.rank });
     }
     this.loraScale = method.trainables.loraScale;
+    this.prefix = method.trainables.prefix;
+    this.prefixParams = this.params.filter((d) => d.param.name.startsWith("prefix."));
     let biggest = 0;
     for (const r of this.w.values()) if (r.nf4) biggest = Math.max(biggest, r.nf4.n);
     if (biggest) this.nf4Scratch = this.hold(ops.alloc("bf16", biggest));
@@ -324,7 +336,26 @@ export class CudaModel {
     let kAll = k;
     let vAll = v;
     const cache = ctx.cache;
-    if (cache) {
+    if (!cache && ctx.prefix) {
+      // Each row's keys: the layer's P prefix keys (no RoPE), then its own.
+      const { P } = ctx;
+      const w = KV * hd;
+      const rowW = cfg.numLayers * 2 * w;
+      K = P + S;
+      kAll = ops.alloc("f32", B * K * w);
+      vAll = ops.alloc("f32", B * K * w);
+      for (let b = 0; b < B; b++) {
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          ops.copy(ops.view(kAll, (b * K + p) * w, w), ops.view(ctx.prefix, at, w));
+          ops.copy(ops.view(vAll, (b * K + p) * w, w), ops.view(ctx.prefix, at + w, w));
+        }
+        ops.copy(ops.view(kAll, (b * K + P) * w, S * w), ops.view(k, b * S * w, S * w));
+        ops.copy(ops.view(vAll, (b * K + P) * w, S * w), ops.view(v, b * S * w, S * w));
+      }
+      ops.free(k);
+      ops.free(v);
+    } else if (cache) {
       // This chunk's keys and values join the cache; its queries see all of it (K - S earlier keys first).
       const w = KV * hd;
       ops.copy(ops.view(cache.keys[l]!, cache.length * w, S * w), k);
@@ -349,8 +380,10 @@ export class CudaModel {
     const out = this.linear(l, md!, act, actb, T, xa);
     ops.free(actb);
     ops.axpy(out, x1, 1);
+    // Saved keys and values: the row's own, or (prefix) the prefix's and its own together.
+    const kept = cache ? { k, v } : { k: kAll, v: vAll };
     if (!keep) {
-      this.freeAll(n1.y, n1.rstd, q, k, v, attn, lse, x1, n2.y, n2.rstd, g, u, act);
+      this.freeAll(n1.y, n1.rstd, q, kept.k, kept.v, attn, lse, x1, n2.y, n2.rstd, g, u, act);
       return { out, saved: null };
     }
     const saved: LayerSaved = {
@@ -358,8 +391,8 @@ export class CudaModel {
       rstd1: n1.rstd,
       h1: n1.y,
       q,
-      k,
-      v,
+      k: kept.k,
+      v: kept.v,
       attn,
       lse,
       x1,
@@ -405,11 +438,35 @@ export class CudaModel {
     this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s);
     ops.free(ab);
     const dq = ops.alloc("f32", s.q.n);
-    const dk = ops.alloc("f32", s.k.n);
-    const dv = ops.alloc("f32", s.v.n);
-    const dims = { B, S, K: S, H, KV, hd };
+    let dk = ops.alloc("f32", s.k.n);
+    let dv = ops.alloc("f32", s.v.n);
+    const w = KV * hd;
+    const K = s.k.n / (B * w);
+    const dims = { B, S, K, H, KV, hd };
     ops.attentionBackward(s.q, s.k, s.v, ctx.seg, s.attn, s.lse, dattn, dq, dk, dv, dims, 1 / Math.sqrt(hd));
     ops.free(dattn);
+    if (K > S) {
+      // Split off the prefix keys' gradients into the table's (summed over rows).
+      const P = K - S;
+      const rowW = cfg.numLayers * 2 * w;
+      const own = (g: Buf, off: number) => {
+        const out = ops.alloc("f32", B * S * w);
+        for (let b = 0; b < B; b++) {
+          ops.copy(ops.view(out, b * S * w, S * w), ops.view(g, (b * K + P) * w, S * w));
+          if (ctx.dPrefix)
+            for (let p = 0; p < P; p++)
+              ops.axpy(
+                ops.view(ctx.dPrefix, p * rowW + 2 * l * w + off, w),
+                ops.view(g, (b * K + p) * w, w),
+                1,
+              );
+        }
+        ops.free(g);
+        return out;
+      };
+      dk = own(dk, 0);
+      dv = own(dv, w);
+    }
     ops.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
     ops.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
     const dh1 = ops.alloc("f32", T * d);
@@ -432,8 +489,10 @@ export class CudaModel {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
-  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null): Ctx & { ids: Buf } {
-    const positions = b.positions ?? defaultPositions(b, cache?.length ?? 0);
+  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null, grad = false): Ctx & { ids: Buf } {
+    const P = this.prefix?.virtualTokens ?? 0;
+    // Positions continue after the prefix, as the tfjs engine's.
+    const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
     const { cos, sin } = ropeTables(this.config, positions);
     const up = (a: Float32Array) => {
       const buf = this.ops.alloc("f32", a.length);
@@ -445,7 +504,33 @@ export class CudaModel {
       seg = this.ops.alloc("i32", b.segments.length);
       this.ops.upload(seg, b.segments);
     }
-    return { B: b.batch, S: b.seqLen, T: b.batch * b.seqLen, cos: up(cos), sin: up(sin), seg, ids, cache };
+    const prefix = !cache && this.prefix ? up(this.prefix.forward()) : null;
+    const dPrefix = prefix && grad ? this.ops.alloc("f32", prefix.n) : null;
+    return {
+      B: b.batch,
+      S: b.seqLen,
+      T: b.batch * b.seqLen,
+      cos: up(cos),
+      sin: up(sin),
+      seg,
+      ids,
+      cache,
+      prefix,
+      dPrefix,
+      P: prefix ? P : 0,
+    };
+  }
+
+  /** The prefix table's gradient, through its host-side MLP, into the prefix parameters' sums. */
+  private prefixBackward(dPrefix: Buf): void {
+    this.prefix!.backward(this.ops.download(dPrefix) as Float32Array);
+    for (const d of this.prefixParams) {
+      const tmp = this.ops.alloc("f32", d.grad.n);
+      this.ops.upload(tmp, d.param.grad);
+      this.ops.axpy(d.grad, tmp, 1);
+      this.ops.free(tmp);
+      d.param.grad.fill(0);
+    }
   }
 
   /** Embedding rows of the batch's ids, [T, d] f32. */
@@ -478,7 +563,7 @@ export class CudaModel {
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
     const e = this.embed(b);
-    const ctx = this.context(b, e.ids);
+    const ctx = this.context(b, e.ids, null, opts.grad);
     const { T } = ctx;
     let x = e.x;
     const saved: (LayerSaved | Buf)[] = [];
@@ -516,8 +601,9 @@ export class CudaModel {
       const gE = this.baseGrad.get("model.embed_tokens.weight");
       if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
       ops.free(dx);
+      if (ctx.dPrefix) this.prefixBackward(ctx.dPrefix);
     }
-    this.freeAll(ctx.cos, ctx.sin, ctx.seg, e.ids);
+    this.freeAll(ctx.cos, ctx.sin, ctx.seg, e.ids, ctx.prefix, ctx.dPrefix);
     return { lossSum, trainedTokens };
   }
 
@@ -554,11 +640,29 @@ export class CudaModel {
   }
 
   /** A KV cache for `capacity` positions (free it with freeCache). */
-  newCache(capacity: number): DevCache {
+  /** A KV cache for `maxLen` positions after the prefix (whose keys and values it starts with). */
+  newCache(maxLen: number): DevCache {
+    const ops = this.ops;
     const w = this.config.numKvHeads * this.config.headDim;
     const L = this.config.numLayers;
-    const make = () => Array.from({ length: L }, () => this.ops.alloc("f32", capacity * w));
-    return { length: 0, capacity, keys: make(), values: make() };
+    const P = this.prefix?.virtualTokens ?? 0;
+    const capacity = P + maxLen;
+    const make = () => Array.from({ length: L }, () => ops.alloc("f32", capacity * w));
+    const cache: DevCache = { length: P, capacity, prefix: P, keys: make(), values: make() };
+    if (this.prefix && P) {
+      const host = this.prefix.forward();
+      const table = ops.alloc("f32", host.length);
+      ops.upload(table, host);
+      const rowW = L * 2 * w;
+      for (let l = 0; l < L; l++)
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          ops.copy(ops.view(cache.keys[l]!, p * w, w), ops.view(table, at, w));
+          ops.copy(ops.view(cache.values[l]!, p * w, w), ops.view(table, at + w, w));
+        }
+      ops.free(table);
+    }
+    return cache;
   }
 
   freeCache(c: DevCache): void {
@@ -605,8 +709,9 @@ export class CudaModel {
     for (const b of this.held.splice(0)) this.ops.free(b);
   }
 
-  /** Refreshes the bf16 copies the GEMMs read after the f32 values changed. */
+  /** Refreshes what is derived from the f32 values after they changed: bf16 copies, the prefix MLP's host values. */
   refreshShadows(): void {
     for (const p of this.params) if (p.shadow) this.ops.toBf16(p.data, p.shadow);
+    for (const d of this.prefixParams) d.param.data.set(this.ops.download(d.data) as Float32Array);
   }
 }
