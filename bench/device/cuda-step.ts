@@ -2,7 +2,7 @@
 // machine has no node_modules): `golden` compares one step per method with the committed golden files
 // (compareGolden, bf16 tolerances); `bench` times a Qwen2.5-0.5B-shaped model, 8 x 1024 tokens, AdamW,
 // rows lora (r16 all-linear), full, qlora: tokens/s and peak GPU memory, one JSON line each.
-// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F]
+// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host]
 import { writeFileSync } from "node:fs";
 import { createCudaEngine } from "../../packages/core/src/engines/cuda/engine.ts";
 import {
@@ -47,8 +47,15 @@ async function golden(dir: string): Promise<number> {
   return failed ? 1 : 0;
 }
 
-/** Qwen2.5-0.5B's shape (random weights, stored bf16). */
+/** Qwen2.5-0.5B's shape (random weights, stored bf16); CUDA_BENCH_SHAPE=tiny: a small one (rehearsals). */
 function qwen05b(): ModelConfig {
+  if (process.env.CUDA_BENCH_SHAPE === "tiny")
+    return tinyConfig("qwen2", {
+      vocabSize: 512,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      torchDtype: "bfloat16",
+    });
   return tinyConfig("qwen2", {
     vocabSize: 151936,
     hiddenSize: 896,
@@ -71,6 +78,11 @@ const METHODS: Record<string, unknown> = {
   qlora: { kind: "qlora", rank: 16, alpha: 32, dropout: 0, targets: "all-linear" },
 };
 
+/** Seconds the whole bench may take (rows past it are skipped, a slow row times its warm-up step only). */
+const BUDGET_S = Number(process.env.CUDA_BENCH_BUDGET_S ?? 170);
+const started = performance.now();
+const elapsed = () => (performance.now() - started) / 1000;
+
 async function benchRow(row: string, steps: number): Promise<Record<string, unknown>> {
   const cfg = qwen05b();
   const plan = enginePlan(cfg, METHODS[row]);
@@ -78,8 +90,9 @@ async function benchRow(row: string, steps: number): Promise<Record<string, unkn
   const engine = await createCudaEngine(plan, backend);
   await engine.load({ plan, model: { config: cfg, seed: 1 } });
   const loadS = (performance.now() - t0) / 1000;
-  const B = 8;
-  const S = 1024;
+  const tiny = process.env.CUDA_BENCH_SHAPE === "tiny";
+  const B = tiny ? 2 : 8;
+  const S = tiny ? 32 : 1024;
   const r = mulberry32(1);
   const ids = Int32Array.from({ length: B * S }, () => Math.floor(r() * cfg.vocabSize));
   const batch = { batch: B, seqLen: S, ids, labels: ids };
@@ -88,18 +101,24 @@ async function benchRow(row: string, steps: number): Promise<Record<string, unkn
     await engine.applyStep({ learningRate: 1e-4, clipNorm: 1, trainedTokens: l.trainedTokens });
     return l.lossSum / l.trainedTokens;
   };
-  await step(); // warm-up: cuBLASLt heuristics, the allocator's cache filled
   const t1 = performance.now();
-  let loss = 0;
-  for (let i = 0; i < steps; i++) loss = await step();
-  const seconds = (performance.now() - t1) / 1000;
+  let loss = await step(); // warm-up: cuBLASLt heuristics, the allocator's cache filled
+  let seconds = (performance.now() - t1) / 1000;
+  // A step too slow for the budget: its warm-up is the figure (marked), rather than no figure.
+  const timed = elapsed() + seconds * steps < BUDGET_S ? steps : 0;
+  if (timed) {
+    const t2 = performance.now();
+    for (let i = 0; i < timed; i++) loss = await step();
+    seconds = (performance.now() - t2) / 1000;
+  }
   const m = engine.memory();
   engine.dispose();
   return {
     row,
     engine: "sftkit cuda",
-    tokens_per_s: Math.round((B * S * steps) / seconds),
-    step_ms: Math.round((1000 * seconds) / steps),
+    tokens_per_s: Math.round((B * S * Math.max(timed, 1)) / seconds),
+    step_ms: Math.round((1000 * seconds) / Math.max(timed, 1)),
+    timed_steps: timed || "warm-up only (over the time budget)",
     peak_gib: +((m.peakBytes ?? m.bytes) / 2 ** 30).toFixed(2),
     load_s: +loadS.toFixed(1),
     loss: +loss.toFixed(4),
@@ -114,6 +133,7 @@ async function bench(): Promise<number> {
   for (const row of rows) {
     let r: Record<string, unknown>;
     try {
+      if (elapsed() > BUDGET_S) throw new Error(`skipped: the bench's ${BUDGET_S} s budget is spent`);
       r = await benchRow(row, steps);
     } catch (e) {
       r = { row, engine: "sftkit cuda", error: String((e as Error).message ?? e).slice(0, 400) };

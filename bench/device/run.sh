@@ -77,6 +77,8 @@ if [ "$kernels" = 2 ]; then
   if [ "${REHEARSE:-0}" = 1 ]; then
     stage "rehearsal: golden comparison on the HOST backend (the bundle and the carried Node work)"
     timeout 120 node .device/cuda-step.mjs golden "$GOLDENS" --host
+    stage "rehearsal: the bench's code path on the HOST backend, a tiny shape"
+    CUDA_BENCH_SHAPE=tiny timeout 120 node .device/cuda-step.mjs bench --host --steps 1
   fi
   stop "the CUDA add-on cannot run here (above)"
 fi
@@ -86,7 +88,7 @@ timeout 120 node .device/cuda-step.mjs golden "$GOLDENS"
 goldens=$?
 
 stage "bench: sftkit cuda, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW (lora r16 all-linear, full, qlora)"
-timeout 210 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
+CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-170}" timeout 210 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
 echo "(sftkit rows: exit $?)"
 
 stage "bench: PyTorch, same shape, bf16 autocast"
