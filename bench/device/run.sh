@@ -6,7 +6,9 @@
 # through the device tool with carry [".device"]:
 #     bash bench/device/run.sh
 # Steps: GPU present? -> Node from .device/node.xz -> build @sftkit/cuda there (nvcc) -> kernel self test
-# (each kernel vs the host reference; cuBLASLt GEMMs) -> golden comparison -> PyTorch bench beside ours.
+# (each kernel vs the host reference; cuBLASLt GEMMs) -> the engine's step vs the goldens on the GPU
+# (.device/cuda-step.mjs) -> our bench (tokens/s, peak GPU memory) -> PyTorch's bench beside it.
+# Exit 0 only when the kernels and the goldens pass.
 # Stops early, with the reason, where there is no GPU. Writes $OUT/log and $OUT/*.json when $OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,19 +64,35 @@ stage "build @sftkit/cuda (sm_80, sm_86, sm_89, sm_90 + PTX)"
 SFTKIT_CUDA_NVCC_THREADS="${SFTKIT_CUDA_NVCC_THREADS:-4}" node packages/cuda/build.mjs
 cp packages/cuda/build/status.json "$OUT/build-status.json" 2>/dev/null
 
+# The engine's step, bundled by prepare.sh; @sftkit/cuda resolves through NODE_PATH to packages/cuda.
+[ -s .device/cuda-step.mjs ] || stop "no .device/cuda-step.mjs: run bench/device/prepare.sh on the dev machine and carry .device"
+mkdir -p /tmp/sft-mods/@sftkit && ln -sfn "$PWD/packages/cuda" /tmp/sft-mods/@sftkit/cuda
+export NODE_PATH=/tmp/sft-mods
+GOLDENS=packages/core/src/engines/cuda/goldens
+
 stage "kernel self test (GPU vs the host reference)"
 timeout 180 node bench/device/selftest.mjs
 kernels=$?
-[ "$kernels" = 2 ] && stop "the CUDA add-on cannot run here (above)"
+if [ "$kernels" = 2 ]; then
+  if [ "${REHEARSE:-0}" = 1 ]; then
+    stage "rehearsal: golden comparison on the HOST backend (the bundle and the carried Node work)"
+    timeout 120 node .device/cuda-step.mjs golden "$GOLDENS" --host
+    stage "rehearsal: the bench's code path on the HOST backend, a tiny shape"
+    CUDA_BENCH_SHAPE=tiny timeout 120 node .device/cuda-step.mjs bench --host --steps 1
+  fi
+  stop "the CUDA add-on cannot run here (above)"
+fi
 
-stage "golden comparison"
-# packages/core/src/engines/cuda/goldens hold one AdamW step per method from the CPU engines; the
-# cuda engine must reproduce them (compareGolden, bf16 tolerances) once its step is written.
-echo "skipped: the cuda engine's training step is not written yet (packages/core/src/engines/cuda/engine.ts)"
+stage "golden comparison: one AdamW step per method on the GPU vs the CPU-made goldens (bf16 tolerances)"
+timeout 120 node .device/cuda-step.mjs golden "$GOLDENS"
+goldens=$?
 
-stage "bench: PyTorch, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW, bf16"
-PYTHONUNBUFFERED=1 timeout 300 python3 bench/device/torch_bench.py --steps "${BENCH_STEPS:-10}" --out "$OUT/torch.json"
-echo "sftkit cuda: not run (its training step is not written yet); PyTorch's rows above are the baseline to beat (goal >= 0.8x)"
+stage "bench: sftkit cuda, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW (lora r16 all-linear, full, qlora)"
+CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-170}" timeout 210 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
+echo "(sftkit rows: exit $?)"
+
+stage "bench: PyTorch, same shape, bf16 autocast"
+PYTHONUNBUFFERED=1 timeout 180 python3 bench/device/torch_bench.py --steps "${BENCH_STEPS:-5}" --out "$OUT/torch.json"
 
 stage "done"
-exit "$kernels"
+[ "$kernels" = 0 ] && [ "$goldens" = 0 ]

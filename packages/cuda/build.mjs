@@ -147,7 +147,9 @@ function main() {
       "-DNODE_GYP_MODULE_NAME=sftkit_cuda",
       `-I${headers}`,
       ...gencode,
-      ...["kernels.cu", "selftest.cc", "bench.cc", "runtime.cc", "addon.cc"].map((f) => join(src, f)),
+      ...["kernels.cu", "ops.cu", "selftest.cc", "bench.cc", "runtime.cc", "device.cc", "addon.cc"].map((f) =>
+        join(src, f),
+      ),
       "-ldl",
     ],
     target,

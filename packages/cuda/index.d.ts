@@ -26,7 +26,169 @@ export interface SelfTestResult {
   error?: string;
 }
 
+/** A device buffer (an N-API external over device memory); opaque. */
+export interface CudaBuffer {
+  readonly __cudaBuffer: never;
+}
+
+/**
+ * The cuda engine's device ops (src/device.cc), on one stream: buffers from a caching allocator, and one
+ * call per kernel launcher or cuBLASLt GEMM. Sizes are in values unless named bytes; layouts as CudaHostAddon.
+ */
+export interface CudaDeviceOps {
+  /** Selects device 0, creates the stream and cuBLASLt's workspace; returns whether cuBLASLt is open. */
+  init(): boolean;
+  /** A zeroed buffer of `bytes` (rounded up to 512). */
+  alloc(bytes: number): CudaBuffer;
+  /** `bytes` of `buf` from `offsetBytes`, sharing its memory. */
+  view(buf: CudaBuffer, offsetBytes: number, bytes: number): CudaBuffer;
+  /** Returns an owned buffer to the allocator's cache (a view: nothing). */
+  free(buf: CudaBuffer): void;
+  upload(buf: CudaBuffer, src: Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array): void;
+  download(buf: CudaBuffer, dst: Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array): void;
+  zero(buf: CudaBuffer): void;
+  /** Bytes in use and at most (the allocator's tally), cached, and cudaMemGetInfo's free and total. */
+  memory(): { inUse: number; peak: number; pooled: number; deviceFree: number; deviceTotal: number };
+  sync(): void;
+  /** The peak restarts from what is in use now (each engine tallies its own). */
+  resetPeak(): void;
+  toBf16(src: CudaBuffer, dst: CudaBuffer, n: number): void;
+  /** Row-major C (f32) = alpha op(A) op(B) + beta C over bf16 A, B (or both f32 when `f32`); cuBLASLt, fp32 accumulation. */
+  gemm(
+    ta: boolean,
+    tb: boolean,
+    M: number,
+    N: number,
+    K: number,
+    A: CudaBuffer,
+    B: CudaBuffer,
+    C: CudaBuffer,
+    alpha: number,
+    beta: number,
+    f32: boolean,
+  ): void;
+  rmsNormForward(
+    x: CudaBuffer,
+    w: CudaBuffer,
+    y: CudaBuffer,
+    rstd: CudaBuffer,
+    rows: number,
+    dim: number,
+    eps: number,
+  ): void;
+  /** dx written; dw (when given) added to. */
+  rmsNormBackward(
+    dy: CudaBuffer,
+    x: CudaBuffer,
+    w: CudaBuffer,
+    rstd: CudaBuffer,
+    dx: CudaBuffer,
+    dw: CudaBuffer | null,
+    rows: number,
+    dim: number,
+  ): void;
+  rope(
+    x: CudaBuffer,
+    cos: CudaBuffer,
+    sin: CudaBuffer,
+    y: CudaBuffer,
+    T: number,
+    heads: number,
+    hd: number,
+    inverse: boolean,
+  ): void;
+  swigluForward(g: CudaBuffer, u: CudaBuffer, y: CudaBuffer, n: number): void;
+  swigluBackward(
+    dy: CudaBuffer,
+    g: CudaBuffer,
+    u: CudaBuffer,
+    dg: CudaBuffer,
+    du: CudaBuffer,
+    n: number,
+  ): void;
+  attentionForward(
+    q: CudaBuffer,
+    k: CudaBuffer,
+    v: CudaBuffer,
+    seg: CudaBuffer | null,
+    out: CudaBuffer,
+    lse: CudaBuffer,
+    B: number,
+    S: number,
+    K: number,
+    H: number,
+    KV: number,
+    hd: number,
+    scale: number,
+  ): void;
+  /** dq, dk, dv written. */
+  attentionBackward(
+    q: CudaBuffer,
+    k: CudaBuffer,
+    v: CudaBuffer,
+    seg: CudaBuffer | null,
+    out: CudaBuffer,
+    lse: CudaBuffer,
+    dout: CudaBuffer,
+    dq: CudaBuffer,
+    dk: CudaBuffer,
+    dv: CudaBuffer,
+    B: number,
+    S: number,
+    K: number,
+    H: number,
+    KV: number,
+    hd: number,
+    scale: number,
+  ): void;
+  /** Summed loss of rows whose target is not -100 (synchronises); grad may be logits. */
+  crossEntropy(
+    logits: CudaBuffer,
+    targets: CudaBuffer,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: CudaBuffer | null,
+  ): number;
+  adamw(
+    p: CudaBuffer,
+    g: CudaBuffer,
+    m: CudaBuffer,
+    v: CudaBuffer,
+    n: number,
+    lr: number,
+    b1: number,
+    b2: number,
+    eps: number,
+    wd: number,
+    c1: number,
+    c2: number,
+    gradScale: number,
+  ): void;
+  nf4Dequantize(
+    codes: CudaBuffer,
+    absmax: CudaBuffer | null,
+    absmaxCodes: CudaBuffer | null,
+    absmaxScales: CudaBuffer | null,
+    offset: number,
+    blockSize: number,
+    outBf16: CudaBuffer,
+    n: number,
+  ): void;
+  embeddingGather(table: CudaBuffer, ids: CudaBuffer, out: CudaBuffer, T: number, dim: number): void;
+  embeddingScatterAdd(dy: CudaBuffer, ids: CudaBuffer, dTable: CudaBuffer, T: number, dim: number): void;
+  /** The first `bytes` of dst = those of src. */
+  copy(dst: CudaBuffer, src: CudaBuffer, bytes: number): void;
+  axpy(dst: CudaBuffer, src: CudaBuffer, alpha: number, n: number): void;
+  addBias(y: CudaBuffer, b: CudaBuffer, rows: number, cols: number): void;
+  biasGrad(db: CudaBuffer, dy: CudaBuffer, rows: number, cols: number): void;
+  /** Synchronises. */
+  sumSquares(x: CudaBuffer, n: number): number;
+}
+
 export interface CudaAddon {
+  /** The training step's device ops. */
+  device: CudaDeviceOps;
   /** Opens libcuda.so.1 and describes device 0 (cuInit only: no context). */
   probe(): CudaProbe;
   /** Opens cuBLASLt (the first one that opens is kept). */

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "bench.h"
+#include "device.h"
 #include "napi_util.h"
 #include "runtime.h"
 #include "selftest.h"
@@ -92,6 +93,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   define(env, exports, "openCublasLt", OpenCublasLt);
   define(env, exports, "selfTest", SelfTest);
   define(env, exports, "bench", Bench);
+  defineDevice(env, exports, &lt);
   return exports;
 }
 

@@ -115,6 +115,13 @@ size_t ltVersion(Lt* lt) { return lt->version(); }
 std::string gemmBf16(Lt* lt, bool transA, bool transB, int M, int N, int K, const void* A, const void* B, void* C,
                      bool cOutBf16, float alpha, float beta, void* workspace, size_t workspaceBytes,
                      cudaStream_t stream) {
+  return gemm(lt, CUDA_R_16BF, transA, transB, M, N, K, A, B, C, cOutBf16, alpha, beta, workspace, workspaceBytes,
+              stream);
+}
+
+std::string gemm(Lt* lt, cudaDataType_t abType, bool transA, bool transB, int M, int N, int K, const void* A,
+                 const void* B, void* C, bool cOutBf16, float alpha, float beta, void* workspace,
+                 size_t workspaceBytes, cudaStream_t stream) {
   if (!lt->handle && lt->create(&lt->handle) != 0) return "cublasLtCreate";
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's first operand is B.
   const int opFirst = transB ? kOpT : kOpN, opSecond = transA ? kOpT : kOpN;
@@ -126,8 +133,8 @@ std::string gemmBf16(Lt* lt, bool transA, bool transB, int M, int N, int K, cons
   else if (lt->descSet(desc, kAttrTransA, &opFirst, sizeof opFirst) != 0 ||
            lt->descSet(desc, kAttrTransB, &opSecond, sizeof opSecond) != 0)
     err = "cublasLtMatmulDescSetAttribute";
-  else if (lt->layoutCreate(&lFirst, CUDA_R_16BF, transB ? K : N, transB ? N : K, transB ? K : N) != 0 ||
-           lt->layoutCreate(&lSecond, CUDA_R_16BF, transA ? M : K, transA ? K : M, transA ? M : K) != 0 ||
+  else if (lt->layoutCreate(&lFirst, abType, transB ? K : N, transB ? N : K, transB ? K : N) != 0 ||
+           lt->layoutCreate(&lSecond, abType, transA ? M : K, transA ? K : M, transA ? M : K) != 0 ||
            lt->layoutCreate(&lC, cType, N, M, N) != 0)
     err = "cublasLtMatrixLayoutCreate";
   else if (lt->matmul(lt->handle, desc, &alpha, B, lFirst, A, lSecond, &beta, C, lC, C, lC, nullptr, workspace,

@@ -189,6 +189,7 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
         ? [{ feature: "neftune" as const, path: "train.neftuneAlpha" }]
         : []),
     ],
+    method: recipe.method,
   });
 }
 

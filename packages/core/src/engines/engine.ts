@@ -4,6 +4,7 @@
 import type { Plan } from "../compile/plan-schema.ts";
 import type { BaseModel } from "../export/base-model.ts";
 import type { EngineFeature, EngineFeatureUse } from "../methods/definition.ts";
+import type { Method } from "../methods/registry.ts";
 import type { ModelConfig } from "../model/config.ts";
 
 /** A micro-batch: rows of equal length (segment ids mark padding and packed sequences). */
@@ -146,6 +147,8 @@ export interface EngineAsk {
   modelNeeds: readonly string[];
   /** Training features beyond plain weights and LoRA that the plan uses, each with its recipe path. */
   features?: readonly EngineFeatureUse[];
+  /** The recipe's method (an engine reads its pieces through the method registry). */
+  method?: Method;
 }
 
 export type { EngineFeature, EngineFeatureUse };

@@ -117,7 +117,7 @@ export const doctorCommand = defineCommand({
           ]),
       c.bold("GPU"),
       "  The cuda engine (@sftkit/cuda) builds at install where nvcc is found; its line under Engines says why it is",
-      "  unavailable. Its kernels are tested; its training step is not written yet (docs/gpu.md). tfjs-node-gpu 4.22",
+      "  unavailable. Its step is tested in CI on a host twin of its kernels, not yet on a GPU (docs/gpu.md). tfjs-node-gpu 4.22",
       "  stays an optional tfjs backend for those who have it (CUDA 11.2 + cuDNN 8.1; installs from outside npm).",
     ];
     process.stdout.write(`${lines.join("\n")}\n`);

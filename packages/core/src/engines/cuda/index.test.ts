@@ -2,8 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
 import type { EngineAsk, EngineDefinition } from "../engine.ts";
 import { decideEngine, engineDefinition, listEngines, registerEngine } from "../index.ts";
-import { CUDA_ENGINE_INCOMPLETE, createCudaEngine } from "./engine.ts";
-import { CUDA_STEP_READY, cudaUnsupported } from "./index.ts";
+import { createCudaEngine } from "./engine.ts";
+import { cudaEngineAvailability, cudaUnsupported } from "./index.ts";
 
 const plain: EngineAsk = {
   backend: "auto",
@@ -55,15 +55,42 @@ describe("the cuda engine's registration", () => {
     );
   });
 
-  it("is chosen by name where available, but never by auto until its training step is ready", () => {
+  it("is auto's choice where a GPU is usable and the plan is supported; passed by, with the reason, where not", () => {
     registerEngine(withGpu());
-    expect(CUDA_STEP_READY).toBe(false);
+    expect(decideEngine("auto", {}, plain)).toMatchObject({ chosen: "cuda" });
     expect(decideEngine("auto", { SFTKIT_ENGINE: "cuda" }, plain)).toMatchObject({
       chosen: "cuda",
       reason: "set by $SFTKIT_ENGINE",
     });
-    expect(decideEngine("auto", {}, plain).chosen).not.toBe("cuda");
-    expect(decideEngine("auto", {}, plain).reason).not.toContain("cuda");
+    expect(
+      decideEngine("auto", {}, { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never }).chosen,
+    ).toBe("cuda");
+    const dropout = decideEngine(
+      "auto",
+      {},
+      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never },
+    );
+    expect(dropout.chosen).not.toBe("cuda");
+    expect(dropout.reason).toContain("LoRA dropout");
+    const window = decideEngine("auto", {}, { ...plain, modelNeeds: ["sliding-window attention"] });
+    expect(window.chosen).not.toBe("cuda");
+  });
+
+  it("refuses what its step does not implement, naming the recipe path", () => {
+    expect(cudaUnsupported({ ...plain, method: { kind: "full" } as never })).toBeNull();
+    expect(
+      cudaUnsupported({ ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never }),
+    ).toContain("LoRA dropout (method.dropout)");
+    expect(cudaUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toContain(
+      "method.dora (dora) is not implemented on cuda",
+    );
+    expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
+  });
+
+  it("SFTKIT_CUDA_HOST=1 makes it available on the host backend where the host add-on is built", () => {
+    const a = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
+    if (a.available) expect(a.reason).toContain("host backend");
+    else expect(a.reason).toMatch(/host backend unavailable|not installed/);
   });
 
   it("cannot run a tfjs backend or a family that converts weights at load", () => {
@@ -78,17 +105,13 @@ describe("the cuda engine's registration", () => {
     );
   });
 
-  it("create() refuses clearly instead of pretending: unavailable, or its step not written yet", () => {
+  it("create() on the device backend refuses clearly where no GPU is usable", async () => {
     const plan = {} as Plan;
-    expect(() =>
-      createCudaEngine(plan, () => ({
+    await expect(
+      createCudaEngine(plan, "device", () => ({
         available: false,
         reason: "@sftkit/cuda unavailable: no CUDA driver",
       })),
-    ).toThrow("cuda engine unavailable: @sftkit/cuda unavailable: no CUDA driver");
-    expect(() => createCudaEngine(plan, () => ({ available: true, reason: "H200" }))).toThrow(
-      CUDA_ENGINE_INCOMPLETE,
-    );
-    expect(CUDA_ENGINE_INCOMPLETE).toMatch(/cannot train yet.*SFTKIT_ENGINE=native/);
+    ).rejects.toThrow("cuda engine unavailable: @sftkit/cuda unavailable: no CUDA driver");
   });
 });

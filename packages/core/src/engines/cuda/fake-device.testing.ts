@@ -1,0 +1,245 @@
+// A stand-in for @sftkit/cuda's `device` bindings that keeps their C++ contract (src/device.cc): buffers
+// of bytes rounded up to 512, views by byte offset, explicit counts, dw added, dk/dv written, the loss
+// summed. The arithmetic is the host add-on's. Tests run DeviceOps over it, so the marshalling from
+// the engine's ops to the bindings (sizes in bytes vs values, argument order) is checked without a GPU.
+import type { CudaBuffer, CudaDeviceOps, CudaHostAddon } from "@sftkit/cuda";
+
+class FakeBuffer {
+  freed = false;
+  constructor(
+    readonly mem: ArrayBuffer,
+    readonly off: number,
+    readonly bytes: number,
+    readonly owned: boolean,
+  ) {}
+}
+
+const fb = (b: CudaBuffer): FakeBuffer => {
+  const f = b as unknown as FakeBuffer;
+  if (!(f instanceof FakeBuffer)) throw new TypeError("expected a device buffer");
+  if (f.freed) throw new Error("the buffer was freed");
+  return f;
+};
+const f32 = (b: CudaBuffer) => {
+  const f = fb(b);
+  return new Float32Array(f.mem, f.off, f.bytes >> 2);
+};
+const u16 = (b: CudaBuffer) => {
+  const f = fb(b);
+  return new Uint16Array(f.mem, f.off, f.bytes >> 1);
+};
+const i32 = (b: CudaBuffer) => {
+  const f = fb(b);
+  return new Int32Array(f.mem, f.off, f.bytes >> 2);
+};
+const u8 = (b: CudaBuffer) => {
+  const f = fb(b);
+  return new Uint8Array(f.mem, f.off, f.bytes);
+};
+const i8 = (b: CudaBuffer) => {
+  const f = fb(b);
+  return new Int8Array(f.mem, f.off, f.bytes);
+};
+const asBuffer = (f: FakeBuffer) => f as unknown as CudaBuffer;
+
+function widen(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  const o = new Uint32Array(out.buffer);
+  for (let i = 0; i < src.length; i++) o[i] = src[i]! << 16;
+  return out;
+}
+
+export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
+  let inUse = 0;
+  let peak = 0;
+  return {
+    init: () => true,
+    alloc(bytes) {
+      const size = Math.ceil(Math.max(bytes, 1) / 512) * 512;
+      inUse += size;
+      peak = Math.max(peak, inUse);
+      return asBuffer(new FakeBuffer(new ArrayBuffer(size), 0, size, true));
+    },
+    view(buf, offsetBytes, bytes) {
+      const f = fb(buf);
+      if (offsetBytes < 0 || offsetBytes + bytes > f.bytes) throw new RangeError("view: out of range");
+      return asBuffer(new FakeBuffer(f.mem, f.off + offsetBytes, bytes, false));
+    },
+    free(buf) {
+      const f = fb(buf);
+      if (!f.owned) return;
+      f.freed = true;
+      inUse -= f.bytes;
+    },
+    upload(buf, src) {
+      const f = fb(buf);
+      if (src.byteLength > f.bytes) throw new RangeError("copy: the array is larger than the buffer");
+      new Uint8Array(f.mem, f.off, src.byteLength).set(
+        new Uint8Array(src.buffer, src.byteOffset, src.byteLength),
+      );
+    },
+    download(buf, dst) {
+      const f = fb(buf);
+      if (dst.byteLength > f.bytes) throw new RangeError("copy: the array is larger than the buffer");
+      new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(
+        new Uint8Array(f.mem, f.off, dst.byteLength),
+      );
+    },
+    zero: (buf) => u8(buf).fill(0),
+    memory: () => ({ inUse, peak, pooled: 0, deviceFree: 0, deviceTotal: 0 }),
+    sync: () => {},
+    resetPeak: () => {
+      peak = inUse;
+    },
+    toBf16: (src, dst, n) => k.bf16(f32(src).subarray(0, n), u16(dst).subarray(0, n)),
+    gemm(ta, tb, M, N, K, A, B, C, alpha, beta, isF32) {
+      const a = isF32 ? f32(A) : widen(u16(A));
+      const b = isF32 ? f32(B) : widen(u16(B));
+      const c = f32(C);
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) {
+          let s = 0;
+          for (let x = 0; x < K; x++)
+            s += (ta ? a[x * M + i]! : a[i * K + x]!) * (tb ? b[j * K + x]! : b[x * N + j]!);
+          c[i * N + j] = alpha * s + (beta === 0 ? 0 : beta * c[i * N + j]!);
+        }
+    },
+    rmsNormForward: (x, w, y, rstd, rows, dim, eps) =>
+      k.rmsNormForward(f32(x), f32(w), f32(y), f32(rstd), rows, dim, eps),
+    rmsNormBackward(dy, x, w, rstd, dx, dw, rows, dim) {
+      const tmp = dw ? new Float32Array(dim) : null;
+      k.rmsNormBackward(f32(dy), f32(x), f32(w), f32(rstd), f32(dx), tmp, rows, dim);
+      if (dw && tmp) {
+        const g = f32(dw);
+        for (let i = 0; i < dim; i++) g[i]! += tmp[i]!;
+      }
+    },
+    rope(x, cos, sin, y, T, heads, hd, inverse) {
+      const n = T * heads * hd;
+      const src = f32(x).slice(0, n);
+      k.rope(src, f32(cos), f32(sin), f32(y).subarray(0, n), T, heads, hd, inverse);
+    },
+    swigluForward: (g, u, y, n) => k.swigluForward(f32(g), f32(u), f32(y), n),
+    swigluBackward: (dy, g, u, dg, du, n) => k.swigluBackward(f32(dy), f32(g), f32(u), f32(dg), f32(du), n),
+    attentionForward: (q, kk, v, seg, out, lse, B, S, K, H, KV, hd, scale) =>
+      k.attentionForward(
+        f32(q),
+        f32(kk),
+        f32(v),
+        seg && i32(seg),
+        f32(out),
+        f32(lse),
+        B,
+        S,
+        K,
+        H,
+        KV,
+        hd,
+        scale,
+      ),
+    attentionBackward: (q, kk, v, seg, out, lse, dout, dq, dk, dv, B, S, K, H, KV, hd, scale) =>
+      k.attentionBackward(
+        f32(q),
+        f32(kk),
+        f32(v),
+        seg && i32(seg),
+        f32(out),
+        f32(lse),
+        f32(dout),
+        f32(dq),
+        f32(dk),
+        f32(dv),
+        B,
+        S,
+        K,
+        H,
+        KV,
+        hd,
+        scale,
+      ),
+    crossEntropy: (logits, targets, rows, V, gradScale, grad) =>
+      k.crossEntropy(
+        f32(logits).subarray(0, rows * V),
+        i32(targets).subarray(0, rows),
+        rows,
+        V,
+        gradScale,
+        grad && f32(grad).subarray(0, rows * V),
+      ),
+    adamw: (p, g, m, v, n, lr, b1, b2, eps, wd, c1, c2, gradScale) =>
+      k.adamwInPlace(
+        f32(p).subarray(0, n),
+        f32(g).subarray(0, n),
+        f32(m).subarray(0, n),
+        f32(v).subarray(0, n),
+        lr,
+        b1,
+        b2,
+        eps,
+        wd,
+        c1,
+        c2,
+        gradScale,
+      ),
+    nf4Dequantize(codes, absmax, absmaxCodes, absmaxScales, offset, blockSize, outBf16, n) {
+      const tmp = new Float32Array(n);
+      k.nf4Dequantize(
+        u8(codes),
+        absmax && f32(absmax),
+        absmaxCodes && i8(absmaxCodes),
+        absmaxScales && f32(absmaxScales),
+        offset,
+        blockSize,
+        tmp,
+      );
+      k.bf16(tmp, u16(outBf16).subarray(0, n));
+    },
+    embeddingGather: (table, ids, out, T, dim) =>
+      k.embeddingGather(
+        u16(table),
+        i32(ids).subarray(0, T),
+        f32(out),
+        Math.floor(u16(table).length / dim),
+        dim,
+      ),
+    embeddingScatterAdd: (dy, ids, dTable, T, dim) =>
+      k.embeddingScatterAdd(
+        f32(dy),
+        i32(ids).subarray(0, T),
+        f32(dTable),
+        Math.floor(f32(dTable).length / dim),
+        dim,
+      ),
+    copy(dst, src, bytes) {
+      const d = fb(dst);
+      const s = fb(src);
+      if (bytes < 0 || bytes > d.bytes || bytes > s.bytes) throw new RangeError("copy: out of range");
+      new Uint8Array(d.mem, d.off, bytes).set(new Uint8Array(s.mem, s.off, bytes));
+    },
+    axpy(dst, src, alpha, n) {
+      const d = f32(dst);
+      const s = f32(src);
+      for (let i = 0; i < n; i++) d[i]! += alpha * s[i]!;
+    },
+    addBias(y, b, rows, cols) {
+      const Y = f32(y);
+      const B = f32(b);
+      for (let i = 0; i < rows * cols; i++) Y[i]! += B[i % cols]!;
+    },
+    biasGrad(db, dy, rows, cols) {
+      const D = f32(db);
+      const Y = f32(dy);
+      for (let c = 0; c < cols; c++) {
+        let s = 0;
+        for (let r = 0; r < rows; r++) s += Y[r * cols + c]!;
+        D[c]! += s;
+      }
+    },
+    sumSquares(x, n) {
+      const a = f32(x);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += a[i]! * a[i]!;
+      return s;
+    },
+  };
+}

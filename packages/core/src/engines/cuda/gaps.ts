@@ -1,0 +1,16 @@
+// What of a method the cuda engine does not implement yet, in words with the recipe path (empty: all of
+// it). Read from the method registry's pieces, so no kind is named here.
+import { type Method, methodDefinition } from "../../methods/registry.ts";
+
+export function cudaMethodGaps(method: Method): string[] {
+  const def = methodDefinition(method);
+  const pieces = def.pieces(method);
+  const gaps: string[] = [];
+  if (pieces.lora?.dora) gaps.push("DoRA (method.dora)");
+  if (pieces.lora && pieces.lora.dropout > 0) gaps.push("LoRA dropout (method.dropout)");
+  if ((def.engineFeatures?.(method as never) ?? []).some((f) => f.feature === "modules-to-save"))
+    gaps.push("modules to save (method.modulesToSave)");
+  // `true` trains the rows of added tokens only when the plan adds some: load() refuses those.
+  if (Array.isArray(def.newTokenRows(method as never))) gaps.push("trainable rows of named added tokens");
+  return gaps;
+}

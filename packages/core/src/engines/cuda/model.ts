@@ -1,0 +1,717 @@
+// The llama-family decoder (llama, qwen2, mistral) on the cuda engine's ops: the native engine's forward
+// and hand-written backward (engines/native/model.ts), with every weight resident in the backend's
+// buffers: frozen matrices bf16 (QLoRA's NF4, dequantized per linear into a bf16 scratch), norms and
+// biases f32, trainable tensors f32 with a bf16 copy the GEMMs read (refreshed after each update).
+// GEMMs take bf16 operands with f32 accumulation (cuBLASLt); activations and gradients are f32.
+import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
+import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
+import { ropeTables } from "../../model/rope.ts";
+import type { NativeMethod, TrainParam } from "../native/methods.ts";
+import type { PrefixTable } from "../native/model.ts";
+import type { BaseTensor } from "../native/weights.ts";
+import { toF32 } from "../native/weights.ts";
+import type { Buf, CudaOps } from "./ops.ts";
+
+const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+interface Nf4Buf {
+  codes: Buf;
+  absmax: Buf | null;
+  absmaxCodes: Buf | null;
+  absmaxScales: Buf | null;
+  offset: number;
+  blockSize: number;
+  n: number;
+}
+
+/** A resident tensor: f32 values (1-D, or trainable), a bf16 copy for GEMMs/gathers, or NF4 codes. */
+interface Resident {
+  shape: number[];
+  f32: Buf | null;
+  bf16: Buf | null;
+  nf4: Nf4Buf | null;
+}
+
+/** A trainable tensor on the backend: values, gradient sum, AdamW moments and a bf16 copy (2-D). */
+export interface DevParam {
+  param: TrainParam;
+  data: Buf;
+  grad: Buf;
+  m: Buf;
+  v: Buf;
+  shadow: Buf | null;
+}
+
+interface LoraDev {
+  at: DevParam;
+  bt: DevParam;
+  rank: number;
+}
+
+interface Ctx {
+  B: number;
+  S: number;
+  T: number;
+  cos: Buf;
+  sin: Buf;
+  seg: Buf | null;
+  cache: DevCache | null;
+  /** Prefix tuning: this pass's [P, L * 2 * KV * hd] table of keys and values, its gradient sum (training), P. */
+  prefix: Buf | null;
+  dPrefix: Buf | null;
+  P: number;
+}
+
+/** Per-layer keys and values seen so far (post-RoPE), [capacity, KV * hd] each; one sequence. */
+export interface DevCache {
+  length: number;
+  capacity: number;
+  /** Prefix positions at the start (not counted against the model's context). */
+  prefix: number;
+  keys: Buf[];
+  values: Buf[];
+}
+
+interface LayerSaved {
+  x: Buf;
+  rstd1: Buf;
+  h1: Buf;
+  q: Buf;
+  k: Buf;
+  v: Buf;
+  attn: Buf;
+  lse: Buf;
+  x1: Buf;
+  rstd2: Buf;
+  h2: Buf;
+  g: Buf;
+  u: Buf;
+  act: Buf;
+  /** LoRA's x A^T per module (f32). */
+  xa: Map<string, Buf>;
+}
+
+/** Rows of logits the loss holds at once (bounds the [rows, V] buffers). */
+const LOGIT_ELEMENTS = 1 << 26;
+
+export class CudaModel {
+  readonly modules: LinearModule[];
+  readonly params: DevParam[];
+  private readonly w = new Map<string, Resident>();
+  private readonly lora = new Map<string, LoraDev>();
+  private readonly baseGrad = new Map<string, Buf>();
+  private readonly loraScale: number;
+  /** Prefix tuning's table (its small reparameterization MLP runs on the host) and its parameters. */
+  private readonly prefix: PrefixTable | null;
+  private readonly prefixParams: DevParam[];
+  /** bf16 scratch for a dequantized NF4 linear (the largest one). */
+  private nf4Scratch: Buf | null = null;
+  /** Every buffer the model holds between passes (freed by dispose). */
+  private readonly held: Buf[] = [];
+
+  constructor(
+    private readonly ops: CudaOps,
+    readonly config: ModelConfig,
+    base: Map<string, BaseTensor>,
+    method: NativeMethod,
+  ) {
+    this.modules = linearModules(config);
+    const trained = new Set(method.trainables.baseGrads.keys());
+    this.params = method.params.map((p) => this.devParam(p, trained.has(p.name) && p.shape.length === 2));
+    const byName = new Map(this.params.map((d) => [d.param.name, d]));
+    for (const t of base.values()) {
+      const dp = byName.get(t.name);
+      if (dp) {
+        this.w.set(t.name, { shape: t.shape, f32: dp.data, bf16: dp.shadow, nf4: null });
+        this.baseGrad.set(t.name, dp.grad);
+      } else this.w.set(t.name, this.resident(t));
+    }
+    for (const { layer, module, pair } of method.loraPairs) {
+      const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
+      this.lora.set(`${layer}/${module.name}`, { at: find(pair.at), bt: find(pair.bt), rank: pair.rank });
+    }
+    this.loraScale = method.trainables.loraScale;
+    this.prefix = method.trainables.prefix;
+    this.prefixParams = this.params.filter((d) => d.param.name.startsWith("prefix."));
+    let biggest = 0;
+    for (const r of this.w.values()) if (r.nf4) biggest = Math.max(biggest, r.nf4.n);
+    if (biggest) this.nf4Scratch = this.hold(ops.alloc("bf16", biggest));
+  }
+
+  private hold(b: Buf): Buf {
+    this.held.push(b);
+    return b;
+  }
+
+  private upload(
+    dtype: "f32" | "bf16" | "u8" | "i8",
+    data: Float32Array | Uint16Array | Uint8Array | Int8Array,
+  ) {
+    const b = this.hold(this.ops.alloc(dtype, data.length));
+    this.ops.upload(b, data);
+    return b;
+  }
+
+  private devParam(p: TrainParam, matrix: boolean): DevParam {
+    const ops = this.ops;
+    const n = p.data.length;
+    const data = this.upload("f32", p.data);
+    // Trained base matrices feed bf16 GEMMs and gathers: a bf16 copy. LoRA factors (f32 GEMMs), norms and biases: none.
+    const shadow = matrix ? this.hold(ops.alloc("bf16", n)) : null;
+    if (shadow) ops.toBf16(data, shadow);
+    const f32 = () => this.hold(ops.alloc("f32", n));
+    return { param: p, data, grad: f32(), m: f32(), v: f32(), shadow };
+  }
+
+  private resident(t: BaseTensor): Resident {
+    const s = t.stored;
+    if (s.dtype === "nf4") {
+      const q = s.q;
+      return {
+        shape: t.shape,
+        f32: null,
+        bf16: null,
+        nf4: {
+          codes: this.upload("u8", q.codes),
+          absmax: q.absmax ? this.upload("f32", q.absmax) : null,
+          absmaxCodes: q.absmaxCodes ? this.upload("i8", q.absmaxCodes) : null,
+          absmaxScales: q.absmaxScales ? this.upload("f32", q.absmaxScales) : null,
+          offset: q.absmaxOffset,
+          blockSize: q.blockSize,
+          n: q.length,
+        },
+      };
+    }
+    if (t.shape.length === 1)
+      return { shape: t.shape, f32: this.upload("f32", toF32(s)), bf16: null, nf4: null };
+    if (s.dtype === "bf16")
+      return { shape: t.shape, f32: null, bf16: this.upload("bf16", s.data), nf4: null };
+    const f = this.ops.alloc("f32", numelOf(t.shape));
+    this.ops.upload(f, toF32(s));
+    const b = this.hold(this.ops.alloc("bf16", f.n));
+    this.ops.toBf16(f, b);
+    this.ops.free(f);
+    return { shape: t.shape, f32: null, bf16: b, nf4: null };
+  }
+
+  private res(name: string): Resident {
+    const r = this.w.get(name);
+    if (!r) throw new Error(`cuda model: no tensor "${name}"`);
+    return r;
+  }
+
+  private f32(name: string): Buf {
+    const r = this.res(name);
+    if (!r.f32) throw new Error(`cuda model: "${name}" is not float32`);
+    return r.f32;
+  }
+
+  /** A matrix as a GEMM operand (bf16): resident, or NF4 dequantized into the scratch. */
+  private operand(name: string): Buf {
+    const r = this.res(name);
+    if (r.bf16) return r.bf16;
+    if (r.nf4 && this.nf4Scratch) {
+      const q = r.nf4;
+      const out = this.ops.view(this.nf4Scratch, 0, q.n);
+      this.ops.nf4Dequantize(q.codes, q.absmax, q.absmaxCodes, q.absmaxScales, q.offset, q.blockSize, out);
+      return out;
+    }
+    throw new Error(`cuda model: "${name}" has no GEMM operand`);
+  }
+
+  /** A bf16 copy of f32 `x` (a temporary: free it). */
+  private bf(x: Buf): Buf {
+    const b = this.ops.alloc("bf16", x.n);
+    this.ops.toBf16(x, b);
+    return b;
+  }
+
+  private freeAll(...bufs: (Buf | null | undefined)[]): void {
+    for (const b of bufs) if (b) this.ops.free(b);
+  }
+
+  private norm(x: Buf, name: string, rows: number): { y: Buf; rstd: Buf } {
+    const d = this.config.hiddenSize;
+    const y = this.ops.alloc("f32", rows * d);
+    const rstd = this.ops.alloc("f32", rows);
+    this.ops.rmsNormForward(x, this.f32(name), y, rstd, rows, d, this.config.rmsNormEps);
+    return { y, rstd };
+  }
+
+  /** dx += d norm(x)/dx dy; the weight's gradient is summed when it trains. */
+  private normBack(dy: Buf, x: Buf, rstd: Buf, name: string, dx: Buf, rows: number): void {
+    const tmp = this.ops.alloc("f32", dx.n);
+    this.ops.rmsNormBackward(
+      dy,
+      x,
+      this.f32(name),
+      rstd,
+      tmp,
+      this.baseGrad.get(name) ?? null,
+      rows,
+      this.config.hiddenSize,
+    );
+    this.ops.axpy(dx, tmp, 1);
+    this.ops.free(tmp);
+  }
+
+  /** y = x W^T (+ b) (+ scale x A^T B^T, in f32); `xb` is x in bf16. */
+  private linear(l: number, m: LinearModule, x: Buf, xb: Buf, T: number, xa: Map<string, Buf> | null): Buf {
+    const ops = this.ops;
+    const p = `model.layers.${l}.${m.path}`;
+    const O = m.outFeatures;
+    const I = m.inFeatures;
+    const y = ops.alloc("f32", T * O);
+    ops.gemm(false, true, T, O, I, xb, this.operand(`${p}.weight`), y, 1, 0);
+    if (m.bias) ops.addBias(y, this.f32(`${p}.bias`), T, O);
+    const pair = this.lora.get(`${l}/${m.name}`);
+    if (pair) {
+      const r = pair.rank;
+      const a = ops.alloc("f32", T * r);
+      ops.gemm(false, false, T, r, I, x, pair.at.data, a, 1, 0);
+      ops.gemm(false, false, T, O, r, a, pair.bt.data, y, this.loraScale, 1);
+      if (xa) xa.set(m.name, a);
+      else ops.free(a);
+    }
+    return y;
+  }
+
+  /** dx += dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
+  private linearBack(
+    l: number,
+    m: LinearModule,
+    x: Buf,
+    xb: Buf,
+    dy: Buf,
+    dx: Buf,
+    T: number,
+    s: LayerSaved,
+  ): void {
+    const ops = this.ops;
+    const p = `model.layers.${l}.${m.path}`;
+    const I = m.inFeatures;
+    const O = m.outFeatures;
+    const dyb = this.bf(dy);
+    ops.gemm(false, false, T, I, O, dyb, this.operand(`${p}.weight`), dx, 1, 1);
+    const gw = this.baseGrad.get(`${p}.weight`);
+    if (gw) ops.gemm(true, false, O, I, T, dyb, xb, gw, 1, 1);
+    const gb = m.bias ? this.baseGrad.get(`${p}.bias`) : undefined;
+    if (gb) ops.biasGrad(gb, dy, T, O);
+    const pair = this.lora.get(`${l}/${m.name}`);
+    if (pair) {
+      const r = pair.rank;
+      const sc = this.loraScale;
+      const a = s.xa.get(m.name)!;
+      ops.gemm(true, false, r, O, T, a, dy, pair.bt.grad, sc, 1);
+      const dxa = ops.alloc("f32", T * r);
+      ops.gemm(false, true, T, r, O, dy, pair.bt.data, dxa, sc, 0);
+      ops.gemm(true, false, I, r, T, x, dxa, pair.at.grad, 1, 1);
+      ops.gemm(false, true, T, I, r, dxa, pair.at.data, dx, 1, 1);
+      ops.free(dxa);
+    }
+    ops.free(dyb);
+  }
+
+  private layer(l: number, x: Buf, ctx: Ctx, keep: boolean): { out: Buf; saved: LayerSaved | null } {
+    const ops = this.ops;
+    const cfg = this.config;
+    const { B, S, T } = ctx;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const hd = cfg.headDim;
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules as [LinearModule, ...LinearModule[]];
+    const pre = `model.layers.${l}`;
+    const xa = keep ? new Map<string, Buf>() : null;
+    const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
+    const h1b = this.bf(n1.y);
+    const q = this.linear(l, mq, n1.y, h1b, T, xa);
+    const k = this.linear(l, mk!, n1.y, h1b, T, xa);
+    const v = this.linear(l, mv!, n1.y, h1b, T, xa);
+    ops.free(h1b);
+    ops.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
+    ops.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
+    const attn = ops.alloc("f32", T * H * hd);
+    const lse = ops.alloc("f32", B * H * S);
+    let K = S;
+    let kAll = k;
+    let vAll = v;
+    const cache = ctx.cache;
+    if (!cache && ctx.prefix) {
+      // Each row's keys: the layer's P prefix keys (no RoPE), then its own.
+      const { P } = ctx;
+      const w = KV * hd;
+      const rowW = cfg.numLayers * 2 * w;
+      K = P + S;
+      kAll = ops.alloc("f32", B * K * w);
+      vAll = ops.alloc("f32", B * K * w);
+      for (let b = 0; b < B; b++) {
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          ops.copy(ops.view(kAll, (b * K + p) * w, w), ops.view(ctx.prefix, at, w));
+          ops.copy(ops.view(vAll, (b * K + p) * w, w), ops.view(ctx.prefix, at + w, w));
+        }
+        ops.copy(ops.view(kAll, (b * K + P) * w, S * w), ops.view(k, b * S * w, S * w));
+        ops.copy(ops.view(vAll, (b * K + P) * w, S * w), ops.view(v, b * S * w, S * w));
+      }
+      ops.free(k);
+      ops.free(v);
+    } else if (cache) {
+      // This chunk's keys and values join the cache; its queries see all of it (K - S earlier keys first).
+      const w = KV * hd;
+      ops.copy(ops.view(cache.keys[l]!, cache.length * w, S * w), k);
+      ops.copy(ops.view(cache.values[l]!, cache.length * w, S * w), v);
+      K = cache.length + S;
+      kAll = ops.view(cache.keys[l]!, 0, K * w);
+      vAll = ops.view(cache.values[l]!, 0, K * w);
+    }
+    ops.attentionForward(q, kAll, vAll, ctx.seg, attn, lse, { B, S, K, H, KV, hd }, 1 / Math.sqrt(hd));
+    const ab = this.bf(attn);
+    const x1 = this.linear(l, mo!, attn, ab, T, xa);
+    ops.free(ab);
+    ops.axpy(x1, x, 1);
+    const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
+    const h2b = this.bf(n2.y);
+    const g = this.linear(l, mg!, n2.y, h2b, T, xa);
+    const u = this.linear(l, mu!, n2.y, h2b, T, xa);
+    ops.free(h2b);
+    const act = ops.alloc("f32", g.n);
+    ops.swigluForward(g, u, act, g.n);
+    const actb = this.bf(act);
+    const out = this.linear(l, md!, act, actb, T, xa);
+    ops.free(actb);
+    ops.axpy(out, x1, 1);
+    // Saved keys and values: the row's own, or (prefix) the prefix's and its own together.
+    const kept = cache ? { k, v } : { k: kAll, v: vAll };
+    if (!keep) {
+      this.freeAll(n1.y, n1.rstd, q, kept.k, kept.v, attn, lse, x1, n2.y, n2.rstd, g, u, act);
+      return { out, saved: null };
+    }
+    const saved: LayerSaved = {
+      x,
+      rstd1: n1.rstd,
+      h1: n1.y,
+      q,
+      k: kept.k,
+      v: kept.v,
+      attn,
+      lse,
+      x1,
+      rstd2: n2.rstd,
+      h2: n2.y,
+      g,
+      u,
+      act,
+      xa: xa!,
+    };
+    return { out, saved };
+  }
+
+  private layerBack(l: number, s: LayerSaved, dy: Buf, ctx: Ctx): Buf {
+    const ops = this.ops;
+    const cfg = this.config;
+    const { B, S, T } = ctx;
+    const H = cfg.numHeads;
+    const KV = cfg.numKvHeads;
+    const hd = cfg.headDim;
+    const d = cfg.hiddenSize;
+    const [mq, mk, mv, mo, mg, mu, md] = this.modules as [LinearModule, ...LinearModule[]];
+    const pre = `model.layers.${l}`;
+    const dact = ops.alloc("f32", s.act.n);
+    const actb = this.bf(s.act);
+    this.linearBack(l, md!, s.act, actb, dy, dact, T, s);
+    ops.free(actb);
+    const dg = ops.alloc("f32", s.g.n);
+    const du = ops.alloc("f32", s.u.n);
+    ops.swigluBackward(dact, s.g, s.u, dg, du, s.g.n);
+    ops.free(dact);
+    const dh2 = ops.alloc("f32", T * d);
+    const h2b = this.bf(s.h2);
+    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s);
+    this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s);
+    this.freeAll(h2b, dg, du);
+    const dx1 = ops.alloc("f32", T * d);
+    ops.axpy(dx1, dy, 1);
+    this.normBack(dh2, s.x1, s.rstd2, `${pre}.post_attention_layernorm.weight`, dx1, T);
+    ops.free(dh2);
+    const dattn = ops.alloc("f32", T * H * hd);
+    const ab = this.bf(s.attn);
+    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s);
+    ops.free(ab);
+    const dq = ops.alloc("f32", s.q.n);
+    let dk = ops.alloc("f32", s.k.n);
+    let dv = ops.alloc("f32", s.v.n);
+    const w = KV * hd;
+    const K = s.k.n / (B * w);
+    const dims = { B, S, K, H, KV, hd };
+    ops.attentionBackward(s.q, s.k, s.v, ctx.seg, s.attn, s.lse, dattn, dq, dk, dv, dims, 1 / Math.sqrt(hd));
+    ops.free(dattn);
+    if (K > S) {
+      // Split off the prefix keys' gradients into the table's (summed over rows).
+      const P = K - S;
+      const rowW = cfg.numLayers * 2 * w;
+      const own = (g: Buf, off: number) => {
+        const out = ops.alloc("f32", B * S * w);
+        for (let b = 0; b < B; b++) {
+          ops.copy(ops.view(out, b * S * w, S * w), ops.view(g, (b * K + P) * w, S * w));
+          if (ctx.dPrefix)
+            for (let p = 0; p < P; p++)
+              ops.axpy(
+                ops.view(ctx.dPrefix, p * rowW + 2 * l * w + off, w),
+                ops.view(g, (b * K + p) * w, w),
+                1,
+              );
+        }
+        ops.free(g);
+        return out;
+      };
+      dk = own(dk, 0);
+      dv = own(dv, w);
+    }
+    ops.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
+    ops.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
+    const dh1 = ops.alloc("f32", T * d);
+    const h1b = this.bf(s.h1);
+    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s);
+    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s);
+    this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s);
+    this.freeAll(h1b, dq, dk, dv);
+    this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
+    ops.free(dh1);
+    return dx1;
+  }
+
+  private freeSaved(s: LayerSaved): void {
+    this.freeAll(s.rstd1, s.h1, s.q, s.k, s.v, s.attn, s.lse, s.x1, s.rstd2, s.h2, s.g, s.u, s.act);
+    for (const b of s.xa.values()) this.ops.free(b);
+  }
+
+  private headName(): string {
+    return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  }
+
+  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null, grad = false): Ctx & { ids: Buf } {
+    const P = this.prefix?.virtualTokens ?? 0;
+    // Positions continue after the prefix, as the tfjs engine's.
+    const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
+    const { cos, sin } = ropeTables(this.config, positions);
+    const up = (a: Float32Array) => {
+      const buf = this.ops.alloc("f32", a.length);
+      this.ops.upload(buf, a);
+      return buf;
+    };
+    let seg: Buf | null = null;
+    if (b.segments) {
+      seg = this.ops.alloc("i32", b.segments.length);
+      this.ops.upload(seg, b.segments);
+    }
+    const prefix = !cache && this.prefix ? up(this.prefix.forward()) : null;
+    const dPrefix = prefix && grad ? this.ops.alloc("f32", prefix.n) : null;
+    return {
+      B: b.batch,
+      S: b.seqLen,
+      T: b.batch * b.seqLen,
+      cos: up(cos),
+      sin: up(sin),
+      seg,
+      ids,
+      cache,
+      prefix,
+      dPrefix,
+      P: prefix ? P : 0,
+    };
+  }
+
+  /** The prefix table's gradient, through its host-side MLP, into the prefix parameters' sums. */
+  private prefixBackward(dPrefix: Buf): void {
+    this.prefix!.backward(this.ops.download(dPrefix) as Float32Array);
+    for (const d of this.prefixParams) {
+      const tmp = this.ops.alloc("f32", d.grad.n);
+      this.ops.upload(tmp, d.param.grad);
+      this.ops.axpy(d.grad, tmp, 1);
+      this.ops.free(tmp);
+      d.param.grad.fill(0);
+    }
+  }
+
+  /** Embedding rows of the batch's ids, [T, d] f32. */
+  private embed(b: TokenBatch): { x: Buf; ids: Buf } {
+    const d = this.config.hiddenSize;
+    const table = this.res("model.embed_tokens.weight");
+    const V = table.shape[0]!;
+    for (const id of b.ids)
+      if (id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the embedding (${V} rows)`);
+    const ids = this.ops.alloc("i32", b.ids.length);
+    this.ops.upload(ids, b.ids);
+    const x = this.ops.alloc("f32", b.ids.length * d);
+    this.ops.embeddingGather(this.operand("model.embed_tokens.weight"), ids, x, b.ids.length, d);
+    return { x, ids };
+  }
+
+  /**
+   * Loss summed over the trained tokens of `targets` (shifted; -100 = not trained), and with `grad` its
+   * gradients added to the trainables' sums. `recompute` keeps only each layer's input.
+   */
+  pass(
+    b: TokenBatch,
+    targets: Int32Array,
+    opts: { grad: boolean; recompute: boolean },
+  ): { lossSum: number; trainedTokens: number } {
+    const ops = this.ops;
+    const cfg = this.config;
+    const d = cfg.hiddenSize;
+    let trainedTokens = 0;
+    for (const t of targets) if (t !== -100) trainedTokens++;
+    if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
+    const e = this.embed(b);
+    const ctx = this.context(b, e.ids, null, opts.grad);
+    const { T } = ctx;
+    let x = e.x;
+    const saved: (LayerSaved | Buf)[] = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
+      if (opts.grad) saved.push(r.saved ?? x);
+      else ops.free(x);
+      x = r.out;
+    }
+    const fin = this.norm(x, "model.norm.weight", T);
+    const dh = opts.grad ? ops.alloc("f32", T * d) : null;
+    const lossSum = this.headLoss(fin.y, targets, T, dh);
+    let dx: Buf | null = null;
+    if (dh) {
+      dx = ops.alloc("f32", T * d);
+      this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T);
+      ops.free(dh);
+    }
+    this.freeAll(fin.y, fin.rstd, x);
+    if (dx) {
+      for (let l = cfg.numLayers - 1; l >= 0; l--) {
+        let s = saved[l]!;
+        // Gradient checkpointing: the layer runs again from its input.
+        if (!("rstd1" in s)) {
+          const again = this.layer(l, s, ctx, true);
+          ops.free(again.out);
+          s = again.saved!;
+        }
+        const next = this.layerBack(l, s, dx, ctx);
+        this.freeSaved(s);
+        ops.free(dx);
+        ops.free(s.x);
+        dx = next;
+      }
+      const gE = this.baseGrad.get("model.embed_tokens.weight");
+      if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
+      ops.free(dx);
+      if (ctx.dPrefix) this.prefixBackward(ctx.dPrefix);
+    }
+    this.freeAll(ctx.cos, ctx.sin, ctx.seg, e.ids, ctx.prefix, ctx.dPrefix);
+    return { lossSum, trainedTokens };
+  }
+
+  /** The lm head's cross-entropy over row chunks (no [T, V] logits); dh (when given) gets dLoss/dh. */
+  private headLoss(h: Buf, targets: Int32Array, T: number, dh: Buf | null): number {
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    const name = this.headName();
+    const V = this.res(name).shape[0]!;
+    const W = this.operand(name);
+    const gW = dh ? (this.baseGrad.get(name) ?? null) : null;
+    const hb = this.bf(h);
+    const tg = ops.alloc("i32", T);
+    ops.upload(tg, targets);
+    const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
+    const logits = ops.alloc("f32", rows * V);
+    const gb = dh ? ops.alloc("bf16", rows * V) : null;
+    let loss = 0;
+    for (let r0 = 0; r0 < T; r0 += rows) {
+      const C = Math.min(rows, T - r0);
+      const hc = ops.view(hb, r0 * d, C * d);
+      const lg = ops.view(logits, 0, C * V);
+      ops.gemm(false, true, C, V, d, hc, W, lg, 1, 0);
+      loss += ops.crossEntropy(lg, ops.view(tg, r0, C), C, V, 1, dh ? lg : null);
+      if (dh && gb) {
+        const g = ops.view(gb, 0, C * V);
+        ops.toBf16(lg, g);
+        ops.gemm(false, false, C, d, V, g, W, ops.view(dh, r0 * d, C * d), 1, 0);
+        if (gW) ops.gemm(true, false, V, d, C, g, hc, gW, 1, 1);
+      }
+    }
+    this.freeAll(hb, tg, logits, gb);
+    return loss;
+  }
+
+  /** A KV cache for `capacity` positions (free it with freeCache). */
+  /** A KV cache for `maxLen` positions after the prefix (whose keys and values it starts with). */
+  newCache(maxLen: number): DevCache {
+    const ops = this.ops;
+    const w = this.config.numKvHeads * this.config.headDim;
+    const L = this.config.numLayers;
+    const P = this.prefix?.virtualTokens ?? 0;
+    const capacity = P + maxLen;
+    const make = () => Array.from({ length: L }, () => ops.alloc("f32", capacity * w));
+    const cache: DevCache = { length: P, capacity, prefix: P, keys: make(), values: make() };
+    if (this.prefix && P) {
+      const host = this.prefix.forward();
+      const table = ops.alloc("f32", host.length);
+      ops.upload(table, host);
+      const rowW = L * 2 * w;
+      for (let l = 0; l < L; l++)
+        for (let p = 0; p < P; p++) {
+          const at = p * rowW + 2 * l * w;
+          ops.copy(ops.view(cache.keys[l]!, p * w, w), ops.view(table, at, w));
+          ops.copy(ops.view(cache.values[l]!, p * w, w), ops.view(table, at + w, w));
+        }
+      ops.free(table);
+    }
+    return cache;
+  }
+
+  freeCache(c: DevCache): void {
+    for (const b of [...c.keys, ...c.values]) this.ops.free(b);
+  }
+
+  /**
+   * Logits [V] of the last token of `ids` (one sequence): continuing `cache` (which they join), or with
+   * no cache over `ids` as the whole sequence.
+   */
+  lastLogits(ids: readonly number[], cache: DevCache | null = null): Float32Array {
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    if (cache && cache.length + ids.length > cache.capacity)
+      throw new RangeError("cuda model: the KV cache is full");
+    const b: TokenBatch = { batch: 1, seqLen: ids.length, ids: Int32Array.from(ids) };
+    const e = this.embed(b);
+    const ctx = this.context(b, e.ids, cache);
+    let x = e.x;
+    for (let l = 0; l < this.config.numLayers; l++) {
+      const r = this.layer(l, x, ctx, false);
+      ops.free(x);
+      x = r.out;
+    }
+    if (cache) cache.length += ids.length;
+    const fin = this.norm(ops.view(x, (ids.length - 1) * d, d), "model.norm.weight", 1);
+    const name = this.headName();
+    const V = this.res(name).shape[0]!;
+    const hb = this.bf(fin.y);
+    const logits = ops.alloc("f32", V);
+    ops.gemm(false, true, 1, V, d, hb, this.operand(name), logits, 1, 0);
+    const out = ops.download(logits) as Float32Array;
+    this.freeAll(x, fin.y, fin.rstd, hb, logits, ctx.cos, ctx.sin, ctx.seg, e.ids);
+    return out;
+  }
+
+  /** Copies the resident trainable values back into the method's host arrays (for artefacts). */
+  syncToHost(): void {
+    for (const p of this.params) p.param.data.set(this.ops.download(p.data) as Float32Array);
+  }
+
+  /** Frees every resident buffer (the model is unusable after). */
+  dispose(): void {
+    for (const b of this.held.splice(0)) this.ops.free(b);
+  }
+
+  /** Refreshes what is derived from the f32 values after they changed: bf16 copies, the prefix MLP's host values. */
+  refreshShadows(): void {
+    for (const p of this.params) if (p.shadow) this.ops.toBf16(p.data, p.shadow);
+    for (const d of this.prefixParams) d.param.data.set(this.ops.download(d.data) as Float32Array);
+  }
+}

@@ -1,0 +1,72 @@
+// A recipe trained end to end through the train loop on the cuda engine's host backend
+// (SFTKIT_ENGINE=cuda, SFTKIT_CUDA_HOST=1), against the tfjs engine: what a GPU run goes through, bar the kernels.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { initBackend } from "../../model/backend.ts";
+import { loadModel } from "../../model/llama.ts";
+import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
+import { train } from "../../train/loop.ts";
+import { readStepMetrics } from "../../train/metrics.ts";
+import { relDiff } from "../native/testing.ts";
+import { cudaEngineAvailability } from "./index.ts";
+
+const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
+const title = "sft run on the cuda engine's host backend";
+const quiet = { progress: "off", samples: 1, handleSigint: false } as const;
+const saved = { engine: process.env.SFTKIT_ENGINE, host: process.env.SFTKIT_CUDA_HOST };
+
+afterEach(() => {
+  for (const [k, v] of [
+    ["SFTKIT_ENGINE", saved.engine],
+    ["SFTKIT_CUDA_HOST", saved.host],
+  ] as const)
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+});
+
+async function run(engine: string, method: Record<string, unknown>) {
+  process.env.SFTKIT_ENGINE = engine;
+  process.env.SFTKIT_CUDA_HOST = "1";
+  const t = { steps: 3, gradientAccumulation: 2, threads: 1 };
+  const recipe = testRecipe(t, { method } as never);
+  const { plan, compiled } = await compileTest({ ...recipe, output: { ...recipe.output, save: "both" } });
+  expect(plan.engine?.chosen).toBe(engine);
+  const result = await train(plan, { ...quiet, compiled });
+  return { plan, result, metrics: readStepMetrics(result.metricsFile) };
+}
+
+describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${host.reason})`, () => {
+  it("LoRA: losses within bf16 of tfjs, the same artefacts, and a merged model that loads and agrees", async () => {
+    const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
+    const want = await run("tfjs", method);
+    const got = await run("cuda", method);
+    expect(got.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+    for (const [i, m] of got.metrics.entries())
+      expect(Math.abs(m.loss - want.metrics[i]!.loss) / want.metrics[i]!.loss).toBeLessThan(1e-2);
+    const rel = (dir: string) => (f: string) => f.slice(dir.length + 1);
+    expect(got.result.artefacts.map(rel(got.plan.output.dir)).sort()).toEqual(
+      want.result.artefacts.map(rel(want.plan.output.dir)).sort(),
+    );
+    expect(Math.abs(got.result.evalLoss! - want.result.evalLoss!) / want.result.evalLoss!).toBeLessThan(1e-2);
+    await initBackend();
+    const ids = [[1, 403, 261, 370, 100, 20]];
+    const a = await loadModel(join(got.plan.output.dir, "model"));
+    const b = await loadModel(join(want.plan.output.dir, "model"));
+    const la = Float32Array.from((await a.logits(ids)).flat(2));
+    const lb = Float32Array.from((await b.logits(ids)).flat(2));
+    expect(relDiff(la, lb)).toBeLessThan(2e-2);
+    a.dispose();
+    b.dispose();
+  });
+
+  it("a method it does not implement is passed by with the reason (LoRA dropout)", async () => {
+    process.env.SFTKIT_CUDA_HOST = "1";
+    delete process.env.SFTKIT_ENGINE;
+    const recipe = testRecipe({ steps: 1, threads: 1 }, {
+      method: { kind: "lora", rank: 4, alpha: 8, dropout: 0.1, targets: "all-linear" },
+    } as never);
+    const { plan } = await compileTest(recipe);
+    expect(plan.engine?.chosen).not.toBe("cuda");
+    expect(plan.engine?.reason).toContain("LoRA dropout (method.dropout)");
+  });
+});

@@ -1,0 +1,468 @@
+// The device ops the cuda engine's step is composed of (packages/core/src/engines/cuda/ops.ts): buffers
+// as N-API externals over device memory from a caching allocator (tallied: in use and peak), uploads and
+// downloads, and one binding per kernel launcher and cuBLASLt GEMM, all on one stream.
+#include "device.h"
+
+#include <cuda_runtime.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "napi_util.h"
+#include "ops.h"
+
+namespace sftc {
+namespace {
+
+using namespace sftc::napi;
+
+struct DevBuf {
+  void* ptr = nullptr;
+  size_t bytes = 0;  // rounded (owned) or the view's size
+  bool owned = false;
+  bool freed = false;
+};
+
+struct State {
+  bool ready = false;
+  cudaStream_t stream = nullptr;
+  void* workspace = nullptr;
+  size_t workspaceBytes = 32u << 20;
+  double* scalar = nullptr;
+  std::multimap<size_t, void*> pool;  // freed blocks by size, reused before cudaMalloc
+  size_t inUse = 0, peak = 0, pooled = 0;
+  rt::Lt** lt = nullptr;
+};
+State S;
+
+bool cudaOk(napi_env env, cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return true;
+  return fail(env, std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+bool launched(napi_env env, const char* what) { return cudaOk(env, cudaGetLastError(), what); }
+
+void release(DevBuf* b) {
+  if (!b->owned || b->freed) return;
+  b->freed = true;
+  S.inUse -= b->bytes;
+  S.pool.emplace(b->bytes, b->ptr);
+  S.pooled += b->bytes;
+}
+
+void finalize(napi_env, void* data, void*) {
+  auto* b = static_cast<DevBuf*>(data);
+  if (S.ready) release(b);
+  delete b;
+}
+
+napi_value wrap(napi_env env, DevBuf* b) {
+  napi_value v;
+  napi_create_external(env, b, finalize, nullptr, &v);
+  return v;
+}
+
+bool buf(napi_env env, napi_value v, DevBuf** out, const char* what) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return fail(env, std::string(what) + ": expected a device buffer");
+  *out = static_cast<DevBuf*>(p);
+  if ((*out)->freed) return fail(env, std::string(what) + ": the buffer was freed");
+  return true;
+}
+bool bufOrNull(napi_env env, napi_value v, DevBuf** out, const char* what) {
+  if (isNullish(env, v)) {
+    *out = nullptr;
+    return true;
+  }
+  return buf(env, v, out, what);
+}
+template <typename T>
+T* P(DevBuf* b) {
+  return b ? static_cast<T*>(b->ptr) : nullptr;
+}
+
+bool ready(napi_env env) { return S.ready || fail(env, "cuda device: init() first"); }
+
+// Reads `n` arguments: device buffers, numbers and booleans, by a one-letter pattern (b = buffer,
+// o = buffer or null, i = integer, f = number, t = boolean).
+struct Args {
+  DevBuf* b[12] = {};
+  int64_t i[8] = {};
+  double f[12] = {};
+  bool t[4] = {};
+};
+bool read(napi_env env, napi_callback_info info, const char* pattern, Args* a, const char* fn) {
+  napi_value v[24];
+  const size_t n = std::char_traits<char>::length(pattern);
+  if (!ready(env) || !args(env, info, n, v, fn)) return false;
+  int nb = 0, ni = 0, nf = 0, nt = 0;
+  for (size_t k = 0; k < n; k++) {
+    bool ok = true;
+    switch (pattern[k]) {
+      case 'b': ok = buf(env, v[k], &a->b[nb++], fn); break;
+      case 'o': ok = bufOrNull(env, v[k], &a->b[nb++], fn); break;
+      case 'i': ok = integer(env, v[k], &a->i[ni++], fn); break;
+      case 'f': ok = num(env, v[k], &a->f[nf++], fn); break;
+      case 't': ok = boolean(env, v[k], &a->t[nt++], fn); break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+napi_value Init(napi_env env, napi_callback_info) {
+  if (!S.ready) {
+    if (!cudaOk(env, cudaSetDevice(0), "cudaSetDevice") ||
+        !cudaOk(env, cudaStreamCreateWithFlags(&S.stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
+        !cudaOk(env, cudaMalloc(&S.workspace, S.workspaceBytes), "cudaMalloc (cuBLASLt workspace)") ||
+        !cudaOk(env, cudaMalloc(reinterpret_cast<void**>(&S.scalar), sizeof(double)), "cudaMalloc"))
+      return nullptr;
+    S.ready = true;
+  }
+  napi_value b;
+  napi_get_boolean(env, *S.lt != nullptr, &b);
+  return b;
+}
+
+napi_value Alloc(napi_env env, napi_callback_info info) {
+  napi_value v[1];
+  int64_t bytes;
+  if (!ready(env) || !args(env, info, 1, v, "alloc") || !integer(env, v[0], &bytes, "alloc")) return nullptr;
+  const size_t size = (size_t(bytes > 0 ? bytes : 1) + 511) & ~size_t(511);
+  void* p = nullptr;
+  auto it = S.pool.find(size);
+  if (it != S.pool.end()) {
+    p = it->second;
+    S.pool.erase(it);
+    S.pooled -= size;
+  } else if (cudaMalloc(&p, size) != cudaSuccess) {
+    cudaGetLastError();
+    // Out of memory: hand the cached blocks back to the driver and try once more.
+    cudaStreamSynchronize(S.stream);
+    for (auto& [s, q] : S.pool) cudaFree(q);
+    S.pool.clear();
+    S.pooled = 0;
+    if (!cudaOk(env, cudaMalloc(&p, size), "cudaMalloc")) return nullptr;
+  }
+  if (!cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) return nullptr;
+  S.inUse += size;
+  if (S.inUse > S.peak) S.peak = S.inUse;
+  return wrap(env, new DevBuf{p, size, true, false});
+}
+
+napi_value View(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bii", &a, "view")) return nullptr;
+  if (a.i[0] < 0 || size_t(a.i[0] + a.i[1]) > a.b[0]->bytes) return fail(env, "view: out of range"), nullptr;
+  return wrap(env, new DevBuf{static_cast<char*>(a.b[0]->ptr) + a.i[0], size_t(a.i[1]), false, false});
+}
+
+napi_value Free(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "b", &a, "free")) return nullptr;
+  release(a.b[0]);
+  return nullptr;
+}
+
+// upload(buf, typedArray) / download(buf, typedArray): whole byte ranges, synchronous.
+napi_value Copy(napi_env env, napi_callback_info info, bool up) {
+  napi_value v[2];
+  if (!ready(env) || !args(env, info, 2, v, up ? "upload" : "download")) return nullptr;
+  DevBuf* b;
+  if (!buf(env, v[0], &b, "copy")) return nullptr;
+  napi_typedarray_type type;
+  size_t len, off;
+  void* data;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, v[1], &type, &len, &data, &ab, &off) != napi_ok)
+    return fail(env, "copy: expected a typed array"), nullptr;
+  size_t el = type == napi_float32_array || type == napi_int32_array ? 4 : type == napi_uint16_array ? 2 : 1;
+  const size_t bytes = len * el;
+  if (bytes > b->bytes) return fail(env, "copy: the array is larger than the buffer"), nullptr;
+  const cudaError_t e = up ? cudaMemcpyAsync(b->ptr, data, bytes, cudaMemcpyHostToDevice, S.stream)
+                           : cudaMemcpyAsync(data, b->ptr, bytes, cudaMemcpyDeviceToHost, S.stream);
+  if (!cudaOk(env, e, "cudaMemcpyAsync") || !cudaOk(env, cudaStreamSynchronize(S.stream), "cudaStreamSynchronize"))
+    return nullptr;
+  return nullptr;
+}
+napi_value Upload(napi_env env, napi_callback_info info) { return Copy(env, info, true); }
+napi_value Download(napi_env env, napi_callback_info info) { return Copy(env, info, false); }
+
+napi_value Zero(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "b", &a, "zero")) return nullptr;
+  cudaOk(env, cudaMemsetAsync(a.b[0]->ptr, 0, a.b[0]->bytes, S.stream), "cudaMemsetAsync");
+  return nullptr;
+}
+
+napi_value Memory(napi_env env, napi_callback_info) {
+  size_t freeB = 0, total = 0;
+  if (S.ready) cudaMemGetInfo(&freeB, &total);
+  napi_value o;
+  napi_create_object(env, &o);
+  set(env, o, "inUse", number(env, double(S.inUse)));
+  set(env, o, "peak", number(env, double(S.peak)));
+  set(env, o, "pooled", number(env, double(S.pooled)));
+  set(env, o, "deviceFree", number(env, double(freeB)));
+  set(env, o, "deviceTotal", number(env, double(total)));
+  return o;
+}
+
+napi_value ResetPeak(napi_env, napi_callback_info) {
+  S.peak = S.inUse;
+  return nullptr;
+}
+
+napi_value Sync(napi_env env, napi_callback_info) {
+  if (ready(env)) cudaOk(env, cudaStreamSynchronize(S.stream), "cudaStreamSynchronize");
+  return nullptr;
+}
+
+napi_value ToBf16(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbi", &a, "toBf16")) return nullptr;
+  gpu::f32ToBf16(P<float>(a.b[0]), P<uint16_t>(a.b[1]), a.i[0], S.stream);
+  launched(env, "toBf16");
+  return nullptr;
+}
+
+// gemm(ta, tb, M, N, K, A, B, C, alpha, beta, f32): A and B bf16, or both f32 when `f32`.
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "ttiiibbbfft", &a, "gemm")) return nullptr;
+  if (!*S.lt) return fail(env, "gemm: cuBLASLt is not open"), nullptr;
+  const std::string err = rt::gemm(*S.lt, a.t[2] ? CUDA_R_32F : CUDA_R_16BF, a.t[0], a.t[1], int(a.i[0]),
+                                   int(a.i[1]), int(a.i[2]), a.b[0]->ptr, a.b[1]->ptr, a.b[2]->ptr, false,
+                                   float(a.f[0]), float(a.f[1]), S.workspace, S.workspaceBytes, S.stream);
+  if (!err.empty()) fail(env, "gemm: " + err);
+  return nullptr;
+}
+
+napi_value RmsNormForward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbbiif", &a, "rmsNormForward")) return nullptr;
+  gpu::rmsNormForward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), a.i[0], int(a.i[1]),
+                      float(a.f[0]), S.stream);
+  launched(env, "rmsNormForward");
+  return nullptr;
+}
+
+napi_value RmsNormBackward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbbboii", &a, "rmsNormBackward")) return nullptr;
+  gpu::rmsNormBackward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), P<float>(a.b[4]),
+                       P<float>(a.b[5]), a.i[0], int(a.i[1]), S.stream);
+  launched(env, "rmsNormBackward");
+  return nullptr;
+}
+
+napi_value Rope(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbbiiit", &a, "rope")) return nullptr;
+  const float* x = P<float>(a.b[0]);
+  float* y = P<float>(a.b[3]);
+  const size_t bytes = size_t(a.i[0]) * a.i[1] * a.i[2] * sizeof(float);
+  void* tmp = nullptr;
+  // The kernel reads each row's partner values: in place, it reads a copy.
+  if (x == y) {
+    if (!cudaOk(env, cudaMallocAsync(&tmp, bytes, S.stream), "cudaMallocAsync") ||
+        !cudaOk(env, cudaMemcpyAsync(tmp, x, bytes, cudaMemcpyDeviceToDevice, S.stream), "cudaMemcpyAsync"))
+      return nullptr;
+    x = static_cast<const float*>(tmp);
+  }
+  gpu::rope(x, P<float>(a.b[1]), P<float>(a.b[2]), y, a.i[0], int(a.i[1]), int(a.i[2]), a.t[0], S.stream);
+  launched(env, "rope");
+  if (tmp) cudaFreeAsync(tmp, S.stream);
+  return nullptr;
+}
+
+napi_value SwigluForward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbi", &a, "swigluForward")) return nullptr;
+  gpu::swigluForward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), a.i[0], S.stream);
+  launched(env, "swigluForward");
+  return nullptr;
+}
+
+napi_value SwigluBackward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbbbi", &a, "swigluBackward")) return nullptr;
+  gpu::swigluBackward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), P<float>(a.b[4]),
+                      a.i[0], S.stream);
+  launched(env, "swigluBackward");
+  return nullptr;
+}
+
+gpu::AttnDims dims(const int64_t* i) { return {int(i[0]), int(i[1]), int(i[2]), int(i[3]), int(i[4]), int(i[5])}; }
+
+// attentionForward(q, k, v, seg, out, lse, B, S, K, H, KV, hd, scale)
+napi_value AttentionForward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbobbiiiiiif", &a, "attentionForward")) return nullptr;
+  if (a.i[5] > gpu::kMaxHeadDim) return fail(env, "attention: head dim over 256"), nullptr;
+  gpu::attentionForward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<int32_t>(a.b[3]), P<float>(a.b[4]),
+                        P<float>(a.b[5]), dims(a.i), float(a.f[0]), S.stream);
+  launched(env, "attentionForward");
+  return nullptr;
+}
+
+// attentionBackward(q, k, v, seg, out, lse, dout, dq, dk, dv, B, S, K, H, KV, hd, scale): all written.
+napi_value AttentionBackward(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbobbbbbbiiiiiif", &a, "attentionBackward")) return nullptr;
+  cudaMemsetAsync(a.b[8]->ptr, 0, a.b[8]->bytes, S.stream);
+  cudaMemsetAsync(a.b[9]->ptr, 0, a.b[9]->bytes, S.stream);
+  gpu::attentionBackward(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<int32_t>(a.b[3]),
+                         P<float>(a.b[4]), P<float>(a.b[5]), P<float>(a.b[6]), P<float>(a.b[7]), P<float>(a.b[8]),
+                         P<float>(a.b[9]), dims(a.i), float(a.f[0]), S.stream);
+  launched(env, "attentionBackward");
+  return nullptr;
+}
+
+// crossEntropy(logits, targets, rows, V, gradScale, grad) -> summed loss
+napi_value CrossEntropy(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbiifo", &a, "crossEntropy")) return nullptr;
+  const int64_t rows = a.i[0];
+  float* rowLoss = nullptr;
+  if (!cudaOk(env, cudaMallocAsync(reinterpret_cast<void**>(&rowLoss), rows * sizeof(float), S.stream),
+              "cudaMallocAsync"))
+    return nullptr;
+  gpu::crossEntropy(P<float>(a.b[0]), P<int32_t>(a.b[1]), rows, int(a.i[1]), float(a.f[0]), rowLoss,
+                    P<float>(a.b[2]), S.stream);
+  if (!launched(env, "crossEntropy")) return nullptr;
+  std::vector<float> host(rows);
+  cudaMemcpyAsync(host.data(), rowLoss, rows * sizeof(float), cudaMemcpyDeviceToHost, S.stream);
+  cudaFreeAsync(rowLoss, S.stream);
+  if (!cudaOk(env, cudaStreamSynchronize(S.stream), "crossEntropy")) return nullptr;
+  double total = 0;
+  for (float l : host) total += l;
+  return number(env, total);
+}
+
+// adamw(p, g, m, v, n, lr, b1, b2, eps, wd, c1, c2, gradScale)
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbbiffffffff", &a, "adamw")) return nullptr;
+  const double* f = a.f;
+  gpu::adamw(P<float>(a.b[0]), P<float>(a.b[1]), P<float>(a.b[2]), P<float>(a.b[3]), a.i[0],
+             float(f[0]), float(f[1]), float(f[2]), float(f[3]), float(f[4]), float(f[5]), float(f[6]), float(f[7]),
+             S.stream);
+  launched(env, "adamw");
+  return nullptr;
+}
+
+// nf4Dequantize(codes, absmax, absmaxCodes, absmaxScales, offset, blockSize, outBf16, n)
+napi_value Nf4Dequantize(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "boooifbi", &a, "nf4Dequantize")) return nullptr;
+  gpu::nf4Dequantize(P<uint8_t>(a.b[0]), P<float>(a.b[1]), P<int8_t>(a.b[2]), P<float>(a.b[3]), float(a.f[0]),
+                     int(a.i[0]), nullptr, P<uint16_t>(a.b[4]), a.i[1], S.stream);
+  launched(env, "nf4Dequantize");
+  return nullptr;
+}
+
+napi_value EmbeddingGather(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbii", &a, "embeddingGather")) return nullptr;
+  gpu::embeddingGather(P<uint16_t>(a.b[0]), P<int32_t>(a.b[1]), P<float>(a.b[2]), a.i[0], int(a.i[1]), S.stream);
+  launched(env, "embeddingGather");
+  return nullptr;
+}
+
+napi_value EmbeddingScatterAdd(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbbii", &a, "embeddingScatterAdd")) return nullptr;
+  gpu::embeddingScatterAdd(P<float>(a.b[0]), P<int32_t>(a.b[1]), P<float>(a.b[2]), a.i[0], int(a.i[1]), S.stream);
+  launched(env, "embeddingScatterAdd");
+  return nullptr;
+}
+
+napi_value Copy2(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbi", &a, "copy")) return nullptr;
+  // Owned buffers are rounded up: the byte count is the caller's, checked against both.
+  const size_t bytes = size_t(a.i[0]);
+  if (a.i[0] < 0 || bytes > a.b[0]->bytes || bytes > a.b[1]->bytes) return fail(env, "copy: out of range"), nullptr;
+  cudaOk(env, cudaMemcpyAsync(a.b[0]->ptr, a.b[1]->ptr, bytes, cudaMemcpyDeviceToDevice, S.stream),
+         "cudaMemcpyAsync");
+  return nullptr;
+}
+
+napi_value Axpy(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbfi", &a, "axpy")) return nullptr;
+  gpu::axpy(P<float>(a.b[0]), P<float>(a.b[1]), float(a.f[0]), a.i[0], S.stream);
+  launched(env, "axpy");
+  return nullptr;
+}
+
+napi_value AddBias(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbii", &a, "addBias")) return nullptr;
+  gpu::addBias(P<float>(a.b[0]), P<float>(a.b[1]), a.i[0], int(a.i[1]), S.stream);
+  launched(env, "addBias");
+  return nullptr;
+}
+
+napi_value BiasGrad(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbii", &a, "biasGrad")) return nullptr;
+  gpu::biasGrad(P<float>(a.b[0]), P<float>(a.b[1]), a.i[0], int(a.i[1]), S.stream);
+  launched(env, "biasGrad");
+  return nullptr;
+}
+
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bi", &a, "sumSquares")) return nullptr;
+  gpu::sumSquares(P<float>(a.b[0]), a.i[0], S.scalar, S.stream);
+  double out = 0;
+  if (!launched(env, "sumSquares") ||
+      !cudaOk(env, cudaMemcpyAsync(&out, S.scalar, sizeof out, cudaMemcpyDeviceToHost, S.stream), "sumSquares") ||
+      !cudaOk(env, cudaStreamSynchronize(S.stream), "sumSquares"))
+    return nullptr;
+  return number(env, out);
+}
+
+}  // namespace
+
+void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
+  S.lt = lt;
+  napi_value o;
+  napi_create_object(env, &o);
+  define(env, o, "init", Init);
+  define(env, o, "alloc", Alloc);
+  define(env, o, "view", View);
+  define(env, o, "free", Free);
+  define(env, o, "upload", Upload);
+  define(env, o, "download", Download);
+  define(env, o, "zero", Zero);
+  define(env, o, "memory", Memory);
+  define(env, o, "sync", Sync);
+  define(env, o, "resetPeak", ResetPeak);
+  define(env, o, "toBf16", ToBf16);
+  define(env, o, "gemm", Gemm);
+  define(env, o, "rmsNormForward", RmsNormForward);
+  define(env, o, "rmsNormBackward", RmsNormBackward);
+  define(env, o, "rope", Rope);
+  define(env, o, "swigluForward", SwigluForward);
+  define(env, o, "swigluBackward", SwigluBackward);
+  define(env, o, "attentionForward", AttentionForward);
+  define(env, o, "attentionBackward", AttentionBackward);
+  define(env, o, "crossEntropy", CrossEntropy);
+  define(env, o, "adamw", AdamW);
+  define(env, o, "nf4Dequantize", Nf4Dequantize);
+  define(env, o, "embeddingGather", EmbeddingGather);
+  define(env, o, "embeddingScatterAdd", EmbeddingScatterAdd);
+  define(env, o, "copy", Copy2);
+  define(env, o, "axpy", Axpy);
+  define(env, o, "addBias", AddBias);
+  define(env, o, "biasGrad", BiasGrad);
+  define(env, o, "sumSquares", SumSquares);
+  napi_set_named_property(env, exports, "device", o);
+}
+
+}  // namespace sftc
