@@ -100,7 +100,7 @@ export function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseMod
   return lines.join("\n");
 }
 
-/** The `sft generate` line for what this run wrote: the merged model, else base + adapter. */
+/** The `sft chat` line for what this run wrote: the merged model, else base + adapter. */
 export function chatCommand(
   r: Pick<RunResult, "artefacts" | "outputDir">,
   baseModel?: string,
@@ -109,10 +109,8 @@ export function chatCommand(
   const rel = (p: string) => relative(process.cwd(), p) || ".";
   const merged = r.artefacts.find((a) => a.includes(`${sep}model${sep}`));
   const adapter = r.artefacts.find((a) => a.includes(`${sep}adapter${sep}`));
-  const prompt = '--prompt "Tell me a story about a cat named Lily."';
-  if (merged) return `${sft} generate --model ${rel(dirname(merged))} ${prompt}`;
-  if (adapter && baseModel)
-    return `${sft} generate --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))} ${prompt}`;
+  if (merged) return `${sft} chat --model ${rel(dirname(merged))}`;
+  if (adapter && baseModel) return `${sft} chat --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))}`;
   return null;
 }
 
