@@ -2,6 +2,7 @@
 // flowing from `tokens.add` to every field that names a token.
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
+import { isPlainObject, mergeOrigins, tagOrigins } from "./origins.ts";
 import type { RecipeInput } from "./schema/recipe.ts";
 import type { AddedTokenSchema } from "./schema/tokens.ts";
 
@@ -98,17 +99,24 @@ function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  mergeOrigins(out, base, over);
   return out;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return (
-    typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
-  );
+/**
+ * A piece of a recipe (data sources, a model, a template) shared from another file or package: its relative
+ * paths resolve against the file that calls this, wherever the piece is used.
+ */
+export function definePreset<T extends object>(preset: T): T {
+  const file = callerFile();
+  if (file) tagOrigins(preset, file);
+  return preset;
 }
 
 function tagSource(recipe: object, file: string | undefined): void {
   if (!file || typeof recipe !== "object" || recipe === null) return;
+  // Keys a base recipe or preset already marked keep their file: relative paths resolve against it.
+  tagOrigins(recipe, file);
   Object.defineProperty(recipe, recipeSourceFile, { value: file, enumerable: false, configurable: true });
 }
 
