@@ -52,7 +52,12 @@ function facts(r: RunResultLike): [string, string][] {
     ["tokens", r.tokens === undefined ? undefined : formatCount(r.tokens)],
     ["time", r.seconds === undefined ? undefined : `${r.seconds.toFixed(1)} s`],
     ["tokens/s", r.tokensPerSecond === undefined ? undefined : String(Math.round(r.tokensPerSecond))],
-    ["peak memory", r.peakRssBytes === undefined ? undefined : formatBytes(r.peakRssBytes)],
+    [
+      "peak memory",
+      r.peakRssBytes === undefined
+        ? undefined
+        : `${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured)`,
+    ],
     ["interrupted", r.interrupted === undefined ? undefined : r.interrupted ? "yes" : "no"],
     ["output", r.outputDir],
     ["checkpoint", r.checkpoint ?? undefined],
