@@ -57,7 +57,7 @@ describe("displayable(plan)", () => {
 
 describe("what the displays say ran", () => {
   it("the plan display gives the evaluation interval the loop uses: each epoch unless set", () => {
-    const html = (p: Plan) => displayable(p)[JUPYTER_DISPLAY]()["text/html"] as string;
+    const html = (p: Plan) => (displayable(p)[JUPYTER_DISPLAY]() as MimeBundle)["text/html"] as string;
     const perEpoch = plan.optimizer.stepsPerEpoch!;
     expect(plan.eval.every).toBeNull();
     expect(html(plan)).toContain(`each epoch (${perEpoch} steps)`);
