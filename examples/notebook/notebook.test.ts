@@ -45,6 +45,14 @@ describe("examples/notebook/sftkit.ipynb", () => {
     }
   });
 
+  it("its set-up cell displays no stray value (a last-line assignment would show it)", () => {
+    const lines = code[0]!
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !l.startsWith("//"));
+    expect(lines.at(-1)).not.toMatch(/^[\w.]+\s*(\?\?|\|\||&&)?=[^=]/);
+  });
+
   it("drives compile -> train -> report -> generate in that order", () => {
     const at = (s: string) => all.indexOf(s);
     const order = ["compile(", "train(", "writeRunReport(", "generate("].map(at);

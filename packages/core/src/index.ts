@@ -74,6 +74,7 @@ export {
 } from "./model/index.ts";
 // Recipe language
 export {
+  definePreset,
   defineRecipe,
   extendRecipe,
   type RecipeOf,

@@ -134,6 +134,17 @@ describe("the packed packages in fresh projects", () => {
       ]),
     );
     expect(list.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+    // Field descriptions reach editors: the declarations carry the schema's descriptions as TSDoc.
+    const docs = execFileSync(
+      "tar",
+      ["-xzOf", tarballs.core, "package/dist/recipe/field-docs.generated.d.ts"],
+      { encoding: "utf8" },
+    );
+    expect(docs).toMatch(/\/\*\* Peak learning rate[^\n]*\*\/\n\s*learningRate\?: unknown;/);
+    const define = execFileSync("tar", ["-xzOf", tarballs.core, "package/dist/recipe/define.d.ts"], {
+      encoding: "utf8",
+    });
+    expect(define).toMatch(/RecipeOf<Name extends string> = RecipeFieldDocs &/);
     const recipes = execFileSync("tar", ["-tzf", tarballs.recipes], { encoding: "utf8" });
     expect(recipes).toMatch(/package\/models\/stories260K\/model\.safetensors/);
     const manifest = JSON.parse(

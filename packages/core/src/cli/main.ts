@@ -31,6 +31,11 @@ const main = defineCommand({
       "Generate text with a model folder (its chat template when it has one)",
       () => import("./commands/generate.ts").then((m) => m.generateCommand),
     ),
+    chat: lazyCommand(
+      "chat",
+      "Chat with a model folder (and an adapter) through its chat template, replies streamed",
+      () => import("./commands/chat.ts").then((m) => m.chatCommand),
+    ),
     doctor: lazyCommand("doctor", "Which backends load, threads, versions, how to enable the GPU", () =>
       import("./commands/doctor.ts").then((m) => m.doctorCommand),
     ),

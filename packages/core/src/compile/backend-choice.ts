@@ -61,5 +61,8 @@ export function decideBackend(
           note:
             chosen === "tensorflow" ? "host memory (GPU memory is not probed at plan time)" : "host memory",
         };
-  return { requested, chosen, available, threads: threads ?? cores, reason, device };
+  // $SFTKIT_THREADS wins over the recipe when the engines start (a notebook sets 1): the plan says so too.
+  const fromEnvThreads = Number(env.SFTKIT_THREADS);
+  const envThreads = Number.isInteger(fromEnvThreads) && fromEnvThreads > 0 ? fromEnvThreads : undefined;
+  return { requested, chosen, available, threads: envThreads ?? threads ?? cores, reason, device };
 }

@@ -7,6 +7,7 @@ import { recipeSourceFile } from "../recipe/define.ts";
 import { type Diagnostic, type Problem, RecipeError } from "../recipe/diagnostics.ts";
 import { loadRecipeFile } from "../recipe/load.ts";
 import { locateProblems } from "../recipe/locate.ts";
+import { foreignPathOrigins, type PathOrigin, rebasePaths } from "../recipe/origins.ts";
 import {
   applyOverrides,
   attributeToOverrides,
@@ -80,19 +81,24 @@ export async function compileRecipe(
     ...overridesFromFlags(opts.sets ?? [], applyOverrides(value, opts.overrides ?? [])),
   ];
   const { valid: overrides, problems: overrideProblems } = checkOverridePaths(value, requested);
+  // Paths a base recipe or preset wrote resolve against its file (a --set value against this recipe's).
+  const foreign = foreignPathOrigins(value, file).filter(
+    (o) => !overrides.some((ov) => ov.path === o.path.join(".")),
+  );
   value = applyOverrides(value, overrides);
   const locate = (problems: Problem[]) => attributeToOverrides(locateProblems(problems, file), requested);
 
   const parsed = parseRecipe(value);
   if (!parsed.ok) {
-    const later = await laterStageErrors(value, parsed.problems, file);
+    const later = await laterStageErrors(value, parsed.problems, file, foreign);
     const all = [...overrideProblems, ...parsed.problems, ...later];
     return { plan: null, diagnostics: locate(all), resolved: null, data: null };
   }
   const recipe = parsed.recipe;
+  rebasePaths(recipe as unknown as Record<string, unknown>, foreign);
 
   const problems = [...overrideProblems, ...checkRecipe(recipe)];
-  const { resolved: asWritten, problems: resolveProblems } = await resolveRecipe(recipe, file);
+  const { resolved: asWritten, problems: resolveProblems } = await resolveRecipe(recipe, file, foreign);
   problems.push(...resolveProblems);
   const resolved: ResolvedRecipe = {
     ...asWritten,
@@ -127,10 +133,16 @@ export async function compileRecipe(
  * around a removed value, and token references when part of tokens.add was removed, are left out: they
  * would describe the repair, not the recipe.
  */
-async function laterStageErrors(value: unknown, schema: Problem[], file: string | null): Promise<Problem[]> {
+async function laterStageErrors(
+  value: unknown,
+  schema: Problem[],
+  file: string | null,
+  foreign: readonly PathOrigin[],
+): Promise<Problem[]> {
   const repaired = repairRecipe(value, schema);
   if (!repaired) return [];
-  const { problems } = await resolveRecipe(repaired.recipe, file);
+  rebasePaths(repaired.recipe as unknown as Record<string, unknown>, foreign);
+  const { problems } = await resolveRecipe(repaired.recipe, file, foreign);
   const tokensCut = repaired.removed.some((r) => overlaps(r, ["tokens", "add"]));
   const seen = new Set(schema.map((p) => `${p.code}|${JSON.stringify(p.path)}`));
   return [...checkRecipe(repaired.recipe), ...problems]

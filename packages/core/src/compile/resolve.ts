@@ -14,6 +14,7 @@ import { type ModelConfig, parseHfConfig, readHfConfig } from "../model/config.t
 import { resolveHubModel } from "../model/hub-cache.ts";
 import { checkWeightFiles } from "../model/safetensors-check.ts";
 import type { DiagnosticCode, PathSegment, Problem } from "../recipe/diagnostics.ts";
+import { type PathOrigin, relativeToHint } from "../recipe/origins.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { endTokenProblems } from "./end-token.ts";
 
@@ -75,7 +76,12 @@ export interface ResolveResult {
   problems: Problem[];
 }
 
-export async function resolveRecipe(recipe: Recipe, file: string | null): Promise<ResolveResult> {
+/** `foreign`: the path fields another file wrote (already absolute from that file's folder), for hints. */
+export async function resolveRecipe(
+  recipe: Recipe,
+  file: string | null,
+  foreign: readonly PathOrigin[] = [],
+): Promise<ResolveResult> {
   const baseDir = file ? dirname(file) : process.cwd();
   const problems: Problem[] = [];
   const error = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) =>
@@ -88,7 +94,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
           .replace(/\.[cm]?[jt]s$/, "")
           .replace(/^recipe$/, basename(baseDir))
       : "recipe");
-  const model = await resolveModel(recipe, baseDir, error);
+  const model = await resolveModel(recipe, baseDir, error, foreign);
   const { tokenizerDir, tokenizer } = await resolveTokenizer(recipe, baseDir, model, error);
   const tokenizerVocab = tokenizer?.vocabSize ?? null;
   const { added, probes } = addTokens(recipe, tokenizer);
@@ -98,7 +104,7 @@ export async function resolveRecipe(recipe: Recipe, file: string | null): Promis
     template && tokenizer
       ? checkTemplate(recipe, template, tokenizer, declaredEos, problems, error)
       : { endOfTurn: null, notInTemplate: [] };
-  await checkDataFiles(recipe, baseDir, error);
+  await checkDataFiles(recipe, baseDir, error, foreign);
   checkQuantization(recipe, model, error);
   if (model) checkMethodOnModel(recipe, model, problems);
 
@@ -318,18 +324,25 @@ function checkTemplate(
 }
 
 /** Data files are checked here too, so a missing file is reported with every other problem. */
-async function checkDataFiles(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<void> {
+async function checkDataFiles(
+  recipe: Recipe,
+  baseDir: string,
+  error: ErrorFn,
+  foreign: readonly PathOrigin[],
+): Promise<void> {
   for (const [name, source] of Object.entries(recipe.data.sources)) {
     const { missing } = await resolveFiles(baseDir, source.path);
     const paths = Array.isArray(source.path) ? source.path : [source.path];
     for (const m of missing) {
       const index = paths.indexOf(m.pattern);
-      error(
-        ["data", "sources", name, "path", ...(Array.isArray(source.path) && index >= 0 ? [index] : [])],
-        "sft/data-not-found",
-        m.message,
-        "data paths are relative to the recipe file",
-      );
+      const at = [
+        "data",
+        "sources",
+        name,
+        "path",
+        ...(Array.isArray(source.path) && index >= 0 ? [index] : []),
+      ];
+      error(at, "sft/data-not-found", m.message, relativeToHint(foreign, at, "data"));
     }
   }
 }
@@ -352,7 +365,12 @@ function checkMethodOnModel(recipe: Recipe, model: ResolvedModel, problems: Prob
 
 type ErrorFn = (path: PathSegment[], code: DiagnosticCode, message: string, hint?: string) => void;
 
-async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Promise<ResolvedModel | null> {
+async function resolveModel(
+  recipe: Recipe,
+  baseDir: string,
+  error: ErrorFn,
+  foreign: readonly PathOrigin[],
+): Promise<ResolvedModel | null> {
   const m = recipe.model;
   if (m.architecture) {
     const a = m.architecture;
@@ -416,7 +434,7 @@ async function resolveModel(recipe: Recipe, baseDir: string, error: ErrorFn): Pr
         at,
         "sft/model-not-found",
         `model folder not found: ${dir}`,
-        "paths are relative to the recipe file",
+        relativeToHint(foreign, at, "model"),
       );
       return null;
     }

@@ -2,6 +2,8 @@
 // flowing from `tokens.add` to every field that names a token.
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
+import type { RecipeFieldDocs } from "./field-docs.generated.ts";
+import { isPlainObject, mergeOrigins, tagOrigins } from "./origins.ts";
 import type { RecipeInput } from "./schema/recipe.ts";
 import type { AddedTokenSchema } from "./schema/tokens.ts";
 
@@ -22,17 +24,19 @@ type MethodIn<Name extends string> = RecipeInput["method"] extends infer M
 
 /**
  * The recipe a user writes: the schema's input type, with token names narrowed to those in `tokens.add`
- * so a misspelled name is an editor error and names autocomplete.
+ * so a misspelled name is an editor error and names autocomplete. RecipeFieldDocs adds no field: it carries the
+ * schema's descriptions to editor hovers.
  */
-export type RecipeOf<Name extends string> = Omit<RecipeInput, "tokens" | "method"> & {
-  tokens?: Omit<TokensIn, "add" | "bos" | "eos" | "pad"> & {
-    add?: (Name | (Omit<AddedTokenObjectIn, "content"> & { content: Name }))[];
-    bos?: TokenRefIn<NoInfer<Name>>;
-    eos?: TokenRefIn<NoInfer<Name>>;
-    pad?: TokenRefIn<NoInfer<Name>>;
+export type RecipeOf<Name extends string> = RecipeFieldDocs &
+  Omit<RecipeInput, "tokens" | "method"> & {
+    tokens?: Omit<TokensIn, "add" | "bos" | "eos" | "pad"> & {
+      add?: (Name | (Omit<AddedTokenObjectIn, "content"> & { content: Name }))[];
+      bos?: TokenRefIn<NoInfer<Name>>;
+      eos?: TokenRefIn<NoInfer<Name>>;
+      pad?: TokenRefIn<NoInfer<Name>>;
+    };
+    method: MethodIn<Name>;
   };
-  method: MethodIn<Name>;
-};
 
 /** Where a recipe object was written: compile() maps diagnostics into this file. */
 export const recipeSourceFile: unique symbol = Symbol.for("sftkit.recipe.sourceFile");
@@ -58,16 +62,15 @@ type KnownNames<Name extends string> = [Name] extends [never] ? string : Name;
  * extendRecipe's overrides: a deep partial of the recipe, whose token references name the tokens the base
  * adds or the overrides add (`Added`), so a misspelled name is an editor error here too.
  */
-export type RecipeOverridesOf<Name extends string, Added extends string> = DeepPartial<
-  Omit<RecipeInput, "tokens">
-> & {
-  tokens?: DeepPartial<Omit<TokensIn, "add" | "bos" | "eos" | "pad">> & {
-    add?: (Added | (Omit<AddedTokenObjectIn, "content"> & { content: Added }))[];
-    bos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
-    eos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
-    pad?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+export type RecipeOverridesOf<Name extends string, Added extends string> = RecipeFieldDocs &
+  DeepPartial<Omit<RecipeInput, "tokens">> & {
+    tokens?: DeepPartial<Omit<TokensIn, "add" | "bos" | "eos" | "pad">> & {
+      add?: (Added | (Omit<AddedTokenObjectIn, "content"> & { content: Added }))[];
+      bos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+      eos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+      pad?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;
+    };
   };
-};
 type DeepPartial<T> = T extends (...args: never[]) => unknown
   ? T
   : T extends readonly unknown[]
@@ -98,17 +101,24 @@ function deepMerge(base: unknown, over: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(over)) return over;
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  mergeOrigins(out, base, over);
   return out;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return (
-    typeof v === "object" && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype
-  );
+/**
+ * A piece of a recipe (data sources, a model, a template) shared from another file or package: its relative
+ * paths resolve against the file that calls this, wherever the piece is used.
+ */
+export function definePreset<T extends object>(preset: T): T {
+  const file = callerFile();
+  if (file) tagOrigins(preset, file);
+  return preset;
 }
 
 function tagSource(recipe: object, file: string | undefined): void {
   if (!file || typeof recipe !== "object" || recipe === null) return;
+  // Keys a base recipe or preset already marked keep their file: relative paths resolve against it.
+  tagOrigins(recipe, file);
   Object.defineProperty(recipe, recipeSourceFile, { value: file, enumerable: false, configurable: true });
 }
 

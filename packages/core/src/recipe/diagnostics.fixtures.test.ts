@@ -38,7 +38,7 @@ const cases: Record<string, Expected[]> = {
   // extendRecipe: an override is located in the recipe, a base value in the base's file.
   "extend-base.ts": [
     ["error sft/out-of-range", "method.alpha", "extend-base.ts", 5, 20],
-    ["error sft/out-of-range", "method.dropout", "presets/base-recipe.ts", 7, 45],
+    ["error sft/out-of-range", "method.dropout", "presets/base-recipe.ts", 8, 45],
   ],
   "token-typo.ts": [
     ["error sft/unknown-token", "tokens.eos", "token-typo.ts", 10, 10],

@@ -17,6 +17,8 @@ export interface RunResultLike {
   loss?: number | null;
   initialEvalLoss?: number | null;
   evalLoss?: number | null;
+  /** Knowledge-probe recall at the last evaluation (0..1), when the recipe has probes. */
+  probeRecall?: number | null;
   tokens?: number;
   seconds?: number;
   tokensPerSecond?: number;
@@ -49,10 +51,21 @@ function facts(r: RunResultLike): [string, string][] {
         ? undefined
         : `${fixed(r.initialEvalLoss)} → ${fixed(r.evalLoss)}`,
     ],
+    [
+      "probe recall",
+      r.probeRecall === undefined || r.probeRecall === null
+        ? undefined
+        : `${(r.probeRecall * 100).toFixed(0)}%`,
+    ],
     ["tokens", r.tokens === undefined ? undefined : formatCount(r.tokens)],
     ["time", r.seconds === undefined ? undefined : `${r.seconds.toFixed(1)} s`],
     ["tokens/s", r.tokensPerSecond === undefined ? undefined : String(Math.round(r.tokensPerSecond))],
-    ["peak memory", r.peakRssBytes === undefined ? undefined : formatBytes(r.peakRssBytes)],
+    [
+      "peak memory",
+      r.peakRssBytes === undefined
+        ? undefined
+        : `${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured)`,
+    ],
     ["interrupted", r.interrupted === undefined ? undefined : r.interrupted ? "yes" : "no"],
     ["output", r.outputDir],
     ["checkpoint", r.checkpoint ?? undefined],

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { decideBackend } from "../compile/backend-choice.ts";
 import type { Plan } from "../compile/plan-schema.ts";
 import { PlanSchema } from "../compile/plan-schema.ts";
 import { buildQualityReport } from "../data/quality/report.ts";
@@ -51,6 +52,29 @@ describe("displayable(plan)", () => {
     expect(typeof (shown as unknown as Record<symbol, unknown>)[Symbol.for("Jupyter.display")]).toBe(
       "function",
     );
+  });
+});
+
+describe("what the displays say ran", () => {
+  it("the plan display gives the evaluation interval the loop uses: each epoch unless set", () => {
+    const html = (p: Plan) => (displayable(p)[JUPYTER_DISPLAY]() as MimeBundle)["text/html"] as string;
+    const perEpoch = plan.optimizer.stepsPerEpoch!;
+    expect(plan.eval.every).toBeNull();
+    expect(html(plan)).toContain(`each epoch (${perEpoch} steps)`);
+    expect(html(plan)).not.toContain("end only");
+    expect(html({ ...plan, eval: { ...plan.eval, every: 5 } })).toContain("5 steps");
+  });
+
+  it("the plan's thread count is the one the engines start with ($SFTKIT_THREADS, as a notebook sets)", () => {
+    expect(decideBackend("auto", undefined, { SFTKIT_THREADS: "1" }).threads).toBe(1);
+    expect(decideBackend("auto", 3, { SFTKIT_THREADS: "1" }).threads).toBe(1);
+    expect(decideBackend("auto", 3, {}).threads).toBe(3);
+  });
+
+  it("the run display shows probe recall", async () => {
+    const bundle = await displayRunResult({ steps: 2, probeRecall: 0.625 })[JUPYTER_DISPLAY]();
+    expect(bundle["text/plain"]).toMatch(/probe recall\s+63%/);
+    expect(bundle["text/html"]).toContain("probe recall");
   });
 });
 

@@ -82,7 +82,7 @@ function trainingFacts(plan: Plan): [string, string][] {
       `${dash(o.schedule.totalSteps)}${o.epochs !== null ? ` (${o.epochs} epochs × ${dash(o.stepsPerEpoch)})` : ""}`,
     ],
     ["weight decay / clip", `${o.weightDecay} / ${o.clipNorm || "off"}`],
-    ["eval every", plan.eval.every ? `${plan.eval.every} steps` : "end only"],
+    ["eval every", evalInterval(plan)],
   ];
 }
 
@@ -171,4 +171,11 @@ export function planHtml(plan: Plan, opts: { heading?: boolean } = {}): string {
       : "",
     `<p class="muted">Output: ${esc(plan.output.dir)} · save ${esc(plan.output.save)}</p>`,
   ].join("");
+}
+
+/** When the loop evaluates: every N steps as set, else once per epoch (its steps), else at the end. */
+export function evalInterval(plan: Plan): string {
+  if (plan.eval.every) return `${plan.eval.every} steps`;
+  const perEpoch = plan.optimizer.stepsPerEpoch;
+  return perEpoch ? `each epoch (${perEpoch} step${perEpoch === 1 ? "" : "s"})` : "end only";
 }

@@ -26,6 +26,13 @@ describe("the plan summary", () => {
     expect(frozen).toMatch(/newTokens <\|user\|>, <\|assistant\|>, <\|end\|>/);
   });
 
+  it("gives one memory figure and says it is the estimated peak of the whole process", async () => {
+    const plan = await planOf("qlora");
+    const text = formatPlanSummary(plan, plain);
+    expect(text.match(/peak/g)).toHaveLength(1);
+    expect(text).toContain("(estimated for the whole process: the sum above; `sft run` measures it)");
+  });
+
   it("lists the kernels only with verbose", async () => {
     const plan = await planOf("qlora");
     expect(formatPlanSummary(plan, plain)).not.toMatch(/^Kernels/m);

@@ -138,7 +138,7 @@ export function formatPlanSummary(
     `weights ${weights} · gradients ${formatBytes(mem.gradients)} · AdamW ${formatBytes(mem.optimizerState)} · activations ${formatBytes(mem.activations)} (${formatBytes(mem.activationsPerToken)}/token${mem.gradientCheckpointing ? ", checkpointed" : ""}) · logits ${formatBytes(mem.logits)}${mem.scratch !== undefined ? ` · scratch ${formatBytes(mem.scratch)}` : ""}${mem.runtime !== undefined ? ` · runtime ${formatBytes(mem.runtime)}` : ""}`,
   );
   out.push(
-    `          peak ${c.bold(formatBytes(mem.peak))} of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
+    `          peak ${c.bold(formatBytes(mem.peak))} (estimated for the whole process: the sum above; \`sft run\` measures it) of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
   );
   if (plan.engine) {
     const others = plan.engine.available.filter((e) => e.name !== plan.engine?.chosen);

@@ -1,6 +1,6 @@
 // The progress bar on a terminal: lines logged before training starts (the step-0 evaluation) print alone.
 import { Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createProgress } from "./progress.ts";
 
 function terminal(): { out: NodeJS.WriteStream; text: () => string } {
@@ -25,5 +25,28 @@ describe("the progress bar", () => {
     progress.start(7, 0);
     progress.stop();
     expect(text()).toMatch(/0\/7/);
+  });
+});
+
+describe("progress lines in a notebook", () => {
+  it("go through console.log (what a Deno kernel shows in the cell), not the raw stdout stream", () => {
+    const logged: string[] = [];
+    const log = vi.spyOn(console, "log").mockImplementation((line: string) => {
+      logged.push(line);
+    });
+    const raw = vi.spyOn(process.stdout, "write");
+    try {
+      const progress = createProgress("lines");
+      progress.log("eval loss 2.0431 at step 0");
+      progress.start(2, 0);
+      progress.step({ step: 1, loss: 1.5, lr: 1e-3 } as never, 100);
+      progress.stop();
+      expect(raw).not.toHaveBeenCalled();
+    } finally {
+      log.mockRestore();
+      raw.mockRestore();
+    }
+    expect(logged[0]).toBe("eval loss 2.0431 at step 0");
+    expect(logged[1]).toMatch(/^step 1\/2 {2}loss 1\.5000/);
   });
 });

@@ -23,11 +23,16 @@ export function formatDuration(seconds: number): string {
 export function createProgress(mode: ProgressMode, out: NodeJS.WriteStream = process.stdout): Progress {
   const chosen = mode === "auto" ? (out.isTTY ? "bar" : "lines") : mode;
   if (chosen === "off") return { start() {}, step() {}, log() {}, stop() {} };
-  if (chosen === "lines") return linesProgress(out);
+  // Lines to the process's stdout go through console.log: a notebook kernel (Deno's) shows console output in
+  // the cell, not what is written to the raw stream. In a terminal or a pipe it is the same stdout.
+  if (chosen === "lines")
+    return linesProgress(
+      out === process.stdout ? (line) => console.log(line) : (line) => out.write(`${line}\n`),
+    );
   return barProgress(out);
 }
 
-function linesProgress(out: NodeJS.WritableStream): Progress {
+function linesProgress(writeLine: (line: string) => void): Progress {
   let total = 0;
   let started = 0;
   let t0 = 0;
@@ -44,12 +49,12 @@ function linesProgress(out: NodeJS.WritableStream): Progress {
       const done = m.step - started;
       const elapsed = (performance.now() - t0) / 1000;
       const eta = done > 0 ? (elapsed / done) * (total - m.step) : Number.NaN;
-      out.write(
-        `step ${m.step}/${total}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  ${Math.round(tps)} tok/s  eta ${formatDuration(eta)}\n`,
+      writeLine(
+        `step ${m.step}/${total}  loss ${m.loss.toFixed(4)}  lr ${m.lr.toExponential(2)}  ${Math.round(tps)} tok/s  eta ${formatDuration(eta)}`,
       );
     },
     log(line) {
-      out.write(`${line}\n`);
+      writeLine(line);
     },
     stop() {},
   };

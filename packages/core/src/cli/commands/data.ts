@@ -48,7 +48,8 @@ export const dataCommand = defineCommand({
       process.exitCode = 1;
       return;
     }
-    const decode = (ids: number[]) => tokenizer.decode(ids, { skipSpecialTokens: false });
+    // The text as the template wrote it (no "▁" a legacy SentencePiece tokenizer adds after special tokens).
+    const decode = (ids: number[]) => tokenizer.decodeAsWritten(ids);
     const baseDir = result.resolved?.baseDir;
     const samples = pickSamples(prepared, n);
     if (args.json) {

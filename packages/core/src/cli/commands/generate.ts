@@ -104,14 +104,53 @@ function stopIds(tok: Tokenizer, configEos: number | number[] | null, genEos: un
   return [...ids];
 }
 
-/** Loads the model and tokenizer, builds the prompt and generates. */
-export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput> {
-  if ((req.prompt === undefined) === (req.messages === undefined))
-    throw new GenerateArgsError("give exactly one of --prompt TEXT or --messages FILE");
-  const maxNewTokens = num(req.maxNewTokens, "max-new-tokens", (n) => Number.isInteger(n) && n > 0) ?? 128;
-  const temperature = num(req.temperature, "temperature", (n) => n >= 0) ?? 0;
-  const topP = num(req.topP, "top-p", (n) => n > 0 && n <= 1) ?? 1;
-  const seed = num(req.seed, "seed", Number.isInteger) ?? 0;
+/** Sampling settings of one reply. */
+export interface SamplingOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+/** A loaded model (with its adapter and tokenizer) that streams replies; `sft generate` and `sft chat` share it. */
+export interface ModelSession {
+  tok: Tokenizer;
+  /** The folder the tokenizer came from (the adapter's when it carries one). */
+  tokenizerDir: string;
+  /** The BOS id a plain continuation starts with (the model's, else the tokenizer's). */
+  bosTokenId: number | null;
+  /** Prompt ids for a chat: the template's text, with its own BOS. */
+  chatPrompt(messages: Message[]): { text: string; ids: number[] };
+  /** Generates after `promptIds`, streaming decoded text to `write`; stops at EOS / end-of-turn ids. */
+  reply(
+    promptIds: number[],
+    sampling: SamplingOptions,
+    write?: (chunk: string) => void,
+  ): Promise<{ ids: number[]; text: string; stopReason: string }>;
+  dispose(): void;
+}
+
+/** Sampling flags as given (numbers, or the CLI's strings), checked, with their defaults. */
+export interface SamplingFlags {
+  maxNewTokens?: number | string | undefined;
+  temperature?: number | string | undefined;
+  topP?: number | string | undefined;
+  seed?: number | string | undefined;
+}
+
+export function samplingOptions(req: SamplingFlags): SamplingOptions {
+  return {
+    maxNewTokens: num(req.maxNewTokens, "max-new-tokens", (n) => Number.isInteger(n) && n > 0) ?? 128,
+    temperature: num(req.temperature, "temperature", (n) => n >= 0) ?? 0,
+    topP: num(req.topP, "top-p", (n) => n > 0 && n <= 1) ?? 1,
+    seed: num(req.seed, "seed", Number.isInteger) ?? 0,
+  };
+}
+
+/** Loads the model, its adapter and tokenizer (TensorFlow.js only now, so the CLI starts fast). */
+export async function openModelSession(
+  req: Pick<GenerateRequest, "model" | "adapter" | "backend">,
+): Promise<ModelSession> {
   if (req.adapter !== undefined && !existsSync(join(req.adapter, "adapter_config.json")))
     throw new GenerateArgsError(`--adapter ${req.adapter}: no adapter_config.json there`);
   const modelDir = req.model !== undefined ? resolveModelDir(req.model) : adapterBaseDir(req.adapter);
@@ -131,64 +170,87 @@ export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput>
       JSON.parse(await readFile(join(dir, "generation_config.json"), "utf8")) as { eos_token_id?: unknown }
     ).eos_token_id;
   } catch {}
-
-  let promptText: string;
-  let promptIds: number[];
-  const messages = req.messages !== undefined ? await readMessages(req.messages) : null;
-  if (tok.chatTemplate) {
-    const msgs = messages ?? [{ role: "user", content: req.prompt ?? "" } as Message];
-    promptText = tok.applyChatTemplate(msgs, { addGenerationPrompt: true });
-    // The template writes its own BOS.
-    promptIds = tok.encode(promptText, { addSpecialTokens: false });
-  } else {
-    if (messages) throw new GenerateArgsError(`--messages: ${dir} has no chat template; use --prompt`);
-    promptText = req.prompt ?? "";
-    promptIds = tok.encode(promptText);
-  }
   const model = await loadModel(modelDir);
   let adapter: { hooks: AdapterHooks; dispose(): void } | null = null;
-  try {
-    if (req.adapter !== undefined) {
-      const { applyAdapter } = await import("../../methods/load.ts");
-      try {
-        adapter = await applyAdapter(model, req.adapter, tok.vocabSize);
-      } catch (e) {
-        throw new GenerateArgsError(`--adapter: ${(e as Error).message}`);
-      }
+  if (req.adapter !== undefined) {
+    const { applyAdapter } = await import("../../methods/load.ts");
+    try {
+      adapter = await applyAdapter(model, req.adapter, tok.vocabSize);
+    } catch (e) {
+      model.dispose();
+      throw new GenerateArgsError(`--adapter: ${(e as Error).message}`);
     }
-    const bos = model.config.bosTokenId ?? tok.bosTokenId;
-    if (!tok.chatTemplate && bos !== null && promptIds[0] !== bos) promptIds = [bos, ...promptIds];
-    // A plain continuation reads best with its prompt in front.
-    if (!tok.chatTemplate) req.write?.(promptText);
-    let shown = "";
-    const out: number[] = [];
-    const res = await generate(model, promptIds, {
-      maxNewTokens,
-      temperature,
-      topP,
-      seed,
-      stopIds: stopIds(tok, model.config.eosTokenId, genEos),
-      hooks: adapter?.hooks,
-      onToken: (id) => {
-        out.push(id);
-        if (req.write) {
-          const s = tok.decode(out, { skipSpecialTokens: true });
-          // Hold back text that may still change (an incomplete UTF-8 sequence decodes to U+FFFD).
-          if (s.startsWith(shown) && !s.endsWith("\uFFFD")) {
-            req.write(s.slice(shown.length));
-            shown = s;
+  }
+  const stops = stopIds(tok, model.config.eosTokenId, genEos);
+  return {
+    tok,
+    tokenizerDir: dir,
+    bosTokenId: model.config.bosTokenId ?? tok.bosTokenId,
+    chatPrompt(messages) {
+      const text = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+      // The template writes its own BOS.
+      return { text, ids: tok.encode(text, { addSpecialTokens: false }) };
+    },
+    async reply(promptIds, sampling, write) {
+      let shown = "";
+      const out: number[] = [];
+      const res = await generate(model, promptIds, {
+        ...sampling,
+        stopIds: stops,
+        hooks: adapter?.hooks,
+        onToken: (id) => {
+          out.push(id);
+          if (write) {
+            const s = tok.decode(out, { skipSpecialTokens: true });
+            // Hold back text that may still change (an incomplete UTF-8 sequence decodes to U+FFFD).
+            if (s.startsWith(shown) && !s.endsWith("\uFFFD")) {
+              write(s.slice(shown.length));
+              shown = s;
+            }
           }
-        }
-        return undefined;
-      },
-    });
-    const text = tok.decode(res.ids, { skipSpecialTokens: true });
-    if (req.write && text.startsWith(shown) && text.length > shown.length)
-      req.write(text.slice(shown.length));
-    return { promptText, promptIds, ids: res.ids, text, stopReason: res.stopReason };
+          return undefined;
+        },
+      });
+      const text = tok.decode(res.ids, { skipSpecialTokens: true });
+      if (write && text.startsWith(shown) && text.length > shown.length) write(text.slice(shown.length));
+      return { ids: res.ids, text, stopReason: res.stopReason };
+    },
+    dispose() {
+      adapter?.dispose();
+      model.dispose();
+    },
+  };
+}
+
+/** Loads the model and tokenizer, builds the prompt and generates. */
+export async function runGenerate(req: GenerateRequest): Promise<GenerateOutput> {
+  if ((req.prompt === undefined) === (req.messages === undefined))
+    throw new GenerateArgsError("give exactly one of --prompt TEXT or --messages FILE");
+  const sampling = samplingOptions(req);
+  const messages = req.messages !== undefined ? await readMessages(req.messages) : null;
+  const session = await openModelSession(req);
+  try {
+    const { tok } = session;
+    let promptText: string;
+    let promptIds: number[];
+    if (tok.chatTemplate) {
+      ({ text: promptText, ids: promptIds } = session.chatPrompt(
+        messages ?? [{ role: "user", content: req.prompt ?? "" } as Message],
+      ));
+    } else {
+      if (messages)
+        throw new GenerateArgsError(`--messages: ${session.tokenizerDir} has no chat template; use --prompt`);
+      promptText = req.prompt ?? "";
+      promptIds = tok.encode(promptText);
+      const bos = session.bosTokenId;
+      if (bos !== null && promptIds[0] !== bos) promptIds = [bos, ...promptIds];
+      // A plain continuation reads best with its prompt in front.
+      req.write?.(promptText);
+    }
+    const res = await session.reply(promptIds, sampling, req.write);
+    return { promptText, promptIds, ...res };
   } finally {
-    adapter?.dispose();
-    model.dispose();
+    session.dispose();
   }
 }
 

@@ -70,7 +70,7 @@ describe("the sft command to print back", () => {
 describe("the chat command printed after a run", () => {
   it("is written for the package manager that started sft", () => {
     const r = { artefacts: ["/p/out/adapter/adapter_model.safetensors"], outputDir: "/p/out" };
-    expect(chatCommand(r, "/p/models/m", "npx sft")).toMatch(/^npx sft generate --model /);
-    expect(chatCommand(r, "/p/models/m", "pnpm sft")).toMatch(/^pnpm sft generate --model /);
+    expect(chatCommand(r, "/p/models/m", "npx sft")).toMatch(/^npx sft chat --model \S+ --adapter \S+$/);
+    expect(chatCommand(r, "/p/models/m", "pnpm sft")).toMatch(/^pnpm sft chat --model /);
   });
 });

@@ -79,7 +79,7 @@ ${sft} run recipe.ts         # train (a minute or two on a laptop); artefacts go
 ${sft} run recipe.ts --max-steps 2   # a quick try
 \`\`\`
 
-After a run, \`${sft} run\` prints the \`${sft} generate\` command that chats with the result.
+After a run, \`${sft} run\` prints the \`${sft} chat\` command that chats with the result.
 Type-check the recipe with \`npx tsc\`. Next: point \`model\` at a Hugging Face model folder, \`data\` at your own
 chat data, and read the recipe reference of sftkit's docs (docs/recipe-reference.md).
 `;

@@ -40,4 +40,12 @@ describe("the run summary", () => {
     expect(text).toContain("eval loss 0.2074");
     expect(text).not.toContain("- ->");
   });
+
+  it("gives one memory figure, says what it is, and sets the plan's estimate of it beside", () => {
+    const text = formatRun(result({ peakRssBytes: 200 * 2 ** 20 }), plain, undefined, 208 * 2 ** 20);
+    expect(text).toContain(
+      "peak memory 200 MiB (the process's resident maximum, measured; the plan estimated 208 MiB)",
+    );
+    expect(text.match(/peak/g)).toHaveLength(1);
+  });
 });

@@ -73,11 +73,16 @@ async function trainAndReport(plan: Plan, opts: TrainOptions): Promise<void> {
     }
     return;
   }
-  process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined)}\n`);
+  process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined, plan.memory.peak)}\n`);
   if (run.interrupted) process.exitCode = 130;
 }
 
-export function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseModel?: string): string {
+export function formatRun(
+  r: RunResult,
+  c: ReturnType<typeof colorsFor>,
+  baseModel?: string,
+  estimatedPeak?: number,
+): string {
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
   // An interrupted run may have had no evaluation since the one at its start.
   // A resumed run has no start-of-run evaluation of its own: only the loss it ends with.
@@ -90,7 +95,8 @@ export function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseMod
   const recall = r.probeRecall === null ? "" : `, probe recall ${(r.probeRecall * 100).toFixed(0)}%`;
   const lines = [
     `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} step${r.steps === 1 ? "" : "s"} (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}`,
-    `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)}`,
+    // The one memory figure: the process's peak, measured here and estimated by the plan.
+    `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured${estimatedPeak !== undefined ? `; the plan estimated ${formatBytes(estimatedPeak)}` : ""})`,
     `metrics:    ${r.metricsFile}`,
     `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
   ];
@@ -100,7 +106,7 @@ export function formatRun(r: RunResult, c: ReturnType<typeof colorsFor>, baseMod
   return lines.join("\n");
 }
 
-/** The `sft generate` line for what this run wrote: the merged model, else base + adapter. */
+/** The `sft chat` line for what this run wrote: the merged model, else base + adapter. */
 export function chatCommand(
   r: Pick<RunResult, "artefacts" | "outputDir">,
   baseModel?: string,
@@ -109,10 +115,8 @@ export function chatCommand(
   const rel = (p: string) => relative(process.cwd(), p) || ".";
   const merged = r.artefacts.find((a) => a.includes(`${sep}model${sep}`));
   const adapter = r.artefacts.find((a) => a.includes(`${sep}adapter${sep}`));
-  const prompt = '--prompt "Tell me a story about a cat named Lily."';
-  if (merged) return `${sft} generate --model ${rel(dirname(merged))} ${prompt}`;
-  if (adapter && baseModel)
-    return `${sft} generate --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))} ${prompt}`;
+  if (merged) return `${sft} chat --model ${rel(dirname(merged))}`;
+  if (adapter && baseModel) return `${sft} chat --model ${rel(baseModel)} --adapter ${rel(dirname(adapter))}`;
   return null;
 }
 

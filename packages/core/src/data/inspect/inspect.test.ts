@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fakeDecode, fakeEncode } from "../fake-encoder.ts";
 import type { PreparedData, SourceReport } from "../pipeline.ts";
@@ -85,5 +86,31 @@ describe("inspection", () => {
       warnings: [],
     };
     expect(pickSamples(prepared, 3).map((x) => `${x.source}${x.origin.line}`)).toEqual(["a1", "b1", "a2"]);
+  });
+});
+
+describe("inspection of a real SentencePiece tokenizer (stories260K, legacy Llama)", () => {
+  it("shows the template's text: no space after special tokens, a span's own leading space kept", async () => {
+    const { loadTokenizer } = await import("../tokenizer/index.ts");
+    const tok = await loadTokenizer(join(import.meta.dirname, "../../../../../examples/models/stories260K"));
+    tok.addTokens([
+      { content: "<|user|>", special: true },
+      { content: "<|end|>", special: true },
+    ]);
+    const prompt = "<s><|user|>Tell me a story.<|end|>Answer:";
+    const answer = " Once upon a time.<|end|>";
+    const promptIds = tok.encode(prompt, { addSpecialTokens: false });
+    const inputIds = tok.encode(prompt + answer, { addSpecialTokens: false });
+    // The tokenizer itself starts the run after <|user|> with "▁" (as transformers does for legacy Llama).
+    expect(tok.idToToken(inputIds[2]!)?.startsWith("\u2581")).toBe(true);
+    const labels = inputIds.map((id, i) => (i < promptIds.length ? -100 : id));
+    const s: TokenizedSample = { inputIds, labels, source: "a", origin: { file: "/d/x.jsonl", index: 0 } };
+    const out = formatInspection([s], {
+      n: 1,
+      color: false,
+      decode: (ids) => tok.decodeAsWritten(ids),
+      tokenText: (id) => tok.idToToken(id) ?? "",
+    });
+    expect(out.split("\n")[1]).toBe("<s><|user|>Tell me a story.<|end|>Answer:[[ Once upon a time.<|end|>]]");
   });
 });

@@ -52,6 +52,26 @@ export function spans(sample: TokenizedSample): { trained: boolean; ids: number[
   return out;
 }
 
+/**
+ * Each span's text as a slice of the whole sample's decoded text, so a span keeps a space that belongs to it
+ * (a decoder strips a leading space at the start of what it decodes) and gains none it does not have.
+ */
+export function spanTexts(
+  list: { trained: boolean; ids: number[] }[],
+  decode: (ids: number[]) => string,
+): { trained: boolean; text: string }[] {
+  const ids: number[] = [];
+  let before = "";
+  return list.map((sp) => {
+    ids.push(...sp.ids);
+    const upTo = decode(ids);
+    // A prefix that does not decode as a prefix (a UTF-8 sequence cut at the boundary): decode the span alone.
+    const text = upTo.startsWith(before) ? upTo.slice(before.length) : decode(sp.ids);
+    before = upTo;
+    return { trained: sp.trained, text };
+  });
+}
+
 function where(s: TokenizedSample, baseDir: string | undefined): string {
   const file = baseDir ? relative(baseDir, s.origin.file) : s.origin.file;
   return s.origin.line !== undefined ? `${file}:${s.origin.line}` : `${file}#${s.origin.index}`;
@@ -64,10 +84,9 @@ export function formatInspection(samples: TokenizedSample[], opts: InspectOption
     const trained = s.labels.filter((l) => l !== IGNORE_INDEX).length;
     const head = `── sample ${k + 1}/${shown.length} · ${s.source} · ${where(s, opts.baseDir)} · ${s.inputIds.length} tokens, ${trained} trained ──`;
     lines.push(opts.color ? `${DIM}${head}${RESET}` : head);
-    const text = spans(s)
-      .map((sp) => {
-        const t = opts.decode(sp.ids);
-        if (!sp.trained) return t;
+    const text = spanTexts(spans(s), opts.decode)
+      .map(({ trained, text: t }) => {
+        if (!trained) return t;
         return opts.color ? `${GREEN}${t}${RESET}` : `[[${t}]]`;
       })
       .join("");

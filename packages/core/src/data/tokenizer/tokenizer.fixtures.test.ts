@@ -138,3 +138,19 @@ describe.skipIf(!hasSharedFixtures)(
     }
   },
 );
+
+describe.skipIf(!hasSharedFixtures)(`decodeAsWritten (${sharedFixturesSkipReason})`, () => {
+  it("gives back the text with special tokens as written, legacy SentencePiece and byte-level alike", async () => {
+    const cases: [string, string][] = [
+      ["llama-2", "<s>[INST] Hi there [/INST] Hello!</s><s>[INST]Next</s>"],
+      // (phi-3's added tokens swallow the whitespace after them: none here)
+      ["phi-3-mini", "<|user|>Hi there<|end|><|assistant|>Hello!<|end|>"],
+      ["phi-2", "<|endoftext|>User: Hi there\nAssistant: Hello!<|endoftext|>"],
+    ];
+    for (const [name, text] of cases) {
+      const t = await tok(name);
+      const ids = t.encode(text, { addSpecialTokens: false });
+      expect(t.decodeAsWritten(ids), name).toBe(text);
+    }
+  });
+});

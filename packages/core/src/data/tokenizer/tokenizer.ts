@@ -32,6 +32,11 @@ export interface Tokenizer {
   /** Ids plus per-token character offsets; throws if the tokens cannot be aligned to the text. */
   encodeWithOffsets(text: string, opts?: EncodeOptions): Encoded;
   decode(ids: readonly number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /**
+   * The text as the template wrote it: like decode, without the "▁" a SentencePiece tokenizer with a
+   * Prepend normalizer (legacy Llama) puts at the start of each text run after an added token.
+   */
+  decodeAsWritten(ids: readonly number[]): string;
   /** Size including added tokens (transformers' len(tokenizer)). */
   readonly vocabSize: number;
   readonly bosToken: string | null;
@@ -259,6 +264,21 @@ class HfBackedTokenizer implements Tokenizer {
     });
   }
 
+  decodeAsWritten(ids: readonly number[]): string {
+    if (!prependsPerRun(this.json)) return this.decode(ids);
+    // Each run between added tokens decoded alone: the decoder strips the one "▁" the normalizer prepended.
+    let text = "";
+    let run: number[] = [];
+    for (const id of ids) {
+      const tok = this.idToToken(id);
+      if (tok !== undefined && this.addedSet.has(tok)) {
+        text += this.decode(run) + this.decode([id]);
+        run = [];
+      } else run.push(id);
+    }
+    return text + this.decode(run);
+  }
+
   tokenToId(token: string): number | undefined {
     return this.hf.token_to_id(token);
   }
@@ -394,4 +414,10 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     } catch {}
   }
   return createTokenizer(json, config, specialMap);
+}
+
+/** Whether the normalizer prepends "▁" to every text run (split at added tokens), as legacy Llama's does. */
+function prependsPerRun(json: Json): boolean {
+  const text = JSON.stringify(json.normalizer ?? null);
+  return text.includes('"type":"Prepend"') && JSON.stringify(json.decoder ?? null).includes('"type":"Strip"');
 }
