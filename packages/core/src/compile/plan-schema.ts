@@ -292,6 +292,10 @@ export const PlanSchema = z.object({
     .describe(
       "NEFTune: uniform noise of ±alpha/sqrt(L·d) on the input embeddings while training (absent: none).",
     ),
+  nonFinite: z
+    .object({ skip: int().describe("Micro-batches with a non-finite loss skipped before the run stops.") })
+    .optional()
+    .describe("train.skipNonFinite (absent: the first non-finite loss stops the run)."),
   warnings: z.array(
     z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),
   ),

@@ -95,6 +95,7 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     },
     seed: train.seed,
     ...(train.neftuneAlpha !== undefined ? { neftune: { alpha: train.neftuneAlpha } } : {}),
+    ...(train.skipNonFinite !== undefined ? { nonFinite: { skip: train.skipNonFinite } } : {}),
     warnings: planWarnings(recipe, problems),
   };
   return PlanSchema.parse(plan);
