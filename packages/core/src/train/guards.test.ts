@@ -128,4 +128,20 @@ describe("numerical guards", () => {
       /^step 3, .*train\.skipNonFinite \(1\) is used up/,
     );
   });
+
+  it("an update that leaves non-finite weights stops at that step's checkpoint, naming the tensor; nothing is saved", async () => {
+    // Unclipped, a learning rate of 1e38 takes the weights past float32 in the first update.
+    const { plan, compiled } = await compileTest(
+      testRecipe({ steps: 3, learningRate: 1e38, clipNorm: 0, checkpointEvery: 1 }),
+    );
+    const err = await train(plan, { ...quiet, compiled }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as Error).message).toMatch(
+      /^step 1: the update left tensor "[^"]+" holding (NaN|-?Infinity) at index \d+\. Stopped: nothing was saved from this state\. No checkpoint was written before it/,
+    );
+    expect((err as Error).message).not.toContain(".tmp-step");
+    const out = plan.output.dir;
+    expect(readdirSync(join(out, "checkpoints"))).toEqual([]);
+    expect(existsSync(join(out, "model"))).toBe(false);
+  });
 });

@@ -100,3 +100,21 @@ export function guardStep(
   if (!Number.isFinite(r.loss)) fail(place, `the loss is ${r.loss}`, all);
   if (!Number.isFinite(r.norm)) fail(place, `the gradient norm is ${r.norm}`, all);
 }
+
+/**
+ * The update of step `step` left a weight or moment non-finite (the loss and norm before it were finite: a
+ * learning rate far too high, say), found as a checkpoint or artefact refused to write it.
+ */
+export function nonFiniteState(
+  step: number,
+  lastCheckpoint: string | null,
+  e: { tensor: string; value: number; index: number },
+): NonFiniteError {
+  return new NonFiniteError(
+    `step ${step}: the update left tensor "${e.tensor}" holding ${e.value} at index ${e.index}. ` +
+      "Stopped: nothing was saved from this state. " +
+      (lastCheckpoint
+        ? `The last good checkpoint is ${lastCheckpoint} (continue from it with --resume once the cause is fixed: a lower learning rate, or clipNorm).`
+        : "No checkpoint was written before it (lower the learning rate, or set clipNorm)."),
+  );
+}

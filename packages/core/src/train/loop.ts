@@ -10,6 +10,7 @@ import type { Plan } from "../compile/plan-schema.ts";
 import { createEngine } from "../engines/create.ts";
 import type { Engine, LoadedModel } from "../engines/engine.ts";
 import { baseModelOf } from "../export/base-model.ts";
+import { NonFiniteTensorError } from "../model/safetensors.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
@@ -24,7 +25,7 @@ import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { checkDiskSpace } from "./disk-space.ts";
 import { TrainError } from "./errors.ts";
 import type { SampleAnswer } from "./evaluate.ts";
-import { guardMicroBatchLoss, guardStep } from "./guards.ts";
+import { guardMicroBatchLoss, guardStep, nonFiniteState } from "./guards.ts";
 import { watchInterrupts } from "./interrupts.ts";
 import { MetricsLog, type StepMetrics, skippedSoFar } from "./metrics.ts";
 import { refuseFreshOverExisting, removeStaleTemps } from "./output-folder.ts";
@@ -299,7 +300,9 @@ function checkpointer(run: Run, resumedFrom: string | null): Checkpoints {
         seconds: pos.seconds,
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
-      last = await writeCheckpoint(run.outDir, await run.engine.readState(), state);
+      last = await writeCheckpoint(run.outDir, await run.engine.readState(), state).catch((e: unknown) => {
+        throw e instanceof NonFiniteTensorError ? nonFiniteState(pos.step, last, e) : e;
+      });
       await pruneCheckpoints(run.outDir, plan.checkpoints.keep, run.metrics.path);
       lastStep = pos.step;
       return last;
@@ -458,13 +461,17 @@ async function finish(
     for (const moved of await retireStaleArtefacts(outDir))
       progress.log(`an earlier run's artefacts are now in ${moved} (this run wrote none)`);
   } else {
-    const written = await engine.saveArtefacts({
-      outDir,
-      save: plan.output.save,
-      tokenizerDir: plan.tokenizer.dir,
-      chatTemplate: inputs.template,
-      baseModel: baseModelOf(plan.model.source, plan.output.baseModelName),
-    });
+    const written = await engine
+      .saveArtefacts({
+        outDir,
+        save: plan.output.save,
+        tokenizerDir: plan.tokenizer.dir,
+        chatTemplate: inputs.template,
+        baseModel: baseModelOf(plan.model.source, plan.output.baseModelName),
+      })
+      .catch((e: unknown) => {
+        throw e instanceof NonFiniteTensorError ? nonFiniteState(pos.step, checkpoints.last(), e) : e;
+      });
     artefacts = written.map(absolute);
   }
   try {
