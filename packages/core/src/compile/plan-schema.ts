@@ -276,6 +276,19 @@ export const PlanSchema = z.object({
     every: int().nullable(),
     keep: int().default(3).describe("Newest checkpoints kept, plus the best by eval loss."),
   }),
+  disk: z
+    .object({
+      checkpoint: bytes().describe("One checkpoint: trainable values and AdamW's two moments (float32)."),
+      checkpointsHeld: int().describe(
+        "Checkpoints on disk at once: the newest `keep`, the best, the one being written.",
+      ),
+      artefacts: bytes().describe("Adapter and/or merged model (float32) and the small files beside them."),
+      total: bytes(),
+    })
+    .optional()
+    .describe(
+      "Bytes the run writes under output.dir; `sft run` checks them against the free space there first.",
+    ),
   output: z.object({
     dir: z.string(),
     save: z.enum(["adapter", "merged", "both"]),
@@ -292,6 +305,10 @@ export const PlanSchema = z.object({
     .describe(
       "NEFTune: uniform noise of ±alpha/sqrt(L·d) on the input embeddings while training (absent: none).",
     ),
+  nonFinite: z
+    .object({ skip: int().describe("Micro-batches with a non-finite loss skipped before the run stops.") })
+    .optional()
+    .describe("train.skipNonFinite (absent: the first non-finite loss stops the run)."),
   warnings: z.array(
     z.object({ id: z.string(), message: z.string(), path: z.string(), acknowledged: z.boolean() }),
   ),

@@ -1,4 +1,5 @@
 // plan: resolved facts -> the Plan (parameter groups, data and batching, optimizer schedule, memory, backend).
+
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
 import { decideEngine, engineDefinition } from "../engines/index.ts";
@@ -12,6 +13,7 @@ import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { decideBackend } from "./backend-choice.ts";
+import { diskEstimate } from "./disk-estimate.ts";
 import { findGpu, planGpu } from "./gpu-plan.ts";
 import { estimateMemory } from "./memory.ts";
 import { allFloat32, planParameters, summarizeParameters } from "./params.ts";
@@ -95,8 +97,10 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
     },
     seed: train.seed,
     ...(train.neftuneAlpha !== undefined ? { neftune: { alpha: train.neftuneAlpha } } : {}),
+    ...(train.skipNonFinite !== undefined ? { nonFinite: { skip: train.skipNonFinite } } : {}),
     warnings: planWarnings(recipe, problems),
   };
+  plan.disk = diskEstimate(plan);
   return PlanSchema.parse(plan);
 }
 

@@ -16,6 +16,21 @@ export class SafetensorsError extends Error {
   override name = "SafetensorsError";
 }
 
+/** A tensor to write holds NaN or ±Infinity (a diverged state): refused, naming the tensor and the value. */
+export class NonFiniteTensorError extends SafetensorsError {
+  override name = "NonFiniteTensorError";
+  constructor(
+    path: string,
+    readonly tensor: string,
+    readonly value: number,
+    readonly index: number,
+  ) {
+    super(
+      `${path}: tensor "${tensor}" holds ${value} at index ${index}; non-finite values are never written`,
+    );
+  }
+}
+
 export interface TensorInfo {
   name: string;
   /** A safetensors dtype; only F32, F16 and BF16 tensors can be read as float32. */
@@ -237,10 +252,7 @@ export async function writeSafetensors(
           );
         // A NaN or infinite weight is a diverged or damaged state: refuse it rather than ship it.
         const bad = firstNonFinite(values);
-        if (bad >= 0)
-          throw new SafetensorsError(
-            `${path}: tensor "${t.name}" holds ${values[bad]} at index ${bad}; non-finite values are never written`,
-          );
+        if (bad >= 0) throw new NonFiniteTensorError(path, t.name, values[bad]!, bad);
         const enc = encodeFromF32(values, t.dtype ?? opts.dtype ?? "F32");
         await fh.write(enc, 0, enc.byteLength, pos);
         pos += enc.byteLength;

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { compileRecipe } from "../compile/compile.ts";
 import { copyExamples } from "../testing/example-copy.ts";
-import { colorsFor } from "../util/format.ts";
+import { colorsFor, formatBytes } from "../util/format.ts";
 import { formatPlanSummary } from "./plan-summary.ts";
 
 const plain = colorsFor({ isTTY: false } as NodeJS.WriteStream);
@@ -37,5 +37,18 @@ describe("the plan summary", () => {
     const plan = await planOf("qlora");
     expect(formatPlanSummary(plan, plain)).not.toMatch(/^Kernels/m);
     expect(formatPlanSummary(plan, plain, process.cwd(), { verbose: true })).toMatch(/^Kernels\s+matmul:/m);
+  });
+
+  it("shows what the run writes to disk: checkpoints held under retention and the artefacts", async () => {
+    const plan = await planOf("qlora");
+    const disk = plan.disk!;
+    expect(disk.total).toBe(disk.checkpoint * disk.checkpointsHeld + disk.artefacts);
+    const line = formatPlanSummary(plan, plain)
+      .split("\n")
+      .find((l) => l.startsWith("Disk"));
+    expect(line).toMatch(
+      /^Disk\s+about [\d.]+ [KMGT]iB under \S+: \d+ checkpoints? of [\d.]+ [KMGT]?i?B \(.+\) · /,
+    );
+    expect(line).toContain(formatBytes(disk.total));
   });
 });

@@ -162,6 +162,18 @@ export function formatPlanSummary(
     "Output",
     `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`,
   );
+  const disk = plan.disk;
+  if (disk) {
+    const held = disk.checkpointsHeld;
+    const why = plan.checkpoints.every
+      ? ` (keep ${plan.checkpoints.keep} + the best + the one being written)`
+      : " (the last)";
+    const saved = { adapter: "adapter", merged: "model", both: "adapter + model" }[plan.output.save];
+    section(
+      "Disk",
+      `about ${c.bold(formatBytes(disk.total))} under ${rel(plan.output.dir)}: ${held} checkpoint${held === 1 ? "" : "s"} of ${formatBytes(disk.checkpoint)}${why} · ${saved} ${formatBytes(disk.artefacts)}`,
+    );
+  }
   // The warnings themselves go to stderr with their source locations; here only the tally.
   const shown = plan.warnings.filter((w) => !w.acknowledged).length;
   const acknowledged = plan.warnings.length - shown;

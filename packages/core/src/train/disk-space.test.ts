@@ -13,6 +13,8 @@ describe("disk space before a run", () => {
       } as Partial<RecipeInput>),
     );
     const e = diskEstimate(plan);
+    // The plan carries the same estimate (`sft plan` shows it, `sft run` checks it).
+    expect(plan.disk).toEqual(e);
     expect(e.checkpoint).toBe(plan.parameters.trainable * 12);
     // 5 checkpoints written, at most keep 2 + the best + the one being written on disk at once.
     expect(e.checkpointsHeld).toBe(4);

@@ -17,8 +17,11 @@ beforeAll(async () => {
 
 const quiet = { progress: "off", samples: 0, handleSigint: false } as const;
 
-/** The plan's engine, with the `nth` forward/backward (0-based) or the `nth` step's norm made NaN. */
-async function poisoned(plan: Plan, at: { forward?: number; norm?: number }): Promise<Engine> {
+/** The plan's engine, with the `nth` forward/backward (0-based; also any in `forwards`) or the `nth` step's norm made NaN. */
+async function poisoned(
+  plan: Plan,
+  at: { forward?: number; norm?: number; forwards?: number[] },
+): Promise<Engine> {
   const engine = await createEngine(plan);
   let forwards = 0;
   let steps = 0;
@@ -26,7 +29,8 @@ async function poisoned(plan: Plan, at: { forward?: number; norm?: number }): Pr
   const apply = engine.applyStep.bind(engine);
   engine.forwardBackward = async (batch, opts) => {
     const r = await fb(batch, opts);
-    return forwards++ === at.forward ? { ...r, lossSum: Number.NaN } : r;
+    const n = forwards++;
+    return n === at.forward || at.forwards?.includes(n) ? { ...r, lossSum: Number.NaN } : r;
   };
   engine.applyStep = async (opts) => {
     const r = await apply(opts);
@@ -35,13 +39,16 @@ async function poisoned(plan: Plan, at: { forward?: number; norm?: number }): Pr
   return engine;
 }
 
-function stepsLogged(metricsFile: string): number[] {
+function stepLines(metricsFile: string): { step: number; loss?: number; skipped?: number }[] {
   return readFileSync(metricsFile, "utf8")
     .trim()
     .split("\n")
-    .map((l) => JSON.parse(l) as { step: number; loss?: number })
-    .filter((l) => l.loss !== undefined)
-    .map((l) => l.step);
+    .map((l) => JSON.parse(l) as { step: number; loss?: number; skipped?: number })
+    .filter((l) => l.loss !== undefined);
+}
+
+function stepsLogged(metricsFile: string): number[] {
+  return stepLines(metricsFile).map((l) => l.step);
 }
 
 describe("numerical guards", () => {
@@ -71,5 +78,70 @@ describe("numerical guards", () => {
     );
     expect(readdirSync(join(plan.output.dir, "checkpoints"))).toEqual(["step-1"]);
     expect(existsSync(join(plan.output.dir, "model"))).toBe(false);
+  });
+
+  it("train.skipNonFinite skips that many bad micro-batches, counted in metrics.jsonl and the result", async () => {
+    const { plan, compiled } = await compileTest(testRecipe({ steps: 4, skipNonFinite: 2 }));
+    expect(plan.nonFinite).toEqual({ skip: 2 });
+    // One micro-batch per step: forwards 1 and 3 are dropped, steps 2 and 3 train on the next ones.
+    const engine = await poisoned(plan, { forwards: [1, 3] });
+    const r = await train(plan, { ...quiet, compiled, engine });
+    expect(r.steps).toBe(4);
+    expect(r.skipped).toBe(2);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    const lines = stepLines(r.metricsFile);
+    expect(lines.map((l) => [l.step, l.skipped])).toEqual([
+      [1, undefined],
+      [2, 1],
+      [3, 1],
+      [4, undefined],
+    ]);
+    expect(lines.every((l) => Number.isFinite(l.loss))).toBe(true);
+    expect(existsSync(join(plan.output.dir, "model"))).toBe(true);
+  });
+
+  it("one bad micro-batch more than train.skipNonFinite allows stops the run; nothing is saved", async () => {
+    const { plan, compiled } = await compileTest(testRecipe({ steps: 4, skipNonFinite: 1 }));
+    const engine = await poisoned(plan, { forwards: [1, 3] });
+    const err = await train(plan, { ...quiet, compiled, engine }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as Error).message).toMatch(
+      /^step 3, micro-batch \d+ of epoch 0: the loss is NaN, and train\.skipNonFinite \(1\) is used up; rows: /,
+    );
+    expect(existsSync(join(plan.output.dir, "model"))).toBe(false);
+    expect(existsSync(join(plan.output.dir, "adapter"))).toBe(false);
+    expect(stepLines(join(plan.output.dir, "metrics.jsonl")).map((l) => [l.step, l.skipped])).toEqual([
+      [1, undefined],
+      [2, 1],
+    ]);
+  });
+
+  it("a resume counts the skips metrics.jsonl already holds against train.skipNonFinite", async () => {
+    const { plan, compiled } = await compileTest(
+      testRecipe({ steps: 4, skipNonFinite: 1, checkpointEvery: 1 }),
+    );
+    const first = await poisoned(plan, { forwards: [1] });
+    await train(plan, { ...quiet, compiled, engine: first, maxSteps: 2 });
+    // The resumed run's first forward is step 3's: bad again, and the one skip allowed is spent.
+    const again = await poisoned(plan, { forwards: [0] });
+    await expect(train(plan, { ...quiet, compiled, engine: again, resume: true })).rejects.toThrow(
+      /^step 3, .*train\.skipNonFinite \(1\) is used up/,
+    );
+  });
+
+  it("an update that leaves non-finite weights stops at that step's checkpoint, naming the tensor; nothing is saved", async () => {
+    // Unclipped, a learning rate of 1e38 takes the weights past float32 in the first update.
+    const { plan, compiled } = await compileTest(
+      testRecipe({ steps: 3, learningRate: 1e38, clipNorm: 0, checkpointEvery: 1 }),
+    );
+    const err = await train(plan, { ...quiet, compiled }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect((err as Error).message).toMatch(
+      /^step 1: the update left tensor "[^"]+" holding (NaN|-?Infinity) at index \d+\. Stopped: nothing was saved from this state\. No checkpoint was written before it/,
+    );
+    expect((err as Error).message).not.toContain(".tmp-step");
+    const out = plan.output.dir;
+    expect(readdirSync(join(out, "checkpoints"))).toEqual([]);
+    expect(existsSync(join(out, "model"))).toBe(false);
   });
 });

@@ -43,13 +43,22 @@ function sampleIds(s: BatchSchedule, index: number): number[] {
   }
 }
 
-function fail(place: GuardPlace, what: string, micro: number[]): never {
-  const rows = [...new Set(micro.flatMap((k) => microBatchRows(place.epoch, k)))];
-  const shown = rows.slice(0, 8).join(", ") + (rows.length > 8 ? `, ... (${rows.length} rows)` : "");
+/** Where a non-finite value came from: the step and the micro-batch(es). */
+function whereFrom(place: GuardPlace, micro: number[]): string {
   const batches =
     micro.length === 1 ? `micro-batch ${micro[0]}` : `micro-batches ${micro[0]}-${micro.at(-1)}`;
+  return `step ${place.step}, ${batches} of epoch ${place.epochIndex}`;
+}
+
+/** Their source rows (the first 8). */
+function rowsOf(place: GuardPlace, micro: number[]): string {
+  const rows = [...new Set(micro.flatMap((k) => microBatchRows(place.epoch, k)))];
+  return rows.slice(0, 8).join(", ") + (rows.length > 8 ? `, ... (${rows.length} rows)` : "") || "-";
+}
+
+function fail(place: GuardPlace, what: string, micro: number[]): never {
   throw new NonFiniteError(
-    `step ${place.step}, ${batches} of epoch ${place.epochIndex}: ${what}; rows: ${shown || "-"}. ` +
+    `${whereFrom(place, micro)}: ${what}; rows: ${rowsOf(place, micro)}. ` +
       "Stopped: nothing was saved from this state. " +
       (place.lastCheckpoint
         ? `The last good checkpoint is ${place.lastCheckpoint} (continue from it with --resume once the cause is fixed: a lower learning rate, or the rows above).`
@@ -57,9 +66,28 @@ function fail(place: GuardPlace, what: string, micro: number[]): never {
   );
 }
 
-/** Checks one micro-batch's summed loss (micro-batch `index` of the epoch). */
-export function guardMicroBatchLoss(place: GuardPlace, index: number, lossSum: number): void {
-  if (!Number.isFinite(lossSum)) fail(place, `the loss is ${lossSum}`, [index]);
+/** A skip budget (train.skipNonFinite): how many non-finite micro-batches may still be dropped. */
+export interface SkipBudget {
+  allowed: number;
+  used: number;
+}
+
+/**
+ * Checks one micro-batch's summed loss (micro-batch `index` of the epoch). A non-finite one is dropped while
+ * the budget lasts (returns a line saying which, for the log); past it, or without one, the run stops.
+ */
+export function guardMicroBatchLoss(
+  place: GuardPlace,
+  index: number,
+  lossSum: number,
+  budget?: SkipBudget,
+): string | null {
+  if (Number.isFinite(lossSum)) return null;
+  const what = `the loss is ${lossSum}`;
+  if (!budget || budget.used >= budget.allowed)
+    fail(place, budget ? `${what}, and train.skipNonFinite (${budget.allowed}) is used up` : what, [index]);
+  budget.used++;
+  return `${whereFrom(place, [index])}: ${what}; skipped (${budget.used} of ${budget.allowed} allowed by train.skipNonFinite); rows: ${rowsOf(place, [index])}`;
 }
 
 /** Checks a finished step: its mean loss and gradient norm over micro-batches `first` to `end - 1`. */
@@ -71,4 +99,22 @@ export function guardStep(
   const all = Array.from({ length: micro.end - micro.first }, (_, i) => micro.first + i);
   if (!Number.isFinite(r.loss)) fail(place, `the loss is ${r.loss}`, all);
   if (!Number.isFinite(r.norm)) fail(place, `the gradient norm is ${r.norm}`, all);
+}
+
+/**
+ * The update of step `step` left a weight or moment non-finite (the loss and norm before it were finite: a
+ * learning rate far too high, say), found as a checkpoint or artefact refused to write it.
+ */
+export function nonFiniteState(
+  step: number,
+  lastCheckpoint: string | null,
+  e: { tensor: string; value: number; index: number },
+): NonFiniteError {
+  return new NonFiniteError(
+    `step ${step}: the update left tensor "${e.tensor}" holding ${e.value} at index ${e.index}. ` +
+      "Stopped: nothing was saved from this state. " +
+      (lastCheckpoint
+        ? `The last good checkpoint is ${lastCheckpoint} (continue from it with --resume once the cause is fixed: a lower learning rate, or clipNorm).`
+        : "No checkpoint was written before it (lower the learning rate, or set clipNorm)."),
+  );
 }

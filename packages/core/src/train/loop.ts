@@ -10,6 +10,7 @@ import type { Plan } from "../compile/plan-schema.ts";
 import { createEngine } from "../engines/create.ts";
 import type { Engine, LoadedModel } from "../engines/engine.ts";
 import { baseModelOf } from "../export/base-model.ts";
+import { NonFiniteTensorError } from "../model/safetensors.ts";
 import { displayRunResult } from "../report/display-run.ts";
 import { writeRunReport } from "../report/write.ts";
 import { type EpochBatches, epochBatches, microBatchAt, microBatchCount } from "./batches.ts";
@@ -24,9 +25,9 @@ import { findIntactCheckpoint } from "./checkpoint-verify.ts";
 import { checkDiskSpace } from "./disk-space.ts";
 import { TrainError } from "./errors.ts";
 import type { SampleAnswer } from "./evaluate.ts";
-import { guardMicroBatchLoss, guardStep } from "./guards.ts";
+import { guardMicroBatchLoss, guardStep, nonFiniteState } from "./guards.ts";
 import { watchInterrupts } from "./interrupts.ts";
-import { MetricsLog, type StepMetrics } from "./metrics.ts";
+import { MetricsLog, type StepMetrics, skippedSoFar } from "./metrics.ts";
 import { refuseFreshOverExisting, removeStaleTemps } from "./output-folder.ts";
 import { acquireOutputLock } from "./output-lock.ts";
 import { createProgress, type Progress, type ProgressMode } from "./progress.ts";
@@ -83,6 +84,8 @@ export interface RunResult {
   checkpoint: string | null;
   /** Files the method wrote (adapter/, model/); empty when interrupted. */
   artefacts: string[];
+  /** Micro-batches dropped for a non-finite loss (train.skipNonFinite), resumed ones included. */
+  skipped: number;
   samples: SampleAnswer[];
 }
 
@@ -208,6 +211,7 @@ async function trainStarted(
       metricsFile: run.metrics.path,
       checkpoint: checkpoints.last(),
       artefacts: finished.artefacts,
+      skipped: steps.skipped,
       samples: evaluator.last.samples,
     });
   } finally {
@@ -296,7 +300,9 @@ function checkpointer(run: Run, resumedFrom: string | null): Checkpoints {
         seconds: pos.seconds,
         data: { samplesPerEpoch: plan.data.samplesPerEpoch, tokensPerEpoch: plan.data.tokensPerEpoch },
       };
-      last = await writeCheckpoint(run.outDir, await run.engine.readState(), state);
+      last = await writeCheckpoint(run.outDir, await run.engine.readState(), state).catch((e: unknown) => {
+        throw e instanceof NonFiniteTensorError ? nonFiniteState(pos.step, last, e) : e;
+      });
       await pruneCheckpoints(run.outDir, plan.checkpoints.keep, run.metrics.path);
       lastStep = pos.step;
       return last;
@@ -314,6 +320,8 @@ interface StepTotals {
   tokens: number;
   seconds: number;
   rssPeak: number;
+  /** Micro-batches skipped for a non-finite loss, resumed ones included. */
+  skipped: number;
 }
 
 /** Optimizer steps until stopAt or an interrupt, with evaluations and checkpoints at the plan's intervals. */
@@ -348,7 +356,14 @@ async function runSteps(
     tokens: 0,
     seconds: 0,
     rssPeak: process.memoryUsage().rss,
+    skipped: 0,
   };
+  // train.skipNonFinite counts over the whole run: a resume starts with what metrics.jsonl kept.
+  const budget = plan.nonFinite
+    ? { allowed: plan.nonFinite.skip, used: skippedSoFar(run.metrics.path) }
+    : undefined;
+  // Skips of attempts that kept no micro-batch, logged with the next step that trains.
+  let unlogged = 0;
   progress.start(stopAt, pos.step);
 
   while (pos.step < stopAt && !signal.aborted) {
@@ -364,23 +379,35 @@ async function runSteps(
     const step = pos.step;
     // Numerical guards (train/guards.ts): a non-finite loss or norm throws before anything is saved.
     const place = { step: step + 1, epoch: ep, epochIndex: pos.epoch, lastCheckpoint: checkpoints.last() };
-    const { norm, loss, trainedTokens, tokens } = await trainStep(engine, micro(), {
+    const r = await trainStep(engine, micro(), {
       seed: (k) => dropoutSeed(plan.seed, step, k),
       learningRate: lr,
       clipNorm: plan.optimizer.clipNorm,
       onMicroBatch: (k, lossSum) => {
         totals.rssPeak = Math.max(totals.rssPeak, process.memoryUsage().rss);
-        guardMicroBatchLoss(place, first + k, lossSum);
+        const skipped = guardMicroBatchLoss(place, first + k, lossSum, budget);
+        if (!skipped) return;
+        progress.log(skipped);
+        return "skip";
       },
     });
-    guardStep(place, { first, end }, { loss, norm });
+    const { norm, loss, trainedTokens, tokens } = r;
+    if (r.applied) guardStep(place, { first, end }, { loss, norm });
+    totals.skipped = budget?.used ?? 0;
 
-    pos.step++;
     pos.micro = end;
     if (end >= count) {
       pos.epoch++;
       pos.micro = 0;
     }
+    // Every micro-batch of the step was skipped: nothing changed, the step trains on the next ones.
+    if (!r.applied) {
+      unlogged += r.skipped;
+      continue;
+    }
+    pos.step++;
+    const skippedHere = unlogged + r.skipped;
+    unlogged = 0;
     const seconds = (performance.now() - t0) / 1000;
     pos.tokens += tokens;
     pos.seconds += seconds;
@@ -396,6 +423,7 @@ async function runSteps(
       trainedTokens,
       seconds,
       gradNorm: norm,
+      ...(skippedHere > 0 ? { skipped: skippedHere } : {}),
     };
     totals.lastEpoch = m.epoch;
     run.metrics.append(m);
@@ -433,13 +461,17 @@ async function finish(
     for (const moved of await retireStaleArtefacts(outDir))
       progress.log(`an earlier run's artefacts are now in ${moved} (this run wrote none)`);
   } else {
-    const written = await engine.saveArtefacts({
-      outDir,
-      save: plan.output.save,
-      tokenizerDir: plan.tokenizer.dir,
-      chatTemplate: inputs.template,
-      baseModel: baseModelOf(plan.model.source, plan.output.baseModelName),
-    });
+    const written = await engine
+      .saveArtefacts({
+        outDir,
+        save: plan.output.save,
+        tokenizerDir: plan.tokenizer.dir,
+        chatTemplate: inputs.template,
+        baseModel: baseModelOf(plan.model.source, plan.output.baseModelName),
+      })
+      .catch((e: unknown) => {
+        throw e instanceof NonFiniteTensorError ? nonFiniteState(pos.step, checkpoints.last(), e) : e;
+      });
     artefacts = written.map(absolute);
   }
   try {

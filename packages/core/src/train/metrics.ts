@@ -17,6 +17,8 @@ export interface StepMetrics {
   seconds: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Micro-batches dropped for a non-finite loss since the step before (train.skipNonFinite); absent: none. */
+  skipped?: number;
 }
 
 export interface EvalMetrics {
@@ -91,4 +93,10 @@ export function readStepMetrics(path: string): StepMetrics[] {
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as StepMetrics & Partial<EvalMetrics>)
     .filter((m) => m.loss !== undefined);
+}
+
+/** Micro-batches skipped for a non-finite loss in the steps metrics.jsonl holds (0 without the file). */
+export function skippedSoFar(path: string): number {
+  if (!existsSync(path)) return 0;
+  return readStepMetrics(path).reduce((n, m) => n + (m.skipped ?? 0), 0);
 }

@@ -23,6 +23,7 @@ const result = (over: Partial<RunResult>): RunResult => ({
   checkpoint: null,
   artefacts: [],
   samples: [],
+  skipped: 0,
   ...over,
 });
 
@@ -30,6 +31,13 @@ describe("the run summary", () => {
   it("says 1 step, 2 steps", () => {
     expect(formatRun(result({ steps: 1 }), plain)).toMatch(/^Trained 1 step \(epoch/);
     expect(formatRun(result({ steps: 2 }), plain)).toMatch(/^Trained 2 steps \(epoch/);
+  });
+
+  it("counts micro-batches skipped for a non-finite loss, and says nothing of them when none were", () => {
+    expect(formatRun(result({ skipped: 2 }), plain).split("\n")[0]).toMatch(
+      /; skipped 2 micro-batches with a non-finite loss \(train\.skipNonFinite\)$/,
+    );
+    expect(formatRun(result({ skipped: 0 }), plain)).not.toContain("skipped");
   });
 
   it("after a resume (no start-of-run evaluation) gives the final eval loss alone, no '- ->'", () => {

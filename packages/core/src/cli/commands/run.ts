@@ -93,8 +93,12 @@ export function formatRun(
         ? `eval loss ${f(r.evalLoss)}`
         : `eval loss ${f(r.initialEvalLoss)} -> ${f(r.evalLoss)}`;
   const recall = r.probeRecall === null ? "" : `, probe recall ${(r.probeRecall * 100).toFixed(0)}%`;
+  const skipped =
+    r.skipped > 0
+      ? `; skipped ${r.skipped} micro-batch${r.skipped === 1 ? "" : "es"} with a non-finite loss (train.skipNonFinite)`
+      : "";
   const lines = [
-    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} step${r.steps === 1 ? "" : "s"} (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}`,
+    `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} step${r.steps === 1 ? "" : "s"} (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}${skipped}`,
     // The one memory figure: the process's peak, measured here and estimated by the plan.
     `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured${estimatedPeak !== undefined ? `; the plan estimated ${formatBytes(estimatedPeak)}` : ""})`,
     `metrics:    ${r.metricsFile}`,

@@ -52,6 +52,15 @@ describe("readers", () => {
     expect(await countRows(join(dir, "arr.json"))).toBe(3);
   });
 
+  it("locates a CSV quote left open at the record that opens it, not at the end of the file", async () => {
+    const dir = tmp({ "q.csv": 'instruction,output\nhello,world\n\n"open quote,oops\nbye,ok\nmore,rows\n' });
+    const err = await all(readRows(join(dir, "q.csv"))).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "ReadError", line: 4 });
+    expect((err as Error).message).toBe(
+      "CSV: the quote that opens the record on line 4 is never closed (the file ends inside it)",
+    );
+  });
+
   it("reads CSV with a header, quoted newlines, and the line each record starts on", async () => {
     const dir = tmp({ "t.csv": 'instruction,output\nhello,"multi\nline"\nbye,ok\n' });
     const items = await all(readRows(join(dir, "t.csv")));

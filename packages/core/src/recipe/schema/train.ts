@@ -74,6 +74,11 @@ export const TrainSchema = z
       .default("turn")
       .describe("Train the end-of-turn/EOS token after every trained turn, only the last, or never."),
     clipNorm: z.number().min(0).default(1).describe("Global gradient-norm clipping (0 disables)."),
+    skipNonFinite: positiveInt()
+      .optional()
+      .describe(
+        "Micro-batches with a non-finite loss (NaN, ±Infinity) the run may skip: their gradients are dropped, each is logged with its rows and counted (`skipped`) in metrics.jsonl and the summary; one more stops the run. Absent: the first stops it.",
+      ),
     eval: EvalSchema,
     checkpointEvery: positiveInt().optional().describe("Write a checkpoint every N steps."),
     checkpointKeep: positiveInt()
