@@ -108,6 +108,12 @@ describe("features the native engine does not implement", () => {
     expect(nativeUnsupported(plain)).toBeNull();
   });
 
+  it("runs NEFTune (train.neftuneAlpha)", () => {
+    expect(
+      nativeUnsupported({ ...plain, features: [{ feature: "neftune", path: "train.neftuneAlpha" }] }),
+    ).toBeNull();
+  });
+
   it.skipIf(nativeSkip("").skip)("auto passes native over for them and says why", () => {
     const d = decideEngine("auto", {}, { ...plain, features: [{ feature: "dora", path: "method.dora" }] });
     expect(d.chosen).toBe("tfjs");

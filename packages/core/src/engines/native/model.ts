@@ -498,7 +498,14 @@ export class NativeModel {
   pass(
     b: TokenBatch,
     targets: Int32Array,
-    opts: { grad: boolean; training: boolean; seed: number; recompute: boolean },
+    opts: {
+      grad: boolean;
+      training: boolean;
+      seed: number;
+      recompute: boolean;
+      /** Added to the input embeddings [T, d] before the first layer (NEFTune's noise), given S. */
+      inputNoise?: (T: number, d: number, seqLen: number) => Float32Array;
+    },
   ): PassResult {
     const cfg = this.config;
     const d = cfg.hiddenSize;
@@ -508,6 +515,7 @@ export class NativeModel {
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
     let x = this.embed(b.ids);
+    if (opts.inputNoise) this.addInto(x, opts.inputNoise(T, d, b.seqLen));
     const saved: (LayerSaved | Float32Array)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
