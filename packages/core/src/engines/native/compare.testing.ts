@@ -1,17 +1,22 @@
 // Shared by the native engine's method tests: the same plan trained on both engines, step by step,
 // with every trainable tensor and AdamW moment compared (m after step 1 is 0.1 x the gradient).
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
 import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createNativeEngine } from "./engine.ts";
-import { enginePlan, packedBatch, relDiff, smallConfig } from "./testing.ts";
+import { SafetensorsFile } from "../../model/safetensors.ts";
+import { enginePlan, packedBatch, relDiff, smallConfig, tempDir } from "./testing.ts";
 
 export interface Run {
   losses: number[];
   norms: number[];
   states: TrainableState[];
   evalLosses: number[];
+  /** Files written by saveArtefacts (relative), when asked to save. */
+  artefacts?: string[];
 }
 
 /** Two steps of two micro-batches each (seeded per step and micro-batch); the state and an eval loss after each. */
@@ -21,6 +26,7 @@ export async function runSteps(
   model: ModelSource,
   batches: EngineMicroBatch[],
   steps = 2,
+  saveTo: string | null = null,
 ): Promise<Run> {
   await engine.load({ plan, model });
   const out: Run = { losses: [], norms: [], states: [], evalLosses: [] };
@@ -37,6 +43,14 @@ export async function runSteps(
       out.states.push(await engine.readState());
       out.evalLosses.push((await engine.evalLoss(batches[0]!)).lossSum);
     }
+    if (saveTo)
+      out.artefacts = await engine.saveArtefacts({
+        outDir: saveTo,
+        save: "both",
+        tokenizerDir: null,
+        chatTemplate: null,
+        baseModel: { id: "base", revision: null },
+      });
   } finally {
     engine.dispose();
   }
@@ -69,6 +83,10 @@ export interface CompareOptions {
   added?: Plan["tokenizer"]["added"];
   /** Plan fields beside the method (e.g. neftune). */
   plan?: Partial<Plan>;
+  /** Also save both engines' artefacts (adapter and merged model) and expect them equal. */
+  artefacts?: boolean;
+  /** Where the native engine's artefacts go (default: a new temporary folder). */
+  saveNativeTo?: string;
 }
 
 export function comparePlan(method: unknown, opts: CompareOptions = {}): Plan {
@@ -88,9 +106,11 @@ export async function compareEngines(
   const plan = comparePlan(method, opts);
   const model = opts.model ?? { config: cfg, seed: 5 };
   const batches = [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
-  const tfjs = await runSteps(await createTfjsEngine(plan), plan, model, batches);
-  const native = await runSteps(await createNativeEngine(plan), plan, model, batches);
+  const dirs = opts.artefacts ? [tempDir("want"), opts.saveNativeTo ?? tempDir("got")] : [null, null];
+  const tfjs = await runSteps(await createTfjsEngine(plan), plan, model, batches, 2, dirs[0]!);
+  const native = await runSteps(await createNativeEngine(plan), plan, model, batches, 2, dirs[1]!);
   expectSameRuns(native, tfjs);
+  if (dirs[0] && dirs[1]) await expectSameArtefacts(dirs[1], native.artefacts!, dirs[0], tfjs.artefacts!);
   return { native, tfjs };
 }
 
@@ -116,4 +136,35 @@ export async function expectResumeIdentical(plan: Plan, model: ModelSource, voca
   expect(sb).toEqual(sa);
   a.dispose();
   b.dispose();
+}
+
+/** The same files; JSON equal; every safetensors file with the same tensors (names, shapes) and values within `tol`. */
+export async function expectSameArtefacts(
+  gotDir: string,
+  got: string[],
+  wantDir: string,
+  want: string[],
+  tol = 2e-5,
+): Promise<void> {
+  expect([...got].sort()).toEqual([...want].sort());
+  for (const f of want) {
+    if (f.endsWith(".json"))
+      expect(JSON.parse(readFileSync(join(gotDir, f), "utf8")), f).toEqual(
+        JSON.parse(readFileSync(join(wantDir, f), "utf8")),
+      );
+    if (!f.endsWith(".safetensors")) continue;
+    const [a, b] = [
+      await SafetensorsFile.open(join(gotDir, f)),
+      await SafetensorsFile.open(join(wantDir, f)),
+    ];
+    try {
+      const shapes = (s: SafetensorsFile) => [...s.tensors].map(([n, t]) => [n, t.dtype, t.shape]).sort();
+      expect(shapes(a), f).toEqual(shapes(b));
+      for (const name of b.tensors.keys())
+        expect(relDiff(await a.readF32(name), await b.readF32(name)), `${f} ${name}`).toBeLessThan(tol);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
 }

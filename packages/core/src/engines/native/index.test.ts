@@ -108,9 +108,15 @@ describe("features the native engine does not implement", () => {
     expect(nativeUnsupported(plain)).toBeNull();
   });
 
-  it("runs NEFTune (train.neftuneAlpha)", () => {
+  it("runs NEFTune (train.neftuneAlpha) and modules to save (method.modulesToSave)", () => {
     expect(
       nativeUnsupported({ ...plain, features: [{ feature: "neftune", path: "train.neftuneAlpha" }] }),
+    ).toBeNull();
+    expect(
+      nativeUnsupported({
+        ...plain,
+        features: [{ feature: "modules-to-save", path: "method.modulesToSave" }],
+      }),
     ).toBeNull();
   });
 
