@@ -8,7 +8,11 @@ import { registerEngine } from "../registry.ts";
 import { nativeMemoryModel } from "./memory.ts";
 
 /** Features the native engine implements (tested equal to the tfjs engine's). */
-const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>(["neftune", "modules-to-save"]);
+const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>([
+  "dora",
+  "neftune",
+  "modules-to-save",
+]);
 
 /** What the native engine cannot run, in words (null: it can). */
 export function nativeUnsupported(ask: EngineAsk): string | null {

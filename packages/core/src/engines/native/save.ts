@@ -13,6 +13,7 @@ import {
 } from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import { methodDefinition } from "../../methods/registry.ts";
+import { doraRescale } from "../../methods/save.ts";
 import { newTokens } from "../../methods/vocab.ts";
 import { hfModuleNames } from "../../model/config.ts";
 import { expectedTensors } from "../../model/llama.ts";
@@ -58,7 +59,10 @@ function trainedTokens(model: NativeModel, plan: Plan, nm: NativeMethod): Traine
   };
 }
 
-/** The model's tensors in HF names and layout (float32), with LoRA deltas, trained rows and NF4 bases merged. */
+/**
+ * The model's tensors in HF names and layout (float32), with LoRA deltas (DoRA's rescaling), trained rows and
+ * NF4 bases merged.
+ */
 function mergedTensors(model: NativeModel, nm: NativeMethod): TensorToWrite[] {
   const cfg = model.config;
   const pairs = new Map(nm.loraPairs.map((p) => [`${p.layer}/${p.module.path.split(".")[1]}`, p]));
@@ -86,6 +90,7 @@ function mergedTensors(model: NativeModel, nm: NativeMethod): TensorToWrite[] {
       if (p) {
         const delta = model.loraDelta(p.pair, p.module.inFeatures, p.module.outFeatures);
         for (let i = 0; i < values.length; i++) values[i]! += delta[i]!;
+        if (p.pair.magnitude) doraRescale(values, p.pair.magnitude);
       }
       return values;
     },
@@ -158,6 +163,7 @@ export async function saveNativeArtefacts(
       alpha: m.alpha,
       dropout: m.dropout,
       rslora: m.rslora,
+      dora: m.dora === true,
       targetModules: targets,
       matrices: nm.loraPairs.map(({ layer, module, pair }) => ({
         layer,
@@ -166,6 +172,7 @@ export async function saveNativeArtefacts(
         outFeatures: module.outFeatures,
         a: transpose(pair.at, module.inFeatures, pair.rank),
         b: transpose(pair.bt, pair.rank, module.outFeatures),
+        ...(pair.magnitude ? { magnitude: Float32Array.from(pair.magnitude) } : {}),
       })),
       ...(whole.length
         ? {
