@@ -68,6 +68,19 @@ describe("memory model: activations", () => {
     expect(qv.activations).toBeGreaterThan(0.7 * full);
   });
 
+  it("DoRA keeps x_d·Wᵀ and x_d·Aᵀ·Bᵀ [out] per adapted linear, and one linear's weight and W + s·B·A while normalising", () => {
+    const lora = { kind: "lora", rank: 8, targets: ["q_proj", "down_proj"] };
+    const [a, b] = [
+      estimateMemory(input(smollm2, lora, 1024, 512)),
+      estimateMemory(input(smollm2, { ...lora, dora: true }, 1024, 512)),
+    ];
+    const outs = smollm2.numHeads * smollm2.headDim + smollm2.hiddenSize;
+    expect(b.activations - a.activations).toBe(4 * 1024 * smollm2.numLayers * 2 * outs);
+    // Peak = (sum + DoRA's buffers) x 1.1 workspace.
+    const norm = 2 * 4 * smollm2.hiddenSize * smollm2.intermediateSize;
+    expect(b.peak - a.peak).toBeCloseTo(1.1 * (b.activations - a.activations + norm), -1);
+  });
+
   it("gradient checkpointing cuts activations, and a prefix lengthens attention", () => {
     const plain = estimateMemory(input(ref, { kind: "full" }, 2048, 256));
     const ckpt = estimateMemory(input(ref, { kind: "full" }, 2048, 256, true));

@@ -57,7 +57,24 @@ function methodFloatsPerTokenPerLayer(cfg: ModelConfig, method: Method): number 
   let floats = 0;
   for (const m of linears) floats -= adapted.has(m.name) ? 0 : m.inFeatures;
   if (mem.adapters) floats += adapted.size * mem.adapters.rank;
+  // DoRA (model/adapters/dora.ts): x_d·Wᵀ and x_d·Aᵀ·Bᵀ stay for the magnitude's gradient, [out] each.
+  if (methodDefinition(method).pieces(method).lora?.dora)
+    for (const m of linears) if (adapted.has(m.name)) floats += 2 * m.outFeatures;
   return floats;
+}
+
+/**
+ * DoRA's transient per pass: the float32 base weight and W + s·B·A of the widest adapted linear, whose row
+ * norms it takes (0 without DoRA).
+ */
+export function doraNormBytes(cfg: ModelConfig, method: Method): number {
+  const mem = methodDefinition(method).memory(method);
+  if (!mem.adapters || !methodDefinition(method).pieces(method).lora?.dora) return 0;
+  const adapted = new Set(adaptedModules(cfg, mem.adapters.targets));
+  const sizes = linearModules(cfg)
+    .filter((m) => adapted.has(m.name))
+    .map((m) => m.inFeatures * m.outFeatures);
+  return 2 * 4 * Math.max(0, ...sizes);
 }
 
 /**
@@ -117,6 +134,7 @@ function engineMemory(input: MemoryInput, engine: EngineMemoryModel): Plan["memo
           modules: adaptedModules(cfg, mem.adapters.targets),
           rank: mem.adapters.rank,
           dropout: (lora?.dropout ?? 0) > 0,
+          dora: lora?.dora === true,
         }
       : null,
     headTrains: mem.headTrains(input.vocab > cfg.vocabSize),
@@ -183,7 +201,8 @@ export function estimateMemory(input: MemoryInput): Plan["memory"] {
     optimizerState +
     activations +
     logits +
-    dequant;
+    dequant +
+    doraNormBytes(cfg, method);
   const workspace = Math.round(base * 0.1);
   const peak = base + workspace;
   return {

@@ -3,7 +3,9 @@
 // (a constant: no gradient flows through it), the output is
 //   base(x) + (m/n − 1)·(x_d·Wᵀ) + (m/n)·s·(x_d·Aᵀ·Bᵀ)
 // where x_d is the LoRA input after dropout and x_d·Wᵀ excludes the bias. Plain float32 arrays.
+import { dequantizeNF4 } from "../../model/adapters/nf4.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
+import { type Stored, toF32 } from "./weights.ts";
 
 /** What DoRA keeps of one linear's forward pass for its backward pass. */
 export interface DoraSaved {
@@ -11,6 +13,11 @@ export interface DoraSaved {
   norm: Float32Array;
   /** x_d·Wᵀ + s·x_d·Aᵀ·Bᵀ, [T, O]: the magnitude's gradient is Σ_t dy·z / n. */
   z: Float32Array;
+}
+
+/** A fresh float32 copy of a linear's base weight [O, I] (one array: the memory model counts one). */
+export function doraWeight(s: Stored): Float32Array {
+  return s.dtype === "nf4" ? dequantizeNF4(s.q) : toF32(s);
 }
 
 /**

@@ -34,11 +34,16 @@ interface Dims {
   /** Keys per row over own tokens: (prefix + S) / S. */
   keyRatio: number;
   adapterFloats: number;
+  /** DoRA: Σ out over the adapted linears (each keeps x_d·Wᵀ + s·x_d·Aᵀ·Bᵀ), their widest out and largest out × in. */
+  doraFloats: number;
+  doraWidest: number;
+  doraWeight: number;
 }
 
 function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
   const S = input.sequenceLength;
   const a = input.adapters;
+  const dora = a?.dora ? linearModules(cfg).filter((m) => a.modules.includes(m.name)) : [];
   return {
     d: cfg.hiddenSize,
     q: cfg.numHeads * cfg.headDim,
@@ -47,25 +52,29 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
     H: cfg.numHeads,
     keyRatio: (input.prefixLength + S) / S,
     adapterFloats: a ? a.modules.length * a.rank : 0,
+    doraFloats: dora.reduce((n, m) => n + m.outFeatures, 0),
+    doraWidest: Math.max(0, ...dora.map((m) => m.outFeatures)),
+    doraWeight: Math.max(0, ...dora.map((m) => m.outFeatures * m.inFeatures)),
   };
 }
 
 /**
  * f32 values one layer keeps per token for its backward pass (model.ts LayerSaved): x, h1, x1, h2 (4d),
  * two 1/rms, q and the attention output (2q), keys and values (with the prefix's), the log-sum-exp per
- * head, gate, up and SwiGLU (3F), and x·A per adapted linear.
+ * head, gate, up and SwiGLU (3F), x·A per adapted linear, and DoRA's z [out] per adapted linear (dora.ts).
  */
 export function nativeKeptFloatsPerToken(m: Dims): number {
-  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats;
+  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats + m.doraFloats;
 }
 
 /**
  * f32 values per token the backward of one layer allocates (model.ts layerBack): the incoming gradient,
  * d act, d gate, d up (3F), dh2, dx1, dh1 and two norm temporaries, d attention and dq (2q), dk, dv;
- * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F).
+ * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F);
+ * DoRA's dy·m/n and dy·(m/n − 1) of its widest linear.
  */
 function backwardFloatsPerToken(m: Dims, dropout: boolean): number {
-  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0);
+  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0) + 2 * m.doraWidest;
 }
 
 export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
@@ -89,7 +98,8 @@ export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   const logits = F32 * chunk * (V + m.d * (1 + input.threads));
 
   const widest = Math.max(m.d, m.q, m.F, ...linearModules(cfg).map((x) => x.inFeatures));
-  const scratch = input.threads * F32 * Math.max(TILE_ROWS * widest, TILE_VALUES);
+  // DoRA's row norms: W + s·B·A of one linear in float32 (dora.ts doraRowNorms), a pass at a time.
+  const scratch = input.threads * F32 * Math.max(TILE_ROWS * widest, TILE_VALUES) + F32 * m.doraWeight;
   return {
     activations: Math.round(activations),
     logits,

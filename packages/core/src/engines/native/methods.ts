@@ -14,7 +14,7 @@ import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
 import { type LoraPair, nativeWeight, type PrefixTable, type TokenRows, type Trainables } from "./model.ts";
-import { doraRowNorms } from "./dora.ts";
+import { doraRowNorms, doraWeight } from "./dora.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
 /** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
@@ -236,7 +236,7 @@ export function buildNativeMethod(
         const magnitude = loraSettings.dora
           ? doraRowNorms(
               addon,
-              toF32(base.get(`model.layers.${l}.${mod.path}.weight`)!.stored),
+              doraWeight(base.get(`model.layers.${l}.${mod.path}.weight`)!.stored),
               at,
               bt,
               r,

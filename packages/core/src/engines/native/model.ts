@@ -14,9 +14,10 @@ import {
   doraFactor,
   doraForward,
   doraRowNorms,
+  doraWeight,
   scaleColumns,
 } from "./dora.ts";
-import { type BaseTensor, type Stored, toF32 } from "./weights.ts";
+import type { BaseTensor, Stored } from "./weights.ts";
 
 /** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
 export interface LoraPair {
@@ -258,7 +259,7 @@ export class NativeModel {
         const scale = this.train.loraScale;
         const norm = doraRowNorms(
           this.addon,
-          toF32(this.w(`${p}.weight`).stored),
+          doraWeight(this.w(`${p}.weight`).stored),
           pair.at,
           pair.bt,
           r,
