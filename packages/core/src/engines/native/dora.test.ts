@@ -7,8 +7,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { initBackend } from "../../model/backend.ts";
 import { randomModel } from "../../model/llama.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
+import { createTfjsEngine } from "../tfjs/engine.ts";
 import { compareEngines, comparePlan, expectResumeIdentical } from "./compare.testing.ts";
-import { nativeSkip, smallConfig, tempDir } from "./testing.ts";
+import { createNativeEngine } from "./engine.ts";
+import { nativeSkip, packedBatch, smallConfig, tempDir } from "./testing.ts";
 
 const suite = nativeSkip("DoRA on the native engine");
 
@@ -84,6 +86,39 @@ describe.skipIf(suite.skip)(suite.title, () => {
       },
       { artefacts: true },
     );
+  });
+
+  it("greedy generation after training (cached row norms, renewed after each step) equals the tfjs engine's", async () => {
+    const cfg = smallConfig();
+    const dir = tempDir("dora-gen");
+    const m = randomModel(cfg, { seed: 4, std: 0.3 });
+    await m.save(dir);
+    m.dispose();
+    const plan = comparePlan({
+      kind: "lora",
+      rank: 4,
+      alpha: 8,
+      dropout: 0,
+      targets: "all-linear",
+      dora: true,
+    });
+    const batch = packedBatch(1, cfg.vocabSize);
+    const out: number[][][] = [];
+    for (const create of [createTfjsEngine, createNativeEngine]) {
+      const e = await create(plan);
+      await e.load({ plan, model: { dir } });
+      const ids: number[][] = [];
+      for (let step = 0; step < 2; step++) {
+        const r = await e.forwardBackward(batch, { seed: step });
+        await e.applyStep({ learningRate: 0.5, clipNorm: 0, trainedTokens: r.trainedTokens });
+        ids.push((await e.generate([1, 17, 42, 99], { maxNewTokens: 10 })).ids);
+      }
+      e.dispose();
+      out.push(ids);
+    }
+    expect(out[1]).toEqual(out[0]);
+    // The steps changed what it generates (so the second step's norms were not the first's).
+    expect(out[0]![1]).not.toEqual(out[0]![0]);
   });
 
   it("a checkpointed DoRA run resumes exactly", async () => {

@@ -140,6 +140,7 @@ export class NativeEngine implements Engine {
       opts.clipNorm,
     );
     optimizer.update(scale, opts.learningRate);
+    this.l.model.trainablesChanged();
     for (const p of method.params) p.grad.fill(0);
     return { gradNorm: norm };
   }
@@ -196,6 +197,7 @@ export class NativeEngine implements Engine {
       }
     });
     optimizer.step = state.optimizer.step;
+    this.l.model.trainablesChanged();
   }
 
   saveArtefacts(opts: SaveArtefactsOptions): Promise<string[]> {

@@ -141,6 +141,8 @@ type Seven = [
 export class NativeModel {
   readonly modules: Seven;
   private readonly order: string[];
+  /** DoRA's row norms by `layer/module`: they change only when A and B do (trainablesChanged). */
+  private readonly doraNorms = new Map<string, Float32Array>();
 
   constructor(
     private readonly addon: NativeAddon,
@@ -257,16 +259,20 @@ export class NativeModel {
       let dora: DoraSaved | null = null;
       if (pair.magnitude) {
         const scale = this.train.loraScale;
-        const norm = doraRowNorms(
-          this.addon,
-          doraWeight(this.w(`${p}.weight`).stored),
-          pair.at,
-          pair.bt,
-          r,
-          scale,
-          O,
-          I,
-        );
+        const key = `${l}/${m.name}`;
+        const norm =
+          this.doraNorms.get(key) ??
+          doraRowNorms(
+            this.addon,
+            doraWeight(this.w(`${p}.weight`).stored),
+            pair.at,
+            pair.bt,
+            r,
+            scale,
+            O,
+            I,
+          );
+        this.doraNorms.set(key, norm);
         let baseXd = doraBase;
         if (!baseXd) {
           baseXd = new Float32Array(T * O);
@@ -626,6 +632,11 @@ export class NativeModel {
     const data = tied ? rows.embed : rows.head!;
     const g = tied ? rows.dEmbed : rows.dHead!;
     return { rowOf: rows.rowOf, data, grad: grad ? g : null };
+  }
+
+  /** The trainables were updated (an optimizer step, a restored state): forget what depends on them. */
+  trainablesChanged(): void {
+    this.doraNorms.clear();
   }
 
   /** A LoRA pair's merged delta scale * B A in the linear's HF layout [out, in]. */
