@@ -4,10 +4,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { SafetensorsFile } from "../../model/safetensors.ts";
 import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createNativeEngine } from "./engine.ts";
-import { SafetensorsFile } from "../../model/safetensors.ts";
 import { enginePlan, packedBatch, relDiff, smallConfig, tempDir } from "./testing.ts";
 
 export interface Run {

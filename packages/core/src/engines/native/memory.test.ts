@@ -124,7 +124,7 @@ describe("the native engine's memory model", () => {
     const sumOut = outs.reduce((x, y) => x + y, 0);
     expect(sumOut).toBe(896 + 128 + 128 + 896 + 4864 + 4864 + 896);
     expect(b.activations - a.activations).toBe(4 * T * (cfg.numLayers * sumOut + 2 * 4864));
-    expect(b.scratch - a.scratch).toBe(4 * 4864 * 896);
+    expect(b.scratch! - a.scratch!).toBe(4 * 4864 * 896);
     // The magnitudes are trainable parameters: their gradients and moments.
     expect(b.gradients - a.gradients).toBe(4 * cfg.numLayers * sumOut);
     // Recomputation keeps one layer's z, not every layer's.

@@ -13,8 +13,8 @@ import { normalArray, subSeed, uniformArray } from "../../model/adapters/random.
 import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
-import { type LoraPair, nativeWeight, type PrefixTable, type TokenRows, type Trainables } from "./model.ts";
 import { doraRowNorms, doraWeight } from "./dora.ts";
+import { type LoraPair, nativeWeight, type PrefixTable, type TokenRows, type Trainables } from "./model.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
 /** A tensor the optimizer updates. Checkpoints see it in the tfjs engine's layout (interchangeable). */
