@@ -153,6 +153,7 @@ function engineMemory(input: MemoryInput, engine: EngineMemoryModel): Plan["memo
           modules: adaptedModules(cfg, mem.adapters.targets),
           rank: mem.adapters.rank,
           dropout: (lora?.dropout ?? 0) > 0,
+          dora: lora?.dora === true,
         }
       : null,
     headTrains: mem.headTrains(input.vocab > cfg.vocabSize),

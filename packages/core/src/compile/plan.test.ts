@@ -180,11 +180,10 @@ describe("compile → Plan", () => {
       expect(gpu.engine?.reason).toContain('native cannot: the tfjs backend "tensorflow"');
   });
 
-  it("passes the native engine over for what it does not implement (DoRA), saying which recipe key", async () => {
+  it("runs DoRA on the native engine where that is built; the lora group counts the magnitudes", async () => {
     const dora = await compile(recipe({ kind: "lora", rank: 4, dora: true }), { write: false });
-    expect(dora.engine?.chosen).toBe("tfjs");
-    if (dora.engine?.available.find((e) => e.name === "native")?.available)
-      expect(dora.engine?.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+    const native = dora.engine?.available.find((e) => e.name === "native")?.available ?? false;
+    expect(dora.engine?.chosen).toBe(native ? "native" : "tfjs");
     // The lora group counts each magnitude vector: one [out] per adapted linear and layer.
     const plain = await compile(recipe({ kind: "lora", rank: 4 }), { write: false });
     const params = (p: typeof plain) =>
@@ -225,8 +224,9 @@ describe("compile → Plan", () => {
     expect(trainable(mts) - trainable(plain)).toBe(embed + norms);
     expect(mts.parameterGroups.find((g) => g.name === "model.embed_tokens")?.role).toBe("trainable");
     expect(mts.memory.optimizerState).toBeGreaterThan(plain.memory.optimizerState);
-    // The native engine does not write modules_to_save: auto runs the plan on tfjs.
-    expect(mts.engine?.chosen).toBe("tfjs");
+    // Auto runs it on the native engine where that is built (it trains and saves whole modules too).
+    const native = mts.engine?.available.find((e) => e.name === "native")?.available ?? false;
+    expect(mts.engine?.chosen).toBe(native ? "native" : "tfjs");
   });
 
   it("resolves a hub id offline from the local Hugging Face cache", async () => {

@@ -174,8 +174,8 @@ export interface EngineMemoryInput {
   recompute: boolean;
   /** Virtual tokens attention sees in front of every row (prefix tuning). */
   prefixLength: number;
-  /** LoRA: the adapted linears (names) and rank; null without adapters. */
-  adapters: { modules: readonly string[]; rank: number; dropout: boolean } | null;
+  /** LoRA: the adapted linears (names) and rank, and whether they are DoRA's; null without adapters. */
+  adapters: { modules: readonly string[]; rank: number; dropout: boolean; dora?: boolean } | null;
   /** Whether the loss takes a gradient for the head (full table or new rows). */
   headTrains: boolean;
   /** Threads the kernels use. */

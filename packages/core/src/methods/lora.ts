@@ -214,7 +214,7 @@ export function loraEngineFeatures(m: LoraSettings): EngineFeatureUse[] {
   const uses: EngineFeatureUse[] = [];
   if (m.dora) uses.push({ feature: "dora", path: "method.dora" });
   if (m.init) uses.push({ feature: "pissa", path: "method.init" });
-  // The native engine's adapter writer has no modules_to_save yet.
+  // An engine whose adapter writer has no modules_to_save (cuda) refuses it.
   if (m.modulesToSave) uses.push({ feature: "modules-to-save", path: "method.modulesToSave" });
   return uses;
 }

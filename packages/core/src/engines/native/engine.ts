@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { newTokens } from "../../methods/vocab.ts";
+import { neftuneNoise } from "../../model/adapters/neftune.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
 import { beyondLlama, decoderFeatures } from "../../model/families/index.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
@@ -97,8 +98,6 @@ export class NativeEngine implements Engine {
       }
       grown = growTables(base, cfg, plan, encode);
     }
-    // The engine choice passes native over for NEFTune (nativeUnsupported); a plan forced here is refused.
-    if (plan.neftune) throw new Error("the native engine does not implement NEFTune (train.neftuneAlpha)");
     const method = buildNativeMethod(this.addon, plan, cfg, base, plan.seed, grown);
     const model = new NativeModel(this.addon, cfg, base, method.trainables);
     const optimizer = new AdamW(this.addon, method.params, {
@@ -119,11 +118,16 @@ export class NativeEngine implements Engine {
   async forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum> {
     const { model, plan } = this.l;
     const targets = shiftLabels(batch, batch.labels);
+    const neftune = plan.neftune;
     const r = model.pass(batch, targets, {
       grad: true,
       training: true,
       seed: opts.seed,
       recompute: gradientCheckpointingOf(plan),
+      // NEFTune in training passes only, drawn as the tfjs engine draws it (same seed, same noise).
+      ...(neftune
+        ? { inputNoise: (T: number, d: number, S: number) => neftuneNoise(neftune.alpha, opts.seed, T, d, S) }
+        : {}),
     });
     return { lossSum: r.lossSum, trainedTokens: r.trainedTokens };
   }
@@ -137,6 +141,7 @@ export class NativeEngine implements Engine {
       opts.clipNorm,
     );
     optimizer.update(scale, opts.learningRate);
+    this.l.model.trainablesChanged();
     for (const p of method.params) p.grad.fill(0);
     return { gradNorm: norm };
   }
@@ -193,6 +198,7 @@ export class NativeEngine implements Engine {
       }
     });
     optimizer.step = state.optimizer.step;
+    this.l.model.trainablesChanged();
   }
 
   saveArtefacts(opts: SaveArtefactsOptions): Promise<string[]> {

@@ -102,17 +102,20 @@ describe("the native engine's registration", () => {
   );
 });
 
-describe("features the native engine does not implement", () => {
-  it("refuses a plan with DoRA, naming the recipe path", () => {
-    expect(nativeUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toBe(
-      "method.dora (dora) is not implemented natively",
-    );
-    expect(nativeUnsupported(plain)).toBeNull();
+describe("method features on the native engine", () => {
+  const all = [
+    { feature: "dora", path: "method.dora" },
+    { feature: "neftune", path: "train.neftuneAlpha" },
+    { feature: "modules-to-save", path: "method.modulesToSave" },
+  ] as const;
+
+  it("runs DoRA (method.dora), NEFTune (train.neftuneAlpha) and modules to save (method.modulesToSave)", () => {
+    for (const f of all) expect(nativeUnsupported({ ...plain, features: [f] }), f.path).toBeNull();
+    expect(nativeUnsupported({ ...plain, features: all })).toBeNull();
   });
 
-  it.skipIf(nativeSkip("").skip)("auto passes native over for them and says why", () => {
-    const d = decideEngine("auto", {}, { ...plain, features: [{ feature: "dora", path: "method.dora" }] });
-    expect(d.chosen).toBe("tfjs");
-    expect(d.reason).toContain("native cannot: method.dora (dora) is not implemented natively");
+  it.skipIf(nativeSkip("").skip)("auto chooses native for a plan using them", () => {
+    const d = decideEngine("auto", {}, { ...plain, features: all });
+    expect(d).toMatchObject({ chosen: "native", reason: "auto: first available of native > tfjs" });
   });
 });

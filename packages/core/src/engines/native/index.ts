@@ -9,7 +9,11 @@ import { nativeMemoryModel } from "./memory.ts";
 import { nativeMissingNeeds } from "./needs.ts";
 
 /** Features the native engine implements (tested equal to the tfjs engine's). */
-const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
+const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>([
+  "dora",
+  "neftune",
+  "modules-to-save",
+]);
 
 /** What the native engine cannot run, in words (null: it can). */
 export function nativeUnsupported(ask: EngineAsk): string | null {

@@ -4,7 +4,7 @@ import { estimateMemory, WASM_MAX_BYTES } from "../../compile/memory.ts";
 import { nf4BytesPerParam, planParameters } from "../../compile/params.ts";
 import type { ParameterGroup } from "../../compile/plan-schema.ts";
 import { type Method, MethodSchema } from "../../methods/registry.ts";
-import type { ModelConfig } from "../../model/config.ts";
+import { linearModules, type ModelConfig } from "../../model/config.ts";
 import { tinyConfig } from "../../model/tiny.ts";
 import { machineMargin, nativeMemoryModel } from "./memory.ts";
 
@@ -130,6 +130,23 @@ describe("the native engine's memory model", () => {
     const sandwich = at({ sandwichNorms: true }) - base;
     const d = plain.hiddenSize;
     expect(sandwich).toBe(Math.round(T * 4 * (plain.numLayers * (2 * d + 2) + 2 * d)));
+  });
+
+  it("DoRA adds its kept z [out] per adapted linear and layer, two [T, out] in backward, and one linear's float32 W + s·B·A", () => {
+    const cfg = qwen("bfloat16");
+    const dora = MethodSchema.parse({ kind: "lora", targets: "all-linear", dora: true });
+    const T = 2 * 512;
+    const [a, b] = [estimate(cfg, lora, 2, 512), estimate(cfg, dora, 2, 512)];
+    const outs = linearModules(cfg).map((m) => m.outFeatures);
+    const sumOut = outs.reduce((x, y) => x + y, 0);
+    expect(sumOut).toBe(896 + 128 + 128 + 896 + 4864 + 4864 + 896);
+    expect(b.activations - a.activations).toBe(4 * T * (cfg.numLayers * sumOut + 2 * 4864));
+    expect(b.scratch! - a.scratch!).toBe(4 * 4864 * 896);
+    // The magnitudes are trainable parameters: their gradients and moments.
+    expect(b.gradients - a.gradients).toBe(4 * cfg.numLayers * sumOut);
+    // Recomputation keeps one layer's z, not every layer's.
+    const [ra, rb] = [estimate(cfg, lora, 2, 512, true), estimate(cfg, dora, 2, 512, true)];
+    expect(rb.activations - ra.activations).toBe(4 * T * (sumOut + 2 * 4864));
   });
 
   it("fills the machine's memory less a margin, not the 4 GiB wasm heap", () => {

@@ -40,6 +40,10 @@ interface Dims {
   /** What its backward adds per token: the gradients before the q/k norms, through the sandwich norms,
    * and a fused linear's joined output gradient (qkv_proj, gate_up_proj). */
   familyBackward: number;
+  /** DoRA: Σ out over the adapted linears (each keeps x_d·Wᵀ + s·x_d·Aᵀ·Bᵀ), their widest out and largest out × in. */
+  doraFloats: number;
+  doraWidest: number;
+  doraWeight: number;
 }
 
 function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
@@ -50,6 +54,7 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
   const fused = linearModules(cfg).some((m) => m.name === "qkv_proj");
   const qk = cfg.qkNorm ? q + kv : 0;
   const sandwich = cfg.sandwichNorms ? 2 * cfg.hiddenSize : 0;
+  const dora = a?.dora ? linearModules(cfg).filter((m) => a.modules.includes(m.name)) : [];
   return {
     d: cfg.hiddenSize,
     q: cfg.numHeads * cfg.headDim,
@@ -61,25 +66,47 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
     familyKept:
       qk + (cfg.qkNorm ? cfg.numHeads + cfg.numKvHeads : 0) + sandwich + (cfg.sandwichNorms ? 2 : 0),
     familyBackward: qk + sandwich + (fused ? q + 2 * kv + 2 * cfg.intermediateSize : 0),
+    doraFloats: dora.reduce((n, m) => n + m.outFeatures, 0),
+    doraWidest: Math.max(0, ...dora.map((m) => m.outFeatures)),
+    doraWeight: Math.max(0, ...dora.map((m) => m.outFeatures * m.inFeatures)),
   };
 }
 
 /**
  * f32 values one layer keeps per token for its backward pass (model.ts LayerSaved): x, h1, x1, h2 (4d),
  * two 1/rms, q and the attention output (2q), keys and values (with the prefix's), the log-sum-exp per
- * head, gate, up and SwiGLU (3F), and x·A per adapted linear.
+ * head, gate, up and SwiGLU (3F), x·A per adapted linear, and DoRA's z [out] per adapted linear (dora.ts).
  */
 export function nativeKeptFloatsPerToken(m: Dims): number {
-  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats + m.familyKept;
+  return (
+    4 * m.d +
+    2 +
+    2 * m.q +
+    2 * m.kv * m.keyRatio +
+    m.H +
+    3 * m.F +
+    m.adapterFloats +
+    m.familyKept +
+    m.doraFloats
+  );
 }
 
 /**
  * f32 values per token the backward of one layer allocates (model.ts layerBack): the incoming gradient,
  * d act, d gate, d up (3F), dh2, dx1, dh1 and two norm temporaries, d attention and dq (2q), dk, dv;
- * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F).
+ * with LoRA dropout, the mask, the dropped input and its gradient of the widest adapted linear (3F);
+ * DoRA's dy·m/n and dy·(m/n − 1) of its widest linear.
  */
 function backwardFloatsPerToken(m: Dims, dropout: boolean): number {
-  return 6 * m.d + 3 * m.F + 2 * m.q + 2 * m.kv * m.keyRatio + (dropout ? 3 * m.F : 0) + m.familyBackward;
+  return (
+    6 * m.d +
+    3 * m.F +
+    2 * m.q +
+    2 * m.kv * m.keyRatio +
+    (dropout ? 3 * m.F : 0) +
+    m.familyBackward +
+    2 * m.doraWidest
+  );
 }
 
 export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
@@ -103,7 +130,8 @@ export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   const logits = F32 * chunk * (V + m.d * (1 + input.threads));
 
   const widest = Math.max(m.d, m.q, m.F, ...linearModules(cfg).map((x) => x.inFeatures));
-  const scratch = input.threads * F32 * Math.max(TILE_ROWS * widest, TILE_VALUES);
+  // DoRA's row norms: W + s·B·A of one linear in float32 (dora.ts doraRowNorms), a pass at a time.
+  const scratch = input.threads * F32 * Math.max(TILE_ROWS * widest, TILE_VALUES) + F32 * m.doraWeight;
   return {
     activations: Math.round(activations),
     logits,

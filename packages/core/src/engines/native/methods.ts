@@ -1,6 +1,6 @@
 // The plan's method on the native engine, in one place: which base tensors train (as the planner
-// selects them), LoRA (initialised exactly as the tfjs engine's adapters: same seeds, same layout)
-// and QLoRA's NF4 base. Trainable tensors, their gradient sums and AdamW moments are float32.
+// selects them), LoRA and DoRA (initialised exactly as the tfjs engine's adapters: same seeds, same
+// layout) and QLoRA's NF4 base. Trainable tensors, their gradient sums and AdamW moments are float32.
 import { planParameters } from "../../compile/params.ts";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { type Method, methodDefinition } from "../../methods/registry.ts";
@@ -13,6 +13,7 @@ import { normalArray, subSeed, uniformArray } from "../../model/adapters/random.
 import { EMBED_ROWS, HEAD_ROWS } from "../../model/adapters/token-rows.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import type { NativeAddon } from "../../model/native/types.ts";
+import { doraRowNorms, doraWeight } from "./dora.ts";
 import { type LoraPair, nativeWeight, type PrefixTable, type TokenRows, type Trainables } from "./model.ts";
 import { type BaseTensor, numel, toF32 } from "./weights.ts";
 
@@ -184,8 +185,6 @@ export function buildNativeMethod(
 ): NativeMethod {
   const method = plan.method;
   const pieces = methodDefinition(method).pieces(method);
-  // The engine choice passes native over for these (nativeUnsupported); a plan forced here is refused.
-  if (pieces.lora?.dora) throw new Error("the native engine does not implement DoRA (method.dora)");
   const params: TrainParam[] = [];
   const baseGrads = new Map<string, Float32Array>();
   for (const name of trainedBaseTensors(plan, cfg)) {
@@ -232,12 +231,28 @@ export function buildNativeMethod(
           subSeed(seed, l, order.indexOf(mod.name)),
         );
         const bt = new Float32Array(r * mod.outFeatures);
+        // DoRA's magnitudes start at ‖W + s·B·A‖ per output row (PEFT's DoraLinearLayer.update_layer):
+        // the base as the linear sees it (an NF4 base dequantized).
+        const magnitude = loraSettings.dora
+          ? doraRowNorms(
+              addon,
+              doraWeight(base.get(`model.layers.${l}.${mod.path}.weight`)!.stored),
+              at,
+              bt,
+              r,
+              scale,
+              mod.outFeatures,
+              mod.inFeatures,
+            )
+          : null;
         const pair: LoraPair = {
           at,
           bt,
           dat: new Float32Array(at.length),
           dbt: new Float32Array(bt.length),
           rank: r,
+          magnitude,
+          dmagnitude: magnitude ? new Float32Array(magnitude.length) : null,
         };
         lora.set(`${l}/${mod.name}`, pair);
         loraPairs.push({ layer: l, module: mod, pair });
@@ -257,6 +272,14 @@ export function buildNativeMethod(
             transposed: null,
           },
         );
+        if (magnitude && pair.dmagnitude)
+          params.push({
+            name: loraName(l, mod, "magnitude_vector"),
+            shape: [mod.outFeatures],
+            data: magnitude,
+            grad: pair.dmagnitude,
+            transposed: null,
+          });
       }
   }
   const prefix = pieces.prefix ? prefixTable(addon, cfg, pieces.prefix, seed, params) : null;

@@ -12,6 +12,15 @@ import { layerWindow } from "../../model/families/index.ts";
 import type { NativeAddon, NativeWeight } from "../../model/native/types.ts";
 import { embeddingScale, ropeTables, rotaryDim } from "../../model/rope.ts";
 import { joinColumns, ropePartial, splitColumns } from "./activations.ts";
+import {
+  addMagnitudeGrad,
+  type DoraSaved,
+  doraFactor,
+  doraForward,
+  doraRowNorms,
+  doraWeight,
+  scaleColumns,
+} from "./dora.ts";
 import type { BaseTensor, Stored } from "./weights.ts";
 
 /** LoRA on one linear, in the tfjs engine's layout: A^T [in, r], B^T [r, out] (y += scale x A^T B^T). */
@@ -21,6 +30,9 @@ export interface LoraPair {
   dat: Float32Array;
   dbt: Float32Array;
   rank: number;
+  /** DoRA's magnitude per output row [out] and its gradient sum (null: plain LoRA). */
+  magnitude: Float32Array | null;
+  dmagnitude: Float32Array | null;
 }
 
 /** Trainable rows of chosen token ids (PEFT's trainable tokens): float32 side tables the kernels read in place of the frozen rows. */
@@ -89,6 +101,7 @@ interface LoraSaved {
   /** The dropout mask's seed (null: no dropout); the mask is drawn again in backward, not kept. */
   maskSeed: number | null;
   xa: Float32Array;
+  dora: DoraSaved | null;
 }
 
 /** A norm's input and 1/rms per row (what its backward needs). */
@@ -137,6 +150,8 @@ export class NativeModel {
   readonly modules: LinearModule[];
   private readonly order: string[];
   private readonly byName: Map<string, LinearModule>;
+  /** DoRA's row norms by `layer/module`: they change only when A and B do (trainablesChanged). */
+  private readonly doraNorms = new Map<string, Float32Array>();
 
   constructor(
     private readonly addon: NativeAddon,
@@ -244,13 +259,18 @@ export class NativeModel {
     const { T } = ctx;
     const p = `model.layers.${l}.${m.path}`;
     const O = m.outFeatures;
+    const I = m.inFeatures;
+    const W = this.nw(`${p}.weight`);
     const y = new Float32Array(T * O);
-    this.addon.linearForward(x, this.nw(`${p}.weight`), y, T, O, m.inFeatures, false);
+    this.addon.linearForward(x, W, y, T, O, I, false);
+    const pair = this.train.lora.get(`${l}/${m.name}`);
+    // DoRA rescales x·Wᵀ without the bias: kept before the bias is added (no dropout: it is y).
+    const doraBase =
+      pair?.magnitude && !(ctx.training && this.train.loraDropout > 0) ? Float32Array.from(y) : null;
     if (m.bias) {
       const b = this.f32(`${p}.bias`);
       for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) y[t * O + j]! += b[j]!;
     }
-    const pair = this.train.lora.get(`${l}/${m.name}`);
     if (pair) {
       const r = pair.rank;
       const rate = this.train.loraDropout;
@@ -258,14 +278,37 @@ export class NativeModel {
       let mask: Float32Array | null = null;
       if (ctx.training && rate > 0) {
         // The tfjs engine's mask: same seed per step, layer and module (a recomputed layer draws it again).
-        mask = dropoutMaskValues(T * m.inFeatures, rate, this.maskSeed(ctx.seed, l, m));
+        mask = dropoutMaskValues(T * I, rate, this.maskSeed(ctx.seed, l, m));
         xd = new Float32Array(x.length);
         for (let i = 0; i < x.length; i++) xd[i] = x[i]! * mask[i]!;
       }
       const xa = new Float32Array(T * r);
-      this.gemm(xd, pair.at, xa, T, r, m.inFeatures, false, false, 1, 0);
-      this.gemm(xa, pair.bt, y, T, O, r, false, false, this.train.loraScale, 1);
-      saved?.set(m.name, { maskSeed: mask ? this.maskSeed(ctx.seed, l, m) : null, xa });
+      this.gemm(xd, pair.at, xa, T, r, I, false, false, 1, 0);
+      let dora: DoraSaved | null = null;
+      if (pair.magnitude) {
+        const scale = this.train.loraScale;
+        const key = `${l}/${m.name}`;
+        const norm =
+          this.doraNorms.get(key) ??
+          doraRowNorms(
+            this.addon,
+            doraWeight(this.w(`${p}.weight`).stored),
+            pair.at,
+            pair.bt,
+            r,
+            scale,
+            O,
+            I,
+          );
+        this.doraNorms.set(key, norm);
+        let baseXd = doraBase;
+        if (!baseXd) {
+          baseXd = new Float32Array(T * O);
+          this.addon.linearForward(xd, W, baseXd, T, O, I, false);
+        }
+        dora = doraForward(this.addon, y, baseXd, xa, pair.bt, pair.magnitude, norm, scale, T, O, r);
+      } else this.gemm(xa, pair.bt, y, T, O, r, false, false, this.train.loraScale, 1);
+      saved?.set(m.name, { maskSeed: mask ? this.maskSeed(ctx.seed, l, m) : null, xa, dora });
     }
     return y;
   }
@@ -283,14 +326,18 @@ export class NativeModel {
     const p = `model.layers.${l}.${m.path}`;
     const I = m.inFeatures;
     const O = m.outFeatures;
-    this.addon.linearBackwardInput(dy, this.nw(`${p}.weight`), dx, T, O, I, true);
+    const W = this.nw(`${p}.weight`);
+    const pair = this.train.lora.get(`${l}/${m.name}`);
+    const s = pair ? saved.get(m.name)! : null;
+    // DoRA: the adapter's output and, without dropout, the base's too are scaled by m/n per row.
+    const c = s?.dora && pair?.magnitude ? doraFactor(pair.magnitude, s.dora.norm) : null;
+    const dyc = c ? scaleColumns(dy, c, T, O) : dy;
+    this.addon.linearBackwardInput(c && s?.maskSeed === null ? dyc : dy, W, dx, T, O, I, true);
     const gw = this.train.baseGrads.get(`${p}.weight`);
     if (gw) this.addon.linearBackwardWeight(dy, x, gw, T, O, I, true);
     const gb = m.bias ? this.train.baseGrads.get(`${p}.bias`) : undefined;
     if (gb) for (let t = 0; t < T; t++) for (let j = 0; j < O; j++) gb[j]! += dy[t * O + j]!;
-    const pair = this.train.lora.get(`${l}/${m.name}`);
-    if (pair) {
-      const s = saved.get(m.name)!;
+    if (pair && s) {
       const mask = s.maskSeed === null ? null : dropoutMaskValues(T * I, this.train.loraDropout, s.maskSeed);
       let xd = x;
       if (mask) {
@@ -299,14 +346,31 @@ export class NativeModel {
       }
       const r = pair.rank;
       const scale = this.train.loraScale;
-      this.gemm(s.xa, dy, pair.dbt, r, O, T, true, false, scale, 1);
+      if (s.dora && pair.dmagnitude) addMagnitudeGrad(pair.dmagnitude, dy, s.dora, T, O);
+      this.gemm(s.xa, dyc, pair.dbt, r, O, T, true, false, scale, 1);
       const dxa = new Float32Array(T * r);
-      this.gemm(dy, pair.bt, dxa, T, r, O, false, true, scale, 0);
+      this.gemm(dyc, pair.bt, dxa, T, r, O, false, true, scale, 0);
       this.gemm(xd, dxa, pair.dat, I, r, T, true, false, 1, 1);
       if (!mask) this.gemm(dxa, pair.at, dx, T, I, r, false, true, 1, 1);
       else {
         const dxd = new Float32Array(T * I);
         this.gemm(dxa, pair.at, dxd, T, I, r, false, true, 1, 0);
+        // DoRA under dropout: (m/n − 1)·x_d·Wᵀ reaches x through the mask.
+        if (c)
+          this.addon.linearBackwardInput(
+            scaleColumns(
+              dy,
+              c.map((v) => v - 1),
+              T,
+              O,
+            ),
+            W,
+            dxd,
+            T,
+            O,
+            I,
+            true,
+          );
         for (let i = 0; i < dxd.length; i++) dx[i]! += dxd[i]! * mask[i]!;
       }
     }
@@ -674,7 +738,14 @@ export class NativeModel {
   pass(
     b: TokenBatch,
     targets: Int32Array,
-    opts: { grad: boolean; training: boolean; seed: number; recompute: boolean },
+    opts: {
+      grad: boolean;
+      training: boolean;
+      seed: number;
+      recompute: boolean;
+      /** Added to the input embeddings [T, d] before the first layer (NEFTune's noise), given S. */
+      inputNoise?: (T: number, d: number, seqLen: number) => Float32Array;
+    },
   ): PassResult {
     const cfg = this.config;
     const d = cfg.hiddenSize;
@@ -683,7 +754,10 @@ export class NativeModel {
     let trainedTokens = 0;
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
-    let x = this.scaleEmbeddings(this.embed(b.ids));
+    let x = this.embed(b.ids);
+    // NEFTune's noise lands on the embedding output, before a family's scale (as in transformers).
+    if (opts.inputNoise) this.addInto(x, opts.inputNoise(T, d, b.seqLen));
+    x = this.scaleEmbeddings(x);
     const saved: (LayerSaved | Float32Array)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -738,6 +812,11 @@ export class NativeModel {
     const data = tied ? rows.embed : rows.head!;
     const g = tied ? rows.dEmbed : rows.dHead!;
     return { rowOf: rows.rowOf, data, grad: grad ? g : null };
+  }
+
+  /** The trainables were updated (an optimizer step, a restored state): forget what depends on them. */
+  trainablesChanged(): void {
+    this.doraNorms.clear();
   }
 
   /** A LoRA pair's merged delta scale * B A in the linear's HF layout [out, in]. */

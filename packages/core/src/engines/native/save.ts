@@ -5,14 +5,21 @@ import type { Plan } from "../../compile/plan-schema.ts";
 import { writeAdapterReadme } from "../../export/adapter-readme.ts";
 import { recordedBase } from "../../export/base-model.ts";
 import { writeGenerationConfig, writeHfModel } from "../../export/hf-model.ts";
-import { type TrainedTokens, writeLoraAdapter, writePrefixAdapter } from "../../export/peft.ts";
+import {
+  peftModuleNames,
+  type TrainedTokens,
+  writeLoraAdapter,
+  writePrefixAdapter,
+} from "../../export/peft.ts";
 import { writeTokenizerFiles } from "../../export/tokenizer-files.ts";
 import { methodDefinition } from "../../methods/registry.ts";
+import { doraRescale } from "../../methods/save.ts";
 import { newTokens } from "../../methods/vocab.ts";
 import { hfModuleNames } from "../../model/config.ts";
 import { expectedTensors } from "../../model/llama.ts";
+import type { TensorToWrite } from "../../model/safetensors.ts";
 import type { SaveArtefactsOptions } from "../engine.ts";
-import type { NativeMethod } from "./methods.ts";
+import { type NativeMethod, trainedBaseTensors } from "./methods.ts";
 import type { NativeModel } from "./model.ts";
 import { toF32, transpose } from "./weights.ts";
 
@@ -50,6 +57,44 @@ function trainedTokens(model: NativeModel, plan: Plan, nm: NativeMethod): Traine
     embed: take("model.embed_tokens.weight"),
     lmHead: model.config.tieWordEmbeddings ? null : take("lm_head.weight"),
   };
+}
+
+/**
+ * The model's tensors in HF names and layout (float32), with LoRA deltas (DoRA's rescaling), trained rows and
+ * NF4 bases merged.
+ */
+function mergedTensors(model: NativeModel, nm: NativeMethod): TensorToWrite[] {
+  const cfg = model.config;
+  const pairs = new Map(nm.loraPairs.map((p) => [`${p.layer}/${p.module.path.split(".")[1]}`, p]));
+  return expectedTensors(cfg).map(({ name, shape }) => ({
+    name,
+    shape,
+    data: async () => {
+      const t = model.base.get(name)!;
+      const values = toF32(t.stored);
+      const rows = nm.trainables.rows;
+      const rowValues =
+        rows && name === "model.embed_tokens.weight"
+          ? rows.embed
+          : rows && name === "lm_head.weight"
+            ? rows.head
+            : null;
+      if (rows && rowValues) {
+        const d = cfg.hiddenSize;
+        rows.ids.forEach((id, i) => {
+          values.set(rowValues.subarray(i * d, (i + 1) * d), id * d);
+        });
+      }
+      const lin = LINEAR.exec(name);
+      const p = lin ? pairs.get(`${lin[1]}/${lin[2]}`) : undefined;
+      if (p) {
+        const delta = model.loraDelta(p.pair, p.module.inFeatures, p.module.outFeatures);
+        for (let i = 0; i < values.length; i++) values[i]! += delta[i]!;
+        if (p.pair.magnitude) doraRescale(values, p.pair.magnitude);
+      }
+      return values;
+    },
+  }));
 }
 
 export async function saveNativeArtefacts(
@@ -101,12 +146,16 @@ export async function saveNativeArtefacts(
     if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
     return files.map((f) => join("adapter", f));
   }
+  const merged = mergedTensors(model, nm);
   if (pieces.lora && opts.save !== "merged") {
     const m = pieces.lora;
     const dir = join(opts.outDir, "adapter");
     const base = recordedBase(opts.baseModel, dir);
     // As the family names the modules (what PEFT matches), as the tfjs engine writes them (methods/save.ts).
     const targets = hfModuleNames(cfg, [...new Set(nm.loraPairs.map((p) => p.module.name))]);
+    // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
+    const trained = trainedBaseTensors(plan, cfg);
+    const whole = merged.filter((t) => trained.has(t.name));
     const written = await writeLoraAdapter(dir, {
       baseModel: base.name,
       revision: base.revision,
@@ -114,6 +163,7 @@ export async function saveNativeArtefacts(
       alpha: m.alpha,
       dropout: m.dropout,
       rslora: m.rslora,
+      dora: m.dora === true,
       targetModules: targets,
       matrices: nm.loraPairs.map(({ layer, module, pair }) => ({
         layer,
@@ -122,8 +172,24 @@ export async function saveNativeArtefacts(
         outFeatures: module.outFeatures,
         a: transpose(pair.at, module.inFeatures, pair.rank),
         b: transpose(pair.bt, pair.rank, module.outFeatures),
+        ...(pair.magnitude ? { magnitude: Float32Array.from(pair.magnitude) } : {}),
       })),
-      tokens: trainedTokens(model, plan, nm),
+      ...(whole.length
+        ? {
+            modulesToSave: {
+              modules: peftModuleNames(whole.map((t) => t.name)),
+              tensors: await Promise.all(
+                whole.map(async (t) => ({
+                  name: t.name,
+                  shape: [...t.shape],
+                  data: typeof t.data === "function" ? await t.data() : t.data,
+                })),
+              ),
+            },
+          }
+        : {}),
+      // A whole embedding carries the new rows itself (PEFT refuses both on one module).
+      tokens: trained.has("model.embed_tokens.weight") ? null : trainedTokens(model, plan, nm),
     });
     const files = [...written.files];
     const eosTokenId = plan.tokenizer.eos?.id ?? null;
@@ -141,36 +207,7 @@ export async function saveNativeArtefacts(
     out.push(...files.map((f) => join("adapter", f)));
   }
   if (!isLora || opts.save !== "adapter") {
-    const pairs = new Map(nm.loraPairs.map((p) => [`${p.layer}/${p.module.path.split(".")[1]}`, p]));
-    const tensors = expectedTensors(cfg).map(({ name, shape }) => ({
-      name,
-      shape,
-      data: async () => {
-        const t = model.base.get(name)!;
-        const values = toF32(t.stored);
-        const rows = nm.trainables.rows;
-        const rowValues =
-          rows && name === "model.embed_tokens.weight"
-            ? rows.embed
-            : rows && name === "lm_head.weight"
-              ? rows.head
-              : null;
-        if (rows && rowValues) {
-          const d = cfg.hiddenSize;
-          rows.ids.forEach((id, i) => {
-            values.set(rowValues.subarray(i * d, (i + 1) * d), id * d);
-          });
-        }
-        const lin = LINEAR.exec(name);
-        const p = lin ? pairs.get(`${lin[1]}/${lin[2]}`) : undefined;
-        if (p) {
-          const delta = model.loraDelta(p.pair, p.module.inFeatures, p.module.outFeatures);
-          for (let i = 0; i < values.length; i++) values[i]! += delta[i]!;
-        }
-        return values;
-      },
-    }));
-    const files = await writeHfModel(join(opts.outDir, "model"), cfg, tensors, {
+    const files = await writeHfModel(join(opts.outDir, "model"), cfg, merged, {
       baseDir: plan.model.source.path,
       eosTokenId: plan.tokenizer.eos?.id ?? null,
       tokenizerDir: opts.tokenizerDir,

@@ -17,10 +17,14 @@ afterEach(() => {
   else process.env.SFTKIT_ENGINE = saved;
 });
 
-async function run(engine: string, extra: Record<string, unknown> = {}) {
+async function run(
+  engine: string,
+  extra: Record<string, unknown> = {},
+  trainOver: Record<string, unknown> = {},
+) {
   process.env.SFTKIT_ENGINE = engine;
   const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0.05, targets: "all-linear", ...extra };
-  const t = { steps: 3, gradientAccumulation: 2, threads: 1 };
+  const t = { steps: 3, gradientAccumulation: 2, threads: 1, ...trainOver };
   const recipe = testRecipe(t, { method } as never);
   const { plan, compiled } = await compileTest({ ...recipe, output: { ...recipe.output, save: "both" } });
   expect(plan.engine?.chosen).toBe(engine);
@@ -62,5 +66,29 @@ describe.skipIf(suite.skip)(suite.title, () => {
       expect(Math.abs(m.loss - want.metrics[i]!.loss) / want.metrics[i]!.loss).toBeLessThan(1e-4);
     const plain = await run("native");
     expect(Math.abs(plain.metrics[2]!.loss - got.metrics[2]!.loss)).toBeGreaterThan(1e-4);
+  });
+
+  it("DoRA with modules to save and NEFTune: the same losses as tfjs, and merged models with the same logits", async () => {
+    const extra = { dora: true, modulesToSave: ["norms", "lm_head"] };
+    const want = await run("tfjs", extra, { neftuneAlpha: 5 });
+    const got = await run("native", extra, { neftuneAlpha: 5 });
+    for (const [i, m] of got.metrics.entries()) {
+      expect(Math.abs(m.loss - want.metrics[i]!.loss) / want.metrics[i]!.loss).toBeLessThan(1e-4);
+      expect(Math.abs(m.gradNorm - want.metrics[i]!.gradNorm) / want.metrics[i]!.gradNorm).toBeLessThan(1e-3);
+    }
+    const rel = (r: typeof got) =>
+      r.result.artefacts.map((f) => f.slice(r.plan.output.dir.length + 1)).sort();
+    expect(rel(got)).toEqual(rel(want));
+    await initBackend();
+    const ids = [[1, 403, 261, 370, 100, 20]];
+    const [a, b] = [
+      await loadModel(join(got.plan.output.dir, "model")),
+      await loadModel(join(want.plan.output.dir, "model")),
+    ];
+    const la = Float32Array.from((await a.logits(ids)).flat(2));
+    const lb = Float32Array.from((await b.logits(ids)).flat(2));
+    expect(relDiff(la, lb)).toBeLessThan(1e-4);
+    a.dispose();
+    b.dispose();
   });
 });

@@ -12,13 +12,23 @@ const NEFTUNE_STREAM = 0x4e4546;
 export const neftuneBound = (alpha: number, seqLen: number, hidden: number) =>
   alpha / Math.sqrt(seqLen * hidden);
 
+/** The noise of one micro-batch for `n` embedding rows of width `d` (every engine draws it here). */
+export function neftuneNoise(
+  alpha: number,
+  seed: number,
+  n: number,
+  d: number,
+  seqLen: number,
+): Float32Array {
+  return uniformArray(n * d, neftuneBound(alpha, seqLen, d), subSeed(seed, NEFTUNE_STREAM));
+}
+
 /** The hook adding the noise of one micro-batch (seeded: the same seed gives the same noise). */
 export function neftuneHooks(alpha: number, seed: number): AdapterHooks {
   return {
     embeddings: (x, _batch, seqLen) => {
       const [n, d] = x.shape;
-      const noise = uniformArray(n * d, neftuneBound(alpha, seqLen, d), subSeed(seed, NEFTUNE_STREAM));
-      return tf.add(x, tf.tensor2d(noise, [n, d])) as tf.Tensor2D;
+      return tf.add(x, tf.tensor2d(neftuneNoise(alpha, seed, n, d, seqLen), [n, d])) as tf.Tensor2D;
     },
   };
 }
