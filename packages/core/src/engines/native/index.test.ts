@@ -53,7 +53,7 @@ describe("the native engine's registration", () => {
     () => {
       expect(decideEngine("auto", {}, plain)).toMatchObject({
         chosen: "native",
-        reason: "auto: first available of native > tfjs",
+        reason: "auto: first available of cuda > native > tfjs",
       });
       expect(decideEngine("auto", { SFTKIT_ENGINE: "tfjs" }, plain)).toMatchObject({
         chosen: "tfjs",
@@ -73,7 +73,7 @@ describe("the native engine's registration", () => {
       expect(decideEngine("auto", {}, { ...plain, backend: "tensorflow" })).toMatchObject({
         chosen: "tfjs",
         reason:
-          'auto: first available of native > tfjs (native cannot: the tfjs backend "tensorflow" is requested (native runs its own CPU kernels))',
+          'auto: first available of cuda > native > tfjs (native cannot: the tfjs backend "tensorflow" is requested (native runs its own CPU kernels))',
       });
       expect(decideEngine("auto", {}, { ...plain, gpu: true }).chosen).toBe("tfjs");
       const converts = decideEngine("auto", {}, { ...plain, family: "fused", convertsWeights: true });
@@ -90,7 +90,7 @@ describe("the native engine's registration", () => {
       expect(qwen3).toMatchObject({
         chosen: "tfjs",
         reason:
-          "auto: first available of native > tfjs (native cannot: the qwen3 model needs mixture-of-experts MLPs, which the native kernels do not implement)",
+          "auto: first available of cuda > native > tfjs (native cannot: the qwen3 model needs mixture-of-experts MLPs, which the native kernels do not implement)",
       });
       // Asked for by name, it falls back the same way.
       expect(decideEngine("native", {}, { ...plain, backend: "wasm" })).toMatchObject({
@@ -116,6 +116,6 @@ describe("method features on the native engine", () => {
 
   it.skipIf(nativeSkip("").skip)("auto chooses native for a plan using them", () => {
     const d = decideEngine("auto", {}, { ...plain, features: all });
-    expect(d).toMatchObject({ chosen: "native", reason: "auto: first available of native > tfjs" });
+    expect(d).toMatchObject({ chosen: "native", reason: "auto: first available of cuda > native > tfjs" });
   });
 });
