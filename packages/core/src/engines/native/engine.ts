@@ -29,6 +29,7 @@ import { learningRateRatio } from "../learning-rate-groups.ts";
 import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTensors } from "./methods.ts";
 import { NativeModel } from "./model.ts";
 import { AdamW, clipScale } from "./optim.ts";
+import { quantizedBaseTensors } from "./quantized.ts";
 import { saveNativeArtefacts } from "./save.ts";
 import { growsVocabulary, growTables } from "./vocab.ts";
 import { type BaseTensor, loadBaseTensors, randomBaseTensors, storedBytes, transpose } from "./weights.ts";
@@ -72,7 +73,7 @@ export class NativeEngine implements Engine {
       const dir = existsSync(source.dir) ? source.dir : (resolveHubModel(source.dir)?.dir ?? source.dir);
       cfg = await readHfConfig(dir);
       const fp32 = trainedBaseTensors(plan, cfg);
-      base = await loadBaseTensors(dir, cfg, (n) => fp32.has(n));
+      base = await loadBaseTensors(dir, cfg, (n) => fp32.has(n), { nf4: quantizedBaseTensors(plan, cfg) });
     } else {
       cfg = { ...source.config };
       const fp32 = trainedBaseTensors(plan, cfg);
