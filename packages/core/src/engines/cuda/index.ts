@@ -5,6 +5,7 @@
 import type { EngineAsk } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { cudaAvailability } from "./load.ts";
+import { cudaKernels } from "./plan-kernels.ts";
 
 /** Flip when the engine runs a training step: `auto` then prefers it where it is available. */
 export const CUDA_STEP_READY = false;
@@ -25,5 +26,6 @@ registerEngine({
   availability: () => cudaAvailability(),
   auto: CUDA_STEP_READY,
   unsupported: cudaUnsupported,
+  kernels: cudaKernels,
   create: async (plan) => (await import("./engine.ts")).createCudaEngine(plan),
 });
