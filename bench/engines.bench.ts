@@ -253,12 +253,13 @@ export default async function enginesBench(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
   const steps = Number(process.env.BENCH_STEPS ?? 2);
   const threads = Number(process.env.SFTKIT_THREADS ?? availableParallelism());
-  const found = process.env.BENCH_TORCH === "0" ? { missing: "BENCH_TORCH=0" } : findTorch();
+  const off = process.env.BENCH_TORCH === "0";
+  const found = off ? { missing: "BENCH_TORCH=0" } : findTorch();
   const py = "py" in found ? found.py : null;
   // Without PyTorch the rows are ours alone: the torch columns say n/a, and why, rather than fail.
   const torchMissing =
     "missing" in found
-      ? `PyTorch not run (${found.missing}); install Debian's python3-torch (and libopenblas0-openmp) for the reference side`
+      ? `PyTorch not run (${found.missing})${off ? "" : "; install Debian's python3-torch (and libopenblas0-openmp) for the reference side"}`
       : null;
   if (torchMissing) console.log(`torch side skipped: ${torchMissing}`);
   console.log(
