@@ -161,10 +161,33 @@ async function ours(job: { row: Row; dir: string; engine: string; steps: number 
 
 const PY_CANDIDATES = process.env.BENCH_PYTHON ? [process.env.BENCH_PYTHON] : ["python3", "/usr/bin/python3"];
 
-function findTorch(): string | null {
-  for (const py of PY_CANDIDATES)
-    if (spawnSync(py, ["-c", "import torch"], { encoding: "utf8" }).status === 0) return py;
-  return null;
+/** The python with PyTorch, or why there is none (each candidate's last line of error). */
+function findTorch(): { py: string } | { missing: string } {
+  const why: string[] = [];
+  for (const py of PY_CANDIDATES) {
+    const r = spawnSync(py, ["-c", "import torch"], { encoding: "utf8" });
+    if (r.status === 0) return { py };
+    const last = r.error ? r.error.message : (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`);
+    why.push(`${py}: ${last}`);
+  }
+  return { missing: why.join("; ") };
+}
+
+/** Least-squares slope of y over x, and the largest relative distance of a point from the line. */
+function linearFit(xs: number[], ys: number[]): { slope: number; intercept: number; worst: number } {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  const slope = sxx ? sxy / sxx : 0;
+  const intercept = my - slope * mx;
+  const worst = Math.max(...ys.map((y, i) => Math.abs(y - (intercept + slope * xs[i]!)) / y));
+  return { slope, intercept, worst };
 }
 
 function childResult(r: { status: number | null; stdout: string; stderr: string }): RunResult {
@@ -218,6 +241,9 @@ function runOurs(row: Row, dir: string, engine: string, steps: number, threads: 
   return childResult(r);
 }
 
+const best = (xs: RunResult[]) =>
+  xs.filter((x) => !x.error).sort((a, b) => b.tokensPerSecond - a.tokensPerSecond)[0];
+
 const fmt = (x: number | null | undefined, d = 0) => (x === null || x === undefined ? "-" : x.toFixed(d));
 
 export default async function enginesBench(): Promise<void> {
@@ -227,9 +253,15 @@ export default async function enginesBench(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
   const steps = Number(process.env.BENCH_STEPS ?? 2);
   const threads = Number(process.env.SFTKIT_THREADS ?? availableParallelism());
-  const py = process.env.BENCH_TORCH === "0" ? null : findTorch();
-  if (!py)
-    console.log("torch side skipped: PyTorch not found (install Debian's python3-torch) or BENCH_TORCH=0");
+  const off = process.env.BENCH_TORCH === "0";
+  const found = off ? { missing: "BENCH_TORCH=0" } : findTorch();
+  const py = "py" in found ? found.py : null;
+  // Without PyTorch the rows are ours alone: the torch columns say n/a, and why, rather than fail.
+  const torchMissing =
+    "missing" in found
+      ? `PyTorch not run (${found.missing})${off ? "" : "; install Debian's python3-torch (and libopenblas0-openmp) for the reference side"}`
+      : null;
+  if (torchMissing) console.log(`torch side skipped: ${torchMissing}`);
   console.log(
     `engines bench: engine ${engine}, ${availableParallelism()} CPUs, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, ${threads} threads on both sides`,
   );
@@ -255,21 +287,20 @@ export default async function enginesBench(): Promise<void> {
       if (py) t.push(runTorch(py, row, steps, threads));
       o.push(runOurs(row, dir, engine, steps, threads));
     }
-    const best = (xs: RunResult[]) =>
-      xs.filter((x) => !x.error).sort((a, b) => b.tokensPerSecond - a.tokensPerSecond)[0];
     const bo = best(o);
     const bt = best(t);
     const errors = [...o, ...t].filter((x) => x.error).map((x) => x.error);
     out.push({ ...row, model: undefined, shape: row.model, ours: o, torch: t });
+    const na = torchMissing ? "n/a" : undefined;
     table.push([
       row.name,
       `${row.batch} x ${row.seq}`,
       fmt(bo?.tokensPerSecond),
-      fmt(bt?.tokensPerSecond),
-      bo && bt ? (bo.tokensPerSecond / bt.tokensPerSecond).toFixed(2) : "-",
+      na ?? fmt(bt?.tokensPerSecond),
+      na ?? (bo && bt ? (bo.tokensPerSecond / bt.tokensPerSecond).toFixed(2) : "-"),
       fmt(bo?.peakRssMiB),
       fmt(bo?.planPeakMiB),
-      fmt(bt?.peakRssMiB),
+      na ?? fmt(bt?.peakRssMiB),
       fmt(bo?.loadSeconds, 1),
     ]);
     console.log(`${table[table.length - 1]!.join("  ")}${errors.length ? `  [${errors.join("; ")}]` : ""}`);
@@ -277,6 +308,26 @@ export default async function enginesBench(): Promise<void> {
   const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   console.log("");
   for (const r of table) console.log(r.map((v, i) => v.padStart(widths[i]!)).join("  "));
+  if (torchMissing)
+    console.log(
+      `n/a: ${torchMissing}. The issue's comparisons (tokens/s ratio, RSS at or below PyTorch's) need that column.`,
+    );
+  // Peak RSS against sequence length (the reference model's full step at 1 x T).
+  const byT = out.filter((r) => /^ref-full-T\d+$/.test(String(r.name)));
+  const points = byT
+    .map((r) => ({ T: Number(r.seq), rss: best(r.ours as RunResult[])?.peakRssMiB }))
+    .filter((p): p is { T: number; rss: number } => p.rss !== undefined);
+  if (points.length >= 2) {
+    const fit = linearFit(
+      points.map((p) => p.T),
+      points.map((p) => p.rss),
+    );
+    console.log(
+      `peak RSS against T (${points.map((p) => `${p.T}: ${p.rss.toFixed(0)} MiB`).join(", ")}): ` +
+        `slope ${fit.slope.toFixed(3)} MiB/token (${(fit.slope * 1024).toFixed(0)} MiB per 1k tokens), ` +
+        `intercept ${fit.intercept.toFixed(0)} MiB, worst point ${(fit.worst * 100).toFixed(1)}% off the line`,
+    );
+  }
   const dir = join(here, "results");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, "engines.json");

@@ -2,13 +2,11 @@
 
 import { readFileSync } from "node:fs";
 import { PROBES_SOURCE, probeAnswerSpace } from "../data/probes.ts";
+import type { EngineKernelsInput } from "../engines/engine.ts";
 import { decideEngine, engineDefinition } from "../engines/index.ts";
 import { methodDefinition } from "../methods/registry.ts";
 import { beyondLlama, decoderFeatureFields, decoderFeatures, familyOf } from "../model/families/index.ts";
-import { describeKernels } from "../model/kernels.ts";
 import { nativeAvailability } from "../model/native/load.ts";
-import { ROPE } from "../model/ops/rope.ts";
-import { rotaryDim } from "../model/rope.ts";
 import { learningRateOf } from "../recipe/checks.ts";
 import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
@@ -250,17 +248,16 @@ function planCompute(
       ...(native ? { native } : {}),
     },
     engine,
-    kernels: ropeAsRun(cfg, backend.chosen, describeKernels(backend.chosen, native?.active ?? false)),
+    kernels: engineKernels(engine.chosen, { cfg, backend: backend.chosen, native: native?.active ?? false }),
     ...(gpu ? { gpu } : {}),
   };
 }
 
-/** Partial rotary runs RoPE as formulated, whatever kernel is registered (the kernels turn whole heads). */
-function ropeAsRun(cfg: ModelConfig, backend: string, kernels: Plan["kernels"]): Plan["kernels"] {
-  const rot = rotaryDim(cfg);
-  if (rot === cfg.headDim) return kernels;
-  const formulation = `partial rotary (the first ${rot} of ${cfg.headDim} dimensions per head): ${ROPE.reference.plan(backend)}`;
-  return kernels.map((k) => (k.op === "rope" ? { op: "rope", formulation } : k));
+/** The chosen engine's own kernels (the ops' kernel tiers describe tfjs only). */
+function engineKernels(name: string, input: EngineKernelsInput): Plan["kernels"] {
+  const def = engineDefinition(name);
+  if (def?.kernels) return def.kernels(input);
+  return [{ op: "*", formulation: `the ${name} engine does not describe its kernels` }];
 }
 
 function modelSection(

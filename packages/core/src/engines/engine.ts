@@ -204,6 +204,15 @@ export interface EngineMemoryModel {
   device(): { backend: string; bytes: number; note: string };
 }
 
+/** What the planner tells an engine when it asks for its kernels (plan.kernels). */
+export interface EngineKernelsInput {
+  cfg: ModelConfig;
+  /** The tfjs backend decided for the plan (what tfjs runs on; other engines run their own). */
+  backend: string;
+  /** Whether the native tier loads into tfjs's wasm backend. */
+  native: boolean;
+}
+
 /** What the registry knows of an engine: a cheap availability check (no initialisation) and a factory. */
 export interface EngineDefinition {
   name: string;
@@ -214,6 +223,11 @@ export interface EngineDefinition {
   auto?: boolean;
   /** Why it cannot run what a plan asks (e.g. a GPU backend), or null; `auto` then passes it by. */
   unsupported?(ask: EngineAsk): string | null;
+  /**
+   * What each op runs as under this engine (plan.kernels, `sft plan --verbose`): its own kernels only
+   * (absent: the plan says the engine does not describe them).
+   */
+  kernels?(input: EngineKernelsInput): Plan["kernels"];
   /** Its memory model (absent: the planner's tfjs model, every tensor float32 in the wasm heap). */
   memory?: EngineMemoryModel;
   /** A fresh engine for this plan (its backend and thread decisions). */

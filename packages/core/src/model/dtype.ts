@@ -60,12 +60,17 @@ export function decodeToF32(bytes: Uint8Array, dtype: StDtype): Float32Array {
   }
   const src = new Uint16Array(n);
   new Uint8Array(src.buffer).set(bytes);
-  const out = new Float32Array(n);
+  return halfIntoF32(src, dtype, new Float32Array(n));
+}
+
+/** F16/BF16 values into the first src.length floats of `out` (a reused buffer: no allocation). */
+export function halfIntoF32(src: Uint16Array, dtype: "F16" | "BF16", out: Float32Array): Float32Array {
+  const n = src.length;
   if (dtype === "F16") {
     const t = table();
     for (let i = 0; i < n; i++) out[i] = t[src[i]!]!;
   } else {
-    const o32 = new Uint32Array(out.buffer);
+    const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
     for (let i = 0; i < n; i++) o32[i] = src[i]! << 16;
   }
   return out;

@@ -157,7 +157,15 @@ export function formatPlanSummary(
         ? `\n          native tier ${plan.backend.native.active ? c.green("on") : c.yellow("off")}: ${plan.backend.native.reason}`
         : ""),
   );
-  if (verbose) section("Kernels", plan.kernels.map((k) => `${k.op}: ${k.formulation}`).join("\n          "));
+  // Whose kernels: plans before engines existed ran tfjs.
+  if (verbose)
+    section(
+      "Kernels",
+      [
+        `${plan.engine?.chosen ?? "tfjs"} engine`,
+        ...plan.kernels.map((k) => `${k.op}: ${k.formulation}`),
+      ].join("\n          "),
+    );
   section(
     "Output",
     `${rel(plan.output.dir)} · save ${plan.output.save}${plan.checkpoints.every ? ` · checkpoint every ${plan.checkpoints.every} steps` : ""}`,

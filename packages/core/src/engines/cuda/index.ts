@@ -7,6 +7,7 @@ import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { cudaMethodGaps } from "./gaps.ts";
 import { type CudaAvailability, cudaAvailability, cudaPackage } from "./load.ts";
+import { cudaKernels } from "./plan-kernels.ts";
 
 /** Features the cuda engine implements beyond plain weights and LoRA (none yet). */
 const cudaFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
@@ -47,5 +48,6 @@ registerEngine({
     "CUDA kernels + cuBLASLt on an NVIDIA GPU (bf16 frozen weights, NF4 for QLoRA, fp32 trainable state); full, partial, frozen, LoRA, QLoRA",
   availability: () => cudaEngineAvailability(),
   unsupported: cudaUnsupported,
+  kernels: cudaKernels,
   create: async (plan) => (await import("./engine.ts")).createCudaEngine(plan),
 });

@@ -73,6 +73,17 @@ describe.skipIf(suite.skip)(suite.title, () => {
     }
   });
 
+  it("QLoRA from a bf16 (sharded) checkpoint: quantized as it is read, gradients match tfjs loading the same folder", async () => {
+    const dir = tempDir("qlora-bf16");
+    const m = randomModel(smallConfig(), { seed: 9 });
+    await m.save(dir, { dtype: "BF16", maxShardBytes: 60_000 });
+    m.dispose();
+    await compare(
+      { kind: "qlora", rank: 4, alpha: 16, dropout: 0, targets: "all-linear" },
+      { model: { dir } },
+    );
+  });
+
   it("greedy generation with the KV cache equals the tfjs engine's; stop ids; seeded sampling repeats", async () => {
     const cfg = smallConfig();
     const dir = tempDir("gen");

@@ -31,6 +31,7 @@ import { buildNativeMethod, type NativeMethod, type TrainParam, trainedBaseTenso
 import { NativeModel } from "./model.ts";
 import { nativeMissingNeeds } from "./needs.ts";
 import { AdamW, clipScale } from "./optim.ts";
+import { quantizedBaseTensors } from "./quantized.ts";
 import { saveNativeArtefacts } from "./save.ts";
 import { growsVocabulary, growTables } from "./vocab.ts";
 import { type BaseTensor, loadBaseTensors, randomBaseTensors, storedBytes, transpose } from "./weights.ts";
@@ -74,7 +75,7 @@ export class NativeEngine implements Engine {
       const dir = existsSync(source.dir) ? source.dir : (resolveHubModel(source.dir)?.dir ?? source.dir);
       cfg = await readHfConfig(dir);
       const fp32 = trainedBaseTensors(plan, cfg);
-      base = await loadBaseTensors(dir, cfg, (n) => fp32.has(n));
+      base = await loadBaseTensors(dir, cfg, (n) => fp32.has(n), { nf4: quantizedBaseTensors(plan, cfg) });
     } else {
       cfg = { ...source.config };
       const fp32 = trainedBaseTensors(plan, cfg);

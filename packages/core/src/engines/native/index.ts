@@ -7,6 +7,7 @@ import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { nativeMemoryModel } from "./memory.ts";
 import { nativeMissingNeeds } from "./needs.ts";
+import { nativeKernels } from "./plan-kernels.ts";
 
 /** Features the native engine implements (tested equal to the tfjs engine's). */
 const nativeFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>([
@@ -39,6 +40,7 @@ registerEngine({
     return { available: a.active, reason: `@sftkit/native ${a.reason}` };
   },
   unsupported: nativeUnsupported,
+  kernels: nativeKernels,
   memory: nativeMemoryModel,
   create: async (plan) => (await import("./engine.ts")).createNativeEngine(plan),
 });

@@ -186,7 +186,7 @@ if (args[0] === "--child") {
           `activations ${gib(est.activations)}, logits ${gib(est.logits)}, scratch ${gib(est.scratch ?? 0)}, ` +
           `runtime ${gib(est.runtime ?? 0)}, workspace ${gib(est.workspace)}); measured step peak RSS ${gib(m.stepPeak)} ` +
           `(${off >= 0 ? "+" : ""}${(off * 100).toFixed(1)}%); load ${m.load.s.toFixed(1)} s, RSS after load ${gib(m.load.rss)}, ` +
-          `load peak ${gib(m.load.peak)}; engine-held ${gib(m.engine)}; steps ${m.stepSeconds.map((s) => s.toFixed(1)).join(", ")} s`,
+          `load peak ${gib(m.load.peak)} (${m.load.peak > est.peak ? "+" : ""}${(((m.load.peak - est.peak) / est.peak) * 100).toFixed(1)}% against the estimated peak); engine-held ${gib(m.engine)}; steps ${m.stepSeconds.map((s) => s.toFixed(1)).join(", ")} s`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -211,7 +211,8 @@ export function buildNativeMethod(
     for (let l = 0; l < cfg.numLayers; l++)
       for (const m of linearModules(cfg)) {
         const t = base.get(`model.layers.${l}.${m.path}.weight`)!;
-        t.stored = { dtype: "nf4", q: quantizeNF4(toF32(t.stored), nf4) };
+        // The checkpoint loader quantizes as it reads (quantized.ts); a random model arrives unquantized.
+        if (t.stored.dtype !== "nf4") t.stored = { dtype: "nf4", q: quantizeNF4(toF32(t.stored), nf4) };
       }
   }
   const loraSettings = pieces.lora;

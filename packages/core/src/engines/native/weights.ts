@@ -1,13 +1,14 @@
 // The base model's tensors in their storage dtype: bf16/f16 as Uint16Array, f32 as Float32Array, NF4
-// codes (QLoRA). Read tensor by tensor from safetensors straight into the target array (no float32
-// copy of the whole model); 1-D tensors (norms, biases) are always float32 (they are tiny).
+// codes (QLoRA). Read tensor by tensor from safetensors straight into the target array, converted or
+// quantized a chunk at a time (no copy of the model, or of one tensor, in another dtype); 1-D tensors
+// (norms, biases) are always float32 (they are tiny).
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { dequantizeNF4, type NF4Tensor } from "../../model/adapters/nf4.ts";
+import { dequantizeNF4, type NF4Options, NF4Quantizer, type NF4Tensor } from "../../model/adapters/nf4.ts";
 import { INDEX_FILE, SINGLE_FILE } from "../../model/checkpoint.ts";
 import type { ModelConfig } from "../../model/config.ts";
-import { decodeToF32, encodeFromF32 } from "../../model/dtype.ts";
+import { decodeToF32, encodeFromF32, halfIntoF32 } from "../../model/dtype.ts";
 import { tensorKinds } from "../../model/families/index.ts";
 import { expectedTensors } from "../../model/llama.ts";
 import { checkShape, SafetensorsError, SafetensorsFile } from "../../model/safetensors.ts";
@@ -107,18 +108,58 @@ async function openShards(dir: string): Promise<Map<string, SafetensorsFile>> {
   return where;
 }
 
+/** Bytes a load holds, now and at most: the arrays it made and has not let go of. */
+export class ByteTally {
+  live = 0;
+  peak = 0;
+  hold<T extends ArrayBufferView>(a: T): T {
+    this.live += a.byteLength;
+    this.peak = Math.max(this.peak, this.live);
+    return a;
+  }
+  release(a: ArrayBufferView): void {
+    this.live -= a.byteLength;
+  }
+}
+
+export interface LoadOptions {
+  /** Tensors quantized to NF4 as they are read (QLoRA's frozen linears), with their settings. */
+  nf4?: ReadonlyMap<string, NF4Options>;
+  /** Counts what the load allocates (its peak, against the plan's estimate). */
+  tally?: ByteTally;
+}
+
+/**
+ * Values per read when a tensor changes dtype on the way in: the load's transient memory is one
+ * such chunk (raw and float32), whatever the size of the model or of its largest tensor.
+ */
+const CHUNK_VALUES = 2 ** 18;
+
+function readExactly(fd: number, into: Uint8Array, at: number, what: string): void {
+  let done = 0;
+  while (done < into.byteLength) {
+    const got = readSync(fd, into, done, into.byteLength - done, at + done);
+    if (got <= 0) throw new SafetensorsError(`${what}: unexpected end of file`);
+    done += got;
+  }
+}
+
 /**
  * Reads the config's tensors from a HF folder. Tensors named in `fp32` (trainable ones) and every
- * 1-D tensor become float32; the rest keep the checkpoint's dtype.
+ * 1-D tensor become float32, those in `nf4` NF4 (quantized a chunk at a time: no tensor is ever held
+ * whole in another dtype); the rest keep the checkpoint's dtype.
  */
 export async function loadBaseTensors(
   dir: string,
   cfg: ModelConfig,
   fp32: (name: string) => boolean,
+  opts: LoadOptions = {},
 ): Promise<Map<string, BaseTensor>> {
+  const tally = opts.tally ?? new ByteTally();
   const where = await openShards(dir);
   const out = new Map<string, BaseTensor>();
   const fds = new Map<string, number>();
+  let chunks: { raw: Uint16Array; values: Float32Array } | null = null;
   try {
     for (const { name, shape } of expectedTensors(cfg)) {
       const f = where.get(name);
@@ -135,24 +176,62 @@ export async function loadBaseTensors(
         fd = openSync(f.path, "r");
         fds.set(f.path, fd);
       }
+      const what = `${f.path}: tensor "${name}"`;
       const n = numel(shape);
-      const raw = dtype === "f32" ? new Float32Array(n) : new Uint16Array(n);
-      const view = new Uint8Array(raw.buffer);
-      let done = 0;
-      while (done < info.byteLength) {
-        const got = readSync(fd, view, done, info.byteLength - done, info.offset + done);
-        if (got <= 0) throw new SafetensorsError(`${f.path}: tensor "${name}": unexpected end of file`);
-        done += got;
+      const widen = dtype !== "f32" && (shape.length === 1 || fp32(name));
+      const nf4 = widen || fp32(name) ? undefined : opts.nf4?.get(name);
+      if (!widen && !nf4) {
+        // Kept as stored: read straight into its array.
+        const data = tally.hold(dtype === "f32" ? new Float32Array(n) : new Uint16Array(n));
+        readExactly(fd, new Uint8Array(data.buffer), info.offset, what);
+        const stored: Stored =
+          dtype === "f32" ? { dtype, data: data as Float32Array } : { dtype, data: data as Uint16Array };
+        out.set(name, { name, shape, stored });
+        continue;
       }
-      let stored: Stored =
-        dtype === "f32" ? { dtype, data: raw as Float32Array } : { dtype, data: raw as Uint16Array };
-      if (stored.dtype !== "f32" && (shape.length === 1 || fp32(name)))
-        stored = { dtype: "f32", data: toF32(stored) };
+      chunks ??= {
+        raw: tally.hold(new Uint16Array(CHUNK_VALUES)),
+        values: tally.hold(new Float32Array(CHUNK_VALUES)),
+      };
+      const { raw, values } = chunks;
+      const quantizer = nf4 ? new NF4Quantizer(n, nf4) : null;
+      if (quantizer) {
+        tally.hold(quantizer.codes);
+        tally.hold(quantizer.absmax);
+      }
+      const target = quantizer ? null : tally.hold(new Float32Array(n));
+      // NF4 pieces must hold whole blocks.
+      const step = quantizer
+        ? Math.max(1, Math.floor(CHUNK_VALUES / quantizer.blockSize)) * quantizer.blockSize
+        : CHUNK_VALUES;
+      for (let at = 0; at < n; at += step) {
+        const m = Math.min(step, n - at);
+        const dst = target ? target.subarray(at, at + m) : values.subarray(0, m);
+        if (dtype === "f32")
+          readExactly(fd, new Uint8Array(dst.buffer, dst.byteOffset, m * 4), info.offset + at * 4, what);
+        else {
+          readExactly(fd, new Uint8Array(raw.buffer, 0, m * 2), info.offset + at * 2, what);
+          halfIntoF32(raw.subarray(0, m), info.dtype as "F16" | "BF16", dst);
+        }
+        quantizer?.push(dst);
+      }
+      let stored: Stored;
+      if (quantizer) {
+        const q = quantizer.finish();
+        if (q.absmaxCodes) tally.hold(q.absmaxCodes);
+        if (q.absmaxScales) tally.hold(q.absmaxScales);
+        if (!q.absmax) tally.release(quantizer.absmax);
+        stored = { dtype: "nf4", q };
+      } else stored = { dtype: "f32", data: target! };
       out.set(name, { name, shape, stored });
     }
   } finally {
     for (const fd of fds.values()) closeSync(fd);
     for (const f of new Set(where.values())) await f.close();
+    if (chunks) {
+      tally.release(chunks.raw);
+      tally.release(chunks.values);
+    }
   }
   return out;
 }

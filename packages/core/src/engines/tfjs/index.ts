@@ -1,5 +1,6 @@
 // The tfjs engine, registered under `tfjs`: always available (its `cpu` backend needs nothing).
 import { registerEngine } from "../registry.ts";
+import { tfjsKernels } from "./plan-kernels.ts";
 
 registerEngine({
   name: "tfjs",
@@ -8,6 +9,7 @@ registerEngine({
     available: true,
     reason: "ships with @sftkit/core (its cpu backend needs nothing)",
   }),
+  kernels: tfjsKernels,
   // Imported when used: a plan is made without loading TensorFlow.js.
   create: async (plan) => (await import("./engine.ts")).createTfjsEngine(plan),
 });

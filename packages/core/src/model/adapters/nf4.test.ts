@@ -4,7 +4,7 @@ import { initBackend } from "../backend.ts";
 import { nativeStatus } from "../native/load.ts";
 import { nativeDequantNF4 } from "../native/quant.ts";
 import { activeKernel } from "../ops/registry.ts";
-import { dequantizeNF4, NF4_CODES, nf4Absmax, nf4Bytes, nf4Table, quantizeNF4 } from "./nf4.ts";
+import { dequantizeNF4, NF4_CODES, NF4Quantizer, nf4Absmax, nf4Bytes, nf4Table, quantizeNF4 } from "./nf4.ts";
 import { normalArray } from "./random.ts";
 
 describe("NF4", () => {
@@ -78,6 +78,25 @@ describe("NF4", () => {
     expect(perParam).toBeGreaterThan(0.515);
     expect(perParam).toBeLessThan(0.53);
     expect(nf4Bytes(quantizeNF4(new Float32Array(n), { doubleQuant: false })) / n).toBeCloseTo(0.5625, 6);
+  });
+
+  it("quantizes values fed piece by piece exactly as the whole array (double-quantized or not)", () => {
+    // 3 DQ blocks and a ragged last block, so pieces cross absmax and double-quantization boundaries.
+    const values = normalArray(64 * 600 + 10, 0.02, 5);
+    for (const doubleQuant of [true, false]) {
+      const whole = quantizeNF4(values, { doubleQuant });
+      const q = new NF4Quantizer(values.length, { doubleQuant });
+      for (let at = 0; at < values.length; at += 64 * 37)
+        q.push(values.subarray(at, Math.min(values.length, at + 64 * 37)));
+      expect(q.finish()).toEqual(whole);
+    }
+  });
+
+  it("refuses a piece that does not start on a block boundary, and a finish before every value", () => {
+    const q = new NF4Quantizer(256);
+    q.push(new Float32Array(100));
+    expect(() => q.push(new Float32Array(28))).toThrow(/inside a block/);
+    expect(() => new NF4Quantizer(256).finish()).toThrow(/0 of 256/);
   });
 
   it("rejects an odd block size", () => {

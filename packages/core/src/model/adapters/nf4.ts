@@ -49,32 +49,77 @@ function nearestCode(x: number): number {
 
 /** Quantizes float32 values to NF4 (blockwise absmax scaling, nearest code). */
 export function quantizeNF4(values: Float32Array, opts: NF4Options = {}): NF4Tensor {
-  const blockSize = opts.blockSize ?? 64;
-  const doubleQuant = opts.doubleQuant ?? true;
-  if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2 !== 0)
-    throw new RangeError(`quantizeNF4: blockSize must be an even integer >= 2, got ${blockSize}`);
-  const n = values.length;
-  const blocks = Math.ceil(n / blockSize);
-  const absmax = new Float32Array(blocks);
-  const codes = new Uint8Array(Math.ceil(n / 2));
-  for (let b = 0; b < blocks; b++) {
-    const start = b * blockSize;
-    const end = Math.min(n, start + blockSize);
-    let m = 0;
-    for (let i = start; i < end; i++) {
-      const a = Math.abs(values[i]!);
-      if (a > m) m = a;
-    }
-    absmax[b] = m;
-    const inv = m > 0 ? 1 / m : 0;
-    for (let i = start; i < end; i++) {
-      const c = nearestCode(values[i]! * inv);
-      codes[i >> 1]! |= (i & 1) === 0 ? c << 4 : c;
-    }
+  const q = new NF4Quantizer(values.length, opts);
+  q.push(values);
+  return q.finish();
+}
+
+/**
+ * NF4 quantization fed in pieces (a checkpoint read chunk by chunk): the same result as quantizeNF4 over
+ * the whole array, holding only the codes and one float32 absmax per block, never the values.
+ */
+export class NF4Quantizer {
+  readonly blockSize: number;
+  readonly doubleQuant: boolean;
+  readonly codes: Uint8Array;
+  /** float32 absmax per block (dropped by finish() under double quantization). */
+  readonly absmax: Float32Array;
+  private filled = 0;
+
+  constructor(
+    readonly length: number,
+    opts: NF4Options = {},
+  ) {
+    const blockSize = opts.blockSize ?? 64;
+    if (!Number.isInteger(blockSize) || blockSize < 2 || blockSize % 2 !== 0)
+      throw new RangeError(`quantizeNF4: blockSize must be an even integer >= 2, got ${blockSize}`);
+    this.blockSize = blockSize;
+    this.doubleQuant = opts.doubleQuant ?? true;
+    this.absmax = new Float32Array(Math.ceil(length / blockSize));
+    this.codes = new Uint8Array(Math.ceil(length / 2));
   }
-  if (!doubleQuant)
-    return { length: n, blockSize, codes, absmax, absmaxCodes: null, absmaxScales: null, absmaxOffset: 0 };
-  // Double quantization: absmax minus its mean, then symmetric 8-bit codes per block of 256.
+
+  /** The next values in order; every piece but the last holds whole blocks. */
+  push(values: Float32Array): void {
+    const bs = this.blockSize;
+    const at = this.filled;
+    if (at % bs !== 0) throw new RangeError("NF4Quantizer: only the last piece may end inside a block");
+    if (at + values.length > this.length)
+      throw new RangeError(`NF4Quantizer: more than ${this.length} values pushed`);
+    const { codes, absmax } = this;
+    for (let start = 0; start < values.length; start += bs) {
+      const end = Math.min(values.length, start + bs);
+      let m = 0;
+      for (let i = start; i < end; i++) {
+        const a = Math.abs(values[i]!);
+        if (a > m) m = a;
+      }
+      absmax[(at + start) / bs] = m;
+      const inv = m > 0 ? 1 / m : 0;
+      for (let i = start; i < end; i++) {
+        const c = nearestCode(values[i]! * inv);
+        const g = at + i;
+        codes[g >> 1]! |= (g & 1) === 0 ? c << 4 : c;
+      }
+    }
+    this.filled = at + values.length;
+  }
+
+  finish(): NF4Tensor {
+    if (this.filled !== this.length)
+      throw new RangeError(`NF4Quantizer: ${this.filled} of ${this.length} values pushed`);
+    const { length, blockSize, codes, absmax } = this;
+    if (!this.doubleQuant)
+      return { length, blockSize, codes, absmax, absmaxCodes: null, absmaxScales: null, absmaxOffset: 0 };
+    return { length, blockSize, codes, absmax: null, ...doubleQuantize(absmax) };
+  }
+}
+
+/** Double quantization: absmax minus its mean, then symmetric 8-bit codes per block of 256. */
+function doubleQuantize(
+  absmax: Float32Array,
+): Pick<NF4Tensor, "absmaxCodes" | "absmaxScales" | "absmaxOffset"> {
+  const blocks = absmax.length;
   let mean = 0;
   for (let b = 0; b < blocks; b++) mean += absmax[b]!;
   mean = blocks ? Math.fround(mean / blocks) : 0;
@@ -90,7 +135,7 @@ export function quantizeNF4(values: Float32Array, opts: NF4Options = {}): NF4Ten
     const inv = m > 0 ? 127 / m : 0;
     for (let i = start; i < end; i++) absmaxCodes[i] = Math.round((absmax[i]! - mean) * inv);
   }
-  return { length: n, blockSize, codes, absmax: null, absmaxCodes, absmaxScales, absmaxOffset: mean };
+  return { absmaxCodes, absmaxScales, absmaxOffset: mean };
 }
 
 /** The absmax of each block (decoding the double quantization when used). */

@@ -1,0 +1,26 @@
+// The CUDA engine's kernels as the plan shows them (plan.kernels): packages/cuda's kernels.cu and
+// cuBLASLt, as engines/cuda/model.ts composes them into the step.
+import type { Plan } from "../../compile/plan-schema.ts";
+
+const CUDA_KERNELS: Plan["kernels"] = [
+  {
+    op: "linear",
+    formulation: "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products in float32",
+  },
+  { op: "embedding", formulation: "kernels.cu: gather from the bf16 table; the gradient scatter-added" },
+  { op: "cross_entropy", formulation: "kernels.cu: masked softmax cross-entropy over a chunk of rows" },
+  {
+    op: "attention",
+    formulation:
+      "kernels.cu: causal attention keeping the output and each row's log-sum-exp for the backward",
+  },
+  { op: "rope", formulation: "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation" },
+  { op: "rmsnorm", formulation: "kernels.cu: RMSNorm saving 1/rms per row; fused backward" },
+  { op: "swiglu", formulation: "kernels.cu: silu(gate) * up and its backward" },
+  { op: "adamw", formulation: "kernels.cu: one pass per parameter updating p, m and v" },
+  { op: "nf4_dequant", formulation: "kernels.cu: NF4 (double-quantized absmax) dequantized per use" },
+];
+
+export function cudaKernels(): Plan["kernels"] {
+  return CUDA_KERNELS.map((k) => ({ ...k }));
+}
