@@ -108,6 +108,8 @@ export type TrainFieldDocs = {
   eos?: unknown;
   /** Global gradient-norm clipping (0 disables). */
   clipNorm?: unknown;
+  /** Micro-batches with a non-finite loss (NaN, ±Infinity) the run may skip: their gradients are dropped, each is logged with its rows and counted (`skipped`) in metrics.jsonl and the summary; one more stops the run. Absent: the first stops it. */
+  skipNonFinite?: unknown;
   /** Evaluation on the sources' eval splits. */
   eval?: TrainEvalFieldDocs;
   /** Write a checkpoint every N steps. */
