@@ -129,7 +129,9 @@ describe.skipIf(!hasSharedFixtures)(`LoRA per family (${sharedFixturesSkipReason
       viaAdapter.forEach((x, i) => {
         worst = Math.max(worst, Math.abs(x - viaMerged[i]!));
       });
-      expect(worst).toBeLessThan(1e-4);
+      // float32 rounding: the native engine merges W + s·B·A in another order than applyAdapter; on gemma2
+      // (logits up to the cap of 30) that reaches 1.1e-4. A wrong merge is off by far more.
+      expect(worst).toBeLessThan(2e-4);
       applied.dispose();
       baseModel.dispose();
       merged.dispose();

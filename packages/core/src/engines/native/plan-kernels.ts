@@ -1,6 +1,8 @@
 // The native engine's kernels as the plan shows them (plan.kernels): @sftkit/native's C++ on plain
 // typed arrays, one OpenMP thread pool and OpenBLAS; frozen weights read in their storage dtype.
 import type { Plan } from "../../compile/plan-schema.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { rotaryDim } from "../../model/rope.ts";
 
 const NATIVE_ENGINE_KERNELS: Plan["kernels"] = [
   {
@@ -37,6 +39,15 @@ const NATIVE_ENGINE_KERNELS: Plan["kernels"] = [
   },
 ];
 
-export function nativeKernels(): Plan["kernels"] {
-  return NATIVE_ENGINE_KERNELS.map((k) => ({ ...k }));
+export function nativeKernels({
+  cfg,
+}: {
+  cfg: Pick<ModelConfig, "headDim" | "partialRotaryFactor">;
+}): Plan["kernels"] {
+  const kernels = NATIVE_ENGINE_KERNELS.map((k) => ({ ...k }));
+  // The fused kernel turns whole heads: partial rotary (phi3) runs activations.ts's loop instead.
+  const rot = rotaryDim(cfg);
+  if (rot === cfg.headDim) return kernels;
+  const formulation = `partial rotary (the first ${rot} of ${cfg.headDim} dimensions per head): rotate-half as x*cos + rotate_half(x)*sin on those in activations.ts (a plain loop), the rest passed through; the gradient is the inverse rotation`;
+  return kernels.map((k) => (k.op === "rope" ? { op: "rope", formulation } : k));
 }
