@@ -7,6 +7,7 @@ import type { EngineAsk, EngineFeature } from "../engine.ts";
 import { registerEngine } from "../registry.ts";
 import { cudaMethodGaps } from "./gaps.ts";
 import { type CudaAvailability, cudaAvailability, cudaPackage } from "./load.ts";
+import { cudaMemoryModel } from "./memory.ts";
 import { cudaKernels } from "./plan-kernels.ts";
 
 /** Features the cuda engine implements beyond plain weights and LoRA (none yet). */
@@ -49,5 +50,6 @@ registerEngine({
   availability: () => cudaEngineAvailability(),
   unsupported: cudaUnsupported,
   kernels: cudaKernels,
+  memory: cudaMemoryModel,
   create: async (plan) => (await import("./engine.ts")).createCudaEngine(plan),
 });

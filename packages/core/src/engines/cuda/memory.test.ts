@@ -1,0 +1,114 @@
+// The cuda engine's memory model against what its allocator tallies: one step of a small Qwen2-shaped
+// model on the host backend (the same buffers model.ts allocates on the GPU, counted by HostOps), and
+// the plan's memory section when the cuda engine is chosen.
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { estimateMemory } from "../../compile/memory.ts";
+import { planParameters } from "../../compile/params.ts";
+import { type Method, MethodSchema } from "../../methods/registry.ts";
+import { initBackend } from "../../model/backend.ts";
+import type { ModelConfig } from "../../model/config.ts";
+import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
+import { enginePlan, packedBatch, smallConfig } from "../native/testing.ts";
+import { createCudaEngine } from "./engine.ts";
+import { cudaEngineAvailability } from "./index.ts";
+import { CUDA_RUNTIME_BYTES, cudaDevice, cudaMemoryModel, DEFAULT_GPU_BYTES } from "./memory.ts";
+
+const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
+const title = (t: string) => (host.available ? t : `${t} (skipped: ${host.reason})`);
+const saved = { engine: process.env.SFTKIT_ENGINE, host: process.env.SFTKIT_CUDA_HOST };
+
+afterEach(() => {
+  for (const [k, v] of [
+    ["SFTKIT_ENGINE", saved.engine],
+    ["SFTKIT_CUDA_HOST", saved.host],
+  ] as const)
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+});
+
+/** Wide enough that activations, not the tiny weights, decide the peak; vocab 300, 2 x 24 tokens. */
+const cfg: ModelConfig = smallConfig({ hiddenSize: 64, intermediateSize: 160, headDim: 16 });
+const LORA = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
+const METHODS: Record<string, unknown> = {
+  lora: LORA,
+  full: { kind: "full" },
+  qlora: { ...LORA, kind: "qlora", alpha: 16 },
+};
+
+/** What the allocator tallies: everything the plan counts but the CUDA context and allocator slack. */
+function estimated(method: Method, recompute: boolean) {
+  const batch = packedBatch(1, cfg.vocabSize);
+  const m = estimateMemory({
+    cfg,
+    vocab: cfg.vocabSize,
+    groups: planParameters(cfg, cfg.vocabSize, 0, method, cudaMemoryModel.frozenStorage).groups,
+    method,
+    tokensPerMicroBatch: batch.batch * batch.seqLen,
+    sequenceLength: batch.seqLen,
+    gradientCheckpointing: recompute,
+    device: cudaDevice(null),
+    engine: cudaMemoryModel,
+    threads: 1,
+  });
+  return { memory: m, tallied: m.peak - m.runtime! - m.workspace };
+}
+
+async function measured(method: unknown, recompute: boolean): Promise<number> {
+  const plan = enginePlan(cfg, method, { recompute });
+  const engine = await createCudaEngine(plan, "host");
+  await engine.load({ plan, model: { config: cfg, seed: 5 } });
+  const r = await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
+  await engine.applyStep({ learningRate: 1e-3, clipNorm: 1, trainedTokens: r.trainedTokens });
+  const peak = engine.memory().peakBytes;
+  engine.dispose();
+  if (peak === undefined) throw new Error("the cuda engine reports no peak");
+  return peak;
+}
+
+describe.skipIf(!host.available)(title("the cuda engine's memory model"), () => {
+  beforeAll(async () => {
+    await initBackend();
+  });
+
+  for (const [name, method] of Object.entries(METHODS))
+    for (const recompute of [false, true])
+      it(`${name}${recompute ? " with recomputation" : ""}: the estimate is within 10% of the host allocator's peak`, async () => {
+        const { tallied } = estimated(MethodSchema.parse(method), recompute);
+        const peak = await measured(method, recompute);
+        expect(tallied / peak).toBeGreaterThan(0.9);
+        expect(tallied / peak).toBeLessThan(1.1);
+      });
+
+  it("QLoRA's linears are NF4 and the rest bf16/f32; a CUDA context and allocator slack on top", () => {
+    const { memory } = estimated(MethodSchema.parse(METHODS.qlora), false);
+    expect(Object.keys(memory.weights).sort()).toEqual(["bfloat16", "float32", "nf4"]);
+    expect(memory.runtime).toBe(CUDA_RUNTIME_BYTES);
+    expect(memory.workspace).toBeGreaterThan(0);
+    const full = estimated(MethodSchema.parse(METHODS.full), false).memory;
+    expect(Object.keys(full.weights).sort()).toEqual(["float32"]);
+  });
+
+  it("sft plan with the cuda engine chosen shows the GPU's figures, not the CPU's", async () => {
+    process.env.SFTKIT_ENGINE = "cuda";
+    process.env.SFTKIT_CUDA_HOST = "1";
+    const recipe = testRecipe({ steps: 1, threads: 1 }, { method: LORA } as never);
+    const { plan } = await compileTest(recipe);
+    expect(plan.engine?.chosen).toBe("cuda");
+    expect(plan.memory.device.backend).toBe("cuda");
+    expect(plan.memory.device.bytes).toBe(cudaDevice().bytes);
+    expect(plan.memory.runtime).toBe(CUDA_RUNTIME_BYTES);
+    // Frozen matrices bf16 (a float32 checkpoint is converted at load), not the tfjs model's f32.
+    expect(plan.memory.weights.bfloat16).toBeGreaterThan(0);
+  });
+});
+
+describe("the cuda engine's device figure", () => {
+  it("is the probed GPU's memory, or a stated 80 GiB default without one", () => {
+    const h200 = cudaDevice({ name: "NVIDIA H200", bytes: 150_000_000_000 });
+    expect(h200).toMatchObject({ backend: "cuda", bytes: 150_000_000_000 });
+    expect(h200.note).toContain("NVIDIA H200");
+    const none = cudaDevice(null);
+    expect(none.bytes).toBe(DEFAULT_GPU_BYTES);
+    expect(none.note).toContain("no GPU seen");
+  });
+});

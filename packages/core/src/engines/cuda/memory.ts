@@ -1,0 +1,159 @@
+// The cuda engine's memory model, counted from what model.ts allocates on the device: frozen matrices
+// bf16 (QLoRA's linears NF4, the planner's groups), norms, biases and trainables f32 with their f32
+// gradients and AdamW moments; per token, what each layer keeps for its backward (f32), one layer's
+// backward temporaries (with the bf16 copies GEMMs read), the lm head's chunk of logits; the NF4
+// dequantization scratch and the bf16 copies of trained matrices; the CUDA context. The device is the GPU.
+import { linearModules, type ModelConfig } from "../../model/config.ts";
+import type { EngineMemoryEstimate, EngineMemoryInput, EngineMemoryModel, StorageDtype } from "../engine.ts";
+import { cudaPackage } from "./load.ts";
+
+const F32 = 4;
+const BF16 = 2;
+const MiB = 1024 ** 2;
+const GiB = 1024 ** 3;
+/** model.ts LOGIT_ELEMENTS: rows of the loss's [rows, V] chunk. */
+const LOGIT_ELEMENTS = 2 ** 26;
+/**
+ * The CUDA context, cuBLASLt's handle and workspace and the kernels' modules: ~500 MiB on Hopper with
+ * CUDA 12/13 (what nvidia-smi shows for a process that has only initialised), rounded up.
+ */
+export const CUDA_RUNTIME_BYTES = 640 * MiB;
+/** The caching allocator's slack (freed blocks of other sizes it keeps), as a share of the activations. */
+const ALLOCATOR_SLACK = 0.1;
+/** The GPU assumed when none is seen (plans made on a machine without one): an 80 GB A100/H100. */
+export const DEFAULT_GPU_BYTES = 80 * GiB;
+
+interface Dims {
+  d: number;
+  q: number;
+  kv: number;
+  F: number;
+  H: number;
+  hd: number;
+  /** Keys per row over own tokens: (prefix + S) / S. */
+  keyRatio: number;
+  /** Σ rank over the adapted linears of a layer (x·Aᵀ kept per module). */
+  adapterFloats: number;
+  rank: number;
+}
+
+function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
+  const S = input.sequenceLength;
+  const a = input.adapters;
+  return {
+    d: cfg.hiddenSize,
+    q: cfg.numHeads * cfg.headDim,
+    kv: cfg.numKvHeads * cfg.headDim,
+    F: cfg.intermediateSize,
+    H: cfg.numHeads,
+    hd: cfg.headDim,
+    keyRatio: (input.prefixLength + S) / S,
+    adapterFloats: a ? a.modules.length * a.rank : 0,
+    rank: a?.rank ?? 0,
+  };
+}
+
+/**
+ * f32 values one layer keeps per token (model.ts LayerSaved): x, h1, x1, h2 (4d), two 1/rms, q and the
+ * attention output (2q), keys and values (with the prefix's), the log-sum-exp per head, gate, up and
+ * SwiGLU (3F), and x·Aᵀ per adapted linear.
+ */
+export function cudaKeptFloatsPerToken(m: Dims): number {
+  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats;
+}
+
+/**
+ * f32-equivalent values per token one layer's backward holds at its fullest (model.ts layerBack), beside
+ * the incoming gradient dy: the largest of its phases (bf16 temporaries count half).
+ */
+function backwardFloatsPerToken(m: Dims): number {
+  const kv2 = 2 * m.kv * m.keyRatio;
+  return Math.max(
+    // swigluBackward: d act, d gate, d up.
+    3 * m.F,
+    // gate/up backward: dg, du, dh2, h2 in bf16, dg in bf16, LoRA's dx·A.
+    2 * m.F + m.d + m.d / 2 + m.F / 2 + m.rank,
+    // attentionBackward: dx1, d attention, dq, dk, dv.
+    m.d + 2 * m.q + kv2,
+    // q/k/v backward: dx1, dq, dk, dv, dh1, h1 in bf16, dq in bf16.
+    2 * m.d + m.q + kv2 + m.d / 2 + m.q / 2 + m.rank,
+  );
+}
+
+/** f32-equivalent values per token the head's loss holds beside the layers' (model.ts headLoss): the last
+ * layer's output, the final norm's output and 1/rms, dh, h in bf16 and the targets. */
+function headFloatsPerToken(m: Dims): number {
+  return 3 * m.d + 1 + m.d / 2 + 1;
+}
+
+export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
+  const { cfg } = input;
+  const T = input.tokensPerMicroBatch;
+  const m = dims(cfg, input);
+  const L = cfg.numLayers;
+  const kept = cudaKeptFloatsPerToken(m);
+  // Held through the step: each layer's kept values (recomputation: each layer's input only), the token
+  // ids, segments (i32) and the RoPE tables (cos, sin: [T, hd] each).
+  const held = F32 * T * ((input.recompute ? L * m.d : L * kept) + 2 + 2 * m.hd);
+
+  const V = input.vocab;
+  const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
+  // f32 logits of one chunk (the loss's gradient overwrites them) and their bf16 copy for the GEMMs back.
+  const logits = rows * V * (F32 + BF16);
+  // Then the fuller of two phases: the loss (its per-token buffers and the chunk), or a layer's backward
+  // (dy beside its temporaries, and under recomputation the layer rebuilt). The chunk is its own field.
+  const head = F32 * T * headFloatsPerToken(m) + logits;
+  const back = F32 * T * ((input.recompute ? kept : 0) + m.d + backwardFloatsPerToken(m));
+  const activations = held + Math.max(head, back) - logits;
+
+  const mods = linearModules(cfg);
+  // NF4 dequantizes one linear at a time into a bf16 scratch of the largest. EngineMemoryInput does not
+  // say whether the base is quantized: counted for every adapter method (a few MiB where it is not).
+  const largest = Math.max(0, ...mods.map((x) => x.outFeatures * x.inFeatures));
+  const nf4Scratch = input.adapters ? BF16 * largest : 0;
+  // A full fine-tune's trained matrices keep a bf16 copy the GEMMs and gathers read (model.ts devParam).
+  const full = !input.adapters && input.prefixLength === 0 && input.headTrains;
+  const heads = cfg.tieWordEmbeddings ? 1 : 2;
+  const matrices = L * mods.reduce((n, x) => n + x.outFeatures * x.inFeatures, 0) + heads * V * m.d;
+  const shadows = full ? BF16 * matrices : 0;
+  return {
+    activations: Math.round(activations),
+    logits,
+    scratch: nf4Scratch + shadows,
+    runtime: CUDA_RUNTIME_BYTES,
+    workspace: Math.round(ALLOCATOR_SLACK * activations),
+  };
+}
+
+/** The GPU's name and memory from @sftkit/cuda's probe (cudaGetDeviceProperties' totalGlobalMem), or null. */
+function probedGpu(): { name: string; bytes: number } | null {
+  const p = cudaPackage();
+  if ("reason" in p) return null;
+  try {
+    const a = p.pkg.cudaAvailability() as { device?: { name: string; bytes: number } };
+    return a.device && a.device.bytes > 0 ? { name: a.device.name, bytes: a.device.bytes } : null;
+  } catch {
+    return null;
+  }
+}
+
+export function cudaDevice(gpu = probedGpu()): { backend: string; bytes: number; note: string } {
+  if (gpu)
+    return {
+      backend: "cuda",
+      bytes: gpu.bytes,
+      note: `${gpu.name}: ${(gpu.bytes / GiB).toFixed(0)} GiB of GPU memory (the CUDA context counted in runtime)`,
+    };
+  return {
+    backend: "cuda",
+    bytes: DEFAULT_GPU_BYTES,
+    note: `no GPU seen here: an ${DEFAULT_GPU_BYTES / GiB} GiB GPU assumed (A100/H100 80 GB)`,
+  };
+}
+
+export const cudaMemoryModel: EngineMemoryModel = {
+  // Frozen matrices bf16 whatever the checkpoint (model.ts resident); 1-D tensors (norms, biases) f32.
+  frozenStorage: (_checkpoint, rank): StorageDtype => (rank < 2 ? "float32" : "bfloat16"),
+  estimate: cudaEstimate,
+  device: () => cudaDevice(),
+};
