@@ -2,7 +2,7 @@
 // flowing from `tokens.add` to every field that names a token.
 import { fileURLToPath } from "node:url";
 import type { z } from "zod";
-import type { RecipeFieldDocs } from "./field-docs.generated.ts";
+import type { MethodFieldDocs, RecipeFieldDocs, TemplateFieldDocs } from "./field-docs.generated.ts";
 import { isPlainObject, mergeOrigins, tagOrigins } from "./origins.ts";
 import type { RecipeInput } from "./schema/recipe.ts";
 import type { AddedTokenSchema } from "./schema/tokens.ts";
@@ -23,19 +23,37 @@ type MethodIn<Name extends string> = RecipeInput["method"] extends infer M
   : never;
 
 /**
+ * Each member of a union (a method kind, a template form) intersected with the doc type of exactly its keys
+ * (and its `kind`), so hovers inside it show its fields' descriptions; no member gains a key, so excess-property
+ * checks stay as they are. A member without doc type is left alone.
+ */
+type Documented<T, Docs> = T extends object ? T & OrUnknown<DocsOf<T, Docs>> : T;
+type DocsOf<T, Docs> = Docs extends unknown
+  ? T extends Docs
+    ? [keyof Docs] extends [keyof T]
+      ? [keyof T] extends [keyof Docs]
+        ? Docs
+        : never
+      : never
+    : never
+  : never;
+type OrUnknown<T> = [T] extends [never] ? unknown : T;
+
+/**
  * The recipe a user writes: the schema's input type, with token names narrowed to those in `tokens.add`
  * so a misspelled name is an editor error and names autocomplete. RecipeFieldDocs adds no field: it carries the
  * schema's descriptions to editor hovers.
  */
 export type RecipeOf<Name extends string> = RecipeFieldDocs &
-  Omit<RecipeInput, "tokens" | "method"> & {
+  Omit<RecipeInput, "tokens" | "method" | "template"> & {
+    template?: Documented<RecipeInput["template"], TemplateFieldDocs>;
     tokens?: Omit<TokensIn, "add" | "bos" | "eos" | "pad"> & {
       add?: (Name | (Omit<AddedTokenObjectIn, "content"> & { content: Name }))[];
       bos?: TokenRefIn<NoInfer<Name>>;
       eos?: TokenRefIn<NoInfer<Name>>;
       pad?: TokenRefIn<NoInfer<Name>>;
     };
-    method: MethodIn<Name>;
+    method: Documented<MethodIn<Name>, MethodFieldDocs>;
   };
 
 /** Where a recipe object was written: compile() maps diagnostics into this file. */
@@ -63,7 +81,9 @@ type KnownNames<Name extends string> = [Name] extends [never] ? string : Name;
  * adds or the overrides add (`Added`), so a misspelled name is an editor error here too.
  */
 export type RecipeOverridesOf<Name extends string, Added extends string> = RecipeFieldDocs &
-  DeepPartial<Omit<RecipeInput, "tokens">> & {
+  DeepPartial<Omit<RecipeInput, "tokens" | "method" | "template">> & {
+    template?: Documented<DeepPartial<RecipeInput["template"]>, TemplateFieldDocs>;
+    method?: Documented<DeepPartial<RecipeInput["method"]>, MethodFieldDocs>;
     tokens?: DeepPartial<Omit<TokensIn, "add" | "bos" | "eos" | "pad">> & {
       add?: (Added | (Omit<AddedTokenObjectIn, "content"> & { content: Added }))[];
       bos?: TokenRefIn<NoInfer<KnownNames<Name> | Added>>;

@@ -148,6 +148,129 @@ export type TrainOptimizerFieldDocs = {
   weightDecay?: unknown;
 };
 
+/** How the model is tuned, chosen by `kind`. */
+export type MethodFieldDocs =
+  | MethodFullFieldDocs
+  | MethodPartialFieldDocs
+  | MethodFrozenFieldDocs
+  | MethodLoraFieldDocs
+  | MethodQloraFieldDocs
+  | MethodPrefixFieldDocs;
+
+export type MethodPrefixFieldDocs = {
+  /** P-tuning v2: trainable key/value prefixes in every layer. */
+  kind?: "prefix";
+  /** Number of virtual tokens (prefix length). */
+  virtualTokens?: unknown;
+  /** Train the prefixes through an MLP (P-tuning v2's reparameterization), or directly. */
+  reparameterize?: unknown;
+};
+
+/** Train the prefixes through an MLP (P-tuning v2's reparameterization), or directly. */
+export type MethodPrefixReparameterizeFieldDocs = MethodPrefixReparameterizeHiddenSizeFieldDocs;
+
+export type MethodPrefixReparameterizeHiddenSizeFieldDocs = {
+  /** Hidden width of the reparameterization MLP. */
+  hiddenSize?: unknown;
+};
+
+export type MethodQloraFieldDocs = {
+  /** LoRA over an NF4-quantized base. */
+  kind?: "qlora";
+  /** LoRA rank r. */
+  rank?: unknown;
+  /** LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with rsLoRA). */
+  alpha?: unknown;
+  /** Dropout on the LoRA input. */
+  dropout?: unknown;
+  /** Linear modules that get adapters, as the model family names them (phi3: qkv_proj, o_proj, gate_up_proj, down_proj), or `all-linear`. */
+  targets?: unknown;
+  /** Rank-stabilised LoRA scaling alpha/sqrt(r). */
+  rslora?: unknown;
+  /** Whole modules that also train beside the adapters, saved whole in the adapter (PEFT's modules_to_save): the embedding, an untied lm_head, the norms. E.g. when a template adds many tokens. */
+  modulesToSave?: unknown;
+  /** LoRA+: B (and DoRA's magnitudes) learn at this many times the learning rate of A, as PEFT's create_loraplus_optimizer groups them (Axolotl's loraplus_lr_ratio; the LoRA+ paper suggests 16). Unset: one learning rate. */
+  loraPlusRatio?: unknown;
+  /** DoRA (weight-decomposed LoRA): each targeted linear also trains a magnitude per output row, applied to W + scale·B·A normalised row by row (PEFT's use_dora). Often closer to full fine-tuning at low rank; steps cost more (the norm is recomputed each pass). On qlora: QDoRA. */
+  dora?: unknown;
+  /** PiSSA initialisation (PEFT's init_lora_weights): A and B start from the r principal singular vectors of each targeted weight and the residual becomes the frozen base, so training starts from the base model's outputs; often converges faster than LoRA. "pissa": exact SVD (slow on large weights); "pissa_niter_N": N steps of seeded randomised subspace iteration. Unset: A random, B zero. The PEFT adapter is saved converted to a plain LoRA of rank 2r on the original base. */
+  init?: unknown;
+  /** Also train the embedding rows of added tokens (PEFT trainable_token_indices). */
+  trainNewTokens?: unknown;
+  /** NF4 storage of the frozen base linear weights. */
+  quantization?: MethodQloraQuantizationFieldDocs;
+};
+
+/** NF4 storage of the frozen base linear weights. */
+export type MethodQloraQuantizationFieldDocs = {
+  /** Values per absmax block (QLoRA: 64). */
+  blockSize?: unknown;
+  /** Quantize the absmax constants to 8 bits in blocks of 256. */
+  doubleQuant?: unknown;
+};
+
+export type MethodLoraFieldDocs = {
+  /** Low-rank adapters on linear modules. */
+  kind?: "lora";
+  /** LoRA rank r. */
+  rank?: unknown;
+  /** LoRA alpha; the update is scaled by alpha/r (alpha/sqrt(r) with rsLoRA). */
+  alpha?: unknown;
+  /** Dropout on the LoRA input. */
+  dropout?: unknown;
+  /** Linear modules that get adapters, as the model family names them (phi3: qkv_proj, o_proj, gate_up_proj, down_proj), or `all-linear`. */
+  targets?: unknown;
+  /** Rank-stabilised LoRA scaling alpha/sqrt(r). */
+  rslora?: unknown;
+  /** Whole modules that also train beside the adapters, saved whole in the adapter (PEFT's modules_to_save): the embedding, an untied lm_head, the norms. E.g. when a template adds many tokens. */
+  modulesToSave?: unknown;
+  /** LoRA+: B (and DoRA's magnitudes) learn at this many times the learning rate of A, as PEFT's create_loraplus_optimizer groups them (Axolotl's loraplus_lr_ratio; the LoRA+ paper suggests 16). Unset: one learning rate. */
+  loraPlusRatio?: unknown;
+  /** DoRA (weight-decomposed LoRA): each targeted linear also trains a magnitude per output row, applied to W + scale·B·A normalised row by row (PEFT's use_dora). Often closer to full fine-tuning at low rank; steps cost more (the norm is recomputed each pass). On qlora: QDoRA. */
+  dora?: unknown;
+  /** PiSSA initialisation (PEFT's init_lora_weights): A and B start from the r principal singular vectors of each targeted weight and the residual becomes the frozen base, so training starts from the base model's outputs; often converges faster than LoRA. "pissa": exact SVD (slow on large weights); "pissa_niter_N": N steps of seeded randomised subspace iteration. Unset: A random, B zero. The PEFT adapter is saved converted to a plain LoRA of rank 2r on the original base. */
+  init?: unknown;
+  /** Also train the embedding rows of added tokens (PEFT trainable_token_indices). */
+  trainNewTokens?: unknown;
+};
+
+export type MethodFrozenFieldDocs = {
+  /** The backbone is frozen; only the named extras train. */
+  kind?: "frozen";
+  /** What trains on top of the frozen backbone. */
+  trainable?: MethodFrozenTrainableFieldDocs;
+};
+
+/** What trains on top of the frozen backbone. */
+export type MethodFrozenTrainableFieldDocs = {
+  /** Rows of newly added tokens (all, or by name); the other rows stay fixed, as PEFT's trainable tokens. */
+  newTokens?: unknown;
+  /** Train lm_head. */
+  lmHead?: unknown;
+  /** Train the RMSNorm weights. */
+  norms?: unknown;
+};
+
+export type MethodPartialFieldDocs = {
+  /** Only the selected layers and/or modules train. */
+  kind?: "partial";
+  /** Train the last N decoder layers. */
+  lastLayers?: unknown;
+  /** Train decoder layers in [start, end) ranges. */
+  layerRanges?: unknown;
+  /** Regular expressions over HF parameter names (e.g. `mlp\.`, `norm`); matches train. */
+  modules?: unknown;
+  /** Also train the input embedding. */
+  embeddings?: unknown;
+  /** Also train lm_head (or the tied embedding). */
+  lmHead?: unknown;
+};
+
+export type MethodFullFieldDocs = {
+  /** Every parameter trains. */
+  kind?: "full";
+};
+
 /** The data mix. */
 export type DataFieldDocs = {
   /** Named datasets. */
@@ -208,6 +331,14 @@ export type DataSourcesEntryFiltersFieldDocs = {
   where?: unknown;
 };
 
+/** `true`: drop exact duplicates (normalised text); `{ threshold }`: near-duplicates too. */
+export type DataSourcesEntryFiltersDedupeFieldDocs = DataSourcesEntryFiltersDedupeThresholdFieldDocs;
+
+export type DataSourcesEntryFiltersDedupeThresholdFieldDocs = {
+  /** Estimated Jaccard similarity of word 3-grams (MinHash) at which two rows are duplicates. */
+  threshold?: unknown;
+};
+
 /** Turn keys and role names for `sharegpt`/`messages` data. */
 export type DataSourcesEntryTagsFieldDocs = {
   /** Key of a turn's role (sharegpt: `from`; messages: `role`). */
@@ -254,6 +385,64 @@ export type TokensFieldDocs = {
   eos?: unknown;
   /** Override the padding token (never trained). */
   pad?: unknown;
+};
+
+/** Override the padding token (never trained). */
+export type TokensPadFieldDocs = TokensPadVocabFieldDocs | TokensPadIdFieldDocs;
+
+/** A token by id. */
+export type TokensPadIdFieldDocs = {
+  /** The token id. */
+  id?: unknown;
+};
+
+/** A token already in the tokenizer's vocabulary. */
+export type TokensPadVocabFieldDocs = {
+  /** The token's text in the tokenizer's vocabulary. */
+  vocab?: unknown;
+};
+
+/** Override the end-of-sequence token (the one generation stops on). */
+export type TokensEosFieldDocs = TokensEosVocabFieldDocs | TokensEosIdFieldDocs;
+
+/** A token by id. */
+export type TokensEosIdFieldDocs = {
+  /** The token id. */
+  id?: unknown;
+};
+
+/** A token already in the tokenizer's vocabulary. */
+export type TokensEosVocabFieldDocs = {
+  /** The token's text in the tokenizer's vocabulary. */
+  vocab?: unknown;
+};
+
+/** Override the beginning-of-sequence token. */
+export type TokensBosFieldDocs = TokensBosVocabFieldDocs | TokensBosIdFieldDocs;
+
+/** A token by id. */
+export type TokensBosIdFieldDocs = {
+  /** The token id. */
+  id?: unknown;
+};
+
+/** A token already in the tokenizer's vocabulary. */
+export type TokensBosVocabFieldDocs = {
+  /** The token's text in the tokenizer's vocabulary. */
+  vocab?: unknown;
+};
+
+/** The chat template trained on; it is saved with the outputs so inference uses the same one. */
+export type TemplateFieldDocs = TemplateJinjaFieldDocs | TemplateFileFieldDocs;
+
+export type TemplateFileFieldDocs = {
+  /** A .jinja file, relative to the recipe file. */
+  file?: unknown;
+};
+
+export type TemplateJinjaFieldDocs = {
+  /** An inline Jinja chat template. */
+  jinja?: unknown;
 };
 
 /** The base model. */

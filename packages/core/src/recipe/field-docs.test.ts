@@ -69,6 +69,35 @@ export default extendRecipe(base, { train: { epochsX: 2 } as never, output: { sa
     expect(save).toMatch(/^What to write/);
   }, 120_000);
 
+  it("hovering a field of a union member (method by kind, template) shows that member's description", () => {
+    const source = `import { defineRecipe, extendRecipe } from "./define.ts";
+const base = defineRecipe({
+  model: { path: "m" },
+  template: { file: "chat.jinja" },
+  data: { sources: { chat: { path: "a.jsonl", format: "messages" } } },
+  method: { kind: "lora", rank: 16, dora: true },
+});
+export default extendRecipe(base, { method: { kind: "qlora", loraPlusRatio: 16 } });
+`;
+    const [rank, dora, file, loraPlusRatio] = hovers(source, ["rank", "dora", "file", "loraPlusRatio"]);
+    type Member = { properties: Record<string, { description?: string }> };
+    const schema = recipeJsonSchema() as unknown as {
+      properties: { method: { oneOf: Member[] }; template: { anyOf: Member[] } };
+    };
+    const lora = schema.properties.method.oneOf.find((m) =>
+      m.properties.kind?.description?.startsWith("Low-rank"),
+    );
+    expect(rank).toBe(lora?.properties.rank?.description);
+    expect(rank).toMatch(/^LoRA rank/);
+    expect(dora).toBe(lora?.properties.dora?.description);
+    expect(dora).not.toBe("");
+    expect(file).toBe(
+      schema.properties.template.anyOf.find((m) => m.properties?.file)?.properties.file?.description,
+    );
+    expect(file).toMatch(/^A \.jinja file/);
+    expect(loraPlusRatio).toMatch(/\S/);
+  }, 120_000);
+
   it("the generated descriptions are the schema's (run `pnpm docs:gen` after changing a description)", () => {
     expect(readFileSync(generated, "utf8")).toBe(renderFieldDocs());
   });
