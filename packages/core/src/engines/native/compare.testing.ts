@@ -87,6 +87,10 @@ export interface CompareOptions {
   artefacts?: boolean;
   /** Where the native engine's artefacts go (default: a new temporary folder). */
   saveNativeTo?: string;
+  /** The micro-batches of each step (default: two packed and padded rows). */
+  batches?: EngineMicroBatch[];
+  /** Relative tolerance on every state tensor (default 2e-5). */
+  tol?: number;
 }
 
 export function comparePlan(method: unknown, opts: CompareOptions = {}): Plan {
@@ -105,13 +109,18 @@ export async function compareEngines(
   const cfg = opts.cfg ?? smallConfig();
   const plan = comparePlan(method, opts);
   const model = opts.model ?? { config: cfg, seed: 5 };
-  const batches = [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
+  const batches = opts.batches ?? [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
   const dirs = opts.artefacts ? [tempDir("want"), opts.saveNativeTo ?? tempDir("got")] : [null, null];
   const tfjs = await runSteps(await createTfjsEngine(plan), plan, model, batches, 2, dirs[0]!);
   const native = await runSteps(await createNativeEngine(plan), plan, model, batches, 2, dirs[1]!);
-  expectSameRuns(native, tfjs);
+  expectSameRuns(native, tfjs, opts.tol);
   if (dirs[0] && dirs[1]) await expectSameArtefacts(dirs[1], native.artefacts!, dirs[0], tfjs.artefacts!);
   return { native, tfjs };
+}
+
+/** compareEngines' native run. */
+export async function compare(method: unknown, opts: CompareOptions = {}): Promise<Run> {
+  return (await compareEngines(method, opts)).native;
 }
 
 /** A native run checkpointed after two steps and resumed in a new engine continues exactly as the uninterrupted one. */

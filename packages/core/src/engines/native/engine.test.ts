@@ -7,8 +7,9 @@ import { countParameters } from "../../model/config.ts";
 import { randomModel } from "../../model/llama.ts";
 import type { Engine } from "../engine.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
+import { compare } from "./compare.testing.ts";
 import { createNativeEngine } from "./engine.ts";
-import { compare, enginePlan, nativeSkip, packedBatch, smallConfig, tempDir } from "./testing.ts";
+import { enginePlan, nativeSkip, packedBatch, smallConfig, tempDir } from "./testing.ts";
 
 const suite = nativeSkip("native engine vs the tfjs engine");
 

@@ -8,9 +8,10 @@ import { decoderFeatures, parseHfConfig } from "../../model/families/index.ts";
 import { loadModel } from "../../model/llama.ts";
 import { writeRandomCheckpoint } from "../../testing/random-checkpoint.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
+import { compare } from "./compare.testing.ts";
 import { createNativeEngine } from "./engine.ts";
 import { nativeUnsupported } from "./index.ts";
-import { compare, enginePlan, nativeSkip, tempDir } from "./testing.ts";
+import { enginePlan, nativeSkip, tempDir } from "./testing.ts";
 
 const suite = nativeSkip("native engine vs the tfjs engine, per family");
 

@@ -3,18 +3,13 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expect } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { testPlan } from "../../methods/testing.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { nativeAvailability } from "../../model/native/load.ts";
 import { tinyConfig } from "../../model/tiny.ts";
 import { mulberry32 } from "../../util/mulberry32.ts";
-import type { Engine, EngineMicroBatch, ModelSource, TrainableState } from "../engine.ts";
-import { createTfjsEngine } from "../tfjs/engine.ts";
-import { createNativeEngine } from "./engine.ts";
-
-type Added = Plan["tokenizer"]["added"];
+import type { EngineMicroBatch } from "../engine.ts";
 
 export function nativeSkip(name: string): { skip: boolean; title: string } {
   const a = nativeAvailability();
@@ -83,74 +78,4 @@ export function relDiff(a: Float32Array, b: Float32Array): number {
     scale = Math.max(scale, Math.abs(b[i]!));
   }
   return diff / Math.max(scale, 1e-6);
-}
-
-export interface Run {
-  losses: number[];
-  norms: number[];
-  states: TrainableState[];
-}
-
-/** Two steps of two micro-batches each; the state after each step (AdamW's m is 0.1 x the first gradient). */
-export async function run(
-  engine: Engine,
-  plan: Plan,
-  model: ModelSource,
-  batches: EngineMicroBatch[],
-): Promise<Run> {
-  await engine.load({ plan, model });
-  const out: Run = { losses: [], norms: [], states: [] };
-  try {
-    for (let step = 0; step < 2; step++) {
-      let tokens = 0;
-      for (const [k, b] of batches.entries()) {
-        const r = await engine.forwardBackward(b, { seed: step * 10 + k });
-        out.losses.push(r.lossSum);
-        tokens += r.trainedTokens;
-      }
-      const { gradNorm } = await engine.applyStep({ learningRate: 0.5, clipNorm: 0, trainedTokens: tokens });
-      out.norms.push(gradNorm);
-      out.states.push(await engine.readState());
-    }
-  } finally {
-    engine.dispose();
-  }
-  return out;
-}
-
-export function expectSameRuns(a: Run, b: Run, tol = 2e-5): void {
-  for (const [i, l] of a.losses.entries())
-    expect(Math.abs(l - b.losses[i]!) / Math.abs(b.losses[i]!)).toBeLessThan(1e-5);
-  for (const [i, n] of a.norms.entries()) expect(Math.abs(n - b.norms[i]!) / b.norms[i]!).toBeLessThan(1e-4);
-  for (const [s, sa] of a.states.entries()) {
-    const sb = b.states[s]!;
-    expect(sa.weights.map((w) => [w.name, w.shape])).toEqual(sb.weights.map((w) => [w.name, w.shape]));
-    for (const w of sb.weights) {
-      // m after step 1 is 0.1 g1; after step 2 0.9 m1 + 0.1 g2: every gradient, compared.
-      const where = `step ${s + 1} ${w.name}`;
-      expect(relDiff(sa.optimizer.m.get(w.name)!, sb.optimizer.m.get(w.name)!), where).toBeLessThan(tol);
-      expect(relDiff(sa.weights.find((x) => x.name === w.name)!.data, w.data), where).toBeLessThan(tol);
-    }
-  }
-}
-
-export async function compare(
-  method: unknown,
-  opts: {
-    cfg?: ModelConfig;
-    recompute?: boolean;
-    model?: ModelSource;
-    added?: Added;
-    batches?: EngineMicroBatch[];
-    tol?: number;
-  } = {},
-) {
-  const cfg = opts.cfg ?? smallConfig();
-  const plan = enginePlan(cfg, method, { recompute: opts.recompute ?? false, added: opts.added });
-  const model = opts.model ?? { config: cfg, seed: 5 };
-  const batches = opts.batches ?? [packedBatch(1, cfg.vocabSize), packedBatch(2, cfg.vocabSize)];
-  const want = await run(await createTfjsEngine(plan), plan, model, batches);
-  const got = await run(await createNativeEngine(plan), plan, model, batches);
-  expectSameRuns(got, want, opts.tol);
-  return got;
 }
