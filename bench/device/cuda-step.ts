@@ -2,7 +2,8 @@
 // machine has no node_modules): `golden` compares one step per method with the committed golden files
 // (compareGolden, bf16 tolerances); `bench` times a Qwen2.5-0.5B-shaped model, 8 x 1024 tokens, AdamW,
 // rows lora (r16 all-linear), full, qlora: tokens/s and peak GPU memory, one JSON line each.
-// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host]
+// `choice` prints every engine's availability and what `auto` picks for a Qwen2 LoRA plan.
+// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host] | choice
 import { writeFileSync } from "node:fs";
 import { createCudaEngine } from "../../packages/core/src/engines/cuda/engine.ts";
 import {
@@ -146,8 +147,33 @@ async function bench(): Promise<number> {
   return out.some((r) => "error" in r) ? 1 : 0;
 }
 
+/** What `sft doctor` lists and what `auto` picks for a plain Qwen2 LoRA plan on this machine. */
+async function choice(): Promise<number> {
+  const { decideEngine, listEngines } = await import("../../packages/core/src/engines/index.ts");
+  for (const e of listEngines())
+    console.log(`  ${e.name.padEnd(6)} ${e.available ? "available  " : "unavailable"} ${e.reason}`);
+  const d = decideEngine("auto", process.env, {
+    backend: "auto",
+    gpu: false,
+    family: "qwen2",
+    convertsWeights: false,
+    modelNeeds: [],
+    features: [],
+    method: { kind: "lora", rank: 16, alpha: 32, dropout: 0, targets: "all-linear" } as never,
+  });
+  console.log(`auto chose ${d.chosen}: ${d.reason}`);
+  return d.chosen === "cuda" ? 0 : 1;
+}
+
 const mode = args[0];
-const code = mode === "golden" ? await golden(args[1] ?? "") : mode === "bench" ? await bench() : 2;
-if (code === 2 && mode !== "golden" && mode !== "bench")
-  console.log("usage: cuda-step.mjs golden <dir> | bench");
+const code =
+  mode === "golden"
+    ? await golden(args[1] ?? "")
+    : mode === "bench"
+      ? await bench()
+      : mode === "choice"
+        ? await choice()
+        : 2;
+if (code === 2 && !["golden", "bench", "choice"].includes(mode ?? ""))
+  console.log("usage: cuda-step.mjs golden <dir> | bench | choice");
 process.exit(code);

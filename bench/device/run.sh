@@ -83,6 +83,10 @@ if [ "$kernels" = 2 ]; then
   stop "the CUDA add-on cannot run here (above)"
 fi
 
+stage "engines: what sft doctor lists, and auto's choice for a Qwen2 LoRA plan (cuda expected)"
+timeout 60 node .device/cuda-step.mjs choice
+echo "(choice: exit $?)"
+
 stage "golden comparison: one AdamW step per method on the GPU vs the CPU-made goldens (bf16 tolerances)"
 timeout 120 node .device/cuda-step.mjs golden "$GOLDENS"
 goldens=$?
