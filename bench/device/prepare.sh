@@ -23,12 +23,14 @@ mkdir -p .device/include/node
 cp "$headers"/{node_api.h,node_api_types.h,js_native_api.h,js_native_api_types.h} .device/include/node/
 ls -l .device/
 echo "carry: .device ($(du -sh .device | cut -f1)); the working tree travels too (git ls-files: $(git ls-files -z | du -ch --files0-from=- 2>/dev/null | tail -1 | cut -f1))"
-# The cuda engine's GPU step and bench as one file (the GPU machine has no node_modules): @sftkit/cuda
-# stays outside (run.sh points NODE_PATH at packages/cuda), everything else is bundled.
+# The cuda engine's GPU step and bench, and a whole run (e2e.ts), each as one file (the GPU machine has no
+# node_modules): @sftkit/cuda stays outside (run.sh points NODE_PATH at packages/cuda), everything else is bundled.
 esbuild="$(ls node_modules/.pnpm/esbuild@*/node_modules/esbuild/bin/esbuild 2>/dev/null | tail -1)"
 [ -x "$esbuild" ] || { echo "esbuild not found under node_modules/.pnpm (run pnpm install)"; exit 1; }
-"$esbuild" bench/device/cuda-step.ts --bundle --platform=node --format=esm --target=node20 \
-  --external:@sftkit/cuda --log-level=warning \
-  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
-  --outfile=.device/cuda-step.mjs
-ls -l .device/cuda-step.mjs
+banner="import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fu } from 'node:url'; const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __fu(new URL('.', import.meta.url));"
+for entry in cuda-step e2e; do
+  "$esbuild" "bench/device/$entry.ts" --bundle --platform=node --format=esm --target=node20 \
+    --external:@sftkit/cuda --external:@sftkit/native --log-level=warning --banner:js="$banner" \
+    --outfile=".device/$entry.mjs"
+done
+ls -l .device/*.mjs

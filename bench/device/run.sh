@@ -8,7 +8,7 @@
 # Steps: GPU present? -> Node from .device/node.xz -> build @sftkit/cuda there (nvcc) -> kernel self test
 # (each kernel vs the host reference; cuBLASLt GEMMs) -> the engine's step vs the goldens on the GPU
 # (.device/cuda-step.mjs) -> our bench (tokens/s, peak GPU memory) -> PyTorch's bench beside it.
-# Exit 0 only when the kernels and the goldens pass.
+# Exit 0 only when the kernels, the goldens and the whole run pass.
 # Stops early, with the reason, where there is no GPU. Writes $OUT/log and $OUT/*.json when $OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -71,7 +71,7 @@ export NODE_PATH=/tmp/sft-mods
 GOLDENS=packages/core/src/engines/cuda/goldens
 
 stage "kernel self test (GPU vs the host reference)"
-timeout 180 node bench/device/selftest.mjs
+timeout 150 node bench/device/selftest.mjs
 kernels=$?
 if [ "$kernels" = 2 ]; then
   if [ "${REHEARSE:-0}" = 1 ]; then
@@ -88,15 +88,23 @@ timeout 60 node .device/cuda-step.mjs choice
 echo "(choice: exit $?)"
 
 stage "golden comparison: one AdamW step per method on the GPU vs the CPU-made goldens (bf16 tolerances)"
-timeout 120 node .device/cuda-step.mjs golden "$GOLDENS"
+timeout 90 node .device/cuda-step.mjs golden "$GOLDENS"
 goldens=$?
 
+stage "a whole run: compile (engine auto) + train + evaluate + artefacts, Qwen2-shaped tiny LoRA (.device/e2e.mjs)"
+timeout 150 node .device/e2e.mjs /tmp/sft-gpu-e2e
+e2e=$?
+cp /tmp/sft-gpu-e2e/metrics.jsonl "$OUT/e2e-metrics.jsonl" 2>/dev/null
+stage "the run's merged model in transformers"
+PYTHONUNBUFFERED=1 timeout 90 python3 bench/device/e2e_check.py /tmp/sft-gpu-e2e
+echo "(e2e check: exit $?)"
+
 stage "bench: sftkit cuda, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW (lora r16 all-linear, full, qlora)"
-CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-170}" timeout 210 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
+CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-130}" timeout 170 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
 echo "(sftkit rows: exit $?)"
 
 stage "bench: PyTorch, same shape, bf16 autocast"
-PYTHONUNBUFFERED=1 timeout 180 python3 bench/device/torch_bench.py --steps "${BENCH_STEPS:-5}" --out "$OUT/torch.json"
+PYTHONUNBUFFERED=1 timeout 150 python3 bench/device/torch_bench.py --steps "${BENCH_STEPS:-5}" --out "$OUT/torch.json"
 
 stage "done"
-[ "$kernels" = 0 ] && [ "$goldens" = 0 ]
+[ "$kernels" = 0 ] && [ "$goldens" = 0 ] && [ "$e2e" = 0 ]

@@ -26,6 +26,9 @@ export interface SelfTestResult {
   error?: string;
 }
 
+/** A number the add-on reads as a double; every other number argument is read as an integer (checked by bindings.test.ts). */
+export type Float = number;
+
 /** A device buffer (an N-API external over device memory); opaque. */
 export interface CudaBuffer {
   readonly __cudaBuffer: never;
@@ -63,8 +66,8 @@ export interface CudaDeviceOps {
     A: CudaBuffer,
     B: CudaBuffer,
     C: CudaBuffer,
-    alpha: number,
-    beta: number,
+    alpha: Float,
+    beta: Float,
     f32: boolean,
   ): void;
   rmsNormForward(
@@ -74,7 +77,7 @@ export interface CudaDeviceOps {
     rstd: CudaBuffer,
     rows: number,
     dim: number,
-    eps: number,
+    eps: Float,
   ): void;
   /** dx written; dw (when given) added to. */
   rmsNormBackward(
@@ -119,7 +122,7 @@ export interface CudaDeviceOps {
     H: number,
     KV: number,
     hd: number,
-    scale: number,
+    scale: Float,
   ): void;
   /** dq, dk, dv written. */
   attentionBackward(
@@ -139,7 +142,7 @@ export interface CudaDeviceOps {
     H: number,
     KV: number,
     hd: number,
-    scale: number,
+    scale: Float,
   ): void;
   /** Summed loss of rows whose target is not -100 (synchronises); grad may be logits. */
   crossEntropy(
@@ -147,7 +150,7 @@ export interface CudaDeviceOps {
     targets: CudaBuffer,
     rows: number,
     V: number,
-    gradScale: number,
+    gradScale: Float,
     grad: CudaBuffer | null,
   ): number;
   adamw(
@@ -156,21 +159,21 @@ export interface CudaDeviceOps {
     m: CudaBuffer,
     v: CudaBuffer,
     n: number,
-    lr: number,
-    b1: number,
-    b2: number,
-    eps: number,
-    wd: number,
-    c1: number,
-    c2: number,
-    gradScale: number,
+    lr: Float,
+    b1: Float,
+    b2: Float,
+    eps: Float,
+    wd: Float,
+    c1: Float,
+    c2: Float,
+    gradScale: Float,
   ): void;
   nf4Dequantize(
     codes: CudaBuffer,
     absmax: CudaBuffer | null,
     absmaxCodes: CudaBuffer | null,
     absmaxScales: CudaBuffer | null,
-    offset: number,
+    offset: Float,
     blockSize: number,
     outBf16: CudaBuffer,
     n: number,
@@ -179,7 +182,7 @@ export interface CudaDeviceOps {
   embeddingScatterAdd(dy: CudaBuffer, ids: CudaBuffer, dTable: CudaBuffer, T: number, dim: number): void;
   /** The first `bytes` of dst = those of src. */
   copy(dst: CudaBuffer, src: CudaBuffer, bytes: number): void;
-  axpy(dst: CudaBuffer, src: CudaBuffer, alpha: number, n: number): void;
+  axpy(dst: CudaBuffer, src: CudaBuffer, alpha: Float, n: number): void;
   addBias(y: CudaBuffer, b: CudaBuffer, rows: number, cols: number): void;
   biasGrad(db: CudaBuffer, dy: CudaBuffer, rows: number, cols: number): void;
   /** Synchronises. */

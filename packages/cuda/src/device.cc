@@ -357,7 +357,7 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
 // nf4Dequantize(codes, absmax, absmaxCodes, absmaxScales, offset, blockSize, outBf16, n)
 napi_value Nf4Dequantize(napi_env env, napi_callback_info info) {
   Args a;
-  if (!read(env, info, "boooifbi", &a, "nf4Dequantize")) return nullptr;
+  if (!read(env, info, "booofibi", &a, "nf4Dequantize")) return nullptr;
   gpu::nf4Dequantize(P<uint8_t>(a.b[0]), P<float>(a.b[1]), P<int8_t>(a.b[2]), P<float>(a.b[3]), float(a.f[0]),
                      int(a.i[0]), nullptr, P<uint16_t>(a.b[4]), a.i[1], S.stream);
   launched(env, "nf4Dequantize");

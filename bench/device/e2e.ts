@@ -1,0 +1,126 @@
+// A whole run on the GPU machine through the public path (bundled by prepare.sh into .device/e2e.mjs):
+// compile a recipe (engine `auto`), train it, evaluate, write the artefacts; then bench/device/e2e_check.py
+// loads the merged model with transformers. Prints the plan's engine decision and kernels, the run's
+// losses and GPU memory. Exit 0 when the run picked `cuda` (unless --any-engine), finished and wrote a
+// merged model and adapter with finite values.
+// Usage: node e2e.mjs <output dir> [--any-engine]   (run from the repository root: the paths are relative)
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { compileRecipe } from "../../packages/core/src/compile/compile.ts";
+import { train } from "../../packages/core/src/train/index.ts";
+
+const args = process.argv.slice(2);
+const out = resolve(args[0] ?? "/tmp/sft-gpu-e2e");
+const anyEngine = args.includes("--any-engine");
+
+// Qwen2-shaped, randomly initialised (nothing downloads), stories260K's tokenizer (shipped in examples).
+const recipe = {
+  name: "gpu-e2e",
+  model: {
+    architecture: {
+      type: "qwen2",
+      vocabSize: 512,
+      hiddenSize: 256,
+      intermediateSize: 704,
+      numLayers: 4,
+      numHeads: 4,
+      numKvHeads: 2,
+      attentionBias: true,
+      tieWordEmbeddings: true,
+      seed: 3,
+    },
+  },
+  tokenizer: resolve("examples/models/stories260K"),
+  // The EOS after a space: this tokenizer matches "</s>" as one token only there.
+  template: {
+    jinja:
+      "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}User: {{ m.content }}\n" +
+      "{% elif m.role == 'assistant' %}Assistant: {{ m.content }} {{ eos_token }}\n{% endif %}{% endfor %}" +
+      "{% if add_generation_prompt %}Assistant:{% endif %}",
+  },
+  data: {
+    sources: {
+      chat: { path: resolve("examples/quickstart/data/chat.jsonl"), format: "messages", eval: 0.1 },
+    },
+  },
+  method: { kind: "lora", rank: 8, alpha: 16, dropout: 0, targets: "all-linear" },
+  train: { epochs: 2, learningRate: 2e-3, maxLength: 128, microBatchSize: 8 },
+  output: { dir: out, save: "both" },
+};
+
+function allFinite(file: string): boolean {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<
+    string,
+    { dtype: string; data_offsets: [number, number] }
+  >;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const [a, b] = t.data_offsets;
+    const bytes = buf.subarray(8 + n + a, 8 + n + b);
+    if (t.dtype === "F32") {
+      const f = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+      if (!f.every(Number.isFinite)) return false;
+    } else if (t.dtype === "BF16" || t.dtype === "F16") {
+      for (let i = 0; i + 1 < bytes.length; i += 2) {
+        const hi = bytes[i + 1] ?? 0;
+        // exponent all ones: inf or NaN (bf16: 8 exponent bits; f16: 5)
+        if (
+          t.dtype === "BF16"
+            ? (hi & 0x7f) === 0x7f && ((bytes[i] ?? 0) & 0x80) === 0x80
+            : (hi & 0x7c) === 0x7c
+        )
+          return false;
+      }
+    }
+  }
+  return true;
+}
+
+const t0 = performance.now();
+const compiled = await compileRecipe(recipe, { write: false });
+for (const d of compiled.diagnostics) console.log(`  ${d.severity} ${d.code}: ${d.message}`);
+const plan = compiled.plan;
+if (!plan) {
+  console.log("FAIL  the recipe did not compile");
+  process.exit(1);
+}
+console.log(`engine: ${plan.engine?.chosen} (${plan.engine?.reason})`);
+for (const e of plan.engine?.available ?? [])
+  console.log(`  ${e.name.padEnd(6)} ${e.available ? "available  " : "unavailable"} ${e.reason}`);
+console.log(`kernels: ${JSON.stringify(plan.kernels).slice(0, 600)}`);
+console.log(`memory estimate: ${JSON.stringify(plan.memory).slice(0, 400)}`);
+let steps = 0;
+const result = await train(plan, {
+  compiled,
+  progress: "lines",
+  samples: 1,
+  handleSigint: false,
+  onStep: (m) => {
+    steps++;
+    if (steps % 5 === 1) console.log(`  step ${JSON.stringify(m).slice(0, 300)}`);
+  },
+});
+const seconds = (performance.now() - t0) / 1000;
+console.log(`run: ${JSON.stringify(result).slice(0, 800)}`);
+console.log(`seconds (compile + train + artefacts): ${seconds.toFixed(1)}`);
+const metrics = join(out, "metrics.jsonl");
+if (existsSync(metrics)) {
+  const lines = readFileSync(metrics, "utf8").trim().split("\n");
+  console.log(`metrics.jsonl: ${lines.length} lines; last: ${lines.at(-1)?.slice(0, 400)}`);
+}
+const files = [join(out, "model", "model.safetensors"), join(out, "adapter", "adapter_model.safetensors")];
+let ok = plan.engine?.chosen === "cuda" || anyEngine;
+if (!ok) console.log(`FAIL  auto chose ${plan.engine?.chosen}, not cuda`);
+for (const f of files) {
+  const there = existsSync(f);
+  const finite = there && allFinite(f);
+  console.log(
+    `${there && finite ? "PASS" : "FAIL"}  ${f}: ${there ? (finite ? "finite" : "NON-FINITE") : "missing"}`,
+  );
+  ok &&= there && finite;
+}
+const lossOk = typeof result.loss === "number" && Number.isFinite(result.loss);
+if (!lossOk) console.log("FAIL  the run's loss is not finite");
+process.exit(ok && lossOk ? 0 : 1);
