@@ -3,15 +3,19 @@
 // loads the merged model with transformers. Prints the plan's engine decision and kernels, the run's
 // losses and GPU memory. Exit 0 when the run picked `cuda` (unless --any-engine), finished and wrote a
 // merged model and adapter with finite values.
-// Usage: node e2e.mjs <output dir> [--any-engine]   (run from the repository root: the paths are relative)
-import { existsSync, readFileSync } from "node:fs";
+// Usage: node e2e.mjs <output dir> [--any-engine] [--max-steps N]   (run from the repository root: the paths are relative)
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileRecipe } from "../../packages/core/src/compile/compile.ts";
+import { loadTokenizer } from "../../packages/core/src/data/tokenizer/index.ts";
 import { train } from "../../packages/core/src/train/index.ts";
 
 const args = process.argv.slice(2);
 const out = resolve(args[0] ?? "/tmp/sft-gpu-e2e");
 const anyEngine = args.includes("--any-engine");
+// --max-steps N: a short rehearsal (the CPU engines take minutes for the whole run).
+const maxStepsAt = args.indexOf("--max-steps");
+const maxSteps = maxStepsAt >= 0 ? Number(args[maxStepsAt + 1]) : undefined;
 
 // Qwen2-shaped, randomly initialised (nothing downloads), stories260K's tokenizer (shipped in examples).
 const recipe = {
@@ -95,6 +99,7 @@ let steps = 0;
 const result = await train(plan, {
   compiled,
   progress: "lines",
+  maxSteps,
   samples: 1,
   handleSigint: false,
   onStep: (m) => {
@@ -109,6 +114,22 @@ const metrics = join(out, "metrics.jsonl");
 if (existsSync(metrics)) {
   const lines = readFileSync(metrics, "utf8").trim().split("\n");
   console.log(`metrics.jsonl: ${lines.length} lines; last: ${lines.at(-1)?.slice(0, 400)}`);
+}
+// The logged sample's prompt and completion as token ids of our tokenizer: e2e_check.py feeds transformers
+// the same ids (its tokenizer may split the prompt differently).
+const samples = existsSync(metrics)
+  ? readFileSync(metrics, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { sample?: { prompt: string; completion: string } })
+      .filter((r) => r.sample)
+  : [];
+const last = samples.at(-1)?.sample;
+if (last) {
+  const tok = await loadTokenizer(join(out, "model"));
+  const promptIds = tok.encode(last.prompt, { addSpecialTokens: false });
+  const completionIds = tok.encode(last.completion, { addSpecialTokens: false });
+  writeFileSync(join(out, "sample-ids.json"), JSON.stringify({ ...last, promptIds, completionIds }));
 }
 const files = [join(out, "model", "model.safetensors"), join(out, "adapter", "adapter_model.safetensors")];
 let ok = plan.engine?.chosen === "cuda" || anyEngine;

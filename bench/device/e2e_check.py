@@ -15,23 +15,24 @@ def main():
     tok = transformers.AutoTokenizer.from_pretrained(f"{out}/model")
     model = transformers.AutoModelForCausalLM.from_pretrained(f"{out}/model", dtype=torch.float32).cuda().eval()
     print(f"loaded {type(model).__name__}: {sum(p.numel() for p in model.parameters())} parameters")
-    sample = None
-    with open(f"{out}/metrics.jsonl") as f:
-        for line in f:
-            row = json.loads(line)
-            if "sample" in row:
-                sample = row["sample"]
-    prompt = sample["prompt"] if sample else "<s>User: Tell me a story.\nAssistant: "
-    ids = tok(prompt, add_special_tokens=False, return_tensors="pt").input_ids.cuda()
+    import os
+
+    ids_file = f"{out}/sample-ids.json"
+    sample = json.load(open(ids_file)) if os.path.exists(ids_file) else None
+    prompt_ids = sample["promptIds"] if sample else tok("Tell me a story.").input_ids
+    ids = torch.tensor([prompt_ids]).cuda()
     with torch.no_grad():
         logits = model(ids).logits
         finite = bool(torch.isfinite(logits).all())
-        gen = model.generate(ids, max_new_tokens=24, do_sample=False, eos_token_id=tok.eos_token_id)
-    text = tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=False)
+        gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=24, do_sample=False,
+                             eos_token_id=tok.eos_token_id)
+    new_ids = gen[0, ids.shape[1]:].tolist()
     print(f"logits finite: {finite}")
-    print(f"transformers greedy: {text!r}")
+    print(f"transformers greedy on sftkit's prompt ids: {new_ids} {tok.decode(new_ids)!r}")
     if sample:
-        print(f"sftkit's logged sample: {sample['completion']!r} ({'same' if text.strip() == sample['completion'].strip() else 'differs'})")
+        want = sample["completionIds"]
+        same = new_ids[: len(want)] == want
+        print(f"sftkit's logged sample (re-encoded): {want} {sample['completion']!r} -> {'same' if same else 'differs'}")
     return 0 if finite else 1
 
 

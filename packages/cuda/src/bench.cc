@@ -128,19 +128,28 @@ std::vector<BenchResult> benchParts(rt::Lt* lt) {
       // Causal attention of 8 rows x 1024, 14 query heads over 2 kv heads of 64 (4 flops per score and value).
       const gpu::AttnDims dims{8, 1024, 1024, H, KV, hd};
       const double flops = 4.0 * 8 * H * (1024.0 * 1025 / 2) * hd;
-      Buf q(size_t(T) * H * hd * 4), k(size_t(T) * KV * hd * 4), v(size_t(T) * KV * hd * 4),
-          o(size_t(T) * H * hd * 4), l(size_t(8) * H * 1024 * 4), dq(size_t(T) * H * hd * 4),
-          dk(size_t(T) * KV * hd * 4), dv(size_t(T) * KV * hd * 4);
-      check(cudaMemset(q.p, 0, size_t(T) * H * hd * 4), "cudaMemset");
+      // Sized for the wider of the two shapes below (12 x 128 query, 2 x 128 key values per token).
+      const size_t qBytes = size_t(T) * 12 * 128 * 4, kBytes = size_t(T) * KV * 128 * 4;
+      Buf q(qBytes), k(kBytes), v(kBytes), o(qBytes), l(size_t(8) * H * 1024 * 4), dq(qBytes), dk(kBytes), dv(kBytes);
+      check(cudaMemset(q.p, 0, qBytes), "cudaMemset");
       timeIt(out, "attention fwd 8x1024, 14/2 heads of 64", flops, 2, [&] {
         gpu::attentionForward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
                               dims, 0.125f, st);
       });
-      // One row of the 8: the backward's atomics make it slow, and the run has minutes, not hours.
-      const gpu::AttnDims one{1, 1024, 1024, H, KV, hd};
-      timeIt(out, "attention bwd 1x1024 (of 8), 14/2 heads of 64", 2.5 * flops / 8, 1, [&] {
+      timeIt(out, "attention bwd 8x1024, 14/2 heads of 64", 2.5 * flops, 2, [&] {
         gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
-                               o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), one, 0.125f, st);
+                               o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), dims, 0.125f, st);
+      });
+      // Qwen2.5-1.5B's and Llama-3's head dim: 12/2 heads of 128.
+      const gpu::AttnDims wide{8, 1024, 1024, 12, 2, 128};
+      const double wideFlops = 4.0 * 8 * 12 * (1024.0 * 1025 / 2) * 128;
+      timeIt(out, "attention fwd 8x1024, 12/2 heads of 128", wideFlops, 2, [&] {
+        gpu::attentionForward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
+                              wide, 0.088f, st);
+      });
+      timeIt(out, "attention bwd 8x1024, 12/2 heads of 128", 2.5 * wideFlops, 2, [&] {
+        gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
+                               o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), wide, 0.088f, st);
       });
     }
   } catch (const Failure& f) {

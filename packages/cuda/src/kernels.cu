@@ -1,5 +1,7 @@
 // The CUDA kernels: indexing and reductions only; the arithmetic is math.h's, shared with the host
-// reference that CI tests. Correctness first: attention is one thread per query row (online softmax).
+// reference that CI tests. Attention runs flash.cu's tiled kernels where they apply; the per-row kernels
+// here (one thread per query row, online softmax) take the other head dims.
+#include "flash.h"
 #include "kernels.h"
 #include "math.h"
 
@@ -224,13 +226,20 @@ void swigluBackward(const float* dy, const float* g, const float* u, float* dg, 
 void attentionForward(const float* q, const float* k, const float* v, const int32_t* seg, float* out, float* lse,
                       AttnDims d, float scale, cudaStream_t st) {
   const int64_t rows = int64_t(d.B) * d.H * d.S;
-  if (rows > 0) kAttentionForward<<<blocksFor(rows), kThreads, 0, st>>>(q, k, v, seg, out, lse, d, scale);
+  if (rows <= 0) return;
+  if (flashAttentionSupported(d, {q, k, v, out}))
+    flashAttentionForward(q, k, v, seg, out, lse, d, scale, st);
+  else
+    kAttentionForward<<<blocksFor(rows), kThreads, 0, st>>>(q, k, v, seg, out, lse, d, scale);
 }
 void attentionBackward(const float* q, const float* k, const float* v, const int32_t* seg, const float* out,
                        const float* lse, const float* dout, float* dq, float* dk, float* dv, AttnDims d, float scale,
                        cudaStream_t st) {
   const int64_t rows = int64_t(d.B) * d.H * d.S;
-  if (rows > 0)
+  if (rows <= 0) return;
+  if (flashAttentionSupported(d, {q, k, v, out, dout, dq, dk, dv}))
+    flashAttentionBackward(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale, st);
+  else
     kAttentionBackward<<<blocksFor(rows), kThreads, 0, st>>>(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale);
 }
 void crossEntropy(const float* logits, const int32_t* targets, int64_t rows, int V, float gradScale, float* rowLoss,

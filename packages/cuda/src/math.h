@@ -62,14 +62,19 @@ SFT_HD float swigluDu(float dy, float g) { return dy * g * sigmoid(g); }
 // Can query s of row b see key j (K keys: K - S prefix keys, then the row's own S)? The rule of
 // batch.ts attentionMask and native flash.cc: a token of segment id != 0 sees every prefix key and the
 // earlier keys of its own segment (itself included); padding (segment 0) sees only itself.
-SFT_HD bool attnVisible(const int32_t* seg, int b, int S, int K, int s, int j) {
-  const int P = K - S;
-  if (!seg) return j < P + s + 1;
-  const int32_t ss = seg[b * S + s];
+// The same rule with the segment ids already read (the tiled kernels keep them in registers and shared
+// memory): ss is query s's id, st key j's (j >= P: the row's token j - P), hasSeg false: causal only.
+SFT_HD bool attnVisibleIds(bool hasSeg, int32_t ss, int32_t st, int P, int s, int j) {
+  if (!hasSeg) return j < P + s + 1;
   if (j < P) return ss != 0;
   const int t = j - P;
   if (t > s) return false;
-  return ss == 0 ? t == s : seg[b * S + t] == ss;
+  return ss == 0 ? t == s : st == ss;
+}
+SFT_HD bool attnVisible(const int32_t* seg, int b, int S, int K, int s, int j) {
+  const int P = K - S;
+  if (!seg) return attnVisibleIds(false, 0, 0, P, s, j);
+  return attnVisibleIds(true, seg[b * S + s], j >= P ? seg[b * S + (j - P)] : 0, P, s, j);
 }
 // Online softmax over a row's scores: after update(score), `scale` rescales what was accumulated and
 // `p` weighs the new key (so acc = acc * scale + p * v); at the end acc / l is the output.

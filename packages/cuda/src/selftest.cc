@@ -123,14 +123,32 @@ std::vector<CheckResult> selfTest(rt::Lt* lt) {
     return std::fmax(std::fmax(relError(gy.get(), y), relError(gdg.get(), dg)), relError(gdu.get(), du));
   });
 
-  for (int masked = 0; masked < 2; masked++)
-    run(out, masked ? "attention gqa+prefix+segments" : "attention gqa causal", 1e-4, [&] {
-      const ref::AttnDims d{2, 33, masked ? 37 : 33, 4, 2, 64};
-      const float scale = 0.125f;
+  // The tiled kernels (flash.cu) at each head dim they take, over several tiles and partial ones, and the
+  // per-row kernels (head dim 48); masked: 4 prefix keys and packed segments with padding.
+  struct AttnCase {
+    const char* name;
+    ref::AttnDims d;
+    bool masked;
+  };
+  const AttnCase attnCases[] = {
+      {"attention gqa causal", {2, 33, 33, 4, 2, 64}, false},
+      {"attention gqa+prefix+segments", {2, 33, 37, 4, 2, 64}, true},
+      {"attention tiled hd64 150 rows, 3 heads/kv", {2, 150, 154, 6, 2, 64}, true},
+      {"attention tiled hd64 150 rows causal", {1, 150, 150, 6, 2, 64}, false},
+      {"attention tiled hd128 70 rows", {1, 70, 74, 4, 1, 128}, true},
+      {"attention tiled hd32 130 rows", {2, 130, 130, 2, 2, 32}, false},
+      {"attention tiled hd16 65 rows", {1, 65, 67, 2, 1, 16}, true},
+      {"attention per-row hd48", {1, 40, 42, 2, 1, 48}, true},
+  };
+  for (const AttnCase& c : attnCases)
+    run(out, c.name, 1e-4, [&] {
+      const ref::AttnDims d = c.d;
+      const bool masked = c.masked;
+      const float scale = 1.0f / std::sqrt(float(d.hd));
       auto q = randn(size_t(d.B) * d.S * d.H * d.hd), k = randn(size_t(d.B) * d.K * d.KV * d.hd),
            v = randn(k.size()), dout = randn(q.size());
       std::vector<int32_t> seg(d.B * d.S);
-      for (int i = 0; i < d.B * d.S; i++) seg[i] = (i % d.S) < 30 ? 1 + (i % d.S) / 12 : 0;
+      for (int i = 0; i < d.B * d.S; i++) seg[i] = (i % d.S) < d.S - 3 ? 1 + (i % d.S) / 12 : 0;
       const int32_t* sp = masked ? seg.data() : nullptr;
       std::vector<float> o(q.size()), l(size_t(d.B) * d.H * d.S), dq(q.size()), dk(k.size()), dv(k.size());
       ref::attentionForward(q.data(), k.data(), v.data(), sp, o.data(), l.data(), d, scale);
