@@ -82,6 +82,11 @@ if [ "$kernels" = 2 ]; then
   fi
   stop "the CUDA add-on cannot run here (above)"
 fi
+if [ "$kernels" != 0 ] && [ -z "${SFTKIT_CUDA_ATTENTION:-}" ]; then
+  stage "a kernel failed: the self test again with the per-row attention kernels (SFTKIT_CUDA_ATTENTION=rows), used for the rest"
+  export SFTKIT_CUDA_ATTENTION=rows
+  SKIP_PARTS=1 OUT= timeout 90 node bench/device/selftest.mjs
+fi
 
 stage "engines: what sft doctor lists, and auto's choice for a Qwen2 LoRA plan (cuda expected)"
 timeout 60 node .device/cuda-step.mjs choice
