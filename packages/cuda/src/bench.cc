@@ -2,6 +2,8 @@
 // 8 x 1024 tokens) on the GPU: each GEMM through cuBLASLt and each kernel, with CUDA events.
 #include "bench.h"
 
+#include <cstdlib>
+
 #include <cuda_runtime.h>
 
 #include <functional>
@@ -140,6 +142,16 @@ std::vector<BenchResult> benchParts(rt::Lt* lt) {
         gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
                                o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), dims, 0.125f, st);
       });
+      setenv("SFTKIT_CUDA_ATTENTION", "tiled", 1);  // the CUDA-core kernels at the same shape, for comparison
+      timeIt(out, "attention fwd 8x1024, 14/2 of 64, tiled CUDA cores", flops, 2, [&] {
+        gpu::attentionForward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
+                              dims, 0.125f, st);
+      });
+      timeIt(out, "attention bwd 8x1024, 14/2 of 64, tiled CUDA cores", 2.5 * flops, 2, [&] {
+        gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
+                               o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), dims, 0.125f, st);
+      });
+      unsetenv("SFTKIT_CUDA_ATTENTION");
       // Qwen2.5-1.5B's and Llama-3's head dim: 12/2 heads of 128.
       const gpu::AttnDims wide{8, 1024, 1024, 12, 2, 128};
       const double wideFlops = 4.0 * 8 * 12 * (1024.0 * 1025 / 2) * 128;

@@ -4,11 +4,11 @@
 // each; the reads are broadcasts), and the backward is two kernels: dq over query tiles, dk/dv over key
 // tiles (each key's G query heads in one block), so nothing is atomically added. No T x T matrix is kept:
 // the forward saves each row's log-sum-exp, the backward recomputes the probabilities. The arithmetic is
-// math.h's (the host reference's). Head dims 16, 32, 64, 128 with 16-byte aligned rows; others (and
-// SFTKIT_CUDA_ATTENTION=rows) take the per-row kernels.
+// math.h's (the host reference's). Head dims 16, 32, 64, 128 with 16-byte aligned rows; flash_tc.cu's
+// tensor-core kernels take head dim 64 first (chooseAttention).
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
+#include <string>
 
 #include "flash.h"
 #include "math.h"
@@ -247,11 +247,6 @@ __global__ void __launch_bounds__(KB) kFlashBackwardDkv(const float* q, const fl
 
 bool aligned(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
-bool rowsForced() {
-  const char* e = std::getenv("SFTKIT_CUDA_ATTENTION");
-  return e && std::strcmp(e, "rows") == 0;
-}
-
 template <int HD, int KT>
 void forward(const float* q, const float* k, const float* v, const int32_t* seg, float* out, float* lse,
              AttnDims d, float scale, cudaStream_t st) {
@@ -271,13 +266,15 @@ void backward(const float* q, const float* k, const float* v, const int32_t* seg
 
 }  // namespace
 
-bool flashAttentionSupported(const AttnDims& d, std::initializer_list<const void*> ptrs) {
-  if (rowsForced()) return false;
-  if (d.hd != 16 && d.hd != 32 && d.hd != 64 && d.hd != 128) return false;
-  if (d.KV <= 0 || d.H % d.KV != 0 || d.K < d.S) return false;
+AttentionKernel chooseAttention(const AttnDims& d, std::initializer_list<const void*> ptrs) {
+  const char* e = std::getenv("SFTKIT_CUDA_ATTENTION");
+  const std::string cap = e ? e : "";
+  if (cap == "rows") return AttentionKernel::Rows;
+  if (d.hd != 16 && d.hd != 32 && d.hd != 64 && d.hd != 128) return AttentionKernel::Rows;
+  if (d.KV <= 0 || d.H % d.KV != 0 || d.K < d.S) return AttentionKernel::Rows;
   for (const void* p : ptrs)
-    if (p && !aligned(p)) return false;
-  return true;
+    if (p && !aligned(p)) return AttentionKernel::Rows;
+  return d.hd == 64 && cap != "tiled" ? AttentionKernel::Tensor : AttentionKernel::Tiled;
 }
 
 // Shared memory per block stays under the 48 KiB of a static allocation: key tiles of 64 (32 at hd 128),

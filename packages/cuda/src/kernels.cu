@@ -1,6 +1,6 @@
 // The CUDA kernels: indexing and reductions only; the arithmetic is math.h's, shared with the host
-// reference that CI tests. Attention runs flash.cu's tiled kernels where they apply; the per-row kernels
-// here (one thread per query row, online softmax) take the other head dims.
+// reference that CI tests. Attention runs flash_tc.cu's tensor-core kernels or flash.cu's tiled ones where
+// they apply (chooseAttention); the per-row kernels here (one thread per query row) take the rest.
 #include "flash.h"
 #include "kernels.h"
 #include "math.h"
@@ -227,7 +227,9 @@ void attentionForward(const float* q, const float* k, const float* v, const int3
                       AttnDims d, float scale, cudaStream_t st) {
   const int64_t rows = int64_t(d.B) * d.H * d.S;
   if (rows <= 0) return;
-  if (flashAttentionSupported(d, {q, k, v, out}))
+  const AttentionKernel kind = chooseAttention(d, {q, k, v, out});
+  if (kind == AttentionKernel::Tensor && tcAttentionForward(q, k, v, seg, out, lse, d, scale, st)) return;
+  if (kind != AttentionKernel::Rows)
     flashAttentionForward(q, k, v, seg, out, lse, d, scale, st);
   else
     kAttentionForward<<<blocksFor(rows), kThreads, 0, st>>>(q, k, v, seg, out, lse, d, scale);
@@ -237,7 +239,10 @@ void attentionBackward(const float* q, const float* k, const float* v, const int
                        cudaStream_t st) {
   const int64_t rows = int64_t(d.B) * d.H * d.S;
   if (rows <= 0) return;
-  if (flashAttentionSupported(d, {q, k, v, out, dout, dq, dk, dv}))
+  const AttentionKernel kind = chooseAttention(d, {q, k, v, out, dout, dq, dk, dv});
+  if (kind == AttentionKernel::Tensor && tcAttentionBackward(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale, st))
+    return;
+  if (kind != AttentionKernel::Rows)
     flashAttentionBackward(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale, st);
   else
     kAttentionBackward<<<blocksFor(rows), kThreads, 0, st>>>(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale);
