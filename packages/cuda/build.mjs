@@ -8,7 +8,7 @@
 // "none" builds as if there were none); SFTKIT_CUDA_ARCHS="90" narrows
 // the targets (development); CXX picks the host compiler.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { platform } from "node:process";
 
@@ -74,12 +74,21 @@ function compile(cmd, flags, file) {
     return `compile failed (${cmd}): ${firstLines(r.stderr || r.stdout || r.error?.message, 8)}`;
   }
   renameSync(tmp, file);
-  const check = spawnSync(process.execPath, ["-e", `require(${JSON.stringify(file)})`], { encoding: "utf8" });
+  // RTLD_NOW: an undefined symbol (a source left out of the link) fails here, not at its first call.
+  const load = `try { process.dlopen({ exports: {} }, ${JSON.stringify(file)}, require("os").constants.dlopen.RTLD_NOW) } catch (e) { console.error(e.message); process.exit(1) }`;
+  const check = spawnSync(process.execPath, ["-e", load], { encoding: "utf8" });
   if (check.status !== 0) {
     rmSync(file, { force: true });
     return `built but does not load: ${firstLines(check.stderr, 4)}`;
   }
   return null;
+}
+
+/** Every source of the GPU add-on: src's .cu and .cc files but the host add-on's (a new kernel file cannot be left out). */
+function deviceSources() {
+  return readdirSync(src)
+    .filter((f) => /\.(cu|cc)$/.test(f) && f !== "host.cc")
+    .sort();
 }
 
 function buildHost(headers) {
@@ -147,16 +156,7 @@ function main() {
       "-DNODE_GYP_MODULE_NAME=sftkit_cuda",
       `-I${headers}`,
       ...gencode,
-      ...[
-        "kernels.cu",
-        "flash.cu",
-        "ops.cu",
-        "selftest.cc",
-        "bench.cc",
-        "runtime.cc",
-        "device.cc",
-        "addon.cc",
-      ].map((f) => join(src, f)),
+      ...deviceSources().map((f) => join(src, f)),
       "-ldl",
     ],
     target,

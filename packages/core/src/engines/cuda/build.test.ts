@@ -18,7 +18,10 @@ const work = mkdtempSync(join(tmpdir(), "sft-cuda-build-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Runs a copy of build.mjs (so the installed build stays as it is) and returns its status.json. */
-function build(env: Record<string, string>): {
+function build(
+  env: Record<string, string>,
+  removeSources: string[] = [],
+): {
   status: Record<string, unknown>;
   dir: string;
   code: number | null;
@@ -26,6 +29,7 @@ function build(env: Record<string, string>): {
   const dir = mkdtempSync(join(work, "pkg-"));
   cpSync(join(pkgDir!, "build.mjs"), join(dir, "build.mjs"));
   cpSync(join(pkgDir!, "src"), join(dir, "src"), { recursive: true });
+  for (const f of removeSources) rmSync(join(dir, "src", f));
   const r = spawnSync(process.execPath, ["build.mjs"], {
     cwd: dir,
     env: { ...process.env, ...env },
@@ -60,5 +64,19 @@ describe.skipIf(!pkgDir)("@sftkit/cuda build.mjs", () => {
     if (nvcc.status !== 0) return; // no nvcc here: the path above is the one this machine takes
     const { status } = build({ SFTKIT_CUDA_ARCHS: "not-an-arch" });
     expect(status).toMatchObject({ ok: false, reason: expect.stringContaining("compile failed") });
+  });
+
+  it("a symbol no source defines is a recorded failure at build time, not at its first call on a GPU", () => {
+    const nvcc = spawnSync("sh", ["-c", "command -v nvcc || ls /usr/local/cuda/bin/nvcc"], {
+      encoding: "utf8",
+    });
+    if (nvcc.status !== 0) return;
+    // kernels.cu calls the tensor-core attention of flash_tc.cu: without it the library links (a shared
+    // object may leave symbols to the loader) and, loaded lazily, failed only when the GPU first ran it.
+    const { status } = build({ SFTKIT_CUDA_ARCHS: "sm_90" }, ["flash_tc.cu"]);
+    expect(status).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/does not load.*undefined symbol/s),
+    });
   });
 });
