@@ -18,6 +18,7 @@ export { loadTokenizer, type Tokenizer } from "./data/tokenizer/index.ts";
 // Training and generation
 // Engines: the compute seam and its registry
 export type {
+  AppliedStep,
   ApplyStepOptions,
   Engine,
   EngineAvailability,

@@ -33,6 +33,7 @@ export function emptyDataFacts(): DataFacts {
     cacheDir: null,
     cacheHit: null,
     cacheKeys: {},
+    cacheBytes: 0,
   };
 }
 
@@ -219,6 +220,7 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   facts.cacheDir = cacheDir;
   facts.cacheHit = prepared.cacheHit;
   facts.cacheKeys = Object.fromEntries(prepared.reports.map((r) => [r.name, r.cacheKey]));
+  facts.cacheBytes = prepared.reports.reduce((a, r) => a + r.cacheBytes, 0);
   facts.longestRow = Math.max(0, ...prepared.reports.map((r) => r.longest));
 
   // The first epoch's schedule gives the batching numbers (later epochs differ only in order).

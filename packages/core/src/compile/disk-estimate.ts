@@ -1,5 +1,6 @@
-// What a run writes to disk, from the plan's numbers: the checkpoints retention keeps at once and the
-// artefacts it saves. Shown by `sft plan`; `sft run` checks it against the free space before training.
+// What a run puts on disk, from the plan's numbers: the checkpoints retention keeps at once, the artefacts
+// it saves (both under output.dir) and the tokenized data cache (under data.cache.dir). Shown by `sft plan`;
+// `sft run` checks it against the free space before training.
 import type { Plan } from "./plan-schema.ts";
 
 export interface DiskEstimate {
@@ -9,13 +10,17 @@ export interface DiskEstimate {
   checkpointsHeld: number;
   /** The adapter and/or merged model (float32, as export writes them), with the small files beside them. */
   artefacts: number;
+  /** The tokenized data cache the plan names, in its own folder (data.cache.dir). */
+  dataCache: number;
   total: number;
 }
 
 // Tokenizer files, configs, metrics, plots and report.html: small beside the tensors, never zero.
 const SMALL_FILES = 16 * 1024 ** 2;
 
-type DiskInputs = Pick<Plan, "parameters" | "optimizer" | "checkpoints" | "output">;
+type DiskInputs = Pick<Plan, "parameters" | "optimizer" | "checkpoints" | "output"> & {
+  data: { cache: Pick<Plan["data"]["cache"], "bytes"> };
+};
 
 export function diskEstimate(plan: DiskInputs): DiskEstimate {
   const trainable = plan.parameters.trainable;
@@ -28,5 +33,12 @@ export function diskEstimate(plan: DiskInputs): DiskEstimate {
   const merged = save === "adapter" ? 0 : plan.parameters.total * 4;
   const adapter = save === "merged" ? 0 : trainable * 4;
   const artefacts = merged + adapter + SMALL_FILES;
-  return { checkpoint, checkpointsHeld, artefacts, total: checkpoint * checkpointsHeld + artefacts };
+  const dataCache = plan.data.cache.bytes ?? 0;
+  return {
+    checkpoint,
+    checkpointsHeld,
+    artefacts,
+    dataCache,
+    total: checkpoint * checkpointsHeld + artefacts + dataCache,
+  };
 }

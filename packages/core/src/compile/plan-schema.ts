@@ -155,6 +155,9 @@ export const PlanSchema = z.object({
         .record(z.string(), z.string().nullable())
         .optional()
         .describe("Each source's content-keyed cache entry under dir (null: not cached); train reads these."),
+      bytes: bytes()
+        .optional()
+        .describe("About the bytes of those entries (the tokenized samples) under dir."),
     }),
   }),
   batching: z.object({
@@ -283,11 +286,14 @@ export const PlanSchema = z.object({
         "Checkpoints on disk at once: the newest `keep`, the best, the one being written.",
       ),
       artefacts: bytes().describe("Adapter and/or merged model (float32) and the small files beside them."),
+      dataCache: bytes()
+        .optional()
+        .describe("The tokenized data cache the plan names (data.cache.bytes, under data.cache.dir)."),
       total: bytes(),
     })
     .optional()
     .describe(
-      "Bytes the run writes under output.dir; `sft run` checks them against the free space there first.",
+      "Bytes the run puts on disk: under output.dir and, for the data cache, data.cache.dir; `sft run` checks them against the free space there first.",
     ),
   output: z.object({
     dir: z.string(),

@@ -32,6 +32,8 @@ export interface DataFacts {
   cacheHit: boolean | null;
   /** Each source's cache entry key (null when not cached). */
   cacheKeys: Record<string, string | null>;
+  /** About the bytes of those entries (the tokenized data) in cacheDir. */
+  cacheBytes: number;
 }
 
 export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
@@ -338,7 +340,7 @@ function dataSection(recipe: Recipe, data: DataFacts): Plan["data"] {
     samplesPerEpoch: data.samplesPerEpoch,
     tokensPerEpoch: data.tokensPerEpoch,
     evalSamples: data.evalSamples,
-    cache: { dir: data.cacheDir, hit: data.cacheHit, keys: data.cacheKeys },
+    cache: { dir: data.cacheDir, hit: data.cacheHit, keys: data.cacheKeys, bytes: data.cacheBytes },
   };
 }
 

@@ -1,5 +1,7 @@
 // The data pipeline's one entry: files -> rows -> conversations -> filters -> tokens (cached) -> split -> mix.
 import { relative } from "node:path";
+import { describeFsError } from "../util/fs-errors.ts";
+import { entryDataBytes } from "./cache/codec.ts";
 import { cacheKey } from "./cache/key.ts";
 import { readEntry, writeEntry } from "./cache/store.ts";
 import {
@@ -73,6 +75,8 @@ export interface SourceReport {
   cached: boolean;
   /** The content key of the source's cache entry (null when it is not in the cache); a plan names it. */
   cacheKey: string | null;
+  /** About the bytes of that entry (0 when it is not in the cache): see cache/codec's entryDataBytes. */
+  cacheBytes: number;
   templateDrops: TemplateDrop[];
   /** Rows dropped by `dropEmpty` for an empty user or assistant turn, and where the first is. */
   emptyTurns?: EmptyTurns | null;
@@ -142,7 +146,7 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
           stored = true;
         } catch (e) {
           out.warnings.push(
-            `source "${name}": cache not written to ${opts.cacheDir}: ${(e as Error).message}`,
+            `source "${name}": cache not written to ${opts.cacheDir}: ${describeFsError(e) ?? (e as Error).message}`,
           );
         }
       }
@@ -192,6 +196,7 @@ export async function prepareData(opts: DataPipelineOptions): Promise<PreparedDa
       samplesPerEpoch: perEpoch,
       cached,
       cacheKey: stored && key ? key : null,
+      cacheBytes: stored && key ? entryDataBytes(stage.samples) : 0,
       templateDrops: stage.meta.templateDrops,
       emptyTurns: stage.meta.emptyTurns ?? null,
     });

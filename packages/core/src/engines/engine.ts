@@ -67,6 +67,17 @@ export interface ApplyStepOptions {
   trainedTokens: number;
 }
 
+/** What applyStep did: the global gradient norm before clipping, and whether the update was applied. */
+export interface AppliedStep {
+  gradNorm: number;
+  /**
+   * False when the engine applied nothing: a non-finite gradient norm would only poison the weights and
+   * moments, so the built-in engines then clear the gradient sums and leave the state and step count as they
+   * were (the run can skip that step under train.skipNonFinite). Absent: the update was applied.
+   */
+  applied?: boolean;
+}
+
 export interface GenerateOptions {
   maxNewTokens?: number;
   /** 0 (default) = greedy. */
@@ -120,7 +131,7 @@ export interface Engine {
   /** Forward and backward of one micro-batch (dropout seeded by `seed`); adds its gradients to the step's sums. */
   forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum>;
   /** Averages the summed gradients over the step's tokens, clips, applies AdamW, clears the sums. */
-  applyStep(opts: ApplyStepOptions): Promise<{ gradNorm: number }>;
+  applyStep(opts: ApplyStepOptions): Promise<AppliedStep>;
   /** Loss of one micro-batch with dropout off; no gradients. */
   evalLoss(batch: EngineMicroBatch): Promise<LossSum>;
   /** Continues one prompt with a KV cache, through the method (greedy, or sampled when temperature > 0). */

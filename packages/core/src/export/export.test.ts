@@ -1,6 +1,6 @@
 // Golden exports for every method and both targets, and a structural check: every key written exists in the
 // targeted schema version's field list (axolotl-fields.json, trl-fields.json).
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatPath } from "../recipe/diagnostics.ts";
@@ -172,6 +172,21 @@ describe("export diagnostics", () => {
     expect(r.ok).toBe(false);
     expect(r.diagnostics.at(-1)?.code).toBe("sft/export-write");
     expect(r.diagnostics.at(-1)?.message).toContain(join(blocker, "out"));
+  });
+
+  it("an export that fails midway leaves no export.json: only a complete export folder carries one", async () => {
+    const out = join(data.dir, "interrupted");
+    expect((await exportRecipe(recipeFor(data, {}), { target: "trl", out })).ok).toBe(true);
+    expect(existsSync(join(out, "export.json"))).toBe(true);
+    process.env.SFTKIT_FAULT_WRITE = "ENOSPC@launch.sh";
+    try {
+      const r = await exportRecipe(recipeFor(data, {}), { target: "trl", out });
+      expect(r.ok).toBe(false);
+      expect(r.diagnostics.at(-1)?.code).toBe("sft/export-write");
+    } finally {
+      delete process.env.SFTKIT_FAULT_WRITE;
+    }
+    expect(existsSync(join(out, "export.json"))).toBe(false);
   });
 
   it("rejects an unknown target with a message", async () => {

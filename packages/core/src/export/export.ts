@@ -1,6 +1,6 @@
 // exportRecipe: compile a recipe (no training), realise its data mix, and write a config + prepared data for a
 // distributed engine. What the target cannot express is a located diagnostic; with an error nothing is written.
-import { chmod } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type CompileOptions, compileRecipe } from "../compile/compile.ts";
 import type { Diagnostic, Problem } from "../recipe/diagnostics.ts";
@@ -85,7 +85,8 @@ export async function exportRecipe(
     return { ok: false, diagnostics, files: [], counts };
 
   const files = { ...output.files };
-  files["export.json"] = `${JSON.stringify(
+  const written = [...Object.keys(files), "export.json"].sort();
+  const manifest = `${JSON.stringify(
     {
       target: opts.target,
       engine: output.engine,
@@ -93,14 +94,18 @@ export async function exportRecipe(
       recipe: plan.recipe,
       counts,
       warnings: output.problems.map((p) => ({ id: p.code, path: p.path.join("."), message: p.message })),
-      files: Object.keys(files).sort(),
+      files: written,
     },
     null,
     2,
   )}\n`;
   const out = resolve(opts.out);
   try {
+    // The folder is the user's (launch.sh trains into its outputs/), so it is not swapped whole as adapter/
+    // and model/ are: export.json goes first and comes back last, so only a complete export carries one.
+    await rm(join(out, "export.json"), { force: true });
     for (const [rel, text] of Object.entries(files)) await writeFileAtomic(join(out, rel), text);
+    await writeFileAtomic(join(out, "export.json"), manifest);
     await chmod(join(out, "launch.sh"), 0o755);
   } catch (e) {
     const problem: Problem = {
@@ -111,5 +116,5 @@ export async function exportRecipe(
     };
     return { ok: false, diagnostics: [...diagnostics, problem], files: [], counts };
   }
-  return { ok: true, diagnostics, files: Object.keys(files).sort(), counts };
+  return { ok: true, diagnostics, files: written, counts };
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { writeCheckpoint } from "../model/checkpoint.ts";
 import { type ModelConfig, readHfConfigJson, toHfConfig } from "../model/config.ts";
 import type { TensorToWrite } from "../model/safetensors.ts";
+import { writeFolderAtomic } from "../util/atomic-folder.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type TokenizerFilesOptions, writeTokenizerFiles } from "./tokenizer-files.ts";
 
@@ -52,23 +53,26 @@ export async function writeGenerationConfig(
   return GENERATION_CONFIG;
 }
 
+/** Writes the model folder `dir` whole (util/atomic-folder): a crash leaves the old folder or none, never part. */
 export async function writeHfModel(
   dir: string,
   cfg: ModelConfig,
   tensors: readonly TensorToWrite[],
   opts: HfModelOptions,
 ): Promise<string[]> {
-  const files = await writeCheckpoint(dir, tensors, { dtype: "F32", maxShardBytes: opts.maxShardBytes });
   const eos = opts.eosTokenId ?? null;
   const eosTokenId = eos === null ? cfg.eosTokenId : withEos(cfg.eosTokenId, eos);
   // The base's keys the family does not model (e.g. Mistral's `sliding_window`) stay as they were.
   const base = opts.baseDir ? await readHfConfigJson(opts.baseDir).catch(() => null) : null;
-  await writeFileAtomic(
-    join(dir, "config.json"),
-    `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }, base), null, 2)}\n`,
-  );
-  files.push("config.json");
-  files.push(await writeGenerationConfig(dir, cfg, { baseDir: opts.baseDir, eosTokenId: eos }));
-  if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, opts.tokenizer)));
-  return files;
+  return writeFolderAtomic(dir, async (tmp) => {
+    const files = await writeCheckpoint(tmp, tensors, { dtype: "F32", maxShardBytes: opts.maxShardBytes });
+    await writeFileAtomic(
+      join(tmp, "config.json"),
+      `${JSON.stringify(toHfConfig({ ...cfg, eosTokenId, torchDtype: "float32" }, base), null, 2)}\n`,
+    );
+    files.push("config.json");
+    files.push(await writeGenerationConfig(tmp, cfg, { baseDir: opts.baseDir, eosTokenId: eos }));
+    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(tmp, opts.tokenizerDir, opts.tokenizer)));
+    return files;
+  });
 }

@@ -24,6 +24,7 @@ import type { TokenRows } from "../model/adapters/token-rows.ts";
 import { hfModuleNames } from "../model/config.ts";
 import { expectedTensors, type Model } from "../model/llama.ts";
 import type { TensorToWrite } from "../model/safetensors.ts";
+import { writeFolderAtomic } from "../util/atomic-folder.ts";
 import { type Method, methodDefinition } from "./registry.ts";
 import { newTokens } from "./vocab.ts";
 
@@ -148,95 +149,100 @@ export async function saveMethod(
     const dir = join(opts.outDir, "adapter");
     const base = recordedBase(opts.baseModel, dir);
     const baseRef = { baseModel: base.name, revision: base.revision };
-    let written: WrittenAdapter;
-    if (parts.prefix) {
-      const t = parts.prefix.table();
-      const table = values(t);
-      const m = parts.prefix;
-      written = await writePrefixAdapter(dir, {
-        ...baseRef,
-        virtualTokens: parts.prefix.virtualTokens,
-        numLayers: model.config.numLayers,
-        tokenDim: parts.prefix.tokenDim,
-        numKvHeads: model.config.numKvHeads,
-        gqa: model.config.numKvHeads < model.config.numHeads,
-        table,
-        encoderHiddenSize: m.encoderHiddenSize,
-      });
-    } else {
-      const l = parts.lora!;
-      const m = l.options;
-      // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
-      const trained = new Set(
-        planParameters(model.config, model.config.vocabSize, newTokens(plan).length, method).trainableTensors,
-      );
-      const whole = mergedTensors(model, parts).filter((t) => trained.has(t.name));
-      const wholeEmbedding = trained.has("model.embed_tokens.weight");
-      const rows = parts.rows;
-      // PiSSA's adapter is saved converted, as PEFT's save_pretrained(path_initial_model_for_weight_conversion=...)
-      // writes it: rank 2r, alpha keeping the scale, init_lora_weights true (loading must not decompose again).
-      const pissa = m.init !== undefined;
-      written = await writeLoraAdapter(dir, {
-        ...baseRef,
-        rank: pissa ? 2 * m.rank : m.rank,
-        alpha: pissa ? pissaLoraAlpha(m.alpha, m.rslora) : m.alpha,
-        dropout: m.dropout,
-        rslora: m.rslora,
-        dora: m.dora === true,
-        targetModules: hfModuleNames(model.config, l.targets),
-        matrices: loraMatrices(l),
-        ...(whole.length
-          ? {
-              modulesToSave: {
-                modules: peftModuleNames(whole.map((t) => t.name)),
-                tensors: await Promise.all(
-                  whole.map(async (t) => ({
-                    name: t.name,
-                    shape: [...t.shape],
-                    data: typeof t.data === "function" ? await t.data() : t.data,
-                  })),
-                ),
-              },
-            }
-          : {}),
-        // A whole embedding carries the new rows itself (PEFT refuses both on one module).
-        tokens: wholeEmbedding
-          ? null
-          : rows
+    // Written whole (util/atomic-folder): a crash leaves the old adapter/ or none, never part of one.
+    const files = await writeFolderAtomic(dir, async (tmp) => {
+      let written: WrittenAdapter;
+      if (parts.prefix) {
+        const t = parts.prefix.table();
+        const table = values(t);
+        const m = parts.prefix;
+        written = await writePrefixAdapter(tmp, {
+          ...baseRef,
+          virtualTokens: parts.prefix.virtualTokens,
+          numLayers: model.config.numLayers,
+          tokenDim: parts.prefix.tokenDim,
+          numKvHeads: model.config.numKvHeads,
+          gqa: model.config.numKvHeads < model.config.numHeads,
+          table,
+          encoderHiddenSize: m.encoderHiddenSize,
+        });
+      } else {
+        const l = parts.lora!;
+        const m = l.options;
+        // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
+        const trained = new Set(
+          planParameters(model.config, model.config.vocabSize, newTokens(plan).length, method)
+            .trainableTensors,
+        );
+        const whole = mergedTensors(model, parts).filter((t) => trained.has(t.name));
+        const wholeEmbedding = trained.has("model.embed_tokens.weight");
+        const rows = parts.rows;
+        // PiSSA's adapter is saved converted, as PEFT's save_pretrained(path_initial_model_for_weight_conversion=...)
+        // writes it: rank 2r, alpha keeping the scale, init_lora_weights true (loading must not decompose again).
+        const pissa = m.init !== undefined;
+        written = await writeLoraAdapter(tmp, {
+          ...baseRef,
+          rank: pissa ? 2 * m.rank : m.rank,
+          alpha: pissa ? pissaLoraAlpha(m.alpha, m.rslora) : m.alpha,
+          dropout: m.dropout,
+          rslora: m.rslora,
+          dora: m.dora === true,
+          targetModules: hfModuleNames(model.config, l.targets),
+          matrices: loraMatrices(l),
+          ...(whole.length
             ? {
-                ids: [...rows.ids],
-                hiddenSize: model.config.hiddenSize,
-                embed: await rows.rows("model.embed_tokens.weight"),
-                lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+                modulesToSave: {
+                  modules: peftModuleNames(whole.map((t) => t.name)),
+                  tensors: await Promise.all(
+                    whole.map(async (t) => ({
+                      name: t.name,
+                      shape: [...t.shape],
+                      data: typeof t.data === "function" ? await t.data() : t.data,
+                    })),
+                  ),
+                },
               }
-            : initialRows(
-                model,
-                newTokens(plan).map((t) => t.id),
-              ),
-      });
-    }
-    const files = [...written.files];
-    // The base's generation config + the trained end token, as the merged folder has it.
-    const eosTokenId = plan.tokenizer.eos?.id ?? null;
-    files.push(
-      await writeGenerationConfig(dir, model.config, { baseDir: plan.model.source.path, eosTokenId }),
-    );
-    files.push(
-      await writeAdapterReadme(dir, {
-        method: def.label,
-        base: { ...base, isPath: "dir" in opts.baseModel },
-        peft: written.peft,
-        newTokens: newTokens(plan).map((t) => t.content),
-        ...(parts.lora?.options.init
-          ? { pissa: { init: parts.lora.options.init, rank: parts.lora.rank } }
-          : {}),
-        stop: {
-          text: plan.tokenizer.eos?.text ?? null,
-          ids: stopIds(eosTokenId, model.config.eosTokenId),
-        },
-      }),
-    );
-    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
+            : {}),
+          // A whole embedding carries the new rows itself (PEFT refuses both on one module).
+          tokens: wholeEmbedding
+            ? null
+            : rows
+              ? {
+                  ids: [...rows.ids],
+                  hiddenSize: model.config.hiddenSize,
+                  embed: await rows.rows("model.embed_tokens.weight"),
+                  lmHead: model.config.tieWordEmbeddings ? null : await rows.rows("lm_head.weight"),
+                }
+              : initialRows(
+                  model,
+                  newTokens(plan).map((t) => t.id),
+                ),
+        });
+      }
+      const files = [...written.files];
+      // The base's generation config + the trained end token, as the merged folder has it.
+      const eosTokenId = plan.tokenizer.eos?.id ?? null;
+      files.push(
+        await writeGenerationConfig(tmp, model.config, { baseDir: plan.model.source.path, eosTokenId }),
+      );
+      files.push(
+        await writeAdapterReadme(tmp, {
+          method: def.label,
+          base: { ...base, isPath: "dir" in opts.baseModel },
+          peft: written.peft,
+          newTokens: newTokens(plan).map((t) => t.content),
+          ...(parts.lora?.options.init
+            ? { pissa: { init: parts.lora.options.init, rank: parts.lora.rank } }
+            : {}),
+          stop: {
+            text: plan.tokenizer.eos?.text ?? null,
+            ids: stopIds(eosTokenId, model.config.eosTokenId),
+          },
+        }),
+      );
+      if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(tmp, opts.tokenizerDir, tokenizer)));
+      return files;
+    });
     out.push(...files.map((f) => join("adapter", f)));
   }
   if (wantMerged) {

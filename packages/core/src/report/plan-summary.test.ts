@@ -44,16 +44,19 @@ describe("the plan summary", () => {
     );
   });
 
-  it("shows what the run writes to disk: checkpoints held under retention and the artefacts", async () => {
-    const plan = await planOf("qlora");
+  it("shows what the run puts on disk: checkpoints held under retention, the artefacts and the data cache", async () => {
+    const r = await compileRecipe(examples.recipe("qlora"));
+    const plan = r.plan!;
     const disk = plan.disk!;
-    expect(disk.total).toBe(disk.checkpoint * disk.checkpointsHeld + disk.artefacts);
+    expect(disk.dataCache).toBeGreaterThan(0);
+    expect(disk.total).toBe(disk.checkpoint * disk.checkpointsHeld + disk.artefacts + disk.dataCache!);
     const line = formatPlanSummary(plan, plain)
       .split("\n")
       .find((l) => l.startsWith("Disk"));
     expect(line).toMatch(
-      /^Disk\s+about [\d.]+ [KMGT]iB under \S+: \d+ checkpoints? of [\d.]+ [KMGT]?i?B \(.+\) · /,
+      /^Disk\s+about [\d.]+ [KMGT]iB: \d+ checkpoints? of [\d.]+ [KMGT]?i?B \(.+\) · .+ under \S+ · data cache [\d.]+ [KMGT]?i?B in \S+$/,
     );
     expect(line).toContain(formatBytes(disk.total));
+    expect(line).toContain(formatBytes(disk.dataCache!));
   });
 });

@@ -177,9 +177,12 @@ export function formatPlanSummary(
       ? ` (keep ${plan.checkpoints.keep} + the best + the one being written)`
       : " (the last)";
     const saved = { adapter: "adapter", merged: "model", both: "adapter + model" }[plan.output.save];
+    const cacheDir = plan.data.cache.dir;
+    const cache =
+      disk.dataCache && cacheDir ? ` · data cache ${formatBytes(disk.dataCache)} in ${rel(cacheDir)}` : "";
     section(
       "Disk",
-      `about ${c.bold(formatBytes(disk.total))} under ${rel(plan.output.dir)}: ${held} checkpoint${held === 1 ? "" : "s"} of ${formatBytes(disk.checkpoint)}${why} · ${saved} ${formatBytes(disk.artefacts)}`,
+      `about ${c.bold(formatBytes(disk.total))}: ${held} checkpoint${held === 1 ? "" : "s"} of ${formatBytes(disk.checkpoint)}${why} · ${saved} ${formatBytes(disk.artefacts)} under ${rel(plan.output.dir)}${cache}`,
     );
   }
   // The warnings themselves go to stderr with their source locations; here only the tally.

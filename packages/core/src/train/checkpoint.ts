@@ -1,10 +1,11 @@
 // Training checkpoints: trainable weights, AdamW moments, step, seed and data position, written atomically.
-// A checkpoint is built in a temp folder and renamed into place, so `checkpoints/step-N/` is always whole.
+// A checkpoint is written whole (util/atomic-folder), so `checkpoints/step-N/` is never partial.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { readdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { TensorShape, TrainableState } from "../engines/engine.ts";
 import { SafetensorsFile, writeSafetensors } from "../model/safetensors.ts";
+import { writeFolderAtomic } from "../util/atomic-folder.ts";
 import { writeJsonAtomic } from "../util/atomic-write.ts";
 import { writeChecksums } from "./checksums.ts";
 
@@ -42,12 +43,9 @@ export async function writeCheckpoint(
   trainable: TrainableState,
   state: CheckpointState,
 ): Promise<string> {
-  const root = checkpointsDir(outDir);
-  const final = join(root, `step-${state.step}`);
-  const tmp = join(root, `.tmp-step-${state.step}-${process.pid}`);
-  await rm(tmp, { recursive: true, force: true });
-  await mkdir(tmp, { recursive: true });
-  try {
+  const final = join(checkpointsDir(outDir), `step-${state.step}`);
+  // A checkpoint of the same step (a resumed run passing it again) is replaced whole.
+  await writeFolderAtomic(final, async (tmp) => {
     const weights = trainable.weights.map(({ name, shape, data }) => ({ name, shape, data }));
     await writeSafetensors(join(tmp, WEIGHTS), weights);
     const opt = trainable.optimizer;
@@ -58,17 +56,7 @@ export async function writeCheckpoint(
     await writeSafetensors(join(tmp, OPTIMIZER), moments, { metadata: { step: String(opt.step) } });
     await writeJsonAtomic(join(tmp, STATE), state);
     await writeChecksums(tmp, [WEIGHTS, OPTIMIZER, STATE]);
-    // A checkpoint of the same step (a resumed run passing it again) is replaced whole.
-    if (existsSync(final)) {
-      const old = join(root, `.old-step-${state.step}-${process.pid}`);
-      await rename(final, old);
-      await rename(tmp, final);
-      await rm(old, { recursive: true, force: true });
-    } else await rename(tmp, final);
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
   return final;
 }
 

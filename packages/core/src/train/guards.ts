@@ -90,15 +90,29 @@ export function guardMicroBatchLoss(
   return `${whereFrom(place, [index])}: ${what}; skipped (${budget.used} of ${budget.allowed} allowed by train.skipNonFinite); rows: ${rowsOf(place, [index])}`;
 }
 
-/** Checks a finished step: its mean loss and gradient norm over micro-batches `first` to `end - 1`. */
+/**
+ * Checks a finished step: its mean loss and gradient norm over micro-batches `first` to `end - 1`, `kept` of
+ * them trained. A non-finite norm the engine did not apply (`applied` false) drops those `kept` micro-batches
+ * while the budget holds them (returns a line for the log); an applied one, or past the budget, stops the run.
+ */
 export function guardStep(
   place: GuardPlace,
   micro: { first: number; end: number },
-  r: { loss: number; norm: number },
-): void {
+  r: { loss: number; norm: number; kept: number; applied: boolean },
+  budget?: SkipBudget,
+): string | null {
   const all = Array.from({ length: micro.end - micro.first }, (_, i) => micro.first + i);
   if (!Number.isFinite(r.loss)) fail(place, `the loss is ${r.loss}`, all);
-  if (!Number.isFinite(r.norm)) fail(place, `the gradient norm is ${r.norm}`, all);
+  if (Number.isFinite(r.norm)) return null;
+  const what = `the gradient norm is ${r.norm}`;
+  if (!budget) fail(place, what, all);
+  // An engine that applied it (one not reporting AppliedStep.applied) left the state non-finite: no skip.
+  if (r.applied)
+    fail(place, `${what}, and the engine applied that update, so train.skipNonFinite cannot skip it`, all);
+  if (budget.used + r.kept > budget.allowed)
+    fail(place, `${what}, and train.skipNonFinite (${budget.allowed}) is used up`, all);
+  budget.used += r.kept;
+  return `${whereFrom(place, all)}: ${what}; the update was not applied, ${r.kept} micro-batch(es) skipped (${budget.used} of ${budget.allowed} allowed by train.skipNonFinite); rows: ${rowsOf(place, all)}`;
 }
 
 /**

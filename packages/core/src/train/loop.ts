@@ -392,7 +392,9 @@ async function runSteps(
       },
     });
     const { norm, loss, trainedTokens, tokens } = r;
-    if (r.applied) guardStep(place, { first, end }, { loss, norm });
+    // A non-finite norm the engine did not apply: the step's micro-batches are dropped like bad losses.
+    const normSkip = r.kept > 0 ? guardStep(place, { first, end }, r, budget) : null;
+    if (normSkip) progress.log(normSkip);
     totals.skipped = budget?.used ?? 0;
 
     pos.micro = end;
@@ -400,9 +402,10 @@ async function runSteps(
       pos.epoch++;
       pos.micro = 0;
     }
-    // Every micro-batch of the step was skipped: nothing changed, the step trains on the next ones.
+    // Every micro-batch of the step was skipped (or its update refused): nothing changed, the step trains
+    // on the next ones.
     if (!r.applied) {
-      unlogged += r.skipped;
+      unlogged += r.skipped + (normSkip ? r.kept : 0);
       continue;
     }
     pos.step++;

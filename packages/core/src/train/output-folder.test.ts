@@ -47,9 +47,13 @@ describe("an output folder with an earlier run", () => {
       join(out, "checkpoints", ".old-step-1-999"),
       join(out, "model", "model.safetensors.tmp-999-0123abcd"),
       join(out, "metrics.jsonl.tmp-999-89abcdef"),
+      // util/atomic-folder's temp folders: a model, an adapter and a checkpoint being written.
+      join(out, "model.tmp-999-0a1b2c3d"),
+      join(out, "adapter.tmp-999-4e5f6a7b"),
+      join(out, "checkpoints", "step-2.tmp-999-8c9d0e1f"),
     ];
-    mkdirSync(leftovers[0]!, { recursive: true });
-    mkdirSync(leftovers[1]!, { recursive: true });
+    for (const i of [0, 1, 4, 5, 6]) mkdirSync(leftovers[i]!, { recursive: true });
+    writeFileSync(join(leftovers[4]!, "model.safetensors"), "half");
     mkdirSync(join(out, "model"), { recursive: true });
     writeFileSync(leftovers[2]!, "half");
     writeFileSync(leftovers[3]!, "half");

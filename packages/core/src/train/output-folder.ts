@@ -26,7 +26,8 @@ export async function refuseFreshOverExisting(
     );
 }
 
-// util/atomic-write temp files (`name.tmp-PID-hex`) and checkpoint temp folders (`.tmp-step-N-PID`, `.old-step-N-PID`).
+// util/atomic-write and util/atomic-folder temps (`name.tmp-PID-hex`: files, model/adapter/checkpoint folders)
+// and the checkpoint temp folders of earlier versions (`.tmp-step-N-PID`, `.old-step-N-PID`).
 const TEMP = /(\.tmp-\d+-[0-9a-f]{8}$)|(^\.(tmp|old)-step-\d+-\d+$)/;
 
 /** Removes what crashed runs left in `outDir` (top level, checkpoints/ and the artefact folders); returns the paths. */

@@ -13,7 +13,12 @@ export interface StepResult {
   tokens: number;
   /** Micro-batches dropped for a non-finite loss. */
   skipped: number;
-  /** False when every micro-batch was dropped: nothing was applied. */
+  /** Micro-batches whose gradients reached the engine's update (all but the skipped ones). */
+  kept: number;
+  /**
+   * False when nothing was applied: every micro-batch was dropped, or the engine refused a non-finite
+   * gradient norm (engine.ts AppliedStep; its gradient sums are then cleared).
+   */
   applied: boolean;
 }
 
@@ -54,8 +59,9 @@ export async function trainStep(
   }
   if (k === 0) throw new Error("trainStep: no micro-batches");
   const skipped = k - kept.length;
-  if (kept.length === 0) return { norm: 0, loss: 0, trainedTokens: 0, tokens: 0, skipped, applied: false };
-  const { gradNorm } = await engine.applyStep({
+  if (kept.length === 0)
+    return { norm: 0, loss: 0, trainedTokens: 0, tokens: 0, skipped, kept: 0, applied: false };
+  const { gradNorm, applied = true } = await engine.applyStep({
     learningRate: opts.learningRate,
     clipNorm: opts.clipNorm,
     trainedTokens: trained,
@@ -66,7 +72,8 @@ export async function trainStep(
     trainedTokens: trained,
     tokens,
     skipped,
-    applied: true,
+    kept: kept.length,
+    applied,
   };
 }
 

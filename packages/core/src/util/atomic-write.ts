@@ -5,8 +5,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFil
 import { type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
-/** Unique per process and call, so two writers of one path never share a temp file. */
-function tempPath(path: string): string {
+/** Unique per process and call, so two writers of one path never share a temp file (or folder). */
+export function tempPath(path: string): string {
   return `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
 }
 
@@ -22,6 +22,18 @@ function injectedFault(path: string): NodeJS.ErrnoException | null {
   const e: NodeJS.ErrnoException = new Error(`${code}: injected failure, write`);
   Object.assign(e, { code, syscall: "write" });
   return e;
+}
+
+/**
+ * Test seam: SFTKIT_FAULT_KILL="N@text" SIGKILLs this process right after its N-th completed write of a path
+ * containing text, so a fault-injection test can stop a run at a chosen file of a folder it writes.
+ */
+let killCount = 0;
+function injectedKill(path: string): void {
+  const spec = process.env.SFTKIT_FAULT_KILL;
+  if (!spec) return;
+  const [n = "", text = ""] = spec.split("@");
+  if (path.includes(text) && ++killCount === Number(n)) process.kill(process.pid, "SIGKILL");
 }
 
 /** A write error names the file being written (a failed `write` carries no path of its own). */
@@ -51,6 +63,7 @@ export async function writeAtomicWith(
       await fh.sync();
       await fh.close();
       await rename(tmp, path);
+      injectedKill(path);
     } catch (e) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -111,6 +111,24 @@ describe("cache in prepareData", () => {
     expect(changed.cacheHit).toBe(false);
     expect(calls() - before).toBe(21);
     expect(changed.reports[0]!.rows).toBe(21);
+  });
+
+  it("does not write an entry larger than its disk's free space: a warning names it and the bytes needed", async () => {
+    const { dir, o } = setup();
+    process.env.SFTKIT_FAULT_FREE_BYTES = "100";
+    let r: Awaited<ReturnType<typeof prepareData>>;
+    try {
+      r = await prepareData(o());
+    } finally {
+      delete process.env.SFTKIT_FAULT_FREE_BYTES;
+    }
+    expect(r.warnings).toHaveLength(1);
+    expect(r.warnings[0]).toMatch(
+      /^source "a": cache not written to .+: cannot write .+\/\.sft-cache\/data\/[0-9a-f]+\.bin: no space left on the device \(ENOSPC\); [\d.]+ KiB needed, 100 B free there$/,
+    );
+    expect(r.reports[0]).toMatchObject({ cacheKey: null, cacheBytes: 0 });
+    const data = join(dir, ".sft-cache", "data");
+    expect(existsSync(data) ? readdirSync(data) : []).toEqual([]);
   });
 
   it("re-tokenizes over a damaged entry instead of failing", async () => {

@@ -52,6 +52,16 @@ export function encodeEntry<M>(meta: M, samples: TokenizedSample[], source: stri
   return Buffer.concat([header, metaBytes, Buffer.alloc(pad), dataBytes]);
 }
 
+/**
+ * An entry's size less its metadata JSON (file names and kept problems: a few KiB): the header and the Int32
+ * data of the layout above. What the plan's disk estimate counts for the data cache.
+ */
+export function entryDataBytes(samples: readonly TokenizedSample[]): number {
+  let total = 0;
+  for (const s of samples) total += s.inputIds.length;
+  return HEADER + 4 * (1 + 4 * samples.length + 2 * total);
+}
+
 /** The entry, or null when the bytes are not a complete, intact entry (truncated, corrupt, other format). */
 export function decodeEntry<M>(buf: Buffer): EncodedSamples<M> | null {
   if (buf.length < HEADER || buf.toString("latin1", 0, 8) !== MAGIC) return null;

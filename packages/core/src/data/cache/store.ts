@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../util/atomic-write.ts";
+import { freeBytesAt } from "../../util/fs-errors.ts";
 import type { TokenizedSample } from "../types.ts";
 import { decodeEntry, encodeEntry } from "./codec.ts";
 
@@ -25,7 +26,8 @@ export async function readEntry<M>(
 
 /**
  * Written atomically (util/atomic-write): a process killed mid-write leaves only a temp file,
- * which readers never open (and the checksum rejects a torn final file anyway).
+ * which readers never open (and the checksum rejects a torn final file anyway). A disk with less free than
+ * the entry is refused before a byte is written (ENOSPC naming the entry and the bytes it needs).
  */
 export async function writeEntry<M>(
   cacheDir: string,
@@ -34,5 +36,15 @@ export async function writeEntry<M>(
   samples: TokenizedSample[],
   source: string,
 ): Promise<void> {
-  await writeFileAtomic(entryPath(cacheDir, key), encodeEntry(meta, samples, source));
+  const path = entryPath(cacheDir, key);
+  const bytes = encodeEntry(meta, samples, source);
+  const free = freeBytesAt(path);
+  if (free !== null && free < bytes.length)
+    throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), {
+      code: "ENOSPC",
+      syscall: "write",
+      path,
+      bytesNeeded: bytes.length,
+    });
+  await writeFileAtomic(path, bytes);
 }

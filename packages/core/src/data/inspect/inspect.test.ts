@@ -33,6 +33,7 @@ const report: SourceReport = {
   samplesPerEpoch: 2,
   cached: false,
   cacheKey: null,
+  cacheBytes: 0,
   templateDrops: [],
 };
 

@@ -15,6 +15,7 @@ import { shiftLabels } from "../../model/train-step.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
 import { DEFAULT_MAX_NEW_TOKENS, decodeLoop } from "../decode-loop.ts";
 import type {
+  AppliedStep,
   ApplyStepOptions,
   Engine,
   EngineLoadSpec,
@@ -138,7 +139,7 @@ export class CudaEngine implements Engine {
     return model.pass(batch, targets, { grad: true, recompute: gradientCheckpointingOf(plan) });
   }
 
-  async applyStep(opts: ApplyStepOptions): Promise<{ gradNorm: number }> {
+  async applyStep(opts: ApplyStepOptions): Promise<AppliedStep> {
     const l = this.l;
     const ops = this.ops;
     const params = l.model.params;
@@ -152,6 +153,11 @@ export class CudaEngine implements Engine {
       opts.trainedTokens,
       opts.clipNorm,
     );
+    // A non-finite norm would poison the weights and moments: nothing is applied (engine.ts AppliedStep).
+    if (!Number.isFinite(norm)) {
+      for (const p of params) ops.zero(p.grad);
+      return { gradNorm: norm, applied: false };
+    }
     const o = l.plan.optimizer;
     const [b1, b2] = o.betas;
     const t = ++l.step;

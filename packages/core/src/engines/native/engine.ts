@@ -14,6 +14,7 @@ import { shiftLabels } from "../../model/train-step.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
 import { DEFAULT_MAX_NEW_TOKENS, decodeLoop } from "../decode-loop.ts";
 import type {
+  AppliedStep,
   ApplyStepOptions,
   Engine,
   EngineLoadSpec,
@@ -133,7 +134,7 @@ export class NativeEngine implements Engine {
     return { lossSum: r.lossSum, trainedTokens: r.trainedTokens };
   }
 
-  async applyStep(opts: ApplyStepOptions): Promise<{ gradNorm: number }> {
+  async applyStep(opts: ApplyStepOptions): Promise<AppliedStep> {
     const { method, optimizer } = this.l;
     const { scale, norm } = clipScale(
       (g) => this.addon.sumSquares(g),
@@ -141,10 +142,14 @@ export class NativeEngine implements Engine {
       opts.trainedTokens,
       opts.clipNorm,
     );
-    optimizer.update(scale, opts.learningRate);
-    this.l.model.trainablesChanged();
+    // A non-finite norm would poison the weights and moments: nothing is applied (engine.ts AppliedStep).
+    const applied = Number.isFinite(norm);
+    if (applied) {
+      optimizer.update(scale, opts.learningRate);
+      this.l.model.trainablesChanged();
+    }
     for (const p of method.params) p.grad.fill(0);
-    return { gradNorm: norm };
+    return applied ? { gradNorm: norm } : { gradNorm: norm, applied };
   }
 
   async evalLoss(batch: EngineMicroBatch): Promise<LossSum> {

@@ -18,6 +18,7 @@ import { newTokens } from "../../methods/vocab.ts";
 import { hfModuleNames } from "../../model/config.ts";
 import { expectedTensors } from "../../model/llama.ts";
 import type { TensorToWrite } from "../../model/safetensors.ts";
+import { writeFolderAtomic } from "../../util/atomic-folder.ts";
 import type { SaveArtefactsOptions } from "../engine.ts";
 import { type NativeMethod, trainedBaseTensors } from "./methods.ts";
 import type { NativeModel } from "./model.ts";
@@ -119,31 +120,35 @@ export async function saveNativeArtefacts(
     // Prefixes cannot be merged into weights: a prefix run always writes its adapter.
     const dir = join(opts.outDir, "adapter");
     const base = recordedBase(opts.baseModel, dir);
-    const written = await writePrefixAdapter(dir, {
-      baseModel: base.name,
-      revision: base.revision,
-      virtualTokens: prefix.virtualTokens,
-      numLayers: cfg.numLayers,
-      tokenDim: cfg.numKvHeads * cfg.headDim,
-      numKvHeads: cfg.numKvHeads,
-      gqa: cfg.numKvHeads < cfg.numHeads,
-      table: Float32Array.from(prefix.forward()),
-      encoderHiddenSize:
-        pieces.prefix.reparameterize === false ? null : pieces.prefix.reparameterize.hiddenSize,
+    const { reparameterize } = pieces.prefix;
+    // Written whole (util/atomic-folder): a crash leaves the old adapter/ or none, never part of one.
+    const files = await writeFolderAtomic(dir, async (tmp) => {
+      const written = await writePrefixAdapter(tmp, {
+        baseModel: base.name,
+        revision: base.revision,
+        virtualTokens: prefix.virtualTokens,
+        numLayers: cfg.numLayers,
+        tokenDim: cfg.numKvHeads * cfg.headDim,
+        numKvHeads: cfg.numKvHeads,
+        gqa: cfg.numKvHeads < cfg.numHeads,
+        table: Float32Array.from(prefix.forward()),
+        encoderHiddenSize: reparameterize === false ? null : reparameterize.hiddenSize,
+      });
+      const files = [...written.files];
+      const eosTokenId = plan.tokenizer.eos?.id ?? null;
+      files.push(await writeGenerationConfig(tmp, cfg, { baseDir: plan.model.source.path, eosTokenId }));
+      files.push(
+        await writeAdapterReadme(tmp, {
+          method: "Prefix tuning",
+          base: { ...base, isPath: "dir" in opts.baseModel },
+          peft: written.peft,
+          newTokens: newTokens(plan).map((t) => t.content),
+          stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
+        }),
+      );
+      if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(tmp, opts.tokenizerDir, tokenizer)));
+      return files;
     });
-    const files = [...written.files];
-    const eosTokenId = plan.tokenizer.eos?.id ?? null;
-    files.push(await writeGenerationConfig(dir, cfg, { baseDir: plan.model.source.path, eosTokenId }));
-    files.push(
-      await writeAdapterReadme(dir, {
-        method: "Prefix tuning",
-        base: { ...base, isPath: "dir" in opts.baseModel },
-        peft: written.peft,
-        newTokens: newTokens(plan).map((t) => t.content),
-        stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
-      }),
-    );
-    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
     return files.map((f) => join("adapter", f));
   }
   const merged = mergedTensors(model, nm);
@@ -156,54 +161,58 @@ export async function saveNativeArtefacts(
     // Whole tensors that trained (LoRA's modulesToSave), as the merged model writes them.
     const trained = trainedBaseTensors(plan, cfg);
     const whole = merged.filter((t) => trained.has(t.name));
-    const written = await writeLoraAdapter(dir, {
-      baseModel: base.name,
-      revision: base.revision,
-      rank: m.rank,
-      alpha: m.alpha,
-      dropout: m.dropout,
-      rslora: m.rslora,
-      dora: m.dora === true,
-      targetModules: targets,
-      matrices: nm.loraPairs.map(({ layer, module, pair }) => ({
-        layer,
-        path: module.path,
-        inFeatures: module.inFeatures,
-        outFeatures: module.outFeatures,
-        a: transpose(pair.at, module.inFeatures, pair.rank),
-        b: transpose(pair.bt, pair.rank, module.outFeatures),
-        ...(pair.magnitude ? { magnitude: Float32Array.from(pair.magnitude) } : {}),
-      })),
-      ...(whole.length
-        ? {
-            modulesToSave: {
-              modules: peftModuleNames(whole.map((t) => t.name)),
-              tensors: await Promise.all(
-                whole.map(async (t) => ({
-                  name: t.name,
-                  shape: [...t.shape],
-                  data: typeof t.data === "function" ? await t.data() : t.data,
-                })),
-              ),
-            },
-          }
-        : {}),
-      // A whole embedding carries the new rows itself (PEFT refuses both on one module).
-      tokens: trained.has("model.embed_tokens.weight") ? null : trainedTokens(model, plan, nm),
+    // Written whole (util/atomic-folder): a crash leaves the old adapter/ or none, never part of one.
+    const files = await writeFolderAtomic(dir, async (tmp) => {
+      const written = await writeLoraAdapter(tmp, {
+        baseModel: base.name,
+        revision: base.revision,
+        rank: m.rank,
+        alpha: m.alpha,
+        dropout: m.dropout,
+        rslora: m.rslora,
+        dora: m.dora === true,
+        targetModules: targets,
+        matrices: nm.loraPairs.map(({ layer, module, pair }) => ({
+          layer,
+          path: module.path,
+          inFeatures: module.inFeatures,
+          outFeatures: module.outFeatures,
+          a: transpose(pair.at, module.inFeatures, pair.rank),
+          b: transpose(pair.bt, pair.rank, module.outFeatures),
+          ...(pair.magnitude ? { magnitude: Float32Array.from(pair.magnitude) } : {}),
+        })),
+        ...(whole.length
+          ? {
+              modulesToSave: {
+                modules: peftModuleNames(whole.map((t) => t.name)),
+                tensors: await Promise.all(
+                  whole.map(async (t) => ({
+                    name: t.name,
+                    shape: [...t.shape],
+                    data: typeof t.data === "function" ? await t.data() : t.data,
+                  })),
+                ),
+              },
+            }
+          : {}),
+        // A whole embedding carries the new rows itself (PEFT refuses both on one module).
+        tokens: trained.has("model.embed_tokens.weight") ? null : trainedTokens(model, plan, nm),
+      });
+      const files = [...written.files];
+      const eosTokenId = plan.tokenizer.eos?.id ?? null;
+      files.push(await writeGenerationConfig(tmp, cfg, { baseDir: plan.model.source.path, eosTokenId }));
+      files.push(
+        await writeAdapterReadme(tmp, {
+          method: def.label,
+          base: { ...base, isPath: "dir" in opts.baseModel },
+          peft: written.peft,
+          newTokens: newTokens(plan).map((t) => t.content),
+          stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
+        }),
+      );
+      if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(tmp, opts.tokenizerDir, tokenizer)));
+      return files;
     });
-    const files = [...written.files];
-    const eosTokenId = plan.tokenizer.eos?.id ?? null;
-    files.push(await writeGenerationConfig(dir, cfg, { baseDir: plan.model.source.path, eosTokenId }));
-    files.push(
-      await writeAdapterReadme(dir, {
-        method: def.label,
-        base: { ...base, isPath: "dir" in opts.baseModel },
-        peft: written.peft,
-        newTokens: newTokens(plan).map((t) => t.content),
-        stop: { text: plan.tokenizer.eos?.text ?? null, ids: stopIds(eosTokenId, cfg.eosTokenId) },
-      }),
-    );
-    if (opts.tokenizerDir) files.push(...(await writeTokenizerFiles(dir, opts.tokenizerDir, tokenizer)));
     out.push(...files.map((f) => join("adapter", f)));
   }
   if (!isLora || opts.save !== "adapter") {

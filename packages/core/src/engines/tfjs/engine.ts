@@ -121,6 +121,11 @@ export class TfjsEngine implements Engine {
     const summed = this.summed;
     this.summed = null;
     const { grads, norm } = await finishGradients(summed, opts.trainedTokens, opts.clipNorm);
+    // A non-finite norm would poison the weights and moments: nothing is applied (engine.ts AppliedStep).
+    if (!Number.isFinite(norm)) {
+      for (const g of grads) g.dispose();
+      return { gradNorm: norm, applied: false };
+    }
     optimizer.update(new Map(names.map((n, i) => [n, grads[i]!])), opts.learningRate);
     for (const g of grads) g.dispose();
     method.afterStep?.();

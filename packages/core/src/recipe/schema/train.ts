@@ -77,7 +77,7 @@ export const TrainSchema = z
     skipNonFinite: positiveInt()
       .optional()
       .describe(
-        "Micro-batches with a non-finite loss (NaN, ±Infinity) the run may skip: their gradients are dropped, each is logged with its rows and counted (`skipped`) in metrics.jsonl and the summary; one more stops the run. Absent: the first stops it.",
+        "Micro-batches with a non-finite loss (NaN, ±Infinity), or in a step whose gradient norm is not finite, the run may skip: their gradients are dropped (a refused step's update is not applied; each of its micro-batches counts), each is logged with its rows and counted (`skipped`) in metrics.jsonl and the summary; one more stops the run. Absent: the first stops it.",
       ),
     eval: EvalSchema,
     checkpointEvery: positiveInt().optional().describe("Write a checkpoint every N steps."),
