@@ -1,5 +1,5 @@
-// The CUDA engine's kernels as the plan shows them (plan.kernels): packages/cuda's kernels.cu and
-// cuBLASLt, as engines/cuda/model.ts composes them into the step.
+// The CUDA engine's kernels as the plan shows them (plan.kernels): packages/cuda's kernels.cu, flash.cu,
+// flash_tc.cu and cuBLASLt, as engines/cuda/model.ts composes them into the step.
 import type { Plan } from "../../compile/plan-schema.ts";
 
 const CUDA_KERNELS: Plan["kernels"] = [
@@ -12,7 +12,7 @@ const CUDA_KERNELS: Plan["kernels"] = [
   {
     op: "attention",
     formulation:
-      "kernels.cu: causal attention keeping the output and each row's log-sum-exp for the backward",
+      "flash_tc.cu (head dim 64: TF32 tensor cores) or flash.cu (16/32/128: CUDA cores): flash-style causal attention over key tiles in shared memory, keeping each row's log-sum-exp for the backward (no T x T matrix); kernels.cu's per-row kernels for other head dims",
   },
   { op: "rope", formulation: "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation" },
   { op: "rmsnorm", formulation: "kernels.cu: RMSNorm saving 1/rms per row; fused backward" },
