@@ -14,10 +14,11 @@ const GiB = 1024 ** 3;
 /** model.ts LOGIT_ELEMENTS: rows of the loss's [rows, V] chunk. */
 const LOGIT_ELEMENTS = 2 ** 26;
 /**
- * The CUDA context, cuBLASLt's handle and workspace and the kernels' modules: ~500 MiB on Hopper with
- * CUDA 12/13 (what nvidia-smi shows for a process that has only initialised), rounded up.
+ * The CUDA context, cuBLASLt's handle and workspace and the kernels' modules: measured on an H200 (CUDA
+ * 13.0 driver, cuBLASLt 13.1) as the device's used bytes minus the allocator's in-use and cached ones,
+ * 688 MiB (bench/device/runs/h200-2026-12-04, run 4's LoRA row), rounded up.
  */
-export const CUDA_RUNTIME_BYTES = 640 * MiB;
+export const CUDA_RUNTIME_BYTES = 704 * MiB;
 /** The caching allocator's slack (freed blocks of other sizes it keeps), as a share of the activations. */
 const ALLOCATOR_SLACK = 0.1;
 /** The GPU assumed when none is seen (plans made on a machine without one): an 80 GB A100/H100. */
