@@ -5,7 +5,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CudaHostAddon } from "@sftkit/cuda";
 import { beforeAll, describe, expect, it } from "vitest";
-import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
@@ -101,18 +100,6 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     });
     expect(files).toContain("adapter/adapter_model.safetensors");
     e.dispose();
-  });
-
-  it("refuses trainable rows of added tokens with the reason", async () => {
-    const plan = enginePlan(
-      goldenConfig(),
-      { ...LORA, trainNewTokens: true },
-      { added: [newToken("<x>", 64)] },
-    );
-    const e = await createCudaEngine(plan, "host");
-    await expect(e.load({ plan, model: { config: goldenConfig(), seed: 1 } })).rejects.toThrow(
-      /cuda engine does not implement trainable token rows/,
-    );
   });
 
   it("lora: trains (loss falls), evaluates, and a resumed run continues bit-identically", async () => {

@@ -10,7 +10,5 @@ export function cudaMethodGaps(method: Method): string[] {
   if (pieces.lora && pieces.lora.dropout > 0) gaps.push("LoRA dropout (method.dropout)");
   if ((def.engineFeatures?.(method as never) ?? []).some((f) => f.feature === "modules-to-save"))
     gaps.push("modules to save (method.modulesToSave)");
-  // `true` trains the rows of added tokens only when the plan adds some: load() refuses those.
-  if (Array.isArray(def.newTokenRows(method as never))) gaps.push("trainable rows of named added tokens");
   return gaps;
 }

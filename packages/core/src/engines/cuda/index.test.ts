@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { MethodSchema } from "../../methods/registry.ts";
+import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
 import type { EngineAsk, EngineDefinition } from "../engine.ts";
 import { decideEngine, engineDefinition, listEngines, registerEngine } from "../index.ts";
 import { createCudaEngine } from "./engine.ts";
@@ -85,6 +87,29 @@ describe("the cuda engine's registration", () => {
       "method.dora (dora) is not implemented on cuda",
     );
     expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
+  });
+
+  it("runs NEFTune and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
+    const neftune = { feature: "neftune", path: "train.neftuneAlpha" } as const;
+    expect(cudaUnsupported({ ...plain, features: [neftune] })).toBeNull();
+    const named = { kind: "frozen", trainable: { newTokens: ["<|user|>"] } };
+    expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(named) })).toBeNull();
+    registerEngine(withGpu());
+    const saved = process.env.SFTKIT_ENGINE;
+    delete process.env.SFTKIT_ENGINE;
+    try {
+      // A quickstart-like recipe: role tokens added (LoRA trains their rows by default), NEFTune on.
+      const recipe = testRecipe({ steps: 1, neftuneAlpha: 5 }, {
+        method: { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" },
+        tokens: { add: ["<|user|>", "<|assistant|>"] },
+      } as never);
+      const { plan } = await compileTest(recipe);
+      expect(plan.neftune).toMatchObject({ alpha: 5 });
+      expect(plan.tokenizer.added.length).toBe(2);
+      expect(plan.engine?.chosen).toBe("cuda");
+    } finally {
+      if (saved !== undefined) process.env.SFTKIT_ENGINE = saved;
+    }
   });
 
   it("SFTKIT_CUDA_HOST=1 makes it available on the host backend where the host add-on is built", () => {

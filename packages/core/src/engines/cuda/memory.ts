@@ -2,7 +2,8 @@
 // bf16 (QLoRA's linears NF4, the planner's groups), norms, biases and trainables f32 with their f32
 // gradients and AdamW moments; per token, what each layer keeps for its backward (f32), one layer's
 // backward temporaries (with the bf16 copies GEMMs read), the lm head's chunk of logits; the NF4
-// dequantization scratch and the bf16 copies of trained matrices; the CUDA context. The device is the GPU.
+// dequantization scratch, the bf16 copies of trained matrices and trained token rows' one-hot picker; the
+// CUDA context. The device is the GPU.
 import { linearModules, type ModelConfig } from "../../model/config.ts";
 import type { EngineMemoryEstimate, EngineMemoryInput, EngineMemoryModel, StorageDtype } from "../engine.ts";
 import { cudaPackage } from "./load.ts";
@@ -98,8 +99,14 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
 
   const V = input.vocab;
   const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
+  // Trainable rows of the added tokens (the method trains the head's rows, not the whole head): their
+  // columns of the chunk's logit gradient, [rows, n] f32, picked by a resident [V, n] bf16 one-hot;
+  // the embedding's side sums them into n + 1 rows of d (model.ts headLoss, rowsEmbedBackward).
+  const full = !input.adapters && input.prefixLength === 0 && input.headTrains;
+  const tokenRows = input.headTrains && !full ? Math.max(0, V - cfg.vocabSize) : 0;
+  const rowsScratch = tokenRows ? BF16 * V * tokenRows + F32 * (tokenRows + 1) * m.d + F32 * T : 0;
   // f32 logits of one chunk (the loss's gradient overwrites them) and their bf16 copy for the GEMMs back.
-  const logits = rows * V * (F32 + BF16);
+  const logits = rows * V * (F32 + BF16) + F32 * rows * tokenRows;
   // Then the fuller of two phases: the loss (its per-token buffers and the chunk), or a layer's backward
   // (dy beside its temporaries, and under recomputation the layer rebuilt). The chunk is its own field.
   const head = F32 * T * headFloatsPerToken(m) + logits;
@@ -112,14 +119,13 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   const largest = Math.max(0, ...mods.map((x) => x.outFeatures * x.inFeatures));
   const nf4Scratch = input.adapters ? BF16 * largest : 0;
   // A full fine-tune's trained matrices keep a bf16 copy the GEMMs and gathers read (model.ts devParam).
-  const full = !input.adapters && input.prefixLength === 0 && input.headTrains;
   const heads = cfg.tieWordEmbeddings ? 1 : 2;
   const matrices = L * mods.reduce((n, x) => n + x.outFeatures * x.inFeatures, 0) + heads * V * m.d;
   const shadows = full ? BF16 * matrices : 0;
   return {
     activations: Math.round(activations),
     logits,
-    scratch: nf4Scratch + shadows,
+    scratch: nf4Scratch + shadows + rowsScratch,
     runtime: CUDA_RUNTIME_BYTES,
     workspace: Math.round(ALLOCATOR_SLACK * activations),
   };

@@ -42,6 +42,22 @@ export interface DevParam {
   shadow: Buf | null;
 }
 
+/**
+ * Trainable rows of chosen token ids (native/model.ts TokenRows) on the backend: their f32 values train,
+ * and their bf16 copies are written into the frozen tables' rows, so the gather and the head's GEMM
+ * read them as any trained matrix's bf16 copy (refreshRows).
+ */
+interface TokenRowsDev {
+  ids: Int32Array;
+  /** [V]: a vocabulary id's row in `embed`/`head`, -1 when it does not train. */
+  rowOf: Int32Array;
+  embed: DevParam;
+  /** An untied lm_head's rows (null when tied: the embedding's rows are the head's). */
+  head: DevParam | null;
+  /** [V, n] bf16 one-hot: a GEMM with it picks the trained ids' columns of the head's logit gradient. */
+  pick: Buf;
+}
+
 interface LoraDev {
   at: DevParam;
   bt: DevParam;
@@ -104,6 +120,7 @@ export class CudaModel {
   /** Prefix tuning's table (its small reparameterization MLP runs on the host) and its parameters. */
   private readonly prefix: PrefixTable | null;
   private readonly prefixParams: DevParam[];
+  private readonly rows: TokenRowsDev | null = null;
   /** bf16 scratch for a dequantized NF4 linear (the largest one). */
   private nf4Scratch: Buf | null = null;
   /** Every buffer the model holds between passes (freed by dispose). */
@@ -136,6 +153,62 @@ export class CudaModel {
     let biggest = 0;
     for (const r of this.w.values()) if (r.nf4) biggest = Math.max(biggest, r.nf4.n);
     if (biggest) this.nf4Scratch = this.hold(ops.alloc("bf16", biggest));
+    const rows = method.trainables.rows;
+    if (rows) {
+      for (const name of new Set(["model.embed_tokens.weight", this.headName()]))
+        if (!this.res(name).bf16 || this.baseGrad.has(name))
+          throw new Error(`cuda model: token rows train over "${name}", which is not a frozen bf16 table`);
+      const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
+      const V = this.res(this.headName()).shape[0]!;
+      const n = rows.ids.length;
+      const onehot = new Uint16Array(V * n);
+      // 0x3f80: 1.0 in bf16.
+      rows.ids.forEach((id, r) => {
+        onehot[id * n + r] = 0x3f80;
+      });
+      this.rows = {
+        ids: rows.ids,
+        rowOf: rows.rowOf,
+        embed: find(rows.embed),
+        head: rows.head ? find(rows.head) : null,
+        pick: this.upload("bf16", onehot),
+      };
+      this.refreshRows();
+    }
+  }
+
+  /** The trained token rows' bf16 copies into their rows of the frozen embedding and head tables. */
+  private refreshRows(): void {
+    const rows = this.rows;
+    if (!rows) return;
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    const into = (p: DevParam, table: string) => {
+      const t = this.res(table).bf16!;
+      rows.ids.forEach((id, r) => {
+        ops.toBf16(ops.view(p.data, r * d, d), ops.view(t, id * d, d));
+      });
+    };
+    into(rows.embed, "model.embed_tokens.weight");
+    if (rows.head) into(rows.head, "lm_head.weight");
+  }
+
+  /** The embedding rows' gradient: dx of the tokens whose id trains, summed per row (a scatter into n + 1 rows, the last for the rest). */
+  private rowsEmbedBackward(dx: Buf, ids: Int32Array): void {
+    const rows = this.rows!;
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    const n = rows.ids.length;
+    const local = Int32Array.from(ids, (id) => {
+      const r = rows.rowOf[id]!;
+      return r >= 0 ? r : n;
+    });
+    const li = ops.alloc("i32", local.length);
+    ops.upload(li, local);
+    const sums = ops.alloc("f32", (n + 1) * d);
+    ops.embeddingScatterAdd(dx, li, sums, local.length, d);
+    ops.axpy(rows.embed.grad, ops.view(sums, 0, n * d), 1);
+    this.freeAll(li, sums);
   }
 
   private hold(b: Buf): Buf {
@@ -554,7 +627,12 @@ export class CudaModel {
   pass(
     b: TokenBatch,
     targets: Int32Array,
-    opts: { grad: boolean; recompute: boolean },
+    opts: {
+      grad: boolean;
+      recompute: boolean;
+      /** Added to the input embeddings [T, d] before the first layer (NEFTune's noise). */
+      noise?: Float32Array;
+    },
   ): { lossSum: number; trainedTokens: number } {
     const ops = this.ops;
     const cfg = this.config;
@@ -566,6 +644,12 @@ export class CudaModel {
     const ctx = this.context(b, e.ids, null, opts.grad);
     const { T } = ctx;
     let x = e.x;
+    if (opts.noise) {
+      const noise = ops.alloc("f32", opts.noise.length);
+      ops.upload(noise, opts.noise);
+      ops.axpy(x, noise, 1);
+      ops.free(noise);
+    }
     const saved: (LayerSaved | Buf)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -600,6 +684,7 @@ export class CudaModel {
       }
       const gE = this.baseGrad.get("model.embed_tokens.weight");
       if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
+      if (this.rows) this.rowsEmbedBackward(dx, b.ids);
       ops.free(dx);
       if (ctx.dPrefix) this.prefixBackward(ctx.dPrefix);
     }
@@ -621,6 +706,10 @@ export class CudaModel {
     const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
     const logits = ops.alloc("f32", rows * V);
     const gb = dh ? ops.alloc("bf16", rows * V) : null;
+    // Trained token rows: their columns of the logit gradient, [C, n], then dRows += picked^T h.
+    const tr = dh ? this.rows : null;
+    const n = tr ? tr.ids.length : 0;
+    const picked = tr ? ops.alloc("f32", rows * n) : null;
     let loss = 0;
     for (let r0 = 0; r0 < T; r0 += rows) {
       const C = Math.min(rows, T - r0);
@@ -633,9 +722,15 @@ export class CudaModel {
         ops.toBf16(lg, g);
         ops.gemm(false, false, C, d, V, g, W, ops.view(dh, r0 * d, C * d), 1, 0);
         if (gW) ops.gemm(true, false, V, d, C, g, hc, gW, 1, 1);
+        if (tr && picked) {
+          const pc = ops.view(picked, 0, C * n);
+          ops.gemm(false, false, C, n, V, g, tr.pick, pc, 1, 0);
+          const hr = tr.head ?? tr.embed;
+          ops.gemm(true, false, n, d, C, pc, ops.view(h, r0 * d, C * d), hr.grad, 1, 1);
+        }
       }
     }
-    this.freeAll(hb, tg, logits, gb);
+    this.freeAll(hb, tg, logits, gb, picked);
     return loss;
   }
 
@@ -712,6 +807,7 @@ export class CudaModel {
   /** Refreshes what is derived from the f32 values after they changed: bf16 copies, the prefix MLP's host values. */
   refreshShadows(): void {
     for (const p of this.params) if (p.shadow) this.ops.toBf16(p.data, p.shadow);
+    this.refreshRows();
     for (const d of this.prefixParams) d.param.data.set(this.ops.download(d.data) as Float32Array);
   }
 }

@@ -7,8 +7,16 @@ const CUDA_KERNELS: Plan["kernels"] = [
     op: "linear",
     formulation: "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products in float32",
   },
-  { op: "embedding", formulation: "kernels.cu: gather from the bf16 table; the gradient scatter-added" },
-  { op: "cross_entropy", formulation: "kernels.cu: masked softmax cross-entropy over a chunk of rows" },
+  {
+    op: "embedding",
+    formulation:
+      "kernels.cu: gather from the bf16 table (trained token rows' bf16 copies written into it); the gradient scatter-added",
+  },
+  {
+    op: "cross_entropy",
+    formulation:
+      "kernels.cu: masked softmax cross-entropy over a chunk of rows; trained token rows' head gradient through a GEMM with a one-hot picker",
+  },
   {
     op: "attention",
     formulation:
