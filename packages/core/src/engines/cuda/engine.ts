@@ -153,7 +153,12 @@ export class CudaEngine implements Engine {
     const noise = plan.neftune
       ? neftuneNoise(plan.neftune.alpha, opts.seed, T, cfg.hiddenSize, batch.seqLen)
       : undefined;
-    return model.pass(batch, targets, { grad: true, recompute: gradientCheckpointingOf(plan), noise });
+    return model.pass(batch, targets, {
+      grad: true,
+      recompute: gradientCheckpointingOf(plan),
+      noise,
+      seed: opts.seed,
+    });
   }
 
   async applyStep(opts: ApplyStepOptions): Promise<AppliedStep> {

@@ -46,7 +46,7 @@ export function cudaEngineAvailability(env: NodeJS.ProcessEnv = process.env): Cu
 registerEngine({
   name: "cuda",
   description:
-    "CUDA kernels + cuBLASLt on an NVIDIA GPU (bf16 frozen weights, NF4 for QLoRA, fp32 trainable state); full, partial, frozen, LoRA, QLoRA, prefix; trainable rows of added tokens, NEFTune",
+    "CUDA kernels + cuBLASLt on an NVIDIA GPU (bf16 frozen weights, NF4 for QLoRA, fp32 trainable state); full, partial, frozen, LoRA, QLoRA, prefix; LoRA dropout, trainable rows of added tokens, NEFTune",
   availability: () => cudaEngineAvailability(),
   unsupported: cudaUnsupported,
   kernels: cudaKernels,

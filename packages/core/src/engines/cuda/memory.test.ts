@@ -35,6 +35,7 @@ const METHODS: Record<string, unknown> = {
   lora: LORA,
   full: { kind: "full" },
   qlora: { ...LORA, kind: "qlora", alpha: 16 },
+  "lora with dropout": { ...LORA, dropout: 0.1 },
 };
 
 /** What the allocator tallies: everything the plan counts but the CUDA context and allocator slack. */

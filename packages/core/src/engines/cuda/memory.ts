@@ -65,19 +65,26 @@ export function cudaKeptFloatsPerToken(m: Dims): number {
 
 /**
  * f32-equivalent values per token one layer's backward holds at its fullest (model.ts layerBack), beside
- * the incoming gradient dy: the largest of its phases (bf16 temporaries count half).
+ * the incoming gradient dy: the largest of its phases (bf16 temporaries count half). LoRA dropout's
+ * backward of an adapted linear of input width I holds 4I more at once (the mask, the masked input or
+ * the input's gradient, zeros and the masked gradient: model.ts linearBack).
  */
-function backwardFloatsPerToken(m: Dims): number {
+function backwardFloatsPerToken(m: Dims, dropped: (module: string) => boolean): number {
   const kv2 = 2 * m.kv * m.keyRatio;
+  const drop = (modules: string[], I: number) => (modules.some(dropped) ? 4 * I : 0);
   return Math.max(
     // swigluBackward: d act, d gate, d up.
     3 * m.F,
+    // down backward (under dropout): d act, act in bf16, dy in bf16, LoRA's dx·A.
+    drop(["down_proj"], m.F) ? m.F + m.F / 2 + m.d / 2 + m.rank + drop(["down_proj"], m.F) : 0,
     // gate/up backward: dg, du, dh2, h2 in bf16, dg in bf16, LoRA's dx·A.
-    2 * m.F + m.d + m.d / 2 + m.F / 2 + m.rank,
+    2 * m.F + m.d + m.d / 2 + m.F / 2 + m.rank + drop(["gate_proj", "up_proj"], m.d),
+    // o backward (under dropout): dx1, d attention, attention in bf16, dx1 in bf16, LoRA's dx·A.
+    drop(["o_proj"], m.q) ? m.d + m.q + m.q / 2 + m.d / 2 + m.rank + drop(["o_proj"], m.q) : 0,
     // attentionBackward: dx1, d attention, dq, dk, dv.
     m.d + 2 * m.q + kv2,
     // q/k/v backward: dx1, dq, dk, dv, dh1, h1 in bf16, dq in bf16.
-    2 * m.d + m.q + kv2 + m.d / 2 + m.q / 2 + m.rank,
+    2 * m.d + m.q + kv2 + m.d / 2 + m.q / 2 + m.rank + drop(["q_proj", "k_proj", "v_proj"], m.d),
   );
 }
 
@@ -103,14 +110,18 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   // columns of the chunk's logit gradient, [rows, n] f32, picked by a resident [V, n] bf16 one-hot;
   // the embedding's side sums them into n + 1 rows of d (model.ts headLoss, rowsEmbedBackward).
   const full = !input.adapters && input.prefixLength === 0 && input.headTrains;
-  const tokenRows = input.headTrains && !full ? Math.max(0, V - cfg.vocabSize) : 0;
-  const rowsScratch = tokenRows ? BF16 * V * tokenRows + F32 * (tokenRows + 1) * m.d + F32 * T : 0;
+  const newRows = input.headTrains && !full ? Math.max(0, V - cfg.vocabSize) : 0;
+  // The picker's width: n rounded up to 8; the head's side sums into [width, d] first.
+  const tokenRows = Math.ceil(newRows / 8) * 8;
+  const rowsScratch = tokenRows ? BF16 * V * tokenRows + F32 * 2 * (tokenRows + 1) * m.d + F32 * T : 0;
   // f32 logits of one chunk (the loss's gradient overwrites them) and their bf16 copy for the GEMMs back.
   const logits = rows * V * (F32 + BF16) + F32 * rows * tokenRows;
   // Then the fuller of two phases: the loss (its per-token buffers and the chunk), or a layer's backward
   // (dy beside its temporaries, and under recomputation the layer rebuilt). The chunk is its own field.
   const head = F32 * T * headFloatsPerToken(m) + logits;
-  const back = F32 * T * ((input.recompute ? kept : 0) + m.d + backwardFloatsPerToken(m));
+  const a = input.adapters;
+  const dropped = (module: string) => a?.dropout === true && a.modules.includes(module);
+  const back = F32 * T * ((input.recompute ? kept : 0) + m.d + backwardFloatsPerToken(m, dropped));
   const activations = held + Math.max(head, back) - logits;
 
   const mods = linearModules(cfg);

@@ -7,8 +7,8 @@ import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { EngineMicroBatch } from "../engine.ts";
-import { runSteps } from "../native/compare.testing.ts";
-import { enginePlan, packedBatch } from "../native/testing.ts";
+import { type Run, runSteps } from "../native/compare.testing.ts";
+import { enginePlan, packedBatch, relDiff } from "../native/testing.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createCudaEngine } from "./engine.ts";
 import {
@@ -55,6 +55,23 @@ function rowsBatch(): EngineMicroBatch {
  * step it is a scaled gradient (whose tolerance is 6%); the batch with added ids lands it at ~1.03%.
  */
 const TOLERANCE = { ...BF16_TOLERANCE, after: 2e-2 };
+
+/** Runs of runSteps within bf16 tolerances: losses, and every gradient (AdamW's m) and tensor after each step. */
+function expectCloseRuns(got: Run, want: Run): void {
+  const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+  for (const [i, l] of want.losses.entries()) expect(rel(got.losses[i]!, l), `loss ${i}`).toBeLessThan(1e-2);
+  for (const [i, l] of want.evalLosses.entries())
+    expect(rel(got.evalLosses[i]!, l), `eval ${i}`).toBeLessThan(1e-2);
+  for (const [s, ws] of want.states.entries())
+    for (const w of ws.weights) {
+      const g = got.states[s]!;
+      const where = `step ${s + 1} ${w.name}`;
+      expect(relDiff(g.optimizer.m.get(w.name)!, ws.optimizer.m.get(w.name)!), where).toBeLessThan(
+        BF16_TOLERANCE.grad,
+      );
+      expect(relDiff(g.weights.find((x) => x.name === w.name)!.data, w.data), where).toBeLessThan(2e-2);
+    }
+}
 
 /** One step of `plan` on tfjs and on the cuda host backend; the failed checks (none: they agree). */
 async function step(
@@ -134,6 +151,39 @@ describe.skipIf(skip !== null)(title("cuda engine (host backend): method options
     const { got, bad } = await step(plan, rowsBatch());
     expect(bad).toEqual([]);
     expect(got.tensors.some((t) => t.name.endsWith("trainable_tokens"))).toBe(false);
+  });
+
+  it("LoRA dropout: the tfjs engine's seeded masks in training passes, also under gradient checkpointing (evaluation drops nothing)", async () => {
+    const dropout = { ...LORA, dropout: 0.25 };
+    for (const recompute of [false, true]) {
+      const plan = enginePlan(goldenConfig(), dropout, { recompute });
+      expect((await step(plan, packedBatch(1, 64))).bad, `recompute ${recompute}`).toEqual([]);
+    }
+    const plan = enginePlan(goldenConfig(), dropout);
+    // Two steps: on the second, B is no longer zero, so A's gradient and dx pass through the masks too.
+    const model = { config: goldenConfig(), seed: GOLDEN_SEED };
+    const batches = [packedBatch(1, 64), packedBatch(2, 64)];
+    const want = await runSteps(await createTfjsEngine(plan), plan, model, batches);
+    const got = await runSteps(await createCudaEngine(plan, "host"), plan, model, batches);
+    expectCloseRuns(got, want);
+    const batch = packedBatch(1, 64);
+    const e = await createCudaEngine(plan, "host");
+    await e.load({ plan, model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+    // Two steps: B is no longer zero, so the masks reach the loss.
+    for (let i = 0; i < 2; i++) {
+      const r = await e.forwardBackward(batch, { seed: i });
+      await e.applyStep({ learningRate: 0.05, clipNorm: 0, trainedTokens: r.trainedTokens });
+    }
+    const evaluated = (await e.evalLoss(batch)).lossSum;
+    expect(Math.abs((await e.forwardBackward(batch, { seed: 7 })).lossSum - evaluated)).toBeGreaterThan(1e-4);
+    // The same weights without dropout evaluate the same: evaluation drops nothing.
+    const plain = enginePlan(goldenConfig(), LORA);
+    const p = await createCudaEngine(plain, "host");
+    await p.load({ plan: plain, model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+    await p.writeState(await e.readState());
+    expect((await p.evalLoss(batch)).lossSum).toBe(evaluated);
+    e.dispose();
+    p.dispose();
   });
 
   it("NEFTune: the tfjs engine's seeded noise on the input embeddings in training passes (evaluation sees none)", async () => {

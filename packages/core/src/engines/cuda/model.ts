@@ -3,6 +3,9 @@
 // buffers: frozen matrices bf16 (QLoRA's NF4, dequantized per linear into a bf16 scratch), norms and
 // biases f32, trainable tensors f32 with a bf16 copy the GEMMs read (refreshed after each update).
 // GEMMs take bf16 operands with f32 accumulation (cuBLASLt); activations and gradients are f32.
+
+import { dropoutMaskValues } from "../../model/adapters/lora.ts";
+import { subSeed } from "../../model/adapters/random.ts";
 import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import { ropeTables } from "../../model/rope.ts";
@@ -54,8 +57,12 @@ interface TokenRowsDev {
   embed: DevParam;
   /** An untied lm_head's rows (null when tied: the embedding's rows are the head's). */
   head: DevParam | null;
-  /** [V, n] bf16 one-hot: a GEMM with it picks the trained ids' columns of the head's logit gradient. */
+  /**
+   * [V, width] bf16 one-hot (width: n rounded up to 8, so GEMM leading dimensions stay 16-byte aligned):
+   * a GEMM with it picks the trained ids' columns of the head's logit gradient.
+   */
   pick: Buf;
+  width: number;
 }
 
 interface LoraDev {
@@ -76,6 +83,8 @@ interface Ctx {
   prefix: Buf | null;
   dPrefix: Buf | null;
   P: number;
+  /** LoRA dropout's step seed (training passes with a dropout rate; null: none). */
+  dropSeed: number | null;
 }
 
 /** Per-layer keys and values seen so far (post-RoPE), [capacity, KV * hd] each; one sequence. */
@@ -117,6 +126,7 @@ export class CudaModel {
   private readonly lora = new Map<string, LoraDev>();
   private readonly baseGrad = new Map<string, Buf>();
   private readonly loraScale: number;
+  private readonly loraDropout: number;
   /** Prefix tuning's table (its small reparameterization MLP runs on the host) and its parameters. */
   private readonly prefix: PrefixTable | null;
   private readonly prefixParams: DevParam[];
@@ -148,6 +158,7 @@ export class CudaModel {
       this.lora.set(`${layer}/${module.name}`, { at: find(pair.at), bt: find(pair.bt), rank: pair.rank });
     }
     this.loraScale = method.trainables.loraScale;
+    this.loraDropout = method.trainables.loraDropout;
     this.prefix = method.trainables.prefix;
     this.prefixParams = this.params.filter((d) => d.param.name.startsWith("prefix."));
     let biggest = 0;
@@ -160,11 +171,11 @@ export class CudaModel {
           throw new Error(`cuda model: token rows train over "${name}", which is not a frozen bf16 table`);
       const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
       const V = this.res(this.headName()).shape[0]!;
-      const n = rows.ids.length;
-      const onehot = new Uint16Array(V * n);
+      const width = Math.ceil(rows.ids.length / 8) * 8;
+      const onehot = new Uint16Array(V * width);
       // 0x3f80: 1.0 in bf16.
       rows.ids.forEach((id, r) => {
-        onehot[id * n + r] = 0x3f80;
+        onehot[id * width + r] = 0x3f80;
       });
       this.rows = {
         ids: rows.ids,
@@ -172,6 +183,7 @@ export class CudaModel {
         embed: find(rows.embed),
         head: rows.head ? find(rows.head) : null,
         pick: this.upload("bf16", onehot),
+        width,
       };
       this.refreshRows();
     }
@@ -328,8 +340,41 @@ export class CudaModel {
     this.ops.free(tmp);
   }
 
-  /** y = x W^T (+ b) (+ scale x A^T B^T, in f32); `xb` is x in bf16. */
-  private linear(l: number, m: LinearModule, x: Buf, xb: Buf, T: number, xa: Map<string, Buf> | null): Buf {
+  /**
+   * LoRA dropout's mask of one linear's input [T, I] (0 or 1/keep), the tfjs engine's: drawn on the host
+   * from the step's seed, the layer and the module (native/model.ts maskSeed), again in backward.
+   */
+  private dropMask(seed: number, l: number, m: LinearModule, T: number): Buf {
+    const n = T * m.inFeatures;
+    const values = dropoutMaskValues(n, this.loraDropout, subSeed(seed, l, this.modules.indexOf(m)));
+    const mask = this.ops.alloc("f32", n);
+    this.ops.upload(mask, values);
+    return mask;
+  }
+
+  /**
+   * out = x ⊙ mask ([T, I] each; out distinct from x), through the RoPE kernel: with a single head of
+   * width I, `mask` as the cos table and zeros as the sin table, y = x·mask + partner·0 (exact).
+   */
+  private masked(x: Buf, mask: Buf, T: number, I: number): Buf {
+    const ops = this.ops;
+    const zeros = ops.alloc("f32", T * I);
+    const out = ops.alloc("f32", T * I);
+    ops.rope(x, mask, zeros, out, T, 1, I, false);
+    ops.free(zeros);
+    return out;
+  }
+
+  /** y = x W^T (+ b) (+ scale x_d A^T B^T, in f32; x_d = x under LoRA dropout's mask); `xb` is x in bf16. */
+  private linear(
+    l: number,
+    m: LinearModule,
+    x: Buf,
+    xb: Buf,
+    T: number,
+    xa: Map<string, Buf> | null,
+    dropSeed: number | null,
+  ): Buf {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
     const O = m.outFeatures;
@@ -341,7 +386,13 @@ export class CudaModel {
     if (pair) {
       const r = pair.rank;
       const a = ops.alloc("f32", T * r);
-      ops.gemm(false, false, T, r, I, x, pair.at.data, a, 1, 0);
+      if (dropSeed !== null && this.loraDropout > 0) {
+        const mask = this.dropMask(dropSeed, l, m, T);
+        const xd = this.masked(x, mask, T, I);
+        ops.free(mask);
+        ops.gemm(false, false, T, r, I, xd, pair.at.data, a, 1, 0);
+        ops.free(xd);
+      } else ops.gemm(false, false, T, r, I, x, pair.at.data, a, 1, 0);
       ops.gemm(false, false, T, O, r, a, pair.bt.data, y, this.loraScale, 1);
       if (xa) xa.set(m.name, a);
       else ops.free(a);
@@ -359,6 +410,7 @@ export class CudaModel {
     dx: Buf,
     T: number,
     s: LayerSaved,
+    dropSeed: number | null,
   ): void {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
@@ -378,8 +430,21 @@ export class CudaModel {
       ops.gemm(true, false, r, O, T, a, dy, pair.bt.grad, sc, 1);
       const dxa = ops.alloc("f32", T * r);
       ops.gemm(false, true, T, r, O, dy, pair.bt.data, dxa, sc, 0);
-      ops.gemm(true, false, I, r, T, x, dxa, pair.at.grad, 1, 1);
-      ops.gemm(false, true, T, I, r, dxa, pair.at.data, dx, 1, 1);
+      if (dropSeed !== null && this.loraDropout > 0) {
+        // The mask drawn again: dA from x_d, and dx through the mask.
+        const mask = this.dropMask(dropSeed, l, m, T);
+        const xd = this.masked(x, mask, T, I);
+        ops.gemm(true, false, I, r, T, xd, dxa, pair.at.grad, 1, 1);
+        ops.free(xd);
+        const dxd = ops.alloc("f32", T * I);
+        ops.gemm(false, true, T, I, r, dxa, pair.at.data, dxd, 1, 0);
+        const back = this.masked(dxd, mask, T, I);
+        ops.axpy(dx, back, 1);
+        this.freeAll(mask, dxd, back);
+      } else {
+        ops.gemm(true, false, I, r, T, x, dxa, pair.at.grad, 1, 1);
+        ops.gemm(false, true, T, I, r, dxa, pair.at.data, dx, 1, 1);
+      }
       ops.free(dxa);
     }
     ops.free(dyb);
@@ -397,9 +462,9 @@ export class CudaModel {
     const xa = keep ? new Map<string, Buf>() : null;
     const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
     const h1b = this.bf(n1.y);
-    const q = this.linear(l, mq, n1.y, h1b, T, xa);
-    const k = this.linear(l, mk!, n1.y, h1b, T, xa);
-    const v = this.linear(l, mv!, n1.y, h1b, T, xa);
+    const q = this.linear(l, mq, n1.y, h1b, T, xa, ctx.dropSeed);
+    const k = this.linear(l, mk!, n1.y, h1b, T, xa, ctx.dropSeed);
+    const v = this.linear(l, mv!, n1.y, h1b, T, xa, ctx.dropSeed);
     ops.free(h1b);
     ops.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
     ops.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
@@ -439,18 +504,18 @@ export class CudaModel {
     }
     ops.attentionForward(q, kAll, vAll, ctx.seg, attn, lse, { B, S, K, H, KV, hd }, 1 / Math.sqrt(hd));
     const ab = this.bf(attn);
-    const x1 = this.linear(l, mo!, attn, ab, T, xa);
+    const x1 = this.linear(l, mo!, attn, ab, T, xa, ctx.dropSeed);
     ops.free(ab);
     ops.axpy(x1, x, 1);
     const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
     const h2b = this.bf(n2.y);
-    const g = this.linear(l, mg!, n2.y, h2b, T, xa);
-    const u = this.linear(l, mu!, n2.y, h2b, T, xa);
+    const g = this.linear(l, mg!, n2.y, h2b, T, xa, ctx.dropSeed);
+    const u = this.linear(l, mu!, n2.y, h2b, T, xa, ctx.dropSeed);
     ops.free(h2b);
     const act = ops.alloc("f32", g.n);
     ops.swigluForward(g, u, act, g.n);
     const actb = this.bf(act);
-    const out = this.linear(l, md!, act, actb, T, xa);
+    const out = this.linear(l, md!, act, actb, T, xa, ctx.dropSeed);
     ops.free(actb);
     ops.axpy(out, x1, 1);
     // Saved keys and values: the row's own, or (prefix) the prefix's and its own together.
@@ -491,7 +556,7 @@ export class CudaModel {
     const pre = `model.layers.${l}`;
     const dact = ops.alloc("f32", s.act.n);
     const actb = this.bf(s.act);
-    this.linearBack(l, md!, s.act, actb, dy, dact, T, s);
+    this.linearBack(l, md!, s.act, actb, dy, dact, T, s, ctx.dropSeed);
     ops.free(actb);
     const dg = ops.alloc("f32", s.g.n);
     const du = ops.alloc("f32", s.u.n);
@@ -499,8 +564,8 @@ export class CudaModel {
     ops.free(dact);
     const dh2 = ops.alloc("f32", T * d);
     const h2b = this.bf(s.h2);
-    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s);
-    this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s);
+    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s, ctx.dropSeed);
+    this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s, ctx.dropSeed);
     this.freeAll(h2b, dg, du);
     const dx1 = ops.alloc("f32", T * d);
     ops.axpy(dx1, dy, 1);
@@ -508,7 +573,7 @@ export class CudaModel {
     ops.free(dh2);
     const dattn = ops.alloc("f32", T * H * hd);
     const ab = this.bf(s.attn);
-    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s);
+    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s, ctx.dropSeed);
     ops.free(ab);
     const dq = ops.alloc("f32", s.q.n);
     let dk = ops.alloc("f32", s.k.n);
@@ -544,9 +609,9 @@ export class CudaModel {
     ops.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
     const dh1 = ops.alloc("f32", T * d);
     const h1b = this.bf(s.h1);
-    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s);
-    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s);
-    this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s);
+    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s, ctx.dropSeed);
+    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s, ctx.dropSeed);
+    this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s, ctx.dropSeed);
     this.freeAll(h1b, dq, dk, dv);
     this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
     ops.free(dh1);
@@ -562,7 +627,13 @@ export class CudaModel {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
-  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null, grad = false): Ctx & { ids: Buf } {
+  private context(
+    b: TokenBatch,
+    ids: Buf,
+    cache: DevCache | null = null,
+    grad = false,
+    dropSeed: number | null = null,
+  ): Ctx & { ids: Buf } {
     const P = this.prefix?.virtualTokens ?? 0;
     // Positions continue after the prefix, as the tfjs engine's.
     const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
@@ -591,6 +662,7 @@ export class CudaModel {
       prefix,
       dPrefix,
       P: prefix ? P : 0,
+      dropSeed,
     };
   }
 
@@ -632,6 +704,8 @@ export class CudaModel {
       recompute: boolean;
       /** Added to the input embeddings [T, d] before the first layer (NEFTune's noise). */
       noise?: Float32Array;
+      /** A training pass's seed: LoRA dropout's masks are drawn from it (none without). */
+      seed?: number;
     },
   ): { lossSum: number; trainedTokens: number } {
     const ops = this.ops;
@@ -641,7 +715,7 @@ export class CudaModel {
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
     const e = this.embed(b);
-    const ctx = this.context(b, e.ids, null, opts.grad);
+    const ctx = this.context(b, e.ids, null, opts.grad, opts.seed ?? null);
     const { T } = ctx;
     let x = e.x;
     if (opts.noise) {
@@ -706,10 +780,11 @@ export class CudaModel {
     const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
     const logits = ops.alloc("f32", rows * V);
     const gb = dh ? ops.alloc("bf16", rows * V) : null;
-    // Trained token rows: their columns of the logit gradient, [C, n], then dRows += picked^T h.
+    // Trained token rows: their columns of the logit gradient, [C, width], then dRows += picked^T h.
     const tr = dh ? this.rows : null;
-    const n = tr ? tr.ids.length : 0;
-    const picked = tr ? ops.alloc("f32", rows * n) : null;
+    const w = tr ? tr.width : 0;
+    const picked = tr ? ops.alloc("f32", rows * w) : null;
+    const rowGrad = tr ? ops.alloc("f32", w * d) : null;
     let loss = 0;
     for (let r0 = 0; r0 < T; r0 += rows) {
       const C = Math.min(rows, T - r0);
@@ -722,15 +797,15 @@ export class CudaModel {
         ops.toBf16(lg, g);
         ops.gemm(false, false, C, d, V, g, W, ops.view(dh, r0 * d, C * d), 1, 0);
         if (gW) ops.gemm(true, false, V, d, C, g, hc, gW, 1, 1);
-        if (tr && picked) {
-          const pc = ops.view(picked, 0, C * n);
-          ops.gemm(false, false, C, n, V, g, tr.pick, pc, 1, 0);
-          const hr = tr.head ?? tr.embed;
-          ops.gemm(true, false, n, d, C, pc, ops.view(h, r0 * d, C * d), hr.grad, 1, 1);
+        if (picked && rowGrad) {
+          const pc = ops.view(picked, 0, C * w);
+          ops.gemm(false, false, C, w, V, g, tr!.pick, pc, 1, 0);
+          ops.gemm(true, false, w, d, C, pc, ops.view(h, r0 * d, C * d), rowGrad, 1, 1);
         }
       }
     }
-    this.freeAll(hb, tg, logits, gb, picked);
+    if (tr && rowGrad) ops.axpy((tr.head ?? tr.embed).grad, ops.view(rowGrad, 0, tr.ids.length * d), 1);
+    this.freeAll(hb, tg, logits, gb, picked, rowGrad);
     return loss;
   }
 

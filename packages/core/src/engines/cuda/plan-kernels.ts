@@ -22,7 +22,11 @@ const CUDA_KERNELS: Plan["kernels"] = [
     formulation:
       "kernels.cu: causal attention keeping the output and each row's log-sum-exp for the backward",
   },
-  { op: "rope", formulation: "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation" },
+  {
+    op: "rope",
+    formulation:
+      "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation. With one head, cos = a mask and sin = 0 it is x ⊙ mask: LoRA dropout's masks (drawn on the host with the tfjs engine's seeds)",
+  },
   { op: "rmsnorm", formulation: "kernels.cu: RMSNorm saving 1/rms per row; fused backward" },
   { op: "swiglu", formulation: "kernels.cu: silu(gate) * up and its backward" },
   { op: "adamw", formulation: "kernels.cu: one pass per parameter updating p, m and v" },
