@@ -7,7 +7,5 @@ export function cudaMethodGaps(method: Method): string[] {
   const pieces = def.pieces(method);
   const gaps: string[] = [];
   if (pieces.lora?.dora) gaps.push("DoRA (method.dora)");
-  if ((def.engineFeatures?.(method as never) ?? []).some((f) => f.feature === "modules-to-save"))
-    gaps.push("modules to save (method.modulesToSave)");
   return gaps;
 }

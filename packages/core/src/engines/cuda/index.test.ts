@@ -92,11 +92,14 @@ describe("the cuda engine's registration", () => {
     expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
   });
 
-  it("runs NEFTune, LoRA dropout and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
+  it("runs NEFTune, LoRA dropout, modules to save and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
     const neftune = { feature: "neftune", path: "train.neftuneAlpha" } as const;
     expect(cudaUnsupported({ ...plain, features: [neftune] })).toBeNull();
     const dropout = { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, targets: "all-linear" };
     expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(dropout) })).toBeNull();
+    const saving = { ...dropout, modulesToSave: ["lm_head", "norms"] };
+    const mts = { feature: "modules-to-save", path: "method.modulesToSave" } as const;
+    expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(saving), features: [mts] })).toBeNull();
     const named = { kind: "frozen", trainable: { newTokens: ["<|user|>"] } };
     expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(named) })).toBeNull();
     registerEngine(withGpu());

@@ -36,6 +36,7 @@ const METHODS: Record<string, unknown> = {
   full: { kind: "full" },
   qlora: { ...LORA, kind: "qlora", alpha: 16 },
   "lora with dropout": { ...LORA, dropout: 0.1 },
+  "lora with modules to save": { ...LORA, modulesToSave: ["embed_tokens", "lm_head", "norms"] },
 };
 
 /** What the allocator tallies: everything the plan counts but the CUDA context and allocator slack. */

@@ -129,10 +129,11 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   // say whether the base is quantized: counted for every adapter method (a few MiB where it is not).
   const largest = Math.max(0, ...mods.map((x) => x.outFeatures * x.inFeatures));
   const nf4Scratch = input.adapters ? BF16 * largest : 0;
-  // A full fine-tune's trained matrices keep a bf16 copy the GEMMs and gathers read (model.ts devParam).
+  // Trained matrices keep a bf16 copy the GEMMs and gathers read (model.ts devParam).
   const heads = cfg.tieWordEmbeddings ? 1 : 2;
   const matrices = L * mods.reduce((n, x) => n + x.outFeatures * x.inFeatures, 0) + heads * V * m.d;
-  const shadows = full ? BF16 * matrices : 0;
+  // The trained ones when the planner says which (a full fine-tune's, LoRA's modulesToSave tables).
+  const shadows = BF16 * (input.trainedMatrixParameters ?? (full ? matrices : 0));
   return {
     activations: Math.round(activations),
     logits,

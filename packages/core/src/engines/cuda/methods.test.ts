@@ -7,8 +7,8 @@ import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import type { EngineMicroBatch } from "../engine.ts";
-import { type Run, runSteps } from "../native/compare.testing.ts";
-import { enginePlan, packedBatch, relDiff } from "../native/testing.ts";
+import { expectSameArtefacts, type Run, runSteps } from "../native/compare.testing.ts";
+import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createCudaEngine } from "./engine.ts";
 import {
@@ -184,6 +184,28 @@ describe.skipIf(skip !== null)(title("cuda engine (host backend): method options
     expect((await p.evalLoss(batch)).lossSum).toBe(evaluated);
     e.dispose();
     p.dispose();
+  });
+
+  it("modules to save: whole embedding, lm_head and norms train beside LoRA (added tokens, untied), and norms beside QLoRA on a tied model", async () => {
+    const saving = { ...LORA, modulesToSave: ["embed_tokens", "lm_head", "norms"] };
+    const plan = enginePlan(goldenConfig(), saving, { added: ADDED });
+    const { got, bad } = await step(plan, rowsBatch());
+    expect(bad).toEqual([]);
+    const names = got.tensors.map((t) => t.name);
+    for (const n of ["model.embed_tokens.weight", "lm_head.weight", "model.norm.weight"])
+      expect(names).toContain(n);
+    // Two steps, then the adapter (PEFT's modules_to_save) and the merged model, as tfjs writes them.
+    const model = { config: goldenConfig(), seed: GOLDEN_SEED };
+    const batches = [rowsBatch(), packedBatch(2, 66)];
+    const dirs = [tempDir("cuda-mts-want"), tempDir("cuda-mts-got")] as const;
+    const want = await runSteps(await createTfjsEngine(plan), plan, model, batches, 2, dirs[0]);
+    const run = await runSteps(await createCudaEngine(plan, "host"), plan, model, batches, 2, dirs[1]);
+    expectCloseRuns(run, want);
+    expect(run.artefacts).toContain("adapter/adapter_model.safetensors");
+    await expectSameArtefacts(dirs[1], run.artefacts!, dirs[0], want.artefacts!, 2e-2);
+    const tied = { ...goldenConfig(), tieWordEmbeddings: true };
+    const qlora = enginePlan(tied, { ...LORA, kind: "qlora", alpha: 16, modulesToSave: ["norms"] });
+    expect((await step(qlora, packedBatch(1, 64), tied)).bad).toEqual([]);
   });
 
   it("NEFTune: the tfjs engine's seeded noise on the input embeddings in training passes (evaluation sees none)", async () => {
