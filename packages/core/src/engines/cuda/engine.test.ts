@@ -63,14 +63,19 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     const h = p.pkg.loadCudaHost();
     if ("reason" in h) throw new Error(h.reason);
     const tight = { loss: 1e-6, gradNorm: 1e-5, grad: 1e-5, after: 1e-6 };
-    // Beside the goldens' methods: LoRA dropout and trainable rows of added tokens (views into the tables).
+    // Beside the goldens' methods: LoRA dropout, DoRA and trainable rows of added tokens (views into the tables).
     const added = { added: [newToken("<a>", 64), newToken("<b>", 65, "noise")] };
     const cases: { method: unknown; plan?: Plan; batch?: EngineMicroBatch }[] = [
-      ...[{ kind: "full" }, LORA, { ...LORA, kind: "qlora" }, PREFIX, { ...LORA, dropout: 0.1 }].map(
-        (method) => ({
-          method,
-        }),
-      ),
+      ...[
+        { kind: "full" },
+        LORA,
+        { ...LORA, kind: "qlora" },
+        PREFIX,
+        { ...LORA, dropout: 0.1 },
+        { ...LORA, dora: true },
+      ].map((method) => ({
+        method,
+      })),
       { method: LORA, plan: enginePlan(goldenConfig(), LORA, added), batch: packedBatch(1, 66) },
     ];
     for (const { method, plan, batch } of cases) {

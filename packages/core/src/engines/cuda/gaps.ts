@@ -6,6 +6,6 @@ export function cudaMethodGaps(method: Method): string[] {
   const def = methodDefinition(method);
   const pieces = def.pieces(method);
   const gaps: string[] = [];
-  if (pieces.lora?.dora) gaps.push("DoRA (method.dora)");
+  if (pieces.lora?.dora && pieces.lora.dropout > 0) gaps.push("DoRA with LoRA dropout (method.dora)");
   return gaps;
 }

@@ -70,10 +70,10 @@ describe("the cuda engine's registration", () => {
     const dora = decideEngine(
       "auto",
       {},
-      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0, dora: true } as never },
+      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, dora: true } as never },
     );
     expect(dora.chosen).not.toBe("cuda");
-    expect(dora.reason).toContain("DoRA");
+    expect(dora.reason).toContain("DoRA with LoRA dropout");
     const window = decideEngine("auto", {}, { ...plain, modelNeeds: ["sliding-window attention"] });
     expect(window.chosen).not.toBe("cuda");
   });
@@ -83,20 +83,23 @@ describe("the cuda engine's registration", () => {
     expect(
       cudaUnsupported({
         ...plain,
-        method: { kind: "lora", rank: 8, alpha: 16, dropout: 0, dora: true } as never,
+        method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, dora: true } as never,
       }),
-    ).toContain("DoRA (method.dora)");
-    expect(cudaUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toContain(
-      "method.dora (dora) is not implemented on cuda",
+    ).toContain("DoRA with LoRA dropout (method.dora)");
+    expect(cudaUnsupported({ ...plain, features: [{ feature: "pissa", path: "method.init" }] })).toContain(
+      "method.init (pissa) is not implemented on cuda",
     );
     expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
   });
 
-  it("runs NEFTune, LoRA dropout, modules to save and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
+  it("runs NEFTune, LoRA dropout, modules to save, DoRA and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
     const neftune = { feature: "neftune", path: "train.neftuneAlpha" } as const;
     expect(cudaUnsupported({ ...plain, features: [neftune] })).toBeNull();
     const dropout = { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, targets: "all-linear" };
     expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(dropout) })).toBeNull();
+    const doraMethod = MethodSchema.parse({ ...dropout, dropout: 0, dora: true });
+    const doraUse = { feature: "dora", path: "method.dora" } as const;
+    expect(cudaUnsupported({ ...plain, method: doraMethod, features: [doraUse] })).toBeNull();
     const saving = { ...dropout, modulesToSave: ["lm_head", "norms"] };
     const mts = { feature: "modules-to-save", path: "method.modulesToSave" } as const;
     expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(saving), features: [mts] })).toBeNull();

@@ -37,6 +37,8 @@ const METHODS: Record<string, unknown> = {
   qlora: { ...LORA, kind: "qlora", alpha: 16 },
   "lora with dropout": { ...LORA, dropout: 0.1 },
   "lora with modules to save": { ...LORA, modulesToSave: ["embed_tokens", "lm_head", "norms"] },
+  dora: { ...LORA, dora: true },
+  "qlora with dora": { ...LORA, kind: "qlora", alpha: 16, dora: true },
 };
 
 /** What the allocator tallies: everything the plan counts but the CUDA context and allocator slack. */

@@ -36,11 +36,16 @@ interface Dims {
   /** Σ rank over the adapted linears of a layer (x·Aᵀ kept per module). */
   adapterFloats: number;
   rank: number;
+  /** DoRA: Σ out over a layer's adapted linears (z kept per linear), their widest out and largest out × in. */
+  doraFloats: number;
+  doraWidest: number;
+  doraWeight: number;
 }
 
 function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
   const S = input.sequenceLength;
   const a = input.adapters;
+  const dora = a?.dora ? linearModules(cfg).filter((x) => a.modules.includes(x.name)) : [];
   return {
     d: cfg.hiddenSize,
     q: cfg.numHeads * cfg.headDim,
@@ -51,16 +56,19 @@ function dims(cfg: ModelConfig, input: EngineMemoryInput): Dims {
     keyRatio: (input.prefixLength + S) / S,
     adapterFloats: a ? a.modules.length * a.rank : 0,
     rank: a?.rank ?? 0,
+    doraFloats: dora.reduce((n, x) => n + x.outFeatures, 0),
+    doraWidest: Math.max(0, ...dora.map((x) => x.outFeatures)),
+    doraWeight: Math.max(0, ...dora.map((x) => x.outFeatures * x.inFeatures)),
   };
 }
 
 /**
  * f32 values one layer keeps per token (model.ts LayerSaved): x, h1, x1, h2 (4d), two 1/rms, q and the
  * attention output (2q), keys and values (with the prefix's), the log-sum-exp per head, gate, up and
- * SwiGLU (3F), and x·Aᵀ per adapted linear.
+ * SwiGLU (3F), x·Aᵀ per adapted linear, and DoRA's z = x·Wᵀ + s·x·Aᵀ·Bᵀ per adapted linear.
  */
 export function cudaKeptFloatsPerToken(m: Dims): number {
-  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats;
+  return 4 * m.d + 2 + 2 * m.q + 2 * m.kv * m.keyRatio + m.H + 3 * m.F + m.adapterFloats + m.doraFloats;
 }
 
 /**
@@ -72,19 +80,24 @@ export function cudaKeptFloatsPerToken(m: Dims): number {
 function backwardFloatsPerToken(m: Dims, dropped: (module: string) => boolean): number {
   const kv2 = 2 * m.kv * m.keyRatio;
   const drop = (modules: string[], I: number) => (modules.some(dropped) ? 4 * I : 0);
-  return Math.max(
-    // swigluBackward: d act, d gate, d up.
-    3 * m.F,
-    // down backward (under dropout): d act, act in bf16, dy in bf16, LoRA's dx·A.
-    drop(["down_proj"], m.F) ? m.F + m.F / 2 + m.d / 2 + m.rank + drop(["down_proj"], m.F) : 0,
-    // gate/up backward: dg, du, dh2, h2 in bf16, dg in bf16, LoRA's dx·A.
-    2 * m.F + m.d + m.d / 2 + m.F / 2 + m.rank + drop(["gate_proj", "up_proj"], m.d),
-    // o backward (under dropout): dx1, d attention, attention in bf16, dx1 in bf16, LoRA's dx·A.
-    drop(["o_proj"], m.q) ? m.d + m.q + m.q / 2 + m.d / 2 + m.rank + drop(["o_proj"], m.q) : 0,
-    // attentionBackward: dx1, d attention, dq, dk, dv.
-    m.d + 2 * m.q + kv2,
-    // q/k/v backward: dx1, dq, dk, dv, dh1, h1 in bf16, dq in bf16.
-    2 * m.d + m.q + kv2 + m.d / 2 + m.q / 2 + m.rank + drop(["q_proj", "k_proj", "v_proj"], m.d),
+  // DoRA: dy·(m/n) held through a linear's backward, made by way of a [T, out] table and zeros.
+  const dora = 3 * m.doraWidest;
+  return (
+    dora +
+    Math.max(
+      // swigluBackward: d act, d gate, d up.
+      3 * m.F,
+      // down backward (under dropout): d act, act in bf16, dy in bf16, LoRA's dx·A.
+      drop(["down_proj"], m.F) ? m.F + m.F / 2 + m.d / 2 + m.rank + drop(["down_proj"], m.F) : 0,
+      // gate/up backward: dg, du, dh2, h2 in bf16, dg in bf16, LoRA's dx·A.
+      2 * m.F + m.d + m.d / 2 + m.F / 2 + m.rank + drop(["gate_proj", "up_proj"], m.d),
+      // o backward (under dropout): dx1, d attention, attention in bf16, dx1 in bf16, LoRA's dx·A.
+      drop(["o_proj"], m.q) ? m.d + m.q + m.q / 2 + m.d / 2 + m.rank + drop(["o_proj"], m.q) : 0,
+      // attentionBackward: dx1, d attention, dq, dk, dv.
+      m.d + 2 * m.q + kv2,
+      // q/k/v backward: dx1, dq, dk, dv, dh1, h1 in bf16, dq in bf16.
+      2 * m.d + m.q + kv2 + m.d / 2 + m.q / 2 + m.rank + drop(["q_proj", "k_proj", "v_proj"], m.d),
+    )
   );
 }
 
@@ -129,6 +142,9 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   // say whether the base is quantized: counted for every adapter method (a few MiB where it is not).
   const largest = Math.max(0, ...mods.map((x) => x.outFeatures * x.inFeatures));
   const nf4Scratch = input.adapters ? BF16 * largest : 0;
+  // DoRA's row norms after each update: one adapted weight in f32 and RMSNorm's output of it (model.ts
+  // refreshDora). No pass's buffers are held then: it counts only beyond the activations.
+  const doraScratch = 2 * F32 * m.doraWeight;
   // Trained matrices keep a bf16 copy the GEMMs and gathers read (model.ts devParam).
   const heads = cfg.tieWordEmbeddings ? 1 : 2;
   const matrices = L * mods.reduce((n, x) => n + x.outFeatures * x.inFeatures, 0) + heads * V * m.d;
@@ -137,7 +153,7 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
   return {
     activations: Math.round(activations),
     logits,
-    scratch: nf4Scratch + shadows + rowsScratch,
+    scratch: nf4Scratch + shadows + rowsScratch + Math.max(0, doraScratch - activations),
     runtime: CUDA_RUNTIME_BYTES,
     workspace: Math.round(ALLOCATOR_SLACK * activations),
   };

@@ -208,6 +208,23 @@ describe.skipIf(skip !== null)(title("cuda engine (host backend): method options
     expect((await step(qlora, packedBatch(1, 64), tied)).bad).toEqual([]);
   });
 
+  it("DoRA (LoRA and QLoRA): one step, and two steps (the magnitudes and the norms of the moved adapters) agree", async () => {
+    for (const method of [
+      { ...LORA, dora: true },
+      { ...LORA, kind: "qlora", alpha: 16, dora: true },
+    ]) {
+      const plan = enginePlan(goldenConfig(), method);
+      const { got, bad } = await step(plan, packedBatch(1, 64));
+      expect(bad, method.kind).toEqual([]);
+      expect(got.tensors.filter((t) => t.name.endsWith("magnitude_vector")).length).toBe(14);
+      const model = { config: goldenConfig(), seed: GOLDEN_SEED };
+      const batches = [packedBatch(1, 64), packedBatch(2, 64)];
+      const want = await runSteps(await createTfjsEngine(plan), plan, model, batches);
+      const run = await runSteps(await createCudaEngine(plan, "host"), plan, model, batches);
+      expectCloseRuns(run, want);
+    }
+  });
+
   it("NEFTune: the tfjs engine's seeded noise on the input embeddings in training passes (evaluation sees none)", async () => {
     const plain = enginePlan(goldenConfig(), LORA);
     const plan: Plan = { ...plain, neftune: { alpha: 5 } };

@@ -69,6 +69,8 @@ interface LoraDev {
   at: DevParam;
   bt: DevParam;
   rank: number;
+  /** DoRA (null: plain LoRA): the magnitude [O], and per step m/n and 1/n with n = ‖W + s·B·A‖ per row. */
+  dora: { magnitude: DevParam; factor: Buf; invNorm: Buf } | null;
 }
 
 interface Ctx {
@@ -155,7 +157,19 @@ export class CudaModel {
     }
     for (const { layer, module, pair } of method.loraPairs) {
       const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
-      this.lora.set(`${layer}/${module.name}`, { at: find(pair.at), bt: find(pair.bt), rank: pair.rank });
+      const O = module.outFeatures;
+      this.lora.set(`${layer}/${module.name}`, {
+        at: find(pair.at),
+        bt: find(pair.bt),
+        rank: pair.rank,
+        dora: pair.magnitude
+          ? {
+              magnitude: find(pair.magnitude),
+              factor: this.hold(ops.alloc("f32", O)),
+              invNorm: this.hold(ops.alloc("f32", O)),
+            }
+          : null,
+      });
     }
     this.loraScale = method.trainables.loraScale;
     this.loraDropout = method.trainables.loraDropout;
@@ -187,6 +201,56 @@ export class CudaModel {
       };
       this.refreshRows();
     }
+    this.refreshDora();
+  }
+
+  /**
+   * DoRA's row norms n = ‖W + s·B·A‖ of each adapted linear (a constant within a step, as PEFT detaches
+   * it), then 1/n and m/n: the weight gathered to f32 (an NF4 one dequantized first), s·Bᵀ·Aᵀ added by a
+   * GEMM, n from RMSNorm's 1/rms with eps 0 (n = sqrt(I)·rms), the products through the RoPE kernel.
+   */
+  private refreshDora(): void {
+    const ops = this.ops;
+    for (const [key, pair] of this.lora) {
+      const dora = pair.dora;
+      if (!dora) continue;
+      const [l, name] = key.split("/") as [string, string];
+      const m = this.modules.find((x) => x.name === name)!;
+      const O = m.outFeatures;
+      const I = m.inFeatures;
+      const ids = ops.alloc("i32", O);
+      ops.upload(
+        ids,
+        Int32Array.from({ length: O }, (_, i) => i),
+      );
+      const w = ops.alloc("f32", O * I);
+      ops.embeddingGather(this.operand(`model.layers.${l}.${m.path}.weight`), ids, w, O, I);
+      ops.gemm(true, true, O, I, pair.rank, pair.bt.data, pair.at.data, w, this.loraScale, 1);
+      const ones = ops.alloc("f32", I);
+      ops.upload(ones, new Float32Array(I).fill(1));
+      const y = ops.alloc("f32", O * I);
+      const rstd = ops.alloc("f32", O);
+      ops.rmsNormForward(w, ones, y, rstd, O, I, 0);
+      this.freeAll(ids, w, ones, y);
+      ops.zero(dora.invNorm);
+      ops.axpy(dora.invNorm, rstd, 1 / Math.sqrt(I));
+      ops.free(rstd);
+      const f = this.masked(dora.magnitude.data, dora.invNorm, 1, O);
+      ops.copy(dora.factor, f);
+      ops.free(f);
+    }
+  }
+
+  /** x [T, O] with column j times v[j]: v spread to [T, O] by a rank-1 GEMM, then the elementwise product. */
+  private scaleColumns(x: Buf, v: Buf, T: number, O: number): Buf {
+    const ops = this.ops;
+    const ones = ops.alloc("f32", T);
+    ops.upload(ones, new Float32Array(T).fill(1));
+    const table = ops.alloc("f32", T * O);
+    ops.gemm(false, false, T, O, 1, ones, v, table, 1, 0);
+    const out = this.masked(x, table, T, O);
+    this.freeAll(ones, table);
+    return out;
   }
 
   /** The trained token rows' bf16 copies into their rows of the frozen embedding and head tables. */
@@ -379,10 +443,11 @@ export class CudaModel {
     const p = `model.layers.${l}.${m.path}`;
     const O = m.outFeatures;
     const I = m.inFeatures;
-    const y = ops.alloc("f32", T * O);
+    let y = ops.alloc("f32", T * O);
     ops.gemm(false, true, T, O, I, xb, this.operand(`${p}.weight`), y, 1, 0);
-    if (m.bias) ops.addBias(y, this.f32(`${p}.bias`), T, O);
     const pair = this.lora.get(`${l}/${m.name}`);
+    // DoRA scales x·Wᵀ without the bias: added after.
+    if (m.bias && !pair?.dora) ops.addBias(y, this.f32(`${p}.bias`), T, O);
     if (pair) {
       const r = pair.rank;
       const a = ops.alloc("f32", T * r);
@@ -396,6 +461,14 @@ export class CudaModel {
       ops.gemm(false, false, T, O, r, a, pair.bt.data, y, this.loraScale, 1);
       if (xa) xa.set(m.name, a);
       else ops.free(a);
+      if (pair.dora) {
+        // y = (m/n)·z with z = x·Wᵀ + s·x·Aᵀ·Bᵀ, kept for the magnitude's gradient.
+        const z = y;
+        y = this.scaleColumns(z, pair.dora.factor, T, O);
+        if (xa) xa.set(`${m.name}:z`, z);
+        else ops.free(z);
+        if (m.bias) ops.addBias(y, this.f32(`${p}.bias`), T, O);
+      }
     }
     return y;
   }
@@ -416,17 +489,30 @@ export class CudaModel {
     const p = `model.layers.${l}.${m.path}`;
     const I = m.inFeatures;
     const O = m.outFeatures;
-    const dyb = this.bf(dy);
+    const pair = this.lora.get(`${l}/${m.name}`);
+    const dora = pair?.dora ?? null;
+    // DoRA: everything inside the scaling (base and adapter) sees dy·(m/n); the bias sees dy.
+    const dyIn = dora ? this.scaleColumns(dy, dora.factor, T, O) : dy;
+    const dyb = this.bf(dyIn);
     ops.gemm(false, false, T, I, O, dyb, this.operand(`${p}.weight`), dx, 1, 1);
     const gw = this.baseGrad.get(`${p}.weight`);
     if (gw) ops.gemm(true, false, O, I, T, dyb, xb, gw, 1, 1);
     const gb = m.bias ? this.baseGrad.get(`${p}.bias`) : undefined;
     if (gb) ops.biasGrad(gb, dy, T, O);
-    const pair = this.lora.get(`${l}/${m.name}`);
+    if (dora) {
+      // dm += Σ_t dy·z / n.
+      const prod = this.masked(dy, s.xa.get(`${m.name}:z`)!, T, O);
+      const sum = ops.alloc("f32", O);
+      ops.biasGrad(sum, prod, T, O);
+      const g = this.masked(sum, dora.invNorm, 1, O);
+      ops.axpy(dora.magnitude.grad, g, 1);
+      this.freeAll(prod, sum, g);
+    }
     if (pair) {
       const r = pair.rank;
       const sc = this.loraScale;
       const a = s.xa.get(m.name)!;
+      dy = dyIn;
       ops.gemm(true, false, r, O, T, a, dy, pair.bt.grad, sc, 1);
       const dxa = ops.alloc("f32", T * r);
       ops.gemm(false, true, T, r, O, dy, pair.bt.data, dxa, sc, 0);
@@ -448,6 +534,7 @@ export class CudaModel {
       ops.free(dxa);
     }
     ops.free(dyb);
+    if (dora) ops.free(dyIn);
   }
 
   private layer(l: number, x: Buf, ctx: Ctx, keep: boolean): { out: Buf; saved: LayerSaved | null } {
@@ -883,6 +970,7 @@ export class CudaModel {
   refreshShadows(): void {
     for (const p of this.params) if (p.shadow) this.ops.toBf16(p.data, p.shadow);
     this.refreshRows();
+    this.refreshDora();
     for (const d of this.prefixParams) d.param.data.set(this.ops.download(d.data) as Float32Array);
   }
 }

@@ -25,7 +25,7 @@ const CUDA_KERNELS: Plan["kernels"] = [
   {
     op: "rope",
     formulation:
-      "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation. With one head, cos = a mask and sin = 0 it is x ⊙ mask: LoRA dropout's masks (drawn on the host with the tfjs engine's seeds)",
+      "kernels.cu: rotate-half RoPE; the gradient is the inverse rotation. With one head, cos = a mask and sin = 0 it is x ⊙ mask: LoRA dropout's masks (drawn on the host with the tfjs engine's seeds) and DoRA's column scaling",
   },
   { op: "rmsnorm", formulation: "kernels.cu: RMSNorm saving 1/rms per row; fused backward" },
   { op: "swiglu", formulation: "kernels.cu: silu(gate) * up and its backward" },

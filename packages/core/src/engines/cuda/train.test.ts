@@ -59,7 +59,7 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
     b.dispose();
   });
 
-  it("a method it does not implement is passed by with the reason (DoRA)", async () => {
+  it("a method it does not implement is passed by with the reason (DoRA with LoRA dropout)", async () => {
     process.env.SFTKIT_CUDA_HOST = "1";
     delete process.env.SFTKIT_ENGINE;
     const recipe = testRecipe({ steps: 1, threads: 1 }, {
@@ -67,6 +67,6 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
     } as never);
     const { plan } = await compileTest(recipe);
     expect(plan.engine?.chosen).not.toBe("cuda");
-    expect(plan.engine?.reason).toContain("method.dora");
+    expect(plan.engine?.reason).toContain("DoRA with LoRA dropout (method.dora)");
   });
 });
