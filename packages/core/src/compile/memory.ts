@@ -4,6 +4,7 @@ import type { EngineMemoryModel } from "../engines/engine.ts";
 import { type Method, methodDefinition } from "../methods/registry.ts";
 import { activationBytes, headTables } from "../model/activations.ts";
 import { linearModules, type ModelConfig } from "../model/config.ts";
+import { tensorInventory } from "./params.ts";
 import type { ParameterGroup, Plan } from "./plan-schema.ts";
 
 /** Rows of logits whose gradient the fused cross-entropy holds at once. */
@@ -157,6 +158,9 @@ function engineMemory(input: MemoryInput, engine: EngineMemoryModel): Plan["memo
         }
       : null,
     headTrains: mem.headTrains(input.vocab > cfg.vocabSize),
+    trainedMatrixParameters: tensorInventory(cfg, input.vocab)
+      .filter((t) => t.shape.length === 2 && def.trainsTensor(method, t, cfg))
+      .reduce((n, t) => n + t.shape[0]! * t.shape[1]!, 0),
     threads: input.threads ?? 1,
   });
   const peak =

@@ -189,6 +189,9 @@ export interface EngineMemoryInput {
   adapters: { modules: readonly string[]; rank: number; dropout: boolean; dora?: boolean } | null;
   /** Whether the loss takes a gradient for the head (full table or new rows). */
   headTrains: boolean;
+  /** Parameters of the 2-D base tensors the method trains whole (full or partial selections, LoRA's
+   * modulesToSave tables); absent where the caller does not say. */
+  trainedMatrixParameters?: number;
   /** Threads the kernels use. */
   threads: number;
 }

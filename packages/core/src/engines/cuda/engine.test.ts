@@ -5,11 +5,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CudaHostAddon } from "@sftkit/cuda";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Plan } from "../../compile/plan-schema.ts";
 import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import { SafetensorsFile } from "../../model/safetensors.ts";
 import { gradientCheckpointingOf } from "../decisions.ts";
-import type { Engine } from "../engine.ts";
+import type { Engine, EngineMicroBatch } from "../engine.ts";
 import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts";
 import { transpose } from "../native/weights.ts";
 import { DeviceOps } from "./device-ops.ts";
@@ -62,11 +63,27 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     const h = p.pkg.loadCudaHost();
     if ("reason" in h) throw new Error(h.reason);
     const tight = { loss: 1e-6, gradNorm: 1e-5, grad: 1e-5, after: 1e-6 };
-    for (const method of [{ kind: "full" }, LORA, { ...LORA, kind: "qlora" }, PREFIX]) {
+    // Beside the goldens' methods: LoRA dropout, DoRA and trainable rows of added tokens (views into the tables).
+    const added = { added: [newToken("<a>", 64), newToken("<b>", 65, "noise")] };
+    const cases: { method: unknown; plan?: Plan; batch?: EngineMicroBatch }[] = [
+      ...[
+        { kind: "full" },
+        LORA,
+        { ...LORA, kind: "qlora" },
+        PREFIX,
+        { ...LORA, dropout: 0.1 },
+        { ...LORA, dora: true },
+      ].map((method) => ({
+        method,
+      })),
+      { method: LORA, plan: enginePlan(goldenConfig(), LORA, added), batch: packedBatch(1, 66) },
+    ];
+    for (const { method, plan, batch } of cases) {
       const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
-      const got = await computeGolden("fake", method, fake);
-      const want = await computeGolden("host", method, await host(method));
+      const got = await computeGolden("fake", method, fake, plan, batch);
+      const want = await computeGolden("host", method, await host(method), plan, batch);
       expect(compareGolden(got, want, tight).filter((c) => !c.ok)).toEqual([]);
+      if (plan) expect(got.tensors.some((t) => t.name.endsWith("trainable_tokens"))).toBe(true);
     }
     const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
     await fake.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
@@ -101,18 +118,6 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     });
     expect(files).toContain("adapter/adapter_model.safetensors");
     e.dispose();
-  });
-
-  it("refuses trainable rows of added tokens with the reason", async () => {
-    const plan = enginePlan(
-      goldenConfig(),
-      { ...LORA, trainNewTokens: true },
-      { added: [newToken("<x>", 64)] },
-    );
-    const e = await createCudaEngine(plan, "host");
-    await expect(e.load({ plan, model: { config: goldenConfig(), seed: 1 } })).rejects.toThrow(
-      /cuda engine does not implement trainable token rows/,
-    );
   });
 
   it("lora: trains (loss falls), evaluates, and a resumed run continues bit-identically", async () => {

@@ -5,8 +5,8 @@
 import { existsSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
-import { trainedTokenIds } from "../../methods/runtime.ts";
 import { newTokens } from "../../methods/vocab.ts";
+import { neftuneNoise } from "../../model/adapters/neftune.ts";
 import { type ModelConfig, readHfConfig } from "../../model/config.ts";
 import { decoderFeatures } from "../../model/families/index.ts";
 import { resolveHubModel } from "../../model/hub-cache.ts";
@@ -34,7 +34,14 @@ import { NativeModel } from "../native/model.ts";
 import { clipScale } from "../native/optim.ts";
 import { saveNativeArtefacts } from "../native/save.ts";
 import { growsVocabulary, growTables } from "../native/vocab.ts";
-import { type BaseTensor, loadBaseTensors, randomBaseTensors, transpose } from "../native/weights.ts";
+import {
+  type BaseTensor,
+  loadBaseTensors,
+  randomBaseTensors,
+  type Stored,
+  toF32,
+  transpose,
+} from "../native/weights.ts";
 import { cudaMethodGaps } from "./gaps.ts";
 import { hostGemm } from "./host-gemm.ts";
 import { type CudaAvailability, cudaAvailability, cudaPackage } from "./load.ts";
@@ -55,18 +62,28 @@ const toBoundary = (d: DevParam, a: Float32Array) =>
 const fromBoundary = (d: DevParam, a: Float32Array) =>
   d.param.transposed ? transpose(a, d.param.transposed[1], d.param.transposed[0]) : a;
 
+/** The rows `ids` of a (non-NF4) table as float32: the initial values of trainable token rows. */
+function hostEmbeddingGather(w: Stored, ids: Int32Array, out: Float32Array, _V: number, d: number): void {
+  if (w.dtype === "nf4") throw new Error("cuda engine: token rows of an NF4 table");
+  ids.forEach((id, i) => {
+    out.set(toF32({ ...w, data: w.data.subarray(id * d, (id + 1) * d) } as Stored), i * d);
+  });
+}
+
 /**
  * The native engine's method builder, prefix MLP and artefact writers take its addon for a few small
- * host-side products (prefix tuning's reparameterization, LoRA deltas): a plain GEMM serves them. Its
- * other uses (trainable token rows) are refused before; anything else reaching it is a bug, said so.
+ * host-side products (prefix tuning's reparameterization, LoRA deltas, token rows' initial values): a
+ * plain GEMM and a row gather serve them. Anything else reaching it is a bug, said so.
  */
 const hostGemmAddon = new Proxy({} as NativeAddon, {
   get: (_target, name) =>
     name === "sgemmEx"
       ? hostGemm
-      : () => {
-          throw new Error(`cuda engine: the native addon's ${String(name)} is not available here`);
-        },
+      : name === "embeddingGather"
+        ? hostEmbeddingGather
+        : () => {
+            throw new Error(`cuda engine: the native addon's ${String(name)} is not available here`);
+          },
 });
 
 export class CudaEngine implements Engine {
@@ -87,7 +104,6 @@ export class CudaEngine implements Engine {
   async load({ plan, model: source }: EngineLoadSpec): Promise<LoadedModel> {
     if (this.loaded) throw new Error("cuda engine: a model is already loaded");
     const gaps = cudaMethodGaps(plan.method);
-    if (plan.neftune) gaps.push("NEFTune (train.neftuneAlpha)");
     if (gaps.length)
       throw new Error(
         `the cuda engine does not implement ${gaps.join(", ")}; run this plan on native or tfjs`,
@@ -119,10 +135,6 @@ export class CudaEngine implements Engine {
         );
       grown = growTables(base, cfg, plan, null);
     }
-    if (trainedTokenIds(plan, plan.method).length > 0)
-      throw new Error(
-        "the cuda engine does not implement trainable token rows; run this plan on native or tfjs",
-      );
     const method = buildNativeMethod(hostGemmAddon, plan, cfg, base, plan.seed, grown);
     const model = new CudaModel(this.ops, cfg, base, method);
     this.loaded = { plan, cfg, base, method, model, step: 0 };
@@ -133,10 +145,20 @@ export class CudaEngine implements Engine {
     };
   }
 
-  async forwardBackward(batch: EngineMicroBatch, _opts: { seed: number }): Promise<LossSum> {
-    const { model, plan } = this.l;
+  async forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum> {
+    const { model, plan, cfg } = this.l;
     const targets = shiftLabels(batch, batch.labels);
-    return model.pass(batch, targets, { grad: true, recompute: gradientCheckpointingOf(plan) });
+    const T = batch.batch * batch.seqLen;
+    // NEFTune in training passes only, drawn as the tfjs engine draws it (same seed, same noise).
+    const noise = plan.neftune
+      ? neftuneNoise(plan.neftune.alpha, opts.seed, T, cfg.hiddenSize, batch.seqLen)
+      : undefined;
+    return model.pass(batch, targets, {
+      grad: true,
+      recompute: gradientCheckpointingOf(plan),
+      noise,
+      seed: opts.seed,
+    });
   }
 
   async applyStep(opts: ApplyStepOptions): Promise<AppliedStep> {

@@ -6,11 +6,6 @@ export function cudaMethodGaps(method: Method): string[] {
   const def = methodDefinition(method);
   const pieces = def.pieces(method);
   const gaps: string[] = [];
-  if (pieces.lora?.dora) gaps.push("DoRA (method.dora)");
-  if (pieces.lora && pieces.lora.dropout > 0) gaps.push("LoRA dropout (method.dropout)");
-  if ((def.engineFeatures?.(method as never) ?? []).some((f) => f.feature === "modules-to-save"))
-    gaps.push("modules to save (method.modulesToSave)");
-  // `true` trains the rows of added tokens only when the plan adds some: load() refuses those.
-  if (Array.isArray(def.newTokenRows(method as never))) gaps.push("trainable rows of named added tokens");
+  if (pieces.lora?.dora && pieces.lora.dropout > 0) gaps.push("DoRA with LoRA dropout (method.dora)");
   return gaps;
 }

@@ -52,12 +52,18 @@ export interface Golden {
   tensors: GoldenTensor[];
 }
 
-/** One step on `engine` (created for goldenPlan(method)): what a golden file holds. */
-export async function computeGolden(name: string, method: unknown, engine: Engine): Promise<Golden> {
-  const plan = goldenPlan(method);
-  await engine.load({ plan, model: { config: goldenConfig(), seed: GOLDEN_SEED } });
+/** One step on `engine` (created for goldenPlan(method), or `plan`): what a golden file holds. */
+export async function computeGolden(
+  name: string,
+  method: unknown,
+  engine: Engine,
+  plan: Plan = goldenPlan(method),
+  batch: EngineMicroBatch = goldenBatch(),
+  config: ModelConfig = goldenConfig(),
+): Promise<Golden> {
+  await engine.load({ plan, model: { config, seed: GOLDEN_SEED } });
   try {
-    const r = await engine.forwardBackward(goldenBatch(), { seed: 0 });
+    const r = await engine.forwardBackward(batch, { seed: 0 });
     const { gradNorm } = await engine.applyStep({
       learningRate: GOLDEN_LR,
       clipNorm: 0,

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
+import { MethodSchema } from "../../methods/registry.ts";
+import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
 import type { EngineAsk, EngineDefinition } from "../engine.ts";
 import { decideEngine, engineDefinition, listEngines, registerEngine } from "../index.ts";
 import { createCudaEngine } from "./engine.ts";
@@ -65,13 +67,13 @@ describe("the cuda engine's registration", () => {
     expect(
       decideEngine("auto", {}, { ...plain, method: { kind: "prefix", virtualTokens: 4 } as never }).chosen,
     ).toBe("cuda");
-    const dropout = decideEngine(
+    const dora = decideEngine(
       "auto",
       {},
-      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never },
+      { ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, dora: true } as never },
     );
-    expect(dropout.chosen).not.toBe("cuda");
-    expect(dropout.reason).toContain("LoRA dropout");
+    expect(dora.chosen).not.toBe("cuda");
+    expect(dora.reason).toContain("DoRA with LoRA dropout");
     const window = decideEngine("auto", {}, { ...plain, modelNeeds: ["sliding-window attention"] });
     expect(window.chosen).not.toBe("cuda");
   });
@@ -79,12 +81,46 @@ describe("the cuda engine's registration", () => {
   it("refuses what its step does not implement, naming the recipe path", () => {
     expect(cudaUnsupported({ ...plain, method: { kind: "full" } as never })).toBeNull();
     expect(
-      cudaUnsupported({ ...plain, method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1 } as never }),
-    ).toContain("LoRA dropout (method.dropout)");
-    expect(cudaUnsupported({ ...plain, features: [{ feature: "dora", path: "method.dora" }] })).toContain(
-      "method.dora (dora) is not implemented on cuda",
+      cudaUnsupported({
+        ...plain,
+        method: { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, dora: true } as never,
+      }),
+    ).toContain("DoRA with LoRA dropout (method.dora)");
+    expect(cudaUnsupported({ ...plain, features: [{ feature: "pissa", path: "method.init" }] })).toContain(
+      "method.init (pissa) is not implemented on cuda",
     );
     expect(cudaUnsupported({ ...plain, modelNeeds: ["q/k norms"] })).toContain("needs q/k norms");
+  });
+
+  it("runs NEFTune, LoRA dropout, modules to save, DoRA and trainable rows of added tokens (named or all): auto picks it for such a recipe", async () => {
+    const neftune = { feature: "neftune", path: "train.neftuneAlpha" } as const;
+    expect(cudaUnsupported({ ...plain, features: [neftune] })).toBeNull();
+    const dropout = { kind: "lora", rank: 8, alpha: 16, dropout: 0.1, targets: "all-linear" };
+    expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(dropout) })).toBeNull();
+    const doraMethod = MethodSchema.parse({ ...dropout, dropout: 0, dora: true });
+    const doraUse = { feature: "dora", path: "method.dora" } as const;
+    expect(cudaUnsupported({ ...plain, method: doraMethod, features: [doraUse] })).toBeNull();
+    const saving = { ...dropout, modulesToSave: ["lm_head", "norms"] };
+    const mts = { feature: "modules-to-save", path: "method.modulesToSave" } as const;
+    expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(saving), features: [mts] })).toBeNull();
+    const named = { kind: "frozen", trainable: { newTokens: ["<|user|>"] } };
+    expect(cudaUnsupported({ ...plain, method: MethodSchema.parse(named) })).toBeNull();
+    registerEngine(withGpu());
+    const saved = process.env.SFTKIT_ENGINE;
+    delete process.env.SFTKIT_ENGINE;
+    try {
+      // A quickstart-like recipe: role tokens added (LoRA trains their rows by default), dropout, NEFTune.
+      const recipe = testRecipe({ steps: 1, neftuneAlpha: 5 }, {
+        method: { kind: "lora", rank: 4, alpha: 8, dropout: 0.05, targets: "all-linear" },
+        tokens: { add: ["<|user|>", "<|assistant|>"] },
+      } as never);
+      const { plan } = await compileTest(recipe);
+      expect(plan.neftune).toMatchObject({ alpha: 5 });
+      expect(plan.tokenizer.added.length).toBe(2);
+      expect(plan.engine?.chosen).toBe("cuda");
+    } finally {
+      if (saved !== undefined) process.env.SFTKIT_ENGINE = saved;
+    }
   });
 
   it("SFTKIT_CUDA_HOST=1 makes it available on the host backend where the host add-on is built", () => {

@@ -1,6 +1,6 @@
 // The CUDA engine, registered under `cuda`: available where @sftkit/cuda is built, a driver sees a GPU
 // of compute capability >= 8.0 and cuBLASLt opens; then `auto` prefers it for every plan it can run
-// (cudaUnsupported says why not, e.g. prefix tuning or a sliding window). $SFTKIT_CUDA_HOST=1 swaps the
+// (cudaUnsupported says why not, e.g. DoRA with dropout or a sliding window). $SFTKIT_CUDA_HOST=1 swaps the
 // GPU for the host backend (the same step on the CPU, slow: for tests). SFTKIT_ENGINE or the recipe's
 // `train.engine` choose by name.
 import type { EngineAsk, EngineFeature } from "../engine.ts";
@@ -10,8 +10,12 @@ import { type CudaAvailability, cudaAvailability, cudaPackage } from "./load.ts"
 import { cudaMemoryModel } from "./memory.ts";
 import { cudaKernels } from "./plan-kernels.ts";
 
-/** Features the cuda engine implements beyond plain weights and LoRA (none yet). */
-const cudaFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>();
+/** Features the cuda engine implements beyond plain weights and LoRA. */
+const cudaFeatures: ReadonlySet<EngineFeature> = new Set<EngineFeature>([
+  "neftune",
+  "modules-to-save",
+  "dora",
+]);
 
 /** What the CUDA engine cannot run, in words (null: it can). */
 export function cudaUnsupported(ask: EngineAsk): string | null {
@@ -46,7 +50,7 @@ export function cudaEngineAvailability(env: NodeJS.ProcessEnv = process.env): Cu
 registerEngine({
   name: "cuda",
   description:
-    "CUDA kernels + cuBLASLt on an NVIDIA GPU (bf16 frozen weights, NF4 for QLoRA, fp32 trainable state); full, partial, frozen, LoRA, QLoRA",
+    "CUDA kernels + cuBLASLt on an NVIDIA GPU (bf16 frozen weights, NF4 for QLoRA, fp32 trainable state); full, partial, frozen, LoRA, QLoRA, prefix; LoRA dropout, DoRA (without dropout), modules to save, trainable rows of added tokens, NEFTune",
   availability: () => cudaEngineAvailability(),
   unsupported: cudaUnsupported,
   kernels: cudaKernels,

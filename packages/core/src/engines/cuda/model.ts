@@ -3,6 +3,9 @@
 // buffers: frozen matrices bf16 (QLoRA's NF4, dequantized per linear into a bf16 scratch), norms and
 // biases f32, trainable tensors f32 with a bf16 copy the GEMMs read (refreshed after each update).
 // GEMMs take bf16 operands with f32 accumulation (cuBLASLt); activations and gradients are f32.
+
+import { dropoutMaskValues } from "../../model/adapters/lora.ts";
+import { subSeed } from "../../model/adapters/random.ts";
 import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
 import { ropeTables } from "../../model/rope.ts";
@@ -42,10 +45,32 @@ export interface DevParam {
   shadow: Buf | null;
 }
 
+/**
+ * Trainable rows of chosen token ids (native/model.ts TokenRows) on the backend: their f32 values train,
+ * and their bf16 copies are written into the frozen tables' rows, so the gather and the head's GEMM
+ * read them as any trained matrix's bf16 copy (refreshRows).
+ */
+interface TokenRowsDev {
+  ids: Int32Array;
+  /** [V]: a vocabulary id's row in `embed`/`head`, -1 when it does not train. */
+  rowOf: Int32Array;
+  embed: DevParam;
+  /** An untied lm_head's rows (null when tied: the embedding's rows are the head's). */
+  head: DevParam | null;
+  /**
+   * [V, width] bf16 one-hot (width: n rounded up to 8, so GEMM leading dimensions stay 16-byte aligned):
+   * a GEMM with it picks the trained ids' columns of the head's logit gradient.
+   */
+  pick: Buf;
+  width: number;
+}
+
 interface LoraDev {
   at: DevParam;
   bt: DevParam;
   rank: number;
+  /** DoRA (null: plain LoRA): the magnitude [O], and per step m/n and 1/n with n = ‖W + s·B·A‖ per row. */
+  dora: { magnitude: DevParam; factor: Buf; invNorm: Buf } | null;
 }
 
 interface Ctx {
@@ -60,6 +85,8 @@ interface Ctx {
   prefix: Buf | null;
   dPrefix: Buf | null;
   P: number;
+  /** LoRA dropout's step seed (training passes with a dropout rate; null: none). */
+  dropSeed: number | null;
 }
 
 /** Per-layer keys and values seen so far (post-RoPE), [capacity, KV * hd] each; one sequence. */
@@ -101,9 +128,11 @@ export class CudaModel {
   private readonly lora = new Map<string, LoraDev>();
   private readonly baseGrad = new Map<string, Buf>();
   private readonly loraScale: number;
+  private readonly loraDropout: number;
   /** Prefix tuning's table (its small reparameterization MLP runs on the host) and its parameters. */
   private readonly prefix: PrefixTable | null;
   private readonly prefixParams: DevParam[];
+  private readonly rows: TokenRowsDev | null = null;
   /** bf16 scratch for a dequantized NF4 linear (the largest one). */
   private nf4Scratch: Buf | null = null;
   /** Every buffer the model holds between passes (freed by dispose). */
@@ -128,14 +157,134 @@ export class CudaModel {
     }
     for (const { layer, module, pair } of method.loraPairs) {
       const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
-      this.lora.set(`${layer}/${module.name}`, { at: find(pair.at), bt: find(pair.bt), rank: pair.rank });
+      const O = module.outFeatures;
+      this.lora.set(`${layer}/${module.name}`, {
+        at: find(pair.at),
+        bt: find(pair.bt),
+        rank: pair.rank,
+        dora: pair.magnitude
+          ? {
+              magnitude: find(pair.magnitude),
+              factor: this.hold(ops.alloc("f32", O)),
+              invNorm: this.hold(ops.alloc("f32", O)),
+            }
+          : null,
+      });
     }
     this.loraScale = method.trainables.loraScale;
+    this.loraDropout = method.trainables.loraDropout;
     this.prefix = method.trainables.prefix;
     this.prefixParams = this.params.filter((d) => d.param.name.startsWith("prefix."));
     let biggest = 0;
     for (const r of this.w.values()) if (r.nf4) biggest = Math.max(biggest, r.nf4.n);
     if (biggest) this.nf4Scratch = this.hold(ops.alloc("bf16", biggest));
+    const rows = method.trainables.rows;
+    if (rows) {
+      for (const name of new Set(["model.embed_tokens.weight", this.headName()]))
+        if (!this.res(name).bf16 || this.baseGrad.has(name))
+          throw new Error(`cuda model: token rows train over "${name}", which is not a frozen bf16 table`);
+      const find = (data: Float32Array) => this.params.find((d) => d.param.data === data)!;
+      const V = this.res(this.headName()).shape[0]!;
+      const width = Math.ceil(rows.ids.length / 8) * 8;
+      const onehot = new Uint16Array(V * width);
+      // 0x3f80: 1.0 in bf16.
+      rows.ids.forEach((id, r) => {
+        onehot[id * width + r] = 0x3f80;
+      });
+      this.rows = {
+        ids: rows.ids,
+        rowOf: rows.rowOf,
+        embed: find(rows.embed),
+        head: rows.head ? find(rows.head) : null,
+        pick: this.upload("bf16", onehot),
+        width,
+      };
+      this.refreshRows();
+    }
+    this.refreshDora();
+  }
+
+  /**
+   * DoRA's row norms n = ‖W + s·B·A‖ of each adapted linear (a constant within a step, as PEFT detaches
+   * it), then 1/n and m/n: the weight gathered to f32 (an NF4 one dequantized first), s·Bᵀ·Aᵀ added by a
+   * GEMM, n from RMSNorm's 1/rms with eps 0 (n = sqrt(I)·rms), the products through the RoPE kernel.
+   */
+  private refreshDora(): void {
+    const ops = this.ops;
+    for (const [key, pair] of this.lora) {
+      const dora = pair.dora;
+      if (!dora) continue;
+      const [l, name] = key.split("/") as [string, string];
+      const m = this.modules.find((x) => x.name === name)!;
+      const O = m.outFeatures;
+      const I = m.inFeatures;
+      const ids = ops.alloc("i32", O);
+      ops.upload(
+        ids,
+        Int32Array.from({ length: O }, (_, i) => i),
+      );
+      const w = ops.alloc("f32", O * I);
+      ops.embeddingGather(this.operand(`model.layers.${l}.${m.path}.weight`), ids, w, O, I);
+      ops.gemm(true, true, O, I, pair.rank, pair.bt.data, pair.at.data, w, this.loraScale, 1);
+      const ones = ops.alloc("f32", I);
+      ops.upload(ones, new Float32Array(I).fill(1));
+      const y = ops.alloc("f32", O * I);
+      const rstd = ops.alloc("f32", O);
+      ops.rmsNormForward(w, ones, y, rstd, O, I, 0);
+      this.freeAll(ids, w, ones, y);
+      ops.zero(dora.invNorm);
+      ops.axpy(dora.invNorm, rstd, 1 / Math.sqrt(I));
+      ops.free(rstd);
+      const f = this.masked(dora.magnitude.data, dora.invNorm, 1, O);
+      ops.copy(dora.factor, f);
+      ops.free(f);
+    }
+  }
+
+  /** x [T, O] with column j times v[j]: v spread to [T, O] by a rank-1 GEMM, then the elementwise product. */
+  private scaleColumns(x: Buf, v: Buf, T: number, O: number): Buf {
+    const ops = this.ops;
+    const ones = ops.alloc("f32", T);
+    ops.upload(ones, new Float32Array(T).fill(1));
+    const table = ops.alloc("f32", T * O);
+    ops.gemm(false, false, T, O, 1, ones, v, table, 1, 0);
+    const out = this.masked(x, table, T, O);
+    this.freeAll(ones, table);
+    return out;
+  }
+
+  /** The trained token rows' bf16 copies into their rows of the frozen embedding and head tables. */
+  private refreshRows(): void {
+    const rows = this.rows;
+    if (!rows) return;
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    const into = (p: DevParam, table: string) => {
+      const t = this.res(table).bf16!;
+      rows.ids.forEach((id, r) => {
+        ops.toBf16(ops.view(p.data, r * d, d), ops.view(t, id * d, d));
+      });
+    };
+    into(rows.embed, "model.embed_tokens.weight");
+    if (rows.head) into(rows.head, "lm_head.weight");
+  }
+
+  /** The embedding rows' gradient: dx of the tokens whose id trains, summed per row (a scatter into n + 1 rows, the last for the rest). */
+  private rowsEmbedBackward(dx: Buf, ids: Int32Array): void {
+    const rows = this.rows!;
+    const ops = this.ops;
+    const d = this.config.hiddenSize;
+    const n = rows.ids.length;
+    const local = Int32Array.from(ids, (id) => {
+      const r = rows.rowOf[id]!;
+      return r >= 0 ? r : n;
+    });
+    const li = ops.alloc("i32", local.length);
+    ops.upload(li, local);
+    const sums = ops.alloc("f32", (n + 1) * d);
+    ops.embeddingScatterAdd(dx, li, sums, local.length, d);
+    ops.axpy(rows.embed.grad, ops.view(sums, 0, n * d), 1);
+    this.freeAll(li, sums);
   }
 
   private hold(b: Buf): Buf {
@@ -255,23 +404,71 @@ export class CudaModel {
     this.ops.free(tmp);
   }
 
-  /** y = x W^T (+ b) (+ scale x A^T B^T, in f32); `xb` is x in bf16. */
-  private linear(l: number, m: LinearModule, x: Buf, xb: Buf, T: number, xa: Map<string, Buf> | null): Buf {
+  /**
+   * LoRA dropout's mask of one linear's input [T, I] (0 or 1/keep), the tfjs engine's: drawn on the host
+   * from the step's seed, the layer and the module (native/model.ts maskSeed), again in backward.
+   */
+  private dropMask(seed: number, l: number, m: LinearModule, T: number): Buf {
+    const n = T * m.inFeatures;
+    const values = dropoutMaskValues(n, this.loraDropout, subSeed(seed, l, this.modules.indexOf(m)));
+    const mask = this.ops.alloc("f32", n);
+    this.ops.upload(mask, values);
+    return mask;
+  }
+
+  /**
+   * out = x ⊙ mask ([T, I] each; out distinct from x), through the RoPE kernel: with a single head of
+   * width I, `mask` as the cos table and zeros as the sin table, y = x·mask + partner·0 (exact).
+   */
+  private masked(x: Buf, mask: Buf, T: number, I: number): Buf {
+    const ops = this.ops;
+    const zeros = ops.alloc("f32", T * I);
+    const out = ops.alloc("f32", T * I);
+    ops.rope(x, mask, zeros, out, T, 1, I, false);
+    ops.free(zeros);
+    return out;
+  }
+
+  /** y = x W^T (+ b) (+ scale x_d A^T B^T, in f32; x_d = x under LoRA dropout's mask); `xb` is x in bf16. */
+  private linear(
+    l: number,
+    m: LinearModule,
+    x: Buf,
+    xb: Buf,
+    T: number,
+    xa: Map<string, Buf> | null,
+    dropSeed: number | null,
+  ): Buf {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
     const O = m.outFeatures;
     const I = m.inFeatures;
-    const y = ops.alloc("f32", T * O);
+    let y = ops.alloc("f32", T * O);
     ops.gemm(false, true, T, O, I, xb, this.operand(`${p}.weight`), y, 1, 0);
-    if (m.bias) ops.addBias(y, this.f32(`${p}.bias`), T, O);
     const pair = this.lora.get(`${l}/${m.name}`);
+    // DoRA scales x·Wᵀ without the bias: added after.
+    if (m.bias && !pair?.dora) ops.addBias(y, this.f32(`${p}.bias`), T, O);
     if (pair) {
       const r = pair.rank;
       const a = ops.alloc("f32", T * r);
-      ops.gemm(false, false, T, r, I, x, pair.at.data, a, 1, 0);
+      if (dropSeed !== null && this.loraDropout > 0) {
+        const mask = this.dropMask(dropSeed, l, m, T);
+        const xd = this.masked(x, mask, T, I);
+        ops.free(mask);
+        ops.gemm(false, false, T, r, I, xd, pair.at.data, a, 1, 0);
+        ops.free(xd);
+      } else ops.gemm(false, false, T, r, I, x, pair.at.data, a, 1, 0);
       ops.gemm(false, false, T, O, r, a, pair.bt.data, y, this.loraScale, 1);
       if (xa) xa.set(m.name, a);
       else ops.free(a);
+      if (pair.dora) {
+        // y = (m/n)·z with z = x·Wᵀ + s·x·Aᵀ·Bᵀ, kept for the magnitude's gradient.
+        const z = y;
+        y = this.scaleColumns(z, pair.dora.factor, T, O);
+        if (xa) xa.set(`${m.name}:z`, z);
+        else ops.free(z);
+        if (m.bias) ops.addBias(y, this.f32(`${p}.bias`), T, O);
+      }
     }
     return y;
   }
@@ -286,30 +483,58 @@ export class CudaModel {
     dx: Buf,
     T: number,
     s: LayerSaved,
+    dropSeed: number | null,
   ): void {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
     const I = m.inFeatures;
     const O = m.outFeatures;
-    const dyb = this.bf(dy);
+    const pair = this.lora.get(`${l}/${m.name}`);
+    const dora = pair?.dora ?? null;
+    // DoRA: everything inside the scaling (base and adapter) sees dy·(m/n); the bias sees dy.
+    const dyIn = dora ? this.scaleColumns(dy, dora.factor, T, O) : dy;
+    const dyb = this.bf(dyIn);
     ops.gemm(false, false, T, I, O, dyb, this.operand(`${p}.weight`), dx, 1, 1);
     const gw = this.baseGrad.get(`${p}.weight`);
     if (gw) ops.gemm(true, false, O, I, T, dyb, xb, gw, 1, 1);
     const gb = m.bias ? this.baseGrad.get(`${p}.bias`) : undefined;
     if (gb) ops.biasGrad(gb, dy, T, O);
-    const pair = this.lora.get(`${l}/${m.name}`);
+    if (dora) {
+      // dm += Σ_t dy·z / n.
+      const prod = this.masked(dy, s.xa.get(`${m.name}:z`)!, T, O);
+      const sum = ops.alloc("f32", O);
+      ops.biasGrad(sum, prod, T, O);
+      const g = this.masked(sum, dora.invNorm, 1, O);
+      ops.axpy(dora.magnitude.grad, g, 1);
+      this.freeAll(prod, sum, g);
+    }
     if (pair) {
       const r = pair.rank;
       const sc = this.loraScale;
       const a = s.xa.get(m.name)!;
+      dy = dyIn;
       ops.gemm(true, false, r, O, T, a, dy, pair.bt.grad, sc, 1);
       const dxa = ops.alloc("f32", T * r);
       ops.gemm(false, true, T, r, O, dy, pair.bt.data, dxa, sc, 0);
-      ops.gemm(true, false, I, r, T, x, dxa, pair.at.grad, 1, 1);
-      ops.gemm(false, true, T, I, r, dxa, pair.at.data, dx, 1, 1);
+      if (dropSeed !== null && this.loraDropout > 0) {
+        // The mask drawn again: dA from x_d, and dx through the mask.
+        const mask = this.dropMask(dropSeed, l, m, T);
+        const xd = this.masked(x, mask, T, I);
+        ops.gemm(true, false, I, r, T, xd, dxa, pair.at.grad, 1, 1);
+        ops.free(xd);
+        const dxd = ops.alloc("f32", T * I);
+        ops.gemm(false, true, T, I, r, dxa, pair.at.data, dxd, 1, 0);
+        const back = this.masked(dxd, mask, T, I);
+        ops.axpy(dx, back, 1);
+        this.freeAll(mask, dxd, back);
+      } else {
+        ops.gemm(true, false, I, r, T, x, dxa, pair.at.grad, 1, 1);
+        ops.gemm(false, true, T, I, r, dxa, pair.at.data, dx, 1, 1);
+      }
       ops.free(dxa);
     }
     ops.free(dyb);
+    if (dora) ops.free(dyIn);
   }
 
   private layer(l: number, x: Buf, ctx: Ctx, keep: boolean): { out: Buf; saved: LayerSaved | null } {
@@ -324,9 +549,9 @@ export class CudaModel {
     const xa = keep ? new Map<string, Buf>() : null;
     const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
     const h1b = this.bf(n1.y);
-    const q = this.linear(l, mq, n1.y, h1b, T, xa);
-    const k = this.linear(l, mk!, n1.y, h1b, T, xa);
-    const v = this.linear(l, mv!, n1.y, h1b, T, xa);
+    const q = this.linear(l, mq, n1.y, h1b, T, xa, ctx.dropSeed);
+    const k = this.linear(l, mk!, n1.y, h1b, T, xa, ctx.dropSeed);
+    const v = this.linear(l, mv!, n1.y, h1b, T, xa, ctx.dropSeed);
     ops.free(h1b);
     ops.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
     ops.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
@@ -366,18 +591,18 @@ export class CudaModel {
     }
     ops.attentionForward(q, kAll, vAll, ctx.seg, attn, lse, { B, S, K, H, KV, hd }, 1 / Math.sqrt(hd));
     const ab = this.bf(attn);
-    const x1 = this.linear(l, mo!, attn, ab, T, xa);
+    const x1 = this.linear(l, mo!, attn, ab, T, xa, ctx.dropSeed);
     ops.free(ab);
     ops.axpy(x1, x, 1);
     const n2 = this.norm(x1, `${pre}.post_attention_layernorm.weight`, T);
     const h2b = this.bf(n2.y);
-    const g = this.linear(l, mg!, n2.y, h2b, T, xa);
-    const u = this.linear(l, mu!, n2.y, h2b, T, xa);
+    const g = this.linear(l, mg!, n2.y, h2b, T, xa, ctx.dropSeed);
+    const u = this.linear(l, mu!, n2.y, h2b, T, xa, ctx.dropSeed);
     ops.free(h2b);
     const act = ops.alloc("f32", g.n);
     ops.swigluForward(g, u, act, g.n);
     const actb = this.bf(act);
-    const out = this.linear(l, md!, act, actb, T, xa);
+    const out = this.linear(l, md!, act, actb, T, xa, ctx.dropSeed);
     ops.free(actb);
     ops.axpy(out, x1, 1);
     // Saved keys and values: the row's own, or (prefix) the prefix's and its own together.
@@ -418,7 +643,7 @@ export class CudaModel {
     const pre = `model.layers.${l}`;
     const dact = ops.alloc("f32", s.act.n);
     const actb = this.bf(s.act);
-    this.linearBack(l, md!, s.act, actb, dy, dact, T, s);
+    this.linearBack(l, md!, s.act, actb, dy, dact, T, s, ctx.dropSeed);
     ops.free(actb);
     const dg = ops.alloc("f32", s.g.n);
     const du = ops.alloc("f32", s.u.n);
@@ -426,8 +651,8 @@ export class CudaModel {
     ops.free(dact);
     const dh2 = ops.alloc("f32", T * d);
     const h2b = this.bf(s.h2);
-    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s);
-    this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s);
+    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s, ctx.dropSeed);
+    this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s, ctx.dropSeed);
     this.freeAll(h2b, dg, du);
     const dx1 = ops.alloc("f32", T * d);
     ops.axpy(dx1, dy, 1);
@@ -435,7 +660,7 @@ export class CudaModel {
     ops.free(dh2);
     const dattn = ops.alloc("f32", T * H * hd);
     const ab = this.bf(s.attn);
-    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s);
+    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s, ctx.dropSeed);
     ops.free(ab);
     const dq = ops.alloc("f32", s.q.n);
     let dk = ops.alloc("f32", s.k.n);
@@ -471,9 +696,9 @@ export class CudaModel {
     ops.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
     const dh1 = ops.alloc("f32", T * d);
     const h1b = this.bf(s.h1);
-    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s);
-    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s);
-    this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s);
+    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s, ctx.dropSeed);
+    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s, ctx.dropSeed);
+    this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s, ctx.dropSeed);
     this.freeAll(h1b, dq, dk, dv);
     this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
     ops.free(dh1);
@@ -489,7 +714,13 @@ export class CudaModel {
     return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
   }
 
-  private context(b: TokenBatch, ids: Buf, cache: DevCache | null = null, grad = false): Ctx & { ids: Buf } {
+  private context(
+    b: TokenBatch,
+    ids: Buf,
+    cache: DevCache | null = null,
+    grad = false,
+    dropSeed: number | null = null,
+  ): Ctx & { ids: Buf } {
     const P = this.prefix?.virtualTokens ?? 0;
     // Positions continue after the prefix, as the tfjs engine's.
     const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
@@ -518,6 +749,7 @@ export class CudaModel {
       prefix,
       dPrefix,
       P: prefix ? P : 0,
+      dropSeed,
     };
   }
 
@@ -554,7 +786,14 @@ export class CudaModel {
   pass(
     b: TokenBatch,
     targets: Int32Array,
-    opts: { grad: boolean; recompute: boolean },
+    opts: {
+      grad: boolean;
+      recompute: boolean;
+      /** Added to the input embeddings [T, d] before the first layer (NEFTune's noise). */
+      noise?: Float32Array;
+      /** A training pass's seed: LoRA dropout's masks are drawn from it (none without). */
+      seed?: number;
+    },
   ): { lossSum: number; trainedTokens: number } {
     const ops = this.ops;
     const cfg = this.config;
@@ -563,9 +802,15 @@ export class CudaModel {
     for (const t of targets) if (t !== -100) trainedTokens++;
     if (trainedTokens === 0) return { lossSum: 0, trainedTokens };
     const e = this.embed(b);
-    const ctx = this.context(b, e.ids, null, opts.grad);
+    const ctx = this.context(b, e.ids, null, opts.grad, opts.seed ?? null);
     const { T } = ctx;
     let x = e.x;
+    if (opts.noise) {
+      const noise = ops.alloc("f32", opts.noise.length);
+      ops.upload(noise, opts.noise);
+      ops.axpy(x, noise, 1);
+      ops.free(noise);
+    }
     const saved: (LayerSaved | Buf)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -600,6 +845,7 @@ export class CudaModel {
       }
       const gE = this.baseGrad.get("model.embed_tokens.weight");
       if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
+      if (this.rows) this.rowsEmbedBackward(dx, b.ids);
       ops.free(dx);
       if (ctx.dPrefix) this.prefixBackward(ctx.dPrefix);
     }
@@ -621,6 +867,11 @@ export class CudaModel {
     const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
     const logits = ops.alloc("f32", rows * V);
     const gb = dh ? ops.alloc("bf16", rows * V) : null;
+    // Trained token rows: their columns of the logit gradient, [C, width], then dRows += picked^T h.
+    const tr = dh ? this.rows : null;
+    const w = tr ? tr.width : 0;
+    const picked = tr ? ops.alloc("f32", rows * w) : null;
+    const rowGrad = tr ? ops.alloc("f32", w * d) : null;
     let loss = 0;
     for (let r0 = 0; r0 < T; r0 += rows) {
       const C = Math.min(rows, T - r0);
@@ -633,9 +884,15 @@ export class CudaModel {
         ops.toBf16(lg, g);
         ops.gemm(false, false, C, d, V, g, W, ops.view(dh, r0 * d, C * d), 1, 0);
         if (gW) ops.gemm(true, false, V, d, C, g, hc, gW, 1, 1);
+        if (picked && rowGrad) {
+          const pc = ops.view(picked, 0, C * w);
+          ops.gemm(false, false, C, w, V, g, tr!.pick, pc, 1, 0);
+          ops.gemm(true, false, w, d, C, pc, ops.view(h, r0 * d, C * d), rowGrad, 1, 1);
+        }
       }
     }
-    this.freeAll(hb, tg, logits, gb);
+    if (tr && rowGrad) ops.axpy((tr.head ?? tr.embed).grad, ops.view(rowGrad, 0, tr.ids.length * d), 1);
+    this.freeAll(hb, tg, logits, gb, picked, rowGrad);
     return loss;
   }
 
@@ -712,6 +969,8 @@ export class CudaModel {
   /** Refreshes what is derived from the f32 values after they changed: bf16 copies, the prefix MLP's host values. */
   refreshShadows(): void {
     for (const p of this.params) if (p.shadow) this.ops.toBf16(p.data, p.shadow);
+    this.refreshRows();
+    this.refreshDora();
     for (const d of this.prefixParams) d.param.data.set(this.ops.download(d.data) as Float32Array);
   }
 }

@@ -59,14 +59,14 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
     b.dispose();
   });
 
-  it("a method it does not implement is passed by with the reason (LoRA dropout)", async () => {
+  it("a method it does not implement is passed by with the reason (DoRA with LoRA dropout)", async () => {
     process.env.SFTKIT_CUDA_HOST = "1";
     delete process.env.SFTKIT_ENGINE;
     const recipe = testRecipe({ steps: 1, threads: 1 }, {
-      method: { kind: "lora", rank: 4, alpha: 8, dropout: 0.1, targets: "all-linear" },
+      method: { kind: "lora", rank: 4, alpha: 8, dropout: 0.1, targets: "all-linear", dora: true },
     } as never);
     const { plan } = await compileTest(recipe);
     expect(plan.engine?.chosen).not.toBe("cuda");
-    expect(plan.engine?.reason).toContain("LoRA dropout (method.dropout)");
+    expect(plan.engine?.reason).toContain("DoRA with LoRA dropout (method.dora)");
   });
 });
