@@ -3,7 +3,7 @@
 // loads the merged model with transformers. Prints the plan's engine decision and kernels, the run's
 // losses and GPU memory. Exit 0 when the run picked `cuda` (unless --any-engine), finished and wrote a
 // merged model and adapter with finite values.
-// Usage: node e2e.mjs <output dir> [--any-engine] [--max-steps N]   (run from the repository root: the paths are relative)
+// Usage: node e2e.mjs <output dir> [--any-engine] [--max-steps N] [--features]   (run from the repository root: the paths are relative)
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileRecipe } from "../../packages/core/src/compile/compile.ts";
@@ -16,6 +16,9 @@ const anyEngine = args.includes("--any-engine");
 // --max-steps N: a short rehearsal (the CPU engines take minutes for the whole run).
 const maxStepsAt = args.indexOf("--max-steps");
 const maxSteps = maxStepsAt >= 0 ? Number(args[maxStepsAt + 1]) : undefined;
+// --features: the options the cuda engine runs only from composed kernels (checked on its host backend):
+// an added end-of-turn token with trainable rows, LoRA dropout, NEFTune, modules to save (the norms).
+const features = args.includes("--features");
 
 // Qwen2-shaped, randomly initialised (nothing downloads), stories260K's tokenizer (shipped in examples).
 const recipe = {
@@ -47,8 +50,24 @@ const recipe = {
       chat: { path: resolve("examples/quickstart/data/chat.jsonl"), format: "messages", eval: 0.1 },
     },
   },
-  method: { kind: "lora", rank: 8, alpha: 16, dropout: 0, targets: "all-linear" },
-  train: { epochs: 2, learningRate: 2e-3, maxLength: 128, microBatchSize: 8 },
+  ...(features ? { tokens: { add: ["<|end|>"], eos: "<|end|>" } } : {}),
+  method: features
+    ? {
+        kind: "lora",
+        rank: 8,
+        alpha: 16,
+        dropout: 0.05,
+        targets: "all-linear",
+        modulesToSave: ["norms"],
+      }
+    : { kind: "lora", rank: 8, alpha: 16, dropout: 0, targets: "all-linear" },
+  train: {
+    epochs: 2,
+    learningRate: 2e-3,
+    maxLength: 128,
+    microBatchSize: 8,
+    ...(features ? { neftuneAlpha: 5 } : {}),
+  },
   output: { dir: out, save: "both" },
 };
 

@@ -105,6 +105,11 @@ stage "a whole run: compile (engine auto) + train + evaluate + artefacts, Qwen2-
 timeout 150 node .device/e2e.mjs /tmp/sft-gpu-e2e
 e2e=$?
 cp /tmp/sft-gpu-e2e/metrics.jsonl "$OUT/e2e-metrics.jsonl" 2>/dev/null
+stage "a whole run with the options cuda runs from composed kernels: added token rows, LoRA dropout, NEFTune, modules to save"
+timeout 150 node .device/e2e.mjs /tmp/sft-gpu-e2e-features --features
+features=$?
+echo "(features run: exit $features)"
+
 stage "the run's merged model in transformers"
 PYTHONUNBUFFERED=1 timeout 90 python3 bench/device/e2e_check.py /tmp/sft-gpu-e2e
 echo "(e2e check: exit $?)"
@@ -117,4 +122,4 @@ stage "bench: PyTorch, same shape, bf16 autocast"
 PYTHONUNBUFFERED=1 timeout 150 python3 bench/device/torch_bench.py --steps "${BENCH_STEPS:-5}" --rows "${TORCH_ROWS:-lora,full,qlora}" --out "$OUT/torch.json"
 
 stage "done"
-[ "$kernels" = 0 ] && [ "$goldens" = 0 ] && [ "$e2e" = 0 ]
+[ "$kernels" = 0 ] && [ "$goldens" = 0 ] && [ "$e2e" = 0 ] && [ "$features" = 0 ]
