@@ -8,6 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { compileRecipe } from "../../packages/core/src/compile/compile.ts";
 import { loadTokenizer } from "../../packages/core/src/data/tokenizer/index.ts";
+import { SafetensorsFile } from "../../packages/core/src/model/safetensors.ts";
 import { train } from "../../packages/core/src/train/index.ts";
 
 const args = process.argv.slice(2);
@@ -71,34 +72,14 @@ const recipe = {
   output: { dir: out, save: "both" },
 };
 
-function allFinite(file: string): boolean {
-  const buf = readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<
-    string,
-    { dtype: string; data_offsets: [number, number] }
-  >;
-  for (const [name, t] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const [a, b] = t.data_offsets;
-    const bytes = buf.subarray(8 + n + a, 8 + n + b);
-    if (t.dtype === "F32") {
-      const f = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-      if (!f.every(Number.isFinite)) return false;
-    } else if (t.dtype === "BF16" || t.dtype === "F16") {
-      for (let i = 0; i + 1 < bytes.length; i += 2) {
-        const hi = bytes[i + 1] ?? 0;
-        // exponent all ones: inf or NaN (bf16: 8 exponent bits; f16: 5)
-        if (
-          t.dtype === "BF16"
-            ? (hi & 0x7f) === 0x7f && ((bytes[i] ?? 0) & 0x80) === 0x80
-            : (hi & 0x7c) === 0x7c
-        )
-          return false;
-      }
-    }
+async function allFinite(file: string): Promise<boolean> {
+  const f = await SafetensorsFile.open(file);
+  try {
+    for (const name of f.tensors.keys()) if (!(await f.readF32(name)).every(Number.isFinite)) return false;
+    return true;
+  } finally {
+    await f.close();
   }
-  return true;
 }
 
 const t0 = performance.now();
@@ -155,7 +136,7 @@ let ok = plan.engine?.chosen === "cuda" || anyEngine;
 if (!ok) console.log(`FAIL  auto chose ${plan.engine?.chosen}, not cuda`);
 for (const f of files) {
   const there = existsSync(f);
-  const finite = there && allFinite(f);
+  const finite = there && (await allFinite(f));
   console.log(
     `${there && finite ? "PASS" : "FAIL"}  ${f}: ${there ? (finite ? "finite" : "NON-FINITE") : "missing"}`,
   );

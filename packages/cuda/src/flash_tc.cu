@@ -44,6 +44,23 @@ __device__ __forceinline__ void loadRows(float* tile, const float* src, int64_t 
   }
 }
 
+// The backward's per-row values of query rows [s0, s0 + n) of head h: D = dout . out, the forward's
+// log-sum-exp and the segment id (zeros past S).
+__device__ void loadRowStats(const float* out, const float* dout, const float* lse, const int32_t* seg,
+                             const AttnDims& d, int b, int h, int s0, int n, float* D, float* L, int32_t* segQ) {
+  const int qw = d.H * HD;
+  for (int r = threadIdx.x; r < n; r += blockDim.x) {
+    const int s = s0 + r;
+    const int64_t o = (int64_t(b) * d.S + s) * qw + h * HD;
+    float dot = 0;
+    if (s < d.S)
+      for (int c = 0; c < HD; c++) dot += dout[o + c] * out[o + c];
+    D[r] = dot;
+    L[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] : 0.0f;
+    segQ[r] = seg && s < d.S ? seg[int64_t(b) * d.S + s] : 0;
+  }
+}
+
 // C (16 x 16 per fragment) += A[16][depth] . B, A row-major in shared memory (lda), B either col-major
 // (the transpose of a row-major [n][depth] tile: colB) or row-major [depth][n].
 template <int DEPTH, bool COLB>
@@ -171,15 +188,7 @@ __global__ void __launch_bounds__(kThreads) kTcBackwardDq(const float* q, const 
   const int64_t qBase = (int64_t(b) * d.S) * qw + h * HD;
   loadRows(sm.q, q + qBase, qw, s0, QB, d.S);
   loadRows(sm.dout, dout + qBase, qw, s0, QB, d.S);
-  for (int r = threadIdx.x; r < QB; r += blockDim.x) {
-    const int s = s0 + r;
-    float D = 0;
-    if (s < d.S)
-      for (int c = 0; c < HD; c++) D += dout[qBase + int64_t(s) * qw + c] * out[qBase + int64_t(s) * qw + c];
-    sm.D[r] = D;
-    sm.L[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] : 0.0f;
-    sm.segQ[r] = seg && s < d.S ? seg[int64_t(b) * d.S + s] : 0;
-  }
+  loadRowStats(out, dout, lse, seg, d, b, h, s0, QB, sm.D, sm.L, sm.segQ);
   FragC acc[HD / 16];
 #pragma unroll
   for (int n = 0; n < HD / 16; n++) wmma::fill_fragment(acc[n], 0.0f);
@@ -269,15 +278,7 @@ __global__ void __launch_bounds__(kThreads) kTcBackwardDkv(const float* q, const
       __syncthreads();
       loadRows(sm.q, q + qBase, qw, sq0, QT, d.S);
       loadRows(sm.dout, dout + qBase, qw, sq0, QT, d.S);
-      for (int r = threadIdx.x; r < QT; r += blockDim.x) {
-        const int s = sq0 + r;
-        float D = 0;
-        if (s < d.S)
-          for (int c = 0; c < HD; c++) D += dout[qBase + int64_t(s) * qw + c] * out[qBase + int64_t(s) * qw + c];
-        sm.D[r] = D;
-        sm.L[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] : 0.0f;
-        sm.segQ[r] = seg && s < d.S ? seg[int64_t(b) * d.S + s] : 0;
-      }
+      loadRowStats(out, dout, lse, seg, d, b, h, sq0, QT, sm.D, sm.L, sm.segQ);
       __syncthreads();
       // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys.
 #pragma unroll 1
