@@ -8,7 +8,8 @@
 # Steps: GPU present? -> Node from .device/node.xz -> build @sftkit/cuda there (nvcc) -> kernel self test
 # (each kernel vs the host reference; cuBLASLt GEMMs) -> the engine's step vs the goldens on the GPU
 # (.device/cuda-step.mjs) -> our bench (tokens/s, peak GPU memory) -> PyTorch's bench beside it.
-# Exit 0 only when the kernels, the goldens and the whole run pass.
+# Exit 0 only when the kernels, the goldens and the whole run pass. QUICK=1 (a kernel iteration, about
+# 2 minutes with SFTKIT_CUDA_ARCHS=90 CUDA_BENCH_ROWS=lora TORCH_ROWS=lora): self test, parts and the bench only.
 # Stops early, with the reason, where there is no GPU. Writes $OUT/log and $OUT/*.json when $OUT is set.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -93,6 +94,10 @@ if [ "$kernels" != 0 ] && [ -z "${SFTKIT_CUDA_ATTENTION:-}" ]; then
   [ -n "$cap" ] && export SFTKIT_CUDA_ATTENTION=$cap && echo "attention kernels failed: the rest of the run uses SFTKIT_CUDA_ATTENTION=$cap"
 fi
 
+goldens=0 e2e=0 features=0
+if [ "${QUICK:-0}" = 1 ]; then
+  echo "QUICK=1: kernels, parts and the bench only (the engine choice, goldens and whole runs skipped)"
+else
 stage "engines: what sft doctor lists, and auto's choice for a Qwen2 LoRA plan (cuda expected)"
 timeout 60 node .device/cuda-step.mjs choice
 echo "(choice: exit $?)"
@@ -113,6 +118,7 @@ echo "(features run: exit $features)"
 stage "the run's merged model in transformers"
 PYTHONUNBUFFERED=1 timeout 90 python3 bench/device/e2e_check.py /tmp/sft-gpu-e2e
 echo "(e2e check: exit $?)"
+fi
 
 stage "bench: sftkit cuda, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW (lora r16 all-linear, full, qlora)"
 CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-130}" timeout 170 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"

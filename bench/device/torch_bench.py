@@ -1,10 +1,12 @@
 """PyTorch's side of the GPU bench: a Qwen2.5-0.5B-shaped model (random weights: nothing downloads),
 8 x 1024 tokens per step, AdamW, bf16 autocast; rows LoRA r16 on all linear modules, full fine-tune and
 QLoRA (NF4, double quantization; needs bitsandbytes). Prints one JSON line per row: tokens/s and peak
-GPU memory. Usage: python3 torch_bench.py [--steps N] [--rows lora,full,qlora] [--out FILE]"""
+GPU memory; first SDPA alone at the attention shapes of bench.cc (TORCH_ATTENTION=0 skips it).
+Usage: python3 torch_bench.py [--steps N] [--rows lora,full,qlora] [--out FILE]"""
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -97,6 +99,34 @@ def run_row(row, steps, torch, transformers):
     return out
 
 
+def attention_rows(torch):
+    """SDPA (bf16, causal, GQA) forward and forward+backward at bench.cc's attention shapes, per call."""
+    F = torch.nn.functional
+    out = []
+    for H, KV, hd in ((14, 2, 64), (12, 2, 128)):
+        q = torch.randn(8, H, 1024, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        k = torch.randn(8, KV, 1024, hd, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        v = torch.randn_like(k, requires_grad=True)
+        g = torch.randn_like(q)
+
+        def fwd():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+        def both():
+            fwd().backward(g)
+
+        for name, fn in (("fwd", fwd), ("fwd+bwd", both)):
+            for _ in range(3):
+                fn()
+            torch.cuda.synchronize()
+            t = time.perf_counter()
+            for _ in range(10):
+                fn()
+            torch.cuda.synchronize()
+            out.append({"row": f"sdpa {name} 8x1024, {H}/{KV} heads of {hd}", "ms": (time.perf_counter() - t) * 100})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=10)
@@ -119,6 +149,13 @@ def main():
     }
     print(json.dumps(info), flush=True)
     results = []
+    if os.environ.get("TORCH_ATTENTION", "1") == "1":
+        try:
+            for r in attention_rows(torch):
+                results.append(r)
+                print(json.dumps(r), flush=True)
+        except Exception as e:
+            print(json.dumps({"row": "sdpa", "error": f"{type(e).__name__}: {e}"[:300]}), flush=True)
     for row in a.rows.split(","):
         try:
             r = run_row(row, a.steps, torch, transformers)

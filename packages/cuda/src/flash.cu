@@ -274,7 +274,7 @@ AttentionKernel chooseAttention(const AttnDims& d, std::initializer_list<const v
   if (d.KV <= 0 || d.H % d.KV != 0 || d.K < d.S) return AttentionKernel::Rows;
   for (const void* p : ptrs)
     if (p && !aligned(p)) return AttentionKernel::Rows;
-  return d.hd == 64 && cap != "tiled" ? AttentionKernel::Tensor : AttentionKernel::Tiled;
+  return tcAttentionSupported(d) && cap != "tiled" ? AttentionKernel::Tensor : AttentionKernel::Tiled;
 }
 
 // Shared memory per block stays under the 48 KiB of a static allocation: key tiles of 64 (32 at hd 128),

@@ -1,11 +1,13 @@
-// Causal GQA attention on tensor cores (TF32 WMMA, fp32 storage and accumulation), head dim 64: the
-// FlashAttention-2 schedule. Forward: a block of 4 warps owns 64 query rows (16 per warp); per key tile
-// S = Q K^T, the online softmax on S in shared memory, O = O * alpha + P V with O kept in shared memory.
-// Backward: dq by query tiles (S, dP = dO V^T, dS = P (dP - D), dQ += dS K) and dk/dv by key tiles over
-// the G query heads of their kv head (S^T = K Q^T, dP^T = V dO^T, dV += P^T dO, dK += dS^T Q): no atomics
-// and no T x T matrix kept. The masks and the softmax arithmetic are math.h's. TF32 rounds the products'
-// inputs to 10 mantissa bits (as PyTorch's bf16 SDPA rounds to 7): the self test's tolerance says so.
-#include <mma.h>
+// Causal GQA attention on bf16 tensor cores (mma.sync m16n8k16, fp32 accumulation): the FlashAttention-2
+// schedule with every fragment in registers. A warp owns 16 rows; scores come out of the MMA in the
+// accumulator layout, which is also the A-operand layout of the next product, so softmax, masks and
+// dS = P (dP - D) run in registers and P / dS feed P V, dS K, P^T dO and dS^T Q without shared memory.
+// Tiles are converted from the f32 activations to bf16 as they are loaded (PyTorch's bf16 SDPA rounds
+// the same operands); operands the MMA reads along the other axis are stored transposed.
+// Forward and dq: a block of 4 warps owns 64 query rows and streams key tiles. dk/dv: a block owns 64
+// keys of one query head and streams query tiles; the G heads of a kv head add their parts atomically
+// (the launcher's contract: dk, dv are added to). The masks and the softmax arithmetic are math.h's.
+#include <cuda_bf16.h>
 
 #include "flash.h"
 #include "math.h"
@@ -13,353 +15,410 @@
 namespace sftc::gpu {
 namespace {
 
-using namespace nvcuda;
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kRowsPerBlock = kWarps * 16;  // query rows (forward, dq) or keys (dk/dv) per block
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
 
-constexpr int HD = 64;       // head dim these kernels take
-constexpr int LD = HD + 8;   // padded row of a [rows][HD] tile (32-byte aligned rows, fewer bank conflicts)
-constexpr int QB = 64;       // query rows per forward / dq block
-constexpr int KT = 64;       // keys per tile (forward, dq) and per dk/dv block
-constexpr int QT = 32;       // query rows per step of a dk/dv block
-constexpr int LDT = QT + 8;  // padded row of a [keys][QT] tile
-constexpr int kThreads = 128;
+__device__ __forceinline__ uint32_t pack(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
 
-using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
-using FragBc = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::col_major>;
-using FragBr = wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major>;
-using FragC = wmma::fragment<wmma::accumulator, 16, 16, 8, float>;
+// c += a (16 x 16, row) . b (16 x 8, col); the PTX ISA's fragment layouts (g = lane / 4, t = lane % 4):
+// a: {(g, 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..)}; b: {(k 2t..2t+1, n g), (k 2t+8.., n g)};
+// c: {(g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1)}.
+__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
 
-template <class F>
-__device__ __forceinline__ void tf32(F& f) {
+__device__ __forceinline__ uint32_t ld32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// B fragment (k 16 x n 8) of a shared tile stored [n][k] with row stride ld (bf16 elements).
+__device__ __forceinline__ void mmaB(float (&c)[4], const uint32_t (&a)[4], const uint16_t* tile, int ld, int n0,
+                                     int k0, int lane) {
+  const uint16_t* p = tile + (n0 + lane / 4) * ld + k0 + (lane % 4) * 2;
+  mma(c, a, ld32(p), ld32(p + 8));
+}
+
+// The A fragment (16 x 16) of two adjacent accumulator tiles (columns 16 kk .. 16 kk + 15).
+__device__ __forceinline__ void accToA(uint32_t (&a)[4], const float (&lo)[4], const float (&hi)[4]) {
+  a[0] = pack(lo[0], lo[1]);
+  a[1] = pack(lo[2], lo[3]);
+  a[2] = pack(hi[0], hi[1]);
+  a[3] = pack(hi[2], hi[3]);
+}
+
+// A fragments of rows [r0, r0 + 16) x HD of an f32 tensor (row stride `stride`) straight from global
+// memory; rows at or past `limit` are zeros.
+template <int HD>
+__device__ __forceinline__ void loadA(uint32_t (&a)[HD / 16][4], const float* src, int64_t stride, int r0,
+                                     int limit, int lane) {
+  const int g = lane / 4, t = lane % 4;
 #pragma unroll
-  for (int i = 0; i < f.num_elements; i++) f.x[i] = wmma::__float_to_tf32(f.x[i]);
-}
-
-// rows [r0, r0 + n) of a [.., HD] tensor row-slice into a padded shared tile; zeros past `limit`.
-__device__ __forceinline__ void loadRows(float* tile, const float* src, int64_t rowStride, int r0, int n, int limit) {
-  for (int e = threadIdx.x; e < n * (HD / 4); e += blockDim.x) {
-    const int r = e / (HD / 4), c = (e % (HD / 4)) * 4;
-    float4 x = make_float4(0, 0, 0, 0);
-    if (r0 + r < limit) x = *reinterpret_cast<const float4*>(src + int64_t(r0 + r) * rowStride + c);
-    *reinterpret_cast<float4*>(tile + r * LD + c) = x;
-  }
-}
-
-// The backward's per-row values of query rows [s0, s0 + n) of head h: D = dout . out, the forward's
-// log-sum-exp and the segment id (zeros past S).
-__device__ void loadRowStats(const float* out, const float* dout, const float* lse, const int32_t* seg,
-                             const AttnDims& d, int b, int h, int s0, int n, float* D, float* L, int32_t* segQ) {
-  const int qw = d.H * HD;
-  for (int r = threadIdx.x; r < n; r += blockDim.x) {
-    const int s = s0 + r;
-    const int64_t o = (int64_t(b) * d.S + s) * qw + h * HD;
-    float dot = 0;
-    if (s < d.S)
-      for (int c = 0; c < HD; c++) dot += dout[o + c] * out[o + c];
-    D[r] = dot;
-    L[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] : 0.0f;
-    segQ[r] = seg && s < d.S ? seg[int64_t(b) * d.S + s] : 0;
-  }
-}
-
-// C (16 x 16 per fragment) += A[16][depth] . B, A row-major in shared memory (lda), B either col-major
-// (the transpose of a row-major [n][depth] tile: colB) or row-major [depth][n].
-template <int DEPTH, bool COLB>
-__device__ __forceinline__ void mmaTile(FragC& c, const float* a, int lda, const float* b, int ldb) {
+  for (int half = 0; half < 2; half++) {
+    const int r = r0 + g + half * 8;
+    const float* row = src + int64_t(r) * stride;
 #pragma unroll
-  for (int k = 0; k < DEPTH; k += 8) {
-    FragA fa;
-    wmma::load_matrix_sync(fa, a + k, lda);
-    tf32(fa);
-    if constexpr (COLB) {
-      FragBc fb;
-      wmma::load_matrix_sync(fb, b + k, ldb);
-      tf32(fb);
-      wmma::mma_sync(c, fa, fb, c);
-    } else {
-      FragBr fb;
-      wmma::load_matrix_sync(fb, b + int64_t(k) * ldb, ldb);
-      tf32(fb);
-      wmma::mma_sync(c, fa, fb, c);
+    for (int kk = 0; kk < HD / 16; kk++) {
+      float2 x = make_float2(0, 0), y = x;
+      if (r < limit) {
+        x = *reinterpret_cast<const float2*>(row + kk * 16 + t * 2);
+        y = *reinterpret_cast<const float2*>(row + kk * 16 + t * 2 + 8);
+      }
+      a[kk][half] = pack(x.x, x.y);
+      a[kk][2 + half] = pack(y.x, y.y);
     }
+  }
+}
+
+// Rows [r0, r0 + N) x HD of an f32 tensor into bf16 shared tiles: `rows` as [row][ld] and/or `cols`
+// transposed as [column][ldT] (either may be null); rows at or past `limit` are zeros. With `other` (an
+// f32 tensor of the same layout) each row's dot product with it goes to dots[row] (the backward's
+// D = dO . O).
+template <int HD, int N>
+__device__ __forceinline__ void loadTile(uint16_t* rows, int ld, uint16_t* cols, int ldT, const float* src,
+                                         int64_t stride, int r0, int limit, const float* other = nullptr,
+                                         float* dots = nullptr) {
+  constexpr int kQuads = HD / 4;  // float4s per row; a row's quads sit in consecutive lanes of one warp
+  static_assert((N * kQuads) % kThreads == 0 && 32 % kQuads == 0, "every thread runs every iteration");
+  for (int e = threadIdx.x; e < N * kQuads; e += kThreads) {
+    const int r = e / kQuads, c = (e % kQuads) * 4;
+    float4 x = make_float4(0, 0, 0, 0), o = x;
+    const bool in = r0 + r < limit;
+    if (in) {
+      x = *reinterpret_cast<const float4*>(src + int64_t(r0 + r) * stride + c);
+      if (other) o = *reinterpret_cast<const float4*>(other + int64_t(r0 + r) * stride + c);
+    }
+    if (rows) *reinterpret_cast<uint2*>(rows + r * ld + c) = make_uint2(pack(x.x, x.y), pack(x.z, x.w));
+    if (cols) {
+      const float xs[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+      for (int i = 0; i < 4; i++) *reinterpret_cast<__nv_bfloat16*>(cols + (c + i) * ldT + r) = __float2bfloat16_rn(xs[i]);
+    }
+    if (other) {
+      float dot = x.x * o.x + x.y * o.y + x.z * o.z + x.w * o.w;
+#pragma unroll
+      for (int off = kQuads / 2; off > 0; off /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, off);
+      if (c == 0) dots[r] = dot;
+    }
+  }
+}
+
+// Segment ids of keys [j0, j0 + n) (key j >= P is the row's token j - P; prefix keys and keys past K: 0).
+__device__ __forceinline__ void loadKeySegs(int32_t* dst, const int32_t* seg, const AttnDims& d, int b, int j0, int n) {
+  const int P = d.K - d.S;
+  for (int r = threadIdx.x; r < n; r += kThreads) {
+    const int j = j0 + r;
+    dst[r] = j >= P && j < d.K ? seg[int64_t(b) * d.S + (j - P)] : 0;
   }
 }
 
 // ---- Forward ----
-struct FwdSmem {
-  float k[KT * LD], v[KT * LD], s[QB * LD], o[QB * LD], q[QB * LD];
-  int32_t segK[KT];
-};
-
-__global__ void __launch_bounds__(kThreads) kTcForward(const float* q, const float* k, const float* v,
-                                                       const int32_t* seg, float* out, float* lse, AttnDims d,
-                                                       float scale) {
-  extern __shared__ __align__(128) unsigned char raw[];
-  FwdSmem& sm = *reinterpret_cast<FwdSmem*>(raw);
-  const int b = blockIdx.z, h = blockIdx.y, s0 = blockIdx.x * QB;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+template <int HD, int KT>
+__global__ void __launch_bounds__(kThreads) kMmaForward(const float* q, const float* k, const float* v,
+                                                        const int32_t* seg, float* out, float* lse, AttnDims d,
+                                                        float scale) {
+  constexpr int LDK = HD + 8, LDV = KT + 8;  // padded rows: fragment reads hit 32 distinct banks
+  __shared__ __align__(16) uint16_t ks[KT * LDK];
+  __shared__ __align__(16) uint16_t vt[HD * LDV];
+  __shared__ int32_t segK[KT];
+  const int b = blockIdx.z, h = blockIdx.y, s0 = (gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;  // long rows first
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int G = d.H / d.KV, kvh = h / G, qw = d.H * HD, kw = d.KV * HD, P = d.K - d.S;
-  loadRows(sm.q, q + (int64_t(b) * d.S) * qw + h * HD, qw, s0, QB, d.S);
-  for (int e = threadIdx.x; e < QB * LD; e += blockDim.x) sm.o[e] = 0;
-  // Each lane pair owns one of its warp's 16 rows; lane & 1 picks half of the keys / columns.
-  const int row = warp * 16 + lane / 2, half = lane & 1, s = s0 + row;
-  const bool active = s < d.S;
-  const int32_t ss = seg && active ? seg[int64_t(b) * d.S + s] : 0;
-  float m = -INFINITY, l = 0;
-  const int kEnd = P + min(s0 + QB, d.S);
+  const int rw = s0 + warp * 16, rows[2] = {rw + g, rw + g + 8};
+  uint32_t qa[HD / 16][4];
+  loadA<HD>(qa, q + int64_t(b) * d.S * qw + h * HD, qw, rw, d.S, lane);
+  int32_t segQ[2] = {0, 0};
+  if (seg)
+    for (int r = 0; r < 2; r++) segQ[r] = rows[r] < d.S ? seg[int64_t(b) * d.S + rows[r]] : 0;
+  const float scale2 = scale * kLog2e;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, o[HD / 8][4] = {};
+  const float* kb = k + int64_t(b) * d.K * kw + kvh * HD;
+  const float* vb = v + int64_t(b) * d.K * kw + kvh * HD;
+  const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0; j0 < kEnd; j0 += KT) {
     __syncthreads();
-    loadRows(sm.k, k + (int64_t(b) * d.K) * kw + kvh * HD, kw, j0, KT, d.K);
-    loadRows(sm.v, v + (int64_t(b) * d.K) * kw + kvh * HD, kw, j0, KT, d.K);
-    if (seg)
-      for (int r = threadIdx.x; r < KT; r += blockDim.x) {
-        const int j = j0 + r;
-        sm.segK[r] = j >= P && j < d.K ? seg[int64_t(b) * d.S + (j - P)] : 0;
-      }
+    loadTile<HD, KT>(ks, LDK, nullptr, 0, kb, kw, j0, d.K);
+    loadTile<HD, KT>(nullptr, 0, vt, LDV, vb, kw, j0, d.K);
+    if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
-    // S = Q K^T for this warp's 16 rows.
+    if (j0 > P + rw + 15) continue;  // no row of this warp sees the tile
+    float sc[KT / 8][4];
 #pragma unroll
-    for (int n = 0; n < KT / 16; n++) {
-      FragC c;
-      wmma::fill_fragment(c, 0.0f);
-      mmaTile<HD, true>(c, sm.q + warp * 16 * LD, LD, sm.k + n * 16 * LD, LD);
-      wmma::store_matrix_sync(sm.s + warp * 16 * LD + n * 16, c, LD, wmma::mem_row_major);
+    for (int nt = 0; nt < KT / 8; nt++) {
+      sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++) mmaB(sc[nt], qa[kk], ks, LDK, nt * 8, kk * 16, lane);
     }
-    __syncwarp();
-    // Online softmax: P in place of S, O's rows rescaled.
-    float* sr = sm.s + row * LD;
-    float tileMax = -INFINITY;
-    for (int c = half * (KT / 2); c < (half + 1) * (KT / 2); c++) {
-      const int j = j0 + c;
-      const bool vis = active && j < d.K && attnVisibleIds(seg != nullptr, ss, seg ? sm.segK[c] : 0, P, s, j);
-      const float x = vis ? sr[c] * scale : -INFINITY;
-      sr[c] = x;
-      tileMax = fmaxf(tileMax, x);
+    const bool full = !seg && j0 + KT - 1 <= P + rw;  // every key visible to every row of the warp
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int nt = 0; nt < KT / 8; nt++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int j = j0 + nt * 8 + t * 2 + e;
+          const bool vis = full || (rows[r] < d.S && j < d.K &&
+                                    attnVisibleIds(seg != nullptr, segQ[r], seg ? segK[j - j0] : 0, P, rows[r], j));
+          const float x = vis ? sc[nt][2 * r + e] * scale2 : -INFINITY;
+          sc[nt][2 * r + e] = x;
+          mx = fmaxf(mx, x);
+        }
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float mNew = fmaxf(m[r], mx);
+      const float alpha = m[r] == -INFINITY ? 0.0f : exp2f(m[r] - mNew);
+      float sum = 0;
+#pragma unroll
+      for (int nt = 0; nt < KT / 8; nt++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const float p = mNew == -INFINITY ? 0.0f : exp2f(sc[nt][2 * r + e] - mNew);  // masked: exp2(-inf) = 0
+          sc[nt][2 * r + e] = p;
+          sum += p;
+        }
+      l[r] = l[r] * alpha + sum;  // this thread's part of the row sum; the 4 parts are added at the end
+      m[r] = mNew;
+#pragma unroll
+      for (int nt = 0; nt < HD / 8; nt++) o[nt][2 * r] *= alpha, o[nt][2 * r + 1] *= alpha;
     }
-    tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
-    const float mNew = fmaxf(m, tileMax);
-    float sum = 0;
-    for (int c = half * (KT / 2); c < (half + 1) * (KT / 2); c++) {
-      const float p = mNew == -INFINITY ? 0.0f : expf(sr[c] - mNew);  // exp(-inf) = 0: masked keys
-      sr[c] = p;
-      sum += p;
+#pragma unroll
+    for (int kk = 0; kk < KT / 16; kk++) {
+      uint32_t pa[4];
+      accToA(pa, sc[2 * kk], sc[2 * kk + 1]);
+#pragma unroll
+      for (int nt = 0; nt < HD / 8; nt++) mmaB(o[nt], pa, vt, LDV, nt * 8, kk * 16, lane);
     }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    float sum = l[r];
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    const float alpha = m == -INFINITY ? 0.0f : expf(m - mNew);
-    l = l * alpha + sum;
-    m = mNew;
-    float* orow = sm.o + row * LD;
-    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) orow[c] *= alpha;
-    __syncwarp();
-    // O += P V.
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if (rows[r] >= d.S) continue;
+    const float inv = 1.0f / sum;
+    float* dst = out + (int64_t(b) * d.S + rows[r]) * qw + h * HD + t * 2;
 #pragma unroll
-    for (int n = 0; n < HD / 16; n++) {
-      FragC c;
-      wmma::load_matrix_sync(c, sm.o + warp * 16 * LD + n * 16, LD, wmma::mem_row_major);
-      mmaTile<KT, false>(c, sm.s + warp * 16 * LD, LD, sm.v + n * 16, LD);
-      wmma::store_matrix_sync(sm.o + warp * 16 * LD + n * 16, c, LD, wmma::mem_row_major);
-    }
-    __syncwarp();
+    for (int nt = 0; nt < HD / 8; nt++)
+      *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(o[nt][2 * r] * inv, o[nt][2 * r + 1] * inv);
+    if (t == 0) lse[(int64_t(b) * d.H + h) * d.S + rows[r]] = (m[r] + log2f(sum)) * kLn2;
   }
-  if (!active) return;
-  const float inv = 1.0f / l;
-  const float* orow = sm.o + row * LD;
-  float* dst = out + (int64_t(b) * d.S + s) * qw + h * HD;
-  for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c += 4)
-    *reinterpret_cast<float4*>(dst + c) =
-        make_float4(orow[c] * inv, orow[c + 1] * inv, orow[c + 2] * inv, orow[c + 3] * inv);
-  if (half == 0) lse[(int64_t(b) * d.H + h) * d.S + s] = m + logf(l);
 }
 
-// ---- Backward: dq ----
-struct DqSmem {
-  float k[KT * LD], v[KT * LD], q[QB * LD], dout[QB * LD], s[QB * LD], dp[QB * LD];
-  float L[QB], D[QB];
-  int32_t segQ[QB], segK[KT];
-};
-
-__global__ void __launch_bounds__(kThreads) kTcBackwardDq(const float* q, const float* k, const float* v,
-                                                          const int32_t* seg, const float* out, const float* lse,
-                                                          const float* dout, float* dq, AttnDims d, float scale) {
-  extern __shared__ __align__(128) unsigned char raw[];
-  DqSmem& sm = *reinterpret_cast<DqSmem*>(raw);
-  const int b = blockIdx.z, h = blockIdx.y, s0 = blockIdx.x * QB;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+// ---- Backward: dq over key tiles ----
+template <int HD, int KT>
+__global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const float* q, const float* k, const float* v,
+                                                           const int32_t* seg, const float* out, const float* lse,
+                                                           const float* dout, float* dq, AttnDims d, float scale) {
+  constexpr int LDK = HD + 8, LDT = KT + 8;
+  __shared__ __align__(16) uint16_t ks[KT * LDK];
+  __shared__ __align__(16) uint16_t vs[KT * LDK];
+  __shared__ __align__(16) uint16_t kt[HD * LDT];
+  __shared__ int32_t segK[KT];
+  const int b = blockIdx.z, h = blockIdx.y, s0 = (gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int G = d.H / d.KV, kvh = h / G, qw = d.H * HD, kw = d.KV * HD, P = d.K - d.S;
-  const int64_t qBase = (int64_t(b) * d.S) * qw + h * HD;
-  loadRows(sm.q, q + qBase, qw, s0, QB, d.S);
-  loadRows(sm.dout, dout + qBase, qw, s0, QB, d.S);
-  loadRowStats(out, dout, lse, seg, d, b, h, s0, QB, sm.D, sm.L, sm.segQ);
-  FragC acc[HD / 16];
+  const int rw = s0 + warp * 16, rows[2] = {rw + g, rw + g + 8};
+  const int64_t qBase = int64_t(b) * d.S * qw + h * HD;
+  uint32_t qa[HD / 16][4], da[HD / 16][4];
+  loadA<HD>(qa, q + qBase, qw, rw, d.S, lane);
+  loadA<HD>(da, dout + qBase, qw, rw, d.S, lane);
+  // Per row: D = dO . O (f32; this thread's columns, then the 4 threads of the row), lse, segment.
+  float D[2], L2[2];
+  int32_t segQ[2] = {0, 0};
 #pragma unroll
-  for (int n = 0; n < HD / 16; n++) wmma::fill_fragment(acc[n], 0.0f);
-  const int row = warp * 16 + lane / 2, half = lane & 1, s = s0 + row;
-  const bool active = s < d.S;
-  const int kEnd = P + min(s0 + QB, d.S);
+  for (int r = 0; r < 2; r++) {
+    float dot = 0;
+    if (rows[r] < d.S) {
+      const float* dr = dout + qBase + int64_t(rows[r]) * qw;
+      const float* orow = out + qBase + int64_t(rows[r]) * qw;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++)
+#pragma unroll
+        for (int c = kk * 16 + t * 2; c < kk * 16 + 16; c += 8) dot += dr[c] * orow[c] + dr[c + 1] * orow[c + 1];
+    }
+    dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+    dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+    D[r] = dot;
+    L2[r] = rows[r] < d.S ? lse[(int64_t(b) * d.H + h) * d.S + rows[r]] * kLog2e : 0.0f;
+    if (seg && rows[r] < d.S) segQ[r] = seg[int64_t(b) * d.S + rows[r]];
+  }
+  const float scale2 = scale * kLog2e;
+  float acc[HD / 8][4] = {};
+  const float* kb = k + int64_t(b) * d.K * kw + kvh * HD;
+  const float* vb = v + int64_t(b) * d.K * kw + kvh * HD;
+  const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0; j0 < kEnd; j0 += KT) {
     __syncthreads();
-    loadRows(sm.k, k + (int64_t(b) * d.K) * kw + kvh * HD, kw, j0, KT, d.K);
-    loadRows(sm.v, v + (int64_t(b) * d.K) * kw + kvh * HD, kw, j0, KT, d.K);
-    if (seg)
-      for (int r = threadIdx.x; r < KT; r += blockDim.x) {
-        const int j = j0 + r;
-        sm.segK[r] = j >= P && j < d.K ? seg[int64_t(b) * d.S + (j - P)] : 0;
-      }
+    loadTile<HD, KT>(ks, LDK, kt, LDT, kb, kw, j0, d.K);
+    loadTile<HD, KT>(vs, LDK, nullptr, 0, vb, kw, j0, d.K);
+    if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
-#pragma unroll 1
-    for (int n = 0; n < KT / 16; n++) {
-      FragC c, e;
-      wmma::fill_fragment(c, 0.0f);
-      wmma::fill_fragment(e, 0.0f);
-      mmaTile<HD, true>(c, sm.q + warp * 16 * LD, LD, sm.k + n * 16 * LD, LD);
-      mmaTile<HD, true>(e, sm.dout + warp * 16 * LD, LD, sm.v + n * 16 * LD, LD);
-      wmma::store_matrix_sync(sm.s + warp * 16 * LD + n * 16, c, LD, wmma::mem_row_major);
-      wmma::store_matrix_sync(sm.dp + warp * 16 * LD + n * 16, e, LD, wmma::mem_row_major);
-    }
-    __syncwarp();
-    // dS = P (dP - D) * scale, in place of S.
-    float* sr = sm.s + row * LD;
-    const float* dpr = sm.dp + row * LD;
-    for (int c = half * (KT / 2); c < (half + 1) * (KT / 2); c++) {
-      const int j = j0 + c;
-      const bool vis =
-          active && j < d.K && attnVisibleIds(seg != nullptr, sm.segQ[row], seg ? sm.segK[c] : 0, P, s, j);
-      sr[c] = vis ? attnDScore(attnProb(sr[c] * scale, sm.L[row]), dpr[c], sm.D[row]) * scale : 0.0f;
-    }
-    __syncwarp();
+    if (j0 > P + rw + 15) continue;
+    float sc[KT / 8][4], dp[KT / 8][4];
 #pragma unroll
-    for (int n = 0; n < HD / 16; n++) mmaTile<KT, false>(acc[n], sm.s + warp * 16 * LD, LD, sm.k + n * 16, LD);
-  }
-  __syncthreads();
+    for (int nt = 0; nt < KT / 8; nt++) {
 #pragma unroll
-  for (int n = 0; n < HD / 16; n++)
-    wmma::store_matrix_sync(sm.s + warp * 16 * LD + n * 16, acc[n], LD, wmma::mem_row_major);
-  __syncwarp();
-  if (!active) return;
-  const float* src = sm.s + row * LD;
-  float* dst = dq + qBase + int64_t(s) * qw;
-  for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c += 4)
-    *reinterpret_cast<float4*>(dst + c) = make_float4(src[c], src[c + 1], src[c + 2], src[c + 3]);
-}
-
-// ---- Backward: dk, dv ----
-struct DkvSmem {
-  float k[KT * LD], v[KT * LD], q[QT * LD], dout[QT * LD], pt[KT * LDT], dst[KT * LDT];
-  float L[QT], D[QT];
-  int32_t segQ[QT];
-};
-
-__global__ void __launch_bounds__(kThreads) kTcBackwardDkv(const float* q, const float* k, const float* v,
-                                                           const int32_t* seg, const float* out, const float* lse,
-                                                           const float* dout, float* dk, float* dv, AttnDims d,
-                                                           float scale) {
-  extern __shared__ __align__(128) unsigned char raw[];
-  DkvSmem& sm = *reinterpret_cast<DkvSmem*>(raw);
-  const int b = blockIdx.z, kvh = blockIdx.y, j0 = blockIdx.x * KT;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int G = d.H / d.KV, qw = d.H * HD, kw = d.KV * HD, P = d.K - d.S;
-  const int64_t kBase = (int64_t(b) * d.K) * kw + kvh * HD;
-  loadRows(sm.k, k + kBase, kw, j0, KT, d.K);
-  loadRows(sm.v, v + kBase, kw, j0, KT, d.K);
-  // Each lane pair owns one of its warp's 16 keys; lane & 1 picks half of the query columns.
-  const int key = warp * 16 + lane / 2, half = lane & 1, j = j0 + key;
-  const bool active = j < d.K;
-  const int32_t sk = seg && active && j >= P ? seg[int64_t(b) * d.S + (j - P)] : 0;
-  FragC dK[HD / 16], dV[HD / 16];
+      for (int e = 0; e < 4; e++) sc[nt][e] = dp[nt][e] = 0;
 #pragma unroll
-  for (int n = 0; n < HD / 16; n++) {
-    wmma::fill_fragment(dK[n], 0.0f);
-    wmma::fill_fragment(dV[n], 0.0f);
-  }
-  const int sStart = j0 < P ? 0 : j0 - P;  // query s sees key j only if s >= j - P (prefix keys: all)
-  for (int g = 0; g < G; g++) {
-    const int h = kvh * G + g;
-    const int64_t qBase = (int64_t(b) * d.S) * qw + h * HD;
-    for (int sq0 = sStart; sq0 < d.S; sq0 += QT) {
-      __syncthreads();
-      loadRows(sm.q, q + qBase, qw, sq0, QT, d.S);
-      loadRows(sm.dout, dout + qBase, qw, sq0, QT, d.S);
-      loadRowStats(out, dout, lse, seg, d, b, h, sq0, QT, sm.D, sm.L, sm.segQ);
-      __syncthreads();
-      // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys.
-#pragma unroll 1
-      for (int n = 0; n < QT / 16; n++) {
-        FragC c, e;
-        wmma::fill_fragment(c, 0.0f);
-        wmma::fill_fragment(e, 0.0f);
-        mmaTile<HD, true>(c, sm.k + warp * 16 * LD, LD, sm.q + n * 16 * LD, LD);
-        mmaTile<HD, true>(e, sm.v + warp * 16 * LD, LD, sm.dout + n * 16 * LD, LD);
-        wmma::store_matrix_sync(sm.pt + warp * 16 * LDT + n * 16, c, LDT, wmma::mem_row_major);
-        wmma::store_matrix_sync(sm.dst + warp * 16 * LDT + n * 16, e, LDT, wmma::mem_row_major);
-      }
-      __syncwarp();
-      float* pr = sm.pt + key * LDT;
-      float* dr = sm.dst + key * LDT;
-      for (int c = half * (QT / 2); c < (half + 1) * (QT / 2); c++) {
-        const int s = sq0 + c;
-        const bool vis =
-            active && s < d.S && attnVisibleIds(seg != nullptr, sm.segQ[c], sk, P, s, j);
-        const float p = vis ? attnProb(pr[c] * scale, sm.L[c]) : 0.0f;
-        dr[c] = vis ? attnDScore(p, dr[c], sm.D[c]) * scale : 0.0f;
-        pr[c] = p;
-      }
-      __syncwarp();
-      // dV += P^T dO, dK += dS^T Q.
-#pragma unroll
-      for (int n = 0; n < HD / 16; n++) {
-        mmaTile<QT, false>(dV[n], sm.pt + warp * 16 * LDT, LDT, sm.dout + n * 16, LD);
-        mmaTile<QT, false>(dK[n], sm.dst + warp * 16 * LDT, LDT, sm.q + n * 16, LD);
+      for (int kk = 0; kk < HD / 16; kk++) {
+        mmaB(sc[nt], qa[kk], ks, LDK, nt * 8, kk * 16, lane);
+        mmaB(dp[nt], da[kk], vs, LDK, nt * 8, kk * 16, lane);
       }
     }
-  }
-  __syncthreads();
+    const bool full = !seg && j0 + KT - 1 <= P + rw;
 #pragma unroll
-  for (int n = 0; n < HD / 16; n++) {
-    wmma::store_matrix_sync(sm.k + warp * 16 * LD + n * 16, dK[n], LD, wmma::mem_row_major);
-    wmma::store_matrix_sync(sm.v + warp * 16 * LD + n * 16, dV[n], LD, wmma::mem_row_major);
+    for (int nt = 0; nt < KT / 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e / 2, j = j0 + nt * 8 + t * 2 + (e & 1);
+        const bool vis = full || (rows[r] < d.S && j < d.K &&
+                                  attnVisibleIds(seg != nullptr, segQ[r], seg ? segK[j - j0] : 0, P, rows[r], j));
+        const float p = vis ? exp2f(sc[nt][e] * scale2 - L2[r]) : 0.0f;
+        sc[nt][e] = attnDScore(p, dp[nt][e], D[r]) * scale;  // dS (0 where masked: p = 0)
+      }
+#pragma unroll
+    for (int kk = 0; kk < KT / 16; kk++) {
+      uint32_t sa[4];
+      accToA(sa, sc[2 * kk], sc[2 * kk + 1]);
+#pragma unroll
+      for (int nt = 0; nt < HD / 8; nt++) mmaB(acc[nt], sa, kt, LDT, nt * 8, kk * 16, lane);
+    }
   }
-  __syncwarp();
-  if (!active) return;
-  const float* ka = sm.k + key * LD;
-  const float* va = sm.v + key * LD;
-  float* dkr = dk + kBase + int64_t(j) * kw;
-  float* dvr = dv + kBase + int64_t(j) * kw;
-  for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); c++) {
-    dkr[c] += ka[c];
-    dvr[c] += va[c];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (rows[r] >= d.S) continue;
+    float* dst = dq + qBase + int64_t(rows[r]) * qw + t * 2;
+#pragma unroll
+    for (int nt = 0; nt < HD / 8; nt++) *reinterpret_cast<float2*>(dst + nt * 8) = make_float2(acc[nt][2 * r], acc[nt][2 * r + 1]);
   }
 }
 
-// Opts a kernel into more than 48 KiB of dynamic shared memory; false (the error cleared, so that the next
-// launch check does not report it) where the GPU has less (sm_86/sm_89 have 99 KiB: dq needs 110).
-template <class Kernel>
-bool allowSmem(Kernel kernel, size_t bytes) {
-  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) == cudaSuccess) return true;
-  cudaGetLastError();
-  return false;
+// ---- Backward: dk, dv over query tiles, one query head per block ----
+template <int HD, int QT>
+__global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const float* q, const float* k, const float* v,
+                                                            const int32_t* seg, const float* out, const float* lse,
+                                                            const float* dout, float* dk, float* dv, AttnDims d,
+                                                            float scale) {
+  constexpr int LDK = HD + 8, LDT = QT + 8;
+  __shared__ __align__(16) uint16_t qs[QT * LDK];
+  __shared__ __align__(16) uint16_t ds[QT * LDK];
+  __shared__ __align__(16) uint16_t qt[HD * LDT];
+  __shared__ __align__(16) uint16_t dt[HD * LDT];
+  __shared__ float Ds[QT], Ls[QT];
+  __shared__ int32_t segQ[QT];
+  const int b = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * kRowsPerBlock;  // early keys (most queries) first
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int G = d.H / d.KV, kvh = h / G, qw = d.H * HD, kw = d.KV * HD, P = d.K - d.S;
+  const int kw0 = j0 + warp * 16, keys[2] = {kw0 + g, kw0 + g + 8};
+  const int64_t kBase = int64_t(b) * d.K * kw + kvh * HD, qBase = int64_t(b) * d.S * qw + h * HD;
+  uint32_t ka[HD / 16][4], va[HD / 16][4];
+  loadA<HD>(ka, k + kBase, kw, kw0, d.K, lane);
+  loadA<HD>(va, v + kBase, kw, kw0, d.K, lane);
+  int32_t segK[2] = {0, 0};
+  if (seg)
+    for (int r = 0; r < 2; r++) segK[r] = keys[r] >= P && keys[r] < d.K ? seg[int64_t(b) * d.S + keys[r] - P] : 0;
+  const float scale2 = scale * kLog2e;
+  float dK[HD / 8][4] = {}, dV[HD / 8][4] = {};
+  const int sStart = (max(0, j0 - P) / QT) * QT;  // query s sees key j only if j <= P + s
+  for (int sq0 = sStart; sq0 < d.S; sq0 += QT) {
+    __syncthreads();
+    loadTile<HD, QT>(qs, LDK, qt, LDT, q + qBase, qw, sq0, d.S);
+    loadTile<HD, QT>(ds, LDK, dt, LDT, dout + qBase, qw, sq0, d.S, out + qBase, Ds);
+    for (int r = threadIdx.x; r < QT; r += kThreads) {
+      const int s = sq0 + r;
+      Ls[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] * kLog2e : 0.0f;
+      segQ[r] = seg && s < d.S ? seg[int64_t(b) * d.S + s] : 0;
+    }
+    __syncthreads();
+    if (kw0 > P + sq0 + QT - 1) continue;  // no query of the tile sees this warp's keys
+    float st[QT / 8][4], dpt[QT / 8][4];  // S^T = K Q^T, dP^T = V dO^T (keys are rows)
+#pragma unroll
+    for (int nt = 0; nt < QT / 8; nt++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) st[nt][e] = dpt[nt][e] = 0;
+#pragma unroll
+      for (int kk = 0; kk < HD / 16; kk++) {
+        mmaB(st[nt], ka[kk], qs, LDK, nt * 8, kk * 16, lane);
+        mmaB(dpt[nt], va[kk], ds, LDK, nt * 8, kk * 16, lane);
+      }
+    }
+    const bool full = !seg && kw0 + 15 <= P + sq0 && sq0 + QT <= d.S;
+#pragma unroll
+    for (int nt = 0; nt < QT / 8; nt++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int r = e / 2, c = nt * 8 + t * 2 + (e & 1), s = sq0 + c;
+        const bool vis = full || (keys[r] < d.K && s < d.S &&
+                                  attnVisibleIds(seg != nullptr, segQ[c], segK[r], P, s, keys[r]));
+        const float p = vis ? exp2f(st[nt][e] * scale2 - Ls[c]) : 0.0f;
+        dpt[nt][e] = attnDScore(p, dpt[nt][e], Ds[c]) * scale;
+        st[nt][e] = p;
+      }
+#pragma unroll
+    for (int kk = 0; kk < QT / 16; kk++) {
+      uint32_t pa[4], sa[4];
+      accToA(pa, st[2 * kk], st[2 * kk + 1]);
+      accToA(sa, dpt[2 * kk], dpt[2 * kk + 1]);
+#pragma unroll
+      for (int nt = 0; nt < HD / 8; nt++) {
+        mmaB(dV[nt], pa, dt, LDT, nt * 8, kk * 16, lane);  // dV += P^T dO
+        mmaB(dK[nt], sa, qt, LDT, nt * 8, kk * 16, lane);  // dK += dS^T Q
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    if (keys[r] >= d.K) continue;
+    float* dkr = dk + kBase + int64_t(keys[r]) * kw + t * 2;
+    float* dvr = dv + kBase + int64_t(keys[r]) * kw + t * 2;
+#pragma unroll
+    for (int nt = 0; nt < HD / 8; nt++) {
+      atomicAdd(dkr + nt * 8, dK[nt][2 * r]);
+      atomicAdd(dkr + nt * 8 + 1, dK[nt][2 * r + 1]);
+      atomicAdd(dvr + nt * 8, dV[nt][2 * r]);
+      atomicAdd(dvr + nt * 8 + 1, dV[nt][2 * r + 1]);
+    }
+  }
+}
+
+template <int HD, int KT, int QT>
+void backward(const float* q, const float* k, const float* v, const int32_t* seg, const float* out, const float* lse,
+              const float* dout, float* dq, float* dk, float* dv, AttnDims d, float scale, cudaStream_t st) {
+  const dim3 gq((d.S + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
+  kMmaBackwardDq<HD, KT><<<gq, kThreads, 0, st>>>(q, k, v, seg, out, lse, dout, dq, d, scale);
+  const dim3 gk((d.K + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
+  kMmaBackwardDkv<HD, QT><<<gk, kThreads, 0, st>>>(q, k, v, seg, out, lse, dout, dk, dv, d, scale);
 }
 
 }  // namespace
 
-bool tcAttentionSupported(const AttnDims& d) { return d.hd == HD; }
+bool tcAttentionSupported(const AttnDims& d) { return d.hd == 64 || d.hd == 128; }
 
+// Static shared memory stays under 48 KiB (every target's default): key tiles of 64 (32 at head dim 128),
+// dk/dv query tiles of 64 (16 at 128, where the block's keys, values and gradients fill the registers).
 bool tcAttentionForward(const float* q, const float* k, const float* v, const int32_t* seg, float* out, float* lse,
                         AttnDims d, float scale, cudaStream_t st) {
-  static const bool ok = allowSmem(kTcForward, sizeof(FwdSmem));
-  if (!ok) return false;
-  const dim3 grid((d.S + QB - 1) / QB, d.H, d.B);
-  kTcForward<<<grid, kThreads, sizeof(FwdSmem), st>>>(q, k, v, seg, out, lse, d, scale);
+  const dim3 grid((d.S + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
+  if (d.hd == 64) kMmaForward<64, 64><<<grid, kThreads, 0, st>>>(q, k, v, seg, out, lse, d, scale);
+  else if (d.hd == 128) kMmaForward<128, 32><<<grid, kThreads, 0, st>>>(q, k, v, seg, out, lse, d, scale);
+  else return false;
   return true;
 }
 
 bool tcAttentionBackward(const float* q, const float* k, const float* v, const int32_t* seg, const float* out,
                          const float* lse, const float* dout, float* dq, float* dk, float* dv, AttnDims d, float scale,
                          cudaStream_t st) {
-  static const bool ok = allowSmem(kTcBackwardDq, sizeof(DqSmem)) && allowSmem(kTcBackwardDkv, sizeof(DkvSmem));
-  if (!ok) return false;
-  const dim3 gq((d.S + QB - 1) / QB, d.H, d.B);
-  kTcBackwardDq<<<gq, kThreads, sizeof(DqSmem), st>>>(q, k, v, seg, out, lse, dout, dq, d, scale);
-  const dim3 gk((d.K + KT - 1) / KT, d.KV, d.B);
-  kTcBackwardDkv<<<gk, kThreads, sizeof(DkvSmem), st>>>(q, k, v, seg, out, lse, dout, dk, dv, d, scale);
+  if (d.hd == 64) backward<64, 64, 64>(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale, st);
+  else if (d.hd == 128) backward<128, 32, 16>(q, k, v, seg, out, lse, dout, dq, dk, dv, d, scale, st);
+  else return false;
   return true;
 }
 

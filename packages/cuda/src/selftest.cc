@@ -125,9 +125,10 @@ std::vector<CheckResult> selfTest(rt::Lt* lt) {
     return std::fmax(std::fmax(relError(gy.get(), y), relError(gdg.get(), dg)), relError(gdu.get(), du));
   });
 
-  // Each attention kernel (chooseAttention: tensor cores at head dim 64, the tiled CUDA-core kernels at
-  // 16/32/64/128, the per-row ones) over several tiles and partial ones; masked: 4 prefix keys and packed
-  // segments with padding. TF32 products: a looser tolerance for the tensor-core cases.
+  // Each attention kernel (chooseAttention: tensor cores at head dims 64 and 128, the tiled CUDA-core
+  // kernels at 16/32/64/128, the per-row ones) over several tiles and partial ones; masked: 4 prefix keys
+  // and packed segments with padding. The tensor cores multiply bf16 operands (8 bits of mantissa, as
+  // PyTorch's bf16 SDPA): a looser tolerance there, still far below an indexing mistake's O(1).
   struct AttnCase {
     const char* name;
     ref::AttnDims d;
@@ -136,12 +137,15 @@ std::vector<CheckResult> selfTest(rt::Lt* lt) {
     double tolerance;
   };
   const AttnCase attnCases[] = {
-      {"attention gqa causal (tensor cores)", {2, 33, 33, 4, 2, 64}, false, nullptr, 5e-3},
-      {"attention gqa+prefix+segments (tensor cores)", {2, 33, 37, 4, 2, 64}, true, nullptr, 5e-3},
-      {"attention tensor cores hd64 150 rows, 3 heads/kv", {2, 150, 154, 6, 2, 64}, true, nullptr, 5e-3},
-      {"attention tensor cores hd64 150 rows causal", {1, 150, 150, 6, 2, 64}, false, nullptr, 5e-3},
+      {"attention gqa causal (tensor cores)", {2, 33, 33, 4, 2, 64}, false, nullptr, 3e-2},
+      {"attention gqa+prefix+segments (tensor cores)", {2, 33, 37, 4, 2, 64}, true, nullptr, 3e-2},
+      {"attention tensor cores hd64 150 rows, 3 heads/kv", {2, 150, 154, 6, 2, 64}, true, nullptr, 3e-2},
+      {"attention tensor cores hd64 150 rows causal", {1, 150, 150, 6, 2, 64}, false, nullptr, 3e-2},
+      {"attention tensor cores hd64 200 rows, 7 heads/kv", {1, 200, 200, 14, 2, 64}, false, nullptr, 3e-2},
+      {"attention tensor cores hd128 70 rows", {1, 70, 74, 4, 1, 128}, true, nullptr, 3e-2},
+      {"attention tensor cores hd128 130 rows causal", {2, 130, 130, 4, 2, 128}, false, nullptr, 3e-2},
       {"attention tiled hd64 150 rows, 3 heads/kv", {2, 150, 154, 6, 2, 64}, true, "tiled", 1e-4},
-      {"attention tiled hd128 70 rows", {1, 70, 74, 4, 1, 128}, true, nullptr, 1e-4},
+      {"attention tiled hd128 70 rows", {1, 70, 74, 4, 1, 128}, true, "tiled", 1e-4},
       {"attention tiled hd32 130 rows", {2, 130, 130, 2, 2, 32}, false, nullptr, 1e-4},
       {"attention tiled hd16 65 rows", {1, 65, 67, 2, 1, 16}, true, nullptr, 1e-4},
       {"attention per-row hd48", {1, 40, 42, 2, 1, 48}, true, nullptr, 1e-4},
