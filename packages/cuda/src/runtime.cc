@@ -5,6 +5,11 @@
 #include <cuda.h>
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <initializer_list>
+#include <map>
+#include <tuple>
+
 namespace sftc::rt {
 
 Probe probeDriver() {
@@ -62,10 +67,24 @@ using Status = int;                 // CUBLAS_STATUS_SUCCESS = 0
 using Handle = void*;               // cublasLtHandle_t
 using Desc = void*;                 // cublasLtMatmulDesc_t
 using Layout = void*;               // cublasLtMatrixLayout_t
+using Pref = void*;                 // cublasLtMatmulPreference_t
 constexpr int kCompute32F = 68;     // CUBLAS_COMPUTE_32F
+constexpr int kComputeTf32 = 77;    // CUBLAS_COMPUTE_32F_FAST_TF32
 constexpr int kAttrTransA = 3;      // CUBLASLT_MATMUL_DESC_TRANSA
 constexpr int kAttrTransB = 4;      // CUBLASLT_MATMUL_DESC_TRANSB
 constexpr int kOpN = 0, kOpT = 1;   // CUBLAS_OP_N, CUBLAS_OP_T
+constexpr int kPrefWorkspace = 1;   // CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES
+constexpr int kPrefAlignA = 5;      // CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES (B, C, D: 6, 7, 8)
+struct Algo {
+  uint64_t data[8];  // cublasLtMatmulAlgo_t
+};
+struct Heuristic {  // cublasLtMatmulHeuristicResult_t
+  Algo algo;
+  size_t workspaceSize;
+  int state;
+  float wavesCount;
+  int reserved[4];
+};
 }  // namespace
 
 struct Lt {
@@ -80,6 +99,20 @@ struct Lt {
   Status (*layoutDestroy)(Layout) = nullptr;
   Status (*matmul)(Handle, Desc, const void*, const void*, Layout, const void*, Layout, const void*, const void*,
                    Layout, void*, Layout, const void*, void*, size_t, cudaStream_t) = nullptr;
+  // Optional (the algorithm cache): without them every call lets cublasLtMatmul pick.
+  Status (*prefCreate)(Pref*) = nullptr;
+  Status (*prefDestroy)(Pref) = nullptr;
+  Status (*prefSet)(Pref, int, const void*, size_t) = nullptr;
+  Status (*heuristic)(Handle, Desc, Layout, Layout, Layout, Layout, Pref, int, Heuristic*, int*) = nullptr;
+  // One descriptor set and algorithm per GEMM shape: cublasLtMatmul with no algorithm runs the heuristic
+  // query on the host at every call (thousands per step).
+  struct Plan {
+    Desc desc = nullptr;
+    Layout first = nullptr, second = nullptr, c = nullptr;
+    bool hasAlgo = false;
+    Algo algo{};
+  };
+  std::map<std::tuple<int, bool, bool, int, int, int, bool, int, size_t>, Plan> plans;
 };
 
 template <typename F>
@@ -107,6 +140,11 @@ Lt* openLt(const std::string& path, std::string* error) {
     delete lt;
     return nullptr;
   }
+  if (!sym(lib, "cublasLtMatmulPreferenceCreate", &lt->prefCreate) ||
+      !sym(lib, "cublasLtMatmulPreferenceDestroy", &lt->prefDestroy) ||
+      !sym(lib, "cublasLtMatmulPreferenceSetAttribute", &lt->prefSet) ||
+      !sym(lib, "cublasLtMatmulAlgoGetHeuristic", &lt->heuristic))
+    lt->heuristic = nullptr;
   return lt;
 }
 
@@ -119,32 +157,81 @@ std::string gemmBf16(Lt* lt, bool transA, bool transB, int M, int N, int K, cons
               stream);
 }
 
+namespace {
+// The largest power of two (up to 256) every pointer is aligned to: algorithms are chosen for it.
+int alignmentOf(std::initializer_list<const void*> ptrs) {
+  int a = 256;
+  for (const void* p : ptrs)
+    while (a > 1 && reinterpret_cast<uintptr_t>(p) % a) a /= 2;
+  return a;
+}
+// f32 operands multiply on tensor cores in TF32 (10 mantissa bits, as PyTorch's allow_tf32 and finer
+// than the bf16 GEMMs around them); SFTKIT_CUDA_TF32=0 keeps full f32 products.
+int computeFor(cudaDataType_t abType) {
+  static const bool tf32 = [] {
+    const char* e = std::getenv("SFTKIT_CUDA_TF32");
+    return !(e && std::string(e) == "0");
+  }();
+  return abType == CUDA_R_32F && tf32 ? kComputeTf32 : kCompute32F;
+}
+}  // namespace
+
 std::string gemm(Lt* lt, cudaDataType_t abType, bool transA, bool transB, int M, int N, int K, const void* A,
                  const void* B, void* C, bool cOutBf16, float alpha, float beta, void* workspace,
                  size_t workspaceBytes, cudaStream_t stream) {
   if (!lt->handle && lt->create(&lt->handle) != 0) return "cublasLtCreate";
-  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's first operand is B.
-  const int opFirst = transB ? kOpT : kOpN, opSecond = transA ? kOpT : kOpN;
-  Desc desc = nullptr;
-  Layout lFirst = nullptr, lSecond = nullptr, lC = nullptr;
-  std::string err;
-  const cudaDataType_t cType = cOutBf16 ? CUDA_R_16BF : CUDA_R_32F;
-  if (lt->descCreate(&desc, kCompute32F, CUDA_R_32F) != 0) err = "cublasLtMatmulDescCreate";
-  else if (lt->descSet(desc, kAttrTransA, &opFirst, sizeof opFirst) != 0 ||
-           lt->descSet(desc, kAttrTransB, &opSecond, sizeof opSecond) != 0)
-    err = "cublasLtMatmulDescSetAttribute";
-  else if (lt->layoutCreate(&lFirst, abType, transB ? K : N, transB ? N : K, transB ? K : N) != 0 ||
-           lt->layoutCreate(&lSecond, abType, transA ? M : K, transA ? K : M, transA ? M : K) != 0 ||
-           lt->layoutCreate(&lC, cType, N, M, N) != 0)
-    err = "cublasLtMatrixLayoutCreate";
-  else if (lt->matmul(lt->handle, desc, &alpha, B, lFirst, A, lSecond, &beta, C, lC, C, lC, nullptr, workspace,
-                      workspaceBytes, stream) != 0)
-    err = "cublasLtMatmul";
-  if (lC) lt->layoutDestroy(lC);
-  if (lSecond) lt->layoutDestroy(lSecond);
-  if (lFirst) lt->layoutDestroy(lFirst);
-  if (desc) lt->descDestroy(desc);
-  return err;
+  const int align = alignmentOf({A, B, C});
+  const auto key = std::make_tuple(int(abType), transA, transB, M, N, K, cOutBf16, align, workspaceBytes);
+  auto found = lt->plans.find(key);
+  if (found == lt->plans.end()) {
+    // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLASLt's first operand is B.
+    const int opFirst = transB ? kOpT : kOpN, opSecond = transA ? kOpT : kOpN;
+    const cudaDataType_t cType = cOutBf16 ? CUDA_R_16BF : CUDA_R_32F;
+    Lt::Plan p;
+    std::string err;
+    if (lt->descCreate(&p.desc, computeFor(abType), CUDA_R_32F) != 0) err = "cublasLtMatmulDescCreate";
+    else if (lt->descSet(p.desc, kAttrTransA, &opFirst, sizeof opFirst) != 0 ||
+             lt->descSet(p.desc, kAttrTransB, &opSecond, sizeof opSecond) != 0)
+      err = "cublasLtMatmulDescSetAttribute";
+    else if (lt->layoutCreate(&p.first, abType, transB ? K : N, transB ? N : K, transB ? K : N) != 0 ||
+             lt->layoutCreate(&p.second, abType, transA ? M : K, transA ? K : M, transA ? M : K) != 0 ||
+             lt->layoutCreate(&p.c, cType, N, M, N) != 0)
+      err = "cublasLtMatrixLayoutCreate";
+    if (!err.empty()) {
+      if (p.c) lt->layoutDestroy(p.c);
+      if (p.second) lt->layoutDestroy(p.second);
+      if (p.first) lt->layoutDestroy(p.first);
+      if (p.desc) lt->descDestroy(p.desc);
+      return err;
+    }
+    Pref pref = nullptr;
+    if (lt->heuristic && lt->prefCreate(&pref) == 0) {
+      const uint64_t ws = workspaceBytes;
+      const uint32_t al = uint32_t(align);
+      bool ok = lt->prefSet(pref, kPrefWorkspace, &ws, sizeof ws) == 0;
+      for (int attr = kPrefAlignA; attr < kPrefAlignA + 4; attr++) ok = ok && lt->prefSet(pref, attr, &al, sizeof al) == 0;
+      Heuristic h{};
+      int count = 0;
+      if (ok && lt->heuristic(lt->handle, p.desc, p.first, p.second, p.c, p.c, pref, 1, &h, &count) == 0 && count > 0 &&
+          h.state == 0) {
+        p.hasAlgo = true;
+        p.algo = h.algo;
+      }
+      lt->prefDestroy(pref);
+    }
+    found = lt->plans.emplace(key, p).first;
+  }
+  Lt::Plan& p = found->second;
+  if (lt->matmul(lt->handle, p.desc, &alpha, B, p.first, A, p.second, &beta, C, p.c, C, p.c,
+                 p.hasAlgo ? &p.algo : nullptr, workspace, workspaceBytes, stream) == 0)
+    return "";
+  // The cached algorithm refused (it should not): let cuBLASLt choose, from now on too.
+  if (p.hasAlgo && lt->matmul(lt->handle, p.desc, &alpha, B, p.first, A, p.second, &beta, C, p.c, C, p.c, nullptr,
+                              workspace, workspaceBytes, stream) == 0) {
+    p.hasAlgo = false;
+    return "";
+  }
+  return "cublasLtMatmul";
 }
 
 }  // namespace sftc::rt

@@ -36,7 +36,8 @@ std::string gemmBf16(Lt* lt, bool transA, bool transB, int M, int N, int K, cons
                      bool cOutBf16, float alpha, float beta, void* workspace, size_t workspaceBytes,
                      cudaStream_t stream);
 
-// The same with A and B of `abType` (CUDA_R_16BF or CUDA_R_32F; f32 runs without tensor-core rounding).
+// The same with A and B of `abType` (CUDA_R_16BF or CUDA_R_32F: TF32 products unless SFTKIT_CUDA_TF32=0).
+// Each shape's descriptors and algorithm are made once and kept.
 std::string gemm(Lt* lt, cudaDataType_t abType, bool transA, bool transB, int M, int N, int K, const void* A,
                  const void* B, void* C, bool cOutBf16, float alpha, float beta, void* workspace,
                  size_t workspaceBytes, cudaStream_t stream);
