@@ -3,7 +3,7 @@
 // accumulator layout, which is also the A-operand layout of the next product, so softmax, masks and
 // dS = P (dP - D) run in registers and P / dS feed P V, dS K, P^T dO and dS^T Q without shared memory.
 // Tiles are converted from the f32 activations to bf16 as they are loaded (PyTorch's bf16 SDPA rounds
-// the same operands); operands the MMA reads along the other axis are stored transposed.
+// the same operands); ldmatrix reads the B operands, transposing where the product needs the other axis.
 // Forward and dq: a block of 4 warps owns 64 query rows and streams key tiles. dk/dv: a block owns 64
 // keys of one query head and streams query tiles; the G heads of a kv head add their parts atomically
 // (the launcher's contract: dk, dv are added to). The masks and the softmax arithmetic are math.h's.
@@ -37,13 +37,36 @@ __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint3
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ uint32_t ld32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+// B fragments of n-tiles n0 and n0 + 8 (k-step k0..k0+15) from a shared tile by one ldmatrix.x4: b[0], b[1]
+// for n0, b[2], b[3] for n0 + 8. The tile is stored [n][k] (TRANS false) or [k][n] (TRANS true: ldmatrix
+// transposes the 8 x 8 blocks, so no operand is ever stored transposed). Rows 16-byte aligned.
+template <bool TRANS>
+__device__ __forceinline__ void ldB(uint32_t (&b)[4], const uint16_t* tile, int ld, int n0, int k0, int lane) {
+  const int i = lane / 8, r = lane % 8;  // lane gives row r of 8 x 8 block i
+  const uint16_t* p = TRANS ? tile + (k0 + (i % 2) * 8 + r) * ld + n0 + (i / 2) * 8
+                            : tile + (n0 + (i / 2) * 8 + r) * ld + k0 + (i % 2) * 8;
+  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(p));
+  if constexpr (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                 : "r"(addr));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                 : "r"(addr));
+}
 
-// B fragment (k 16 x n 8) of a shared tile stored [n][k] with row stride ld (bf16 elements).
-__device__ __forceinline__ void mmaB(float (&c)[4], const uint32_t (&a)[4], const uint16_t* tile, int ld, int n0,
-                                     int k0, int lane) {
-  const uint16_t* p = tile + (n0 + lane / 4) * ld + k0 + (lane % 4) * 2;
-  mma(c, a, ld32(p), ld32(p + 8));
+// c[n0 / 8 .. n0 / 8 + N / 8) += a (16 x 16) . B (k 16 x N) from a shared tile (see ldB).
+template <bool TRANS, int N>
+__device__ __forceinline__ void mmaRow(float (*c)[4], const uint32_t (&a)[4], const uint16_t* tile, int ld, int k0,
+                                       int lane) {
+#pragma unroll
+  for (int nt = 0; nt < N / 8; nt += 2) {
+    uint32_t b[4];
+    ldB<TRANS>(b, tile, ld, nt * 8, k0, lane);
+    mma(c[nt], a, b[0], b[1]);
+    mma(c[nt + 1], a, b[2], b[3]);
+  }
 }
 
 // The A fragment (16 x 16) of two adjacent accumulator tiles (columns 16 kk .. 16 kk + 15).
@@ -77,30 +100,22 @@ __device__ __forceinline__ void loadA(uint32_t (&a)[HD / 16][4], const float* sr
   }
 }
 
-// Rows [r0, r0 + N) x HD of an f32 tensor into bf16 shared tiles: `rows` as [row][ld] and/or `cols`
-// transposed as [column][ldT] (either may be null); rows at or past `limit` are zeros. With `other` (an
-// f32 tensor of the same layout) each row's dot product with it goes to dots[row] (the backward's
-// D = dO . O).
+// Rows [r0, r0 + N) x HD of an f32 tensor into a bf16 shared tile [row][ld]; rows at or past `limit` are
+// zeros. With `other` (an f32 tensor of the same layout) each row's dot product with it goes to dots[row]
+// (the backward's D = dO . O).
 template <int HD, int N>
-__device__ __forceinline__ void loadTile(uint16_t* rows, int ld, uint16_t* cols, int ldT, const float* src,
-                                         int64_t stride, int r0, int limit, const float* other = nullptr,
-                                         float* dots = nullptr) {
+__device__ __forceinline__ void loadTile(uint16_t* rows, int ld, const float* src, int64_t stride, int r0, int limit,
+                                         const float* other = nullptr, float* dots = nullptr) {
   constexpr int kQuads = HD / 4;  // float4s per row; a row's quads sit in consecutive lanes of one warp
   static_assert((N * kQuads) % kThreads == 0 && 32 % kQuads == 0, "every thread runs every iteration");
   for (int e = threadIdx.x; e < N * kQuads; e += kThreads) {
     const int r = e / kQuads, c = (e % kQuads) * 4;
     float4 x = make_float4(0, 0, 0, 0), o = x;
-    const bool in = r0 + r < limit;
-    if (in) {
+    if (r0 + r < limit) {
       x = *reinterpret_cast<const float4*>(src + int64_t(r0 + r) * stride + c);
       if (other) o = *reinterpret_cast<const float4*>(other + int64_t(r0 + r) * stride + c);
     }
-    if (rows) *reinterpret_cast<uint2*>(rows + r * ld + c) = make_uint2(pack(x.x, x.y), pack(x.z, x.w));
-    if (cols) {
-      const float xs[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-      for (int i = 0; i < 4; i++) *reinterpret_cast<__nv_bfloat16*>(cols + (c + i) * ldT + r) = __float2bfloat16_rn(xs[i]);
-    }
+    *reinterpret_cast<uint2*>(rows + r * ld + c) = make_uint2(pack(x.x, x.y), pack(x.z, x.w));
     if (other) {
       float dot = x.x * o.x + x.y * o.y + x.z * o.z + x.w * o.w;
 #pragma unroll
@@ -124,9 +139,9 @@ template <int HD, int KT>
 __global__ void __launch_bounds__(kThreads) kMmaForward(const float* q, const float* k, const float* v,
                                                         const int32_t* seg, float* out, float* lse, AttnDims d,
                                                         float scale) {
-  constexpr int LDK = HD + 8, LDV = KT + 8;  // padded rows: fragment reads hit 32 distinct banks
+  constexpr int LDK = HD + 8;  // padded rows: ldmatrix's 8 row reads hit distinct banks
   __shared__ __align__(16) uint16_t ks[KT * LDK];
-  __shared__ __align__(16) uint16_t vt[HD * LDV];
+  __shared__ __align__(16) uint16_t vs[KT * LDK];
   __shared__ int32_t segK[KT];
   const int b = blockIdx.z, h = blockIdx.y, s0 = (gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;  // long rows first
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -144,18 +159,16 @@ __global__ void __launch_bounds__(kThreads) kMmaForward(const float* q, const fl
   const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0; j0 < kEnd; j0 += KT) {
     __syncthreads();
-    loadTile<HD, KT>(ks, LDK, nullptr, 0, kb, kw, j0, d.K);
-    loadTile<HD, KT>(nullptr, 0, vt, LDV, vb, kw, j0, d.K);
+    loadTile<HD, KT>(ks, LDK, kb, kw, j0, d.K);
+    loadTile<HD, KT>(vs, LDK, vb, kw, j0, d.K);
     if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
     if (j0 > P + rw + 15) continue;  // no row of this warp sees the tile
     float sc[KT / 8][4];
 #pragma unroll
-    for (int nt = 0; nt < KT / 8; nt++) {
-      sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0;
+    for (int nt = 0; nt < KT / 8; nt++) sc[nt][0] = sc[nt][1] = sc[nt][2] = sc[nt][3] = 0;
 #pragma unroll
-      for (int kk = 0; kk < HD / 16; kk++) mmaB(sc[nt], qa[kk], ks, LDK, nt * 8, kk * 16, lane);
-    }
+    for (int kk = 0; kk < HD / 16; kk++) mmaRow<false, KT>(sc, qa[kk], ks, LDK, kk * 16, lane);  // S = Q K^T
     const bool full = !seg && j0 + KT - 1 <= P + rw;  // every key visible to every row of the warp
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -193,8 +206,7 @@ __global__ void __launch_bounds__(kThreads) kMmaForward(const float* q, const fl
     for (int kk = 0; kk < KT / 16; kk++) {
       uint32_t pa[4];
       accToA(pa, sc[2 * kk], sc[2 * kk + 1]);
-#pragma unroll
-      for (int nt = 0; nt < HD / 8; nt++) mmaB(o[nt], pa, vt, LDV, nt * 8, kk * 16, lane);
+      mmaRow<true, HD>(o, pa, vs, LDK, kk * 16, lane);  // O += P V
     }
   }
 #pragma unroll
@@ -217,10 +229,9 @@ template <int HD, int KT>
 __global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const float* q, const float* k, const float* v,
                                                            const int32_t* seg, const float* out, const float* lse,
                                                            const float* dout, float* dq, AttnDims d, float scale) {
-  constexpr int LDK = HD + 8, LDT = KT + 8;
+  constexpr int LDK = HD + 8;
   __shared__ __align__(16) uint16_t ks[KT * LDK];
   __shared__ __align__(16) uint16_t vs[KT * LDK];
-  __shared__ __align__(16) uint16_t kt[HD * LDT];
   __shared__ int32_t segK[KT];
   const int b = blockIdx.z, h = blockIdx.y, s0 = (gridDim.x - 1 - blockIdx.x) * kRowsPerBlock;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -257,21 +268,20 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const float* q, const
   const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0; j0 < kEnd; j0 += KT) {
     __syncthreads();
-    loadTile<HD, KT>(ks, LDK, kt, LDT, kb, kw, j0, d.K);
-    loadTile<HD, KT>(vs, LDK, nullptr, 0, vb, kw, j0, d.K);
+    loadTile<HD, KT>(ks, LDK, kb, kw, j0, d.K);
+    loadTile<HD, KT>(vs, LDK, vb, kw, j0, d.K);
     if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
     if (j0 > P + rw + 15) continue;
     float sc[KT / 8][4], dp[KT / 8][4];
 #pragma unroll
-    for (int nt = 0; nt < KT / 8; nt++) {
+    for (int nt = 0; nt < KT / 8; nt++)
 #pragma unroll
       for (int e = 0; e < 4; e++) sc[nt][e] = dp[nt][e] = 0;
 #pragma unroll
-      for (int kk = 0; kk < HD / 16; kk++) {
-        mmaB(sc[nt], qa[kk], ks, LDK, nt * 8, kk * 16, lane);
-        mmaB(dp[nt], da[kk], vs, LDK, nt * 8, kk * 16, lane);
-      }
+    for (int kk = 0; kk < HD / 16; kk++) {
+      mmaRow<false, KT>(sc, qa[kk], ks, LDK, kk * 16, lane);  // S = Q K^T
+      mmaRow<false, KT>(dp, da[kk], vs, LDK, kk * 16, lane);  // dP = dO V^T
     }
     const bool full = !seg && j0 + KT - 1 <= P + rw;
 #pragma unroll
@@ -288,8 +298,7 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const float* q, const
     for (int kk = 0; kk < KT / 16; kk++) {
       uint32_t sa[4];
       accToA(sa, sc[2 * kk], sc[2 * kk + 1]);
-#pragma unroll
-      for (int nt = 0; nt < HD / 8; nt++) mmaB(acc[nt], sa, kt, LDT, nt * 8, kk * 16, lane);
+      mmaRow<true, HD>(acc, sa, ks, LDK, kk * 16, lane);  // dQ += dS K
     }
   }
 #pragma unroll
@@ -307,11 +316,9 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const float* q, cons
                                                             const int32_t* seg, const float* out, const float* lse,
                                                             const float* dout, float* dk, float* dv, AttnDims d,
                                                             float scale) {
-  constexpr int LDK = HD + 8, LDT = QT + 8;
+  constexpr int LDK = HD + 8;
   __shared__ __align__(16) uint16_t qs[QT * LDK];
   __shared__ __align__(16) uint16_t ds[QT * LDK];
-  __shared__ __align__(16) uint16_t qt[HD * LDT];
-  __shared__ __align__(16) uint16_t dt[HD * LDT];
   __shared__ float Ds[QT], Ls[QT];
   __shared__ int32_t segQ[QT];
   const int b = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * kRowsPerBlock;  // early keys (most queries) first
@@ -330,8 +337,8 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const float* q, cons
   const int sStart = (max(0, j0 - P) / QT) * QT;  // query s sees key j only if j <= P + s
   for (int sq0 = sStart; sq0 < d.S; sq0 += QT) {
     __syncthreads();
-    loadTile<HD, QT>(qs, LDK, qt, LDT, q + qBase, qw, sq0, d.S);
-    loadTile<HD, QT>(ds, LDK, dt, LDT, dout + qBase, qw, sq0, d.S, out + qBase, Ds);
+    loadTile<HD, QT>(qs, LDK, q + qBase, qw, sq0, d.S);
+    loadTile<HD, QT>(ds, LDK, dout + qBase, qw, sq0, d.S, out + qBase, Ds);
     for (int r = threadIdx.x; r < QT; r += kThreads) {
       const int s = sq0 + r;
       Ls[r] = s < d.S ? lse[(int64_t(b) * d.H + h) * d.S + s] * kLog2e : 0.0f;
@@ -341,14 +348,13 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const float* q, cons
     if (kw0 > P + sq0 + QT - 1) continue;  // no query of the tile sees this warp's keys
     float st[QT / 8][4], dpt[QT / 8][4];  // S^T = K Q^T, dP^T = V dO^T (keys are rows)
 #pragma unroll
-    for (int nt = 0; nt < QT / 8; nt++) {
+    for (int nt = 0; nt < QT / 8; nt++)
 #pragma unroll
       for (int e = 0; e < 4; e++) st[nt][e] = dpt[nt][e] = 0;
 #pragma unroll
-      for (int kk = 0; kk < HD / 16; kk++) {
-        mmaB(st[nt], ka[kk], qs, LDK, nt * 8, kk * 16, lane);
-        mmaB(dpt[nt], va[kk], ds, LDK, nt * 8, kk * 16, lane);
-      }
+    for (int kk = 0; kk < HD / 16; kk++) {
+      mmaRow<false, QT>(st, ka[kk], qs, LDK, kk * 16, lane);
+      mmaRow<false, QT>(dpt, va[kk], ds, LDK, kk * 16, lane);
     }
     const bool full = !seg && kw0 + 15 <= P + sq0 && sq0 + QT <= d.S;
 #pragma unroll
@@ -367,11 +373,8 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const float* q, cons
       uint32_t pa[4], sa[4];
       accToA(pa, st[2 * kk], st[2 * kk + 1]);
       accToA(sa, dpt[2 * kk], dpt[2 * kk + 1]);
-#pragma unroll
-      for (int nt = 0; nt < HD / 8; nt++) {
-        mmaB(dV[nt], pa, dt, LDT, nt * 8, kk * 16, lane);  // dV += P^T dO
-        mmaB(dK[nt], sa, qt, LDT, nt * 8, kk * 16, lane);  // dK += dS^T Q
-      }
+      mmaRow<true, HD>(dV, pa, ds, LDK, kk * 16, lane);  // dV += P^T dO
+      mmaRow<true, HD>(dK, sa, qs, LDK, kk * 16, lane);  // dK += dS^T Q
     }
   }
 #pragma unroll
