@@ -66,6 +66,9 @@ export class DeviceOps implements CudaOps {
       detail: `arena ${m.inUse} B in use, ${m.pooled} B cached; device ${used} of ${m.deviceTotal} B used`,
     };
   }
+  sync(): void {
+    this.d.sync();
+  }
   toBf16(src: Buf, dst: Buf): void {
     this.d.toBf16(h(src), h(dst), src.n);
   }

@@ -75,6 +75,8 @@ export class HostOps implements CudaOps {
     return (b as HostBuf).data.slice();
   }
 
+  sync(): void {}
+
   zero(b: Buf): void {
     (b as HostBuf).data.fill(0);
   }

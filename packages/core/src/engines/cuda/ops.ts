@@ -35,6 +35,8 @@ export interface CudaOps {
   zero(b: Buf): void;
   /** Bytes held now and at most since creation. */
   memory(): { bytes: number; peakBytes: number; detail: string };
+  /** Waits until every op issued so far has run (the profiler's per-op timing; host: nothing to wait for). */
+  sync(): void;
 
   /** dst (bf16) = round-to-nearest-even of src (f32). */
   toBf16(src: Buf, dst: Buf): void;
