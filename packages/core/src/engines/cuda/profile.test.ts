@@ -44,8 +44,15 @@ describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () =
     expect(calls.get("adamw")).toBe(7 * 2 * L);
     expect(calls.get("rmsNormForward")).toBe(2 * L + 1);
     expect(calls.get("embeddingGather")).toBe(1);
-    for (const op of ["gemm bf16", "gemm f32", "toBf16", "alloc", "free", "upload", "axpy"])
+    for (const op of ["gemm bf16", "gemm f32", "toBf16", "scratch", "free", "axpy"])
       expect(calls.get(op), op).toBeGreaterThan(0);
+    // Read back twice a step (the loss's rows once, the gradients' squares together); uploads (ids,
+    // segments, cos, sin, targets) all before the first layer.
+    expect(calls.get("download")).toBe(1);
+    expect(calls.get("sumSquaresMany")).toBe(1);
+    for (const op of ["crossEntropy", "sumSquares"]) expect(calls.get(op), op).toBeUndefined();
+    expect(calls.get("crossEntropyRows")).toBeGreaterThan(0);
+    expect(calls.get("upload")).toBe(5);
     expect(p.ops.every((r) => r.calls > 0 && r.ms >= 0 && r.share >= 0 && r.share <= 1)).toBe(true);
     expect(p.calls).toBe(p.ops.reduce((n, r) => n + r.calls, 0));
     expect(p.opMs).toBeGreaterThan(0);
@@ -62,7 +69,13 @@ describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () =
     expect(table).toContain("(host between ops)");
     // Stopped: the ops object is as it was (its methods are the class's again).
     expect(Object.keys(engine.ops).filter((k) => typeof (engine.ops as never)[k] === "function")).toEqual([]);
+    // The next step with the same positions keeps the RoPE tables on the backend: ids and targets only.
+    const again = new OpProfiler(engine.ops);
+    again.start();
+    await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
+    expect(again.stop().ops.find((r) => r.op === "upload")?.calls).toBe(3);
     engine.dispose();
+    expect(engine.memory().bytes).toBe(0);
   });
 
   it("synchronises the device after each op it times, and only while started", async () => {
