@@ -100,7 +100,7 @@ const profileJson = (p: OpProfile) => {
     op_ms: r(p.opMs),
     host_ms: r(p.hostMs),
     calls: p.calls,
-    phases: p.phases.map((x) => ({ name: x.name, ms: r(x.ms) })),
+    phases: p.phases.map((x) => ({ name: x.name, ms: r(x.ms), op_ms: r(x.opMs), host_ms: r(x.hostMs) })),
     ops: p.ops.map((x) => ({
       op: x.op,
       calls: x.calls,
@@ -144,13 +144,20 @@ async function benchRow(row: string, steps: number, profile: boolean): Promise<R
   }
   const m = engine.memory();
   let profiled: ReturnType<typeof profileJson> | undefined;
+  let profileError: string | undefined;
   if (profile) {
+    // A broken profile must not cost the row its figures.
     const prof = new OpProfiler(engine.ops);
-    prof.start();
-    await step(prof);
-    const p = prof.stop();
-    console.log(`${row}: ${formatProfile(p)}`);
-    profiled = profileJson(p);
+    try {
+      prof.start();
+      await step(prof);
+      const p = prof.stop();
+      console.log(`${row}: ${formatProfile(p)}`);
+      profiled = profileJson(p);
+    } catch (e) {
+      profileError = String((e as Error).message ?? e).slice(0, 400);
+      console.log(`${row}: the profiled step failed: ${profileError}`);
+    }
   }
   engine.dispose();
   return {
@@ -164,6 +171,7 @@ async function benchRow(row: string, steps: number, profile: boolean): Promise<R
     loss: +loss.toFixed(4),
     memory: m.detail,
     ...(profiled ? { profile: profiled } : {}),
+    ...(profileError ? { profile_error: profileError } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import type { PrefixTable } from "../native/model.ts";
 import type { BaseTensor } from "../native/weights.ts";
 import { toF32 } from "../native/weights.ts";
 import type { Buf, CudaOps } from "./ops.ts";
+import { profilePhase } from "./profile.ts";
 import { RopeCache } from "./rope-tables.ts";
 
 const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -845,6 +846,7 @@ export class CudaModel {
       ops.axpy(x, noise, 1);
       ops.free(noise);
     }
+    profilePhase("embed + uploads");
     const saved: (LayerSaved | Buf)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -852,6 +854,7 @@ export class CudaModel {
       else ops.free(x);
       x = r.out;
     }
+    profilePhase("layers forward");
     const fin = this.norm(x, "model.norm.weight", T);
     const dh = opts.grad ? ops.scratch("f32", T * d) : null;
     const rowLoss = this.headLoss(fin.y, tg, T, dh);
@@ -862,6 +865,7 @@ export class CudaModel {
       ops.free(dh);
     }
     this.freeAll(fin.y, fin.rstd, x);
+    profilePhase("final norm + lm head + loss");
     if (dx) {
       for (let l = cfg.numLayers - 1; l >= 0; l--) {
         let s = saved[l]!;
@@ -877,6 +881,7 @@ export class CudaModel {
         ops.free(s.x);
         dx = next;
       }
+      profilePhase("layers backward");
       const gE = this.baseGrad.get("model.embed_tokens.weight");
       if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
       if (this.rows) this.rowsEmbedBackward(dx, b.ids);
@@ -887,6 +892,7 @@ export class CudaModel {
     let lossSum = 0;
     for (const v of ops.download(rowLoss) as Float32Array) lossSum += v;
     this.freeAll(ctx.seg, e.ids, tg, rowLoss, ctx.prefix, ctx.dPrefix);
+    profilePhase(opts.grad ? "embedding grads + loss read-back" : "loss read-back");
     return { lossSum, trainedTokens };
   }
 

@@ -18,6 +18,14 @@ export interface OpRow {
   hostBeforeMs: number;
 }
 
+export interface Phase {
+  name: string;
+  ms: number;
+  /** Of which in ops, and on the host between them. */
+  opMs: number;
+  hostMs: number;
+}
+
 export interface OpProfile {
   wallMs: number;
   /** Σ op time (each op synchronised). */
@@ -25,7 +33,8 @@ export interface OpProfile {
   /** Σ host time between ops (and before the first, after the last). */
   hostMs: number;
   calls: number;
-  phases: { name: string; ms: number }[];
+  /** Consecutive parts of the profiled work (model.ts marks its own: layers forward, head, backward). */
+  phases: Phase[];
   /** By time spent, most first. */
   ops: OpRow[];
   /** The GEMMs by dtype, transposes, M x N x K and beta, most time first (at most 24). */
@@ -53,9 +62,11 @@ export class OpProfiler {
   private readonly names: string[];
   private byOp = new Map<string, Tally>();
   private byGemm = new Map<string, Tally>();
-  private phases: { name: string; ms: number }[] = [];
+  private phases: Phase[] = [];
   private t0 = 0;
-  private mark = 0;
+  private mark = { at: 0, op: 0, host: 0 };
+  private opSum = 0;
+  private hostSum = 0;
   private last = 0;
   private depth = 0;
   private running = false;
@@ -70,6 +81,8 @@ export class OpProfiler {
     this.byOp = new Map();
     this.byGemm = new Map();
     this.phases = [];
+    this.opSum = 0;
+    this.hostSum = 0;
     const target = this.ops as unknown as Record<string, unknown>;
     const sync = () => this.ops.sync();
     this.ops.sync();
@@ -88,18 +101,27 @@ export class OpProfiler {
         }
         const t1 = performance.now();
         this.tally(name, args, t1 - t0, t0 - this.last);
-        this.last = performance.now();
+        // The bookkeeping counts as host time (in the next gap): ops + host = wall.
+        this.last = t1;
         return out;
       };
     }
-    this.t0 = this.mark = this.last = performance.now();
+    this.t0 = this.last = performance.now();
+    this.mark = { at: this.t0, op: 0, host: 0 };
+    active = this;
   }
 
-  /** Ends a phase of the profiled work (its wall time since the last mark). */
+  /** Ends a phase of the profiled work: its wall time since the last mark, in ops and between them. */
   phase(name: string): void {
     const now = performance.now();
-    this.phases.push({ name, ms: now - this.mark });
-    this.mark = now;
+    const host = this.hostSum + (now - this.last);
+    this.phases.push({
+      name,
+      ms: now - this.mark.at,
+      opMs: this.opSum - this.mark.op,
+      hostMs: host - this.mark.host,
+    });
+    this.mark = { at: now, op: this.opSum, host };
   }
 
   stop(): OpProfile {
@@ -109,6 +131,7 @@ export class OpProfiler {
     const target = this.ops as unknown as Record<string, unknown>;
     for (const name of this.names) delete target[name];
     this.running = false;
+    if (active === this) active = null;
     const wallMs = end - this.t0;
     let opMs = 0;
     let hostMs = end - this.last;
@@ -129,6 +152,8 @@ export class OpProfiler {
   }
 
   private tally(name: string, args: unknown[], ms: number, gap: number): void {
+    this.opSum += ms;
+    this.hostSum += gap;
     let key = name;
     if (name === "gemm") {
       const [ta, tb, M, N, K, A, , , , beta] = args as [
@@ -150,6 +175,13 @@ export class OpProfiler {
   }
 }
 
+let active: OpProfiler | null = null;
+
+/** Ends a phase of the running profile, if any (model.ts marks the parts of its pass; free otherwise). */
+export function profilePhase(name: string): void {
+  active?.phase(name);
+}
+
 function add(m: Map<string, Tally>, key: string, ms: number, gap: number): void {
   const t = m.get(key) ?? { calls: 0, ms: 0, gap: 0 };
   t.calls++;
@@ -165,7 +197,11 @@ export function formatProfile(p: OpProfile): string {
   const ms = (x: number) => x.toFixed(2).padStart(10);
   const lines = [
     `cuda profile: ${p.wallMs.toFixed(1)} ms wall with a sync after each of ${p.calls} ops: ops ${p.opMs.toFixed(1)} ms, host (JS) between ops ${p.hostMs.toFixed(1)} ms`,
-    `  phases: ${p.phases.map((x) => `${x.name} ${x.ms.toFixed(1)} ms`).join(", ") || "-"}`,
+    "  phases (wall ms = ops + host between ops):",
+    ...p.phases.map(
+      (x) =>
+        `    ${x.name.padEnd(32)} ${ms(x.ms)} = ${x.opMs.toFixed(2).padStart(9)} + ${x.hostMs.toFixed(2).padStart(8)}`,
+    ),
     `  ${"op".padEnd(22)} ${"calls".padStart(7)} ${"ms".padStart(10)} ${"share".padStart(7)} ${"host before".padStart(12)}`,
   ];
   for (const r of p.ops)
