@@ -2,8 +2,10 @@
 // machine has no node_modules): `golden` compares one step per method with the committed golden files
 // (compareGolden, bf16 tolerances); `bench` times a Qwen2.5-0.5B-shaped model, 8 x 1024 tokens, AdamW,
 // rows lora (r16 all-linear), full, qlora: tokens/s and peak GPU memory, one JSON line each.
+// With SFTKIT_CUDA_PROFILE=1, `bench` runs one more step per row of --profile-rows (default: every row)
+// with each op timed (a sync after each; engines/cuda/profile.ts), prints its table and adds it to the row.
 // `choice` prints every engine's availability and what `auto` picks for a Qwen2 LoRA plan.
-// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host] | choice
+// Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host] [--profile-rows lora] | choice
 import { writeFileSync } from "node:fs";
 import { createCudaEngine } from "../../packages/core/src/engines/cuda/engine.ts";
 import {
@@ -12,6 +14,12 @@ import {
   goldenPlan,
   readGolden,
 } from "../../packages/core/src/engines/cuda/golden.ts";
+import {
+  formatProfile,
+  type OpProfile,
+  OpProfiler,
+  profileRequested,
+} from "../../packages/core/src/engines/cuda/profile.ts";
 import { enginePlan } from "../../packages/core/src/engines/native/testing.ts";
 import type { ModelConfig } from "../../packages/core/src/model/config.ts";
 import { tinyConfig } from "../../packages/core/src/model/tiny.ts";
@@ -84,7 +92,27 @@ const BUDGET_S = Number(process.env.CUDA_BENCH_BUDGET_S ?? 170);
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
 
-async function benchRow(row: string, steps: number): Promise<Record<string, unknown>> {
+/** The profile as the --out JSON keeps it (ms to 0.01). */
+const profileJson = (p: OpProfile) => {
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return {
+    wall_ms: r(p.wallMs),
+    op_ms: r(p.opMs),
+    host_ms: r(p.hostMs),
+    calls: p.calls,
+    phases: p.phases.map((x) => ({ name: x.name, ms: r(x.ms), op_ms: r(x.opMs), host_ms: r(x.hostMs) })),
+    ops: p.ops.map((x) => ({
+      op: x.op,
+      calls: x.calls,
+      ms: r(x.ms),
+      share: r(x.share),
+      host_before_ms: r(x.hostBeforeMs),
+    })),
+    gemms: p.gemms.map((x) => ({ shape: x.shape, calls: x.calls, ms: r(x.ms) })),
+  };
+};
+
+async function benchRow(row: string, steps: number, profile: boolean): Promise<Record<string, unknown>> {
   const cfg = qwen05b();
   const plan = enginePlan(cfg, METHODS[row]);
   const t0 = performance.now();
@@ -97,9 +125,11 @@ async function benchRow(row: string, steps: number): Promise<Record<string, unkn
   const r = mulberry32(1);
   const ids = Int32Array.from({ length: B * S }, () => Math.floor(r() * cfg.vocabSize));
   const batch = { batch: B, seqLen: S, ids, labels: ids };
-  const step = async () => {
+  const step = async (prof?: OpProfiler) => {
     const l = await engine.forwardBackward(batch, { seed: 0 });
+    prof?.phase("forwardBackward");
     await engine.applyStep({ learningRate: 1e-4, clipNorm: 1, trainedTokens: l.trainedTokens });
+    prof?.phase("applyStep");
     return l.lossSum / l.trainedTokens;
   };
   const t1 = performance.now();
@@ -113,6 +143,22 @@ async function benchRow(row: string, steps: number): Promise<Record<string, unkn
     seconds = (performance.now() - t2) / 1000;
   }
   const m = engine.memory();
+  let profiled: ReturnType<typeof profileJson> | undefined;
+  let profileError: string | undefined;
+  if (profile) {
+    // A broken profile must not cost the row its figures.
+    const prof = new OpProfiler(engine.ops);
+    try {
+      prof.start();
+      await step(prof);
+      const p = prof.stop();
+      console.log(`${row}: ${formatProfile(p)}`);
+      profiled = profileJson(p);
+    } catch (e) {
+      profileError = String((e as Error).message ?? e).slice(0, 400);
+      console.log(`${row}: the profiled step failed: ${profileError}`);
+    }
+  }
   engine.dispose();
   return {
     row,
@@ -124,23 +170,27 @@ async function benchRow(row: string, steps: number): Promise<Record<string, unkn
     load_s: +loadS.toFixed(1),
     loss: +loss.toFixed(4),
     memory: m.detail,
+    ...(profiled ? { profile: profiled } : {}),
+    ...(profileError ? { profile_error: profileError } : {}),
   };
 }
 
 async function bench(): Promise<number> {
   const rows = opt("rows", "lora,full,qlora").split(",");
   const steps = Number(opt("steps", "3"));
+  const profileRows = profileRequested() ? opt("profile-rows", rows.join(",")).split(",") : [];
   const out: Record<string, unknown>[] = [];
   for (const row of rows) {
     let r: Record<string, unknown>;
     try {
       if (elapsed() > BUDGET_S) throw new Error(`skipped: the bench's ${BUDGET_S} s budget is spent`);
-      r = await benchRow(row, steps);
+      r = await benchRow(row, steps, profileRows.includes(row));
     } catch (e) {
       r = { row, engine: "sftkit cuda", error: String((e as Error).message ?? e).slice(0, 400) };
     }
     out.push(r);
-    console.log(JSON.stringify(r));
+    const { profile: _, ...line } = r;
+    console.log(JSON.stringify(line));
   }
   const file = opt("out", "");
   if (file) writeFileSync(file, `${JSON.stringify({ rows: out }, null, 2)}\n`);

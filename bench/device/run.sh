@@ -79,7 +79,7 @@ if [ "$kernels" = 2 ]; then
     stage "rehearsal: golden comparison on the HOST backend (the bundle and the carried Node work)"
     timeout 120 node .device/cuda-step.mjs golden "$GOLDENS" --host
     stage "rehearsal: the bench's code path on the HOST backend, a tiny shape"
-    CUDA_BENCH_SHAPE=tiny timeout 120 node .device/cuda-step.mjs bench --host --steps 1
+    CUDA_BENCH_SHAPE=tiny SFTKIT_CUDA_PROFILE=1 timeout 120 node .device/cuda-step.mjs bench --host --steps 1 --rows lora --profile-rows lora --out "$OUT/sftkit-rehearsal.json"
   fi
   stop "the CUDA add-on cannot run here (above)"
 fi
@@ -121,7 +121,9 @@ echo "(e2e check: exit $?)"
 fi
 
 stage "bench: sftkit cuda, Qwen2.5-0.5B shape, 8 x 1024 tokens, AdamW (lora r16 all-linear, full, qlora)"
-CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-130}" timeout 170 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --out "$OUT/sftkit.json"
+# The lora row then runs one more step with each op timed (a sync after each): the table of where its time
+# goes (engines/cuda/profile.ts), printed and kept in sftkit.json's row under "profile".
+SFTKIT_CUDA_PROFILE=1 CUDA_BENCH_BUDGET_S="${CUDA_BENCH_BUDGET_S:-130}" timeout 170 node .device/cuda-step.mjs bench --rows "${CUDA_BENCH_ROWS:-lora,full,qlora}" --steps "${CUDA_BENCH_STEPS:-3}" --profile-rows "${CUDA_PROFILE_ROWS:-lora}" --out "$OUT/sftkit.json"
 echo "(sftkit rows: exit $?)"
 
 stage "bench: PyTorch, same shape, bf16 autocast"

@@ -41,8 +41,8 @@ export interface CudaBuffer {
 export interface CudaDeviceOps {
   /** Selects device 0, creates the stream and cuBLASLt's workspace; returns whether cuBLASLt is open. */
   init(): boolean;
-  /** A zeroed buffer of `bytes` (rounded up to 512). */
-  alloc(bytes: number): CudaBuffer;
+  /** A buffer of `bytes` (rounded up to 512), zeroed unless `zeroed` is false (then its values are undefined). */
+  alloc(bytes: number, zeroed?: boolean): CudaBuffer;
   /** `bytes` of `buf` from `offsetBytes`, sharing its memory. */
   view(buf: CudaBuffer, offsetBytes: number, bytes: number): CudaBuffer;
   /** Returns an owned buffer to the allocator's cache (a view: nothing). */
@@ -153,6 +153,16 @@ export interface CudaDeviceOps {
     gradScale: Float,
     grad: CudaBuffer | null,
   ): number;
+  /** rowLoss[r] (f32) = row r's loss (0 for target -100); grad as crossEntropy's; does not synchronise. */
+  crossEntropyRows(
+    logits: CudaBuffer,
+    targets: CudaBuffer,
+    rows: number,
+    V: number,
+    gradScale: Float,
+    grad: CudaBuffer | null,
+    rowLoss: CudaBuffer,
+  ): void;
   adamw(
     p: CudaBuffer,
     g: CudaBuffer,
@@ -187,6 +197,8 @@ export interface CudaDeviceOps {
   biasGrad(db: CudaBuffer, dy: CudaBuffer, rows: number, cols: number): void;
   /** Synchronises. */
   sumSquares(x: CudaBuffer, n: number): number;
+  /** Σ x² of the first counts[i] floats of each buffer; one synchronisation for all. */
+  sumSquaresMany(xs: CudaBuffer[], counts: number[]): number[];
 }
 
 export interface CudaAddon {

@@ -31,6 +31,8 @@ struct State {
   void* workspace = nullptr;
   size_t workspaceBytes = 32u << 20;
   double* scalar = nullptr;
+  double* sums = nullptr;  // sumSquaresMany's results, one per buffer
+  size_t sumsCap = 0;
   std::multimap<size_t, void*> pool;  // freed blocks by size, reused before cudaMalloc
   size_t inUse = 0, peak = 0, pooled = 0;
   rt::Lt** lt = nullptr;
@@ -126,10 +128,16 @@ napi_value Init(napi_env env, napi_callback_info) {
   return b;
 }
 
+// alloc(bytes, zeroed = true): `zeroed` false skips the memset (the caller's next op writes it whole).
 napi_value Alloc(napi_env env, napi_callback_info info) {
-  napi_value v[1];
+  napi_value v[2];
+  size_t argc = 2;
   int64_t bytes;
-  if (!ready(env) || !args(env, info, 1, v, "alloc") || !integer(env, v[0], &bytes, "alloc")) return nullptr;
+  bool zeroed = true;
+  napi_get_cb_info(env, info, &argc, v, nullptr, nullptr);
+  if (!ready(env) || argc < 1) return fail(env, "alloc: expected 1 argument"), nullptr;
+  if (!integer(env, v[0], &bytes, "alloc")) return nullptr;
+  if (argc > 1 && !isNullish(env, v[1]) && !boolean(env, v[1], &zeroed, "alloc")) return nullptr;
   const size_t size = (size_t(bytes > 0 ? bytes : 1) + 511) & ~size_t(511);
   void* p = nullptr;
   auto it = S.pool.find(size);
@@ -146,7 +154,7 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
     S.pooled = 0;
     if (!cudaOk(env, cudaMalloc(&p, size), "cudaMalloc")) return nullptr;
   }
-  if (!cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) return nullptr;
+  if (zeroed && !cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) return nullptr;
   S.inUse += size;
   if (S.inUse > S.peak) S.peak = S.inUse;
   return wrap(env, new DevBuf{p, size, true, false});
@@ -342,6 +350,19 @@ napi_value CrossEntropy(napi_env env, napi_callback_info info) {
   return number(env, total);
 }
 
+// crossEntropyRows(logits, targets, rows, V, gradScale, grad, rowLoss): each row's loss into rowLoss on the
+// device, no read-back (the step reads all rows once at its end).
+napi_value CrossEntropyRows(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "bbiifob", &a, "crossEntropyRows")) return nullptr;
+  if (a.i[0] < 0 || a.b[3]->bytes < size_t(a.i[0]) * sizeof(float))
+    return fail(env, "crossEntropyRows: rowLoss too small"), nullptr;
+  gpu::crossEntropy(P<float>(a.b[0]), P<int32_t>(a.b[1]), a.i[0], int(a.i[1]), float(a.f[0]), P<float>(a.b[3]),
+                    P<float>(a.b[2]), S.stream);
+  launched(env, "crossEntropyRows");
+  return nullptr;
+}
+
 // adamw(p, g, m, v, n, lr, b1, b2, eps, wd, c1, c2, gradScale)
 napi_value AdamW(napi_env env, napi_callback_info info) {
   Args a;
@@ -427,6 +448,45 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return number(env, out);
 }
 
+// sumSquaresMany(bufs, counts) -> number[]: Σ x² of each buffer's first counts[i] floats, one read-back.
+napi_value SumSquaresMany(napi_env env, napi_callback_info info) {
+  napi_value v[2];
+  if (!ready(env) || !args(env, info, 2, v, "sumSquaresMany")) return nullptr;
+  uint32_t n = 0, nc = 0;
+  if (napi_get_array_length(env, v[0], &n) != napi_ok || napi_get_array_length(env, v[1], &nc) != napi_ok || n != nc)
+    return fail(env, "sumSquaresMany: expected two arrays of the same length"), nullptr;
+  if (n > S.sumsCap) {
+    if (S.sums && !cudaOk(env, cudaFreeAsync(S.sums, S.stream), "cudaFreeAsync")) return nullptr;
+    S.sums = nullptr;
+    S.sumsCap = 0;
+    if (!cudaOk(env, cudaMallocAsync(reinterpret_cast<void**>(&S.sums), n * sizeof(double), S.stream),
+                "cudaMallocAsync"))
+      return nullptr;
+    S.sumsCap = n;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e, c;
+    DevBuf* b;
+    int64_t count;
+    napi_get_element(env, v[0], i, &e);
+    napi_get_element(env, v[1], i, &c);
+    if (!buf(env, e, &b, "sumSquaresMany") || !integer(env, c, &count, "sumSquaresMany")) return nullptr;
+    if (count < 0 || size_t(count) * sizeof(float) > b->bytes)
+      return fail(env, "sumSquaresMany: count out of range"), nullptr;
+    gpu::sumSquares(P<float>(b), count, S.sums + i, S.stream);
+  }
+  std::vector<double> host(n);
+  if (!launched(env, "sumSquaresMany") ||
+      (n && !cudaOk(env, cudaMemcpyAsync(host.data(), S.sums, n * sizeof(double), cudaMemcpyDeviceToHost, S.stream),
+                    "sumSquaresMany")) ||
+      !cudaOk(env, cudaStreamSynchronize(S.stream), "sumSquaresMany"))
+    return nullptr;
+  napi_value out;
+  napi_create_array_with_length(env, n, &out);
+  for (uint32_t i = 0; i < n; i++) napi_set_element(env, out, i, number(env, host[i]));
+  return out;
+}
+
 }  // namespace
 
 void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
@@ -453,6 +513,7 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   define(env, o, "attentionForward", AttentionForward);
   define(env, o, "attentionBackward", AttentionBackward);
   define(env, o, "crossEntropy", CrossEntropy);
+  define(env, o, "crossEntropyRows", CrossEntropyRows);
   define(env, o, "adamw", AdamW);
   define(env, o, "nf4Dequantize", Nf4Dequantize);
   define(env, o, "embeddingGather", EmbeddingGather);
@@ -462,6 +523,7 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   define(env, o, "addBias", AddBias);
   define(env, o, "biasGrad", BiasGrad);
   define(env, o, "sumSquares", SumSquares);
+  define(env, o, "sumSquaresMany", SumSquaresMany);
   napi_set_named_property(env, exports, "device", o);
 }
 

@@ -38,6 +38,9 @@ export class DeviceOps implements CudaOps {
   alloc(dtype: DType, n: number): Buf {
     return new DeviceBuf(dtype, n, this.d.alloc(n * BYTES[dtype]));
   }
+  scratch(dtype: DType, n: number): Buf {
+    return new DeviceBuf(dtype, n, this.d.alloc(n * BYTES[dtype], false));
+  }
   view(b: Buf, offset: number, n: number): Buf {
     const e = BYTES[b.dtype];
     return new DeviceBuf(b.dtype, n, this.d.view(h(b), offset * e, n * e));
@@ -65,6 +68,9 @@ export class DeviceOps implements CudaOps {
       peakBytes: m.peak,
       detail: `arena ${m.inUse} B in use, ${m.pooled} B cached; device ${used} of ${m.deviceTotal} B used`,
     };
+  }
+  sync(): void {
+    this.d.sync();
   }
   toBf16(src: Buf, dst: Buf): void {
     this.d.toBf16(h(src), h(dst), src.n);
@@ -155,6 +161,19 @@ export class DeviceOps implements CudaOps {
   ): number {
     return this.d.crossEntropy(h(logits), h(targets), rows, V, gradScale, hn(grad));
   }
+  crossEntropyRows(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+    rowLoss: Buf,
+  ): void {
+    if (rowLoss.dtype !== "f32" || rowLoss.n < rows)
+      throw new RangeError("crossEntropyRows: rowLoss too small");
+    this.d.crossEntropyRows(h(logits), h(targets), rows, V, gradScale, hn(grad), h(rowLoss));
+  }
   adamw(
     p: Buf,
     g: Buf,
@@ -212,6 +231,12 @@ export class DeviceOps implements CudaOps {
   }
   sumSquares(x: Buf): number {
     return this.d.sumSquares(h(x), x.n);
+  }
+  sumSquaresMany(xs: Buf[]): number[] {
+    return this.d.sumSquaresMany(
+      xs.map(h),
+      xs.map((x) => x.n),
+    );
   }
 }
 

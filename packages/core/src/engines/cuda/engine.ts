@@ -165,10 +165,10 @@ export class CudaEngine implements Engine {
     const l = this.l;
     const ops = this.ops;
     const params = l.model.params;
-    // clipScale asks for each gradient's sum of squares: computed on the backend, looked up by a stand-in.
-    const squares = new Map<Float32Array, number>(
-      params.map((p) => [new Float32Array(0), ops.sumSquares(p.grad)]),
-    );
+    // clipScale asks for each gradient's sum of squares: computed on the backend (read back together, one
+    // wait for the stream), looked up by a stand-in.
+    const sums = ops.sumSquaresMany(params.map((p) => p.grad));
+    const squares = new Map<Float32Array, number>(params.map((_, i) => [new Float32Array(0), sums[i]!]));
     const { scale, norm } = clipScale(
       (g) => squares.get(g)!,
       [...squares.keys()],

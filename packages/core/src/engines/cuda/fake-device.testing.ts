@@ -54,11 +54,14 @@ export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
   let peak = 0;
   return {
     init: () => true,
-    alloc(bytes) {
+    alloc(bytes, zeroed = true) {
       const size = Math.ceil(Math.max(bytes, 1) / 512) * 512;
       inUse += size;
       peak = Math.max(peak, inUse);
-      return asBuffer(new FakeBuffer(new ArrayBuffer(size), 0, size, true));
+      const mem = new ArrayBuffer(size);
+      // Not zeroed: all ones (NaN in f32 and bf16), as a reused block's leftovers could be anything.
+      if (!zeroed) new Uint8Array(mem).fill(0xff);
+      return asBuffer(new FakeBuffer(mem, 0, size, true));
     },
     view(buf, offsetBytes, bytes) {
       const f = fb(buf);
@@ -166,6 +169,17 @@ export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
         gradScale,
         grad && f32(grad).subarray(0, rows * V),
       ),
+    crossEntropyRows(logits, targets, rows, V, gradScale, grad, rowLoss) {
+      const l = f32(logits);
+      const t = i32(targets);
+      const g = grad && f32(grad);
+      const out = f32(rowLoss);
+      if (out.length < rows) throw new RangeError("crossEntropyRows: rowLoss too small");
+      for (let r = 0; r < rows; r++) {
+        const row = (a: Float32Array) => a.subarray(r * V, (r + 1) * V);
+        out[r] = k.crossEntropy(row(l), t.subarray(r, r + 1), 1, V, gradScale, g && row(g));
+      }
+    },
     adamw: (p, g, m, v, n, lr, b1, b2, eps, wd, c1, c2, gradScale) =>
       k.adamwInPlace(
         f32(p).subarray(0, n),
@@ -234,6 +248,10 @@ export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
         for (let r = 0; r < rows; r++) s += Y[r * cols + c]!;
         D[c]! += s;
       }
+    },
+    sumSquaresMany(xs, counts) {
+      if (xs.length !== counts.length) throw new RangeError("sumSquaresMany: arrays of different lengths");
+      return xs.map((x, i) => this.sumSquares(x, counts[i]!));
     },
     sumSquares(x, n) {
       const a = f32(x);

@@ -56,6 +56,14 @@ export class HostOps implements CudaOps {
     return new HostBuf(dtype, hostArray(dtype, n), true);
   }
 
+  scratch(dtype: DType, n: number): Buf {
+    const b = this.alloc(dtype, n) as HostBuf;
+    // NaN (f32: all ones; bf16 0xffff) or -1: what a read before the first write would see.
+    if (b.data instanceof Float32Array) b.data.fill(Number.NaN);
+    else b.data.fill(dtype === "bf16" ? 0xffff : -1);
+    return b;
+  }
+
   view(b: Buf, offset: number, n: number): Buf {
     if (offset < 0 || offset + n > b.n) throw new RangeError(`view [${offset}, ${offset + n}) of ${b.n}`);
     return new HostBuf(b.dtype, (b as HostBuf).data.subarray(offset, offset + n), false);
@@ -74,6 +82,8 @@ export class HostOps implements CudaOps {
   download(b: Buf): HostArray {
     return (b as HostBuf).data.slice();
   }
+
+  sync(): void {}
 
   zero(b: Buf): void {
     (b as HostBuf).data.fill(0);
@@ -220,6 +230,25 @@ export class HostOps implements CudaOps {
     return this.k.crossEntropy(f32(logits), i32(targets), rows, V, gradScale, grad && f32(grad));
   }
 
+  crossEntropyRows(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+    rowLoss: Buf,
+  ): void {
+    const l = f32(logits);
+    const t = i32(targets);
+    const g = grad && f32(grad);
+    const out = f32(rowLoss);
+    for (let r = 0; r < rows; r++) {
+      const row = (a: Float32Array) => a.subarray(r * V, (r + 1) * V);
+      out[r] = this.k.crossEntropy(row(l), t.subarray(r, r + 1), 1, V, gradScale, g && row(g));
+    }
+  }
+
   adamw(
     p: Buf,
     g: Buf,
@@ -294,5 +323,9 @@ export class HostOps implements CudaOps {
     let s = 0;
     for (const v of f32(x)) s += v * v;
     return s;
+  }
+
+  sumSquaresMany(xs: Buf[]): number[] {
+    return xs.map((x) => this.sumSquares(x));
   }
 }

@@ -8,12 +8,13 @@ import { dropoutMaskValues } from "../../model/adapters/lora.ts";
 import { subSeed } from "../../model/adapters/random.ts";
 import { defaultPositions, type TokenBatch } from "../../model/batch.ts";
 import { type LinearModule, linearModules, type ModelConfig } from "../../model/config.ts";
-import { ropeTables } from "../../model/rope.ts";
 import type { NativeMethod, TrainParam } from "../native/methods.ts";
 import type { PrefixTable } from "../native/model.ts";
 import type { BaseTensor } from "../native/weights.ts";
 import { toF32 } from "../native/weights.ts";
 import type { Buf, CudaOps } from "./ops.ts";
+import { profilePhase } from "./profile.ts";
+import { RopeCache } from "./rope-tables.ts";
 
 const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -137,6 +138,8 @@ export class CudaModel {
   private nf4Scratch: Buf | null = null;
   /** Every buffer the model holds between passes (freed by dispose). */
   private readonly held: Buf[] = [];
+  /** The last pass's RoPE tables, reused while positions repeat. */
+  private readonly rope: RopeCache;
 
   constructor(
     private readonly ops: CudaOps,
@@ -145,6 +148,7 @@ export class CudaModel {
     method: NativeMethod,
   ) {
     this.modules = linearModules(config);
+    this.rope = new RopeCache(ops, config);
     const trained = new Set(method.trainables.baseGrads.keys());
     this.params = method.params.map((p) => this.devParam(p, trained.has(p.name) && p.shape.length === 2));
     const byName = new Map(this.params.map((d) => [d.param.name, d]));
@@ -246,7 +250,7 @@ export class CudaModel {
     const ops = this.ops;
     const ones = ops.alloc("f32", T);
     ops.upload(ones, new Float32Array(T).fill(1));
-    const table = ops.alloc("f32", T * O);
+    const table = ops.scratch("f32", T * O);
     ops.gemm(false, false, T, O, 1, ones, v, table, 1, 0);
     const out = this.masked(x, table, T, O);
     this.freeAll(ones, table);
@@ -370,7 +374,7 @@ export class CudaModel {
 
   /** A bf16 copy of f32 `x` (a temporary: free it). */
   private bf(x: Buf): Buf {
-    const b = this.ops.alloc("bf16", x.n);
+    const b = this.ops.scratch("bf16", x.n);
     this.ops.toBf16(x, b);
     return b;
   }
@@ -381,15 +385,18 @@ export class CudaModel {
 
   private norm(x: Buf, name: string, rows: number): { y: Buf; rstd: Buf } {
     const d = this.config.hiddenSize;
-    const y = this.ops.alloc("f32", rows * d);
-    const rstd = this.ops.alloc("f32", rows);
+    const y = this.ops.scratch("f32", rows * d);
+    const rstd = this.ops.scratch("f32", rows);
     this.ops.rmsNormForward(x, this.f32(name), y, rstd, rows, d, this.config.rmsNormEps);
     return { y, rstd };
   }
 
-  /** dx += d norm(x)/dx dy; the weight's gradient is summed when it trains. */
-  private normBack(dy: Buf, x: Buf, rstd: Buf, name: string, dx: Buf, rows: number): void {
-    const tmp = this.ops.alloc("f32", dx.n);
+  /**
+   * dx += d norm(x)/dx dy (`write`: dx = it, no temporary and no add); the weight's gradient is summed
+   * when it trains.
+   */
+  private normBack(dy: Buf, x: Buf, rstd: Buf, name: string, dx: Buf, rows: number, write = false): void {
+    const tmp = write ? dx : this.ops.scratch("f32", dx.n);
     this.ops.rmsNormBackward(
       dy,
       x,
@@ -400,6 +407,7 @@ export class CudaModel {
       rows,
       this.config.hiddenSize,
     );
+    if (write) return;
     this.ops.axpy(dx, tmp, 1);
     this.ops.free(tmp);
   }
@@ -423,7 +431,7 @@ export class CudaModel {
   private masked(x: Buf, mask: Buf, T: number, I: number): Buf {
     const ops = this.ops;
     const zeros = ops.alloc("f32", T * I);
-    const out = ops.alloc("f32", T * I);
+    const out = ops.scratch("f32", T * I);
     ops.rope(x, mask, zeros, out, T, 1, I, false);
     ops.free(zeros);
     return out;
@@ -443,14 +451,14 @@ export class CudaModel {
     const p = `model.layers.${l}.${m.path}`;
     const O = m.outFeatures;
     const I = m.inFeatures;
-    let y = ops.alloc("f32", T * O);
+    let y = ops.scratch("f32", T * O);
     ops.gemm(false, true, T, O, I, xb, this.operand(`${p}.weight`), y, 1, 0);
     const pair = this.lora.get(`${l}/${m.name}`);
     // DoRA scales x·Wᵀ without the bias: added after.
     if (m.bias && !pair?.dora) ops.addBias(y, this.f32(`${p}.bias`), T, O);
     if (pair) {
       const r = pair.rank;
-      const a = ops.alloc("f32", T * r);
+      const a = ops.scratch("f32", T * r);
       if (dropSeed !== null && this.loraDropout > 0) {
         const mask = this.dropMask(dropSeed, l, m, T);
         const xd = this.masked(x, mask, T, I);
@@ -473,17 +481,21 @@ export class CudaModel {
     return y;
   }
 
-  /** dx += dy W (+ the LoRA path); sums the weight, bias and LoRA gradients of what trains. */
+  /**
+   * dx += dy W (+ the LoRA path; `overwrite`: dx = it, dx's values unread); sums the weight, bias and LoRA
+   * gradients of what trains. `xb` (x in bf16) is read only for a trained weight's gradient (trainedBf).
+   */
   private linearBack(
     l: number,
     m: LinearModule,
     x: Buf,
-    xb: Buf,
+    xb: Buf | null,
     dy: Buf,
     dx: Buf,
     T: number,
     s: LayerSaved,
     dropSeed: number | null,
+    overwrite = false,
   ): void {
     const ops = this.ops;
     const p = `model.layers.${l}.${m.path}`;
@@ -494,9 +506,12 @@ export class CudaModel {
     // DoRA: everything inside the scaling (base and adapter) sees dy·(m/n); the bias sees dy.
     const dyIn = dora ? this.scaleColumns(dy, dora.factor, T, O) : dy;
     const dyb = this.bf(dyIn);
-    ops.gemm(false, false, T, I, O, dyb, this.operand(`${p}.weight`), dx, 1, 1);
+    ops.gemm(false, false, T, I, O, dyb, this.operand(`${p}.weight`), dx, 1, overwrite ? 0 : 1);
     const gw = this.baseGrad.get(`${p}.weight`);
-    if (gw) ops.gemm(true, false, O, I, T, dyb, xb, gw, 1, 1);
+    if (gw) {
+      if (!xb) throw new Error(`cuda model: ${p}.weight trains but its input's bf16 copy was not made`);
+      ops.gemm(true, false, O, I, T, dyb, xb, gw, 1, 1);
+    }
     const gb = m.bias ? this.baseGrad.get(`${p}.bias`) : undefined;
     if (gb) ops.biasGrad(gb, dy, T, O);
     if (dora) {
@@ -514,7 +529,7 @@ export class CudaModel {
       const a = s.xa.get(m.name)!;
       dy = dyIn;
       ops.gemm(true, false, r, O, T, a, dy, pair.bt.grad, sc, 1);
-      const dxa = ops.alloc("f32", T * r);
+      const dxa = ops.scratch("f32", T * r);
       ops.gemm(false, true, T, r, O, dy, pair.bt.data, dxa, sc, 0);
       if (dropSeed !== null && this.loraDropout > 0) {
         // The mask drawn again: dA from x_d, and dx through the mask.
@@ -522,7 +537,7 @@ export class CudaModel {
         const xd = this.masked(x, mask, T, I);
         ops.gemm(true, false, I, r, T, xd, dxa, pair.at.grad, 1, 1);
         ops.free(xd);
-        const dxd = ops.alloc("f32", T * I);
+        const dxd = ops.scratch("f32", T * I);
         ops.gemm(false, true, T, I, r, dxa, pair.at.data, dxd, 1, 0);
         const back = this.masked(dxd, mask, T, I);
         ops.axpy(dx, back, 1);
@@ -537,6 +552,20 @@ export class CudaModel {
     if (dora) ops.free(dyIn);
   }
 
+  /** x [T, heads * hd] with RoPE (inverse: its transpose) into a new buffer; x is freed. */
+  private roped(x: Buf, ctx: Ctx, heads: number, inverse: boolean): Buf {
+    const y = this.ops.scratch("f32", x.n);
+    this.ops.rope(x, ctx.cos, ctx.sin, y, ctx.T, heads, this.config.headDim, inverse);
+    this.ops.free(x);
+    return y;
+  }
+
+  /** x in bf16 when one of `mods`' weights of layer l trains (their gradient reads it), else null. */
+  private trainedBf(l: number, mods: LinearModule[], x: Buf): Buf | null {
+    const trains = mods.some((m) => this.baseGrad.has(`model.layers.${l}.${m.path}.weight`));
+    return trains ? this.bf(x) : null;
+  }
+
   private layer(l: number, x: Buf, ctx: Ctx, keep: boolean): { out: Buf; saved: LayerSaved | null } {
     const ops = this.ops;
     const cfg = this.config;
@@ -549,12 +578,13 @@ export class CudaModel {
     const xa = keep ? new Map<string, Buf>() : null;
     const n1 = this.norm(x, `${pre}.input_layernorm.weight`, T);
     const h1b = this.bf(n1.y);
-    const q = this.linear(l, mq, n1.y, h1b, T, xa, ctx.dropSeed);
-    const k = this.linear(l, mk!, n1.y, h1b, T, xa, ctx.dropSeed);
+    const q0 = this.linear(l, mq, n1.y, h1b, T, xa, ctx.dropSeed);
+    const k0 = this.linear(l, mk!, n1.y, h1b, T, xa, ctx.dropSeed);
     const v = this.linear(l, mv!, n1.y, h1b, T, xa, ctx.dropSeed);
     ops.free(h1b);
-    ops.rope(q, ctx.cos, ctx.sin, q, T, H, hd, false);
-    ops.rope(k, ctx.cos, ctx.sin, k, T, KV, hd, false);
+    // RoPE into new buffers: in place, the kernel would read a copy (device.cc makes one per call).
+    const q = this.roped(q0, ctx, H, false);
+    const k = this.roped(k0, ctx, KV, false);
     const attn = ops.alloc("f32", T * H * hd);
     const lse = ops.alloc("f32", B * H * S);
     let K = S;
@@ -599,7 +629,7 @@ export class CudaModel {
     const g = this.linear(l, mg!, n2.y, h2b, T, xa, ctx.dropSeed);
     const u = this.linear(l, mu!, n2.y, h2b, T, xa, ctx.dropSeed);
     ops.free(h2b);
-    const act = ops.alloc("f32", g.n);
+    const act = ops.scratch("f32", g.n);
     ops.swigluForward(g, u, act, g.n);
     const actb = this.bf(act);
     const out = this.linear(l, md!, act, actb, T, xa, ctx.dropSeed);
@@ -641,27 +671,29 @@ export class CudaModel {
     const d = cfg.hiddenSize;
     const [mq, mk, mv, mo, mg, mu, md] = this.modules as [LinearModule, ...LinearModule[]];
     const pre = `model.layers.${l}`;
-    const dact = ops.alloc("f32", s.act.n);
-    const actb = this.bf(s.act);
-    this.linearBack(l, md!, s.act, actb, dy, dact, T, s, ctx.dropSeed);
-    ops.free(actb);
-    const dg = ops.alloc("f32", s.g.n);
-    const du = ops.alloc("f32", s.u.n);
+    // Base weights frozen (LoRA): x's bf16 copies are not needed, none made. The first product into each
+    // gradient overwrites it (no zeroed buffer, no add).
+    const dact = ops.scratch("f32", s.act.n);
+    const actb = this.trainedBf(l, [md!], s.act);
+    this.linearBack(l, md!, s.act, actb, dy, dact, T, s, ctx.dropSeed, true);
+    this.freeAll(actb);
+    const dg = ops.scratch("f32", s.g.n);
+    const du = ops.scratch("f32", s.u.n);
     ops.swigluBackward(dact, s.g, s.u, dg, du, s.g.n);
     ops.free(dact);
-    const dh2 = ops.alloc("f32", T * d);
-    const h2b = this.bf(s.h2);
-    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s, ctx.dropSeed);
+    const dh2 = ops.scratch("f32", T * d);
+    const h2b = this.trainedBf(l, [mg!, mu!], s.h2);
+    this.linearBack(l, mg!, s.h2, h2b, dg, dh2, T, s, ctx.dropSeed, true);
     this.linearBack(l, mu!, s.h2, h2b, du, dh2, T, s, ctx.dropSeed);
     this.freeAll(h2b, dg, du);
-    const dx1 = ops.alloc("f32", T * d);
+    const dx1 = ops.scratch("f32", T * d);
+    this.normBack(dh2, s.x1, s.rstd2, `${pre}.post_attention_layernorm.weight`, dx1, T, true);
     ops.axpy(dx1, dy, 1);
-    this.normBack(dh2, s.x1, s.rstd2, `${pre}.post_attention_layernorm.weight`, dx1, T);
     ops.free(dh2);
-    const dattn = ops.alloc("f32", T * H * hd);
-    const ab = this.bf(s.attn);
-    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s, ctx.dropSeed);
-    ops.free(ab);
+    const dattn = ops.scratch("f32", T * H * hd);
+    const ab = this.trainedBf(l, [mo!], s.attn);
+    this.linearBack(l, mo!, s.attn, ab, dx1, dattn, T, s, ctx.dropSeed, true);
+    this.freeAll(ab);
     const dq = ops.alloc("f32", s.q.n);
     let dk = ops.alloc("f32", s.k.n);
     let dv = ops.alloc("f32", s.v.n);
@@ -692,14 +724,14 @@ export class CudaModel {
       dk = own(dk, 0);
       dv = own(dv, w);
     }
-    ops.rope(dq, ctx.cos, ctx.sin, dq, T, H, hd, true);
-    ops.rope(dk, ctx.cos, ctx.sin, dk, T, KV, hd, true);
-    const dh1 = ops.alloc("f32", T * d);
-    const h1b = this.bf(s.h1);
-    this.linearBack(l, mq, s.h1, h1b, dq, dh1, T, s, ctx.dropSeed);
-    this.linearBack(l, mk!, s.h1, h1b, dk, dh1, T, s, ctx.dropSeed);
+    const dqr = this.roped(dq, ctx, H, true);
+    const dkr = this.roped(dk, ctx, KV, true);
+    const dh1 = ops.scratch("f32", T * d);
+    const h1b = this.trainedBf(l, [mq, mk!, mv!], s.h1);
+    this.linearBack(l, mq, s.h1, h1b, dqr, dh1, T, s, ctx.dropSeed, true);
+    this.linearBack(l, mk!, s.h1, h1b, dkr, dh1, T, s, ctx.dropSeed);
     this.linearBack(l, mv!, s.h1, h1b, dv, dh1, T, s, ctx.dropSeed);
-    this.freeAll(h1b, dq, dk, dv);
+    this.freeAll(h1b, dqr, dkr, dv);
     this.normBack(dh1, s.x, s.rstd1, `${pre}.input_layernorm.weight`, dx1, T);
     ops.free(dh1);
     return dx1;
@@ -724,7 +756,7 @@ export class CudaModel {
     const P = this.prefix?.virtualTokens ?? 0;
     // Positions continue after the prefix, as the tfjs engine's.
     const positions = b.positions ?? defaultPositions(b, cache ? cache.length : P);
-    const { cos, sin } = ropeTables(this.config, positions);
+    const { cos, sin } = this.rope.tables(positions);
     const up = (a: Float32Array) => {
       const buf = this.ops.alloc("f32", a.length);
       this.ops.upload(buf, a);
@@ -741,8 +773,8 @@ export class CudaModel {
       B: b.batch,
       S: b.seqLen,
       T: b.batch * b.seqLen,
-      cos: up(cos),
-      sin: up(sin),
+      cos,
+      sin,
       seg,
       ids,
       cache,
@@ -774,7 +806,7 @@ export class CudaModel {
       if (id < 0 || id >= V) throw new RangeError(`token id ${id} is outside the embedding (${V} rows)`);
     const ids = this.ops.alloc("i32", b.ids.length);
     this.ops.upload(ids, b.ids);
-    const x = this.ops.alloc("f32", b.ids.length * d);
+    const x = this.ops.scratch("f32", b.ids.length * d);
     this.ops.embeddingGather(this.operand("model.embed_tokens.weight"), ids, x, b.ids.length, d);
     return { x, ids };
   }
@@ -804,6 +836,9 @@ export class CudaModel {
     const e = this.embed(b);
     const ctx = this.context(b, e.ids, null, opts.grad, opts.seed ?? null);
     const { T } = ctx;
+    // Every upload (each waits for the stream) before the layers: none in the middle of the step.
+    const tg = ops.alloc("i32", T);
+    ops.upload(tg, targets);
     let x = e.x;
     if (opts.noise) {
       const noise = ops.alloc("f32", opts.noise.length);
@@ -811,6 +846,7 @@ export class CudaModel {
       ops.axpy(x, noise, 1);
       ops.free(noise);
     }
+    profilePhase("embed + uploads");
     const saved: (LayerSaved | Buf)[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const r = this.layer(l, x, ctx, opts.grad && !opts.recompute);
@@ -818,16 +854,18 @@ export class CudaModel {
       else ops.free(x);
       x = r.out;
     }
+    profilePhase("layers forward");
     const fin = this.norm(x, "model.norm.weight", T);
-    const dh = opts.grad ? ops.alloc("f32", T * d) : null;
-    const lossSum = this.headLoss(fin.y, targets, T, dh);
+    const dh = opts.grad ? ops.scratch("f32", T * d) : null;
+    const rowLoss = this.headLoss(fin.y, tg, T, dh);
     let dx: Buf | null = null;
     if (dh) {
-      dx = ops.alloc("f32", T * d);
-      this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T);
+      dx = ops.scratch("f32", T * d);
+      this.normBack(dh, x, fin.rstd, "model.norm.weight", dx, T, true);
       ops.free(dh);
     }
     this.freeAll(fin.y, fin.rstd, x);
+    profilePhase("final norm + lm head + loss");
     if (dx) {
       for (let l = cfg.numLayers - 1; l >= 0; l--) {
         let s = saved[l]!;
@@ -843,18 +881,26 @@ export class CudaModel {
         ops.free(s.x);
         dx = next;
       }
+      profilePhase("layers backward");
       const gE = this.baseGrad.get("model.embed_tokens.weight");
       if (gE) ops.embeddingScatterAdd(dx, e.ids, gE, T, d);
       if (this.rows) this.rowsEmbedBackward(dx, b.ids);
       ops.free(dx);
       if (ctx.dPrefix) this.prefixBackward(ctx.dPrefix);
     }
-    this.freeAll(ctx.cos, ctx.sin, ctx.seg, e.ids, ctx.prefix, ctx.dPrefix);
+    // The loss read back once, at the end (summed in double, row order).
+    let lossSum = 0;
+    for (const v of ops.download(rowLoss) as Float32Array) lossSum += v;
+    this.freeAll(ctx.seg, e.ids, tg, rowLoss, ctx.prefix, ctx.dPrefix);
+    profilePhase(opts.grad ? "embedding grads + loss read-back" : "loss read-back");
     return { lossSum, trainedTokens };
   }
 
-  /** The lm head's cross-entropy over row chunks (no [T, V] logits); dh (when given) gets dLoss/dh. */
-  private headLoss(h: Buf, targets: Int32Array, T: number, dh: Buf | null): number {
+  /**
+   * The lm head's cross-entropy over row chunks (no [T, V] logits): each row's loss into the returned
+   * [T] buffer (free it), read back by the caller; dh (when given, written whole) gets dLoss/dh.
+   */
+  private headLoss(h: Buf, tg: Buf, T: number, dh: Buf | null): Buf {
     const ops = this.ops;
     const d = this.config.hiddenSize;
     const name = this.headName();
@@ -862,23 +908,21 @@ export class CudaModel {
     const W = this.operand(name);
     const gW = dh ? (this.baseGrad.get(name) ?? null) : null;
     const hb = this.bf(h);
-    const tg = ops.alloc("i32", T);
-    ops.upload(tg, targets);
     const rows = Math.max(1, Math.min(T, Math.floor(LOGIT_ELEMENTS / V)));
-    const logits = ops.alloc("f32", rows * V);
-    const gb = dh ? ops.alloc("bf16", rows * V) : null;
+    const logits = ops.scratch("f32", rows * V);
+    const gb = dh ? ops.scratch("bf16", rows * V) : null;
+    const rowLoss = ops.scratch("f32", T);
     // Trained token rows: their columns of the logit gradient, [C, width], then dRows += picked^T h.
     const tr = dh ? this.rows : null;
     const w = tr ? tr.width : 0;
-    const picked = tr ? ops.alloc("f32", rows * w) : null;
+    const picked = tr ? ops.scratch("f32", rows * w) : null;
     const rowGrad = tr ? ops.alloc("f32", w * d) : null;
-    let loss = 0;
     for (let r0 = 0; r0 < T; r0 += rows) {
       const C = Math.min(rows, T - r0);
       const hc = ops.view(hb, r0 * d, C * d);
       const lg = ops.view(logits, 0, C * V);
       ops.gemm(false, true, C, V, d, hc, W, lg, 1, 0);
-      loss += ops.crossEntropy(lg, ops.view(tg, r0, C), C, V, 1, dh ? lg : null);
+      ops.crossEntropyRows(lg, ops.view(tg, r0, C), C, V, 1, dh ? lg : null, ops.view(rowLoss, r0, C));
       if (dh && gb) {
         const g = ops.view(gb, 0, C * V);
         ops.toBf16(lg, g);
@@ -892,8 +936,8 @@ export class CudaModel {
       }
     }
     if (tr && rowGrad) ops.axpy((tr.head ?? tr.embed).grad, ops.view(rowGrad, 0, tr.ids.length * d), 1);
-    this.freeAll(hb, tg, logits, gb, picked, rowGrad);
-    return loss;
+    this.freeAll(hb, logits, gb, picked, rowGrad);
+    return rowLoss;
   }
 
   /** A KV cache for `capacity` positions (free it with freeCache). */
@@ -952,7 +996,7 @@ export class CudaModel {
     const logits = ops.alloc("f32", V);
     ops.gemm(false, true, 1, V, d, hb, this.operand(name), logits, 1, 0);
     const out = ops.download(logits) as Float32Array;
-    this.freeAll(x, fin.y, fin.rstd, hb, logits, ctx.cos, ctx.sin, ctx.seg, e.ids);
+    this.freeAll(x, fin.y, fin.rstd, hb, logits, ctx.seg, e.ids);
     return out;
   }
 
@@ -963,6 +1007,7 @@ export class CudaModel {
 
   /** Frees every resident buffer (the model is unusable after). */
   dispose(): void {
+    this.rope.dispose();
     for (const b of this.held.splice(0)) this.ops.free(b);
   }
 

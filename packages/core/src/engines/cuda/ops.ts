@@ -1,7 +1,8 @@
 // The cuda engine's compute seam: buffers and the ops its step is composed of. The device backend runs
 // them on the GPU (cudaMalloc'd buffers, kernels.cu, cuBLASLt); the host backend runs the same per-element
 // math (math.h through the host add-on) on typed arrays, so CI checks the step's orchestration on the CPU.
-// Everything runs in call order (one stream); only `download`, `sumSquares` and `crossEntropy` return values.
+// Everything runs in call order (one stream); only `download`, `sumSquares(Many)` and `crossEntropy` return
+// values (and wait for the stream): a step reads back once, at its end.
 
 export type DType = "f32" | "bf16" | "i32" | "u8" | "i8";
 
@@ -27,6 +28,11 @@ export interface CudaOps {
   describe(): string;
   /** A zeroed buffer. */
   alloc(dtype: DType, n: number): Buf;
+  /**
+   * A buffer whose values are undefined until written (no memset): for outputs the next op writes whole.
+   * The host backend fills it with NaN (f32, bf16) so that a read before the write shows in tests.
+   */
+  scratch(dtype: DType, n: number): Buf;
   /** `n` values of `b` from `offset` (sharing its memory; freeing the view frees nothing). */
   view(b: Buf, offset: number, n: number): Buf;
   free(b: Buf): void;
@@ -35,6 +41,8 @@ export interface CudaOps {
   zero(b: Buf): void;
   /** Bytes held now and at most since creation. */
   memory(): { bytes: number; peakBytes: number; detail: string };
+  /** Waits until every op issued so far has run (the profiler's per-op timing; host: nothing to wait for). */
+  sync(): void;
 
   /** dst (bf16) = round-to-nearest-even of src (f32). */
   toBf16(src: Buf, dst: Buf): void;
@@ -103,6 +111,16 @@ export interface CudaOps {
     gradScale: number,
     grad: Buf | null,
   ): number;
+  /** rowLoss[r] (f32) = row r's loss (0 where the target is -100); grad as crossEntropy's; no read-back. */
+  crossEntropyRows(
+    logits: Buf,
+    targets: Buf,
+    rows: number,
+    V: number,
+    gradScale: number,
+    grad: Buf | null,
+    rowLoss: Buf,
+  ): void;
   adamw(
     p: Buf,
     g: Buf,
@@ -139,6 +157,8 @@ export interface CudaOps {
   /** db[c] += sum over rows of dy[r, c]. */
   biasGrad(db: Buf, dy: Buf, rows: number, cols: number): void;
   sumSquares(x: Buf): number;
+  /** Σ x² of each buffer (f32), read back together (one wait for the stream, not one per buffer). */
+  sumSquaresMany(xs: Buf[]): number[];
 }
 
 /** The typed array of a dtype. */

@@ -1,0 +1,117 @@
+// The per-op profile (SFTKIT_CUDA_PROFILE=1 in the GPU bench) on the host backend and over DeviceOps on
+// a fake device: one LoRA step's ops with their counts, a sync after each, nothing left behind when stopped.
+import type { CudaHostAddon } from "@sftkit/cuda";
+import { describe, expect, it } from "vitest";
+import { initBackend } from "../../model/backend.ts";
+import { enginePlan, packedBatch, smallConfig } from "../native/testing.ts";
+import { DeviceOps } from "./device-ops.ts";
+import { CudaEngine, createCudaEngine } from "./engine.ts";
+import { fakeDevice } from "./fake-device.testing.ts";
+import { cudaEngineAvailability } from "./index.ts";
+import { cudaPackage } from "./load.ts";
+import { formatProfile, OpProfiler, profileRequested } from "./profile.ts";
+
+const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
+const title = (t: string) => (host.available ? t : `${t} (skipped: ${host.reason})`);
+const cfg = smallConfig();
+const LORA = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
+
+async function profiledStep(engine: CudaEngine) {
+  const plan = enginePlan(cfg, LORA);
+  await engine.load({ plan, model: { config: cfg, seed: 2 } });
+  const p = new OpProfiler(engine.ops);
+  p.start();
+  const l = await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
+  p.phase("forwardBackward");
+  await engine.applyStep({ learningRate: 1e-3, clipNorm: 1, trainedTokens: l.trainedTokens });
+  p.phase("applyStep");
+  return p.stop();
+}
+
+describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () => {
+  it("lists the ops one LoRA step calls, with their counts, times and the host time between them", async () => {
+    await initBackend();
+    const engine = await createCudaEngine(enginePlan(cfg, LORA), "host");
+    const p = await profiledStep(engine);
+    const calls = new Map(p.ops.map((r) => [r.op, r.calls]));
+    const L = cfg.numLayers;
+    // One attention per layer each way, one RoPE'd q and k per layer each way, AdamW per trained tensor.
+    expect(calls.get("attentionForward")).toBe(L);
+    expect(calls.get("attentionBackward")).toBe(L);
+    expect(calls.get("swigluForward")).toBe(L);
+    expect(calls.get("swigluBackward")).toBe(L);
+    expect(calls.get("rope")).toBe(4 * L);
+    expect(calls.get("adamw")).toBe(7 * 2 * L);
+    expect(calls.get("rmsNormForward")).toBe(2 * L + 1);
+    expect(calls.get("embeddingGather")).toBe(1);
+    for (const op of ["gemm bf16", "gemm f32", "toBf16", "scratch", "free", "axpy"])
+      expect(calls.get(op), op).toBeGreaterThan(0);
+    // Read back twice a step (the loss's rows once, the gradients' squares together); uploads (ids,
+    // segments, cos, sin, targets) all before the first layer.
+    expect(calls.get("download")).toBe(1);
+    expect(calls.get("sumSquaresMany")).toBe(1);
+    for (const op of ["crossEntropy", "sumSquares"]) expect(calls.get(op), op).toBeUndefined();
+    expect(calls.get("crossEntropyRows")).toBeGreaterThan(0);
+    expect(calls.get("upload")).toBe(5);
+    expect(p.ops.every((r) => r.calls > 0 && r.ms >= 0 && r.share >= 0 && r.share <= 1)).toBe(true);
+    expect(p.calls).toBe(p.ops.reduce((n, r) => n + r.calls, 0));
+    expect(p.opMs).toBeGreaterThan(0);
+    expect(p.hostMs).toBeGreaterThan(0);
+    expect(p.opMs + p.hostMs).toBeCloseTo(p.wallMs, 3);
+    expect(p.phases.map((x) => x.name)).toEqual([
+      "embed + uploads",
+      "layers forward",
+      "final norm + lm head + loss",
+      "layers backward",
+      "embedding grads + loss read-back",
+      "forwardBackward",
+      "applyStep",
+    ]);
+    const phased = p.phases.reduce((t, x) => t + x.ms, 0);
+    expect(phased).toBeLessThanOrEqual(p.wallMs + 1e-6);
+    expect(p.phases.reduce((t, x) => t + x.opMs, 0)).toBeCloseTo(p.opMs, 6);
+    for (const x of p.phases) expect(x.opMs + x.hostMs).toBeCloseTo(x.ms, 3);
+    // Ops by time, most first; GEMM shapes counted as the GEMM rows are.
+    expect(p.ops.map((r) => r.ms)).toEqual([...p.ops.map((r) => r.ms)].sort((a, b) => b - a));
+    const gemmCalls = (calls.get("gemm bf16") ?? 0) + (calls.get("gemm f32") ?? 0);
+    expect(p.gemms.reduce((n, g) => n + g.calls, 0)).toBeLessThanOrEqual(gemmCalls);
+    expect(p.gemms[0]?.shape).toMatch(/^(bf16|f32) [NT]{2} \d+x\d+x\d+ beta [01]$/);
+    const table = formatProfile(p);
+    expect(table).toContain("attentionBackward");
+    expect(table).toContain("(host between ops)");
+    // Stopped: the ops object is as it was (its methods are the class's again).
+    expect(Object.keys(engine.ops).filter((k) => typeof (engine.ops as never)[k] === "function")).toEqual([]);
+    // The next step with the same positions keeps the RoPE tables on the backend: ids and targets only.
+    const again = new OpProfiler(engine.ops);
+    again.start();
+    await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
+    expect(again.stop().ops.find((r) => r.op === "upload")?.calls).toBe(3);
+    engine.dispose();
+    expect(engine.memory().bytes).toBe(0);
+  });
+
+  it("synchronises the device after each op it times, and only while started", async () => {
+    const p = cudaPackage();
+    if ("reason" in p) throw new Error(p.reason);
+    const h = p.pkg.loadCudaHost();
+    if ("reason" in h) throw new Error(h.reason);
+    const fake = fakeDevice(h.addon as CudaHostAddon);
+    let syncs = 0;
+    fake.sync = () => {
+      syncs++;
+    };
+    const engine = new CudaEngine(new DeviceOps(fake, "fake"));
+    const prof = await profiledStep(engine);
+    expect(syncs).toBeGreaterThanOrEqual(prof.calls);
+    const before = syncs;
+    await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
+    expect(syncs).toBe(before);
+    engine.dispose();
+  });
+
+  it("is asked for by SFTKIT_CUDA_PROFILE=1 only", () => {
+    expect(profileRequested({ SFTKIT_CUDA_PROFILE: "1" })).toBe(true);
+    expect(profileRequested({})).toBe(false);
+    expect(profileRequested({ SFTKIT_CUDA_PROFILE: "0" })).toBe(false);
+  });
+});
