@@ -22,11 +22,24 @@ export interface AttnDims {
   hd: number;
 }
 
+export interface ArenaMemory {
+  /** Bytes of the reserved arena (0: none), of its blocks in use, and in use outside it. */
+  reservedBytes: number;
+  arenaBytes: number;
+  outsideBytes: number;
+  deviceFreeBytes: number;
+  deviceTotalBytes: number;
+}
+
 export interface CudaOps {
   readonly kind: "device" | "host";
   describe(): string;
   /** A zeroed buffer. */
   alloc(dtype: DType, n: number): Buf;
+  /** Reserves `bytes` at once that later allocs are sub-allocated from (the device's arena; 0: none). */
+  reserve?(bytes: number): void;
+  /** The arena's figures and the device's free and total bytes (a backend that reserves). */
+  arena?(): ArenaMemory;
   /** `n` values of `b` from `offset` (sharing its memory; freeing the view frees nothing). */
   view(b: Buf, offset: number, n: number): Buf;
   free(b: Buf): void;
