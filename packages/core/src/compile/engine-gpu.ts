@@ -25,7 +25,8 @@ export interface EngineGpuInput {
 
 export function planEngineGpu(input: EngineGpuInput): GpuPlan {
   const usableBytes = Math.floor(input.device.bytes * (1 - ENGINE_GPU_RESERVE));
-  const fits = (rows: number, ckpt: boolean) => input.estimate(rows * input.maxLength, ckpt).peak <= usableBytes;
+  const fits = (rows: number, ckpt: boolean) =>
+    input.estimate(rows * input.maxLength, ckpt).peak <= usableBytes;
   // The peak grows with the rows: the most that fit, by bisection (0: not one).
   const rowsThatFit = (ckpt: boolean): number => {
     if (!fits(1, ckpt)) return 0;

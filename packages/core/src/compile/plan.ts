@@ -285,17 +285,19 @@ function planCompute(
   const gpu = engineGpu
     ? engineGpu
     : gpuDevice
-    ? planGpu({
-        cfg,
-        vocab: totalVocab,
-        method: recipe.method,
-        residentBytes:
-          Object.values(memory.weights).reduce((a, b) => a + b, 0) + memory.gradients + memory.optimizerState,
-        maxLength: train.maxLength,
-        gradientCheckpointing: train.gradientCheckpointing,
-        device: gpuDevice,
-      })
-    : null;
+      ? planGpu({
+          cfg,
+          vocab: totalVocab,
+          method: recipe.method,
+          residentBytes:
+            Object.values(memory.weights).reduce((a, b) => a + b, 0) +
+            memory.gradients +
+            memory.optimizerState,
+          maxLength: train.maxLength,
+          gradientCheckpointing: train.gradientCheckpointing,
+          device: gpuDevice,
+        })
+      : null;
   return {
     memory,
     backend: {
