@@ -66,6 +66,8 @@ export function buildPlan(resolved: ResolvedRecipe, facts: DataFacts, problems: 
   // An engine on a GPU sizes the micro-batch the recipe leaves open to fill it; the schedule follows.
   const engineGpu = engineGpuPlan(recipe, cfg, vocab.total, groups, engine.chosen);
   const sized = sizesMicroBatch(train) ? engineGpu?.buckets[0]?.tokensPerMicroBatch : undefined;
+  if (engineGpu && !sizesMicroBatch(train))
+    engineGpu.note += "; the recipe's micro-batch is kept (train.tokensPerMicroBatch or microBatchSize)";
   const data =
     sized !== undefined && facts.lengths?.length
       ? { ...facts, ...scheduleFacts(facts.lengths, train, recipe.data.seed, sized) }

@@ -92,6 +92,7 @@ describe.skipIf(skip !== null)(`the cuda engine's arena${skip ? ` (skipped: ${sk
     it(`${(method as { kind: string }).kind}: the plan's bytes are reserved at load, the step's buffers come from them, and the step is the host backend's`, async () => {
       const plan = arenaPlan(method);
       const bytes = planArenaBytes(plan)!;
+      expect(bytes).toBe(plan.memory.arena);
       expect(bytes).toBe(plan.memory.peak - plan.memory.runtime!);
       const w = watchedDevice();
       let reserved = 0;
@@ -129,7 +130,7 @@ describe.skipIf(skip !== null)(`the cuda engine's arena${skip ? ` (skipped: ${sk
 
   it("an estimate short of what the step takes: the rest comes from outside the arena, the step unchanged", async () => {
     const plan = arenaPlan(LORA);
-    const short = { ...plan, memory: { ...plan.memory, peak: plan.memory.runtime! + 64 * 1024 } };
+    const short = { ...plan, memory: { ...plan.memory, arena: 64 * 1024 } };
     const w = watchedDevice();
     const got = await computeGolden("short", LORA, new CudaEngine(new DeviceOps(w.d, "fake")), short);
     expect(w.mostOutside()).toBeGreaterThan(0.5 * planArenaBytes(plan)!);

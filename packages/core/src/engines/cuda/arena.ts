@@ -13,7 +13,7 @@ const gib = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
 export function planArenaBytes(plan: Plan): number | null {
   const m = plan.memory as Partial<Plan["memory"]> | undefined;
   if (m?.device?.backend !== "cuda" || typeof m.peak !== "number") return null;
-  return m.peak - (m.runtime ?? 0);
+  return m.arena ?? m.peak - (m.runtime ?? 0);
 }
 
 /** Reserves the plan's arena on a backend that reserves; returns its bytes (0: none reserved). */
