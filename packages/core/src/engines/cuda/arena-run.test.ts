@@ -172,7 +172,7 @@ describe.skipIf(skip !== null)(`the cuda engine's arena${skip ? ` (skipped: ${sk
       ...batch,
       batch: 1,
       ids: batch.ids.subarray(0, 24),
-      segments: batch.segments.subarray(0, 24),
+      segments: batch.segments!.subarray(0, 24),
       labels: batch.labels.subarray(0, 24),
     };
     expect((await e.forwardBackward(one, { seed: 0 })).trainedTokens).toBeGreaterThan(0);
