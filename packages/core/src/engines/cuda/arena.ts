@@ -18,19 +18,21 @@ export function planArenaBytes(plan: Plan): number | null {
 
 /** Reserves the plan's arena on a backend that reserves; returns its bytes (0: none reserved). */
 export function reserveArena(ops: CudaOps, plan: Plan): number {
-  const bytes = planArenaBytes(plan);
-  if (bytes === null || !ops.reserve || !ops.arena) return 0;
-  const refuse = (why = "") => {
+  const planned = planArenaBytes(plan);
+  if (planned === null || !ops.reserve || !ops.arena) return 0;
+  const bytes = Math.ceil(planned);
+  const refuse = (e: unknown) => {
     const a = ops.arena!();
     return new Error(
-      `cuda engine: the plan's memory estimate, ${gib(bytes)} (memory.peak ${gib(plan.memory.peak)} less the CUDA context's ${gib(plan.memory.runtime ?? 0)}), does not fit the GPU's ${gib(a.deviceFreeBytes)} free of ${gib(a.deviceTotalBytes)}${why}; lower train.tokensPerMicroBatch or turn on train.gradientCheckpointing, or plan on this machine (sft plan sizes the micro-batch to its GPU)`,
+      `cuda engine: the plan's memory estimate, ${gib(bytes)} (memory.peak ${gib(plan.memory.peak)} less the CUDA context's ${gib(plan.memory.runtime ?? 0)}), does not fit the GPU's ${gib(a.deviceFreeBytes)} free of ${gib(a.deviceTotalBytes)}; lower train.tokensPerMicroBatch or turn on train.gradientCheckpointing, or plan on this machine (sft plan sizes the micro-batch to its GPU) [${(e as Error).message}]`,
+      { cause: e },
     );
   };
-  if (bytes > ops.arena().deviceFreeBytes) throw refuse();
+  // The backend hands its cached blocks back first, so its free figure is read after a refusal.
   try {
     ops.reserve(bytes);
   } catch (e) {
-    throw refuse(` (${(e as Error).message})`);
+    throw refuse(e);
   }
   return bytes;
 }
