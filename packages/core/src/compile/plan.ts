@@ -64,7 +64,7 @@ export function buildPlan(resolved: ResolvedRecipe, facts: DataFacts, problems: 
   const storage = engineDefinition(engine.chosen)?.memory?.frozenStorage ?? allFloat32;
   const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method, storage);
   // An engine on a GPU sizes the micro-batch the recipe leaves open to fill it; the schedule follows.
-  const engineGpu = engineGpuPlan(recipe, cfg, vocab.total, groups, engine.chosen);
+  const engineGpu = engineGpuPlan(recipe, cfg, vocab.total, groups, engine.chosen, facts.longestRow);
   const sized = sizesMicroBatch(train) ? engineGpu?.buckets[0]?.tokensPerMicroBatch : undefined;
   if (engineGpu && !sizesMicroBatch(train))
     engineGpu.note += "; the recipe's micro-batch is kept (train.tokensPerMicroBatch or microBatchSize)";
@@ -223,6 +223,7 @@ function engineGpuPlan(
   totalVocab: number,
   groups: Plan["parameterGroups"],
   engine: string,
+  longestRow: number | null,
 ): GpuPlan | null {
   const model = engineDefinition(engine)?.memory;
   const gpu = model?.gpu?.();
@@ -239,7 +240,8 @@ function engineGpuPlan(
         groups,
         method: recipe.method,
         tokensPerMicroBatch: tokens,
-        sequenceLength: train.maxLength,
+        // As the plan's memory section counts it (prefix tuning's keys per row depend on it).
+        sequenceLength: Math.min(train.maxLength, longestRow ?? train.maxLength),
         gradientCheckpointing: recompute,
         device: model.device(),
         engine: model,
