@@ -111,6 +111,8 @@ export class CudaEngine implements Engine {
       throw new Error(
         `the cuda engine does not implement ${gaps.join(", ")}; run this plan on native or tfjs`,
       );
+    // The plan's bytes reserved first (before reading the weights): a run that cannot fit fails here.
+    this.reserved = reserveArena(this.ops, plan);
     let cfg: ModelConfig;
     let base: Map<string, BaseTensor>;
     if ("dir" in source) {
@@ -139,8 +141,6 @@ export class CudaEngine implements Engine {
       grown = growTables(base, cfg, plan, null);
     }
     const method = buildNativeMethod(hostGemmAddon, plan, cfg, base, plan.seed, grown);
-    // The plan's bytes reserved before the first buffer: a run that cannot fit fails here.
-    this.reserved = reserveArena(this.ops, plan);
     const model = new CudaModel(this.ops, cfg, base, method);
     this.loaded = { plan, cfg, base, method, model, step: 0 };
     return {
