@@ -70,7 +70,7 @@ export interface CudaDeviceOps {
   /**
    * Reserves `bytes` in one cudaMalloc that later allocs are sub-allocated from (best fit, free neighbours
    * merged); 0 reserves none. The arena it replaces is freed once its last buffer is. Throws, reserving
-   * nothing, when the GPU's free memory cannot hold it.
+   * nothing, when the GPU's free memory cannot hold it and 256 MiB beside it (cuBLASLt, temporaries).
    */
   reserve(bytes: number): void;
   /** `bytes` of `buf` from `offsetBytes`, sharing its memory. */

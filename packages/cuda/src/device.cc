@@ -208,14 +208,17 @@ napi_value Reserve(napi_env env, napi_callback_info info) {
   }
   if (a.i[0] <= 0) return nullptr;
   const size_t bytes = Arena::rounded(size_t(a.i[0]));
+  // Left beside the arena: cuBLASLt's handle (made at the first GEMM) and the stream-ordered temporaries
+  // (rope's in-place copy, the loss's rows).
+  constexpr size_t kBeside = size_t(256) << 20;
   dropPool();
   size_t freeB = 0, total = 0;
   cudaMemGetInfo(&freeB, &total);
   void* base = nullptr;
-  if (bytes > freeB || cudaMalloc(&base, bytes) != cudaSuccess) {
+  if (bytes + kBeside > freeB || cudaMalloc(&base, bytes) != cudaSuccess) {
     cudaGetLastError();
-    return fail(env, "reserve: " + std::to_string(bytes) + " B do not fit the GPU's " + std::to_string(freeB) +
-                         " B free (of " + std::to_string(total) + " B)"),
+    return fail(env, "reserve: " + std::to_string(bytes) + " B and 256 MiB beside them do not fit the GPU's " +
+                         std::to_string(freeB) + " B free (of " + std::to_string(total) + " B)"),
            nullptr;
   }
   S.arena = new Reserved(base, bytes);

@@ -139,21 +139,21 @@ describe.skipIf(skip !== null)(`the cuda engine's arena${skip ? ` (skipped: ${sk
     expect(compareGolden(got, want, tight).filter((c) => !c.ok)).toEqual([]);
   });
 
-  it("a plan whose estimate exceeds the GPU's free memory fails at load, naming both figures", async () => {
+  it("a plan whose estimate and 256 MiB beside it exceed the GPU's free memory fails at load, naming both figures", async () => {
     const plan = arenaPlan(LORA);
     const bytes = planArenaBytes(plan)!;
-    const w = watchedDevice(bytes - 4096);
+    const w = watchedDevice(bytes + 128 * 2 ** 20);
     const e = new CudaEngine(new DeviceOps(w.d, "fake"));
     const gib = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
     await expect(e.load({ plan, model: { config: goldenConfig(), seed: GOLDEN_SEED } })).rejects.toThrow(
       `the plan's memory estimate, ${gib(bytes)} (memory.peak ${gib(plan.memory.peak)}`,
     );
     await expect(
-      new CudaEngine(new DeviceOps(watchedDevice(bytes - 4096).d, "fake")).load({
+      new CudaEngine(new DeviceOps(watchedDevice(bytes + 128 * 2 ** 20).d, "fake")).load({
         plan,
         model: { config: goldenConfig(), seed: GOLDEN_SEED },
       }),
-    ).rejects.toThrow(`does not fit the GPU's ${gib(bytes - 4096)} free`);
+    ).rejects.toThrow(`does not fit the GPU's ${gib(bytes + 128 * 2 ** 20)} free`);
     // Nothing was placed on the device.
     expect(w.d.memory()).toMatchObject({ inUse: 0, reserved: 0 });
   });

@@ -82,7 +82,11 @@ export function fakeDevice(k: CudaHostAddon, opts: { free?: number } = {}): Cuda
       arena = null;
       if (bytes <= 0) return;
       const size = Math.ceil(bytes / 512) * 512;
-      if (size > free) throw new RangeError(`reserve: ${size} B do not fit the GPU's ${free} B free`);
+      // device.cc leaves 256 MiB beside the arena (cuBLASLt, stream-ordered temporaries).
+      if (size + 256 * 2 ** 20 > free)
+        throw new RangeError(
+          `reserve: ${size} B and 256 MiB beside them do not fit the GPU's ${free} B free`,
+        );
       arena = { handle: k.arenaNew(size), mem: new ArrayBuffer(size) };
     },
     view(buf, offsetBytes, bytes) {
