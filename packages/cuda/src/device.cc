@@ -188,7 +188,10 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
                         : "cudaMalloc"))
       return nullptr;
   }
-  if (!cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) return nullptr;
+  if (!cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) {
+    if (from) from->arena.free(off);
+    return nullptr;
+  }
   S.inUse += size;
   if (!from) S.outside += size;
   if (S.inUse > S.peak) S.peak = S.inUse;
