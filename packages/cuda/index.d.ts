@@ -34,24 +34,55 @@ export interface CudaBuffer {
   readonly __cudaBuffer: never;
 }
 
+/** What the device's allocator holds: see CudaDeviceOps.memory. */
+export interface CudaDeviceMemory {
+  /** Bytes in use (arena and outside it) and at most since the last resetPeak. */
+  inUse: number;
+  peak: number;
+  /** Freed blocks outside the arena kept for reuse. */
+  pooled: number;
+  /** The reserved arena's bytes (0: none), those of its blocks in use, and its largest free range. */
+  reserved: number;
+  arenaInUse: number;
+  arenaLargestFree: number;
+  /** Bytes in use outside the arena (none reserved, or it could not hold a block). */
+  outside: number;
+  /** cudaMemGetInfo's free and total. */
+  deviceFree: number;
+  deviceTotal: number;
+}
+
+/** An arena of the host test add-on (src/arena.h over offsets); opaque. */
+export interface CudaArena {
+  readonly __cudaArena: never;
+}
+
 /**
- * The cuda engine's device ops (src/device.cc), on one stream: buffers from a caching allocator, and one
+ * The cuda engine's device ops (src/device.cc), on one stream: buffers sub-allocated from one reserved
+ * arena (else from a caching allocator over cudaMalloc), and one
  * call per kernel launcher or cuBLASLt GEMM. Sizes are in values unless named bytes; layouts as CudaHostAddon.
  */
 export interface CudaDeviceOps {
   /** Selects device 0, creates the stream and cuBLASLt's workspace; returns whether cuBLASLt is open. */
   init(): boolean;
-  /** A buffer of `bytes` (rounded up to 512), zeroed unless `zeroed` is false (then its values are undefined). */
+  /** A buffer of `bytes` (rounded up to 512), zeroed unless `zeroed` is false (then its values are undefined):
+   * from the arena when one is reserved and holds it. */
   alloc(bytes: number, zeroed?: boolean): CudaBuffer;
+  /**
+   * Reserves `bytes` in one cudaMalloc that later allocs are sub-allocated from (best fit, free neighbours
+   * merged); 0 reserves none. The arena it replaces is freed once its last buffer is. Throws, reserving
+   * nothing, when the GPU's free memory cannot hold it and 256 MiB beside it (cuBLASLt, temporaries).
+   */
+  reserve(bytes: number): void;
   /** `bytes` of `buf` from `offsetBytes`, sharing its memory. */
   view(buf: CudaBuffer, offsetBytes: number, bytes: number): CudaBuffer;
-  /** Returns an owned buffer to the allocator's cache (a view: nothing). */
+  /** Returns an owned buffer to its arena or the allocator's cache (a view: nothing). */
   free(buf: CudaBuffer): void;
   upload(buf: CudaBuffer, src: Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array): void;
   download(buf: CudaBuffer, dst: Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array): void;
   zero(buf: CudaBuffer): void;
-  /** Bytes in use and at most (the allocator's tally), cached, and cudaMemGetInfo's free and total. */
-  memory(): { inUse: number; peak: number; pooled: number; deviceFree: number; deviceTotal: number };
+  /** Bytes in use and at most (the allocator's tally), the arena's, cached, and cudaMemGetInfo's free and total. */
+  memory(): CudaDeviceMemory;
   sync(): void;
   /** The peak restarts from what is in use now (each engine tallies its own). */
   resetPeak(): void;
@@ -216,6 +247,20 @@ export interface CudaAddon {
 
 /** The kernels' shared arithmetic (src/math.h) compiled for the CPU; argument order as @sftkit/native. */
 export interface CudaHostAddon {
+  /** src/arena.h (the device's sub-allocator) over offsets, for tests. */
+  arenaNew(capacity: number): CudaArena;
+  /** The block's offset (512-aligned, best fit), or -1 when no free range holds it. */
+  arenaAlloc(arena: CudaArena, bytes: number): number;
+  /** Whether a live block started at `offset` (it is freed and merged with free neighbours). */
+  arenaFree(arena: CudaArena, offset: number): boolean;
+  arenaStats(arena: CudaArena): {
+    capacity: number;
+    inUse: number;
+    peak: number;
+    live: number;
+    freeBlocks: number;
+    largestFree: number;
+  };
   /** bf16(src f32, dst u16) rounds to nearest even; bf16(src u16, dst f32) widens. */
   bf16(src: Float32Array | Uint16Array, dst: Uint16Array | Float32Array): void;
   rmsNormForward(

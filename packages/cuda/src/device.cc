@@ -1,6 +1,8 @@
 // The device ops the cuda engine's step is composed of (packages/core/src/engines/cuda/ops.ts): buffers
-// as N-API externals over device memory from a caching allocator (tallied: in use and peak), uploads and
-// downloads, and one binding per kernel launcher and cuBLASLt GEMM, all on one stream.
+// as N-API externals over device memory, sub-allocated from one arena the engine reserves at run start
+// (arena.h; sized from the plan's memory model), else from a caching allocator over cudaMalloc (tallied
+// together: in use and peak), uploads and downloads, and one binding per kernel launcher and cuBLASLt
+// GEMM, all on one stream.
 #include "device.h"
 
 #include <cuda_runtime.h>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "arena.h"
 #include "kernels.h"
 #include "napi_util.h"
 #include "ops.h"
@@ -18,11 +21,21 @@ namespace {
 
 using namespace sftc::napi;
 
+// One reserved range: its offsets handed out by Arena. A replaced arena is retired and handed back to
+// the driver when its last block is freed.
+struct Reserved {
+  void* base = nullptr;
+  Arena arena;
+  bool retired = false;
+  explicit Reserved(void* b, size_t bytes) : base(b), arena(bytes) {}
+};
+
 struct DevBuf {
   void* ptr = nullptr;
   size_t bytes = 0;  // rounded (owned) or the view's size
   bool owned = false;
   bool freed = false;
+  Reserved* from = nullptr;  // the arena it was sub-allocated from (null: its own cudaMalloc)
 };
 
 struct State {
@@ -33,8 +46,10 @@ struct State {
   double* scalar = nullptr;
   double* sums = nullptr;  // sumSquaresMany's results, one per buffer
   size_t sumsCap = 0;
-  std::multimap<size_t, void*> pool;  // freed blocks by size, reused before cudaMalloc
+  std::multimap<size_t, void*> pool;  // freed blocks (outside the arena) by size, reused before cudaMalloc
   size_t inUse = 0, peak = 0, pooled = 0;
+  Reserved* arena = nullptr;  // the arena allocations come from (null: none reserved)
+  size_t outside = 0;         // bytes in use outside it (none reserved, or it was full)
   rt::Lt** lt = nullptr;
 };
 State S;
@@ -46,12 +61,33 @@ bool cudaOk(napi_env env, cudaError_t e, const char* what) {
 
 bool launched(napi_env env, const char* what) { return cudaOk(env, cudaGetLastError(), what); }
 
+void retire(Reserved* r) {
+  r->retired = true;
+  if (r->arena.live() > 0) return;
+  cudaStreamSynchronize(S.stream);
+  cudaFree(r->base);
+  delete r;
+}
+
 void release(DevBuf* b) {
   if (!b->owned || b->freed) return;
   b->freed = true;
   S.inUse -= b->bytes;
+  if (b->from) {
+    b->from->arena.free(size_t(static_cast<char*>(b->ptr) - static_cast<char*>(b->from->base)));
+    if (b->from->retired && b->from->arena.live() == 0) retire(b->from);
+    return;
+  }
+  S.outside -= b->bytes;
   S.pool.emplace(b->bytes, b->ptr);
   S.pooled += b->bytes;
+}
+
+void dropPool() {
+  cudaStreamSynchronize(S.stream);
+  for (auto& [s, q] : S.pool) cudaFree(q);
+  S.pool.clear();
+  S.pooled = 0;
 }
 
 void finalize(napi_env, void* data, void*) {
@@ -138,26 +174,66 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   if (!ready(env) || argc < 1) return fail(env, "alloc: expected 1 argument"), nullptr;
   if (!integer(env, v[0], &bytes, "alloc")) return nullptr;
   if (argc > 1 && !isNullish(env, v[1]) && !boolean(env, v[1], &zeroed, "alloc")) return nullptr;
-  const size_t size = (size_t(bytes > 0 ? bytes : 1) + 511) & ~size_t(511);
+  const size_t size = Arena::rounded(size_t(bytes > 0 ? bytes : 1));
   void* p = nullptr;
+  Reserved* from = nullptr;
+  // The arena first; a block it cannot hold (the plan's estimate was short) comes from cudaMalloc.
+  const size_t off = S.arena ? S.arena->arena.alloc(size) : Arena::kNone;
   auto it = S.pool.find(size);
-  if (it != S.pool.end()) {
+  if (off != Arena::kNone) {
+    from = S.arena;
+    p = static_cast<char*>(from->base) + off;
+  } else if (it != S.pool.end()) {
     p = it->second;
     S.pool.erase(it);
     S.pooled -= size;
   } else if (cudaMalloc(&p, size) != cudaSuccess) {
     cudaGetLastError();
     // Out of memory: hand the cached blocks back to the driver and try once more.
-    cudaStreamSynchronize(S.stream);
-    for (auto& [s, q] : S.pool) cudaFree(q);
-    S.pool.clear();
-    S.pooled = 0;
-    if (!cudaOk(env, cudaMalloc(&p, size), "cudaMalloc")) return nullptr;
+    dropPool();
+    if (!cudaOk(env, cudaMalloc(&p, size),
+                S.arena ? "cudaMalloc (beyond the reserved arena: the plan's memory estimate is short)"
+                        : "cudaMalloc"))
+      return nullptr;
   }
-  if (zeroed && !cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) return nullptr;
+  if (zeroed && !cudaOk(env, cudaMemsetAsync(p, 0, size, S.stream), "cudaMemsetAsync")) {
+    if (from) from->arena.free(off);
+    return nullptr;
+  }
   S.inUse += size;
+  if (!from) S.outside += size;
   if (S.inUse > S.peak) S.peak = S.inUse;
-  return wrap(env, new DevBuf{p, size, true, false});
+  return wrap(env, new DevBuf{p, size, true, false, from});
+}
+
+// reserve(bytes): one cudaMalloc of `bytes` that later allocations are sub-allocated from (0: none). The
+// arena it replaces goes back to the driver once its last block is freed. Throws, having reserved
+// nothing, when the GPU's free memory (cached blocks handed back first) cannot hold it.
+napi_value Reserve(napi_env env, napi_callback_info info) {
+  Args a;
+  if (!read(env, info, "i", &a, "reserve")) return nullptr;
+  if (S.arena) {
+    Reserved* old = S.arena;
+    S.arena = nullptr;
+    retire(old);
+  }
+  if (a.i[0] <= 0) return nullptr;
+  const size_t bytes = Arena::rounded(size_t(a.i[0]));
+  // Left beside the arena: cuBLASLt's handle (made at the first GEMM) and the stream-ordered temporaries
+  // (rope's in-place copy, the loss's rows).
+  constexpr size_t kBeside = size_t(256) << 20;
+  dropPool();
+  size_t freeB = 0, total = 0;
+  cudaMemGetInfo(&freeB, &total);
+  void* base = nullptr;
+  if (bytes + kBeside > freeB || cudaMalloc(&base, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    return fail(env, "reserve: " + std::to_string(bytes) + " B and 256 MiB beside them do not fit the GPU's " +
+                         std::to_string(freeB) + " B free (of " + std::to_string(total) + " B)"),
+           nullptr;
+  }
+  S.arena = new Reserved(base, bytes);
+  return nullptr;
 }
 
 napi_value View(napi_env env, napi_callback_info info) {
@@ -213,6 +289,10 @@ napi_value Memory(napi_env env, napi_callback_info) {
   set(env, o, "inUse", number(env, double(S.inUse)));
   set(env, o, "peak", number(env, double(S.peak)));
   set(env, o, "pooled", number(env, double(S.pooled)));
+  set(env, o, "reserved", number(env, double(S.arena ? S.arena->arena.capacity() : 0)));
+  set(env, o, "arenaInUse", number(env, double(S.arena ? S.arena->arena.inUse() : 0)));
+  set(env, o, "arenaLargestFree", number(env, double(S.arena ? S.arena->arena.largestFree() : 0)));
+  set(env, o, "outside", number(env, double(S.outside)));
   set(env, o, "deviceFree", number(env, double(freeB)));
   set(env, o, "deviceTotal", number(env, double(total)));
   return o;
@@ -495,6 +575,7 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   napi_create_object(env, &o);
   define(env, o, "init", Init);
   define(env, o, "alloc", Alloc);
+  define(env, o, "reserve", Reserve);
   define(env, o, "view", View);
   define(env, o, "free", Free);
   define(env, o, "upload", Upload);

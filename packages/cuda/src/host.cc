@@ -1,6 +1,7 @@
 // The host test add-on: reference.h's loops (math.h's shared kernel arithmetic) callable from vitest,
 // built with the host C++ compiler, so CI without a GPU (or nvcc) checks the kernels' math against
 // @sftkit/native. Argument order follows @sftkit/native's functions of the same name.
+#include "arena.h"
 #include "napi_util.h"
 #include "reference.h"
 
@@ -273,7 +274,71 @@ static napi_value EmbeddingScatterAdd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// device.cc's arena (arena.h) over offsets, for the tests: arenaNew(capacity) -> handle,
+// arenaAlloc(h, bytes) -> offset or -1, arenaFree(h, offset) -> whether a block started there, arenaStats(h).
+static bool arenaOf(napi_env env, napi_value v, Arena** out) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) return fail(env, "expected an arena");
+  *out = static_cast<Arena*>(p);
+  return true;
+}
+
+static napi_value ArenaNew(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  int64_t capacity;
+  if (!args(env, info, 1, a, "arenaNew") || !integer(env, a[0], &capacity, "capacity")) return nullptr;
+  napi_value v;
+  napi_create_external(
+      env, new Arena(size_t(capacity > 0 ? capacity : 0)),
+      [](napi_env, void* data, void*) { delete static_cast<Arena*>(data); }, nullptr, &v);
+  return v;
+}
+
+static napi_value ArenaAlloc(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  Arena* arena;
+  int64_t bytes;
+  if (!args(env, info, 2, a, "arenaAlloc") || !arenaOf(env, a[0], &arena) || !integer(env, a[1], &bytes, "bytes"))
+    return nullptr;
+  const size_t off = arena->alloc(size_t(bytes > 0 ? bytes : 0));
+  napi_value v;
+  napi_create_double(env, off == Arena::kNone ? -1.0 : double(off), &v);
+  return v;
+}
+
+static napi_value ArenaFree(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  Arena* arena;
+  int64_t off;
+  if (!args(env, info, 2, a, "arenaFree") || !arenaOf(env, a[0], &arena) || !integer(env, a[1], &off, "offset"))
+    return nullptr;
+  napi_value v;
+  napi_get_boolean(env, off >= 0 && arena->free(size_t(off)), &v);
+  return v;
+}
+
+static napi_value ArenaStats(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  Arena* arena;
+  if (!args(env, info, 1, a, "arenaStats") || !arenaOf(env, a[0], &arena)) return nullptr;
+  napi_value o;
+  napi_create_object(env, &o);
+  const std::pair<const char*, size_t> fields[] = {
+      {"capacity", arena->capacity()}, {"inUse", arena->inUse()},         {"peak", arena->peak()},
+      {"live", arena->live()},         {"freeBlocks", arena->freeBlocks()}, {"largestFree", arena->largestFree()}};
+  for (const auto& [name, value] : fields) {
+    napi_value n;
+    napi_create_double(env, double(value), &n);
+    napi_set_named_property(env, o, name, n);
+  }
+  return o;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
+  define(env, exports, "arenaNew", ArenaNew);
+  define(env, exports, "arenaAlloc", ArenaAlloc);
+  define(env, exports, "arenaFree", ArenaFree);
+  define(env, exports, "arenaStats", ArenaStats);
   define(env, exports, "bf16", Bf16);
   define(env, exports, "rmsNormForward", RmsNormForward);
   define(env, exports, "rmsNormBackward", RmsNormBackward);

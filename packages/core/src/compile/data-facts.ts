@@ -1,6 +1,5 @@
 // The data stage as the compiler sees it: run the pipeline, turn its reports and problems into plan facts.
 import { join, relative } from "node:path";
-import { planBatches } from "../data/batch/index.ts";
 import { tokenizeCompletion, tokenizeConversation } from "../data/labels/index.ts";
 import {
   type DataPipelineOptions,
@@ -15,6 +14,7 @@ import type { PathSegment, Problem } from "../recipe/diagnostics.ts";
 import { writeFileAtomic } from "../util/atomic-write.ts";
 import { type DataFacts, DEFAULT_TOKENS_PER_MICRO_BATCH } from "./plan.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
+import { scheduleFacts } from "./schedule-facts.ts";
 
 export interface DataStage {
   facts: DataFacts;
@@ -223,27 +223,13 @@ export async function runDataStage(resolved: ResolvedRecipe, problems: Problem[]
   facts.cacheBytes = prepared.reports.reduce((a, r) => a + r.cacheBytes, 0);
   facts.longestRow = Math.max(0, ...prepared.reports.map((r) => r.longest));
 
-  // The first epoch's schedule gives the batching numbers (later epochs differ only in order).
+  // The first epoch's schedule gives the batching numbers (later epochs differ only in order); the
+  // lengths stay for the planner, which schedules them again when a GPU plan sizes the micro-batch.
   const lengths = mixEpoch(prepared, 0, recipe.data.seed).map((s) => s.inputIds.length);
   if (lengths.length > 0) {
     const budget = Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength);
-    const schedule = planBatches(
-      lengths,
-      train.packing
-        ? {
-            mode: "pack",
-            maxLength: train.maxLength,
-            rowsPerMicroBatch: train.microBatchSize ?? Math.floor(budget / train.maxLength),
-            seed: recipe.data.seed,
-          }
-        : train.microBatchSize !== undefined
-          ? { mode: "fixed", microBatchSize: train.microBatchSize, seed: recipe.data.seed }
-          : { mode: "bucket", tokensPerMicroBatch: budget, seed: recipe.data.seed },
-    );
-    facts.microBatchesPerEpoch = schedule.summary.microBatches;
-    facts.tokensPerEpoch = schedule.summary.tokens;
-    facts.paddingFraction = schedule.summary.paddingFraction;
-    facts.longestRow = schedule.summary.longestRow;
+    Object.assign(facts, scheduleFacts(lengths, train, recipe.data.seed, budget));
+    facts.lengths = lengths;
   }
   return { facts, prepared };
 }

@@ -6,7 +6,10 @@
 import { spawnSync } from "node:child_process";
 import type { ModelConfig } from "../model/config.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
+import { parseBytes } from "../util/bytes.ts";
 import { activationPeakBytes, LOSS_CHUNK_ROWS } from "./memory.ts";
+
+export { parseBytes };
 
 export interface GpuDevice {
   name: string;
@@ -119,17 +122,6 @@ export function planGpu(input: GpuPlanInput): GpuPlan {
     distinctShapes: buckets.length,
     note,
   };
-}
-
-/** Parses "24GB", "80 GiB", "81920MiB" or plain bytes. */
-export function parseBytes(text: string): number | null {
-  const m = /^\s*([\d.]+)\s*([kmgt]?i?b?)?\s*$/i.exec(text);
-  if (!m) return null;
-  const n = Number(m[1]);
-  if (!Number.isFinite(n) || n <= 0) return null;
-  const unit = (m[2] ?? "").toLowerCase().replace(/i?b$/, "");
-  const pow = { "": 0, k: 1, m: 2, g: 3, t: 4 }[unit];
-  return pow === undefined ? null : Math.round(n * 1024 ** pow);
 }
 
 /**

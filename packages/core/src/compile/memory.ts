@@ -181,6 +181,7 @@ function engineMemory(input: MemoryInput, engine: EngineMemoryModel): Plan["memo
     logits: est.logits,
     scratch: est.scratch,
     runtime: est.runtime,
+    ...(engine.gpu ? { arena: peak - est.runtime } : {}),
     workspace: est.workspace,
     peak,
     device: input.device,

@@ -2,7 +2,8 @@
 // The plan is the program: train(plan) runs from it and the data cache it names, never the recipe.
 // Decisions (the runtime does exactly these): recipe, model, tokenizer, template, method, data, batching,
 // optimizer, backend, engine, recompute, probes, eval, checkpoints, output, seed, neftune.
-// Estimates (shown, never obeyed): parameterGroups, parameters, memory, kernels, gpu, warnings.
+// Estimates (shown, never obeyed): parameterGroups, parameters, memory, kernels, gpu, warnings; but the
+// cuda engine reserves memory.arena at run start, and its gpu section's micro-batch is batching's.
 // Fields added after version 1 are optional, so older plans still read; the runtime says what they lack.
 import { z } from "zod";
 import { MethodSchema } from "../methods/registry.ts";
@@ -206,6 +207,11 @@ export const PlanSchema = z.object({
       .optional()
       .describe("Per-thread conversion tiles (bf16/f16/NF4 -> f32), when the engine says."),
     runtime: bytes().optional().describe("The process itself (runtime, libraries), when the engine says."),
+    arena: bytes()
+      .optional()
+      .describe(
+        "Bytes the engine reserves on its GPU at run start and allocates its buffers from (the cuda engine: peak less runtime); the run fails there if the GPU's free memory is less.",
+      ),
     workspace: bytes(),
     peak: bytes(),
     device: z.object({ backend: z.string(), bytes: bytes(), note: z.string() }),
@@ -257,7 +263,7 @@ export const PlanSchema = z.object({
     .nullable()
     .optional()
     .describe(
-      "Micro-batch rows per length bucket sized for a GPU (tensorflow backend or $SFTKIT_GPU_MEMORY); absent otherwise.",
+      "Micro-batch rows per length bucket sized for a GPU (tensorflow backend or $SFTKIT_GPU_MEMORY: shown, not obeyed), or for the cuda engine the micro-batch of maxLength rows that fills its GPU, which batching.tokensPerMicroBatch takes when the recipe gives none; absent otherwise.",
     ),
   probes: z
     .object({

@@ -12,11 +12,13 @@ import { formatPath, type Problem } from "../recipe/diagnostics.ts";
 import type { Recipe } from "../recipe/schema/recipe.ts";
 import { decideBackend } from "./backend-choice.ts";
 import { diskEstimate } from "./disk-estimate.ts";
-import { findGpu, planGpu } from "./gpu-plan.ts";
+import { planEngineGpu } from "./engine-gpu.ts";
+import { findGpu, type GpuPlan, planGpu } from "./gpu-plan.ts";
 import { estimateMemory } from "./memory.ts";
 import { allFloat32, planParameters, summarizeParameters } from "./params.ts";
 import { PLAN_VERSION, type Plan, PlanSchema, type SourcePlan } from "./plan-schema.ts";
 import { type ResolvedRecipe, sha256 } from "./resolve.ts";
+import { scheduleFacts } from "./schedule-facts.ts";
 
 /** What the data stage learned; numbers stay null when the data was not read. */
 export interface DataFacts {
@@ -34,6 +36,8 @@ export interface DataFacts {
   cacheKeys: Record<string, string | null>;
   /** About the bytes of those entries (the tokenized data) in cacheDir. */
   cacheBytes: number;
+  /** The first epoch's sample lengths in mixed order (absent when the data was not read). */
+  lengths?: readonly number[];
 }
 
 export const DEFAULT_TOKENS_PER_MICRO_BATCH = 4096;
@@ -48,7 +52,7 @@ const version = (() => {
   }
 })();
 
-export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: Problem[]): Plan {
+export function buildPlan(resolved: ResolvedRecipe, facts: DataFacts, problems: Problem[]): Plan {
   const { recipe, model } = resolved;
   if (!model) throw new Error("buildPlan needs a resolved model");
   const cfg = model.config;
@@ -59,8 +63,17 @@ export function buildPlan(resolved: ResolvedRecipe, data: DataFacts, problems: P
   // Frozen tensors as the chosen engine stores them (tfjs: float32).
   const storage = engineDefinition(engine.chosen)?.memory?.frozenStorage ?? allFloat32;
   const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method, storage);
-  const batching = planBatching(train, data);
-  const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data, engine);
+  // An engine on a GPU sizes the micro-batch the recipe leaves open to fill it; the schedule follows.
+  const engineGpu = engineGpuPlan(recipe, cfg, vocab.total, groups, engine.chosen, facts.longestRow);
+  const sized = sizesMicroBatch(train) ? engineGpu?.buckets[0]?.tokensPerMicroBatch : undefined;
+  if (engineGpu && !sizesMicroBatch(train))
+    engineGpu.note += "; the recipe's micro-batch is kept (train.tokensPerMicroBatch or microBatchSize)";
+  const data =
+    sized !== undefined && facts.lengths?.length
+      ? { ...facts, ...scheduleFacts(facts.lengths, train, recipe.data.seed, sized) }
+      : facts;
+  const batching = planBatching(train, data, sized);
+  const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data, engine, engineGpu);
 
   const plan: Plan = {
     version: PLAN_VERSION,
@@ -119,13 +132,19 @@ function planVocabulary(resolved: ResolvedRecipe, cfg: ModelConfig): Plan["model
   };
 }
 
-function planBatching(train: Recipe["train"], data: DataFacts): Plan["batching"] {
+/** Whether the recipe leaves the micro-batch to the planner (neither a token budget nor rows given). */
+function sizesMicroBatch(train: Recipe["train"]): boolean {
+  return train.tokensPerMicroBatch === undefined && train.microBatchSize === undefined;
+}
+
+/** `sized`: the tokens per micro-batch a GPU plan chose (the recipe gave none). */
+function planBatching(train: Recipe["train"], data: DataFacts, sized?: number): Plan["batching"] {
   return {
     mode: train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed",
     tokensPerMicroBatch:
       train.microBatchSize !== undefined
         ? null
-        : Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength),
+        : (sized ?? Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength)),
     microBatchSize: train.microBatchSize ?? null,
     gradientAccumulation: train.gradientAccumulation,
     microBatchesPerEpoch: data.microBatchesPerEpoch,
@@ -197,6 +216,45 @@ function chooseEngine(recipe: Recipe, cfg: ModelConfig): Plan["engine"] & {} {
   });
 }
 
+/** The GPU plan of an engine that runs on a GPU with its own memory model (cuda), else null. */
+function engineGpuPlan(
+  recipe: Recipe,
+  cfg: ModelConfig,
+  totalVocab: number,
+  groups: Plan["parameterGroups"],
+  engine: string,
+  longestRow: number | null,
+): GpuPlan | null {
+  const model = engineDefinition(engine)?.memory;
+  const gpu = model?.gpu?.();
+  if (!model || !gpu) return null;
+  const train = recipe.train;
+  return planEngineGpu({
+    device: gpu,
+    maxLength: train.maxLength,
+    gradientCheckpointing: train.gradientCheckpointing,
+    estimate: (tokens, recompute) => {
+      const m = estimateMemory({
+        cfg,
+        vocab: totalVocab,
+        groups,
+        method: recipe.method,
+        tokensPerMicroBatch: tokens,
+        // As the plan's memory section counts it (prefix tuning's keys per row depend on it).
+        sequenceLength: Math.min(train.maxLength, longestRow ?? train.maxLength),
+        gradientCheckpointing: recompute,
+        device: model.device(),
+        engine: model,
+        threads: 1,
+      });
+      return {
+        peak: m.peak,
+        resident: Object.values(m.weights).reduce((a, b) => a + b, 0) + m.gradients + m.optimizerState,
+      };
+    },
+  });
+}
+
 /** Where it runs (engine, backend, kernels, a GPU's buckets) and the memory that takes. */
 function planCompute(
   recipe: Recipe,
@@ -206,6 +264,7 @@ function planCompute(
   batching: Plan["batching"],
   data: DataFacts,
   engine: Plan["engine"] & {},
+  engineGpu: GpuPlan | null,
 ): Pick<Plan, "memory" | "backend" | "engine" | "kernels" | "gpu"> {
   const train = recipe.train;
   const backend = decideBackend(train.engine.split("/")[1] ?? train.backend ?? "auto", train.threads);
@@ -219,7 +278,7 @@ function planCompute(
     method: recipe.method,
     tokensPerMicroBatch: batching.tokensPerMicroBatch ?? train.microBatchSize! * train.maxLength,
     sequenceLength: Math.min(train.maxLength, data.longestRow ?? train.maxLength),
-    gradientCheckpointing: train.gradientCheckpointing,
+    gradientCheckpointing: engineGpu?.gradientCheckpointing ?? train.gradientCheckpointing,
     device: engineMemory?.device() ?? backend.device,
     native: native?.active ?? false,
     ...(engineMemory ? { engine: engineMemory, threads: backend.threads } : {}),
@@ -227,18 +286,22 @@ function planCompute(
 
   // A GPU (tensorflow backend, or a simulated one): rows per length bucket from the memory model.
   const gpuDevice = engineMemory ? null : findGpu(backend.chosen);
-  const gpu = gpuDevice
-    ? planGpu({
-        cfg,
-        vocab: totalVocab,
-        method: recipe.method,
-        residentBytes:
-          Object.values(memory.weights).reduce((a, b) => a + b, 0) + memory.gradients + memory.optimizerState,
-        maxLength: train.maxLength,
-        gradientCheckpointing: train.gradientCheckpointing,
-        device: gpuDevice,
-      })
-    : null;
+  const gpu = engineGpu
+    ? engineGpu
+    : gpuDevice
+      ? planGpu({
+          cfg,
+          vocab: totalVocab,
+          method: recipe.method,
+          residentBytes:
+            Object.values(memory.weights).reduce((a, b) => a + b, 0) +
+            memory.gradients +
+            memory.optimizerState,
+          maxLength: train.maxLength,
+          gradientCheckpointing: train.gradientCheckpointing,
+          device: gpuDevice,
+        })
+      : null;
   return {
     memory,
     backend: {

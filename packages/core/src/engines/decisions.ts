@@ -9,3 +9,14 @@ import type { Plan } from "../compile/plan-schema.ts";
 export function gradientCheckpointingOf(plan: Plan): boolean {
   return plan.recompute?.layers ?? plan.gpu?.gradientCheckpointing ?? plan.memory.gradientCheckpointing;
 }
+
+/**
+ * The most tokens (rows × padded length) one micro-batch of the plan holds, training or evaluating: its
+ * token budget, or its rows of maxLength; null where the plan has no batching (engine test plans).
+ */
+export function plannedTokensPerMicroBatch(plan: Plan): number | null {
+  const b = plan.batching as Plan["batching"] | undefined;
+  if (!b || !plan.data) return null;
+  const maxLength = plan.data.maxLength;
+  return Math.max(b.tokensPerMicroBatch ?? (b.microBatchSize ?? 1) * maxLength, maxLength);
+}

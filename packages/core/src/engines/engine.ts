@@ -119,6 +119,8 @@ export interface EngineMemory {
   peakBytes?: number;
   /** Engine-specific detail (e.g. live tensors). */
   detail?: string;
+  /** Bytes reserved on the device at run start (the cuda engine's arena), when the engine reserves. */
+  reservedBytes?: number;
 }
 
 export interface Engine {
@@ -216,6 +218,12 @@ export interface EngineMemoryModel {
   estimate(input: EngineMemoryInput): EngineMemoryEstimate;
   /** The memory the engine may fill. */
   device(): { backend: string; bytes: number; note: string };
+  /**
+   * The GPU the engine runs on (probed, simulated by $SFTKIT_GPU_MEMORY, or assumed), for engines that run
+   * on one: the planner then sizes the micro-batch to fill it (the plan's `gpu` section) and the engine
+   * reserves the plan's bytes at run start.
+   */
+  gpu?(): { name: string; bytes: number; simulated: boolean };
 }
 
 /** What the planner tells an engine when it asks for its kernels (plan.kernels). */

@@ -427,6 +427,7 @@ async function runSteps(
       seconds,
       gradNorm: norm,
       ...(skippedHere > 0 ? { skipped: skippedHere } : {}),
+      ...deviceMemory(engine),
     };
     totals.lastEpoch = m.epoch;
     run.metrics.append(m);
@@ -485,4 +486,17 @@ async function finish(
     progress.log(`report not written: ${(e as Error).message}`);
   }
   return { artefacts };
+}
+
+/** The step's memory figures from an engine that tallies a peak (the cuda engine's GPU allocator). */
+function deviceMemory(engine: Engine): Pick<StepMetrics, "memory"> {
+  const m = engine.memory();
+  if (m.peakBytes === undefined) return {};
+  return {
+    memory: {
+      bytes: m.bytes,
+      peakBytes: m.peakBytes,
+      ...(m.reservedBytes !== undefined ? { reservedBytes: m.reservedBytes } : {}),
+    },
+  };
 }

@@ -19,6 +19,11 @@ export interface StepMetrics {
   gradNorm: number;
   /** Micro-batches dropped for a non-finite loss since the step before (train.skipNonFinite); absent: none. */
   skipped?: number;
+  /**
+   * The engine's device memory after the step, where it tallies a peak (cuda: the GPU allocator's bytes in
+   * use, its peak since load, and the arena reserved from the plan).
+   */
+  memory?: { bytes: number; peakBytes: number; reservedBytes?: number };
 }
 
 export interface EvalMetrics {

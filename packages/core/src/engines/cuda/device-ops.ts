@@ -3,6 +3,7 @@
 import type { CudaAddon, CudaBuffer, CudaDeviceOps } from "@sftkit/cuda";
 import type { CudaPackage } from "./load.ts";
 import {
+  type ArenaMemory,
   type AttnDims,
   type Buf,
   BYTES,
@@ -40,6 +41,19 @@ export class DeviceOps implements CudaOps {
   }
   scratch(dtype: DType, n: number): Buf {
     return new DeviceBuf(dtype, n, this.d.alloc(n * BYTES[dtype], false));
+  }
+  reserve(bytes: number): void {
+    this.d.reserve(bytes);
+  }
+  arena(): ArenaMemory {
+    const m = this.d.memory();
+    return {
+      reservedBytes: m.reserved,
+      arenaBytes: m.arenaInUse,
+      outsideBytes: m.outside,
+      deviceFreeBytes: m.deviceFree,
+      deviceTotalBytes: m.deviceTotal,
+    };
   }
   view(b: Buf, offset: number, n: number): Buf {
     const e = BYTES[b.dtype];

@@ -42,6 +42,7 @@ import {
   toF32,
   transpose,
 } from "../native/weights.ts";
+import { checkMicroBatch, reserveArena } from "./arena.ts";
 import { cudaMethodGaps } from "./gaps.ts";
 import { hostGemm } from "./host-gemm.ts";
 import { type CudaAvailability, cudaAvailability, cudaPackage } from "./load.ts";
@@ -89,6 +90,8 @@ const hostGemmAddon = new Proxy({} as NativeAddon, {
 export class CudaEngine implements Engine {
   readonly name = "cuda";
   private loaded: Loaded | null = null;
+  /** Bytes of the arena reserved at load (0: none). */
+  private reserved = 0;
 
   constructor(readonly ops: CudaOps) {}
 
@@ -108,6 +111,8 @@ export class CudaEngine implements Engine {
       throw new Error(
         `the cuda engine does not implement ${gaps.join(", ")}; run this plan on native or tfjs`,
       );
+    // The plan's bytes reserved first (before reading the weights): a run that cannot fit fails here.
+    this.reserved = reserveArena(this.ops, plan);
     let cfg: ModelConfig;
     let base: Map<string, BaseTensor>;
     if ("dir" in source) {
@@ -147,6 +152,7 @@ export class CudaEngine implements Engine {
 
   async forwardBackward(batch: EngineMicroBatch, opts: { seed: number }): Promise<LossSum> {
     const { model, plan, cfg } = this.l;
+    checkMicroBatch(plan, batch);
     const targets = shiftLabels(batch, batch.labels);
     const T = batch.batch * batch.seqLen;
     // NEFTune in training passes only, drawn as the tfjs engine draws it (same seed, same noise).
@@ -198,6 +204,7 @@ export class CudaEngine implements Engine {
   }
 
   async evalLoss(batch: EngineMicroBatch): Promise<LossSum> {
+    checkMicroBatch(this.l.plan, batch);
     const targets = shiftLabels(batch, batch.labels);
     return this.l.model.pass(batch, targets, { grad: false, recompute: false });
   }
@@ -268,12 +275,24 @@ export class CudaEngine implements Engine {
 
   memory(): EngineMemory {
     const m = this.ops.memory();
-    return { bytes: m.bytes, peakBytes: m.peakBytes, detail: m.detail };
+    const a = this.reserved > 0 ? this.ops.arena?.() : undefined;
+    const arena = a
+      ? `; arena ${a.reservedBytes} B reserved (the plan's), ${a.arenaBytes} B of it in use, ${a.outsideBytes} B outside it`
+      : "";
+    return {
+      bytes: m.bytes,
+      peakBytes: m.peakBytes,
+      detail: m.detail + arena,
+      ...(this.reserved > 0 ? { reservedBytes: this.reserved } : {}),
+    };
   }
 
   dispose(): void {
     this.loaded?.model.dispose();
     this.loaded = null;
+    // The arena goes back to the driver once its last buffer is freed.
+    if (this.reserved > 0) this.ops.reserve?.(0);
+    this.reserved = 0;
   }
 }
 

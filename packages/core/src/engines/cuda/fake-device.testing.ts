@@ -2,7 +2,7 @@
 // of bytes rounded up to 512, views by byte offset, explicit counts, dw added, dk/dv written, the loss
 // summed. The arithmetic is the host add-on's. Tests run DeviceOps over it, so the marshalling from
 // the engine's ops to the bindings (sizes in bytes vs values, argument order) is checked without a GPU.
-import type { CudaBuffer, CudaDeviceOps, CudaHostAddon } from "@sftkit/cuda";
+import type { CudaArena, CudaBuffer, CudaDeviceOps, CudaHostAddon } from "@sftkit/cuda";
 
 class FakeBuffer {
   freed = false;
@@ -49,19 +49,45 @@ function widen(src: Uint16Array): Float32Array {
   return out;
 }
 
-export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
+/**
+ * `free`: the bytes the fake GPU has free (reserve refuses more, as device.cc does). A reserved arena is
+ * one ArrayBuffer that allocs are placed in by the host add-on's build of device.cc's sub-allocator
+ * (arena.h): overlapping blocks would corrupt the step the tests compare.
+ */
+export function fakeDevice(k: CudaHostAddon, opts: { free?: number } = {}): CudaDeviceOps {
+  const free = opts.free ?? 2 ** 40;
   let inUse = 0;
   let peak = 0;
+  let outside = 0;
+  type Reserved = { handle: CudaArena; mem: ArrayBuffer };
+  let arena: Reserved | null = null;
+  const blocks = new Map<FakeBuffer, Reserved>();
   return {
     init: () => true,
     alloc(bytes, zeroed = true) {
       const size = Math.ceil(Math.max(bytes, 1) / 512) * 512;
       inUse += size;
       peak = Math.max(peak, inUse);
-      const mem = new ArrayBuffer(size);
+      const off = arena ? k.arenaAlloc(arena.handle, size) : -1;
+      const placed = arena && off >= 0 ? arena : null;
+      const mem = placed ? placed.mem : new ArrayBuffer(size);
+      const f = new FakeBuffer(mem, placed ? off : 0, size, true);
       // Not zeroed: all ones (NaN in f32 and bf16), as a reused block's leftovers could be anything.
-      if (!zeroed) new Uint8Array(mem).fill(0xff);
-      return asBuffer(new FakeBuffer(mem, 0, size, true));
+      new Uint8Array(mem, placed ? off : 0, size).fill(zeroed ? 0 : 0xff);
+      if (placed) blocks.set(f, placed);
+      else outside += size;
+      return asBuffer(f);
+    },
+    reserve(bytes) {
+      arena = null;
+      if (bytes <= 0) return;
+      const size = Math.ceil(bytes / 512) * 512;
+      // device.cc leaves 256 MiB beside the arena (cuBLASLt, stream-ordered temporaries).
+      if (size + 256 * 2 ** 20 > free)
+        throw new RangeError(
+          `reserve: ${size} B and 256 MiB beside them do not fit the GPU's ${free} B free`,
+        );
+      arena = { handle: k.arenaNew(size), mem: new ArrayBuffer(size) };
     },
     view(buf, offsetBytes, bytes) {
       const f = fb(buf);
@@ -73,6 +99,10 @@ export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
       if (!f.owned) return;
       f.freed = true;
       inUse -= f.bytes;
+      const from = blocks.get(f);
+      if (!from) outside -= f.bytes;
+      else if (!k.arenaFree(from.handle, f.off)) throw new Error("free: no arena block starts there");
+      blocks.delete(f);
     },
     upload(buf, src) {
       const f = fb(buf);
@@ -89,7 +119,20 @@ export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
       );
     },
     zero: (buf) => u8(buf).fill(0),
-    memory: () => ({ inUse, peak, pooled: 0, deviceFree: 0, deviceTotal: 0 }),
+    memory: () => {
+      const a = arena ? k.arenaStats(arena.handle) : null;
+      return {
+        inUse,
+        peak,
+        pooled: 0,
+        reserved: a?.capacity ?? 0,
+        arenaInUse: a?.inUse ?? 0,
+        arenaLargestFree: a?.largestFree ?? 0,
+        outside,
+        deviceFree: free - (a?.capacity ?? 0),
+        deviceTotal: free,
+      };
+    },
     sync: () => {},
     resetPeak: () => {
       peak = inUse;

@@ -9,6 +9,7 @@ import { type Method, MethodSchema } from "../../methods/registry.ts";
 import { newToken } from "../../methods/testing.ts";
 import { initBackend } from "../../model/backend.ts";
 import type { ModelConfig } from "../../model/config.ts";
+import { epochBatches, microBatchCount } from "../../train/batches.ts";
 import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
 import { enginePlan, packedBatch, smallConfig } from "../native/testing.ts";
 import { createCudaEngine } from "./engine.ts";
@@ -17,12 +18,17 @@ import { CUDA_RUNTIME_BYTES, cudaDevice, cudaMemoryModel, DEFAULT_GPU_BYTES } fr
 
 const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
 const title = (t: string) => (host.available ? t : `${t} (skipped: ${host.reason})`);
-const saved = { engine: process.env.SFTKIT_ENGINE, host: process.env.SFTKIT_CUDA_HOST };
+const saved = {
+  engine: process.env.SFTKIT_ENGINE,
+  host: process.env.SFTKIT_CUDA_HOST,
+  gpu: process.env.SFTKIT_GPU_MEMORY,
+};
 
 afterEach(() => {
   for (const [k, v] of [
     ["SFTKIT_ENGINE", saved.engine],
     ["SFTKIT_CUDA_HOST", saved.host],
+    ["SFTKIT_GPU_MEMORY", saved.gpu],
   ] as const)
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
@@ -118,6 +124,42 @@ describe.skipIf(!host.available)(title("the cuda engine's memory model"), () => 
     expect(plan.memory.runtime).toBe(CUDA_RUNTIME_BYTES);
     // Frozen matrices bf16 (a float32 checkpoint is converted at load), not the tfjs model's f32.
     expect(plan.memory.weights.bfloat16).toBeGreaterThan(0);
+    // The arena the run reserves: all but the CUDA context.
+    expect(plan.memory.arena).toBe(plan.memory.peak - CUDA_RUNTIME_BYTES);
+  });
+
+  it("sft plan sizes the cuda engine's micro-batch to the GPU by its memory model, and the schedule follows", async () => {
+    process.env.SFTKIT_ENGINE = "cuda";
+    process.env.SFTKIT_CUDA_HOST = "1";
+    process.env.SFTKIT_GPU_MEMORY = "800MiB";
+    const open = (t: Record<string, unknown>) =>
+      compileTest(
+        testRecipe({ steps: 2, threads: 1, tokensPerMicroBatch: undefined, ...t }, { method: LORA } as never),
+      );
+    const { plan, compiled } = await open({});
+    const gpu = plan.gpu!;
+    expect(gpu.device).toEqual({ name: "simulated 800MiB", bytes: 800 * 1024 ** 2, simulated: true });
+    expect(plan.memory.device.bytes).toBe(800 * 1024 ** 2);
+    const rows = gpu.buckets[0]!.rows;
+    expect(rows).toBeGreaterThan(4);
+    expect(rows).toBeLessThan(256);
+    // The batching is the GPU plan's micro-batch, and the memory estimate is made for it: it fits, one row
+    // more would not.
+    expect(plan.batching.tokensPerMicroBatch).toBe(rows * plan.data.maxLength);
+    expect(plan.memory.peak).toBe(gpu.buckets[0]!.peakBytes);
+    expect(plan.memory.peak).toBeLessThanOrEqual(gpu.usableBytes);
+    const more = (await open({ tokensPerMicroBatch: (rows + 1) * plan.data.maxLength })).plan;
+    expect(more.memory.peak).toBeGreaterThan(gpu.usableBytes);
+    expect(more.batching.tokensPerMicroBatch).toBe((rows + 1) * plan.data.maxLength);
+    expect(more.gpu?.note).toContain("the recipe's micro-batch is kept");
+    // The plan's schedule numbers are those of the micro-batches the run will make at that budget.
+    const epoch = epochBatches(plan, compiled.data!.prepared!, 0);
+    expect(plan.batching.microBatchesPerEpoch).toBe(microBatchCount(epoch));
+    expect(plan.optimizer.stepsPerEpoch).toBe(
+      Math.ceil(microBatchCount(epoch) / plan.batching.gradientAccumulation),
+    );
+    const atDefault = (await open({ tokensPerMicroBatch: 512 })).plan;
+    expect(plan.batching.microBatchesPerEpoch).toBeLessThan(atDefault.batching.microBatchesPerEpoch!);
   });
 });
 

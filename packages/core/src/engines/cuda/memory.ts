@@ -5,6 +5,7 @@
 // dequantization scratch, the bf16 copies of trained matrices and trained token rows' one-hot picker; the
 // CUDA context. The device is the GPU.
 import { linearModules, type ModelConfig } from "../../model/config.ts";
+import { parseBytes } from "../../util/bytes.ts";
 import type { EngineMemoryEstimate, EngineMemoryInput, EngineMemoryModel, StorageDtype } from "../engine.ts";
 import { cudaPackage } from "./load.ts";
 
@@ -172,7 +173,26 @@ function probedGpu(): { name: string; bytes: number } | null {
   }
 }
 
-export function cudaDevice(gpu = probedGpu()): { backend: string; bytes: number; note: string } {
+export interface CudaGpu {
+  name: string;
+  bytes: number;
+  /** Given by $SFTKIT_GPU_MEMORY or assumed (no GPU seen) rather than probed. */
+  simulated: boolean;
+}
+
+/** The GPU plans are made for: $SFTKIT_GPU_MEMORY ("24GB": simulated), else the probed one, else null. */
+export function planningGpu(env: NodeJS.ProcessEnv = process.env, probe = probedGpu): CudaGpu | null {
+  const sim = env.SFTKIT_GPU_MEMORY ? parseBytes(env.SFTKIT_GPU_MEMORY) : null;
+  if (sim) return { name: `simulated ${env.SFTKIT_GPU_MEMORY}`, bytes: sim, simulated: true };
+  const gpu = probe();
+  return gpu ? { ...gpu, simulated: false } : null;
+}
+
+export function cudaDevice(gpu: { name: string; bytes: number } | null = planningGpu()): {
+  backend: string;
+  bytes: number;
+  note: string;
+} {
   if (gpu)
     return {
       backend: "cuda",
@@ -191,4 +211,11 @@ export const cudaMemoryModel: EngineMemoryModel = {
   frozenStorage: (_checkpoint, rank): StorageDtype => (rank < 2 ? "float32" : "bfloat16"),
   estimate: cudaEstimate,
   device: () => cudaDevice(),
+  // The planner sizes the micro-batch to this GPU (compile/engine-gpu.ts); the run reserves the plan's bytes.
+  gpu: () =>
+    planningGpu() ?? {
+      name: `assumed ${DEFAULT_GPU_BYTES / GiB} GiB GPU (none seen)`,
+      bytes: DEFAULT_GPU_BYTES,
+      simulated: true,
+    },
 };

@@ -23,6 +23,15 @@ export interface AttnDims {
   hd: number;
 }
 
+export interface ArenaMemory {
+  /** Bytes of the reserved arena (0: none), of its blocks in use, and in use outside it. */
+  reservedBytes: number;
+  arenaBytes: number;
+  outsideBytes: number;
+  deviceFreeBytes: number;
+  deviceTotalBytes: number;
+}
+
 export interface CudaOps {
   readonly kind: "device" | "host";
   describe(): string;
@@ -33,6 +42,10 @@ export interface CudaOps {
    * The host backend fills it with NaN (f32, bf16) so that a read before the write shows in tests.
    */
   scratch(dtype: DType, n: number): Buf;
+  /** Reserves `bytes` at once that later allocs are sub-allocated from (the device's arena; 0: none). */
+  reserve?(bytes: number): void;
+  /** The arena's figures and the device's free and total bytes (a backend that reserves). */
+  arena?(): ArenaMemory;
   /** `n` values of `b` from `offset` (sharing its memory; freeing the view frees nothing). */
   view(b: Buf, offset: number, n: number): Buf;
   free(b: Buf): void;

@@ -1,14 +1,18 @@
 // A recipe trained end to end through the train loop on the cuda engine's host backend
 // (SFTKIT_ENGINE=cuda, SFTKIT_CUDA_HOST=1), against the tfjs engine: what a GPU run goes through, bar the kernels.
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { initBackend } from "../../model/backend.ts";
 import { loadModel } from "../../model/llama.ts";
+import { epochBatches, microBatchAt } from "../../train/batches.ts";
 import { compileTest, testRecipe } from "../../train/fixtures.testing.ts";
 import { train } from "../../train/loop.ts";
 import { readStepMetrics } from "../../train/metrics.ts";
 import { relDiff } from "../native/testing.ts";
+import { CudaEngine } from "./engine.ts";
 import { cudaEngineAvailability } from "./index.ts";
+
+const original = CudaEngine.prototype.forwardBackward;
 
 const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
 const title = "sft run on the cuda engine's host backend";
@@ -57,6 +61,48 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
     expect(relDiff(la, lb)).toBeLessThan(2e-2);
     a.dispose();
     b.dispose();
+  });
+
+  it("the run's micro-batches are the plan's, sized to the GPU (simulated), and its metrics record the GPU memory", async () => {
+    process.env.SFTKIT_ENGINE = "cuda";
+    process.env.SFTKIT_CUDA_HOST = "1";
+    process.env.SFTKIT_GPU_MEMORY = "800MiB";
+    const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
+    // Four steps of one micro-batch: the whole first epoch at the GPU-sized budget (checked below).
+    const recipe = testRecipe({ steps: 4, threads: 1, tokensPerMicroBatch: undefined }, { method } as never);
+    const { plan, compiled } = await compileTest(recipe);
+    const sized = plan.gpu!.buckets[0]!.tokensPerMicroBatch;
+    expect(plan.batching.tokensPerMicroBatch).toBe(sized);
+    // The test recipe's 512 tokens would be a different schedule: the GPU's is larger.
+    expect(sized).toBeGreaterThan(512);
+    const seen: [number, number][] = [];
+    const spy = vi.spyOn(CudaEngine.prototype, "forwardBackward").mockImplementation(async function (
+      this: CudaEngine,
+      batch,
+      opts,
+    ) {
+      seen.push([batch.batch, batch.seqLen]);
+      return original.call(this, batch, opts);
+    });
+    try {
+      const result = await train(plan, { ...quiet, compiled });
+      const epoch = epochBatches(plan, compiled.data!.prepared!, 0);
+      const want = Array.from({ length: seen.length }, (_, i) => {
+        const b = microBatchAt(epoch, i, 0).batch;
+        return [b.batch, b.seqLen];
+      });
+      // A whole epoch: every micro-batch of the plan's schedule, in its order.
+      expect(seen.length).toBe(plan.batching.microBatchesPerEpoch);
+      expect(seen).toEqual(want);
+      expect(Math.max(...seen.map(([b, s]) => b * s))).toBeGreaterThan(512);
+      for (const m of readStepMetrics(result.metricsFile)) {
+        expect(m.memory?.peakBytes).toBeGreaterThan(0);
+        expect(m.memory!.peakBytes).toBeLessThanOrEqual(plan.memory.arena!);
+      }
+    } finally {
+      spy.mockRestore();
+      delete process.env.SFTKIT_GPU_MEMORY;
+    }
   });
 
   it("a method it does not implement is passed by with the reason (DoRA with LoRA dropout)", async () => {
