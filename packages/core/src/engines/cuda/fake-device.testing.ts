@@ -52,7 +52,17 @@ function widen(src: Uint16Array): Float32Array {
 export function fakeDevice(k: CudaHostAddon): CudaDeviceOps {
   let inUse = 0;
   let peak = 0;
+  // Timing events: the host's clock (the ops run synchronously here).
+  let marks: number[] = [];
   return {
+    timingMark: () => {
+      marks.push(performance.now());
+    },
+    timingRead: () => {
+      const out = marks.slice(1).map((t, i) => t - marks[i]!);
+      marks = [];
+      return out;
+    },
     init: () => true,
     alloc(bytes, zeroed = true) {
       const size = Math.ceil(Math.max(bytes, 1) / 512) * 512;
