@@ -59,7 +59,7 @@ export interface OpProfile {
 }
 
 const UNTIMED = new Set(["constructor", "kind", "describe", "memory", "sync", "gpuTimer"]);
-/** Ops that put no work on the stream (events mode records no events around them). */
+/** Ops that put no work on the stream: no sync after them, no events around them. */
 const HOST_ONLY = new Set(["view", "free", "scratch"]);
 
 function methodNames(ops: CudaOps): string[] {
@@ -126,7 +126,8 @@ export class OpProfiler {
     timer?.read();
     for (const name of this.names) {
       const fn = target[name] as (...a: unknown[]) => unknown;
-      const onGpu = timer !== null && !HOST_ONLY.has(name);
+      const hostOnly = HOST_ONLY.has(name);
+      const onGpu = timer !== null && !hostOnly;
       target[name] = (...args: unknown[]) => {
         if (this.depth) return fn.apply(this.ops, args);
         const t0 = performance.now();
@@ -136,7 +137,7 @@ export class OpProfiler {
           if (onGpu) timer.mark();
           out = fn.apply(this.ops, args);
           if (onGpu) timer.mark();
-          else if (!timer) this.ops.sync();
+          else if (!timer && !hostOnly) this.ops.sync();
         } finally {
           this.depth--;
         }
