@@ -3,7 +3,9 @@
 // (compareGolden, bf16 tolerances); `bench` times a Qwen2.5-0.5B-shaped model, 8 x 1024 tokens, AdamW,
 // rows lora (r16 all-linear), full, qlora: tokens/s and peak GPU memory, one JSON line each.
 // With SFTKIT_CUDA_PROFILE=1, `bench` runs one more step per row of --profile-rows (default: every row)
-// with each op timed (a sync after each; engines/cuda/profile.ts), prints its table and adds it to the row.
+// with each op timed (a sync after each; engines/cuda/profile.ts), and on a GPU one more with timing
+// events around each op (no sync: GPU time and GPU idle per op), prints the tables and adds them to the
+// row ("profile", "profile_events").
 // `choice` prints every engine's availability and what `auto` picks for a Qwen2 LoRA plan.
 // Usage: node cuda-step.mjs golden <goldens dir> [--host] | bench [--rows lora,full,qlora] [--steps N] [--out F] [--host] [--profile-rows lora] | choice
 import { writeFileSync } from "node:fs";
@@ -18,6 +20,7 @@ import {
   formatProfile,
   type OpProfile,
   OpProfiler,
+  type ProfileMode,
   profileRequested,
 } from "../../packages/core/src/engines/cuda/profile.ts";
 import { enginePlan } from "../../packages/core/src/engines/native/testing.ts";
@@ -92,25 +95,9 @@ const BUDGET_S = Number(process.env.CUDA_BENCH_BUDGET_S ?? 170);
 const started = performance.now();
 const elapsed = () => (performance.now() - started) / 1000;
 
-/** The profile as the --out JSON keeps it (ms to 0.01). */
-const profileJson = (p: OpProfile) => {
-  const r = (x: number) => Math.round(x * 100) / 100;
-  return {
-    wall_ms: r(p.wallMs),
-    op_ms: r(p.opMs),
-    host_ms: r(p.hostMs),
-    calls: p.calls,
-    phases: p.phases.map((x) => ({ name: x.name, ms: r(x.ms), op_ms: r(x.opMs), host_ms: r(x.hostMs) })),
-    ops: p.ops.map((x) => ({
-      op: x.op,
-      calls: x.calls,
-      ms: r(x.ms),
-      share: r(x.share),
-      host_before_ms: r(x.hostBeforeMs),
-    })),
-    gemms: p.gemms.map((x) => ({ shape: x.shape, calls: x.calls, ms: r(x.ms) })),
-  };
-};
+/** The profile as the --out JSON keeps it (numbers to 0.001). */
+const profileJson = (p: OpProfile): unknown =>
+  JSON.parse(JSON.stringify(p, (_k, v) => (typeof v === "number" ? Math.round(v * 1000) / 1000 : v)));
 
 async function benchRow(row: string, steps: number, profile: boolean): Promise<Record<string, unknown>> {
   const cfg = qwen05b();
@@ -143,20 +130,26 @@ async function benchRow(row: string, steps: number, profile: boolean): Promise<R
     seconds = (performance.now() - t2) / 1000;
   }
   const m = engine.memory();
-  let profiled: ReturnType<typeof profileJson> | undefined;
-  let profileError: string | undefined;
-  if (profile) {
+  // One step with a sync after each op, then (a device with timing events) one with events around each.
+  const profiles: Record<string, unknown> = {};
+  const modes: ProfileMode[] = !profile ? [] : engine.ops.gpuTimer() ? ["sync", "events"] : ["sync"];
+  for (const mode of modes) {
     // A broken profile must not cost the row its figures.
-    const prof = new OpProfiler(engine.ops);
+    const key = mode === "sync" ? "profile" : "profile_events";
+    let prof: OpProfiler | undefined;
     try {
+      prof = new OpProfiler(engine.ops, mode);
       prof.start();
       await step(prof);
       const p = prof.stop();
       console.log(`${row}: ${formatProfile(p)}`);
-      profiled = profileJson(p);
+      profiles[key] = profileJson(p);
     } catch (e) {
-      profileError = String((e as Error).message ?? e).slice(0, 400);
-      console.log(`${row}: the profiled step failed: ${profileError}`);
+      try {
+        prof?.stop(); // the ops' own methods back
+      } catch {}
+      profiles[`${key}_error`] = String((e as Error).message ?? e).slice(0, 400);
+      console.log(`${row}: the profiled step (${mode}) failed: ${profiles[`${key}_error`]}`);
     }
   }
   engine.dispose();
@@ -170,8 +163,7 @@ async function benchRow(row: string, steps: number, profile: boolean): Promise<R
     load_s: +loadS.toFixed(1),
     loss: +loss.toFixed(4),
     memory: m.detail,
-    ...(profiled ? { profile: profiled } : {}),
-    ...(profileError ? { profile_error: profileError } : {}),
+    ...profiles,
   };
 }
 
@@ -189,7 +181,7 @@ async function bench(): Promise<number> {
       r = { row, engine: "sftkit cuda", error: String((e as Error).message ?? e).slice(0, 400) };
     }
     out.push(r);
-    const { profile: _, ...line } = r;
+    const { profile: _, profile_events: __, ...line } = r;
     console.log(JSON.stringify(line));
   }
   const file = opt("out", "");

@@ -7,7 +7,8 @@
 #     bash bench/device/run.sh
 # Steps: GPU present? -> Node from .device/node.xz -> build @sftkit/cuda there (nvcc) -> kernel self test
 # (each kernel vs the host reference; cuBLASLt GEMMs) -> the engine's step vs the goldens on the GPU
-# (.device/cuda-step.mjs) -> our bench (tokens/s, peak GPU memory) -> PyTorch's bench beside it.
+# (.device/cuda-step.mjs) -> our bench (tokens/s, peak GPU memory; the lora row's step profiled per op,
+# SFTKIT_CUDA_PROFILE=1, into sftkit.json) -> PyTorch's bench beside it.
 # Exit 0 only when the kernels, the goldens and the whole run pass. QUICK=1 (a kernel iteration, about
 # 2 minutes with SFTKIT_CUDA_ARCHS=90 CUDA_BENCH_ROWS=lora TORCH_ROWS=lora): self test, parts and the bench only.
 # Stops early, with the reason, where there is no GPU. Writes $OUT/log and $OUT/*.json when $OUT is set.

@@ -230,6 +230,10 @@ export interface CudaDeviceOps {
   sumSquares(x: CudaBuffer, n: number): number;
   /** Σ x² of the first counts[i] floats of each buffer; one synchronisation for all. */
   sumSquaresMany(xs: CudaBuffer[], counts: number[]): number[];
+  /** Records a timing event on the stream (the profiler's). */
+  timingMark(): void;
+  /** Synchronises; the GPU ms between consecutive events recorded since the last read (one fewer than marks). */
+  timingRead(): number[];
 }
 
 export interface CudaAddon {

@@ -567,6 +567,40 @@ napi_value SumSquaresMany(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The profiler's GPU timing (engines/cuda/profile.ts): events recorded on the stream in order, read back
+// as the GPU time between consecutive ones (then the list restarts; the events are kept for reuse).
+struct Timing {
+  std::vector<cudaEvent_t> events;
+  size_t used = 0;
+};
+Timing Tm;
+
+napi_value TimingMark(napi_env env, napi_callback_info) {
+  if (!ready(env)) return nullptr;
+  if (Tm.used == Tm.events.size()) {
+    cudaEvent_t e;
+    if (!cudaOk(env, cudaEventCreate(&e), "cudaEventCreate")) return nullptr;
+    Tm.events.push_back(e);
+  }
+  cudaOk(env, cudaEventRecord(Tm.events[Tm.used++], S.stream), "cudaEventRecord");
+  return nullptr;
+}
+
+napi_value TimingRead(napi_env env, napi_callback_info) {
+  if (!ready(env) || !cudaOk(env, cudaStreamSynchronize(S.stream), "cudaStreamSynchronize")) return nullptr;
+  const size_t n = Tm.used > 0 ? Tm.used - 1 : 0;
+  Tm.used = 0;
+  napi_value out;
+  napi_create_array_with_length(env, n, &out);
+  for (size_t i = 0; i < n; i++) {
+    float ms = 0;
+    if (!cudaOk(env, cudaEventElapsedTime(&ms, Tm.events[i], Tm.events[i + 1]), "cudaEventElapsedTime"))
+      return nullptr;
+    napi_set_element(env, out, i, number(env, ms));
+  }
+  return out;
+}
+
 }  // namespace
 
 void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
@@ -605,6 +639,8 @@ void defineDevice(napi_env env, napi_value exports, rt::Lt** lt) {
   define(env, o, "biasGrad", BiasGrad);
   define(env, o, "sumSquares", SumSquares);
   define(env, o, "sumSquaresMany", SumSquaresMany);
+  define(env, o, "timingMark", TimingMark);
+  define(env, o, "timingRead", TimingRead);
   napi_set_named_property(env, exports, "device", o);
 }
 

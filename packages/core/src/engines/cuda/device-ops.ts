@@ -9,6 +9,7 @@ import {
   BYTES,
   type CudaOps,
   type DType,
+  type GpuTimer,
   type HostArray,
   hostArray,
 } from "./ops.ts";
@@ -85,6 +86,12 @@ export class DeviceOps implements CudaOps {
   }
   sync(): void {
     this.d.sync();
+  }
+  gpuTimer(): GpuTimer | null {
+    const d = this.d;
+    // An add-on built before the timing bindings: none.
+    if (typeof d.timingMark !== "function" || typeof d.timingRead !== "function") return null;
+    return { mark: () => d.timingMark(), read: () => d.timingRead() };
   }
   toBf16(src: Buf, dst: Buf): void {
     this.d.toBf16(h(src), h(dst), src.n);

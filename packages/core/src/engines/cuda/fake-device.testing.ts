@@ -62,7 +62,17 @@ export function fakeDevice(k: CudaHostAddon, opts: { free?: number } = {}): Cuda
   type Reserved = { handle: CudaArena; mem: ArrayBuffer };
   let arena: Reserved | null = null;
   const blocks = new Map<FakeBuffer, Reserved>();
+  // Timing events: the host's clock (the ops run synchronously here).
+  let marks: number[] = [];
   return {
+    timingMark: () => {
+      marks.push(performance.now());
+    },
+    timingRead: () => {
+      const out = marks.slice(1).map((t, i) => t - marks[i]!);
+      marks = [];
+      return out;
+    },
     init: () => true,
     alloc(bytes, zeroed = true) {
       const size = Math.ceil(Math.max(bytes, 1) / 512) * 512;

@@ -85,6 +85,10 @@ export class HostOps implements CudaOps {
 
   sync(): void {}
 
+  gpuTimer(): null {
+    return null;
+  }
+
   zero(b: Buf): void {
     (b as HostBuf).data.fill(0);
   }

@@ -12,6 +12,12 @@ export interface Buf {
   readonly n: number;
 }
 
+/** Timing events on the device's stream: read() gives the GPU ms between consecutive marks and restarts. */
+export interface GpuTimer {
+  mark(): void;
+  read(): number[];
+}
+
 export type HostArray = Float32Array | Uint16Array | Int32Array | Uint8Array | Int8Array;
 
 export interface AttnDims {
@@ -56,6 +62,8 @@ export interface CudaOps {
   memory(): { bytes: number; peakBytes: number; detail: string };
   /** Waits until every op issued so far has run (the profiler's per-op timing; host: nothing to wait for). */
   sync(): void;
+  /** The device's own clock for the profiler (events on the stream), or null (host backend). */
+  gpuTimer(): GpuTimer | null;
 
   /** dst (bf16) = round-to-nearest-even of src (f32). */
   toBf16(src: Buf, dst: Buf): void;

@@ -9,17 +9,17 @@ import { CudaEngine, createCudaEngine } from "./engine.ts";
 import { fakeDevice } from "./fake-device.testing.ts";
 import { cudaEngineAvailability } from "./index.ts";
 import { cudaPackage } from "./load.ts";
-import { formatProfile, OpProfiler, profileRequested } from "./profile.ts";
+import { formatProfile, OpProfiler, type ProfileMode, profileRequested } from "./profile.ts";
 
 const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
 const title = (t: string) => (host.available ? t : `${t} (skipped: ${host.reason})`);
 const cfg = smallConfig();
 const LORA = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
 
-async function profiledStep(engine: CudaEngine) {
+async function profiledStep(engine: CudaEngine, mode: ProfileMode = "sync") {
   const plan = enginePlan(cfg, LORA);
   await engine.load({ plan, model: { config: cfg, seed: 2 } });
-  const p = new OpProfiler(engine.ops);
+  const p = new OpProfiler(engine.ops, mode);
   p.start();
   const l = await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
   p.phase("forwardBackward");
@@ -102,11 +102,57 @@ describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () =
     };
     const engine = new CudaEngine(new DeviceOps(fake, "fake"));
     const prof = await profiledStep(engine);
-    expect(syncs).toBeGreaterThanOrEqual(prof.calls);
+    // After each op but those that put nothing on the stream (views, frees, scratch buffers).
+    const hostOnly = ["view", "free", "scratch"].reduce(
+      (n, op) => n + (prof.ops.find((r) => r.op === op)?.calls ?? 0),
+      0,
+    );
+    expect(hostOnly).toBeGreaterThan(0);
+    expect(syncs).toBe(prof.calls - hostOnly + 2);
     const before = syncs;
     await engine.forwardBackward(packedBatch(1, cfg.vocabSize), { seed: 0 });
     expect(syncs).toBe(before);
     engine.dispose();
+  });
+
+  it("events mode (a device's timing events, no sync): each op's GPU time and the GPU's idle time after it", async () => {
+    const p = cudaPackage();
+    if ("reason" in p) throw new Error(p.reason);
+    const h = p.pkg.loadCudaHost();
+    if ("reason" in h) throw new Error(h.reason);
+    const fake = fakeDevice(h.addon as CudaHostAddon);
+    let syncs = 0;
+    let marks = 0;
+    fake.sync = () => {
+      syncs++;
+    };
+    const mark = fake.timingMark;
+    fake.timingMark = () => {
+      marks++;
+      mark();
+    };
+    const engine = new CudaEngine(new DeviceOps(fake, "fake"));
+    const prof = await profiledStep(engine, "events");
+    expect(prof.mode).toBe("events");
+    expect(syncs).toBeLessThanOrEqual(2);
+    const calls = new Map(prof.ops.map((r) => [r.op, r]));
+    expect(calls.get("attentionBackward")?.calls).toBe(cfg.numLayers);
+    // Events around each op that runs on the GPU (not around views, frees and scratch buffers), one at each end.
+    const hostOnly = ["view", "free", "scratch"].reduce((n, op) => n + (calls.get(op)?.calls ?? 0), 0);
+    expect(marks).toBe(2 * (prof.calls - hostOnly) + 2);
+    expect(calls.get("scratch")?.ms).toBe(0);
+    expect(calls.get("gemm bf16")!.ms).toBeGreaterThan(0);
+    for (const r of prof.ops) {
+      expect(r.launchMs, r.op).toBeGreaterThanOrEqual(0);
+      expect(r.idleAfterMs, r.op).toBeGreaterThanOrEqual(0);
+    }
+    expect(prof.gpuIdleMs).toBeGreaterThanOrEqual(0);
+    expect(prof.phases.find((x) => x.name === "layers backward")?.idleMs).toBeGreaterThanOrEqual(0);
+    expect(prof.gemms.reduce((t, g) => t + g.ms, 0)).toBeGreaterThan(0);
+    expect(formatProfile(prof)).toContain("GPU idle");
+    engine.dispose();
+    const hostEngine = await createCudaEngine(enginePlan(cfg, LORA), "host");
+    expect(() => new OpProfiler(hostEngine.ops, "events")).toThrow(/no GPU timer/);
   });
 
   it("is asked for by SFTKIT_CUDA_PROFILE=1 only", () => {
