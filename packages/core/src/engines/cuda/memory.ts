@@ -156,9 +156,21 @@ export function cudaEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
     activations: Math.round(activations),
     logits,
     scratch: nf4Scratch + shadows + rowsScratch + Math.max(0, doraScratch - activations),
-    runtime: CUDA_RUNTIME_BYTES,
+    runtime: CUDA_RUNTIME_BYTES + attentionScratchBytes(m, T),
     workspace: Math.round(ALLOCATOR_SLACK * activations),
   };
+}
+
+/**
+ * The tensor-core attention's own device scratch (flash_tc.cu, head dims 64 and 128), kept between calls
+ * beside the arena: bf16 copies of q and dout, of the keys and values (with a prefix's), f32 D per head.
+ */
+export function attentionScratchBytes(
+  m: Pick<Dims, "q" | "kv" | "H" | "hd" | "keyRatio">,
+  T: number,
+): number {
+  if (m.hd !== 64 && m.hd !== 128) return 0;
+  return BF16 * T * (2 * m.q + 2 * m.kv * m.keyRatio) + F32 * T * m.H;
 }
 
 /** The GPU's name and memory from @sftkit/cuda's probe (cudaGetDeviceProperties' totalGlobalMem), or null. */
