@@ -143,8 +143,8 @@ std::vector<BenchResult> benchParts(rt::Lt* lt) {
                                o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), dims, 0.125f, st);
       });
       // Tuning variants of the tensor-core kernels (flash_tc.cu): minimum blocks per SM, dk/dv query tiles.
-      for (const char* variant : {"FWD=2", "FWD=3", "FWD=4", "DQ=3", "DKV=3", "DKV=32", "DKV=33"}) {
-        const std::string kv(variant), name = "SFTKIT_CUDA_TUNE_" + kv.substr(0, kv.find('='));
+      for (const char* v : {"FWD=2", "FWD=3", "FWD=4", "DQ=3", "DKV=3", "DKV=32", "DKV=33"}) {
+        const std::string kv(v), name = "SFTKIT_CUDA_TUNE_" + kv.substr(0, kv.find('='));
         setenv(name.c_str(), kv.substr(kv.find('=') + 1).c_str(), 1);
         const bool fwd = kv.rfind("FWD", 0) == 0;
         timeIt(out, std::string("attention ") + (fwd ? "fwd" : "bwd") + " hd64 tune " + kv, fwd ? flops : 2.5 * flops, 2,
