@@ -142,23 +142,6 @@ std::vector<BenchResult> benchParts(rt::Lt* lt) {
         gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),
                                o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(), dims, 0.125f, st);
       });
-      // Tuning variants of the tensor-core kernels (flash_tc.cu): minimum blocks per SM, dk/dv query tiles.
-      for (const char* v : {"FWD=2", "FWD=3", "FWD=4", "DQ=3", "DKV=3", "DKV=32", "DKV=33"}) {
-        const std::string kv(v), name = "SFTKIT_CUDA_TUNE_" + kv.substr(0, kv.find('='));
-        setenv(name.c_str(), kv.substr(kv.find('=') + 1).c_str(), 1);
-        const bool fwd = kv.rfind("FWD", 0) == 0;
-        timeIt(out, std::string("attention ") + (fwd ? "fwd" : "bwd") + " hd64 tune " + kv, fwd ? flops : 2.5 * flops, 2,
-               [&] {
-                 if (fwd)
-                   gpu::attentionForward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(),
-                                         l.as<float>(), dims, 0.125f, st);
-                 else
-                   gpu::attentionBackward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(),
-                                          l.as<float>(), o.as<float>(), dq.as<float>(), dk.as<float>(), dv.as<float>(),
-                                          dims, 0.125f, st);
-               });
-        unsetenv(name.c_str());
-      }
       setenv("SFTKIT_CUDA_ATTENTION", "tiled", 1);  // the CUDA-core kernels at the same shape, for comparison
       timeIt(out, "attention fwd 8x1024, 14/2 of 64, tiled CUDA cores", flops, 2, [&] {
         gpu::attentionForward(q.as<float>(), k.as<float>(), v.as<float>(), nullptr, o.as<float>(), l.as<float>(),

@@ -12,7 +12,6 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "flash.h"
 #include "math.h"
@@ -131,8 +130,8 @@ __device__ __forceinline__ void loadKeySegs(int32_t* dst, const int32_t* seg, co
 }
 
 // ---- Forward ----
-template <int HD, int KT, int MINB = 1>
-__global__ void __launch_bounds__(kThreads, MINB) kMmaForward(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+template <int HD, int KT>
+__global__ void __launch_bounds__(kThreads) kMmaForward(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                                                         const int32_t* seg, float* out, float* lse, AttnDims d,
                                                         float scale) {
   constexpr int LDK = HD + 8;  // padded rows: ldmatrix's 8 row reads hit distinct banks
@@ -231,8 +230,8 @@ __global__ void __launch_bounds__(kThreads, MINB) kMmaForward(const uint16_t* q,
 }
 
 // ---- Backward: dq over key tiles ----
-template <int HD, int KT, int MINB = 1>
-__global__ void __launch_bounds__(kThreads, MINB) kMmaBackwardDq(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+template <int HD, int KT>
+__global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                                                            const int32_t* seg, const float* rowD, const float* lse,
                                                            const uint16_t* dout, float* dq, AttnDims d, float scale) {
   constexpr int LDK = HD + 8;
@@ -319,8 +318,8 @@ __global__ void __launch_bounds__(kThreads, MINB) kMmaBackwardDq(const uint16_t*
 }
 
 // ---- Backward: dk, dv over query tiles, one query head per block ----
-template <int HD, int QT, int MINB = 1>
-__global__ void __launch_bounds__(kThreads, MINB) kMmaBackwardDkv(const uint16_t* q, const uint16_t* k, const uint16_t* v,
+template <int HD, int QT>
+__global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const uint16_t* q, const uint16_t* k, const uint16_t* v,
                                                             const int32_t* seg, const float* rowD, const float* lse,
                                                             const uint16_t* dout, float* dk, float* dv, AttnDims d,
                                                             float scale) {
@@ -468,11 +467,6 @@ void* scratch(size_t bytes, cudaStream_t st) {
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
-int tune(const char* name) {
-  const char* e = std::getenv(name);
-  return e ? std::atoi(e) : 0;
-}
-
 // bf16 q and dout, bf16 k and v, f32 D per (row, head, token): the cuda engine's memory model counts it.
 size_t scratchBytes(const AttnDims& d) {
   const size_t qn = size_t(d.B) * d.S * d.H * d.hd, kn = size_t(d.B) * d.K * d.KV * d.hd;
@@ -499,14 +493,8 @@ bool tcAttentionForward(const float* q, const float* k, const float* v, const in
   toBf16(k, kb, int64_t(kn), st);
   toBf16(v, vb, int64_t(kn), st);
   const dim3 grid((d.S + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
-  if (d.hd == 128) kMmaForward<128, 32><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale);
-  else
-    switch (tune("SFTKIT_CUDA_TUNE_FWD")) {  // (tuning variants: minimum blocks per SM)
-      case 2: kMmaForward<64, 64, 2><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale); break;
-      case 3: kMmaForward<64, 64, 3><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale); break;
-      case 4: kMmaForward<64, 64, 4><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale); break;
-      default: kMmaForward<64, 64><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale);
-    }
+  if (d.hd == 64) kMmaForward<64, 64><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale);
+  else kMmaForward<128, 32><<<grid, kThreads, 0, st>>>(qb, kb, vb, seg, out, lse, d, scale);
   return true;
 }
 
@@ -515,21 +503,8 @@ void backward(const uint16_t* q, const uint16_t* k, const uint16_t* v, const int
               const float* lse, const uint16_t* dout, float* dq, float* dk, float* dv, AttnDims d, float scale,
               cudaStream_t st) {
   const dim3 gq((d.S + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
-  const dim3 gk((d.K + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
-  if constexpr (HD == 64) {  // (tuning variants: minimum blocks per SM; dk/dv query tiles of 32)
-    if (tune("SFTKIT_CUDA_TUNE_DQ") == 3)
-      kMmaBackwardDq<HD, KT, 3><<<gq, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dq, d, scale);
-    else
-      kMmaBackwardDq<HD, KT><<<gq, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dq, d, scale);
-    switch (tune("SFTKIT_CUDA_TUNE_DKV")) {
-      case 3: kMmaBackwardDkv<HD, QT, 3><<<gk, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dk, dv, d, scale); break;
-      case 32: kMmaBackwardDkv<HD, 32><<<gk, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dk, dv, d, scale); break;
-      case 33: kMmaBackwardDkv<HD, 32, 3><<<gk, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dk, dv, d, scale); break;
-      default: kMmaBackwardDkv<HD, QT><<<gk, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dk, dv, d, scale);
-    }
-    return;
-  }
   kMmaBackwardDq<HD, KT><<<gq, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dq, d, scale);
+  const dim3 gk((d.K + kRowsPerBlock - 1) / kRowsPerBlock, d.H, d.B);
   kMmaBackwardDkv<HD, QT><<<gk, kThreads, 0, st>>>(q, k, v, seg, rowD, lse, dout, dk, dv, d, scale);
 }
 
