@@ -5,7 +5,7 @@ import type { Plan } from "../../compile/plan-schema.ts";
 const CUDA_KERNELS: Plan["kernels"] = [
   {
     op: "linear",
-    formulation: "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products in float32",
+    formulation: "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products on float32 values in TF32 (SFTKIT_CUDA_TF32=0: full float32)",
   },
   {
     op: "embedding",
@@ -20,7 +20,7 @@ const CUDA_KERNELS: Plan["kernels"] = [
   {
     op: "attention",
     formulation:
-      "flash_tc.cu (head dim 64: TF32 tensor cores) or flash.cu (16/32/128: CUDA cores): flash-style causal attention over key tiles in shared memory, keeping each row's log-sum-exp for the backward (no T x T matrix); kernels.cu's per-row kernels for other head dims",
+      "flash_tc.cu (head dims 64 and 128: FlashAttention-2 on bf16 tensor cores, mma.sync with fragments in registers, tiles streamed by cp.async) or flash.cu (16/32: CUDA cores): causal attention over key tiles, keeping each row's log-sum-exp for the backward (no T x T matrix); kernels.cu's per-row kernels for other head dims",
   },
   {
     op: "rope",
