@@ -5,7 +5,8 @@ import type { Plan } from "../../compile/plan-schema.ts";
 const CUDA_KERNELS: Plan["kernels"] = [
   {
     op: "linear",
-    formulation: "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products on float32 values in TF32 (SFTKIT_CUDA_TF32=0: full float32)",
+    formulation:
+      "cuBLASLt GEMM on bf16 weights with float32 accumulation; LoRA's small products on float32 values in TF32 (SFTKIT_CUDA_TF32=0: full float32)",
   },
   {
     op: "embedding",
