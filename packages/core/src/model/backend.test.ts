@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
-import { initBackend } from "./backend.ts";
+import { initBackend, wasmHeapBytes } from "./backend.ts";
 import { describeKernels } from "./kernels.ts";
 
 describe("initBackend", () => {
@@ -23,6 +23,20 @@ describe("initBackend", () => {
     );
     await expect(initBackend({ backend: "tensorflow" })).rejects.toThrow(/tfjs-node/);
     expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("measures the wasm heap (it only grows: a tensor's bytes fit in it), and nothing under cpu", async () => {
+    await initBackend({ backend: "wasm", env: {} });
+    const before = wasmHeapBytes()!;
+    const big = tf.zeros([16 * 2 ** 20]); // 64 MiB of float32
+    const during = wasmHeapBytes()!;
+    big.dispose();
+    expect(during).toBeGreaterThanOrEqual(64 * 2 ** 20);
+    expect(during).toBeGreaterThanOrEqual(before);
+    expect(wasmHeapBytes()).toBe(during);
+    await initBackend({ backend: "cpu", env: {} });
+    expect(wasmHeapBytes()).toBeNull();
+    await initBackend({ backend: "wasm", env: {} });
   });
 
   it("describes the kernels", () => {

@@ -84,6 +84,16 @@ async function tryWasm(threads: number): Promise<boolean> {
   }
 }
 
+/**
+ * The wasm backend's heap (its WebAssembly memory), when wasm is the active backend: it only grows, so its
+ * size is the high-water mark of what the backend held, the figure the plan's wasm estimate is about.
+ */
+export function wasmHeapBytes(): number | null {
+  if (tf.getBackend() !== "wasm") return null;
+  const heap = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8;
+  return heap ? heap.buffer.byteLength : null;
+}
+
 async function wasmThreads(): Promise<number> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   return wasm.getThreadsCount();

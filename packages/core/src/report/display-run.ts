@@ -23,6 +23,8 @@ export interface RunResultLike {
   seconds?: number;
   tokensPerSecond?: number;
   peakRssBytes?: number;
+  /** The engine's own high-water mark (the wasm heap, the cuda engine's GPU buffers), where it keeps one. */
+  enginePeakBytes?: number;
   interrupted?: boolean;
   checkpoint?: string | null;
   artefacts?: readonly string[];
@@ -65,6 +67,12 @@ function facts(r: RunResultLike): [string, string][] {
       r.peakRssBytes === undefined
         ? undefined
         : `${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured)`,
+    ],
+    [
+      "engine peak",
+      r.enginePeakBytes === undefined
+        ? undefined
+        : `${formatBytes(r.enginePeakBytes)} (the engine's own memory at its largest: wasm heap or GPU buffers)`,
     ],
     ["interrupted", r.interrupted === undefined ? undefined : r.interrupted ? "yes" : "no"],
     ["output", r.outputDir],

@@ -76,6 +76,18 @@ describe("what the displays say ran", () => {
     expect(bundle["text/plain"]).toMatch(/probe recall\s+63%/);
     expect(bundle["text/html"]).toContain("probe recall");
   });
+
+  it("the run display gives the engine's own peak (wasm heap, GPU buffers) beside the process's", async () => {
+    const bundle = await displayRunResult({
+      steps: 2,
+      peakRssBytes: 519 * 2 ** 20,
+      enginePeakBytes: 112 * 2 ** 20,
+    })[JUPYTER_DISPLAY]();
+    expect(bundle["text/plain"]).toMatch(/peak memory\s+519 MiB/);
+    expect(bundle["text/plain"]).toMatch(/engine peak\s+112 MiB \(the engine's own memory at its largest/);
+    const without = await displayRunResult({ steps: 2, peakRssBytes: 519 * 2 ** 20 })[JUPYTER_DISPLAY]();
+    expect(without["text/plain"]).not.toContain("engine peak");
+  });
 });
 
 describe("displayRunResult", () => {

@@ -77,6 +77,11 @@ export interface RunResult {
   tokensPerSecond: number;
   /** Peak resident memory of the process (bytes). */
   peakRssBytes: number;
+  /**
+   * The engine's own high-water mark where it tracks one (the cuda engine's GPU memory, the wasm heap):
+   * what the plan's memory estimate is about when its device is not the process's memory.
+   */
+  enginePeakBytes?: number;
   interrupted: boolean;
   resumedFrom: string | null;
   outputDir: string;
@@ -205,6 +210,7 @@ async function trainStarted(
       seconds: steps.seconds,
       tokensPerSecond: steps.seconds > 0 ? steps.tokens / steps.seconds : 0,
       peakRssBytes: Math.max(steps.rssPeak, resourceUsage().maxRSS * 1024),
+      ...enginePeak(engine),
       interrupted,
       resumedFrom,
       outputDir: outDir,
@@ -489,6 +495,11 @@ async function finish(
 }
 
 /** The step's memory figures from an engine that tallies a peak (the cuda engine's GPU allocator). */
+function enginePeak(engine: Engine): Pick<RunResult, "enginePeakBytes"> {
+  const peak = engine.memory().peakBytes;
+  return peak === undefined ? {} : { enginePeakBytes: peak };
+}
+
 function deviceMemory(engine: Engine): Pick<StepMetrics, "memory"> {
   const m = engine.memory();
   if (m.peakBytes === undefined) return {};

@@ -50,10 +50,44 @@ describe("the run summary", () => {
   });
 
   it("gives one memory figure, says what it is, and sets the plan's estimate of it beside", () => {
-    const text = formatRun(result({ peakRssBytes: 200 * 2 ** 20 }), plain, undefined, 208 * 2 ** 20);
+    const text = formatRun(result({ peakRssBytes: 200 * 2 ** 20 }), plain, undefined, {
+      peak: 208 * 2 ** 20,
+      runtime: 160 * 2 ** 20,
+      device: { backend: "native", bytes: 2 ** 34, note: "host memory" },
+    });
     expect(text).toContain(
       "peak memory 200 MiB (the process's resident maximum, measured; the plan estimated 208 MiB)",
     );
     expect(text.match(/peak/g)).toHaveLength(1);
+  });
+
+  it("sets a wasm-heap estimate beside the heap's measured size, not beside the process's", () => {
+    const heap = { peak: 100 * 2 ** 20, device: { backend: "wasm", bytes: 2 ** 32, note: "wasm32 heap" } };
+    const text = formatRun(
+      result({ peakRssBytes: 519 * 2 ** 20, enginePeakBytes: 112 * 2 ** 20 }),
+      plain,
+      undefined,
+      heap,
+    );
+    expect(text).toContain(
+      "peak memory 519 MiB (the process's resident maximum, measured); wasm heap 112 MiB at most, measured; the plan estimated 100 MiB",
+    );
+    expect(formatRun(result({ peakRssBytes: 519 * 2 ** 20 }), plain, undefined, heap)).toContain(
+      "wasm heap not measured; the plan estimated 100 MiB",
+    );
+  });
+
+  it("compares a cuda plan's buffers (its peak less the CUDA context) with the engine's GPU peak", () => {
+    const text = formatRun(
+      result({ peakRssBytes: 3 * 2 ** 30, enginePeakBytes: 15 * 2 ** 30 }),
+      plain,
+      undefined,
+      {
+        peak: 16 * 2 ** 30,
+        runtime: 2 ** 30,
+        device: { backend: "cuda", bytes: 80 * 2 ** 30, note: "H200" },
+      },
+    );
+    expect(text).toContain("GPU buffers 15.0 GiB at most, measured; the plan estimated 15.0 GiB");
   });
 });

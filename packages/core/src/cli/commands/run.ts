@@ -73,7 +73,7 @@ async function trainAndReport(plan: Plan, opts: TrainOptions): Promise<void> {
     }
     return;
   }
-  process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined, plan.memory.peak)}\n`);
+  process.stdout.write(`\n${formatRun(run, c, plan.model.source.path ?? undefined, plan.memory)}\n`);
   if (run.interrupted) process.exitCode = 130;
 }
 
@@ -81,7 +81,7 @@ export function formatRun(
   r: RunResult,
   c: ReturnType<typeof colorsFor>,
   baseModel?: string,
-  estimatedPeak?: number,
+  planMemory?: PlanMemoryFigures,
 ): string {
   const f = (x: number | null) => (x === null ? "-" : x.toFixed(4));
   // An interrupted run may have had no evaluation since the one at its start.
@@ -99,8 +99,7 @@ export function formatRun(
       : "";
   const lines = [
     `${c.bold(r.interrupted ? "Interrupted" : "Trained")} ${r.steps} step${r.steps === 1 ? "" : "s"} (epoch ${r.epochs.toFixed(2)}): loss ${f(r.loss)}, ${evalPart}${recall}${skipped}`,
-    // The one memory figure: the process's peak, measured here and estimated by the plan.
-    `${Math.round(r.tokensPerSecond)} tokens/s, peak memory ${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured${estimatedPeak !== undefined ? `; the plan estimated ${formatBytes(estimatedPeak)}` : ""})`,
+    `${Math.round(r.tokensPerSecond)} tokens/s, ${memoryLine(r, planMemory)}`,
     `metrics:    ${r.metricsFile}`,
     `checkpoint: ${r.checkpoint ?? "-"}${r.interrupted ? "  (continue with --resume)" : ""}`,
   ];
@@ -108,6 +107,28 @@ export function formatRun(
   const chat = r.interrupted ? null : chatCommand(r, baseModel);
   if (chat) lines.push("", `${c.bold("Chat with the result:")}`, `  ${chat}`);
   return lines.join("\n");
+}
+
+type PlanMemoryFigures = Pick<Plan["memory"], "peak" | "runtime" | "device">;
+
+/** Devices the plan's estimate is about that are not the process's memory, and the engine's peak there. */
+const OWN_MEMORY: Record<string, string> = { wasm: "wasm heap", cuda: "GPU buffers" };
+
+/**
+ * The process's peak, measured, beside the plan's estimate of the same thing. Where the plan estimates
+ * a memory of its own (the wasm heap, the GPU), that estimate sits beside the engine's measured peak
+ * there instead: a process's resident size is not what a wasm-heap or GPU figure counts.
+ */
+function memoryLine(r: RunResult, plan?: PlanMemoryFigures): string {
+  const rss = `peak memory ${formatBytes(r.peakRssBytes)} (the process's resident maximum, measured`;
+  if (!plan) return `${rss})`;
+  const own = OWN_MEMORY[plan.device.backend];
+  if (!own) return `${rss}; the plan estimated ${formatBytes(plan.peak)})`;
+  // The cuda engine's buffers exclude the CUDA context (the plan's runtime), which the plan's peak includes.
+  const estimate = plan.device.backend === "cuda" ? plan.peak - (plan.runtime ?? 0) : plan.peak;
+  const measured =
+    r.enginePeakBytes === undefined ? "not measured" : `${formatBytes(r.enginePeakBytes)} at most, measured`;
+  return `${rss}); ${own} ${measured}; the plan estimated ${formatBytes(estimate)}`;
 }
 
 /** The `sft chat` line for what this run wrote: the merged model, else base + adapter. */

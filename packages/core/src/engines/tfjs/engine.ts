@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { neftuneHooks } from "../../model/adapters/neftune.ts";
 import { combineHooks } from "../../model/adapters/piece.ts";
-import { type BackendChoice, type BackendInfo, initBackend } from "../../model/backend.ts";
+import { type BackendChoice, type BackendInfo, initBackend, wasmHeapBytes } from "../../model/backend.ts";
 import { fusedCrossEntropy } from "../../model/kernels.ts";
 import { loadModel, type Model, randomModel } from "../../model/llama.ts";
 import { lossAndGrads, shiftLabels } from "../../model/train-step.ts";
@@ -185,7 +185,9 @@ export class TfjsEngine implements Engine {
 
   memory(): EngineMemory {
     const m = tf.memory();
-    return { bytes: m.numBytes, detail: `${m.numTensors} tensors` };
+    const heap = wasmHeapBytes();
+    if (heap === null) return { bytes: m.numBytes, detail: `${m.numTensors} tensors` };
+    return { bytes: m.numBytes, peakBytes: heap, detail: `${m.numTensors} tensors; wasm heap ${heap} B` };
   }
 
   dispose(): void {
