@@ -121,6 +121,11 @@ export interface EngineMemory {
   detail?: string;
   /** Bytes reserved on the device at run start (the cuda engine's arena), when the engine reserves. */
   reservedBytes?: number;
+  /**
+   * A high-water mark the engine cannot reset, kept instead of a peak: the wasm heap's size (it only
+   * grows, over every run of the process). The run summary reads it; step metrics do not.
+   */
+  highWaterBytes?: number;
 }
 
 export interface Engine {

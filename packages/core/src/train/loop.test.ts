@@ -4,7 +4,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compile, compileRecipe } from "../compile/compile.ts";
-import { initBackend } from "../model/backend.ts";
+import { initBackend, wasmHeapBytes } from "../model/backend.ts";
 import type { RecipeInput } from "../recipe/schema/recipe.ts";
 import { latestCheckpoint } from "./checkpoint.ts";
 import { compileTest, testRecipe } from "./fixtures.testing.ts";
@@ -27,6 +27,11 @@ describe("train", () => {
     expect(r.evalLoss!).toBeLessThan(r.initialEvalLoss! - 0.5);
     expect(r.tokensPerSecond).toBeGreaterThan(0);
     expect(r.peakRssBytes).toBeGreaterThan(0);
+    // On wasm the engine's own figure is the heap, what the plan's wasm estimate is about.
+    // (native, where it built, keeps no peak: its memory is the process's.)
+    if (plan.engine?.chosen === "tfjs" && tf.getBackend() === "wasm")
+      expect(r.enginePeakBytes).toBe(wasmHeapBytes());
+    else expect(r.enginePeakBytes).toBeUndefined();
     const lines = readFileSync(r.metricsFile, "utf8")
       .trim()
       .split("\n")

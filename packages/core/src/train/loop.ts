@@ -78,8 +78,9 @@ export interface RunResult {
   /** Peak resident memory of the process (bytes). */
   peakRssBytes: number;
   /**
-   * The engine's own high-water mark where it tracks one (the cuda engine's GPU memory, the wasm heap):
-   * what the plan's memory estimate is about when its device is not the process's memory.
+   * The engine's own high-water mark where it tracks one (the cuda engine's GPU memory, the wasm heap,
+   * which is the process's so far): what the plan's memory estimate is about when its device is not the
+   * process's memory.
    */
   enginePeakBytes?: number;
   interrupted: boolean;
@@ -496,7 +497,8 @@ async function finish(
 
 /** The step's memory figures from an engine that tallies a peak (the cuda engine's GPU allocator). */
 function enginePeak(engine: Engine): Pick<RunResult, "enginePeakBytes"> {
-  const peak = engine.memory().peakBytes;
+  const m = engine.memory();
+  const peak = m.peakBytes ?? m.highWaterBytes;
   return peak === undefined ? {} : { enginePeakBytes: peak };
 }
 

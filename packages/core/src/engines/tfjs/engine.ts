@@ -187,7 +187,11 @@ export class TfjsEngine implements Engine {
     const m = tf.memory();
     const heap = wasmHeapBytes();
     if (heap === null) return { bytes: m.numBytes, detail: `${m.numTensors} tensors` };
-    return { bytes: m.numBytes, peakBytes: heap, detail: `${m.numTensors} tensors; wasm heap ${heap} B` };
+    return {
+      bytes: m.numBytes,
+      highWaterBytes: heap,
+      detail: `${m.numTensors} tensors; wasm heap ${heap} B`,
+    };
   }
 
   dispose(): void {
