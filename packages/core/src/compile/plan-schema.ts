@@ -263,7 +263,7 @@ export const PlanSchema = z.object({
     .nullable()
     .optional()
     .describe(
-      "Micro-batch rows per length bucket sized for a GPU (tensorflow backend or $SFTKIT_GPU_MEMORY: shown, not obeyed), or for the cuda engine the micro-batch of maxLength rows that fills its GPU, which batching.tokensPerMicroBatch takes when the recipe gives none; absent otherwise.",
+      "Micro-batch rows per length bucket sized for a GPU (tensorflow backend or $SFTKIT_GPU_MEMORY: shown, not obeyed), or for the cuda engine the micro-batch of maxLength rows that fills its GPU, the most batching's micro-batches may take when the recipe gives none (the recipe's step is split into as few as hold it); absent otherwise.",
     ),
   probes: z
     .object({

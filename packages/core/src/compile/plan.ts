@@ -63,14 +63,19 @@ export function buildPlan(resolved: ResolvedRecipe, facts: DataFacts, problems: 
   // Frozen tensors as the chosen engine stores them (tfjs: float32).
   const storage = engineDefinition(engine.chosen)?.memory?.frozenStorage ?? allFloat32;
   const { groups } = planParameters(cfg, vocab.total, vocab.added, recipe.method, storage);
-  // An engine on a GPU sizes the micro-batch the recipe leaves open to fill it; the schedule follows.
+  // An engine on a GPU splits the recipe's optimizer step into micro-batches that fit it, when the
+  // recipe leaves the micro-batch open: the step's tokens stay the recipe's (the GPU never changes what
+  // the model learns from), and the schedule follows the micro-batches.
   const engineGpu = engineGpuPlan(recipe, cfg, vocab.total, groups, engine.chosen, facts.longestRow);
-  const sized = sizesMicroBatch(train) ? engineGpu?.buckets[0]?.tokensPerMicroBatch : undefined;
+  const fit = sizesMicroBatch(train) ? engineGpu?.buckets[0]?.tokensPerMicroBatch : undefined;
+  const sized = fit !== undefined ? stepInMicroBatches(train, fit) : undefined;
   if (engineGpu && !sizesMicroBatch(train))
     engineGpu.note += "; the recipe's micro-batch is kept (train.tokensPerMicroBatch or microBatchSize)";
+  if (engineGpu && fit !== undefined && sized)
+    engineGpu.note += `; the recipe's step of ${sized.tokensPerMicroBatch * sized.gradientAccumulation} tokens is kept: ${sized.gradientAccumulation} micro-batch(es) of ${sized.tokensPerMicroBatch} tokens where ${fit} would fit (set train.tokensPerMicroBatch and gradientAccumulation for larger steps)`;
   const data =
     sized !== undefined && facts.lengths?.length
-      ? { ...facts, ...scheduleFacts(facts.lengths, train, recipe.data.seed, sized) }
+      ? { ...facts, ...scheduleFacts(facts.lengths, train, recipe.data.seed, sized.tokensPerMicroBatch) }
       : facts;
   const batching = planBatching(train, data, sized);
   const compute = planCompute(recipe, cfg, vocab.total, groups, batching, data, engine, engineGpu);
@@ -93,7 +98,7 @@ export function buildPlan(resolved: ResolvedRecipe, facts: DataFacts, problems: 
     parameters: summarizeParameters(groups),
     data: dataSection(recipe, data),
     batching,
-    optimizer: optimizerSection(recipe, data),
+    optimizer: optimizerSection(recipe, data, batching.gradientAccumulation),
     memory: compute.memory,
     backend: compute.backend,
     engine: compute.engine,
@@ -137,27 +142,49 @@ function sizesMicroBatch(train: Recipe["train"]): boolean {
   return train.tokensPerMicroBatch === undefined && train.microBatchSize === undefined;
 }
 
-/** `sized`: the tokens per micro-batch a GPU plan chose (the recipe gave none). */
-function planBatching(train: Recipe["train"], data: DataFacts, sized?: number): Plan["batching"] {
+/**
+ * The recipe's optimizer step (its default micro-batch budget times gradientAccumulation) as micro-batches
+ * of at most `fit` tokens (what a GPU plan found fits): as few as hold the step, each at least maxLength.
+ */
+export function stepInMicroBatches(
+  train: Pick<Recipe["train"], "maxLength" | "gradientAccumulation">,
+  fit: number,
+): { tokensPerMicroBatch: number; gradientAccumulation: number } {
+  const step = Math.max(DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength) * train.gradientAccumulation;
+  const gradientAccumulation = Math.ceil(step / Math.max(fit, train.maxLength));
+  return {
+    tokensPerMicroBatch: Math.max(train.maxLength, Math.ceil(step / gradientAccumulation)),
+    gradientAccumulation,
+  };
+}
+
+/** `sized`: the micro-batches a GPU plan split the recipe's step into (the recipe gave no micro-batch). */
+function planBatching(
+  train: Recipe["train"],
+  data: DataFacts,
+  sized?: { tokensPerMicroBatch: number; gradientAccumulation: number },
+): Plan["batching"] {
   return {
     mode: train.packing ? "packed" : train.microBatchSize !== undefined ? "fixed" : "bucketed",
     tokensPerMicroBatch:
       train.microBatchSize !== undefined
         ? null
-        : (sized ?? Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength)),
+        : (sized?.tokensPerMicroBatch ??
+          Math.max(train.tokensPerMicroBatch ?? DEFAULT_TOKENS_PER_MICRO_BATCH, train.maxLength)),
     microBatchSize: train.microBatchSize ?? null,
-    gradientAccumulation: train.gradientAccumulation,
+    gradientAccumulation: sized?.gradientAccumulation ?? train.gradientAccumulation,
     microBatchesPerEpoch: data.microBatchesPerEpoch,
     paddingFraction: data.paddingFraction,
   };
 }
 
 /** Optimizer schedule: steps from the data when it was read, else only from `train.steps`. */
-function optimizerSection(recipe: Recipe, data: DataFacts): Plan["optimizer"] {
+/** `accumulation`: micro-batches per step as the plan's batching has them. */
+function optimizerSection(recipe: Recipe, data: DataFacts, accumulation: number): Plan["optimizer"] {
   const train = recipe.train;
   const stepsPerEpoch =
     data.microBatchesPerEpoch !== null
-      ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / train.gradientAccumulation))
+      ? Math.max(1, Math.ceil(data.microBatchesPerEpoch / accumulation))
       : null;
   const epochs = train.steps !== undefined ? null : (train.epochs ?? 1);
   const totalSteps =

@@ -225,8 +225,8 @@ export interface EngineMemoryModel {
   device(): { backend: string; bytes: number; note: string };
   /**
    * The GPU the engine runs on (probed, simulated by $SFTKIT_GPU_MEMORY, or assumed), for engines that run
-   * on one: the planner then sizes the micro-batch to fill it (the plan's `gpu` section) and the engine
-   * reserves the plan's bytes at run start.
+   * on one: the planner then splits the recipe's step into micro-batches that fit it (the plan's `gpu`
+   * section) and the engine reserves the plan's bytes at run start.
    */
   gpu?(): { name: string; bytes: number; simulated: boolean };
 }

@@ -128,7 +128,7 @@ describe.skipIf(!host.available)(title("the cuda engine's memory model"), () => 
     expect(plan.memory.arena).toBe(plan.memory.peak - CUDA_RUNTIME_BYTES);
   });
 
-  it("sft plan sizes the cuda engine's micro-batch to the GPU by its memory model, and the schedule follows", async () => {
+  it("sft plan splits the recipe's step into micro-batches the GPU holds (its memory model); the step stays the recipe's", async () => {
     process.env.SFTKIT_ENGINE = "cuda";
     process.env.SFTKIT_CUDA_HOST = "1";
     process.env.SFTKIT_GPU_MEMORY = "800MiB";
@@ -141,25 +141,45 @@ describe.skipIf(!host.available)(title("the cuda engine's memory model"), () => 
     expect(gpu.device).toEqual({ name: "simulated 800MiB", bytes: 800 * 1024 ** 2, simulated: true });
     expect(plan.memory.device.bytes).toBe(800 * 1024 ** 2);
     const rows = gpu.buckets[0]!.rows;
+    const fit = gpu.buckets[0]!.tokensPerMicroBatch;
     expect(rows).toBeGreaterThan(4);
     expect(rows).toBeLessThan(256);
-    // The batching is the GPU plan's micro-batch, and the memory estimate is made for it: it fits, one row
-    // more would not.
-    expect(plan.batching.tokensPerMicroBatch).toBe(rows * plan.data.maxLength);
-    expect(plan.memory.peak).toBe(gpu.buckets[0]!.peakBytes);
+    expect(fit).toBe(rows * plan.data.maxLength);
+    // The recipe's step (the default 4096 tokens, accumulation 1) in as few micro-batches as the GPU holds.
+    const step = 4096;
+    const b = plan.batching;
+    expect(b.tokensPerMicroBatch!).toBeLessThanOrEqual(fit);
+    expect(b.tokensPerMicroBatch! * b.gradientAccumulation).toBeGreaterThanOrEqual(step);
+    expect(b.tokensPerMicroBatch! * (b.gradientAccumulation - 1)).toBeLessThan(step);
+    expect(b.gradientAccumulation).toBe(Math.ceil(step / fit));
+    expect(gpu.note).toContain(
+      `the recipe's step of ${b.tokensPerMicroBatch! * b.gradientAccumulation} tokens is kept`,
+    );
+    // The memory estimate is made for that micro-batch: it fits; the recipe's own, a row more, would not.
     expect(plan.memory.peak).toBeLessThanOrEqual(gpu.usableBytes);
     const more = (await open({ tokensPerMicroBatch: (rows + 1) * plan.data.maxLength })).plan;
     expect(more.memory.peak).toBeGreaterThan(gpu.usableBytes);
     expect(more.batching.tokensPerMicroBatch).toBe((rows + 1) * plan.data.maxLength);
     expect(more.gpu?.note).toContain("the recipe's micro-batch is kept");
+    // A larger step (accumulation 64) is split into as many micro-batches as hold it.
+    const big = (await open({ gradientAccumulation: 64 })).plan.batching;
+    expect(big.gradientAccumulation).toBe(Math.ceil((64 * step) / fit));
+    expect(big.tokensPerMicroBatch!).toBeLessThanOrEqual(fit);
+    expect(big.tokensPerMicroBatch! * big.gradientAccumulation).toBeGreaterThanOrEqual(64 * step);
     // The plan's schedule numbers are those of the micro-batches the run will make at that budget.
     const epoch = epochBatches(plan, compiled.data!.prepared!, 0);
     expect(plan.batching.microBatchesPerEpoch).toBe(microBatchCount(epoch));
     expect(plan.optimizer.stepsPerEpoch).toBe(
       Math.ceil(microBatchCount(epoch) / plan.batching.gradientAccumulation),
     );
-    const atDefault = (await open({ tokensPerMicroBatch: 512 })).plan;
-    expect(plan.batching.microBatchesPerEpoch).toBeLessThan(atDefault.batching.microBatchesPerEpoch!);
+    // Where the GPU holds the whole step, the plan is the CPU's: the GPU never changes what a step learns from.
+    process.env.SFTKIT_GPU_MEMORY = "80GiB";
+    const roomy = (await open({})).plan;
+    expect(roomy.batching).toMatchObject({ tokensPerMicroBatch: step, gradientAccumulation: 1 });
+    process.env.SFTKIT_ENGINE = "tfjs";
+    const cpu = (await open({})).plan;
+    expect(roomy.batching.microBatchesPerEpoch).toBe(cpu.batching.microBatchesPerEpoch);
+    expect(roomy.optimizer.stepsPerEpoch).toBe(cpu.optimizer.stepsPerEpoch);
   });
 });
 

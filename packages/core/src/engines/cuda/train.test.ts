@@ -2,6 +2,7 @@
 // (SFTKIT_ENGINE=cuda, SFTKIT_CUDA_HOST=1), against the tfjs engine: what a GPU run goes through, bar the kernels.
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { stepInMicroBatches } from "../../compile/plan.ts";
 import { initBackend } from "../../model/backend.ts";
 import { loadModel } from "../../model/llama.ts";
 import { epochBatches, microBatchAt } from "../../train/batches.ts";
@@ -68,13 +69,22 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
     process.env.SFTKIT_CUDA_HOST = "1";
     process.env.SFTKIT_GPU_MEMORY = "800MiB";
     const method = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };
-    // Four steps of one micro-batch: the whole first epoch at the GPU-sized budget (checked below).
-    const recipe = testRecipe({ steps: 4, threads: 1, tokensPerMicroBatch: undefined }, { method } as never);
+    // The recipe's 4096-token step split into the micro-batches the GPU holds; steps: the whole first epoch.
+    const probe = await compileTest(
+      testRecipe({ steps: 1, threads: 1, tokensPerMicroBatch: undefined }, { method } as never),
+    );
+    const { gradientAccumulation, microBatchesPerEpoch } = probe.plan.batching;
+    const steps = Math.floor(microBatchesPerEpoch! / gradientAccumulation);
+    const recipe = testRecipe({ steps, threads: 1, tokensPerMicroBatch: undefined }, { method } as never);
     const { plan, compiled } = await compileTest(recipe);
-    const sized = plan.gpu!.buckets[0]!.tokensPerMicroBatch;
-    expect(plan.batching.tokensPerMicroBatch).toBe(sized);
-    // The test recipe's 512 tokens would be a different schedule: the GPU's is larger.
-    expect(sized).toBeGreaterThan(512);
+    const fit = plan.gpu!.buckets[0]!.tokensPerMicroBatch;
+    expect(plan.batching).toMatchObject(
+      stepInMicroBatches({ maxLength: plan.data.maxLength, gradientAccumulation: 1 }, fit),
+    );
+    expect(plan.batching.tokensPerMicroBatch!).toBeLessThanOrEqual(fit);
+    // The test recipe's 512 tokens would be a different schedule: the GPU-split step's micro-batches are larger.
+    expect(plan.batching.tokensPerMicroBatch!).toBeGreaterThan(512);
+    expect(steps).toBeGreaterThan(0);
     const seen: [number, number][] = [];
     const spy = vi.spyOn(CudaEngine.prototype, "forwardBackward").mockImplementation(async function (
       this: CudaEngine,
@@ -91,10 +101,10 @@ describe.skipIf(!host.available)(host.available ? title : `${title} (skipped: ${
         const b = microBatchAt(epoch, i, 0).batch;
         return [b.batch, b.seqLen];
       });
-      // A whole epoch: every micro-batch of the plan's schedule, in its order.
-      expect(seen.length).toBe(plan.batching.microBatchesPerEpoch);
+      // The epoch's micro-batches of the plan's schedule, in its order, each within the plan's budget.
+      expect(seen.length).toBe(steps * gradientAccumulation);
       expect(seen).toEqual(want);
-      expect(Math.max(...seen.map(([b, s]) => b * s))).toBeGreaterThan(512);
+      for (const [b, s] of seen) expect(b * s).toBeLessThanOrEqual(plan.batching.tokensPerMicroBatch!);
       for (const m of readStepMetrics(result.metricsFile)) {
         expect(m.memory?.peakBytes).toBeGreaterThan(0);
         expect(m.memory!.peakBytes).toBeLessThanOrEqual(plan.memory.arena!);
