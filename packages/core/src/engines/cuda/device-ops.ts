@@ -172,16 +172,6 @@ export class DeviceOps implements CudaOps {
       scale,
     );
   }
-  crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    rows: number,
-    V: number,
-    gradScale: number,
-    grad: Buf | null,
-  ): number {
-    return this.d.crossEntropy(h(logits), h(targets), rows, V, gradScale, hn(grad));
-  }
   crossEntropyRows(
     logits: Buf,
     targets: Buf,

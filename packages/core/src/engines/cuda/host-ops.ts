@@ -223,17 +223,6 @@ export class HostOps implements CudaOps {
     );
   }
 
-  crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    rows: number,
-    V: number,
-    gradScale: number,
-    grad: Buf | null,
-  ): number {
-    return this.k.crossEntropy(f32(logits), i32(targets), rows, V, gradScale, grad && f32(grad));
-  }
-
   crossEntropyRows(
     logits: Buf,
     targets: Buf,

@@ -123,16 +123,7 @@ export interface CudaOps {
     d: AttnDims,
     scale: number,
   ): void;
-  /** Summed loss of rows whose target is not -100; grad (may be logits) = gradScale dLoss/dlogits. */
-  crossEntropy(
-    logits: Buf,
-    targets: Buf,
-    rows: number,
-    V: number,
-    gradScale: number,
-    grad: Buf | null,
-  ): number;
-  /** rowLoss[r] (f32) = row r's loss (0 where the target is -100); grad as crossEntropy's; no read-back. */
+  /** rowLoss[r] (f32) = row r's loss (0 where the target is -100); grad (may be logits) = gradScale dLoss/dlogits; no read-back. */
   crossEntropyRows(
     logits: Buf,
     targets: Buf,
