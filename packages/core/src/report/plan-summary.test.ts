@@ -26,11 +26,46 @@ describe("the plan summary", () => {
     expect(frozen).toMatch(/newTokens <\|user\|>, <\|assistant\|>, <\|end\|>/);
   });
 
-  it("gives one memory figure and says it is the estimated peak of the whole process", async () => {
+  it("gives one memory figure and says what it is the estimated peak of: process, wasm heap or GPU", async () => {
     const plan = await planOf("qlora");
-    const text = formatPlanSummary(plan, plain);
-    expect(text.match(/peak/g)).toHaveLength(1);
-    expect(text).toContain("(estimated for the whole process: the sum above; `sft run` measures it)");
+    const on = (backend: string, extra: Partial<typeof plan> = {}) =>
+      formatPlanSummary(
+        { ...plan, ...extra, memory: { ...plan.memory, device: { ...plan.memory.device, backend } } },
+        plain,
+      );
+    const native = on("native");
+    expect(native.match(/peak/g)).toHaveLength(1);
+    expect(native).toContain("(estimated for the whole process: the sum above; `sft run` measures it)");
+    expect(on("wasm")).toContain("(estimated for the wasm heap: the sum above; `sft run` measures the heap)");
+    expect(on("cuda")).toContain(
+      "(estimated on the GPU: the sum above; the engine reserves it, less the runtime, at load)",
+    );
+    // A cuda plan's GPU line: what fits a micro-batch, and the arena reserved at load.
+    const gpu = {
+      device: { name: "NVIDIA H200", bytes: 150e9, simulated: false },
+      usableBytes: 140e9,
+      residentBytes: 2e9,
+      gradientCheckpointing: false,
+      buckets: [{ length: 1024, rows: 96, tokensPerMicroBatch: 98_304, peakBytes: 120e9 }],
+      distinctShapes: 1,
+      note: "",
+    };
+    const cuda = formatPlanSummary(
+      {
+        ...plan,
+        gpu,
+        memory: {
+          ...plan.memory,
+          arena: 2 ** 30,
+          device: { backend: "cuda", bytes: 150e9, note: "NVIDIA H200" },
+        },
+      },
+      plain,
+    );
+    expect(cuda).toContain(
+      "GPU NVIDIA H200: 96 rows of 1024 (98.3K tokens) fit a micro-batch · 1.00 GiB reserved at load (the arena)",
+    );
+    expect(native).not.toContain("GPU NVIDIA");
   });
 
   it("lists the kernels only with verbose", async () => {

@@ -4,6 +4,14 @@ import type { Plan } from "../compile/plan-schema.ts";
 import { type Colors, formatBytes, formatCount, formatPercent, table } from "../util/format.ts";
 
 /** `verbose` adds the kernel formulations (engine internals, for whoever works on the kernels). */
+/** What the plan's peak counts: the process (host memory), the wasm heap, or the GPU. */
+function peakScope(backend: string): string {
+  if (backend === "wasm") return "estimated for the wasm heap: the sum above; `sft run` measures the heap";
+  if (backend === "cuda")
+    return "estimated on the GPU: the sum above; the engine reserves it, less the runtime, at load";
+  return "estimated for the whole process: the sum above; `sft run` measures it";
+}
+
 export function formatPlanSummary(
   plan: Plan,
   c: Colors,
@@ -138,8 +146,15 @@ export function formatPlanSummary(
     `weights ${weights} · gradients ${formatBytes(mem.gradients)} · AdamW ${formatBytes(mem.optimizerState)} · activations ${formatBytes(mem.activations)} (${formatBytes(mem.activationsPerToken)}/token${mem.gradientCheckpointing ? ", checkpointed" : ""}) · logits ${formatBytes(mem.logits)}${mem.scratch !== undefined ? ` · scratch ${formatBytes(mem.scratch)}` : ""}${mem.runtime !== undefined ? ` · runtime ${formatBytes(mem.runtime)}` : ""}`,
   );
   out.push(
-    `          peak ${c.bold(formatBytes(mem.peak))} (estimated for the whole process: the sum above; \`sft run\` measures it) of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
+    `          peak ${c.bold(formatBytes(mem.peak))} (${peakScope(mem.device.backend)}) of ${formatBytes(mem.device.bytes)} (${mem.device.note}) ${mem.fits ? c.green("fits") : c.red("does NOT fit")}`,
   );
+  const gpu = plan.gpu;
+  if (gpu && mem.device.backend === "cuda") {
+    const fit = gpu.buckets[0];
+    out.push(
+      `          GPU ${gpu.device.name}: ${fit ? `${fit.rows} rows of ${fit.length} (${formatCount(fit.tokensPerMicroBatch)} tokens) fit a micro-batch` : "no micro-batch fits"}${mem.arena !== undefined ? ` · ${formatBytes(mem.arena)} reserved at load (the arena)` : ""}`,
+    );
+  }
   if (plan.engine) {
     const others = plan.engine.available.filter((e) => e.name !== plan.engine?.chosen);
     section(
