@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { estimateMemory, WASM_MAX_BYTES } from "../../compile/memory.ts";
 import { nf4BytesPerParam, planParameters } from "../../compile/params.ts";
@@ -6,7 +8,7 @@ import type { ParameterGroup } from "../../compile/plan-schema.ts";
 import { type Method, MethodSchema } from "../../methods/registry.ts";
 import { linearModules, type ModelConfig } from "../../model/config.ts";
 import { tinyConfig } from "../../model/tiny.ts";
-import { machineMargin, nativeMemoryModel } from "./memory.ts";
+import { machineMargin, NATIVE_RUNTIME_BYTES, nativeMemoryModel } from "./memory.ts";
 
 /** Qwen2.5-0.5B's shape. */
 const qwen = (torchDtype: ModelConfig["torchDtype"]) =>
@@ -156,5 +158,22 @@ describe("the native engine's memory model", () => {
     expect(machineMargin(4 * 1024 ** 3)).toBe(1024 ** 3);
     // A 0.5B LoRA step at 4 x 512, over the wasm heap as tfjs plans it, fits a 24 GiB machine natively.
     expect(estimate(qwen("bfloat16"), lora, 4, 512).peak).toBeLessThan(12 * 1024 ** 3);
+  });
+});
+
+describe("the native engine's runtime figure", () => {
+  it("covers what the process holds before any model: Node with the core's modules, loaded as sft loads them", () => {
+    const core = fileURLToPath(new URL("../../index.ts", import.meta.url));
+    const script = `await import(${JSON.stringify(core)}); console.log(process.memoryUsage().rss);`;
+    const rss = Number(
+      execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        cwd: fileURLToPath(new URL(".", import.meta.url)),
+        encoding: "utf8",
+        timeout: 120_000,
+      }).trim(),
+    );
+    expect(rss).toBeGreaterThan(50 * 2 ** 20);
+    // The figure leaves room for OpenBLAS's buffers and the heap's garbage on top (see memory.ts).
+    expect(NATIVE_RUNTIME_BYTES).toBeGreaterThan(rss);
   });
 });

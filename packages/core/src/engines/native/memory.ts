@@ -13,8 +13,13 @@ const LOGIT_VALUES = 2 ** 23;
 /** linear.cc: a tile is at most 256 rows of a weight, or 2^21 values in backward. */
 const TILE_ROWS = 256;
 const TILE_VALUES = 2 ** 21;
-/** Node, the core's modules, the addon and OpenBLAS's buffers (measured: ~130 MiB after import). */
-const RUNTIME_BYTES = 160 * MiB;
+/**
+ * The process before any model: Node with the core's modules loaded through tsx, as `sft` runs from a
+ * clone (219-228 MiB resident after import on Node 20, 2026-12; memory.test.ts checks this figure still
+ * covers it), plus OpenBLAS's per-thread buffers and the JS heap's garbage between collections during
+ * steps (the quickstart: 347 MiB peak resident against 48 MiB of model, state and activations).
+ */
+export const NATIVE_RUNTIME_BYTES = 288 * MiB;
 /**
  * Arrays freed in JavaScript live until V8 collects them (large typed arrays count as external memory,
  * which triggers a collection as it grows): garbage as a share of the step's activations, measured.
@@ -136,7 +141,7 @@ export function nativeEstimate(input: EngineMemoryInput): EngineMemoryEstimate {
     activations: Math.round(activations),
     logits,
     scratch,
-    runtime: RUNTIME_BYTES,
+    runtime: NATIVE_RUNTIME_BYTES,
     workspace: Math.round(GARBAGE_SHARE * activations),
   };
 }
