@@ -120,6 +120,29 @@ __device__ __forceinline__ void waitCopies() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
 }
 
+// Rows [r0, r0 + N) of two tensors of one layout (keys and values, or queries and their gradients) into
+// their tiles as one copy group.
+template <int HD, int N>
+__device__ __forceinline__ void copyPair(uint16_t* a, uint16_t* b, int ld, const uint16_t* srcA, const uint16_t* srcB,
+                                         int64_t stride, int r0, int limit) {
+  copyTile<HD, N>(a, ld, srcA, stride, r0, limit);
+  copyTile<HD, N>(b, ld, srcB, stride, r0, limit);
+  commitCopies();
+}
+
+// Waits for the current stage's pair; when `next` is true, first starts the copy of the next rows (r0)
+// into the other stage, so that it runs during the current tile's products.
+template <int HD, int N>
+__device__ __forceinline__ void nextPair(bool next, uint16_t* a, uint16_t* b, int ld, const uint16_t* srcA,
+                                         const uint16_t* srcB, int64_t stride, int r0, int limit) {
+  if (next) {
+    copyPair<HD, N>(a, b, ld, srcA, srcB, stride, r0, limit);
+    waitCopies<1>();
+  } else {
+    waitCopies<0>();
+  }
+}
+
 // Segment ids of keys [j0, j0 + n) (key j >= P is the row's token j - P; prefix keys and keys past K: 0).
 __device__ __forceinline__ void loadKeySegs(int32_t* dst, const int32_t* seg, const AttnDims& d, int b, int j0, int n) {
   const int P = d.K - d.S;
@@ -144,9 +167,7 @@ __global__ void __launch_bounds__(kThreads) kMmaForward(const uint16_t* q, const
   const int rw = s0 + warp * 16, rows[2] = {rw + g, rw + g + 8};
   const uint16_t* kb = k + int64_t(b) * d.K * kw + kvh * HD;
   const uint16_t* vb = v + int64_t(b) * d.K * kw + kvh * HD;
-  copyTile<HD, KT>(ks[0], LDK, kb, kw, 0, d.K);
-  copyTile<HD, KT>(vs[0], LDK, vb, kw, 0, d.K);
-  commitCopies();
+  copyPair<HD, KT>(ks[0], vs[0], LDK, kb, vb, kw, 0, d.K);
   uint32_t qa[HD / 16][4];
   loadA<HD>(qa, q + int64_t(b) * d.S * qw + h * HD, qw, rw, d.S, lane);
   int32_t segQ[2] = {0, 0};
@@ -156,14 +177,7 @@ __global__ void __launch_bounds__(kThreads) kMmaForward(const uint16_t* q, const
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0, 0}, o[HD / 8][4] = {};
   const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0, cur = 0; j0 < kEnd; j0 += KT, cur ^= 1) {
-    if (j0 + KT < kEnd) {  // the next tile's copy runs during this one's products
-      copyTile<HD, KT>(ks[cur ^ 1], LDK, kb, kw, j0 + KT, d.K);
-      copyTile<HD, KT>(vs[cur ^ 1], LDK, vb, kw, j0 + KT, d.K);
-      commitCopies();
-      waitCopies<1>();
-    } else {
-      waitCopies<0>();
-    }
+    nextPair<HD, KT>(j0 + KT < kEnd, ks[cur ^ 1], vs[cur ^ 1], LDK, kb, vb, kw, j0 + KT, d.K);
     if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
     if (j0 <= P + rw + 15) {  // else no row of this warp sees the tile
@@ -245,9 +259,7 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const uint16_t* q, co
   const int64_t qBase = int64_t(b) * d.S * qw + h * HD;
   const uint16_t* kb = k + int64_t(b) * d.K * kw + kvh * HD;
   const uint16_t* vb = v + int64_t(b) * d.K * kw + kvh * HD;
-  copyTile<HD, KT>(ks[0], LDK, kb, kw, 0, d.K);
-  copyTile<HD, KT>(vs[0], LDK, vb, kw, 0, d.K);
-  commitCopies();
+  copyPair<HD, KT>(ks[0], vs[0], LDK, kb, vb, kw, 0, d.K);
   uint32_t qa[HD / 16][4], da[HD / 16][4];
   loadA<HD>(qa, q + qBase, qw, rw, d.S, lane);
   loadA<HD>(da, dout + qBase, qw, rw, d.S, lane);
@@ -266,14 +278,7 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDq(const uint16_t* q, co
   float acc[HD / 8][4] = {};
   const int kEnd = P + min(s0 + kRowsPerBlock, d.S);
   for (int j0 = 0, cur = 0; j0 < kEnd; j0 += KT, cur ^= 1) {
-    if (j0 + KT < kEnd) {
-      copyTile<HD, KT>(ks[cur ^ 1], LDK, kb, kw, j0 + KT, d.K);
-      copyTile<HD, KT>(vs[cur ^ 1], LDK, vb, kw, j0 + KT, d.K);
-      commitCopies();
-      waitCopies<1>();
-    } else {
-      waitCopies<0>();
-    }
+    nextPair<HD, KT>(j0 + KT < kEnd, ks[cur ^ 1], vs[cur ^ 1], LDK, kb, vb, kw, j0 + KT, d.K);
     if (seg) loadKeySegs(segK, seg, d, b, j0, KT);
     __syncthreads();
     if (j0 <= P + rw + 15) {
@@ -334,11 +339,7 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const uint16_t* q, c
   const int kw0 = j0 + warp * 16, keys[2] = {kw0 + g, kw0 + g + 8};
   const int64_t kBase = int64_t(b) * d.K * kw + kvh * HD, qBase = int64_t(b) * d.S * qw + h * HD;
   const int sStart = (max(0, j0 - P) / QT) * QT;  // query s sees key j only if j <= P + s
-  if (sStart < d.S) {
-    copyTile<HD, QT>(qs[0], LDK, q + qBase, qw, sStart, d.S);
-    copyTile<HD, QT>(ds[0], LDK, dout + qBase, qw, sStart, d.S);
-  }
-  commitCopies();
+  if (sStart < d.S) copyPair<HD, QT>(qs[0], ds[0], LDK, q + qBase, dout + qBase, qw, sStart, d.S);
   uint32_t ka[HD / 16][4], va[HD / 16][4];
   loadA<HD>(ka, k + kBase, kw, kw0, d.K, lane);
   loadA<HD>(va, v + kBase, kw, kw0, d.K, lane);
@@ -348,14 +349,7 @@ __global__ void __launch_bounds__(kThreads) kMmaBackwardDkv(const uint16_t* q, c
   const float scale2 = scale * kLog2e;
   float dK[HD / 8][4] = {}, dV[HD / 8][4] = {};
   for (int sq0 = sStart, cur = 0; sq0 < d.S; sq0 += QT, cur ^= 1) {
-    if (sq0 + QT < d.S) {
-      copyTile<HD, QT>(qs[cur ^ 1], LDK, q + qBase, qw, sq0 + QT, d.S);
-      copyTile<HD, QT>(ds[cur ^ 1], LDK, dout + qBase, qw, sq0 + QT, d.S);
-      commitCopies();
-      waitCopies<1>();
-    } else {
-      waitCopies<0>();
-    }
+    nextPair<HD, QT>(sq0 + QT < d.S, qs[cur ^ 1], ds[cur ^ 1], LDK, q + qBase, dout + qBase, qw, sq0 + QT, d.S);
     for (int r = threadIdx.x; r < QT; r += kThreads) {
       const int s = sq0 + r;
       const int64_t at = (int64_t(b) * d.H + h) * d.S + s;
