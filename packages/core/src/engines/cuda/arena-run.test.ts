@@ -13,17 +13,10 @@ import { enginePlan, packedBatch } from "../native/testing.ts";
 import { planArenaBytes } from "./arena.ts";
 import { DeviceOps } from "./device-ops.ts";
 import { CudaEngine, createCudaEngine } from "./engine.ts";
-import { fakeDevice } from "./fake-device.testing.ts";
+import { fakeDevice, hostAddon } from "./fake-device.testing.ts";
 import { compareGolden, computeGolden, GOLDEN_LR, GOLDEN_SEED, goldenBatch, goldenConfig } from "./golden.ts";
-import { cudaPackage } from "./load.ts";
 import { cudaDevice, cudaMemoryModel } from "./memory.ts";
 
-function hostAddon(): CudaHostAddon | string {
-  const p = cudaPackage();
-  if ("reason" in p) return p.reason;
-  const h = p.pkg.loadCudaHost();
-  return "reason" in h ? `@sftkit/cuda's host add-on ${h.reason}` : (h.addon as CudaHostAddon);
-}
 const k = hostAddon();
 const skip = typeof k === "string" ? k : null;
 const addon = k as CudaHostAddon;

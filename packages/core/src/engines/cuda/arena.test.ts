@@ -3,14 +3,8 @@
 import type { CudaHostAddon } from "@sftkit/cuda";
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../util/mulberry32.ts";
-import { cudaPackage } from "./load.ts";
+import { hostAddon } from "./fake-device.testing.ts";
 
-function hostAddon(): CudaHostAddon | string {
-  const p = cudaPackage();
-  if ("reason" in p) return p.reason;
-  const h = p.pkg.loadCudaHost();
-  return "reason" in h ? `@sftkit/cuda's host add-on ${h.reason}` : (h.addon as CudaHostAddon);
-}
 const k = hostAddon();
 const skip = typeof k === "string" ? k : null;
 const host = k as CudaHostAddon;

@@ -3,7 +3,6 @@
 // against the tfjs-made golden files, plus training, evaluation, resume and artefacts.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CudaHostAddon } from "@sftkit/cuda";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Plan } from "../../compile/plan-schema.ts";
 import { newToken } from "../../methods/testing.ts";
@@ -15,7 +14,7 @@ import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts"
 import { transpose } from "../native/weights.ts";
 import { DeviceOps } from "./device-ops.ts";
 import { CudaEngine, createCudaEngine } from "./engine.ts";
-import { fakeDevice } from "./fake-device.testing.ts";
+import { fakeDevice, hostAddon, requireHostAddon } from "./fake-device.testing.ts";
 import {
   compareGolden,
   computeGolden,
@@ -27,16 +26,10 @@ import {
   goldenPlan,
   readGolden,
 } from "./golden.ts";
-import { cudaPackage } from "./load.ts";
 import type { CudaModel } from "./model.ts";
 
-function hostSkip(): string | null {
-  const p = cudaPackage();
-  if ("reason" in p) return p.reason;
-  const h = p.pkg.loadCudaHost();
-  return "reason" in h ? `@sftkit/cuda's host add-on ${h.reason}` : null;
-}
-const skip = hostSkip();
+const addon = hostAddon();
+const skip = typeof addon === "string" ? addon : null;
 const title = (t: string) => (skip ? `${t} (skipped: ${skip})` : t);
 
 const host = (method: unknown): Promise<Engine> => createCudaEngine(goldenPlan(method), "host");
@@ -58,10 +51,7 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
     });
 
   it("the device backend's marshalling (a fake device keeping device.cc's contract) computes the host backend's step", async () => {
-    const p = cudaPackage();
-    if ("reason" in p) throw new Error(p.reason);
-    const h = p.pkg.loadCudaHost();
-    if ("reason" in h) throw new Error(h.reason);
+    const k = requireHostAddon();
     const tight = { loss: 1e-6, gradNorm: 1e-5, grad: 1e-5, after: 1e-6 };
     // Beside the goldens' methods: LoRA dropout, DoRA and trainable rows of added tokens (views into the tables).
     const added = { added: [newToken("<a>", 64), newToken("<b>", 65, "noise")] };
@@ -79,13 +69,13 @@ describe.skipIf(skip !== null)(title("cuda engine on the host backend"), () => {
       { method: LORA, plan: enginePlan(goldenConfig(), LORA, added), batch: packedBatch(1, 66) },
     ];
     for (const { method, plan, batch } of cases) {
-      const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
+      const fake = new CudaEngine(new DeviceOps(fakeDevice(k), "fake"));
       const got = await computeGolden("fake", method, fake, plan, batch);
       const want = await computeGolden("host", method, await host(method), plan, batch);
       expect(compareGolden(got, want, tight).filter((c) => !c.ok)).toEqual([]);
       if (plan) expect(got.tensors.some((t) => t.name.endsWith("trainable_tokens"))).toBe(true);
     }
-    const fake = new CudaEngine(new DeviceOps(fakeDevice(h.addon as CudaHostAddon), "fake"));
+    const fake = new CudaEngine(new DeviceOps(fakeDevice(k), "fake"));
     await fake.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });
     const viaHost = await host(LORA);
     await viaHost.load({ plan: goldenPlan(LORA), model: { config: goldenConfig(), seed: GOLDEN_SEED } });

@@ -3,6 +3,7 @@
 // summed. The arithmetic is the host add-on's. Tests run DeviceOps over it, so the marshalling from
 // the engine's ops to the bindings (sizes in bytes vs values, argument order) is checked without a GPU.
 import type { CudaArena, CudaBuffer, CudaDeviceOps, CudaHostAddon } from "@sftkit/cuda";
+import { cudaPackage } from "./load.ts";
 
 class FakeBuffer {
   freed = false;
@@ -47,6 +48,21 @@ function widen(src: Uint16Array): Float32Array {
   const o = new Uint32Array(out.buffer);
   for (let i = 0; i < src.length; i++) o[i] = src[i]! << 16;
   return out;
+}
+
+/** @sftkit/cuda's host add-on (the kernels built for the CPU), or why it cannot load (tests skip with it). */
+export function hostAddon(): CudaHostAddon | string {
+  const p = cudaPackage();
+  if ("reason" in p) return p.reason;
+  const h = p.pkg.loadCudaHost();
+  return "reason" in h ? `@sftkit/cuda's host add-on ${h.reason}` : (h.addon as CudaHostAddon);
+}
+
+/** The host add-on, or a thrown error naming why it cannot load (inside tests that already skip without it). */
+export function requireHostAddon(): CudaHostAddon {
+  const k = hostAddon();
+  if (typeof k === "string") throw new Error(k);
+  return k;
 }
 
 /**

@@ -11,6 +11,7 @@ import { expectSameArtefacts, type Run, runSteps } from "../native/compare.testi
 import { enginePlan, packedBatch, relDiff, tempDir } from "../native/testing.ts";
 import { createTfjsEngine } from "../tfjs/engine.ts";
 import { createCudaEngine } from "./engine.ts";
+import { hostAddon } from "./fake-device.testing.ts";
 import {
   BF16_TOLERANCE,
   compareGolden,
@@ -19,15 +20,9 @@ import {
   type Golden,
   goldenConfig,
 } from "./golden.ts";
-import { cudaPackage } from "./load.ts";
 
-function hostSkip(): string | null {
-  const p = cudaPackage();
-  if ("reason" in p) return p.reason;
-  const h = p.pkg.loadCudaHost();
-  return "reason" in h ? `@sftkit/cuda's host add-on ${h.reason}` : null;
-}
-const skip = hostSkip();
+const addon = hostAddon();
+const skip = typeof addon === "string" ? addon : null;
 const title = (t: string) => (skip ? `${t} (skipped: ${skip})` : t);
 
 const LORA = { kind: "lora", rank: 4, alpha: 8, dropout: 0, targets: "all-linear" };

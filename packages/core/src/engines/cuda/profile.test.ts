@@ -1,14 +1,10 @@
-// The per-op profile (SFTKIT_CUDA_PROFILE=1 in the GPU bench) on the host backend and over DeviceOps on
-// a fake device: one LoRA step's ops with their counts, a sync after each, nothing left behind when stopped.
-import type { CudaHostAddon } from "@sftkit/cuda";
 import { describe, expect, it } from "vitest";
 import { initBackend } from "../../model/backend.ts";
 import { enginePlan, packedBatch, smallConfig } from "../native/testing.ts";
 import { DeviceOps } from "./device-ops.ts";
 import { CudaEngine, createCudaEngine } from "./engine.ts";
-import { fakeDevice } from "./fake-device.testing.ts";
+import { fakeDevice, requireHostAddon } from "./fake-device.testing.ts";
 import { cudaEngineAvailability } from "./index.ts";
-import { cudaPackage } from "./load.ts";
 import { formatProfile, OpProfiler, type ProfileMode, profileRequested } from "./profile.ts";
 
 const host = cudaEngineAvailability({ SFTKIT_CUDA_HOST: "1" });
@@ -91,11 +87,7 @@ describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () =
   });
 
   it("synchronises the device after each op it times, and only while started", async () => {
-    const p = cudaPackage();
-    if ("reason" in p) throw new Error(p.reason);
-    const h = p.pkg.loadCudaHost();
-    if ("reason" in h) throw new Error(h.reason);
-    const fake = fakeDevice(h.addon as CudaHostAddon);
+    const fake = fakeDevice(requireHostAddon());
     let syncs = 0;
     fake.sync = () => {
       syncs++;
@@ -116,11 +108,7 @@ describe.skipIf(!host.available)(title("the cuda engine's per-op profile"), () =
   });
 
   it("events mode (a device's timing events, no sync): each op's GPU time and the GPU's idle time after it", async () => {
-    const p = cudaPackage();
-    if ("reason" in p) throw new Error(p.reason);
-    const h = p.pkg.loadCudaHost();
-    if ("reason" in h) throw new Error(h.reason);
-    const fake = fakeDevice(h.addon as CudaHostAddon);
+    const fake = fakeDevice(requireHostAddon());
     let syncs = 0;
     let marks = 0;
     fake.sync = () => {
