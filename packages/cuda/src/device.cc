@@ -171,7 +171,8 @@ napi_value Alloc(napi_env env, napi_callback_info info) {
   int64_t bytes;
   bool zeroed = true;
   napi_get_cb_info(env, info, &argc, v, nullptr, nullptr);
-  if (!ready(env) || argc < 1) return fail(env, "alloc: expected 1 argument"), nullptr;
+  if (!ready(env)) return nullptr;  // (it threw)
+  if (argc < 1) return fail(env, "alloc: expected 1 argument"), nullptr;
   if (!integer(env, v[0], &bytes, "alloc")) return nullptr;
   if (argc > 1 && !isNullish(env, v[1]) && !boolean(env, v[1], &zeroed, "alloc")) return nullptr;
   const size_t size = Arena::rounded(size_t(bytes > 0 ? bytes : 1));
